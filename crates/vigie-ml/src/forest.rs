@@ -1,0 +1,1 @@
+//! Random forest. (Interface stub: a helper fills this in.)

@@ -1,0 +1,194 @@
+//! Gradient-boosted trees: trained by hessboost, compiled into Vigie's [`TreeEnsemble`].
+//!
+//! hessboost (Apache-2.0) was measured faster than LightGBM at equal rounds
+//! and leaves on two cores (see ARCHITECTURE.md); it does the histogram
+//! training, native categorical splits and learned missing directions. This
+//! module maps our hyper-parameters onto it and converts the result, so
+//! saved models, prediction and TreeSHAP are ours and survive a change of
+//! training library.
+
+use std::num::NonZeroUsize;
+
+use hessboost::config::GrowPolicy;
+use hessboost::data::FeatureType;
+use hessboost::objective::Multiclass;
+use hessboost::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MlError, Result};
+use crate::estimator::TrainSet;
+use crate::matrix::{Link, Task};
+use crate::tree::{EnsembleBuilder, Node, TreeEnsemble, TreeSource};
+
+/// Hyper-parameters of gradient boosting; the defaults are tuned for business tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GbdtParams {
+    /// Most boosting rounds (fewer when early stopping triggers).
+    pub n_rounds: usize,
+    /// Shrinkage applied to every tree.
+    pub learning_rate: f64,
+    /// Most leaves per tree (trees grow best-first, as LightGBM's).
+    pub max_leaves: usize,
+    /// Depth limit, or none.
+    pub max_depth: Option<usize>,
+    /// Least hessian sum in a leaf.
+    pub min_child_weight: f64,
+    /// L2 penalty on leaf values.
+    pub l2: f64,
+    /// L1 penalty on leaf values.
+    pub l1: f64,
+    /// Fraction of rows sampled per tree.
+    pub subsample: f64,
+    /// Fraction of features sampled per tree.
+    pub colsample: f64,
+    /// Histogram bins per feature.
+    pub max_bins: usize,
+    /// Stop when the validation loss has not improved for this many rounds (needs a validation set).
+    pub early_stopping_rounds: Option<usize>,
+}
+
+impl Default for GbdtParams {
+    fn default() -> Self {
+        GbdtParams {
+            n_rounds: 500,
+            learning_rate: 0.05,
+            max_leaves: 31,
+            max_depth: None,
+            min_child_weight: 1.0,
+            l2: 1.0,
+            l1: 0.0,
+            subsample: 0.8,
+            colsample: 0.8,
+            max_bins: 255,
+            early_stopping_rounds: Some(50),
+        }
+    }
+}
+
+/// A trained boosted model.
+#[derive(Debug, Clone)]
+pub struct FittedGbdt {
+    /// The compiled trees.
+    pub ensemble: TreeEnsemble,
+    /// Rounds kept (the best iteration when early stopping ran).
+    pub rounds: usize,
+}
+
+fn boosting_error(error: HessboostError) -> MlError {
+    MlError::Boosting(error.to_string())
+}
+
+fn dmatrix(set: &TrainSet<'_>) -> Result<DMatrix> {
+    let types: Vec<FeatureType> = set
+        .features
+        .iter()
+        .map(|f| if f.categories.is_some() { FeatureType::Categorical } else { FeatureType::Numerical })
+        .collect();
+    let mut matrix = DMatrix::from_dense(&set.x.values, set.x.n_rows, set.x.n_cols)
+        .and_then(|m| m.with_labels(set.y))
+        .and_then(|m| m.with_feature_types(&types))
+        .map_err(boosting_error)?;
+    if let Some(weights) = set.weights {
+        matrix = matrix.with_weights(weights).map_err(boosting_error)?;
+    }
+    Ok(matrix)
+}
+
+/// Trains on `train`, early-stopping on `valid` when given and enabled.
+pub fn fit(params: &GbdtParams, train: &TrainSet<'_>, valid: Option<&TrainSet<'_>>, seed: u64) -> Result<FittedGbdt> {
+    if params.n_rounds == 0 {
+        return Err(MlError::param("n_rounds", "must be at least 1"));
+    }
+    if !(params.learning_rate > 0.0 && params.learning_rate <= 1.0) {
+        return Err(MlError::param("learning_rate", "must be in (0, 1]"));
+    }
+    if params.max_leaves < 2 {
+        return Err(MlError::param("max_leaves", "must be at least 2"));
+    }
+    if train.x.n_rows == 0 {
+        return Err(MlError::InvalidData("no training rows".into()));
+    }
+    let (objective, link, metric) = match train.task {
+        Task::Binary => (Objective::BinaryLogistic(RegLoss::default()), Link::Logistic, EvalMetric::LogLoss),
+        Task::Multiclass { n_classes } => (
+            Objective::Softprob(Multiclass::new(n_classes).map_err(boosting_error)?),
+            Link::Softmax,
+            EvalMetric::MLogLoss,
+        ),
+        Task::Regression => (Objective::SquaredError(RegLoss::default()), Link::Identity, EvalMetric::Rmse),
+    };
+    let mut builder = TrainingParams::builder()
+        .objective(objective)
+        .eval_metric(metric)
+        .tree_method(TreeMethod::Hist)
+        .grow_policy(GrowPolicy::LossGuide)
+        .max_leaves(params.max_leaves)
+        .eta(params.learning_rate)
+        .min_child_weight(params.min_child_weight)
+        .lambda(params.l2)
+        .alpha(params.l1)
+        .subsample(params.subsample)
+        .colsample_bytree(params.colsample)
+        .max_bin(params.max_bins)
+        .seed(seed)
+        .global_pool();
+    builder = match params.max_depth {
+        Some(depth) => builder.max_depth(depth),
+        None => builder.unlimited_depth(),
+    };
+    let training_params = builder.build().map_err(|e| MlError::param("gbdt", e.to_string()))?;
+    let dtrain = dmatrix(train)?;
+    let dvalid = valid.map(dmatrix).transpose()?;
+    let mut trainer = Trainer::new(&training_params, &dtrain, params.n_rounds);
+    if let (Some(dvalid), Some(rounds)) = (&dvalid, params.early_stopping_rounds.and_then(NonZeroUsize::new)) {
+        trainer = trainer.eval(dvalid, "valid").early_stopping_rounds(rounds);
+    }
+    let model = trainer.train().map_err(boosting_error)?.model;
+    let rounds = model.best_iteration().map_or(model.num_boost_rounds(), |best| best + 1);
+    let ensemble = compile(&model, rounds, link)?;
+    Ok(FittedGbdt { ensemble, rounds })
+}
+
+/// Converts the first `rounds` iterations of a hessboost model into a [`TreeEnsemble`].
+fn compile(model: &BoostedModel, rounds: usize, link: Link) -> Result<TreeEnsemble> {
+    let per_iteration = model.trees_per_iteration().max(1);
+    let n_trees = (rounds * per_iteration).min(model.trees().len());
+    let base_score: Vec<f64> = model.base_scores().iter().map(|&b| f64::from(b)).collect();
+    let n_outputs = base_score.len();
+    let mut builder = EnsembleBuilder::new(model.n_features(), n_outputs, base_score, link);
+    let weights: Vec<f32> = model.tree_weights().collect();
+    let outputs: Vec<usize> = model.tree_outputs().map(|r| r.start).collect();
+    for (t, tree) in model.trees().iter().take(n_trees).enumerate() {
+        if tree.is_vector_leaf() || tree.linear_leaves().is_some() {
+            return Err(MlError::Boosting("vector or linear leaves are not supported".into()));
+        }
+        let weight = f64::from(weights.get(t).copied().unwrap_or(1.0));
+        let nodes = tree.nodes();
+        let source = TreeSource {
+            n_nodes: nodes.len(),
+            children: &|i| {
+                let n = &nodes[i];
+                (!n.is_leaf()).then_some((n.left as usize, n.right as usize))
+            },
+            node: &|i| {
+                let n = &nodes[i];
+                Node {
+                    feature: n.split_feature,
+                    threshold: n.split_cond,
+                    default_left: n.default_left,
+                    value: f64::from(n.leaf_value) * weight,
+                    cover: f64::from(n.sum_hess),
+                    ..Node::leaf(0.0, 0.0)
+                }
+            },
+            left_categories: &|i| nodes[i].is_categorical.then(|| tree.split_categories(i).to_vec()),
+        };
+        let output = outputs.get(t).copied().unwrap_or(0) as u32;
+        builder.push_tree(output, &source)?;
+    }
+    builder.finish()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! Evaluation metrics. (Interface stub: a helper fills this in.)

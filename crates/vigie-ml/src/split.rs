@@ -1,0 +1,1 @@
+//! Train/test splits and K-fold schemes. (Interface stub: a helper fills this in.)

@@ -1,0 +1,1 @@
+//! Decision thresholds chosen for a goal. (Interface stub: a helper fills this in.)

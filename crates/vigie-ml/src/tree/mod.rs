@@ -1,0 +1,394 @@
+//! Vigie's own tree-ensemble representation: every tree of every model in
+//! one flat node array, with the prediction walk and exact TreeSHAP.
+//!
+//! Gradient boosting (trained by hessboost) and the random forest (trained
+//! here) both compile into a [`TreeEnsemble`], so saved models, prediction
+//! and explanations do not depend on the training library. Nodes are stored
+//! so that a child always comes after its parent; [`TreeEnsemble::validate`]
+//! checks that on load, which makes every walk terminate on any file.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MlError, Result};
+use crate::matrix::Link;
+
+/// `left` of a leaf.
+pub const LEAF: u32 = u32::MAX;
+/// `categories` of a numeric split.
+pub const NO_CATEGORIES: u32 = u32::MAX;
+
+/// One node. Internal nodes send `x[feature] < threshold` (or, for a
+/// categorical split, categories in the node's set) left; missing values go
+/// to `default_left`'s side.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// The feature tested.
+    pub feature: u32,
+    /// Numeric split point.
+    pub threshold: f32,
+    /// Index of the left child in the ensemble's node array, or [`LEAF`].
+    pub left: u32,
+    /// Index of the right child.
+    pub right: u32,
+    /// Where missing values go.
+    pub default_left: bool,
+    /// Index into [`TreeEnsemble::category_sets`] for a categorical split, else [`NO_CATEGORIES`].
+    pub categories: u32,
+    /// The leaf's contribution to its output (learning rate and tree weight included).
+    pub value: f64,
+    /// Training weight that reached the node (hessian sum or row count), for TreeSHAP.
+    pub cover: f64,
+}
+
+impl Node {
+    /// A leaf.
+    pub fn leaf(value: f64, cover: f64) -> Self {
+        Node { feature: 0, threshold: 0.0, left: LEAF, right: LEAF, default_left: true, categories: NO_CATEGORIES, value, cover }
+    }
+
+    /// Whether the node is a leaf.
+    #[inline]
+    pub fn is_leaf(&self) -> bool {
+        self.left == LEAF
+    }
+}
+
+/// A forest of regression trees whose leaf values add up (per output) to the raw prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreeEnsemble {
+    /// Number of input features.
+    pub n_features: usize,
+    /// Number of raw outputs (classes for multiclass, else 1).
+    pub n_outputs: usize,
+    /// Starting raw value per output.
+    pub base_score: Vec<f64>,
+    /// Index of each tree's root in `nodes`.
+    pub roots: Vec<u32>,
+    /// The output each tree adds to.
+    pub outputs: Vec<u32>,
+    /// All nodes of all trees.
+    pub nodes: Vec<Node>,
+    /// Bit sets of the categories sent left by categorical splits.
+    pub category_sets: Vec<Vec<u64>>,
+    /// How raw outputs become predictions.
+    pub link: Link,
+    /// Deepest root-to-leaf path (edges), recomputed by [`TreeEnsemble::validate`].
+    #[serde(skip)]
+    pub max_depth: usize,
+}
+
+/// Builds a [`TreeEnsemble`] one tree at a time, renumbering nodes so children follow parents.
+#[derive(Debug)]
+pub struct EnsembleBuilder {
+    ensemble: TreeEnsemble,
+}
+
+/// A tree as a training library hands it over: local node indices, root at 0.
+pub struct TreeSource<'a> {
+    /// Number of nodes.
+    pub n_nodes: usize,
+    /// Children of node `i` (`None` for a leaf).
+    pub children: &'a dyn Fn(usize) -> Option<(usize, usize)>,
+    /// The node itself; `left`/`right` are ignored and `categories` is replaced.
+    pub node: &'a dyn Fn(usize) -> Node,
+    /// For a categorical split, the category codes sent left.
+    pub left_categories: &'a dyn Fn(usize) -> Option<Vec<u32>>,
+}
+
+impl EnsembleBuilder {
+    /// An empty ensemble.
+    pub fn new(n_features: usize, n_outputs: usize, base_score: Vec<f64>, link: Link) -> Self {
+        EnsembleBuilder {
+            ensemble: TreeEnsemble {
+                n_features,
+                n_outputs,
+                base_score,
+                roots: Vec::new(),
+                outputs: Vec::new(),
+                nodes: Vec::new(),
+                category_sets: Vec::new(),
+                link,
+                max_depth: 0,
+            },
+        }
+    }
+
+    /// Appends a tree adding to `output`, visiting it breadth-first from node 0.
+    pub fn push_tree(&mut self, output: u32, source: &TreeSource<'_>) -> Result<()> {
+        let ensemble = &mut self.ensemble;
+        let root = ensemble.nodes.len() as u32;
+        ensemble.roots.push(root);
+        ensemble.outputs.push(output);
+        // (local index) in visit order; the new index of queue[k] is root + k.
+        let mut queue = vec![0usize];
+        let mut head = 0;
+        while head < queue.len() {
+            if queue.len() > source.n_nodes {
+                return Err(MlError::Boosting("tree has a cycle".into()));
+            }
+            let local = queue[head];
+            let mut node = (source.node)(local);
+            node.categories = NO_CATEGORIES;
+            match (source.children)(local) {
+                None => {
+                    node.left = LEAF;
+                    node.right = LEAF;
+                }
+                Some((left, right)) => {
+                    node.left = root + queue.len() as u32;
+                    queue.push(left);
+                    node.right = root + queue.len() as u32;
+                    queue.push(right);
+                    if let Some(categories) = (source.left_categories)(local) {
+                        let max = categories.iter().copied().max().unwrap_or(0) as usize;
+                        let mut bits = vec![0u64; max / 64 + 1];
+                        for c in categories {
+                            bits[c as usize / 64] |= 1 << (c % 64);
+                        }
+                        node.categories = ensemble.category_sets.len() as u32;
+                        ensemble.category_sets.push(bits);
+                    }
+                }
+            }
+            ensemble.nodes.push(node);
+            head += 1;
+        }
+        Ok(())
+    }
+
+    /// The finished, validated ensemble.
+    pub fn finish(self) -> Result<TreeEnsemble> {
+        let mut ensemble = self.ensemble;
+        ensemble.validate()?;
+        Ok(ensemble)
+    }
+}
+
+impl TreeEnsemble {
+    /// Checks every index and value so that prediction cannot go out of
+    /// bounds or loop, and recomputes `max_depth`.
+    pub fn validate(&mut self) -> Result<()> {
+        let bad = |what: String| Err(MlError::Corrupted(format!("tree ensemble: {what}")));
+        if self.base_score.len() != self.n_outputs || self.n_outputs == 0 {
+            return bad(format!("{} base scores for {} outputs", self.base_score.len(), self.n_outputs));
+        }
+        if self.roots.len() != self.outputs.len() {
+            return bad("roots and outputs differ in length".into());
+        }
+        let n_nodes = self.nodes.len();
+        for (&root, &output) in self.roots.iter().zip(&self.outputs) {
+            if root as usize >= n_nodes || output as usize >= self.n_outputs {
+                return bad(format!("tree root {root} or output {output} out of range"));
+            }
+        }
+        let mut depth = vec![0usize; n_nodes];
+        let mut max_depth = 0;
+        for (idx, node) in self.nodes.iter().enumerate() {
+            if !node.value.is_finite() || !node.cover.is_finite() {
+                return bad(format!("node {idx} has a non-finite value"));
+            }
+            if node.is_leaf() {
+                continue;
+            }
+            let (left, right) = (node.left as usize, node.right as usize);
+            if left <= idx || right <= idx || left >= n_nodes || right >= n_nodes {
+                return bad(format!("node {idx} has children {left} and {right}"));
+            }
+            if node.feature as usize >= self.n_features {
+                return bad(format!("node {idx} tests feature {} of {}", node.feature, self.n_features));
+            }
+            if node.categories != NO_CATEGORIES && node.categories as usize >= self.category_sets.len() {
+                return bad(format!("node {idx} names category set {}", node.categories));
+            }
+            depth[left] = depth[idx] + 1;
+            depth[right] = depth[idx] + 1;
+            max_depth = max_depth.max(depth[idx] + 1);
+        }
+        self.max_depth = max_depth;
+        Ok(())
+    }
+
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.roots.len()
+    }
+
+    #[inline]
+    fn goes_left(&self, node: &Node, x: f32) -> bool {
+        if x.is_nan() {
+            return node.default_left;
+        }
+        if node.categories != NO_CATEGORIES {
+            if x < 0.0 || x.fract() != 0.0 {
+                return false;
+            }
+            let code = x as usize;
+            let bits = &self.category_sets[node.categories as usize];
+            return bits.get(code / 64).is_some_and(|word| word & (1 << (code % 64)) != 0);
+        }
+        x < node.threshold
+    }
+
+    /// Index of the leaf `row` reaches in the tree rooted at `root`.
+    #[inline]
+    pub fn leaf_of(&self, root: u32, row: &[f32]) -> usize {
+        let mut idx = root as usize;
+        loop {
+            let node = &self.nodes[idx];
+            if node.is_leaf() {
+                return idx;
+            }
+            let x = row.get(node.feature as usize).copied().unwrap_or(f32::NAN);
+            idx = if self.goes_left(node, x) { node.left as usize } else { node.right as usize };
+        }
+    }
+
+    /// Raw outputs of one row into `out` (`n_outputs` long). No allocation.
+    #[inline]
+    pub fn predict_raw_into(&self, row: &[f32], out: &mut [f64]) {
+        out.copy_from_slice(&self.base_score);
+        for (&root, &output) in self.roots.iter().zip(&self.outputs) {
+            out[output as usize] += self.nodes[self.leaf_of(root, row)].value;
+        }
+    }
+
+    /// The cover-weighted mean leaf value of the tree at `root`: TreeSHAP's baseline.
+    fn expected_value(&self, idx: usize) -> f64 {
+        let node = &self.nodes[idx];
+        if node.is_leaf() {
+            return node.value;
+        }
+        let (left, right) = (&self.nodes[node.left as usize], &self.nodes[node.right as usize]);
+        let (zl, zr) = zero_fractions(node, left, right);
+        zl * self.expected_value(node.left as usize) + zr * self.expected_value(node.right as usize)
+    }
+
+    /// Exact TreeSHAP contributions of one row: `out` is `n_outputs * (n_features + 1)`
+    /// long, laid out per output with the bias last, and each output's slice sums
+    /// to its raw output.
+    pub fn contributions_into(&self, row: &[f32], out: &mut [f64]) {
+        let width = self.n_features + 1;
+        out.fill(0.0);
+        for (k, base) in self.base_score.iter().enumerate() {
+            out[k * width + self.n_features] += base;
+        }
+        let depth = self.max_depth + 2;
+        let mut path = vec![PathElement::default(); depth * (depth + 1) / 2 + depth];
+        for (&root, &output) in self.roots.iter().zip(&self.outputs) {
+            let phi = &mut out[output as usize * width..(output as usize + 1) * width];
+            phi[self.n_features] += self.expected_value(root as usize);
+            self.shap_recurse(row, phi, root as usize, &mut path, 0, 0, 1.0, 1.0, -1);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn shap_recurse(
+        &self,
+        row: &[f32],
+        phi: &mut [f64],
+        idx: usize,
+        path: &mut [PathElement],
+        offset: usize,
+        mut unique_depth: usize,
+        parent_zero: f64,
+        parent_one: f64,
+        parent_feature: i64,
+    ) {
+        // This call's path lives at path[offset + unique_depth + 1 ..]: a copy of the parent's.
+        let start = offset + unique_depth + 1;
+        let (parent_part, own_part) = path.split_at_mut(start);
+        own_part[..=unique_depth].copy_from_slice(&parent_part[offset..offset + unique_depth + 1]);
+        let own = &mut own_part[..];
+        extend_path(own, unique_depth, parent_zero, parent_one, parent_feature);
+
+        let node = &self.nodes[idx];
+        if node.is_leaf() {
+            for i in 1..=unique_depth {
+                let weight = unwound_path_sum(own, unique_depth, i);
+                let element = own[i];
+                phi[element.feature as usize] += weight * (element.one - element.zero) * node.value;
+            }
+            return;
+        }
+        let x = row.get(node.feature as usize).copied().unwrap_or(f32::NAN);
+        let (left, right) = (node.left as usize, node.right as usize);
+        let (hot, cold) = if self.goes_left(node, x) { (left, right) } else { (right, left) };
+        let (zl, zr) = zero_fractions(node, &self.nodes[left], &self.nodes[right]);
+        let (hot_zero, cold_zero) = if hot == left { (zl, zr) } else { (zr, zl) };
+        let mut incoming_zero = 1.0;
+        let mut incoming_one = 1.0;
+        let feature = i64::from(node.feature);
+        if let Some(k) = (1..=unique_depth).find(|&k| own[k].feature == feature) {
+            incoming_zero = own[k].zero;
+            incoming_one = own[k].one;
+            unwind_path(own, unique_depth, k);
+            unique_depth -= 1;
+        }
+        self.shap_recurse(row, phi, hot, path, start, unique_depth + 1, hot_zero * incoming_zero, incoming_one, feature);
+        self.shap_recurse(row, phi, cold, path, start, unique_depth + 1, cold_zero * incoming_zero, 0.0, feature);
+    }
+}
+
+fn zero_fractions(node: &Node, left: &Node, right: &Node) -> (f64, f64) {
+    if node.cover > 0.0 { (left.cover / node.cover, right.cover / node.cover) } else { (0.5, 0.5) }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct PathElement {
+    feature: i64,
+    zero: f64,
+    one: f64,
+    weight: f64,
+}
+
+fn extend_path(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: i64) {
+    path[depth] = PathElement { feature, zero, one, weight: if depth == 0 { 1.0 } else { 0.0 } };
+    let d = depth as f64;
+    for i in (0..depth).rev() {
+        let fi = i as f64;
+        path[i + 1].weight += one * path[i].weight * (fi + 1.0) / (d + 1.0);
+        path[i].weight = zero * path[i].weight * (d - fi) / (d + 1.0);
+    }
+}
+
+fn unwind_path(path: &mut [PathElement], depth: usize, index: usize) {
+    let (one, zero) = (path[index].one, path[index].zero);
+    let d = depth as f64;
+    let mut next_one = path[depth].weight;
+    for i in (0..depth).rev() {
+        let fi = i as f64;
+        if one != 0.0 {
+            let tmp = path[i].weight;
+            path[i].weight = next_one * (d + 1.0) / ((fi + 1.0) * one);
+            next_one = tmp - path[i].weight * zero * (d - fi) / (d + 1.0);
+        } else {
+            path[i].weight = path[i].weight * (d + 1.0) / (zero * (d - fi));
+        }
+    }
+    for i in index..depth {
+        path[i].feature = path[i + 1].feature;
+        path[i].zero = path[i + 1].zero;
+        path[i].one = path[i + 1].one;
+    }
+}
+
+fn unwound_path_sum(path: &[PathElement], depth: usize, index: usize) -> f64 {
+    let (one, zero) = (path[index].one, path[index].zero);
+    let d = depth as f64;
+    let mut next_one = path[depth].weight;
+    let mut total = 0.0;
+    for i in (0..depth).rev() {
+        let fi = i as f64;
+        if one != 0.0 {
+            let tmp = next_one * (d + 1.0) / ((fi + 1.0) * one);
+            total += tmp;
+            next_one = path[i].weight - tmp * zero * (d - fi) / (d + 1.0);
+        } else if zero != 0.0 {
+            total += path[i].weight / zero / ((d - fi) / (d + 1.0));
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests;

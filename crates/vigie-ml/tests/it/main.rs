@@ -1,0 +1,5 @@
+//! Integration tests of the ML engine: one binary, one module per area.
+
+mod forest;
+mod linear;
+mod metrics;
