@@ -41,7 +41,9 @@ impl std::str::FromStr for ColumnKind {
             "numeric" | "number" | "float" | "int" => Ok(ColumnKind::Numeric),
             "boolean" | "bool" => Ok(ColumnKind::Boolean),
             "text" | "string" | "category" => Ok(ColumnKind::Text),
-            other => Err(format!("unknown column type {other:?}, expected numeric, boolean or text")),
+            other => {
+                Err(format!("unknown column type {other:?}, expected numeric, boolean or text"))
+            }
         }
     }
 }
@@ -135,14 +137,17 @@ impl ColumnData {
     /// The rows at `indices`, in that order.
     pub fn take(&self, indices: &[usize]) -> ColumnData {
         match self {
-            ColumnData::Numeric(v) => {
-                ColumnData::Numeric(indices.iter().map(|&i| v.get(i).copied().unwrap_or(f64::NAN)).collect())
-            }
-            ColumnData::Boolean(v) => {
-                ColumnData::Boolean(indices.iter().map(|&i| v.get(i).copied().unwrap_or(f64::NAN)).collect())
-            }
+            ColumnData::Numeric(v) => ColumnData::Numeric(
+                indices.iter().map(|&i| v.get(i).copied().unwrap_or(f64::NAN)).collect(),
+            ),
+            ColumnData::Boolean(v) => ColumnData::Boolean(
+                indices.iter().map(|&i| v.get(i).copied().unwrap_or(f64::NAN)).collect(),
+            ),
             ColumnData::Text(t) => ColumnData::Text(TextColumn {
-                codes: indices.iter().map(|&i| t.codes.get(i).copied().unwrap_or(TextColumn::MISSING)).collect(),
+                codes: indices
+                    .iter()
+                    .map(|&i| t.codes.get(i).copied().unwrap_or(TextColumn::MISSING))
+                    .collect(),
                 dictionary: t.dictionary.clone(),
             }),
         }
@@ -151,7 +156,9 @@ impl ColumnData {
     /// How many rows are missing.
     pub fn missing_count(&self) -> usize {
         match self {
-            ColumnData::Numeric(v) | ColumnData::Boolean(v) => v.iter().filter(|x| x.is_nan()).count(),
+            ColumnData::Numeric(v) | ColumnData::Boolean(v) => {
+                v.iter().filter(|x| x.is_nan()).count()
+            }
             ColumnData::Text(t) => t.codes.iter().filter(|&&c| c == TextColumn::MISSING).count(),
         }
     }
@@ -233,10 +240,12 @@ impl Frame {
                         _ => None,
                     }),
                 )),
-                Some(Value::Bool(_)) => {
-                    ColumnData::Boolean(records.iter().map(|r| cell(r).as_number().unwrap_or(f64::NAN)).collect())
-                }
-                _ => ColumnData::Numeric(records.iter().map(|r| cell(r).as_number().unwrap_or(f64::NAN)).collect()),
+                Some(Value::Bool(_)) => ColumnData::Boolean(
+                    records.iter().map(|r| cell(r).as_number().unwrap_or(f64::NAN)).collect(),
+                ),
+                _ => ColumnData::Numeric(
+                    records.iter().map(|r| cell(r).as_number().unwrap_or(f64::NAN)).collect(),
+                ),
             };
             columns.push(Column { name: name.clone(), data });
         }
@@ -272,7 +281,11 @@ impl Frame {
     /// The rows at `indices`, in that order.
     pub fn take(&self, indices: &[usize]) -> Frame {
         Frame {
-            columns: self.columns.iter().map(|c| Column { name: c.name.clone(), data: c.data.take(indices) }).collect(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| Column { name: c.name.clone(), data: c.data.take(indices) })
+                .collect(),
             n_rows: indices.len(),
         }
     }
@@ -280,7 +293,12 @@ impl Frame {
     /// The frame without the columns in `names`.
     pub fn without(&self, names: &[&str]) -> Frame {
         Frame {
-            columns: self.columns.iter().filter(|c| !names.contains(&c.name.as_str())).cloned().collect(),
+            columns: self
+                .columns
+                .iter()
+                .filter(|c| !names.contains(&c.name.as_str()))
+                .cloned()
+                .collect(),
             n_rows: self.n_rows,
         }
     }
@@ -307,7 +325,10 @@ mod tests {
             Frame::new(vec![a.clone(), b]).unwrap_err(),
             FrameError::LengthMismatch { name: "b".into(), got: 1, expected: 2 }
         );
-        assert_eq!(Frame::new(vec![a.clone(), a]).unwrap_err(), FrameError::DuplicateColumn("a".into()));
+        assert_eq!(
+            Frame::new(vec![a.clone(), a]).unwrap_err(),
+            FrameError::DuplicateColumn("a".into())
+        );
     }
 
     #[test]

@@ -89,9 +89,9 @@ impl Estimator {
                 m.contributions_into(row, out);
                 Ok(())
             }
-            Estimator::Mlp(_) => {
-                Err(MlError::Unsupported("exact explanations are available for tree and linear models, not the MLP".into()))
-            }
+            Estimator::Mlp(_) => Err(MlError::Unsupported(
+                "exact explanations are available for tree and linear models, not the MLP".into(),
+            )),
         }
     }
 
@@ -101,7 +101,10 @@ impl Estimator {
             Estimator::Trees(e) => {
                 e.validate()?;
                 if e.n_features != n_features {
-                    return Err(MlError::Corrupted(format!("trees expect {} features, pipeline makes {n_features}", e.n_features)));
+                    return Err(MlError::Corrupted(format!(
+                        "trees expect {} features, pipeline makes {n_features}",
+                        e.n_features
+                    )));
                 }
                 Ok(())
             }

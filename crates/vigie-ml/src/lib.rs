@@ -13,16 +13,23 @@
 pub mod error;
 pub mod estimator;
 pub mod forest;
+pub mod format;
 pub mod gbdt;
 pub mod linear;
 pub mod matrix;
 pub mod metrics;
 pub mod mlp;
+pub mod model;
 pub mod rng;
+pub mod search;
 pub mod split;
+pub mod target;
 pub mod threshold;
+pub mod train;
+pub mod transform;
 pub mod tree;
 
 pub use error::{MlError, Result};
 pub use estimator::{Estimator, TrainSet};
 pub use matrix::{FeatureInfo, Link, Matrix, Task};
+pub use model::{Model, ModelCard};

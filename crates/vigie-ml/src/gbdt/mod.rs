@@ -80,11 +80,17 @@ fn boosting_error(error: HessboostError) -> MlError {
 }
 
 fn dmatrix(set: &TrainSet<'_>) -> Result<DMatrix> {
-    let types: Vec<FeatureType> = set
-        .features
-        .iter()
-        .map(|f| if f.categories.is_some() { FeatureType::Categorical } else { FeatureType::Numerical })
-        .collect();
+    let types: Vec<FeatureType> =
+        set.features
+            .iter()
+            .map(|f| {
+                if f.categories.is_some() {
+                    FeatureType::Categorical
+                } else {
+                    FeatureType::Numerical
+                }
+            })
+            .collect();
     let mut matrix = DMatrix::from_dense(&set.x.values, set.x.n_rows, set.x.n_cols)
         .and_then(|m| m.with_labels(set.y))
         .and_then(|m| m.with_feature_types(&types))
@@ -96,7 +102,12 @@ fn dmatrix(set: &TrainSet<'_>) -> Result<DMatrix> {
 }
 
 /// Trains on `train`, early-stopping on `valid` when given and enabled.
-pub fn fit(params: &GbdtParams, train: &TrainSet<'_>, valid: Option<&TrainSet<'_>>, seed: u64) -> Result<FittedGbdt> {
+pub fn fit(
+    params: &GbdtParams,
+    train: &TrainSet<'_>,
+    valid: Option<&TrainSet<'_>>,
+    seed: u64,
+) -> Result<FittedGbdt> {
     if params.n_rounds == 0 {
         return Err(MlError::param("n_rounds", "must be at least 1"));
     }
@@ -110,13 +121,17 @@ pub fn fit(params: &GbdtParams, train: &TrainSet<'_>, valid: Option<&TrainSet<'_
         return Err(MlError::InvalidData("no training rows".into()));
     }
     let (objective, link, metric) = match train.task {
-        Task::Binary => (Objective::BinaryLogistic(RegLoss::default()), Link::Logistic, EvalMetric::LogLoss),
+        Task::Binary => {
+            (Objective::BinaryLogistic(RegLoss::default()), Link::Logistic, EvalMetric::LogLoss)
+        }
         Task::Multiclass { n_classes } => (
             Objective::Softprob(Multiclass::new(n_classes).map_err(boosting_error)?),
             Link::Softmax,
             EvalMetric::MLogLoss,
         ),
-        Task::Regression => (Objective::SquaredError(RegLoss::default()), Link::Identity, EvalMetric::Rmse),
+        Task::Regression => {
+            (Objective::SquaredError(RegLoss::default()), Link::Identity, EvalMetric::Rmse)
+        }
     };
     let mut builder = TrainingParams::builder()
         .objective(objective)
@@ -141,7 +156,9 @@ pub fn fit(params: &GbdtParams, train: &TrainSet<'_>, valid: Option<&TrainSet<'_
     let dtrain = dmatrix(train)?;
     let dvalid = valid.map(dmatrix).transpose()?;
     let mut trainer = Trainer::new(&training_params, &dtrain, params.n_rounds);
-    if let (Some(dvalid), Some(rounds)) = (&dvalid, params.early_stopping_rounds.and_then(NonZeroUsize::new)) {
+    if let (Some(dvalid), Some(rounds)) =
+        (&dvalid, params.early_stopping_rounds.and_then(NonZeroUsize::new))
+    {
         trainer = trainer.eval(dvalid, "valid").early_stopping_rounds(rounds);
     }
     let model = trainer.train().map_err(boosting_error)?.model;
@@ -182,7 +199,9 @@ fn compile(model: &BoostedModel, rounds: usize, link: Link) -> Result<TreeEnsemb
                     ..Node::leaf(0.0, 0.0)
                 }
             },
-            left_categories: &|i| nodes[i].is_categorical.then(|| tree.split_categories(i).to_vec()),
+            left_categories: &|i| {
+                nodes[i].is_categorical.then(|| tree.split_categories(i).to_vec())
+            },
         };
         let output = outputs.get(t).copied().unwrap_or(0) as u32;
         builder.push_tree(output, &source)?;

@@ -13,7 +13,9 @@ fn synthetic(n: usize, seed: u64, categorical: bool) -> (Matrix, Vec<f32>, Vec<F
         row[1] = rng.normal() as f32;
         row[2] = if rng.below(10) == 0 { f32::NAN } else { rng.normal() as f32 };
         row[3] = rng.below(5) as f32;
-        let logit = 1.5 * row[0] - row[1] + if row[3] == 2.0 { 2.0 } else { 0.0 } + 0.3 * rng.normal() as f32;
+        let logit = 1.5 * row[0] - row[1]
+            + if row[3] == 2.0 { 2.0 } else { 0.0 }
+            + 0.3 * rng.normal() as f32;
         y.push(if logit > 0.5 { 1.0 } else { 0.0 });
     }
     let features = (0..n_cols)
@@ -36,11 +38,14 @@ fn compiled_trees_reproduce_hessboost_margins() {
             }
         }
         let set = TrainSet { x: &x, y: &y, weights: None, features: &features, task };
-        let params = GbdtParams { n_rounds: 20, early_stopping_rounds: None, ..GbdtParams::default() };
+        let params =
+            GbdtParams { n_rounds: 20, early_stopping_rounds: None, ..GbdtParams::default() };
         let training_params = TrainingParams::builder()
             .objective(match task {
                 Task::Binary => Objective::BinaryLogistic(RegLoss::default()),
-                Task::Multiclass { n_classes } => Objective::Softprob(Multiclass::new(n_classes).unwrap()),
+                Task::Multiclass { n_classes } => {
+                    Objective::Softprob(Multiclass::new(n_classes).unwrap())
+                }
                 Task::Regression => Objective::SquaredError(RegLoss::default()),
             })
             .tree_method(TreeMethod::Hist)
@@ -65,7 +70,10 @@ fn compiled_trees_reproduce_hessboost_margins() {
             ensemble.predict_raw_into(x.row(i), &mut ours);
             model.predict_margin_row_into(x.row(i), Iterations::Best, &mut theirs).unwrap();
             for k in 0..n_out {
-                assert!((ours[k] - f64::from(theirs[k])).abs() < 1e-4, "{task:?} row {i}: {ours:?} vs {theirs:?}");
+                assert!(
+                    (ours[k] - f64::from(theirs[k])).abs() < 1e-4,
+                    "{task:?} row {i}: {ours:?} vs {theirs:?}"
+                );
             }
         }
     }
@@ -78,10 +86,16 @@ fn early_stopping_keeps_best_rounds_and_learns() {
     let (xt, xv) = (x.take_rows(&train_idx), x.take_rows(&valid_idx));
     let yt: Vec<f32> = train_idx.iter().map(|&i| y[i]).collect();
     let yv: Vec<f32> = valid_idx.iter().map(|&i| y[i]).collect();
-    let train_set = TrainSet { x: &xt, y: &yt, weights: None, features: &features, task: Task::Binary };
-    let valid_set = TrainSet { x: &xv, y: &yv, weights: None, features: &features, task: Task::Binary };
+    let train_set =
+        TrainSet { x: &xt, y: &yt, weights: None, features: &features, task: Task::Binary };
+    let valid_set =
+        TrainSet { x: &xv, y: &yv, weights: None, features: &features, task: Task::Binary };
     let fitted = fit(&GbdtParams::default(), &train_set, Some(&valid_set), 7).unwrap();
-    assert!(fitted.rounds < 500, "early stopping should stop before 500 rounds, kept {}", fitted.rounds);
+    assert!(
+        fitted.rounds < 500,
+        "early stopping should stop before 500 rounds, kept {}",
+        fitted.rounds
+    );
     assert_eq!(fitted.ensemble.n_trees(), fitted.rounds);
     let mut correct = 0;
     let mut out = [0.0];
@@ -111,6 +125,7 @@ fn contributions_sum_to_margin_on_boosted_trees() {
 fn bad_parameters_are_named() {
     let (x, y, features) = synthetic(10, 4, false);
     let set = TrainSet { x: &x, y: &y, weights: None, features: &features, task: Task::Binary };
-    let error = fit(&GbdtParams { learning_rate: 0.0, ..GbdtParams::default() }, &set, None, 1).unwrap_err();
+    let error = fit(&GbdtParams { learning_rate: 0.0, ..GbdtParams::default() }, &set, None, 1)
+        .unwrap_err();
     assert!(error.to_string().contains("learning_rate"), "{error}");
 }

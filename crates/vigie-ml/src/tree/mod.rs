@@ -43,7 +43,16 @@ pub struct Node {
 impl Node {
     /// A leaf.
     pub fn leaf(value: f64, cover: f64) -> Self {
-        Node { feature: 0, threshold: 0.0, left: LEAF, right: LEAF, default_left: true, categories: NO_CATEGORIES, value, cover }
+        Node {
+            feature: 0,
+            threshold: 0.0,
+            left: LEAF,
+            right: LEAF,
+            default_left: true,
+            categories: NO_CATEGORIES,
+            value,
+            cover,
+        }
     }
 
     /// Whether the node is a leaf.
@@ -170,7 +179,11 @@ impl TreeEnsemble {
     pub fn validate(&mut self) -> Result<()> {
         let bad = |what: String| Err(MlError::Corrupted(format!("tree ensemble: {what}")));
         if self.base_score.len() != self.n_outputs || self.n_outputs == 0 {
-            return bad(format!("{} base scores for {} outputs", self.base_score.len(), self.n_outputs));
+            return bad(format!(
+                "{} base scores for {} outputs",
+                self.base_score.len(),
+                self.n_outputs
+            ));
         }
         if self.roots.len() != self.outputs.len() {
             return bad("roots and outputs differ in length".into());
@@ -195,9 +208,14 @@ impl TreeEnsemble {
                 return bad(format!("node {idx} has children {left} and {right}"));
             }
             if node.feature as usize >= self.n_features {
-                return bad(format!("node {idx} tests feature {} of {}", node.feature, self.n_features));
+                return bad(format!(
+                    "node {idx} tests feature {} of {}",
+                    node.feature, self.n_features
+                ));
             }
-            if node.categories != NO_CATEGORIES && node.categories as usize >= self.category_sets.len() {
+            if node.categories != NO_CATEGORIES
+                && node.categories as usize >= self.category_sets.len()
+            {
                 return bad(format!("node {idx} names category set {}", node.categories));
             }
             depth[left] = depth[idx] + 1;
@@ -324,8 +342,28 @@ impl TreeEnsemble {
             unwind_path(own, unique_depth, k);
             unique_depth -= 1;
         }
-        self.shap_recurse(row, phi, hot, path, start, unique_depth + 1, hot_zero * incoming_zero, incoming_one, feature);
-        self.shap_recurse(row, phi, cold, path, start, unique_depth + 1, cold_zero * incoming_zero, 0.0, feature);
+        self.shap_recurse(
+            row,
+            phi,
+            hot,
+            path,
+            start,
+            unique_depth + 1,
+            hot_zero * incoming_zero,
+            incoming_one,
+            feature,
+        );
+        self.shap_recurse(
+            row,
+            phi,
+            cold,
+            path,
+            start,
+            unique_depth + 1,
+            cold_zero * incoming_zero,
+            0.0,
+            feature,
+        );
     }
 }
 

@@ -3,7 +3,12 @@ use proptest::prelude::*;
 use super::*;
 
 /// A random full binary tree over `n_features` features, built through the builder.
-fn random_ensemble(seed: u64, n_features: usize, n_trees: usize, with_categories: bool) -> TreeEnsemble {
+fn random_ensemble(
+    seed: u64,
+    n_features: usize,
+    n_trees: usize,
+    with_categories: bool,
+) -> TreeEnsemble {
     let mut rng = crate::rng::Rng::new(seed);
     let mut builder = EnsembleBuilder::new(n_features, 1, vec![0.25], Link::Identity);
     for _ in 0..n_trees {
@@ -46,13 +51,17 @@ fn conditional(ensemble: &TreeEnsemble, row: &[f32], subset: u32) -> f64 {
             return node.value;
         }
         if subset & (1 << node.feature) != 0 {
-            let next = if e.goes_left(node, row[node.feature as usize]) { node.left } else { node.right };
+            let next =
+                if e.goes_left(node, row[node.feature as usize]) { node.left } else { node.right };
             return walk(e, next as usize, row, subset);
         }
-        let (zl, zr) = zero_fractions(node, &e.nodes[node.left as usize], &e.nodes[node.right as usize]);
-        zl * walk(e, node.left as usize, row, subset) + zr * walk(e, node.right as usize, row, subset)
+        let (zl, zr) =
+            zero_fractions(node, &e.nodes[node.left as usize], &e.nodes[node.right as usize]);
+        zl * walk(e, node.left as usize, row, subset)
+            + zr * walk(e, node.right as usize, row, subset)
     }
-    ensemble.base_score[0] + ensemble.roots.iter().map(|&r| walk(ensemble, r as usize, row, subset)).sum::<f64>()
+    ensemble.base_score[0]
+        + ensemble.roots.iter().map(|&r| walk(ensemble, r as usize, row, subset)).sum::<f64>()
 }
 
 fn brute_force_shap(ensemble: &TreeEnsemble, row: &[f32]) -> Vec<f64> {
@@ -66,8 +75,9 @@ fn brute_force_shap(ensemble: &TreeEnsemble, row: &[f32]) -> Vec<f64> {
             }
             let size = subset.count_ones() as usize;
             let weight = factorial(size) * factorial(n - size - 1) / factorial(n);
-            phi[feature] +=
-                weight * (conditional(ensemble, row, subset | (1 << feature)) - conditional(ensemble, row, subset));
+            phi[feature] += weight
+                * (conditional(ensemble, row, subset | (1 << feature))
+                    - conditional(ensemble, row, subset));
         }
     }
     phi[n] = conditional(ensemble, row, 0);
@@ -106,7 +116,11 @@ fn corrupted_child_links_are_refused() {
 
 #[test]
 fn categorical_split_routes_by_set_membership_and_missing_by_default() {
-    let nodes = [Node { feature: 0, default_left: false, ..Node::leaf(0.0, 2.0) }, Node::leaf(1.0, 1.0), Node::leaf(2.0, 1.0)];
+    let nodes = [
+        Node { feature: 0, default_left: false, ..Node::leaf(0.0, 2.0) },
+        Node::leaf(1.0, 1.0),
+        Node::leaf(2.0, 1.0),
+    ];
     let source = TreeSource {
         n_nodes: 3,
         children: &|i| (i == 0).then_some((1, 2)),

@@ -1,0 +1,147 @@
+//! The command-line grammar (clap derive). Only this crate knows clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Vigie: train, register, serve and watch business ML models from one binary.
+#[derive(Debug, Parser)]
+#[command(name = "vigie", version, about, long_about = None)]
+pub struct Cli {
+    /// The project folder (holds vigie.toml and the .vigie state folder).
+    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    pub project: PathBuf,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format of commands that print results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Human-readable text and tables.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model on a table: cross-validate, pick, fit on all rows, save a new version.
+    Train(TrainArgs),
+    /// Score a table with a saved model, optionally with per-column explanations.
+    Predict(PredictArgs),
+    /// List and inspect saved models.
+    Models {
+        /// What to do.
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+/// `vigie models …`
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Every saved model with its latest version and cross-validated score.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// One model version in full: data, parameters, metrics, threshold, transforms.
+    Show {
+        /// NAME or NAME:VERSION (default: the latest version).
+        model: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+/// `vigie train`
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The training table (.csv or .parquet).
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// The column to predict.
+    #[arg(long, value_name = "COLUMN")]
+    pub label: String,
+    /// The positive class of a binary label (default: the minority class).
+    #[arg(long, value_name = "VALUE")]
+    pub positive: Option<String>,
+    /// Columns not to use as features (ids, leaks), comma-separated.
+    #[arg(long, value_name = "COL,COL", value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// What to predict.
+    #[arg(long, default_value = "auto", value_name = "auto|binary|multiclass|regression")]
+    pub task: String,
+    /// The algorithm; auto cross-validates gbdt, random-forest and a linear model and keeps the best.
+    #[arg(
+        long,
+        default_value = "auto",
+        value_name = "auto|gbdt|random-forest|logistic|linear-svm|mlp|linear"
+    )]
+    pub algorithm: String,
+    /// Cross-validation folds (stratified for classification); below 2, one 80/20 hold-out.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    pub cv: usize,
+    /// Hyper-parameter search.
+    #[arg(long, default_value = "none", value_name = "none|grid|random")]
+    pub search: String,
+    /// Most candidates the search tries.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub trials: usize,
+    /// Start no new candidate after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub time_budget: Option<f64>,
+    /// Seed of every random choice (folds, sampling, search).
+    #[arg(long, default_value_t = 42, value_name = "S")]
+    pub seed: u64,
+    /// The model's name (default: the data file's name).
+    #[arg(long, value_name = "MODEL")]
+    pub name: Option<String>,
+    /// A hyper-parameter over the defaults, e.g. `--param learning_rate=0.1` (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// The searched space, e.g. `learning_rate=0.02..0.2;max_leaves=15,31,63` (default: the algorithm's).
+    #[arg(long, value_name = "SPEC")]
+    pub space: Option<String>,
+    /// What the binary decision threshold is chosen for: max-f1, recall:R or fpr:F.
+    #[arg(long, default_value = "max-f1", value_name = "GOAL")]
+    pub threshold_goal: String,
+    /// Class weighting for imbalanced labels.
+    #[arg(long, default_value = "none", value_name = "none|balanced")]
+    pub class_weight: String,
+    /// Fix a column's type instead of inferring it, e.g. `--column-type zip=text` (repeatable).
+    #[arg(long = "column-type", value_name = "COL=TYPE")]
+    pub column_types: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `vigie predict`
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// NAME or NAME:VERSION (default: the latest version).
+    #[arg(long, value_name = "NAME[:VERSION]")]
+    pub model: String,
+    /// The table to score (.csv or .parquet).
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Where to write the scores (.csv).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Add one contribution column per input column (exact TreeSHAP or linear).
+    #[arg(long)]
+    pub explain: bool,
+    /// Columns copied to the output to identify rows (default: the columns the model does not read).
+    #[arg(long, value_name = "COL,COL", value_delimiter = ',')]
+    pub id: Vec<String>,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}

@@ -1,0 +1,98 @@
+//! One module per command; [`run`] dispatches.
+
+mod models;
+mod predict;
+mod train;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use vigie_core::{ColumnKind, ErrorCode};
+use vigie_registry::ModelStore;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let project = Project::new(&cli.project);
+    match cli.command {
+        Command::Train(args) => train::run(&project, args),
+        Command::Predict(args) => predict::run(&project, args),
+        Command::Models { command } => models::run(&project, command),
+    }
+}
+
+/// The exit code for an error: 2 when the user's input is at fault, else 1.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        let code = if let Some(e) = cause.downcast_ref::<vigie_ml::MlError>() {
+            Some(e.code())
+        } else if let Some(e) = cause.downcast_ref::<vigie_connectors::ConnectorError>() {
+            Some(e.code())
+        } else if let Some(e) = cause.downcast_ref::<vigie_registry::RegistryError>() {
+            Some(e.code())
+        } else {
+            cause.downcast_ref::<UsageError>().map(|_| ErrorCode::InvalidInput)
+        };
+        if let Some(code) = code {
+            return code.exit_code() as u8;
+        }
+    }
+    1
+}
+
+/// A mistake in the command line itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The project folder and its state.
+pub struct Project {
+    /// The folder.
+    pub dir: PathBuf,
+}
+
+impl Project {
+    fn new(dir: &Path) -> Self {
+        Project { dir: dir.to_owned() }
+    }
+
+    /// The state folder (`.vigie`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join(".vigie")
+    }
+
+    /// The model store.
+    pub fn models(&self) -> ModelStore {
+        ModelStore::open(&self.state_dir())
+    }
+}
+
+/// Parses `COL=TYPE` pairs.
+pub fn column_types(pairs: &[String]) -> anyhow::Result<HashMap<String, ColumnKind>> {
+    let mut types = HashMap::new();
+    for pair in pairs {
+        let (column, kind) = pair
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--column-type {pair:?}: expected COLUMN=TYPE")))?;
+        let kind: ColumnKind =
+            kind.parse().map_err(|e: String| UsageError(format!("--column-type {pair:?}: {e}")))?;
+        types.insert(column.to_owned(), kind);
+    }
+    Ok(types)
+}
+
+/// Reads a table, naming the file in any error.
+pub fn read_table(
+    path: &Path,
+    types: &HashMap<String, ColumnKind>,
+) -> anyhow::Result<vigie_core::Frame> {
+    vigie_connectors::files::read_table(path, types)
+        .with_context(|| "cannot read the data".to_owned())
+}
+
+/// Now, as RFC 3339 UTC.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,27 @@
+//! Printing results: tables for people, JSON for programs.
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
+
+/// A table with Vigie's look.
+pub fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    table
+}
+
+/// A metric for people: 4 decimals, "-" when undefined.
+pub fn metric(value: f64) -> String {
+    if value.is_nan() { "-".to_owned() } else { format!("{value:.4}") }
+}
+
+/// Prints a JSON value on stdout.
+pub fn json(value: &serde_json::Value) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value)?;
+    writeln!(stdout)?;
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Progress bars on stderr for long jobs (hidden when stderr is not a terminal).
+
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use vigie_ml::train::Progress;
+
+/// An indicatif bar per stage.
+pub struct Bars {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Bars {
+    /// No bar yet.
+    pub fn new() -> Self {
+        Bars { bar: Mutex::new(None) }
+    }
+
+    fn with(&self, f: impl FnOnce(&ProgressBar)) {
+        if let Ok(guard) = self.bar.lock()
+            && let Some(bar) = guard.as_ref()
+        {
+            f(bar);
+        }
+    }
+
+    /// Clears the last bar.
+    pub fn finish(&self) {
+        self.with(ProgressBar::finish_and_clear);
+    }
+}
+
+impl Progress for Bars {
+    fn stage(&self, name: &str, total: u64) {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed_precise} (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(name.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        if let Ok(mut guard) = self.bar.lock() {
+            if let Some(old) = guard.take() {
+                old.finish_and_clear();
+            }
+            *guard = Some(bar);
+        }
+    }
+
+    fn advance(&self) {
+        self.with(|bar| bar.inc(1));
+    }
+
+    fn note(&self, text: &str) {
+        self.with(|bar| bar.println(format!("  {text}")));
+    }
+}

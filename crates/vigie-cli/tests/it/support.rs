@@ -1,0 +1,68 @@
+//! Running the binary in a scratch project.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// A scratch project folder.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+/// The workspace's test data folder.
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Project { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `vigie --project DIR ARGS…`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .arg("--project")
+            .arg(self.dir.path())
+            .args(args)
+            .output()
+            .expect("run vigie")
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "vigie {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        String::from_utf8(output.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs and expects failure with exit code `code`; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let output = self.run(args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(code), "vigie {args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "vigie {args:?} panicked: {stderr}");
+        stderr
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).expect("json on stdout")
+    }
+}
+
+/// Reads a CSV written by `vigie predict` into a header and rows of cells.
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).expect("read csv");
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default().split(',').map(str::to_owned).collect();
+    let rows = lines.map(|l| l.split(',').map(str::to_owned).collect()).collect();
+    (header, rows)
+}

@@ -1,0 +1,330 @@
+//! CSV and Parquet files to and from [`Frame`]s.
+//!
+//! Column types are inferred from the whole file (so a stray string late in
+//! a column makes it text rather than failing half-way) unless the caller
+//! fixes them; empty cells and `NA`, `N/A`, `NaN`, `nan`, `null`, `NULL`,
+//! `None` are missing. Integers and floats become numbers, `true`/`false`
+//! booleans, dates and timestamps seconds since the Unix epoch, the rest text.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use regex::Regex;
+use vigie_core::{Column, ColumnData, ColumnKind, Frame, TextColumn};
+
+use crate::ConnectorError;
+
+/// The text that reads as a missing value.
+pub const MISSING_PATTERN: &str = r"^(|NA|N/A|NaN|nan|null|NULL|None)$";
+
+/// Reads a CSV or Parquet file (by extension) into a frame. `types` fixes the
+/// kind of the named columns instead of inferring it.
+pub fn read_table(
+    path: &Path,
+    types: &HashMap<String, ColumnKind>,
+) -> Result<Frame, ConnectorError> {
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("csv") | Some("txt") => read_csv(path, types),
+        Some("parquet") | Some("pq") => read_parquet(path, types),
+        _ => Err(ConnectorError::UnknownFormat { path: path.to_owned() }),
+    }
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> ConnectorError + '_ {
+    move |source| ConnectorError::Io { path: path.to_owned(), source }
+}
+
+fn format_error(path: &Path, message: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Format { path: path.to_owned(), message: message.to_string() }
+}
+
+fn arrow_type(kind: ColumnKind) -> DataType {
+    match kind {
+        ColumnKind::Numeric => DataType::Float64,
+        ColumnKind::Boolean => DataType::Boolean,
+        ColumnKind::Text => DataType::Utf8,
+    }
+}
+
+fn check_names(
+    path: &Path,
+    schema: &Schema,
+    types: &HashMap<String, ColumnKind>,
+) -> Result<(), ConnectorError> {
+    for name in types.keys() {
+        if schema.field_with_name(name).is_err() {
+            let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(format_error(
+                path,
+                format!(
+                    "no column {name:?} to set the type of; the columns are: {}",
+                    available.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a CSV file with a header line.
+pub fn read_csv(path: &Path, types: &HashMap<String, ColumnKind>) -> Result<Frame, ConnectorError> {
+    let mut file = File::open(path).map_err(io_error(path))?;
+    let missing = Regex::new(MISSING_PATTERN).map_err(|e| format_error(path, e))?;
+    let format = arrow::csv::reader::Format::default().with_header(true).with_null_regex(missing);
+    let (inferred, _) =
+        format.infer_schema(BufReader::new(&mut file), None).map_err(|e| format_error(path, e))?;
+    check_names(path, &inferred, types)?;
+    let fields: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .map(|field| {
+            let data_type = match types.get(field.name()) {
+                Some(kind) => arrow_type(*kind),
+                // A column with no value at all is inferred as Utf8 or Null; read it as numbers (all missing).
+                None if *field.data_type() == DataType::Null => DataType::Float64,
+                None => field.data_type().clone(),
+            };
+            Field::new(field.name(), data_type, true)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
+    let missing = Regex::new(MISSING_PATTERN).map_err(|e| format_error(path, e))?;
+    let reader = arrow::csv::ReaderBuilder::new(schema.clone())
+        .with_format(
+            arrow::csv::reader::Format::default().with_header(true).with_null_regex(missing),
+        )
+        .with_batch_size(65_536)
+        .build(BufReader::new(file))
+        .map_err(|e| format_error(path, e))?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches.push(
+            batch.map_err(|e| format_error(path, describe_csv_error(&schema, &e.to_string())))?,
+        );
+    }
+    frame_from_batches(path, &schema, &batches)
+}
+
+/// Arrow names columns by position; say the name too.
+fn describe_csv_error(schema: &Schema, message: &str) -> String {
+    let Some(position) = message.find("for column ") else { return message.to_owned() };
+    let digits: String =
+        message[position + 11..].chars().take_while(char::is_ascii_digit).collect();
+    match digits.parse::<usize>().ok().and_then(|i| schema.fields().get(i)) {
+        Some(field) => format!("{message} (column {:?})", field.name()),
+        None => message.to_owned(),
+    }
+}
+
+/// Reads a Parquet file.
+pub fn read_parquet(
+    path: &Path,
+    types: &HashMap<String, ColumnKind>,
+) -> Result<Frame, ConnectorError> {
+    let file = File::open(path).map_err(io_error(path))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| format_error(path, e))?;
+    let schema = builder.schema().clone();
+    check_names(path, &schema, types)?;
+    let reader = builder.with_batch_size(65_536).build().map_err(|e| format_error(path, e))?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches.push(batch.map_err(|e| format_error(path, e))?);
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            Field::new(
+                f.name(),
+                types.get(f.name()).map_or_else(|| f.data_type().clone(), |k| arrow_type(*k)),
+                true,
+            )
+        })
+        .collect();
+    let target = Arc::new(Schema::new(fields));
+    let mut cast_batches = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(target.fields())
+            .map(|(array, field)| {
+                cast(array, field.data_type())
+                    .map_err(|e| format_error(path, format!("column {:?}: {e}", field.name())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        cast_batches.push(
+            RecordBatch::try_new(target.clone(), columns).map_err(|e| format_error(path, e))?,
+        );
+    }
+    frame_from_batches(path, &target, &cast_batches)
+}
+
+fn kind_of(data_type: &DataType) -> Option<ColumnKind> {
+    match data_type {
+        DataType::Boolean => Some(ColumnKind::Boolean),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Some(ColumnKind::Text),
+        DataType::Dictionary(_, value)
+            if matches!(**value, DataType::Utf8 | DataType::LargeUtf8) =>
+        {
+            Some(ColumnKind::Text)
+        }
+        DataType::Null
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Float16
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..)
+        | DataType::Date32
+        | DataType::Date64
+        | DataType::Timestamp(..) => Some(ColumnKind::Numeric),
+        _ => None,
+    }
+}
+
+/// Converts Arrow batches of one schema into a frame.
+pub fn frame_from_batches(
+    path: &Path,
+    schema: &Schema,
+    batches: &[RecordBatch],
+) -> Result<Frame, ConnectorError> {
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (index, field) in schema.fields().iter().enumerate() {
+        let kind = kind_of(field.data_type()).ok_or_else(|| {
+            format_error(
+                path,
+                format!(
+                    "column {:?} has type {} which Vigie does not read",
+                    field.name(),
+                    field.data_type()
+                ),
+            )
+        })?;
+        let data = match kind {
+            ColumnKind::Numeric | ColumnKind::Boolean => {
+                let mut values = Vec::new();
+                for batch in batches {
+                    let array = batch.column(index);
+                    // Dates become seconds since the epoch.
+                    let numeric = match array.data_type() {
+                        DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) => {
+                            let seconds = cast(array, &DataType::Timestamp(TimeUnit::Second, None))
+                                .and_then(|a| cast(&a, &DataType::Int64))
+                                .map_err(|e| {
+                                    format_error(path, format!("column {:?}: {e}", field.name()))
+                                })?;
+                            cast(&seconds, &DataType::Float64)
+                        }
+                        DataType::Boolean => cast(array, &DataType::Float64),
+                        _ => cast(array, &DataType::Float64),
+                    }
+                    .map_err(|e| format_error(path, format!("column {:?}: {e}", field.name())))?;
+                    let floats = numeric.as_primitive::<arrow::datatypes::Float64Type>();
+                    values.extend(
+                        (0..floats.len())
+                            .map(|i| if floats.is_null(i) { f64::NAN } else { floats.value(i) }),
+                    );
+                }
+                if kind == ColumnKind::Boolean {
+                    ColumnData::Boolean(values)
+                } else {
+                    ColumnData::Numeric(values)
+                }
+            }
+            ColumnKind::Text => {
+                let mut strings: Vec<Option<String>> = Vec::new();
+                for batch in batches {
+                    let array = cast(batch.column(index), &DataType::Utf8).map_err(|e| {
+                        format_error(path, format!("column {:?}: {e}", field.name()))
+                    })?;
+                    let text = array.as_string::<i32>();
+                    strings.extend(
+                        (0..text.len())
+                            .map(|i| (!text.is_null(i)).then(|| text.value(i).to_owned())),
+                    );
+                }
+                ColumnData::Text(TextColumn::from_values(strings.iter().map(Option::as_deref)))
+            }
+        };
+        columns.push(Column { name: field.name().clone(), data });
+    }
+    Frame::new(columns).map_err(|e| format_error(path, e))
+}
+
+/// Writes a frame as CSV (missing values as empty cells).
+pub fn write_csv(path: &Path, frame: &Frame) -> Result<(), ConnectorError> {
+    let tmp: PathBuf = path.with_extension("csv.partial");
+    let file = File::create(&tmp).map_err(io_error(path))?;
+    let mut out = std::io::BufWriter::new(file);
+    let write = |out: &mut std::io::BufWriter<File>, text: &str| {
+        out.write_all(text.as_bytes()).map_err(io_error(path))
+    };
+    let header: Vec<String> = frame.columns().iter().map(|c| quote(&c.name)).collect();
+    write(&mut out, &header.join(","))?;
+    write(&mut out, "\n")?;
+    let mut line = String::new();
+    for row in 0..frame.n_rows() {
+        line.clear();
+        for (j, column) in frame.columns().iter().enumerate() {
+            if j > 0 {
+                line.push(',');
+            }
+            match &column.data {
+                ColumnData::Numeric(v) => {
+                    if let Some(x) = v.get(row).filter(|x| !x.is_nan()) {
+                        line.push_str(&format_number(*x));
+                    }
+                }
+                ColumnData::Boolean(v) => {
+                    if let Some(x) = v.get(row).filter(|x| !x.is_nan()) {
+                        line.push_str(if *x != 0.0 { "true" } else { "false" });
+                    }
+                }
+                ColumnData::Text(t) => {
+                    if let Some(s) = t.get(row) {
+                        line.push_str(&quote(s));
+                    }
+                }
+            }
+        }
+        line.push('\n');
+        write(&mut out, &line)?;
+    }
+    out.flush().map_err(io_error(path))?;
+    drop(out);
+    std::fs::rename(&tmp, path).map_err(io_error(path))
+}
+
+/// Shortest text that reads back as the same `f64`.
+pub fn format_number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { format!("{x}") }
+}
+
+fn quote(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) || text.is_empty() {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+use std::collections::HashMap;
+
+use vigie_core::{ColumnKind, Value};
+
+use super::*;
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn csv_types_are_inferred_and_missing_markers_kept_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "t.csv",
+        "id,amount,ok,city\n1,2.5,true,Paris\n2,NA,false,\n3,NaN,,null\n4,7,true,Lyon\n",
+    );
+    let frame = read_csv(&path, &HashMap::new()).unwrap();
+    let kinds: Vec<ColumnKind> = frame.columns().iter().map(|c| c.data.kind()).collect();
+    assert_eq!(
+        kinds,
+        [ColumnKind::Numeric, ColumnKind::Numeric, ColumnKind::Boolean, ColumnKind::Text]
+    );
+    let amount = &frame.column("amount").unwrap().data;
+    assert_eq!(amount.value(0), Value::Number(2.5));
+    assert_eq!(amount.missing_count(), 2);
+    assert_eq!(frame.column("ok").unwrap().data.value(2), Value::Missing);
+    assert_eq!(frame.column("city").unwrap().data.missing_count(), 2);
+}
+
+#[test]
+fn overridden_types_apply_and_bad_values_name_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "t.csv", "id,amount\n1,2\n2,3\n");
+    let types = HashMap::from([("id".to_owned(), ColumnKind::Text)]);
+    let frame = read_csv(&path, &types).unwrap();
+    assert_eq!(frame.column("id").unwrap().data.value(1), Value::Text("2".into()));
+
+    let bad = write(&dir, "bad.csv", "id,amount\n1,2\n2,abc\n");
+    let types = HashMap::from([("amount".to_owned(), ColumnKind::Numeric)]);
+    let message = read_csv(&bad, &types).unwrap_err().to_string();
+    assert!(
+        message.contains("bad.csv") && message.contains("abc") && message.contains("\"amount\""),
+        "{message}"
+    );
+
+    let unknown = HashMap::from([("nope".to_owned(), ColumnKind::Numeric)]);
+    assert!(read_csv(&path, &unknown).unwrap_err().to_string().contains("nope"));
+    let missing = dir.path().join("absent.csv");
+    assert_eq!(
+        read_table(&missing, &HashMap::new()).unwrap_err().code(),
+        vigie_core::ErrorCode::NotFound
+    );
+}
+
+#[test]
+fn csv_round_trips_through_write_and_parquet_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "t.csv", "a,b,c\n1.5,\"x, y\",true\n,z,false\n");
+    let frame = read_csv(&path, &HashMap::new()).unwrap();
+    let copy = dir.path().join("copy.csv");
+    write_csv(&copy, &frame).unwrap();
+    let again = read_csv(&copy, &HashMap::new()).unwrap();
+    let cells = |f: &Frame| -> Vec<Value> {
+        f.columns().iter().flat_map(|c| (0..f.n_rows()).map(move |i| c.data.value(i))).collect()
+    };
+    assert_eq!(cells(&again), cells(&frame));
+    assert_eq!(again.names(), frame.names());
+
+    // Parquet written by the parquet crate reads back to the same values.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("n", DataType::Int64, true),
+        Field::new("s", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(arrow::array::Int64Array::from(vec![Some(1), None])),
+            Arc::new(arrow::array::StringArray::from(vec![Some("u"), Some("v")])),
+        ],
+    )
+    .unwrap();
+    let pq = dir.path().join("t.parquet");
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(File::create(&pq).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let frame = read_table(&pq, &HashMap::new()).unwrap();
+    assert_eq!(frame.column("n").unwrap().data.value(0), Value::Number(1.0));
+    assert_eq!(frame.column("n").unwrap().data.value(1), Value::Missing);
+    assert_eq!(frame.column("s").unwrap().data.value(1), Value::Text("v".into()));
+}

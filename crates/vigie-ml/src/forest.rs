@@ -1,1 +1,0 @@
-//! Random forest. (Interface stub: a helper fills this in.)
