@@ -88,6 +88,26 @@ pub struct TrainArgs {
     /// Cross-validation folds (stratified for classification); below 2, one 80/20 hold-out.
     #[arg(long, default_value_t = 5, value_name = "K")]
     pub cv: usize,
+    /// How rows are split into folds: stratified (by class; plain K-fold for regression),
+    /// group:COLUMN (rows sharing a value stay together) or time:COLUMN (test on later rows).
+    /// The group or time column is not used as a feature.
+    #[arg(long, default_value = "stratified", value_name = "SCHEME")]
+    pub folds: String,
+    /// Fill missing numbers: none, mean, median, most-frequent or constant:VALUE (default: per algorithm).
+    #[arg(long, value_name = "STRATEGY")]
+    pub impute: Option<String>,
+    /// Add a 0/1 column marking numbers that were missing (true or false; default: per algorithm).
+    #[arg(long, value_name = "BOOL")]
+    pub missing_indicator: Option<bool>,
+    /// Scale numbers: none, standard, minmax or robust (default: per algorithm).
+    #[arg(long, value_name = "SCALING")]
+    pub scale: Option<String>,
+    /// Encode text columns: native, onehot, ordinal, target or hashing:BUCKETS (default: per algorithm).
+    #[arg(long, value_name = "ENCODING")]
+    pub encode: Option<String>,
+    /// Categories seen on fewer training rows than this share one rare bucket.
+    #[arg(long, value_name = "N")]
+    pub min_frequency: Option<usize>,
     /// Hyper-parameter search.
     #[arg(long, default_value = "none", value_name = "none|grid|random")]
     pub search: String,

@@ -162,7 +162,7 @@ impl BinaryCurve {
     /// `NaN` when no positive row has weight (sklearn warns and returns 0).
     pub fn average_precision(&self) -> f64 {
         let positives = self.total_positives();
-        if !(positives > 0.0) {
+        if positives.is_nan() || positives <= 0.0 {
             return f64::NAN;
         }
         let mut sum = 0.0;

@@ -597,7 +597,12 @@ fn initial_network(
 /// (weighted, over the training rows); zero for the standardised regression target.
 fn set_output_bias(network: &mut Mlp, data: &Data<'_>, rows: &[usize]) {
     let Some(output_layer) = network.layers.last_mut() else { return };
-    let mut priors = vec![0.0f64; output_layer.n_outputs.max(2)];
+    let n_classes = match data.task {
+        Task::Binary => 2,
+        Task::Multiclass { n_classes } => n_classes,
+        Task::Regression => return,
+    };
+    let mut priors = vec![0.0f64; n_classes];
     for &row in rows {
         if let Some(prior) = priors.get_mut(data.targets[row] as usize) {
             *prior += f64::from(data.weights[row]);
@@ -607,20 +612,16 @@ fn set_output_bias(network: &mut Mlp, data: &Data<'_>, rows: &[usize]) {
     if total <= 0.0 {
         return;
     }
-    let log_prior = |p: f64| (p / total).max(1e-12).ln();
-    match data.task {
-        Task::Binary => {
-            let bias = log_prior(priors[1]) - log_prior(priors[0]);
-            output_layer.biases.fill(bias as f32);
+    let log_priors: Vec<f64> = priors.iter().map(|&p| (p / total).max(1e-12).ln()).collect();
+    if let [negative, positive] = log_priors[..]
+        && data.task == Task::Binary
+    {
+        output_layer.biases.fill((positive - negative) as f32);
+    } else {
+        let mean = log_priors.iter().sum::<f64>() / log_priors.len() as f64;
+        for (bias, log_prior) in output_layer.biases.iter_mut().zip(&log_priors) {
+            *bias = (log_prior - mean) as f32;
         }
-        Task::Multiclass { .. } => {
-            let logs: Vec<f64> = priors.iter().map(|&p| log_prior(p)).collect();
-            let mean = logs.iter().sum::<f64>() / logs.len() as f64;
-            for (bias, log) in output_layer.biases.iter_mut().zip(&logs) {
-                *bias = (log - mean) as f32;
-            }
-        }
-        Task::Regression => {}
     }
 }
 

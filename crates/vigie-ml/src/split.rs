@@ -153,7 +153,7 @@ pub fn stratified_train_test(
     // Ties between equal remainders are broken at random, so no class is
     // favoured by its label value.
     rng.shuffle(&mut remainders);
-    remainders.sort_by(|a, b| b.0.cmp(&a.0));
+    remainders.sort_by_key(|&(remainder, _)| std::cmp::Reverse(remainder));
     for &(_, class_idx) in remainders.iter().take(n_test.saturating_sub(assigned)) {
         if let Some(quota) = quotas.get_mut(class_idx) {
             *quota += 1;

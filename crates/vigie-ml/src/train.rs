@@ -21,7 +21,7 @@ use crate::search::{SearchKind, Space, merge};
 use crate::split::{self, Fold};
 use crate::target::{self, TaskChoice};
 use crate::threshold::{ThresholdGoal, choose_threshold};
-use crate::transform::{Pipeline, PipelineSpec, Target};
+use crate::transform::{Encoding, Impute, Pipeline, PipelineSpec, Scale, Target};
 use crate::{forest, gbdt, linear, mlp};
 
 /// The learning algorithms.
@@ -151,6 +151,66 @@ impl std::str::FromStr for ClassWeight {
     }
 }
 
+/// How rows are split into folds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FoldScheme {
+    /// Stratified by class for classification, shuffled K-fold for regression.
+    #[default]
+    Auto,
+    /// Rows sharing a value of this column stay in one fold (e.g. a customer id).
+    Group(String),
+    /// Ordered by this column: each fold tests on rows later than its training rows.
+    Time(String),
+}
+
+impl std::str::FromStr for FoldScheme {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.split_once(':') {
+            None if s == "auto" || s == "stratified" => Ok(FoldScheme::Auto),
+            Some(("group", column)) if !column.is_empty() => Ok(FoldScheme::Group(column.to_owned())),
+            Some(("time", column)) if !column.is_empty() => Ok(FoldScheme::Time(column.to_owned())),
+            _ => Err(format!("unknown fold scheme {s:?}, expected stratified, group:COLUMN or time:COLUMN")),
+        }
+    }
+}
+
+/// Changes to the algorithm's transform recipe.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PipelineOverrides {
+    /// Missing-number filling (`Some(None)` keeps them missing).
+    pub impute: Option<Option<Impute>>,
+    /// Add missing indicators.
+    pub missing_indicator: Option<bool>,
+    /// Scaling (`Some(None)` turns it off).
+    pub scale: Option<Option<Scale>>,
+    /// Category encoding.
+    pub encoding: Option<Encoding>,
+    /// Rare-category threshold.
+    pub min_frequency: Option<usize>,
+}
+
+impl PipelineOverrides {
+    fn apply(&self, mut spec: PipelineSpec) -> PipelineSpec {
+        if let Some(impute) = self.impute {
+            spec.numeric.impute = impute;
+        }
+        if let Some(indicator) = self.missing_indicator {
+            spec.numeric.missing_indicator = indicator;
+        }
+        if let Some(scale) = self.scale {
+            spec.numeric.scale = scale;
+        }
+        if let Some(encoding) = self.encoding {
+            spec.text.encoding = encoding;
+        }
+        if let Some(min_frequency) = self.min_frequency {
+            spec.text.min_frequency = min_frequency;
+        }
+        spec
+    }
+}
+
 /// What to train.
 #[derive(Debug, Clone)]
 pub struct TrainRequest {
@@ -168,8 +228,12 @@ pub struct TrainRequest {
     pub algorithm: Option<Algorithm>,
     /// Hyper-parameters set by the user, over the algorithm's defaults.
     pub params: Map<String, Json>,
-    /// Folds (below 2: one stratified 80/20 hold-out).
+    /// Folds (below 2: one 80/20 hold-out, stratified or time-ordered).
     pub cv: usize,
+    /// How rows are split into folds.
+    pub folds: FoldScheme,
+    /// Changes to the transform recipe.
+    pub transforms: PipelineOverrides,
     /// Search strategy.
     pub search: SearchKind,
     /// The space searched (default: the algorithm's).
@@ -200,6 +264,8 @@ impl TrainRequest {
             algorithm: None,
             params: Map::new(),
             cv: 5,
+            folds: FoldScheme::Auto,
+            transforms: PipelineOverrides::default(),
             search: SearchKind::None,
             space: None,
             trials: 20,
@@ -272,6 +338,7 @@ struct Context<'a> {
     folds: Vec<Fold>,
     seed: u64,
     goal: ThresholdGoal,
+    transforms: PipelineOverrides,
 }
 
 impl Context<'_> {
@@ -348,7 +415,7 @@ fn fit_rows(
 ) -> Result<(Pipeline, Estimator, Option<usize>)> {
     let (y, w) = ctx.subset(rows);
     let pipeline = Pipeline::fit(
-        &algorithm.pipeline_spec(),
+        &ctx.transforms.apply(algorithm.pipeline_spec()),
         ctx.frame,
         &ctx.inputs,
         rows,
@@ -430,20 +497,41 @@ fn cross_validate(
     })
 }
 
-fn make_folds(y: &[f32], task: Task, cv: usize, seed: u64) -> Result<Vec<Fold>> {
-    if cv >= 2 {
-        return if task.is_classification() {
-            split::stratified_kfold(y, cv, seed)
-        } else {
-            split::kfold(y.len(), cv, seed)
-        };
-    }
-    let (train, test) = if task.is_classification() {
-        split::stratified_train_test(y, 0.2, seed)?
-    } else {
-        split::train_test(y.len(), 0.2, seed)?
+fn make_folds(frame: &Frame, y: &[f32], task: Task, cv: usize, scheme: &FoldScheme, seed: u64) -> Result<Vec<Fold>> {
+    let column_values = |name: &str| -> Result<&vigie_core::ColumnData> {
+        Ok(&frame.column(name).map_err(|e| MlError::InvalidData(format!("--folds: {e}")))?.data)
     };
-    Ok(vec![Fold { train, test }])
+    match scheme {
+        FoldScheme::Auto if cv >= 2 => {
+            if task.is_classification() { split::stratified_kfold(y, cv, seed) } else { split::kfold(y.len(), cv, seed) }
+        }
+        FoldScheme::Auto => {
+            let (train, test) =
+                if task.is_classification() { split::stratified_train_test(y, 0.2, seed)? } else { split::train_test(y.len(), 0.2, seed)? };
+            Ok(vec![Fold { train, test }])
+        }
+        FoldScheme::Group(name) => {
+            let groups: Vec<u64> = match column_values(name)? {
+                vigie_core::ColumnData::Text(text) => text.codes.iter().map(|&c| u64::from(c)).collect(),
+                vigie_core::ColumnData::Numeric(v) | vigie_core::ColumnData::Boolean(v) => v.iter().map(|x| x.to_bits()).collect(),
+            };
+            split::group_kfold(&groups, cv.max(2))
+        }
+        FoldScheme::Time(name) => {
+            let order: Vec<f64> = match column_values(name)? {
+                vigie_core::ColumnData::Numeric(v) | vigie_core::ColumnData::Boolean(v) => v.clone(),
+                vigie_core::ColumnData::Text(_) => {
+                    return Err(MlError::InvalidData(format!("--folds time:{name}: the column must hold numbers, dates or timestamps")));
+                }
+            };
+            if cv >= 2 {
+                split::time_series_split(&order, cv)
+            } else {
+                let (train, test) = split::time_ordered_train_test(&order, 0.2)?;
+                Ok(vec![Fold { train, test }])
+            }
+        }
+    }
 }
 
 fn better(a: f64, b: f64, higher: bool) -> bool {
@@ -469,6 +557,8 @@ pub fn train(
         .iter()
         .map(|c| c.name.as_str())
         .filter(|name| *name != request.label && !request.ignore.iter().any(|i| i == name))
+        // The column that defines folds is not a feature: a group id or a timestamp would leak.
+        .filter(|name| !matches!(&request.folds, FoldScheme::Group(c) | FoldScheme::Time(c) if c == name))
         .collect();
     if inputs.is_empty() {
         return Err(MlError::InvalidData(
@@ -494,7 +584,7 @@ pub fn train(
         }
         _ => None,
     };
-    let folds = make_folds(&target.y, task, request.cv, request.seed)?;
+    let folds = make_folds(frame, &target.y, task, request.cv, &request.folds, request.seed)?;
     let ctx = Context {
         frame,
         inputs,
@@ -504,6 +594,7 @@ pub fn train(
         folds,
         seed: request.seed,
         goal: request.threshold_goal,
+        transforms: request.transforms.clone(),
     };
 
     // The candidates: (algorithm, full parameters).
@@ -606,7 +697,7 @@ pub fn train(
         classes: target.classes,
         params: final_params,
         cv: winner.cv.clone(),
-        cv_folds: if request.cv >= 2 { request.cv } else { 0 },
+        cv_folds: if ctx.folds.len() >= 2 { ctx.folds.len() } else { 0 },
         threshold: winner.threshold,
         threshold_goal: (task == Task::Binary).then(|| request.threshold_goal.to_string()),
         data: DataFingerprint::of(frame, &used, &request.source),

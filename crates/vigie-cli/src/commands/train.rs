@@ -6,7 +6,8 @@ use serde_json::{Map, Value as Json, json};
 use vigie_ml::search::{SearchKind, Space};
 use vigie_ml::target::TaskChoice;
 use vigie_ml::threshold::ThresholdGoal;
-use vigie_ml::train::{Algorithm, ClassWeight, TrainRequest, train};
+use vigie_ml::train::{Algorithm, ClassWeight, FoldScheme, PipelineOverrides, TrainRequest, train};
+use vigie_ml::transform::{parse_encoding, parse_impute, parse_scale};
 
 use super::{Project, UsageError, column_types, now_rfc3339, read_table};
 use crate::cli::{Format, TrainArgs};
@@ -45,6 +46,14 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         other => Some(usage("--algorithm", other.parse::<Algorithm>())?),
     };
     request.cv = args.cv;
+    request.folds = usage("--folds", args.folds.parse::<FoldScheme>())?;
+    request.transforms = PipelineOverrides {
+        impute: args.impute.as_deref().map(|t| usage("--impute", parse_impute(t))).transpose()?,
+        missing_indicator: args.missing_indicator,
+        scale: args.scale.as_deref().map(|t| usage("--scale", parse_scale(t))).transpose()?,
+        encoding: args.encode.as_deref().map(|t| usage("--encode", parse_encoding(t))).transpose()?,
+        min_frequency: args.min_frequency,
+    };
     request.search = usage("--search", args.search.parse::<SearchKind>())?;
     request.space = args.space.as_deref().map(Space::parse).transpose()?;
     if request.search == SearchKind::None && request.space.is_some() {

@@ -47,22 +47,22 @@ pub(super) struct FeatureBins {
     pub n_bins: usize,
     /// Whether any training value is missing.
     pub has_missing: bool,
+    /// Whether every distinct training value has a bin of its own, so that
+    /// codes lose nothing (always true of categories).
+    pub exact: bool,
 }
 
 impl FeatureBins {
-    /// The split point saved for "bins `< below` go left" on a numeric feature;
-    /// `below == 0` sends every non-missing value right, which `-inf` does.
-    pub fn threshold_below(&self, below: usize) -> f32 {
+    /// The threshold sending bins `0..=bin` left: `edges[bin]` of a numeric feature.
+    pub fn edge_after(&self, bin: usize) -> f32 {
         match &self.kind {
-            BinKind::Numeric { edges } if below > 0 => {
-                edges.get(below - 1).copied().unwrap_or(f32::INFINITY)
-            }
-            _ => f32::NEG_INFINITY,
+            BinKind::Numeric { edges } => edges.get(bin).copied().unwrap_or(f32::INFINITY),
+            BinKind::Categorical { .. } => f32::INFINITY,
         }
     }
 }
 
-/// The training matrix as bin codes, column after column.
+/// The training matrix column after column, as bin codes and as raw values.
 #[derive(Debug, Clone)]
 pub(super) struct BinnedMatrix {
     /// Number of rows.
@@ -71,40 +71,43 @@ pub(super) struct BinnedMatrix {
     pub features: Vec<FeatureBins>,
     /// `n_features * n_rows` codes, feature-major, so one feature's codes are contiguous.
     codes: Vec<u8>,
+    /// The raw values in the same layout, for exact splits of small nodes.
+    values: Vec<f32>,
 }
 
 impl BinnedMatrix {
     /// Bins every column of `x`; `max_bins` (2..=255) bounds the non-missing bins per feature.
-    pub fn build(
-        x: &Matrix,
-        infos: &[FeatureInfo],
-        max_bins: usize,
-        rng: &mut Rng,
-    ) -> BinnedMatrix {
+    pub fn build(x: &Matrix, infos: &[FeatureInfo], max_bins: usize, rng: &mut Rng) -> BinnedMatrix {
         let n_rows = x.n_rows;
         let sample = edge_sample(n_rows, rng);
+        let column_len = n_rows.max(1);
         let mut codes = vec![0u8; n_rows * x.n_cols];
+        let mut values = vec![0f32; n_rows * x.n_cols];
         let features: Vec<FeatureBins> = codes
-            .par_chunks_mut(n_rows.max(1))
+            .par_chunks_mut(column_len)
+            .zip(values.par_chunks_mut(column_len))
             .enumerate()
-            .map(|(feature, column)| {
+            .map(|(feature, (codes, values))| {
+                for (row, value) in values.iter_mut().enumerate() {
+                    *value = x.values.get(row * x.n_cols + feature).copied().unwrap_or(f32::NAN);
+                }
                 let n_categories = infos.get(feature).and_then(|info| info.categories);
-                bin_column(x, feature, n_categories, max_bins, sample.as_deref(), column)
+                bin_column(values, n_categories, max_bins, sample.as_deref(), codes)
             })
             .collect();
-        BinnedMatrix { n_rows, features, codes }
+        BinnedMatrix { n_rows, features, codes, values }
     }
 
     /// The codes of feature `feature`, one per row.
     #[inline]
-    pub fn column(&self, feature: usize) -> &[u8] {
+    pub fn codes(&self, feature: usize) -> &[u8] {
         &self.codes[feature * self.n_rows..(feature + 1) * self.n_rows]
     }
 
-    /// The code of `row` for `feature`.
+    /// The raw values of feature `feature`, one per row.
     #[inline]
-    pub fn code(&self, feature: usize, row: usize) -> u8 {
-        self.codes[feature * self.n_rows + row]
+    pub fn values(&self, feature: usize) -> &[f32] {
+        &self.values[feature * self.n_rows..(feature + 1) * self.n_rows]
     }
 }
 
@@ -124,24 +127,19 @@ fn edge_sample(n_rows: usize, rng: &mut Rng) -> Option<Vec<usize>> {
     Some(rows)
 }
 
-/// Bins column `feature` of `x` into `codes` and says how.
+/// Bins one column's `values` into `codes` and says how.
 fn bin_column(
-    x: &Matrix,
-    feature: usize,
+    values: &[f32],
     n_categories: Option<u32>,
     max_bins: usize,
     sample: Option<&[usize]>,
     codes: &mut [u8],
 ) -> FeatureBins {
-    let n_cols = x.n_cols;
-    let value_at = |row: usize| x.values.get(row * n_cols + feature).copied().unwrap_or(f32::NAN);
-    let mut has_missing = false;
+    let has_missing = values.iter().any(|value| value.is_nan());
     // Categories fit when their codes and the "unknown" bin stay below MISSING_BIN.
     if let Some(n_categories) = n_categories.filter(|&n| (n as usize) < max_bins) {
-        for (row, code) in codes.iter_mut().enumerate() {
-            let value = value_at(row);
+        for (code, &value) in codes.iter_mut().zip(values) {
             *code = if value.is_nan() {
-                has_missing = true;
                 MISSING_BIN
             } else if value >= 0.0 && value.fract() == 0.0 && value < n_categories as f32 {
                 value as u8
@@ -149,35 +147,27 @@ fn bin_column(
                 n_categories as u8
             };
         }
-        return FeatureBins {
-            kind: BinKind::Categorical { n_categories },
-            n_bins: n_categories as usize + 1,
-            has_missing,
-        };
+        let kind = BinKind::Categorical { n_categories };
+        return FeatureBins { kind, n_bins: n_categories as usize + 1, has_missing, exact: true };
     }
 
     let mut sorted: Vec<f32> = match sample {
-        Some(rows) => rows.iter().map(|&row| value_at(row)).filter(|v| !v.is_nan()).collect(),
-        None => (0..x.n_rows).map(value_at).filter(|v| !v.is_nan()).collect(),
+        Some(rows) => rows.iter().filter_map(|&row| values.get(row).copied()).filter(|v| !v.is_nan()).collect(),
+        None => values.iter().copied().filter(|v| !v.is_nan()).collect(),
     };
     sorted.sort_unstable_by(f32::total_cmp);
-    let edges = quantile_edges(&sorted, max_bins);
-    for (row, code) in codes.iter_mut().enumerate() {
-        let value = value_at(row);
-        *code = if value.is_nan() {
-            has_missing = true;
-            MISSING_BIN
-        } else {
-            // The number of edges at or below the value; at most 254, so never MISSING_BIN.
-            edges.partition_point(|&edge| edge <= value) as u8
-        };
+    let (edges, every_value_binned) = quantile_edges(&sorted, max_bins);
+    for (code, &value) in codes.iter_mut().zip(values) {
+        // The number of edges at or below the value: at most 254, so never MISSING_BIN.
+        *code = if value.is_nan() { MISSING_BIN } else { edges.partition_point(|&edge| edge <= value) as u8 };
     }
-    FeatureBins { n_bins: edges.len() + 1, kind: BinKind::Numeric { edges }, has_missing }
+    let exact = every_value_binned && sample.is_none();
+    FeatureBins { n_bins: edges.len() + 1, kind: BinKind::Numeric { edges }, has_missing, exact }
 }
 
 /// Edges splitting `sorted` (ascending, no `NaN`) into at most `max_bins` bins of
-/// about equal counts; each distinct value gets its own bin when they are few.
-pub(super) fn quantile_edges(sorted: &[f32], max_bins: usize) -> Vec<f32> {
+/// about equal counts, and whether each distinct value got its own bin (when they are few).
+pub(super) fn quantile_edges(sorted: &[f32], max_bins: usize) -> (Vec<f32>, bool) {
     let mut distinct: Vec<(f32, usize)> = Vec::new();
     for &value in sorted {
         match distinct.last_mut() {
@@ -191,7 +181,7 @@ pub(super) fn quantile_edges(sorted: &[f32], max_bins: usize) -> Vec<f32> {
         for pair in distinct.windows(2) {
             edges.push(edge_between(pair[0].0, pair[1].0));
         }
-        return edges;
+        return (edges, true);
     }
     // Greedy: close a bin once it holds its share of what remains, so that one
     // heavy value does not leave a run of near-empty bins behind it.
@@ -211,12 +201,12 @@ pub(super) fn quantile_edges(sorted: &[f32], max_bins: usize) -> Vec<f32> {
             }
         }
     }
-    edges
+    (edges, false)
 }
 
 /// A split point `t` between two consecutive distinct values `low < high` with
 /// `low < t <= high`: their midpoint (like scikit-learn) when `f32` can hold one, else `high`.
-fn edge_between(low: f32, high: f32) -> f32 {
+pub(super) fn edge_between(low: f32, high: f32) -> f32 {
     let mid = low * 0.5 + high * 0.5;
     if mid > low && mid <= high { mid } else { high }
 }

@@ -90,8 +90,9 @@ impl GrownTree {
     pub fn leaf_of_binned(&self, binned: &BinnedMatrix, row: usize) -> usize {
         let mut node = 0;
         while let Some(split) = &self.splits[node] {
-            let bin = binned.code(split.rule.feature as usize, row);
-            node = if split.rule.goes_left(bin) { split.left } else { split.right } as usize;
+            let feature = split.rule.feature as usize;
+            let goes_left = split.rule.goes_left(binned.codes(feature)[row], binned.values(feature)[row]);
+            node = if goes_left { split.left } else { split.right } as usize;
         }
         node
     }
@@ -191,11 +192,10 @@ pub(super) fn grow_tree(
             continue;
         };
         let rule = best.rule;
-        let column = data.binned.column(rule.feature as usize);
         let node_rows = &mut workspace.rows[pending.start..pending.end];
         let sides = (&mut workspace.left_sums[..], &mut workspace.right_sums[..]);
         let outcome =
-            partition(node_rows, &mut workspace.scratch, column, &rule, sides, n_channels);
+            partition(node_rows, &mut workspace.scratch, data.binned, &rule, sides, n_channels);
         let left = tree.push_node(&workspace.left_sums);
         let right = tree.push_node(&workspace.right_sums);
         tree.splits[pending.node as usize] = Some(GrownSplit { rule, left, right });
@@ -284,10 +284,16 @@ fn find_split(
         if bins.n_bins <= 1 && !bins.has_missing {
             continue;
         }
-        let column = data.binned.column(feature);
+        let (codes, values) = (data.binned.codes(feature), data.binned.values(feature));
+        let totals = &workspace.totals;
         let spread =
-            workspace.finder.search(feature, bins, column, node_rows, &workspace.totals, &mut best);
+            workspace.finder.search(feature, bins, codes, values, node_rows, totals, &mut best);
         found_varied |= spread == Spread::Varied;
+    }
+    if let Some(BestSplit { rule, .. }) = best {
+        let feature = rule.feature as usize;
+        let (codes, values) = (data.binned.codes(feature), data.binned.values(feature));
+        workspace.finder.refine(codes, values, node_rows, &workspace.totals, &mut best);
     }
     best
 }
@@ -304,7 +310,7 @@ struct PartitionOutcome {
 fn partition(
     rows: &mut [InBagRow],
     scratch: &mut Vec<InBagRow>,
-    column: &[u8],
+    binned: &BinnedMatrix,
     rule: &SplitRule,
     (left_sums, right_sums): (&mut [f64], &mut [f64]),
     n_channels: usize,
@@ -315,9 +321,12 @@ fn partition(
     let mut n_left = 0;
     let (mut left_pure, mut right_pure) = (true, true);
     let (mut left_target, mut right_target) = (f32::NAN, f32::NAN);
+    let feature = rule.feature as usize;
+    let (codes, values) = (binned.codes(feature), binned.values(feature));
     for idx in 0..rows.len() {
         let row = rows[idx];
-        if rule.goes_left(column[row.row as usize]) {
+        let at = row.row as usize;
+        if rule.goes_left(codes[at], values[at]) {
             if n_left == 0 {
                 left_target = row.target;
             }

@@ -36,7 +36,7 @@ use crate::tree::{EnsembleBuilder, NO_CATEGORIES, Node, TreeEnsemble, TreeSource
 use binning::{BinKind, BinnedMatrix};
 use grow::{GrownTree, TreeData, TreeSettings, TreeWorkspace, grow_tree};
 use oob::OobAccumulator;
-use split::BinRule;
+use split::SplitTest;
 
 /// The most trees a forest may have (keeps out-of-bag sums far from overflow).
 const MAX_TREES: usize = 1_000_000;
@@ -339,10 +339,9 @@ fn assemble(trees: &[GrownTree], binned: &BinnedMatrix, n_outputs: usize) -> Res
                     None => Node::leaf(value, cover),
                     Some(split) => {
                         let rule = split.rule;
-                        let bins = &binned.features[rule.feature as usize];
-                        let threshold = match rule.bins {
-                            BinRule::Below(below) => bins.threshold_below(usize::from(below)),
-                            BinRule::InSet(_) => 0.0,
+                        let threshold = match rule.test {
+                            SplitTest::LessThan(threshold) => threshold,
+                            SplitTest::InSet(_) => 0.0,
                         };
                         Node {
                             feature: rule.feature,
@@ -359,7 +358,7 @@ fn assemble(trees: &[GrownTree], binned: &BinnedMatrix, n_outputs: usize) -> Res
             };
             let left_categories = |node: usize| {
                 let split = tree.splits[node]?;
-                let BinRule::InSet(set) = split.rule.bins else {
+                let SplitTest::InSet(set) = split.rule.test else {
                     return None;
                 };
                 let BinKind::Categorical { n_categories } =

@@ -341,3 +341,42 @@ impl Pipeline {
 
 #[cfg(test)]
 mod tests;
+
+/// Parses `none`, `mean`, `median`, `most-frequent` or `constant:VALUE` (`none` keeps values missing).
+pub fn parse_impute(text: &str) -> std::result::Result<Option<Impute>, String> {
+    match text {
+        "none" => Ok(None),
+        "mean" => Ok(Some(Impute::Mean)),
+        "median" => Ok(Some(Impute::Median)),
+        "most-frequent" => Ok(Some(Impute::MostFrequent)),
+        other => match other.strip_prefix("constant:").map(str::parse::<f64>) {
+            Some(Ok(value)) if value.is_finite() => Ok(Some(Impute::Constant(value))),
+            _ => Err(format!("unknown imputation {other:?}, expected none, mean, median, most-frequent or constant:VALUE")),
+        },
+    }
+}
+
+/// Parses `none`, `standard`, `minmax` or `robust`.
+pub fn parse_scale(text: &str) -> std::result::Result<Option<Scale>, String> {
+    match text {
+        "none" => Ok(None),
+        "standard" => Ok(Some(Scale::Standard)),
+        "minmax" => Ok(Some(Scale::MinMax)),
+        "robust" => Ok(Some(Scale::Robust)),
+        other => Err(format!("unknown scaling {other:?}, expected none, standard, minmax or robust")),
+    }
+}
+
+/// Parses `native`, `onehot`, `ordinal`, `target` or `hashing:BUCKETS`.
+pub fn parse_encoding(text: &str) -> std::result::Result<Encoding, String> {
+    match text {
+        "native" => Ok(Encoding::Native),
+        "onehot" | "one-hot" => Ok(Encoding::OneHot),
+        "ordinal" => Ok(Encoding::Ordinal),
+        "target" => Ok(Encoding::Target { smoothing: 10.0, folds: 5 }),
+        other => match other.strip_prefix("hashing:").map(str::parse::<usize>) {
+            Some(Ok(buckets)) if buckets > 0 => Ok(Encoding::Hashing { buckets }),
+            _ => Err(format!("unknown encoding {other:?}, expected native, onehot, ordinal, target or hashing:BUCKETS")),
+        },
+    }
+}

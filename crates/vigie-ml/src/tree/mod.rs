@@ -21,6 +21,7 @@ pub const NO_CATEGORIES: u32 = u32::MAX;
 /// categorical split, categories in the node's set) left; missing values go
 /// to `default_left`'s side.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "NodeRecord", into = "NodeRecord")]
 pub struct Node {
     /// The feature tested.
     pub feature: u32,
@@ -38,6 +39,24 @@ pub struct Node {
     pub value: f64,
     /// Training weight that reached the node (hessian sum or row count), for TreeSHAP.
     pub cover: f64,
+}
+
+/// A node as stored: a positional record, so a forest of millions of nodes
+/// does not repeat field names (feature, threshold, left, right, default_left,
+/// categories, value, cover).
+#[derive(Serialize, Deserialize)]
+struct NodeRecord(u32, f32, u32, u32, bool, u32, f64, f64);
+
+impl From<NodeRecord> for Node {
+    fn from(r: NodeRecord) -> Self {
+        Node { feature: r.0, threshold: r.1, left: r.2, right: r.3, default_left: r.4, categories: r.5, value: r.6, cover: r.7 }
+    }
+}
+
+impl From<Node> for NodeRecord {
+    fn from(n: Node) -> Self {
+        NodeRecord(n.feature, n.threshold, n.left, n.right, n.default_left, n.categories, n.value, n.cover)
+    }
 }
 
 impl Node {

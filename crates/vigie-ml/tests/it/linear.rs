@@ -238,16 +238,18 @@ fn ridge_matches_sklearn_with_weights() {
 fn solve_dense(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
     let n = b.len();
     for col in 0..n {
-        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs())).unwrap();
+        let pivot =
+            (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs())).unwrap_or(col);
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for row in 0..n {
+        let (pivot_row, pivot_b) = (a[col].clone(), b[col]);
+        for (row, (a_row, b_row)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
             if row != col {
-                let factor = a[row][col] / a[col][col];
-                for k in col..n {
-                    a[row][k] -= factor * a[col][k];
+                let factor = a_row[col] / pivot_row[col];
+                for (value, pivot_value) in a_row.iter_mut().zip(&pivot_row).skip(col) {
+                    *value -= factor * pivot_value;
                 }
-                b[row] -= factor * b[col];
+                *b_row -= factor * pivot_b;
             }
         }
     }
@@ -614,7 +616,9 @@ fn validate_rejects_corrupted_models() {
     let table = xor_table(400, 62);
     let good = linear::fit_svm(&SvmParams::default(), &table.train(), 0).unwrap();
     let corruptions: [fn(&mut LinearModel); 5] = [
-        |m| drop(m.coefficients.pop()),
+        |m| {
+            m.coefficients.pop();
+        },
         |m| m.intercepts[0] = f64::NAN,
         |m| m.feature_means.clear(),
         |m| m.link = Link::Softmax,

@@ -3,3 +3,4 @@
 mod forest;
 mod linear;
 mod metrics;
+mod model;

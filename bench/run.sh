@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Benchmarks Vigie's GBDT and random forest against LightGBM, XGBoost and
+# scikit-learn on the same data, in one run. See bench/README.md.
+#
+#   bash bench/run.sh                 # everything
+#   bash bench/run.sh --rows 20000    # extra arguments go to compare.py
+set -euo pipefail
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(dirname "$BENCH")"
+VENV="$BENCH/.venv"
+PYTHON="${PYTHON:-python3}"
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+  echo "creating $VENV" >&2
+  "$PYTHON" -m venv "$VENV"
+fi
+echo "installing the peers into bench/.venv..." >&2
+"$VENV/bin/pip" install --quiet numpy pandas scikit-learn lightgbm xgboost
+# ISLP ships Default.csv; its own dependencies (torch, statsmodels, ...) are not
+# needed to read a CSV, so they are not installed.
+"$VENV/bin/pip" install --quiet --no-deps islp
+
+cd "$REPO"
+echo "building vigie-bench (release)..." >&2
+start=$(date +%s)
+cargo build --release -p vigie-bench
+echo "release build of vigie-bench took $(( $(date +%s) - start )) s" >&2
+
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps \
+  | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+
+# The machine sets these for its own BLAS; they slow numpy down, so the peers
+# run without them.
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+  "$VENV/bin/python" "$BENCH/compare.py" --vigie-bench "$TARGET_DIR/release/vigie-bench" "$@"
