@@ -203,6 +203,42 @@ def load_for_peers(train_path: Path, test_path: Path, label: str, positive: str)
 # Timing helpers
 # ---------------------------------------------------------------------------
 
+# Seconds to wait, before each model, for the rest of the machine to go quiet
+# (set by --wait-idle). Two cores are easily taken by a build, and the
+# OpenMP-based peers slow down far more than Vigie when they are.
+IDLE_WAIT = 0.0
+BUSY_LIMIT = 0.15
+
+
+def cpu_busy(interval: float = 1.0) -> float | None:
+    """Fraction of all cores busy over `interval` seconds (Linux), else None."""
+    def read():
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+        return sum(values), values[3] + values[4]
+
+    try:
+        total0, idle0 = read()
+        time.sleep(interval)
+        total1, idle1 = read()
+    except (OSError, IndexError, ValueError):
+        return None
+    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def settle(what: str) -> float | None:
+    """Waits up to IDLE_WAIT seconds for an idle machine; returns the busy
+    fraction seen just before `what` runs."""
+    busy = cpu_busy()
+    deadline = time.monotonic() + IDLE_WAIT
+    while busy is not None and busy > BUSY_LIMIT and time.monotonic() < deadline:
+        time.sleep(5)
+        busy = cpu_busy()
+    if busy is not None and busy > BUSY_LIMIT:
+        print(f"  warning: machine {busy:.0%} busy before {what}; its timings are skewed",
+              file=sys.stderr, flush=True)
+    return busy
+
 
 def summarize_us(samples_ns: np.ndarray) -> dict:
     us = np.sort(samples_ns) / 1e3
@@ -261,6 +297,7 @@ def run_peer(name, model, fit_x, test_x, y_train, y_test, row_inputs, shap=None)
     every one is kept in the JSON. `shap` is the same for one-row contributions.
     """
     gc.collect()
+    busy = settle(name)
     start = time.perf_counter()
     model.fit(fit_x, y_train)
     train_seconds = time.perf_counter() - start
@@ -277,11 +314,13 @@ def run_peer(name, model, fit_x, test_x, y_train, y_test, row_inputs, shap=None)
         "latency_all_paths": latency_all,
         "batch_rows_per_s": len(y_test) / batch_seconds,
         "batch_seconds": batch_seconds,
+        "machine_busy_before": busy,
     }
     if shap:
         shap_all = {how: time_calls(fn(model), rows) for how, (fn, rows) in shap.items()}
         shap_how, shap_best = best_of(shap_all)
         result.update(shap_us=shap_best, shap_path=shap_how, shap_all_paths=shap_all)
+    result["machine_busy_after"] = cpu_busy()
     print(f"  {name}: trained in {train_seconds:.2f} s, ROC-AUC {result['roc_auc']:.4f}",
           file=sys.stderr, flush=True)
     return result
@@ -303,12 +342,18 @@ def run_peers(data, latency_rows: int, seed: int) -> list[dict]:
         {
             "predict_proba(DataFrame)": (lambda x: lgbm.predict_proba(x), df_rows),
             "booster_.predict(ndarray)": (lambda x: lgbm.booster_.predict(x), np_rows),
+            "booster_.predict(ndarray, num_threads=1)":
+                (lambda x: lgbm.booster_.predict(x, num_threads=1), np_rows),
         },
         shap={
             "predict(DataFrame, pred_contrib=True)":
                 (lambda m: (lambda x: m.predict(x, pred_contrib=True)), df_rows),
             "booster_.predict(ndarray, pred_contrib=True)":
                 (lambda m: (lambda x: m.booster_.predict(x, pred_contrib=True)), np_rows),
+            "booster_.predict(ndarray, pred_contrib=True, num_threads=1)": (
+                lambda m: (lambda x: m.booster_.predict(x, pred_contrib=True, num_threads=1)),
+                np_rows,
+            ),
         },
     ))
 
@@ -366,7 +411,9 @@ def run_vigie(binary: Path, name: str, train_path, test_path, label, y_test, arg
         "--predictions", str(predictions_path),
     ]
     gc.collect()
+    busy = settle("vigie-bench")
     completed = subprocess.run(command, check=True, capture_output=True, text=True)
+    busy_after = cpu_busy()
     report = json.loads(completed.stdout)
     probabilities = pd.read_csv(predictions_path)
     results = []
@@ -388,6 +435,8 @@ def run_vigie(binary: Path, name: str, train_path, test_path, label, y_test, arg
             "shap_us": r["shap_us"],
             "shap_path": "transform_row_into + contributions_into + fold_contributions",
             "details": r,
+            "machine_busy_before": busy,
+            "machine_busy_after": busy_after,
         })
         print(f"  {display}: trained in {r['train_seconds']:.2f} s, ROC-AUC {roc:.4f}",
               file=sys.stderr, flush=True)
@@ -411,12 +460,18 @@ def markdown_table(results: list[dict]) -> str:
     lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         shap = r.get("shap_us")
+        busy = max(r.get("machine_busy_before") or 0, r.get("machine_busy_after") or 0)
+        mark = " †" if busy > BUSY_LIMIT else ""
         lines.append(
-            f"| {r['model']} | {fmt(r['train_seconds'], 2)} | {r['roc_auc']:.4f} "
+            f"| {r['model']}{mark} | {fmt(r['train_seconds'], 2)} | {r['roc_auc']:.4f} "
             f"| {r['pr_auc']:.4f} | {fmt(r['latency_us']['median'])} "
             f"| {fmt(r['latency_us']['p99'])} | {fmt(r['batch_rows_per_s'], 0)} "
             f"| {fmt(shap['median']) if shap else 'n/a'} |"
         )
+    if any(max(r.get("machine_busy_before") or 0, r.get("machine_busy_after") or 0)
+           > BUSY_LIMIT for r in results):
+        lines.append(f"\n† the machine was more than {BUSY_LIMIT:.0%} busy with other work "
+                     "just before or after this model ran: its timings are skewed.")
     return "\n".join(lines)
 
 
@@ -532,6 +587,7 @@ def environment() -> dict:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "platform": platform.platform(),
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -546,7 +602,12 @@ def main() -> None:
     parser.add_argument("--datasets", default="synthetic,default",
                         help="comma-separated: synthetic, default")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--wait-idle", type=float, default=600.0,
+                        help="seconds to wait before each model for other work on the "
+                             "machine to stop (default 600; 0 to not wait)")
     args = parser.parse_args()
+    global IDLE_WAIT
+    IDLE_WAIT = args.wait_idle
 
     OUT.mkdir(parents=True, exist_ok=True)
     env = environment()
@@ -582,7 +643,7 @@ def main() -> None:
     report = {"environment": env, "settings": {
         "rounds": ROUNDS, "leaves": LEAVES, "learning_rate": LEARNING_RATE,
         "trees": TREES, "threads": THREADS, "seed": args.seed,
-        "latency_rows": args.latency_rows,
+        "latency_rows": args.latency_rows, "wait_idle_seconds": args.wait_idle,
     }, "datasets": {}}
     for key, description, train_path, test_path, label, positive in datasets:
         print(f"{description}: running peers...", file=sys.stderr, flush=True)
@@ -607,6 +668,8 @@ def main() -> None:
         print(ratios_markdown(q))
         print(flush=True)
 
+    if hasattr(os, "getloadavg"):
+        env["load_average_at_end"] = list(os.getloadavg())
     (OUT / "results.json").write_text(json.dumps(report, indent=2))
     print("Full results (every call path, p99s, Vigie's own metrics): bench/out/results.json")
 

@@ -29,15 +29,55 @@ pub enum Format {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train a model on a table: cross-validate, pick, fit on all rows, save a new version.
+    /// Train a model on a table: cross-validate, pick, fit on all rows, track the run, register a new version.
     Train(TrainArgs),
     /// Score a table with a saved model, optionally with per-column explanations.
     Predict(PredictArgs),
-    /// List and inspect saved models.
+    /// The model registry: list, inspect, compare, promote, roll back, alias.
     Models {
         /// What to do.
         #[command(subcommand)]
         command: ModelsCommand,
+    },
+    /// Tracked training runs: list, inspect, compare.
+    Runs {
+        /// What to do.
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
+}
+
+/// `vigie runs …`
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Runs, newest first.
+    List {
+        /// Only this experiment's runs.
+        #[arg(long)]
+        experiment: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// One run in full: data, code version, parameters, metric histories, artifacts, children.
+    Show {
+        /// The run id (or a unique prefix of 6+ characters).
+        run: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Runs side by side: parameters and final metric values.
+    Compare {
+        /// Two or more run ids.
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
 }
 
@@ -50,10 +90,68 @@ pub enum ModelsCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// One model version in full: data, parameters, metrics, threshold, transforms.
+    /// One model version in full: data, run, parameters, metrics, threshold, transforms, alias history.
     Show {
-        /// NAME or NAME:VERSION (default: the latest version).
+        /// NAME, NAME:VERSION or NAME@ALIAS (default: the champion, else the latest version).
         model: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Versions side by side: algorithm, cross-validated metrics, threshold, data.
+    Compare {
+        /// Two or more of NAME:VERSION or NAME@ALIAS.
+        #[arg(required = true, num_args = 2..)]
+        models: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Point an alias (default champion) at a version.
+    Promote {
+        /// The model.
+        name: String,
+        /// The version to promote.
+        version: u32,
+        /// The alias to move.
+        #[arg(long, default_value = "champion")]
+        alias: String,
+        /// Why (kept in the alias history).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Move an alias (default champion) back to the version it pointed at before.
+    Rollback {
+        /// The model.
+        name: String,
+        /// The alias to move back.
+        #[arg(long, default_value = "champion")]
+        alias: String,
+        /// Why (kept in the alias history).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Set (NAME ALIAS VERSION) or delete (NAME ALIAS --delete) any alias.
+    Alias {
+        /// The model.
+        name: String,
+        /// The alias (challenger, staging, any name).
+        alias: String,
+        /// The version it should point at.
+        #[arg(required_unless_present = "delete")]
+        version: Option<u32>,
+        /// Remove the alias instead.
+        #[arg(long, conflicts_with = "version")]
+        delete: bool,
+        /// Why (kept in the alias history).
+        #[arg(long, default_value = "")]
+        reason: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
@@ -123,6 +221,9 @@ pub struct TrainArgs {
     /// The model's name (default: the data file's name).
     #[arg(long, value_name = "MODEL")]
     pub name: Option<String>,
+    /// The experiment the run is tracked in (default: the model's name).
+    #[arg(long, value_name = "NAME")]
+    pub experiment: Option<String>,
     /// A hyper-parameter over the defaults, e.g. `--param learning_rate=0.1` (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
@@ -146,8 +247,8 @@ pub struct TrainArgs {
 /// `vigie predict`
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// NAME or NAME:VERSION (default: the latest version).
-    #[arg(long, value_name = "NAME[:VERSION]")]
+    /// NAME, NAME:VERSION or NAME@ALIAS (default: the champion, else the latest version).
+    #[arg(long, value_name = "NAME[:VERSION|@ALIAS]")]
     pub model: String,
     /// The table to score (.csv or .parquet).
     #[arg(long, value_name = "FILE")]

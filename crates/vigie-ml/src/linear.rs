@@ -296,9 +296,8 @@ fn check_solver(max_iter: usize, tol: f64) -> Result<()> {
 pub fn fit_logistic(
     params: &LogisticParams,
     train: &TrainSet<'_>,
-    seed: u64,
+    _seed: u64,
 ) -> Result<LinearModel> {
-    let _ = seed;
     params.check()?;
     let (loss, n_outputs, link) =
         match train.task {
@@ -343,8 +342,7 @@ pub fn fit_logistic(
 /// [`CLOSED_FORM_MAX_FEATURES`] features (a tiny diagonal jitter is added
 /// when they are singular, e.g. collinear features with `l2 = 0`), L-BFGS
 /// above. `seed` is unused and kept for a uniform signature.
-pub fn fit_linear(params: &LinearParams, train: &TrainSet<'_>, seed: u64) -> Result<LinearModel> {
-    let _ = seed;
+pub fn fit_linear(params: &LinearParams, train: &TrainSet<'_>, _seed: u64) -> Result<LinearModel> {
     check_penalty("l2", params.l2)?;
     if train.task != Task::Regression {
         return Err(MlError::Unsupported(format!(

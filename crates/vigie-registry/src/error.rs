@@ -1,11 +1,11 @@
-//! Errors of the model store.
+//! Errors of the registry.
 
 use std::path::PathBuf;
 
 use vigie_core::ErrorCode;
 use vigie_ml::MlError;
 
-/// An error of the model store.
+/// An error of the registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// No model of that name.
@@ -26,10 +26,26 @@ pub enum RegistryError {
         /// The versions that exist.
         available: String,
     },
-    /// A name or reference that cannot be a model.
+    /// The model has no such alias.
+    #[error("model {name:?} has no alias {alias:?}{hint}")]
+    UnknownAlias {
+        /// The model.
+        name: String,
+        /// The alias asked for.
+        alias: String,
+        /// The aliases that exist, as a suffix.
+        hint: String,
+    },
+    /// No run with that id.
+    #[error("no run {0:?}")]
+    UnknownRun(String),
+    /// The change is not allowed in the current state (nothing was changed).
+    #[error("{0}")]
+    Conflict(String),
+    /// A name or reference that cannot be used.
     #[error("{0}")]
     InvalidName(String),
-    /// The state folder could not be read or written.
+    /// A file of the state folder could not be read or written.
     #[error("{path}: {source}")]
     Io {
         /// The file or folder.
@@ -37,6 +53,9 @@ pub enum RegistryError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The metadata database failed (locked, unreachable, corrupted).
+    #[error("registry database: {0}")]
+    Database(#[from] rusqlite::Error),
     /// A stored model file is unreadable.
     #[error("{path}: {source}")]
     Model {
@@ -51,12 +70,17 @@ impl RegistryError {
     /// The shared classification of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            RegistryError::UnknownModel { .. } | RegistryError::UnknownVersion { .. } => {
-                ErrorCode::NotFound
-            }
+            RegistryError::UnknownModel { .. }
+            | RegistryError::UnknownVersion { .. }
+            | RegistryError::UnknownAlias { .. }
+            | RegistryError::UnknownRun(_) => ErrorCode::NotFound,
+            RegistryError::Conflict(_) => ErrorCode::Conflict,
             RegistryError::InvalidName(_) => ErrorCode::InvalidInput,
-            RegistryError::Io { .. } => ErrorCode::Unavailable,
+            RegistryError::Io { .. } | RegistryError::Database(_) => ErrorCode::Unavailable,
             RegistryError::Model { source, .. } => source.code(),
         }
     }
 }
+
+/// Result alias of the registry.
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

@@ -1,9 +1,22 @@
-//! Where trained models live: today a directory of versioned model files in
-//! the project's state folder; the registry issue adds runs, aliases,
-//! lineage, SQLite/PostgreSQL metadata and MLflow export on top.
+//! Experiment tracking and the model registry.
+//!
+//! Every training is a *run* (parameters, metrics with per-step history,
+//! tags, artifacts, data fingerprint, code version, user, times, status),
+//! grouped in *experiments*; a search's trials are child runs of the
+//! search's run. Registered models have immutable *versions*, each linked
+//! to the run that produced it, and *aliases* (`champion`, `challenger`, any
+//! name) whose every move is kept in a history. Metadata lives in SQLite
+//! (`.vigie/registry.db`); model files are artifacts under
+//! `.vigie/artifacts/RUN/`. Each change is one transaction, and a
+//! generation counter increases with every change to versions or aliases,
+//! so a server can watch it and reload without a restart.
 
 mod error;
-pub mod store;
+mod reference;
+mod registry;
+mod tracking;
 
-pub use error::RegistryError;
-pub use store::{ModelRef, ModelStore, StoredVersion};
+pub use error::{RegistryError, Result};
+pub use reference::{ModelRef, Selector, validate_name};
+pub use registry::{AliasMove, ModelSummary, Registry, VersionInfo};
+pub use tracking::{MetricPoint, NewRun, RunDetail, RunStatus, RunSummary};

@@ -2,6 +2,7 @@
 
 mod models;
 mod predict;
+mod runs;
 mod train;
 
 use std::collections::HashMap;
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use vigie_core::{ColumnKind, ErrorCode};
-use vigie_registry::ModelStore;
+use vigie_registry::Registry;
 
 use crate::cli::{Cli, Command};
 
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(&project, args),
         Command::Predict(args) => predict::run(&project, args),
         Command::Models { command } => models::run(&project, command),
+        Command::Runs { command } => runs::run(&project, command),
     }
 }
 
@@ -63,10 +65,31 @@ impl Project {
         self.dir.join(".vigie")
     }
 
-    /// The model store.
-    pub fn models(&self) -> ModelStore {
-        ModelStore::open(&self.state_dir())
+    /// The registry (created on first use).
+    pub fn registry(&self) -> anyhow::Result<Registry> {
+        Ok(Registry::open(&self.state_dir())?)
     }
+
+    /// The code version: the project's git commit, when it is a git checkout.
+    pub fn git_commit(&self) -> Option<String> {
+        let output = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&self.dir)
+            .args(["rev-parse", "HEAD"])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let commit = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+        (output.status.success() && !commit.is_empty()).then_some(commit)
+    }
+}
+
+/// Who is running the command.
+pub fn user() -> String {
+    std::env::var("VIGIE_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 /// Parses `COL=TYPE` pairs.

@@ -1,32 +1,61 @@
-//! `vigie models list|show`.
+//! `vigie models list|show|compare|promote|rollback|alias`.
 
-use serde_json::{Value as Json, json};
-use vigie_registry::ModelRef;
+use serde_json::{Map, Value as Json, json};
+use vigie_ml::Model;
+use vigie_registry::{AliasMove, ModelRef, Registry, VersionInfo};
 
-use super::Project;
+use super::{Project, user};
 use crate::cli::{Format, ModelsCommand};
 use crate::output;
 
+fn cv_json(model: &Model) -> Map<String, Json> {
+    model.card.cv.iter().map(|(k, m)| (k.clone(), json!({"mean": m.mean, "std": m.std}))).collect()
+}
+
+fn move_json(m: &AliasMove) -> Json {
+    json!({
+        "model": m.model, "alias": m.alias, "from_version": m.from_version, "to_version": m.to_version,
+        "kind": m.kind, "user": m.user, "at": m.at, "reason": m.reason,
+    })
+}
+
+fn print_move(m: &AliasMove, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => output::json(&move_json(m)),
+        Format::Text => {
+            let version = |v: Option<u32>| v.map_or("none".to_owned(), |v| format!("v{v}"));
+            println!("{}@{}: {} → {} ({})", m.model, m.alias, version(m.from_version), version(m.to_version), m.kind);
+            Ok(())
+        }
+    }
+}
+
+fn resolve(registry: &Registry, text: &str) -> anyhow::Result<(VersionInfo, Model)> {
+    let reference: ModelRef = text.parse()?;
+    let info = registry.resolve(&reference)?;
+    let model = registry.load(&info)?;
+    Ok((info, model))
+}
+
 pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
-    let store = project.models();
+    let mut registry = project.registry()?;
     match command {
         ModelsCommand::List { format } => {
             let mut rows = Vec::new();
-            for name in store.names()? {
-                let versions = store.versions(&name)?;
+            for summary in registry.models()? {
+                let versions = registry.versions(&summary.name)?;
                 let Some(latest) = versions.last() else { continue };
-                let model = store.load(latest)?;
-                let card = model.card;
+                let card = registry.load(latest)?.card;
                 let primary = vigie_ml::metrics::primary_metric(card.task);
-                let score = card.cv.get(primary).map_or(f64::NAN, |m| m.mean);
                 rows.push(json!({
-                    "name": name,
-                    "versions": versions.len(),
-                    "latest": card.version,
+                    "name": summary.name,
+                    "versions": summary.versions,
+                    "latest": summary.latest,
+                    "aliases": summary.aliases.iter().map(|(a, v)| (a.clone(), json!(v))).collect::<Map<_, _>>(),
                     "algorithm": card.algorithm,
                     "task": card.task.name(),
                     "metric": primary,
-                    "score": score,
+                    "score": card.cv.get(primary).map_or(f64::NAN, |m| m.mean),
                     "trained_at": card.trained_at,
                 }));
             }
@@ -34,35 +63,24 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                 Format::Json => output::json(&Json::Array(rows)),
                 Format::Text => {
                     if rows.is_empty() {
-                        println!(
-                            "No model saved yet in {}; run `vigie train`.",
-                            project.dir.display()
-                        );
+                        println!("No model registered yet in {}; run `vigie train`.", project.dir.display());
                         return Ok(());
                     }
-                    let mut table = output::table(&[
-                        "name",
-                        "versions",
-                        "latest",
-                        "algorithm",
-                        "task",
-                        "cv score",
-                        "trained at",
-                    ]);
+                    let mut table = output::table(&["name", "versions", "aliases", "latest", "algorithm", "task", "cv score"]);
                     for row in &rows {
                         let text = |key: &str| row[key].as_str().unwrap_or_default().to_owned();
+                        let aliases = row["aliases"]
+                            .as_object()
+                            .map(|m| m.iter().map(|(a, v)| format!("@{a}=v{v}")).collect::<Vec<_>>().join(" "))
+                            .unwrap_or_default();
                         table.add_row(vec![
                             text("name"),
                             row["versions"].to_string(),
+                            aliases,
                             format!("v{}", row["latest"]),
                             text("algorithm"),
                             text("task"),
-                            format!(
-                                "{} {}",
-                                text("metric"),
-                                output::metric(row["score"].as_f64().unwrap_or(f64::NAN))
-                            ),
-                            text("trained_at"),
+                            format!("{} {}", text("metric"), output::metric(row["score"].as_f64().unwrap_or(f64::NAN))),
                         ]);
                     }
                     println!("{table}");
@@ -71,21 +89,22 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
             }
         }
         ModelsCommand::Show { model, format } => {
-            let reference: ModelRef = model.parse()?;
-            let stored = store.resolve(&reference)?;
-            let model = store.load(&stored)?;
+            let (info, model) = resolve(&registry, &model)?;
             let card = &model.card;
             let transforms = model.pipeline.describe();
+            let history: Vec<AliasMove> = registry.alias_history(&info.model)?;
             match format {
                 Format::Json => output::json(&json!({
                     "model": card.name,
                     "version": card.version,
+                    "aliases": info.aliases,
+                    "run_id": info.run_id,
                     "algorithm": card.algorithm,
                     "task": card.task.name(),
                     "label": card.label,
                     "classes": card.classes,
                     "params": card.params,
-                    "cv": card.cv.iter().map(|(k, m)| (k.clone(), json!({"mean": m.mean, "std": m.std}))).collect::<serde_json::Map<_, _>>(),
+                    "cv": cv_json(&model),
                     "cv_folds": card.cv_folds,
                     "threshold": card.threshold,
                     "threshold_goal": card.threshold_goal,
@@ -97,38 +116,24 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                     "train_seconds": card.train_seconds,
                     "trained_at": card.trained_at,
                     "vigie_version": card.vigie_version,
-                    "path": stored.path.display().to_string(),
+                    "sha256": info.sha256,
+                    "path": registry.artifact_path(&info).display().to_string(),
+                    "alias_history": history.iter().map(move_json).collect::<Vec<_>>(),
                 })),
                 Format::Text => {
-                    println!(
-                        "{} v{}: {} {} (label {:?})",
-                        card.name,
-                        card.version,
-                        card.algorithm,
-                        card.task.name(),
-                        card.label
-                    );
+                    let aliases: String = info.aliases.iter().map(|a| format!(" @{a}")).collect();
+                    println!("{} v{}{aliases}: {} {} (label {:?})", card.name, card.version, card.algorithm, card.task.name(), card.label);
                     if !card.classes.is_empty() {
                         println!("classes: {}", card.classes.join(", "));
                     }
-                    println!(
-                        "trained {} in {:.1}s by vigie {}, seed {}",
-                        card.trained_at, card.train_seconds, card.vigie_version, card.seed
-                    );
-                    println!(
-                        "data: {} ({} rows, {} columns, sha256 {})",
-                        card.data.source, card.data.rows, card.data.columns, card.data.sha256
-                    );
+                    println!("run {} · trained {} in {:.1}s by vigie {}, seed {}", info.run_id, card.trained_at, card.train_seconds, card.vigie_version, card.seed);
+                    println!("data: {} ({} rows, {} columns, sha256 {})", card.data.source, card.data.rows, card.data.columns, card.data.sha256);
                     if let (Some(threshold), Some(goal)) = (card.threshold, &card.threshold_goal) {
                         println!("threshold: {threshold:.4} ({goal})");
                     }
                     let mut metrics = output::table(&["metric", "cv mean", "std"]);
                     for (name, summary) in &card.cv {
-                        metrics.add_row(vec![
-                            name.clone(),
-                            output::metric(summary.mean),
-                            output::metric(summary.std),
-                        ]);
+                        metrics.add_row(vec![name.clone(), output::metric(summary.mean), output::metric(summary.std)]);
                     }
                     println!("{metrics}");
                     let mut inputs = output::table(&["input column", "transform"]);
@@ -137,10 +142,78 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                     }
                     println!("{inputs}");
                     println!("params: {}", card.params);
-                    println!("file: {}", stored.path.display());
+                    if !history.is_empty() {
+                        let mut moves = output::table(&["when", "alias", "from", "to", "kind", "who", "why"]);
+                        let version = |v: Option<u32>| v.map_or("-".to_owned(), |v| format!("v{v}"));
+                        for m in &history {
+                            moves.add_row(vec![m.at.clone(), m.alias.clone(), version(m.from_version), version(m.to_version), m.kind.clone(), m.user.clone(), m.reason.clone()]);
+                        }
+                        println!("{moves}");
+                    }
+                    println!("file: {}", registry.artifact_path(&info).display());
                     Ok(())
                 }
             }
+        }
+        ModelsCommand::Compare { models, format } => {
+            let mut loaded = Vec::new();
+            for text in &models {
+                loaded.push(resolve(&registry, text)?);
+            }
+            let mut metric_names: Vec<String> = loaded.iter().flat_map(|(_, m)| m.card.cv.keys().cloned()).collect();
+            metric_names.sort();
+            metric_names.dedup();
+            match format {
+                Format::Json => output::json(&Json::Array(
+                    loaded
+                        .iter()
+                        .map(|(info, m)| {
+                            json!({
+                                "model": info.model, "version": info.version, "aliases": info.aliases, "algorithm": m.card.algorithm,
+                                "task": m.card.task.name(), "cv": cv_json(m), "threshold": m.card.threshold,
+                                "data_sha256": m.card.data.sha256, "rows": m.card.data.rows, "run_id": info.run_id,
+                            })
+                        })
+                        .collect(),
+                )),
+                Format::Text => {
+                    let mut header = vec!["".to_owned()];
+                    header.extend(loaded.iter().map(|(info, _)| format!("{} v{}", info.model, info.version)));
+                    let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
+                    let mut table = output::table(&header_refs);
+                    let row = |label: &str, f: &dyn Fn(&VersionInfo, &Model) -> String| {
+                        let mut cells = vec![label.to_owned()];
+                        cells.extend(loaded.iter().map(|(i, m)| f(i, m)));
+                        cells
+                    };
+                    table.add_row(row("algorithm", &|_, m| m.card.algorithm.clone()));
+                    table.add_row(row("aliases", &|i, _| i.aliases.iter().map(|a| format!("@{a}")).collect::<Vec<_>>().join(" ")));
+                    for name in &metric_names {
+                        table.add_row(row(name, &|_, m| m.card.cv.get(name).map_or("-".to_owned(), |s| output::metric(s.mean))));
+                    }
+                    table.add_row(row("threshold", &|_, m| m.card.threshold.map_or("-".to_owned(), output::metric)));
+                    table.add_row(row("rows", &|_, m| m.card.data.rows.to_string()));
+                    table.add_row(row("data sha256", &|_, m| m.card.data.sha256.chars().take(12).collect()));
+                    println!("{table}");
+                    Ok(())
+                }
+            }
+        }
+        ModelsCommand::Promote { name, version, alias, reason, format } => {
+            let moved = registry.set_alias(&name, &alias, version, &user(), &reason)?;
+            print_move(&moved, format)
+        }
+        ModelsCommand::Rollback { name, alias, reason, format } => {
+            let moved = registry.rollback(&name, &alias, &user(), &reason)?;
+            print_move(&moved, format)
+        }
+        ModelsCommand::Alias { name, alias, version, delete, reason, format } => {
+            let moved = match (delete, version) {
+                (true, _) => registry.delete_alias(&name, &alias, &user(), &reason)?,
+                (false, Some(version)) => registry.set_alias(&name, &alias, version, &user(), &reason)?,
+                (false, None) => return Err(super::UsageError("give a VERSION or --delete".into()).into()),
+            };
+            print_move(&moved, format)
         }
     }
 }

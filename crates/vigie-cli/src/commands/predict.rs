@@ -13,9 +13,9 @@ use crate::output;
 
 pub fn run(project: &Project, args: PredictArgs) -> anyhow::Result<()> {
     let reference: ModelRef = args.model.parse()?;
-    let store = project.models();
-    let stored = store.resolve(&reference)?;
-    let model = store.load(&stored)?;
+    let registry = project.registry()?;
+    let version = registry.resolve(&reference)?;
+    let model = registry.load(&version)?;
     let card = &model.card;
 
     // Read the model's inputs with their training types, so a bad value is reported by line and column.

@@ -9,7 +9,11 @@ use vigie_ml::threshold::ThresholdGoal;
 use vigie_ml::train::{Algorithm, ClassWeight, FoldScheme, PipelineOverrides, TrainRequest, train};
 use vigie_ml::transform::{parse_encoding, parse_impute, parse_scale};
 
-use super::{Project, UsageError, column_types, now_rfc3339, read_table};
+use vigie_ml::Model;
+use vigie_ml::train::Trial;
+use vigie_registry::{NewRun, Registry, RunStatus};
+
+use super::{Project, UsageError, column_types, now_rfc3339, read_table, user};
 use crate::cli::{Format, TrainArgs};
 use crate::output;
 use crate::progress::Bars;
@@ -36,7 +40,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         Some(name) => name.clone(),
         None => args.data.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_owned(),
     };
-    vigie_registry::store::validate_name(&name)?;
+    vigie_registry::validate_name(&name)?;
     let mut request = TrainRequest::new(&name, &args.label);
     request.positive = args.positive.clone();
     request.ignore = args.ignore.clone();
@@ -81,15 +85,32 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     request.source = args.data.display().to_string();
 
     let frame = read_table(&args.data, &column_types(&args.column_types)?)?;
+    let mut registry = project.registry()?;
+    let user = user();
+    let experiment = args.experiment.clone().unwrap_or_else(|| name.clone());
+    let run_id = registry.start_run(&NewRun {
+        experiment: experiment.clone(),
+        name: format!("train {name}"),
+        user: user.clone(),
+        git_commit: project.git_commit(),
+        data_source: Some(request.source.clone()),
+        ..NewRun::default()
+    })?;
     let bars = Bars::new();
     let outcome = train(&frame, &request, &bars);
     bars.finish();
-    let outcome = outcome.map_err(|e| {
-        anyhow::Error::new(e).context(format!("cannot train on {}", args.data.display()))
-    })?;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            registry.end_run(&run_id, RunStatus::Failed)?;
+            return Err(anyhow::Error::new(error).context(format!("cannot train on {}", args.data.display())));
+        }
+    };
     let mut model = outcome.model;
     model.card.trained_at = now_rfc3339();
-    let stored = project.models().save(&mut model)?;
+    track(&mut registry, &run_id, &experiment, &user, &request, &outcome.trials, outcome.best, &model)?;
+    let version = registry.register(&mut model, &run_id, &user)?;
+    registry.end_run(&run_id, RunStatus::Finished)?;
     let card = &model.card;
 
     match args.format {
@@ -119,7 +140,9 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
                 "rows": card.data.rows,
                 "data_sha256": card.data.sha256,
                 "trials": trials,
-                "path": stored.path.display().to_string(),
+                "run_id": run_id,
+                "aliases": version.aliases,
+                "path": registry.artifact_path(&version).display().to_string(),
             }))?;
         }
         Format::Text => {
@@ -166,8 +189,107 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
                     card.classes.get(1).cloned().unwrap_or_default()
                 );
             }
-            println!("Saved {}", stored.path.display());
+            let aliases: String = version.aliases.iter().map(|a| format!(" @{a}")).collect();
+            println!("Registered {} v{}{aliases} (run {run_id})", card.name, card.version);
         }
     }
+    Ok(())
+}
+
+fn json_text(value: &Json) -> String {
+    match value {
+        Json::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn metric_rows(trial: &Trial) -> Vec<(String, i64, f64)> {
+    let mut rows = Vec::new();
+    for (name, summary) in &trial.cv {
+        rows.push((format!("cv_{name}"), 0, summary.mean));
+        rows.push((format!("cv_{name}_std"), 0, summary.std));
+    }
+    // One step per fold, so the history shows the spread.
+    for (fold, metrics) in trial.folds.iter().enumerate() {
+        for (name, value) in metrics {
+            rows.push((format!("fold_{name}"), fold as i64, *value));
+        }
+    }
+    rows
+}
+
+fn param_rows(params: &Json) -> Vec<(String, String)> {
+    match params {
+        Json::Object(map) => map.iter().map(|(k, v)| (k.clone(), json_text(v))).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Records the run: request, final parameters and metrics, one child run per search trial.
+#[allow(clippy::too_many_arguments)]
+fn track(
+    registry: &mut Registry,
+    run_id: &str,
+    experiment: &str,
+    user: &str,
+    request: &TrainRequest,
+    trials: &[Trial],
+    best: usize,
+    model: &Model,
+) -> anyhow::Result<()> {
+    let card = &model.card;
+    registry.set_run_data(run_id, &card.data.sha256, &card.data.source, card.data.rows as u64)?;
+    let mut params = param_rows(&card.params);
+    params.extend([
+        ("algorithm".to_owned(), card.algorithm.clone()),
+        ("label".to_owned(), card.label.clone()),
+        ("cv".to_owned(), request.cv.to_string()),
+        ("folds".to_owned(), format!("{:?}", request.folds)),
+        ("search".to_owned(), format!("{:?}", request.search).to_lowercase()),
+        ("seed".to_owned(), request.seed.to_string()),
+        ("class_weight".to_owned(), format!("{:?}", request.class_weight).to_lowercase()),
+    ]);
+    registry.log_params(run_id, &params)?;
+    if let Some(winner) = trials.get(best) {
+        registry.log_metrics(run_id, &metric_rows(winner))?;
+    }
+    let primary = vigie_ml::metrics::primary_metric(card.task);
+    if trials.len() > 1 {
+        let history: Vec<(String, i64, f64)> =
+            trials.iter().enumerate().map(|(i, t)| (format!("trial_{primary}"), i as i64, t.score)).collect();
+        registry.log_metrics(run_id, &history)?;
+        for (index, trial) in trials.iter().enumerate() {
+            let child = registry.start_run(&NewRun {
+                experiment: experiment.to_owned(),
+                name: format!("trial {} {}", index + 1, trial.algorithm.name()),
+                parent: Some(run_id.to_owned()),
+                user: user.to_owned(),
+                ..NewRun::default()
+            })?;
+            let mut child_params = param_rows(&trial.params);
+            child_params.push(("algorithm".to_owned(), trial.algorithm.name().to_owned()));
+            registry.log_params(&child, &child_params)?;
+            registry.log_metrics(&child, &metric_rows(trial))?;
+            registry.set_tags(&child, &[("trial".to_owned(), (index + 1).to_string())])?;
+            registry.end_run(&child, RunStatus::Finished)?;
+            if index == best {
+                registry.set_tags(run_id, &[("best_trial_run".to_owned(), child)])?;
+            }
+        }
+    }
+    let mut tags = vec![
+        ("task".to_owned(), card.task.name().to_owned()),
+        ("model".to_owned(), card.name.clone()),
+        ("classes".to_owned(), card.classes.join(",")),
+        ("trials".to_owned(), trials.len().to_string()),
+        ("vigie_version".to_owned(), card.vigie_version.clone()),
+    ];
+    if let Some(threshold) = card.threshold {
+        tags.push(("threshold".to_owned(), threshold.to_string()));
+    }
+    if let Some(goal) = &card.threshold_goal {
+        tags.push(("threshold_goal".to_owned(), goal.clone()));
+    }
+    registry.set_tags(run_id, &tags)?;
     Ok(())
 }

@@ -290,11 +290,6 @@ fn find_split(
             workspace.finder.search(feature, bins, codes, values, node_rows, totals, &mut best);
         found_varied |= spread == Spread::Varied;
     }
-    if let Some(BestSplit { rule, .. }) = best {
-        let feature = rule.feature as usize;
-        let (codes, values) = (data.binned.codes(feature), data.binned.values(feature));
-        workspace.finder.refine(codes, values, node_rows, &workspace.totals, &mut best);
-    }
     best
 }
 

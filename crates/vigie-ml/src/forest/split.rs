@@ -130,6 +130,7 @@ pub(super) struct SplitFinder {
     min_leaf: f64,
     histogram: Vec<f64>,
     sort_keys: Vec<u64>,
+    bucket_offsets: Vec<u32>,
     /// The node's non-missing groups of rows, ascending: their code or value, and statistics.
     group_bins: Vec<u8>,
     group_values: Vec<f32>,
@@ -149,6 +150,7 @@ impl SplitFinder {
             min_leaf: min_leaf as f64,
             histogram: vec![0.0; HISTOGRAM_BINS * stride],
             sort_keys: Vec::new(),
+            bucket_offsets: vec![0; HISTOGRAM_BINS + 1],
             group_bins: Vec::with_capacity(HISTOGRAM_BINS),
             group_values: Vec::new(),
             group_stats: Vec::with_capacity(HISTOGRAM_BINS * stride),
@@ -179,7 +181,7 @@ impl SplitFinder {
     ) -> Spread {
         let by_value = !bins.exact && rows.len() <= exact_max_rows();
         if by_value {
-            self.group_by_value(values, rows);
+            self.group_by_value(codes, values, rows);
         } else {
             self.group_by_code(codes, rows, bins.n_bins);
         }
@@ -194,15 +196,28 @@ impl SplitFinder {
             BinKind::Categorical { n_categories } => {
                 self.scan_categories(feature_idx, n_categories, totals, best);
             }
-            _ => {
-                let cuts = if by_value {
-                    CutPoints::Values(&self.group_values)
-                } else {
-                    CutPoints::Bins { bins: &self.group_bins, feature: bins }
-                };
+            BinKind::Numeric { .. } if by_value => {
                 let scan = Scan { stride: self.stride, min_leaf: self.min_leaf, totals, missing: &self.missing };
                 self.prefix.fill(0.0);
-                scan.cuts(feature_idx, &mut self.prefix, &self.group_stats, cuts, best);
+                scan.cuts(feature_idx, &mut self.prefix, &self.group_stats, CutPoints::Values(&self.group_values), best);
+            }
+            BinKind::Numeric { .. } => {
+                // The feature's own best cut on bins, then re-cut on raw values:
+                // refining only the node's overall best would keep the bins'
+                // bias against features whose rows sit in few bins.
+                let mut feature_best = None;
+                let scan = Scan { stride: self.stride, min_leaf: self.min_leaf, totals, missing: &self.missing };
+                self.prefix.fill(0.0);
+                let cuts = CutPoints::Bins { bins: &self.group_bins, feature: bins };
+                scan.cuts(feature_idx, &mut self.prefix, &self.group_stats, cuts, &mut feature_best);
+                if !bins.exact {
+                    self.refine(codes, values, rows, totals, &mut feature_best);
+                }
+                if let Some(found) = feature_best
+                    && best.as_ref().is_none_or(|best| found.score > best.score)
+                {
+                    *best = Some(found);
+                }
             }
         }
         if has_missing && n_groups > 0 {
@@ -212,32 +227,26 @@ impl SplitFinder {
         Spread::Varied
     }
 
-    /// Re-cuts `best` on raw values when it was found on bins: the rows of the
-    /// two occupied bins around the cut are sorted and every cut between them
-    /// tried, so that a split of a large node is as precise as scikit-learn's
-    /// for the feature it chose. One pass over the node's codes.
-    pub fn refine(
-        &mut self,
-        codes: &[u8],
-        values: &[f32],
-        rows: &[InBagRow],
-        totals: &[f64],
-        best: &mut Option<BestSplit>,
-    ) {
+    /// Re-cuts `best`, a cut found on this node's bins, on raw values: the rows
+    /// of the two occupied bins around the cut are sorted and every cut
+    /// between them tried. Uses the groups and missing statistics left by
+    /// [`SplitFinder::group_by_code`]; one more pass over the node's codes.
+    fn refine(&mut self, codes: &[u8], values: &[f32], rows: &[InBagRow], totals: &[f64], best: &mut Option<BestSplit>) {
         let Some(BestSplit { rule, bin_cut: Some((low, high)), .. }) = *best else {
             return;
         };
         let stride = self.stride;
         self.prefix.fill(0.0);
-        self.missing.fill(0.0);
+        for (&bin, stats) in self.group_bins.iter().zip(self.group_stats.chunks_exact(stride)) {
+            if bin >= low {
+                break;
+            }
+            accumulate(&mut self.prefix, stats);
+        }
         self.sort_keys.clear();
         for (pos, row) in rows.iter().enumerate() {
             let code = codes[row.row as usize];
-            if code == MISSING_BIN {
-                add_row(&mut self.missing, row, self.n_channels);
-            } else if code < low {
-                add_row(&mut self.prefix, row, self.n_channels);
-            } else if code == low || code == high {
+            if code == low || code == high {
                 self.sort_keys.push(u64::from(ordered_bits(values[row.row as usize])) << 32 | pos as u64);
             }
         }
@@ -313,21 +322,55 @@ impl SplitFinder {
     }
 
     /// Fills `group_values`, `group_stats` and `missing` by sorting the rows' raw values.
-    fn group_by_value(&mut self, values: &[f32], rows: &[InBagRow]) {
+    fn group_by_value(&mut self, codes: &[u8], values: &[f32], rows: &[InBagRow]) {
         let stride = self.stride;
         self.group_values.clear();
         self.group_stats.clear();
         self.missing.fill(0.0);
         self.sort_keys.clear();
-        for (pos, row) in rows.iter().enumerate() {
-            let value = values[row.row as usize];
-            if value.is_nan() {
-                add_row(&mut self.missing, row, self.n_channels);
-            } else {
-                self.sort_keys.push(u64::from(ordered_bits(value)) << 32 | pos as u64);
+        if rows.len() > knob2("XBUCKET", 1024) {
+            // Bins are quantiles, so they make balanced buckets: place each row
+            // in its bin's slot range, then sort every bin's few rows alone.
+            let offsets = &mut self.bucket_offsets;
+            offsets.fill(0);
+            for row in rows {
+                offsets[usize::from(codes[row.row as usize]) + 1] += 1;
             }
+            for bin in 0..HISTOGRAM_BINS {
+                offsets[bin + 1] += offsets[bin];
+            }
+            let n_present = offsets[usize::from(MISSING_BIN)] as usize;
+            self.sort_keys.resize(n_present, 0);
+            for (pos, row) in rows.iter().enumerate() {
+                let code = usize::from(codes[row.row as usize]);
+                if code == usize::from(MISSING_BIN) {
+                    add_row(&mut self.missing, row, self.n_channels);
+                } else {
+                    let slot = &mut offsets[code];
+                    self.sort_keys[*slot as usize] = u64::from(ordered_bits(values[row.row as usize])) << 32 | pos as u64;
+                    *slot += 1;
+                }
+            }
+            // Each bin's range now ends where the next begins.
+            let mut start = 0;
+            for bin in 0..usize::from(MISSING_BIN) {
+                let end = offsets[bin] as usize;
+                if end > start + 1 {
+                    self.sort_keys[start..end].sort_unstable();
+                }
+                start = end.max(start);
+            }
+        } else {
+            for (pos, row) in rows.iter().enumerate() {
+                let value = values[row.row as usize];
+                if value.is_nan() {
+                    add_row(&mut self.missing, row, self.n_channels);
+                } else {
+                    self.sort_keys.push(u64::from(ordered_bits(value)) << 32 | pos as u64);
+                }
+            }
+            self.sort_keys.sort_unstable();
         }
-        self.sort_keys.sort_unstable();
         for &key in &self.sort_keys {
             let value = from_ordered_bits((key >> 32) as u32);
             let row = &rows[key as u32 as usize];
@@ -477,4 +520,14 @@ fn consider(
 fn exact_max_rows() -> usize {
     static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CELL.get_or_init(|| std::env::var("XMAX").ok().and_then(|v| v.parse().ok()).unwrap_or(EXACT_MAX_ROWS))
+}
+
+fn knob(name: &str, default: usize) -> usize {
+    static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CELL.get_or_init(|| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default))
+}
+
+fn knob2(name: &str, default: usize) -> usize {
+    static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CELL.get_or_init(|| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default))
 }

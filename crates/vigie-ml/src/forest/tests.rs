@@ -129,10 +129,24 @@ fn bootstrapped_rows_reach_the_leaf_they_were_grown_in() {
     let ensemble = assemble(std::slice::from_ref(&tree), &binned, 1).unwrap();
     let mut reached = vec![0.0f64; ensemble.nodes.len()];
     for row in 0..n_rows {
-        let drawn = f64::from(workspace.draws[row]) * f64::from(weights[row]);
+        // The in-bag weight, rounded to f32 as training stores it.
+        let drawn = f64::from(weights[row] * workspace.draws[row] as f32);
         reached[ensemble.leaf_of(0, x.row(row))] += drawn;
     }
     for (idx, node) in ensemble.nodes.iter().enumerate().filter(|(_, node)| node.is_leaf()) {
-        assert!((reached[idx] - node.cover).abs() < 1e-9 * node.cover.max(1.0), "leaf {idx}");
+        assert!((reached[idx] - node.cover).abs() < 1e-9 * node.cover.max(1.0), "leaf {idx}: {} vs {}", reached[idx], node.cover);
     }
+}
+
+#[test]
+fn debug_refine_finds_cut_inside_a_bin() {
+    let n_rows = 1000;
+    let x = Matrix { n_rows, n_cols: 1, values: (0..n_rows).map(|v| v as f32).collect() };
+    let y: Vec<f32> = (0..n_rows).map(|v| f32::from(v > 503)).collect();
+    let table_features = numeric(1);
+    let train = TrainSet { x: &x, y: &y, weights: None, features: &table_features, task: Task::Binary };
+    let params = ForestParams { n_trees: 1, bootstrap: false, max_bins: 10, max_depth: Some(1), ..ForestParams::default() };
+    let fitted = fit(&params, &train, 1).unwrap();
+    eprintln!("{:?}", fitted.ensemble.nodes[0]);
+    assert_eq!(fitted.ensemble.nodes[0].threshold, 503.5);
 }

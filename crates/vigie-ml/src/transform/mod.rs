@@ -22,8 +22,8 @@ pub use numeric::{FittedNumeric, Impute, Scale};
 use crate::error::{MlError, Result};
 use crate::matrix::{FeatureInfo, Matrix, Task};
 
-/// How numeric and boolean columns are prepared.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// How numeric and boolean columns are prepared; the default changes nothing.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NumericRecipe {
     /// Fill missing values, or keep them missing (trees route them).
@@ -32,12 +32,6 @@ pub struct NumericRecipe {
     pub missing_indicator: bool,
     /// Rescale, or not.
     pub scale: Option<Scale>,
-}
-
-impl Default for NumericRecipe {
-    fn default() -> Self {
-        NumericRecipe { impute: None, missing_indicator: false, scale: None }
-    }
 }
 
 /// How string columns are prepared.
