@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The project's one test command (README: "Run the tests"). It checks
 # formatting and lints, then builds and runs every test of the workspace.
-# Later issues add the real servers (PostgreSQL, MongoDB, Kafka, S3, MLflow,
-# Prometheus, an OAuth2 issuer) that their tests need; this script starts them.
+# With CI=true or VIGIE_SERVICES=1 it first starts the real servers the tests
+# talk to (scripts/services.sh: MLflow today; PostgreSQL, MongoDB, Kafka, S3,
+# Prometheus and an OAuth2 issuer as their issues land) and stops them at exit.
+# Without them, those tests skip loudly; in CI they fail instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,5 +12,12 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+if [ "${CI:-}" = "true" ] || [ "${VIGIE_SERVICES:-}" = "1" ]; then
+    echo "==> services"
+    # shellcheck source=scripts/services.sh
+    source scripts/services.sh
+    trap stop_services EXIT
+    start_services mlflow
+fi
 echo "==> cargo test"
 cargo test --workspace --locked

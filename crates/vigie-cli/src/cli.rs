@@ -30,7 +30,7 @@ pub enum Format {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train a model on a table: cross-validate, pick, fit on all rows, track the run, register a new version.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Score a table with a saved model, optionally with per-column explanations.
     Predict(PredictArgs),
     /// The model registry: list, inspect, compare, promote, roll back, alias.
@@ -44,6 +44,27 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: RunsCommand,
+    },
+    /// MLflow interoperability: copy runs, model files, models, versions and aliases to a tracking server.
+    Mlflow {
+        /// What to do.
+        #[command(subcommand)]
+        command: MlflowCommand,
+    },
+}
+
+/// `vigie mlflow …`
+#[derive(Debug, Subcommand)]
+pub enum MlflowCommand {
+    /// Copy experiments, runs (params, metric histories, tags), model files, registered models,
+    /// versions and aliases to an MLflow tracking server; what is already there is left alone.
+    Export {
+        /// The tracking server (http://HOST:PORT), started with --artifacts-destination so it accepts model files.
+        #[arg(long, env = "MLFLOW_TRACKING_URI", value_name = "URI")]
+        tracking_uri: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
 }
 

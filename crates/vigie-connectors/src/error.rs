@@ -1,4 +1,4 @@
-//! Errors of reading and writing external data.
+//! Errors of reading and writing external data and of talking to external servers.
 
 use std::path::PathBuf;
 
@@ -29,6 +29,16 @@ pub enum ConnectorError {
         /// The file.
         path: PathBuf,
     },
+    /// An MLflow tracking server could not be reached, or refused or garbled a request.
+    #[error("mlflow {endpoint}: {message}")]
+    Mlflow {
+        /// The method and path of the request.
+        endpoint: String,
+        /// The HTTP status of the answer; none when no answer came.
+        status: Option<u16>,
+        /// The server's error code and message (or why no answer came).
+        message: String,
+    },
 }
 
 impl ConnectorError {
@@ -42,6 +52,10 @@ impl ConnectorError {
             ConnectorError::Format { .. } | ConnectorError::UnknownFormat { .. } => {
                 ErrorCode::InvalidInput
             }
+            // A 4xx is a request the server refuses (a bad name, a source outside the run);
+            // no answer, a 5xx or a garbled answer is the server's problem.
+            ConnectorError::Mlflow { status: Some(400..=499), .. } => ErrorCode::InvalidInput,
+            ConnectorError::Mlflow { .. } => ErrorCode::Unavailable,
         }
     }
 }

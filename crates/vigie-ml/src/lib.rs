@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod estimator;
+pub mod forecast;
 pub mod forest;
 pub mod format;
 pub mod gbdt;

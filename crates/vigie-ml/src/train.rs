@@ -168,9 +168,13 @@ impl std::str::FromStr for FoldScheme {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s.split_once(':') {
             None if s == "auto" || s == "stratified" => Ok(FoldScheme::Auto),
-            Some(("group", column)) if !column.is_empty() => Ok(FoldScheme::Group(column.to_owned())),
+            Some(("group", column)) if !column.is_empty() => {
+                Ok(FoldScheme::Group(column.to_owned()))
+            }
             Some(("time", column)) if !column.is_empty() => Ok(FoldScheme::Time(column.to_owned())),
-            _ => Err(format!("unknown fold scheme {s:?}, expected stratified, group:COLUMN or time:COLUMN")),
+            _ => Err(format!(
+                "unknown fold scheme {s:?}, expected stratified, group:COLUMN or time:COLUMN"
+            )),
         }
     }
 }
@@ -497,31 +501,53 @@ fn cross_validate(
     })
 }
 
-fn make_folds(frame: &Frame, y: &[f32], task: Task, cv: usize, scheme: &FoldScheme, seed: u64) -> Result<Vec<Fold>> {
+fn make_folds(
+    frame: &Frame,
+    y: &[f32],
+    task: Task,
+    cv: usize,
+    scheme: &FoldScheme,
+    seed: u64,
+) -> Result<Vec<Fold>> {
     let column_values = |name: &str| -> Result<&vigie_core::ColumnData> {
         Ok(&frame.column(name).map_err(|e| MlError::InvalidData(format!("--folds: {e}")))?.data)
     };
     match scheme {
         FoldScheme::Auto if cv >= 2 => {
-            if task.is_classification() { split::stratified_kfold(y, cv, seed) } else { split::kfold(y.len(), cv, seed) }
+            if task.is_classification() {
+                split::stratified_kfold(y, cv, seed)
+            } else {
+                split::kfold(y.len(), cv, seed)
+            }
         }
         FoldScheme::Auto => {
-            let (train, test) =
-                if task.is_classification() { split::stratified_train_test(y, 0.2, seed)? } else { split::train_test(y.len(), 0.2, seed)? };
+            let (train, test) = if task.is_classification() {
+                split::stratified_train_test(y, 0.2, seed)?
+            } else {
+                split::train_test(y.len(), 0.2, seed)?
+            };
             Ok(vec![Fold { train, test }])
         }
         FoldScheme::Group(name) => {
             let groups: Vec<u64> = match column_values(name)? {
-                vigie_core::ColumnData::Text(text) => text.codes.iter().map(|&c| u64::from(c)).collect(),
-                vigie_core::ColumnData::Numeric(v) | vigie_core::ColumnData::Boolean(v) => v.iter().map(|x| x.to_bits()).collect(),
+                vigie_core::ColumnData::Text(text) => {
+                    text.codes.iter().map(|&c| u64::from(c)).collect()
+                }
+                vigie_core::ColumnData::Numeric(v) | vigie_core::ColumnData::Boolean(v) => {
+                    v.iter().map(|x| x.to_bits()).collect()
+                }
             };
             split::group_kfold(&groups, cv.max(2))
         }
         FoldScheme::Time(name) => {
             let order: Vec<f64> = match column_values(name)? {
-                vigie_core::ColumnData::Numeric(v) | vigie_core::ColumnData::Boolean(v) => v.clone(),
+                vigie_core::ColumnData::Numeric(v) | vigie_core::ColumnData::Boolean(v) => {
+                    v.clone()
+                }
                 vigie_core::ColumnData::Text(_) => {
-                    return Err(MlError::InvalidData(format!("--folds time:{name}: the column must hold numbers, dates or timestamps")));
+                    return Err(MlError::InvalidData(format!(
+                        "--folds time:{name}: the column must hold numbers, dates or timestamps"
+                    )));
                 }
             };
             if cv >= 2 {

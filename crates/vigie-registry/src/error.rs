@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use vigie_connectors::ConnectorError;
 use vigie_core::ErrorCode;
 use vigie_ml::MlError;
 
@@ -56,6 +57,9 @@ pub enum RegistryError {
     /// The metadata database failed (locked, unreachable, corrupted).
     #[error("registry database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The MLflow tracking server of an export failed or refused a request.
+    #[error(transparent)]
+    Mlflow(#[from] ConnectorError),
     /// A stored model file is unreadable.
     #[error("{path}: {source}")]
     Model {
@@ -78,6 +82,7 @@ impl RegistryError {
             RegistryError::InvalidName(_) => ErrorCode::InvalidInput,
             RegistryError::Io { .. } | RegistryError::Database(_) => ErrorCode::Unavailable,
             RegistryError::Model { source, .. } => source.code(),
+            RegistryError::Mlflow(source) => source.code(),
         }
     }
 }

@@ -10,13 +10,18 @@
 //! `.vigie/artifacts/RUN/`. Each change is one transaction, and a
 //! generation counter increases with every change to versions or aliases,
 //! so a server can watch it and reload without a restart.
+//!
+//! [`mlflow_export`] copies all of it to an MLflow tracking server, idempotently.
 
 mod error;
+pub mod mlflow_export;
+mod queries;
 mod reference;
 mod registry;
 mod tracking;
 
 pub use error::{RegistryError, Result};
+pub use mlflow_export::{ExportCount, ExportSummary};
 pub use reference::{ModelRef, Selector, validate_name};
 pub use registry::{AliasMove, ModelSummary, Registry, VersionInfo};
 pub use tracking::{MetricPoint, NewRun, RunDetail, RunStatus, RunSummary};

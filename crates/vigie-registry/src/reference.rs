@@ -29,9 +29,14 @@ impl std::str::FromStr for ModelRef {
             validate_name(alias)?;
             (name, Selector::Alias(alias.to_owned()))
         } else if let Some((name, version)) = text.split_once(':') {
-            let version = version.trim_start_matches('v').parse::<u32>().ok().filter(|v| *v > 0).ok_or_else(|| {
-                RegistryError::InvalidName(format!("{text:?}: the version after ':' must be a number from 1"))
-            })?;
+            let version =
+                version.trim_start_matches('v').parse::<u32>().ok().filter(|v| *v > 0).ok_or_else(
+                    || {
+                        RegistryError::InvalidName(format!(
+                            "{text:?}: the version after ':' must be a number from 1"
+                        ))
+                    },
+                )?;
             (name, Selector::Version(version))
         } else {
             (text, Selector::Default)

@@ -108,7 +108,11 @@ fn new_run_id() -> String {
     let mut out = String::with_capacity(32);
     for part in 0..2u64 {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
         hasher.write_u32(std::process::id());
         hasher.write_u64(part);
         out.push_str(&format!("{:016x}", hasher.finish()));
@@ -127,8 +131,15 @@ impl Registry {
         let id = new_run_id();
         transaction(&mut self.conn, |tx| {
             let started = now();
-            tx.execute("INSERT OR IGNORE INTO experiments(name, created_at) VALUES (?1, ?2)", params![run.experiment, started])?;
-            let experiment: i64 = tx.query_row("SELECT id FROM experiments WHERE name = ?1", [&run.experiment], |r| r.get(0))?;
+            tx.execute(
+                "INSERT OR IGNORE INTO experiments(name, created_at) VALUES (?1, ?2)",
+                params![run.experiment, started],
+            )?;
+            let experiment: i64 = tx.query_row(
+                "SELECT id FROM experiments WHERE name = ?1",
+                [&run.experiment],
+                |r| r.get(0),
+            )?;
             tx.execute(
                 "INSERT INTO runs(id, experiment_id, parent_id, name, status, user_name, git_commit, started_at, data_sha256, data_source, data_rows)
                  VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -143,7 +154,10 @@ impl Registry {
     pub fn log_params(&mut self, run: &str, values: &[(String, String)]) -> Result<()> {
         transaction(&mut self.conn, |tx| {
             for (key, value) in values {
-                tx.execute("INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?1, ?2, ?3)", params![run, key, value])?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?1, ?2, ?3)",
+                    params![run, key, value],
+                )?;
             }
             Ok(())
         })
@@ -153,7 +167,10 @@ impl Registry {
     pub fn set_tags(&mut self, run: &str, values: &[(String, String)]) -> Result<()> {
         transaction(&mut self.conn, |tx| {
             for (key, value) in values {
-                tx.execute("INSERT OR REPLACE INTO tags(run_id, key, value) VALUES (?1, ?2, ?3)", params![run, key, value])?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO tags(run_id, key, value) VALUES (?1, ?2, ?3)",
+                    params![run, key, value],
+                )?;
             }
             Ok(())
         })
@@ -251,7 +268,9 @@ impl Registry {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         if found.len() > 1 {
-            return Err(RegistryError::Conflict(format!("run id prefix {id:?} is ambiguous; give more characters")));
+            return Err(RegistryError::Conflict(format!(
+                "run id prefix {id:?} is ambiguous; give more characters"
+            )));
         }
         let Some((summary, git_commit, data_sha256, data_source, data_rows)) = found.pop() else {
             return Err(RegistryError::UnknownRun(id.to_owned()));
@@ -263,11 +282,20 @@ impl Registry {
         };
         let params = pairs("SELECT key, value FROM params WHERE run_id = ?1 ORDER BY key")?;
         let tags = pairs("SELECT key, value FROM tags WHERE run_id = ?1 ORDER BY key")?;
-        let artifacts = pairs("SELECT path, sha256 FROM artifacts WHERE run_id = ?1 ORDER BY path")?;
-        let mut statement = self.conn.prepare("SELECT key, step, value FROM metrics WHERE run_id = ?1 ORDER BY key, step")?;
+        let artifacts =
+            pairs("SELECT path, sha256 FROM artifacts WHERE run_id = ?1 ORDER BY path")?;
+        let mut statement = self
+            .conn
+            .prepare("SELECT key, step, value FROM metrics WHERE run_id = ?1 ORDER BY key, step")?;
         let points = statement
             .query_map([&summary.id], |r| {
-                Ok((r.get::<_, String>(0)?, MetricPoint { step: r.get(1)?, value: r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN) }))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    MetricPoint {
+                        step: r.get(1)?,
+                        value: r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN),
+                    },
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut metrics: Vec<(String, Vec<MetricPoint>)> = Vec::new();
@@ -277,8 +305,12 @@ impl Registry {
                 _ => metrics.push((key, vec![point])),
             }
         }
-        let mut statement = self.conn.prepare("SELECT id FROM runs WHERE parent_id = ?1 ORDER BY started_at, rowid")?;
-        let children = statement.query_map([&summary.id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        let mut statement = self
+            .conn
+            .prepare("SELECT id FROM runs WHERE parent_id = ?1 ORDER BY started_at, rowid")?;
+        let children = statement
+            .query_map([&summary.id], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
         Ok(RunDetail {
             summary,
             git_commit,
@@ -297,7 +329,11 @@ impl Registry {
     pub fn run_of_version(&self, model: &str, version: u32) -> Result<Option<String>> {
         Ok(self
             .conn
-            .query_row("SELECT run_id FROM versions WHERE model = ?1 AND version = ?2", params![model, version], |r| r.get(0))
+            .query_row(
+                "SELECT run_id FROM versions WHERE model = ?1 AND version = ?2",
+                params![model, version],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 }

@@ -1,5 +1,6 @@
 //! One module per command; [`run`] dispatches.
 
+mod mlflow;
 mod models;
 mod predict;
 mod runs;
@@ -18,10 +19,11 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let project = Project::new(&cli.project);
     match cli.command {
-        Command::Train(args) => train::run(&project, args),
+        Command::Train(args) => train::run(&project, *args),
         Command::Predict(args) => predict::run(&project, args),
         Command::Models { command } => models::run(&project, command),
         Command::Runs { command } => runs::run(&project, command),
+        Command::Mlflow { command } => mlflow::run(&project, command),
     }
 }
 

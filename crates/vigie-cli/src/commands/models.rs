@@ -24,7 +24,14 @@ fn print_move(m: &AliasMove, format: Format) -> anyhow::Result<()> {
         Format::Json => output::json(&move_json(m)),
         Format::Text => {
             let version = |v: Option<u32>| v.map_or("none".to_owned(), |v| format!("v{v}"));
-            println!("{}@{}: {} → {} ({})", m.model, m.alias, version(m.from_version), version(m.to_version), m.kind);
+            println!(
+                "{}@{}: {} → {} ({})",
+                m.model,
+                m.alias,
+                version(m.from_version),
+                version(m.to_version),
+                m.kind
+            );
             Ok(())
         }
     }
@@ -63,15 +70,31 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                 Format::Json => output::json(&Json::Array(rows)),
                 Format::Text => {
                     if rows.is_empty() {
-                        println!("No model registered yet in {}; run `vigie train`.", project.dir.display());
+                        println!(
+                            "No model registered yet in {}; run `vigie train`.",
+                            project.dir.display()
+                        );
                         return Ok(());
                     }
-                    let mut table = output::table(&["name", "versions", "aliases", "latest", "algorithm", "task", "cv score"]);
+                    let mut table = output::table(&[
+                        "name",
+                        "versions",
+                        "aliases",
+                        "latest",
+                        "algorithm",
+                        "task",
+                        "cv score",
+                    ]);
                     for row in &rows {
                         let text = |key: &str| row[key].as_str().unwrap_or_default().to_owned();
                         let aliases = row["aliases"]
                             .as_object()
-                            .map(|m| m.iter().map(|(a, v)| format!("@{a}=v{v}")).collect::<Vec<_>>().join(" "))
+                            .map(|m| {
+                                m.iter()
+                                    .map(|(a, v)| format!("@{a}=v{v}"))
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            })
                             .unwrap_or_default();
                         table.add_row(vec![
                             text("name"),
@@ -80,7 +103,11 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                             format!("v{}", row["latest"]),
                             text("algorithm"),
                             text("task"),
-                            format!("{} {}", text("metric"), output::metric(row["score"].as_f64().unwrap_or(f64::NAN))),
+                            format!(
+                                "{} {}",
+                                text("metric"),
+                                output::metric(row["score"].as_f64().unwrap_or(f64::NAN))
+                            ),
                         ]);
                     }
                     println!("{table}");
@@ -122,18 +149,39 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                 })),
                 Format::Text => {
                     let aliases: String = info.aliases.iter().map(|a| format!(" @{a}")).collect();
-                    println!("{} v{}{aliases}: {} {} (label {:?})", card.name, card.version, card.algorithm, card.task.name(), card.label);
+                    println!(
+                        "{} v{}{aliases}: {} {} (label {:?})",
+                        card.name,
+                        card.version,
+                        card.algorithm,
+                        card.task.name(),
+                        card.label
+                    );
                     if !card.classes.is_empty() {
                         println!("classes: {}", card.classes.join(", "));
                     }
-                    println!("run {} · trained {} in {:.1}s by vigie {}, seed {}", info.run_id, card.trained_at, card.train_seconds, card.vigie_version, card.seed);
-                    println!("data: {} ({} rows, {} columns, sha256 {})", card.data.source, card.data.rows, card.data.columns, card.data.sha256);
+                    println!(
+                        "run {} · trained {} in {:.1}s by vigie {}, seed {}",
+                        info.run_id,
+                        card.trained_at,
+                        card.train_seconds,
+                        card.vigie_version,
+                        card.seed
+                    );
+                    println!(
+                        "data: {} ({} rows, {} columns, sha256 {})",
+                        card.data.source, card.data.rows, card.data.columns, card.data.sha256
+                    );
                     if let (Some(threshold), Some(goal)) = (card.threshold, &card.threshold_goal) {
                         println!("threshold: {threshold:.4} ({goal})");
                     }
                     let mut metrics = output::table(&["metric", "cv mean", "std"]);
                     for (name, summary) in &card.cv {
-                        metrics.add_row(vec![name.clone(), output::metric(summary.mean), output::metric(summary.std)]);
+                        metrics.add_row(vec![
+                            name.clone(),
+                            output::metric(summary.mean),
+                            output::metric(summary.std),
+                        ]);
                     }
                     println!("{metrics}");
                     let mut inputs = output::table(&["input column", "transform"]);
@@ -143,10 +191,20 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                     println!("{inputs}");
                     println!("params: {}", card.params);
                     if !history.is_empty() {
-                        let mut moves = output::table(&["when", "alias", "from", "to", "kind", "who", "why"]);
-                        let version = |v: Option<u32>| v.map_or("-".to_owned(), |v| format!("v{v}"));
+                        let mut moves =
+                            output::table(&["when", "alias", "from", "to", "kind", "who", "why"]);
+                        let version =
+                            |v: Option<u32>| v.map_or("-".to_owned(), |v| format!("v{v}"));
                         for m in &history {
-                            moves.add_row(vec![m.at.clone(), m.alias.clone(), version(m.from_version), version(m.to_version), m.kind.clone(), m.user.clone(), m.reason.clone()]);
+                            moves.add_row(vec![
+                                m.at.clone(),
+                                m.alias.clone(),
+                                version(m.from_version),
+                                version(m.to_version),
+                                m.kind.clone(),
+                                m.user.clone(),
+                                m.reason.clone(),
+                            ]);
                         }
                         println!("{moves}");
                     }
@@ -160,7 +218,8 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
             for text in &models {
                 loaded.push(resolve(&registry, text)?);
             }
-            let mut metric_names: Vec<String> = loaded.iter().flat_map(|(_, m)| m.card.cv.keys().cloned()).collect();
+            let mut metric_names: Vec<String> =
+                loaded.iter().flat_map(|(_, m)| m.card.cv.keys().cloned()).collect();
             metric_names.sort();
             metric_names.dedup();
             match format {
@@ -210,8 +269,12 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
         ModelsCommand::Alias { name, alias, version, delete, reason, format } => {
             let moved = match (delete, version) {
                 (true, _) => registry.delete_alias(&name, &alias, &user(), &reason)?,
-                (false, Some(version)) => registry.set_alias(&name, &alias, version, &user(), &reason)?,
-                (false, None) => return Err(super::UsageError("give a VERSION or --delete".into()).into()),
+                (false, Some(version)) => {
+                    registry.set_alias(&name, &alias, version, &user(), &reason)?
+                }
+                (false, None) => {
+                    return Err(super::UsageError("give a VERSION or --delete".into()).into());
+                }
             };
             print_move(&moved, format)
         }

@@ -70,8 +70,16 @@ pub fn run(project: &Project, command: RunsCommand) -> anyhow::Result<()> {
                 Format::Json => output::json(&detail_json(&detail)),
                 Format::Text => {
                     let s = &detail.summary;
-                    println!("run {} ({}) in experiment {}: {}", s.id, s.name, s.experiment, s.status);
-                    println!("by {} from {} to {}", s.user, s.started_at, s.ended_at.as_deref().unwrap_or("-"));
+                    println!(
+                        "run {} ({}) in experiment {}: {}",
+                        s.id, s.name, s.experiment, s.status
+                    );
+                    println!(
+                        "by {} from {} to {}",
+                        s.user,
+                        s.started_at,
+                        s.ended_at.as_deref().unwrap_or("-")
+                    );
                     if let Some(parent) = &s.parent {
                         println!("parent run {parent}");
                     }
@@ -89,7 +97,8 @@ pub fn run(project: &Project, command: RunsCommand) -> anyhow::Result<()> {
                     println!("{params}");
                     let mut metrics = output::table(&["metric", "steps", "last", "history"]);
                     for (k, history) in &detail.metrics {
-                        let values: Vec<String> = history.iter().map(|p| output::metric(p.value)).collect();
+                        let values: Vec<String> =
+                            history.iter().map(|p| output::metric(p.value)).collect();
                         metrics.add_row(vec![
                             k.clone(),
                             history.len().to_string(),
@@ -114,27 +123,48 @@ pub fn run(project: &Project, command: RunsCommand) -> anyhow::Result<()> {
         RunsCommand::Compare { runs, format } => {
             let details = runs.iter().map(|r| registry.run(r)).collect::<Result<Vec<_>, _>>()?;
             match format {
-                Format::Json => output::json(&Json::Array(details.iter().map(detail_json).collect())),
+                Format::Json => {
+                    output::json(&Json::Array(details.iter().map(detail_json).collect()))
+                }
                 Format::Text => {
                     let mut header = vec!["".to_owned()];
-                    header.extend(details.iter().map(|d| d.summary.id.chars().take(12).collect::<String>()));
+                    header.extend(
+                        details.iter().map(|d| d.summary.id.chars().take(12).collect::<String>()),
+                    );
                     let refs: Vec<&str> = header.iter().map(String::as_str).collect();
                     let mut table = output::table(&refs);
-                    let mut keys: Vec<String> = details.iter().flat_map(|d| d.params.iter().map(|(k, _)| k.clone())).collect();
+                    let mut keys: Vec<String> = details
+                        .iter()
+                        .flat_map(|d| d.params.iter().map(|(k, _)| k.clone()))
+                        .collect();
                     keys.sort();
                     keys.dedup();
                     for key in &keys {
                         let mut row = vec![key.clone()];
-                        row.extend(details.iter().map(|d| d.params.iter().find(|(k, _)| k == key).map_or("-".to_owned(), |(_, v)| v.clone())));
+                        row.extend(details.iter().map(|d| {
+                            d.params
+                                .iter()
+                                .find(|(k, _)| k == key)
+                                .map_or("-".to_owned(), |(_, v)| v.clone())
+                        }));
                         table.add_row(row);
                     }
-                    let finals: Vec<Vec<(String, f64)>> = details.iter().map(final_metrics).collect();
-                    let mut names: Vec<String> = finals.iter().flat_map(|f| f.iter().map(|(k, _)| k.clone())).filter(|k| k.starts_with("cv_") && !k.ends_with("_std")).collect();
+                    let finals: Vec<Vec<(String, f64)>> =
+                        details.iter().map(final_metrics).collect();
+                    let mut names: Vec<String> = finals
+                        .iter()
+                        .flat_map(|f| f.iter().map(|(k, _)| k.clone()))
+                        .filter(|k| k.starts_with("cv_") && !k.ends_with("_std"))
+                        .collect();
                     names.sort();
                     names.dedup();
                     for name in &names {
                         let mut row = vec![name.clone()];
-                        row.extend(finals.iter().map(|f| f.iter().find(|(k, _)| k == name).map_or("-".to_owned(), |(_, v)| output::metric(*v))));
+                        row.extend(finals.iter().map(|f| {
+                            f.iter()
+                                .find(|(k, _)| k == name)
+                                .map_or("-".to_owned(), |(_, v)| output::metric(*v))
+                        }));
                         table.add_row(row);
                     }
                     println!("{table}");

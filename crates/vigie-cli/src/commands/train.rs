@@ -55,7 +55,11 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         impute: args.impute.as_deref().map(|t| usage("--impute", parse_impute(t))).transpose()?,
         missing_indicator: args.missing_indicator,
         scale: args.scale.as_deref().map(|t| usage("--scale", parse_scale(t))).transpose()?,
-        encoding: args.encode.as_deref().map(|t| usage("--encode", parse_encoding(t))).transpose()?,
+        encoding: args
+            .encode
+            .as_deref()
+            .map(|t| usage("--encode", parse_encoding(t)))
+            .transpose()?,
         min_frequency: args.min_frequency,
     };
     request.search = usage("--search", args.search.parse::<SearchKind>())?;
@@ -103,12 +107,22 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         Ok(outcome) => outcome,
         Err(error) => {
             registry.end_run(&run_id, RunStatus::Failed)?;
-            return Err(anyhow::Error::new(error).context(format!("cannot train on {}", args.data.display())));
+            return Err(anyhow::Error::new(error)
+                .context(format!("cannot train on {}", args.data.display())));
         }
     };
     let mut model = outcome.model;
     model.card.trained_at = now_rfc3339();
-    track(&mut registry, &run_id, &experiment, &user, &request, &outcome.trials, outcome.best, &model)?;
+    track(
+        &mut registry,
+        &run_id,
+        &experiment,
+        &user,
+        &request,
+        &outcome.trials,
+        outcome.best,
+        &model,
+    )?;
     let version = registry.register(&mut model, &run_id, &user)?;
     registry.end_run(&run_id, RunStatus::Finished)?;
     let card = &model.card;
@@ -255,8 +269,11 @@ fn track(
     }
     let primary = vigie_ml::metrics::primary_metric(card.task);
     if trials.len() > 1 {
-        let history: Vec<(String, i64, f64)> =
-            trials.iter().enumerate().map(|(i, t)| (format!("trial_{primary}"), i as i64, t.score)).collect();
+        let history: Vec<(String, i64, f64)> = trials
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("trial_{primary}"), i as i64, t.score))
+            .collect();
         registry.log_metrics(run_id, &history)?;
         for (index, trial) in trials.iter().enumerate() {
             let child = registry.start_run(&NewRun {

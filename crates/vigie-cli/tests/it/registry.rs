@@ -5,7 +5,10 @@ use crate::support::{Project, data};
 
 fn train(project: &Project, extra: &[&str]) -> serde_json::Value {
     let csv = data("Default.csv").display().to_string();
-    let mut args = vec!["train", "--data", &csv, "--label", "default", "--name", "credit", "--cv", "2", "--format", "json"];
+    let mut args = vec![
+        "train", "--data", &csv, "--label", "default", "--name", "credit", "--cv", "2", "--format",
+        "json",
+    ];
     args.extend_from_slice(extra);
     project.json(&args)
 }
@@ -21,16 +24,31 @@ fn promote_rollback_and_aliases_decide_what_predict_uses() {
 
     let shown = project.json(&["models", "show", "credit", "--format", "json"]);
     assert_eq!(shown["version"], 1, "the default is the champion");
-    let moved = project.json(&["models", "promote", "credit", "2", "--reason", "better pr_auc", "--format", "json"]);
+    let moved = project.json(&[
+        "models",
+        "promote",
+        "credit",
+        "2",
+        "--reason",
+        "better pr_auc",
+        "--format",
+        "json",
+    ]);
     assert_eq!((moved["from_version"].as_u64(), moved["to_version"].as_u64()), (Some(1), Some(2)));
     assert_eq!(project.json(&["models", "show", "credit", "--format", "json"])["version"], 2);
     project.json(&["models", "alias", "credit", "challenger", "1", "--format", "json"]);
-    assert_eq!(project.json(&["models", "show", "credit@challenger", "--format", "json"])["version"], 1);
+    assert_eq!(
+        project.json(&["models", "show", "credit@challenger", "--format", "json"])["version"],
+        1
+    );
 
-    let back = project.json(&["models", "rollback", "credit", "--reason", "alert", "--format", "json"]);
+    let back =
+        project.json(&["models", "rollback", "credit", "--reason", "alert", "--format", "json"]);
     assert_eq!((back["from_version"].as_u64(), back["to_version"].as_u64()), (Some(2), Some(1)));
-    let history = project.json(&["models", "show", "credit", "--format", "json"])["alias_history"].clone();
-    let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    let history =
+        project.json(&["models", "show", "credit", "--format", "json"])["alias_history"].clone();
+    let kinds: Vec<&str> =
+        history.as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["move", "move", "move", "rollback"]);
 
     let compared = project.json(&["models", "compare", "credit:1", "credit:2", "--format", "json"]);
@@ -51,7 +69,21 @@ fn promote_rollback_and_aliases_decide_what_predict_uses() {
 #[test]
 fn runs_record_params_metrics_data_and_search_trials() {
     let project = Project::new();
-    let summary = train(&project, &["--algorithm", "gbdt", "--search", "random", "--trials", "3", "--param", "n_rounds=30", "--experiment", "credit-search"]);
+    let summary = train(
+        &project,
+        &[
+            "--algorithm",
+            "gbdt",
+            "--search",
+            "random",
+            "--trials",
+            "3",
+            "--param",
+            "n_rounds=30",
+            "--experiment",
+            "credit-search",
+        ],
+    );
     let run_id = summary["run_id"].as_str().unwrap().to_owned();
     let run = project.json(&["runs", "show", &run_id[..8], "--format", "json"]);
     assert_eq!(run["status"], "FINISHED");
@@ -68,15 +100,37 @@ fn runs_record_params_metrics_data_and_search_trials() {
     let child = project.json(&["runs", "show", &best, "--format", "json"]);
     assert_eq!(child["parent"], run_id.as_str());
 
-    let listed = project.json(&["runs", "list", "--experiment", "credit-search", "--format", "json"]);
+    let listed =
+        project.json(&["runs", "list", "--experiment", "credit-search", "--format", "json"]);
     assert_eq!(listed.as_array().unwrap().len(), 4);
-    let children: Vec<String> = run["children"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
-    let compared = project.json(&["runs", "compare", &children[0], &children[1], "--format", "json"]);
+    let children: Vec<String> = run["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let compared =
+        project.json(&["runs", "compare", &children[0], &children[1], "--format", "json"]);
     assert_ne!(compared[0]["params"]["learning_rate"], compared[1]["params"]["learning_rate"]);
 
     // A failed training is a FAILED run and registers nothing.
     let csv = data("Default.csv").display().to_string();
-    project.fails(&["train", "--data", &csv, "--label", "default", "--name", "broken", "--param", "nonsense=1", "--algorithm", "gbdt"], 2);
+    project.fails(
+        &[
+            "train",
+            "--data",
+            &csv,
+            "--label",
+            "default",
+            "--name",
+            "broken",
+            "--param",
+            "nonsense=1",
+            "--algorithm",
+            "gbdt",
+        ],
+        2,
+    );
     let runs = project.json(&["runs", "list", "--experiment", "broken", "--format", "json"]);
     assert_eq!(runs[0]["status"], "FAILED");
     assert!(project.fails(&["models", "show", "broken"], 2).contains("no model named"));

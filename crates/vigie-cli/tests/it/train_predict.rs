@@ -256,13 +256,35 @@ fn bad_input_gets_a_precise_error_and_no_model() {
 fn regression_and_multiclass_predictions_have_their_columns() {
     let project = Project::new();
     let summary = project.json(&[
-        "train", "--data", &default_csv(), "--label", "income", "--ignore", "default", "--cv", "3", "--name", "income", "--format", "json",
+        "train",
+        "--data",
+        &default_csv(),
+        "--label",
+        "income",
+        "--ignore",
+        "default",
+        "--cv",
+        "3",
+        "--name",
+        "income",
+        "--format",
+        "json",
     ]);
     assert_eq!(summary["task"], "regression");
     assert!(summary["cv"]["rmse"]["mean"].as_f64().unwrap() > 0.0);
     assert!(summary["threshold"].is_null());
     let out = project.path("income.csv");
-    project.ok(&["predict", "--model", "income", "--data", &default_csv(), "--out", out.to_str().unwrap(), "--id", "default"]);
+    project.ok(&[
+        "predict",
+        "--model",
+        "income",
+        "--data",
+        &default_csv(),
+        "--out",
+        out.to_str().unwrap(),
+        "--id",
+        "default",
+    ]);
     let (header, rows) = read_csv(&out);
     assert_eq!(header, ["default", "score"]);
     assert_eq!(rows.len(), 10_000);
@@ -272,26 +294,64 @@ fn regression_and_multiclass_predictions_have_their_columns() {
     let mut text = String::from("id,x,y,class\n");
     for i in 0..600 {
         let (x, y) = ((i * 37 % 100) as f64 / 10.0, (i * 53 % 100) as f64 / 10.0);
-        let class = if x + y < 7.0 { "low" } else if x > y { "right" } else { "up" };
+        let class = if x + y < 7.0 {
+            "low"
+        } else if x > y {
+            "right"
+        } else {
+            "up"
+        };
         text.push_str(&format!("{i},{x},{y},{class}\n"));
     }
     std::fs::write(&table, text).unwrap();
     let summary = project.json(&[
-        "train", "--data", table.to_str().unwrap(), "--label", "class", "--ignore", "id", "--algorithm", "gbdt", "--cv", "3", "--format", "json",
+        "train",
+        "--data",
+        table.to_str().unwrap(),
+        "--label",
+        "class",
+        "--ignore",
+        "id",
+        "--algorithm",
+        "gbdt",
+        "--cv",
+        "3",
+        "--format",
+        "json",
     ]);
     assert_eq!(summary["task"], "multiclass");
     assert_eq!(summary["classes"], serde_json::json!(["low", "right", "up"]));
     assert!(summary["cv"]["f1_macro"]["mean"].as_f64().unwrap() > 0.8, "{summary}");
     let out = project.path("three-out.csv");
-    project.ok(&["predict", "--model", "three", "--data", table.to_str().unwrap(), "--out", out.to_str().unwrap(), "--explain"]);
+    project.ok(&[
+        "predict",
+        "--model",
+        "three",
+        "--data",
+        table.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--explain",
+    ]);
     let (header, rows) = read_csv(&out);
     assert_eq!(&header[..6], ["id", "score", "p_low", "p_right", "p_up", "label"]);
-    assert!(header.contains(&"contrib_x".to_owned()) && header.contains(&"contrib_bias".to_owned()));
+    assert!(
+        header.contains(&"contrib_x".to_owned()) && header.contains(&"contrib_bias".to_owned())
+    );
     let correct = rows
         .iter()
         .filter(|r| {
-            let (x, y): (f64, f64) = (r[0].parse::<usize>().map(|i| (i * 37 % 100) as f64 / 10.0).unwrap(), r[0].parse::<usize>().map(|i| (i * 53 % 100) as f64 / 10.0).unwrap());
-            let class = if x + y < 7.0 { "low" } else if x > y { "right" } else { "up" };
+            let (x, y): (f64, f64) = (
+                r[0].parse::<usize>().map(|i| (i * 37 % 100) as f64 / 10.0).unwrap(),
+                r[0].parse::<usize>().map(|i| (i * 53 % 100) as f64 / 10.0).unwrap(),
+            );
+            let class = if x + y < 7.0 {
+                "low"
+            } else if x > y {
+                "right"
+            } else {
+                "up"
+            };
             r[5] == class
         })
         .count();

@@ -1,12 +1,13 @@
 //! Quantile binning of the training matrix, done once for the whole forest.
 //!
-//! Trees look at `u8` bin codes rather than floats: split search builds a
-//! small histogram per feature and a node's rows are partitioned by comparing
-//! codes. A numeric feature's bins are delimited by `edges`, real feature
-//! values chosen so that `x < edges[b]` holds exactly for the values of bins
-//! `0..=b`. A split learned on codes therefore routes raw floats the same way
-//! once it is saved as a threshold, for training rows and new rows alike.
-//! This module neither samples rows for trees nor grows them.
+//! Large nodes look at `u8` bin codes rather than floats: split search builds
+//! a small histogram per feature. A numeric feature's bins are delimited by
+//! `edges`, real feature values chosen so that `x < edges[b]` holds exactly for
+//! the values of bins `0..=b`, so a cut between bins saved as a threshold routes
+//! raw floats as training routed codes, for training rows and new rows alike.
+//! The raw values are kept beside the codes, column after column, for the
+//! exact splits of small nodes and for partitioning. This module neither
+//! samples rows for trees nor grows them.
 
 use rayon::prelude::*;
 
@@ -77,7 +78,12 @@ pub(super) struct BinnedMatrix {
 
 impl BinnedMatrix {
     /// Bins every column of `x`; `max_bins` (2..=255) bounds the non-missing bins per feature.
-    pub fn build(x: &Matrix, infos: &[FeatureInfo], max_bins: usize, rng: &mut Rng) -> BinnedMatrix {
+    pub fn build(
+        x: &Matrix,
+        infos: &[FeatureInfo],
+        max_bins: usize,
+        rng: &mut Rng,
+    ) -> BinnedMatrix {
         let n_rows = x.n_rows;
         let sample = edge_sample(n_rows, rng);
         let column_len = n_rows.max(1);
@@ -152,14 +158,22 @@ fn bin_column(
     }
 
     let mut sorted: Vec<f32> = match sample {
-        Some(rows) => rows.iter().filter_map(|&row| values.get(row).copied()).filter(|v| !v.is_nan()).collect(),
+        Some(rows) => rows
+            .iter()
+            .filter_map(|&row| values.get(row).copied())
+            .filter(|v| !v.is_nan())
+            .collect(),
         None => values.iter().copied().filter(|v| !v.is_nan()).collect(),
     };
     sorted.sort_unstable_by(f32::total_cmp);
     let (edges, every_value_binned) = quantile_edges(&sorted, max_bins);
     for (code, &value) in codes.iter_mut().zip(values) {
         // The number of edges at or below the value: at most 254, so never MISSING_BIN.
-        *code = if value.is_nan() { MISSING_BIN } else { edges.partition_point(|&edge| edge <= value) as u8 };
+        *code = if value.is_nan() {
+            MISSING_BIN
+        } else {
+            edges.partition_point(|&edge| edge <= value) as u8
+        };
     }
     let exact = every_value_binned && sample.is_none();
     FeatureBins { n_bins: edges.len() + 1, kind: BinKind::Numeric { edges }, has_missing, exact }

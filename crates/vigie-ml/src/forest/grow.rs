@@ -2,10 +2,10 @@
 //!
 //! A tree's in-bag rows live in one array; each node owns a contiguous range
 //! of it, which a split partitions stably in place, so no node allocates and
-//! rows stay in ascending order (kinder to the cache when reading codes). The
-//! tree is kept in a compact training form, [`GrownTree`], that the forest
-//! turns into Vigie's node format; it also routes out-of-bag rows on codes.
-//! This module knows nothing of threads: the forest runs one tree per task.
+//! rows stay in ascending order (kinder to the cache when reading columns).
+//! The tree is kept in a compact training form, [`GrownTree`], that the forest
+//! turns into Vigie's node format; it also routes the out-of-bag rows. This
+//! module knows nothing of threads: the forest runs one tree per task.
 
 use super::binning::BinnedMatrix;
 use super::oob::OobAccumulator;
@@ -86,12 +86,13 @@ impl GrownTree {
         if sums[0] > 0.0 { sums[1 + channel] / sums[0] } else { 0.0 }
     }
 
-    /// The leaf training row `row` reaches, walking its codes.
-    pub fn leaf_of_binned(&self, binned: &BinnedMatrix, row: usize) -> usize {
+    /// The leaf training row `row` reaches, read from the binned matrix.
+    pub fn leaf_of_training_row(&self, binned: &BinnedMatrix, row: usize) -> usize {
         let mut node = 0;
         while let Some(split) = &self.splits[node] {
             let feature = split.rule.feature as usize;
-            let goes_left = split.rule.goes_left(binned.codes(feature)[row], binned.values(feature)[row]);
+            let goes_left =
+                split.rule.goes_left(binned.codes(feature)[row], binned.values(feature)[row]);
             node = if goes_left { split.left } else { split.right } as usize;
         }
         node
@@ -220,7 +221,7 @@ pub(super) fn grow_tree(
     if let Some(oob) = oob {
         for (row, &draws) in workspace.draws.iter().enumerate().take(n_rows) {
             if draws == 0 {
-                let leaf = tree.leaf_of_binned(data.binned, row);
+                let leaf = tree.leaf_of_training_row(data.binned, row);
                 oob.add(row, &tree.sums[leaf * (n_channels + 1)..(leaf + 1) * (n_channels + 1)]);
             }
         }

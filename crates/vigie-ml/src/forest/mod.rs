@@ -3,11 +3,12 @@
 //! Breiman's forest as scikit-learn's `RandomForestClassifier` and
 //! `RandomForestRegressor` grow it (bootstrap samples, a random subset of
 //! features at every split, Gini or squared error, trees grown until pure by
-//! default), made fast the LightGBM way: features are binned once into `u8`
-//! codes ([`binning`]), a node's best split is read off a per-feature
-//! histogram ([`split`]) and rows are partitioned in place ([`grow`]). Trees
-//! train in parallel with rayon, each from its own generator forked from the
-//! seed, so the forest is the same on any number of threads.
+//! default), made fast: features are binned once into `u8` codes
+//! ([`binning`]); a large node reads its best split off per-feature
+//! histograms, a small one sorts raw values ([`split`]); rows are partitioned
+//! in place ([`grow`]). Trees train in parallel with rayon, each from its own
+//! generator forked from the seed, so the forest is the same on any number
+//! of threads, out-of-bag predictions included ([`oob`]).
 //!
 //! Unlike scikit-learn, missing values are accepted: every split learns where
 //! they go. Native categorical features are split by a set of categories,
@@ -40,6 +41,10 @@ use split::SplitTest;
 
 /// The most trees a forest may have (keeps out-of-bag sums far from overflow).
 const MAX_TREES: usize = 1_000_000;
+
+/// The most classes a forest may predict: every tree is stored once per
+/// class and every node keeps a sum per class.
+const MAX_CLASSES: usize = 1024;
 
 /// The generator stream that samples rows for binning; trees use streams `0..n_trees`.
 const BINNING_STREAM: u64 = u64::MAX;
@@ -79,7 +84,9 @@ pub struct ForestParams {
     /// Whether each tree learns from a bootstrap sample (`n` rows drawn with
     /// replacement) rather than from every row.
     pub bootstrap: bool,
-    /// Most bins per feature (2 to 255); fewer bins train faster, more split finer.
+    /// Most bins per feature (2 to 255) in the histograms that split nodes of
+    /// more than 4096 rows (smaller nodes split on exact values); fewer bins
+    /// train faster, more split finer.
     pub max_bins: usize,
     /// Whether to compute out-of-bag predictions (needs `bootstrap`).
     pub oob_score: bool,
@@ -168,7 +175,7 @@ fn check_train_set(train: &TrainSet<'_>) -> Result<usize> {
             u32::MAX
         ));
     }
-    if x.values.len() != n_rows * x.n_cols {
+    if n_rows.checked_mul(x.n_cols) != Some(x.values.len()) {
         return invalid(format!(
             "the matrix holds {} values for {n_rows} rows of {} columns",
             x.values.len(),
@@ -209,10 +216,10 @@ fn check_train_set(train: &TrainSet<'_>) -> Result<usize> {
                     format!("is {n_classes}, a multiclass task needs at least 2"),
                 ));
             }
-            if n_classes > 1 << 24 {
+            if n_classes > MAX_CLASSES {
                 return Err(MlError::param(
                     "n_classes",
-                    format!("is {n_classes}, a forest takes at most {}", 1 << 24),
+                    format!("is {n_classes}, a forest takes at most {MAX_CLASSES}"),
                 ));
             }
             (n_classes, &move |y| y >= 0.0 && y.fract() == 0.0 && (y as usize) < n_classes)

@@ -7,24 +7,29 @@
 //! maximising `Σ_children Σ_k S_k² / W` (`S_k` the weighted channel sum, `W`
 //! the weight) is scikit-learn's Gini-best split.
 //!
-//! Rows are first grouped by value: by a histogram of bin codes in a large
-//! node; in a small one by sorting, where clearing and scanning 255 bins would
-//! cost more than the rows. Small nodes sort raw values rather than codes and
-//! cut halfway between neighbours, as scikit-learn does: fully grown trees
-//! make most of their splits there, and cutting them on quantile bins loses
-//! accuracy. Missing values are tried on both sides of every cut and alone;
-//! categories are ordered by their target mean within the node and cut as a
-//! prefix of that order. This module does not move rows.
+//! Rows are first grouped by value, then every cut between consecutive groups
+//! is scored. A node of more than [`EXACT_MAX_ROWS`] rows groups them by a
+//! histogram of bin codes, cheap at that size, and the feature's best bin cut
+//! is then refined on the raw values of the two bins around it. A smaller node
+//! sorts its raw values and cuts halfway between neighbours, as scikit-learn
+//! does: fully grown trees make most of their splits there, and cutting them
+//! on quantile bins measurably loses accuracy. Features whose every value has
+//! a bin (categories among them) stay on codes, sorted rather than histogrammed
+//! in tiny nodes. Missing values are tried on both sides of every cut and
+//! alone; categories are ordered by their target mean within the node and cut
+//! as a prefix of that order. This module does not move rows.
 
 use super::binning::{BinKind, FeatureBins, MISSING_BIN, edge_between};
 
 /// Bins per histogram: every code, `MISSING_BIN` included.
 const HISTOGRAM_BINS: usize = 256;
 
-/// A node with at most this many rows is split on sorted raw values rather
-/// than on bins (measured on a 200k-row noisy problem: the accuracy lost to
-/// binning is recovered, at little cost).
-const EXACT_MAX_ROWS: usize = 256;
+/// A node with at most this many rows is split on its sorted raw values
+/// rather than on bins. Measured on 200k rows x 30 features, 100 fully grown
+/// trees, test AUC against CPU time: bins everywhere 0.8645, exact up to 256
+/// rows 0.8654, up to 4096 rows 0.8665 at 1.7x the cost, exact everywhere
+/// 0.8674 at 2.3x; scikit-learn 1.9.1 0.8667 and 0.8674 (two seeds).
+const EXACT_MAX_ROWS: usize = 4096;
 
 /// A node whose rows number less than `n_bins / SORT_BELOW_BINS_PER_ROW` is
 /// grouped by sorting its codes instead of by a histogram.
@@ -130,7 +135,6 @@ pub(super) struct SplitFinder {
     min_leaf: f64,
     histogram: Vec<f64>,
     sort_keys: Vec<u64>,
-    bucket_offsets: Vec<u32>,
     /// The node's non-missing groups of rows, ascending: their code or value, and statistics.
     group_bins: Vec<u8>,
     group_values: Vec<f32>,
@@ -150,7 +154,6 @@ impl SplitFinder {
             min_leaf: min_leaf as f64,
             histogram: vec![0.0; HISTOGRAM_BINS * stride],
             sort_keys: Vec::new(),
-            bucket_offsets: vec![0; HISTOGRAM_BINS + 1],
             group_bins: Vec::with_capacity(HISTOGRAM_BINS),
             group_values: Vec::new(),
             group_stats: Vec::with_capacity(HISTOGRAM_BINS * stride),
@@ -179,9 +182,9 @@ impl SplitFinder {
         totals: &[f64],
         best: &mut Option<BestSplit>,
     ) -> Spread {
-        let by_value = !bins.exact && rows.len() <= exact_max_rows();
+        let by_value = !bins.exact && rows.len() <= EXACT_MAX_ROWS;
         if by_value {
-            self.group_by_value(codes, values, rows);
+            self.group_by_value(values, rows);
         } else {
             self.group_by_code(codes, rows, bins.n_bins);
         }
@@ -197,19 +200,41 @@ impl SplitFinder {
                 self.scan_categories(feature_idx, n_categories, totals, best);
             }
             BinKind::Numeric { .. } if by_value => {
-                let scan = Scan { stride: self.stride, min_leaf: self.min_leaf, totals, missing: &self.missing };
+                let scan = Scan {
+                    stride: self.stride,
+                    min_leaf: self.min_leaf,
+                    totals,
+                    missing: &self.missing,
+                };
                 self.prefix.fill(0.0);
-                scan.cuts(feature_idx, &mut self.prefix, &self.group_stats, CutPoints::Values(&self.group_values), best);
+                scan.cuts(
+                    feature_idx,
+                    &mut self.prefix,
+                    &self.group_stats,
+                    CutPoints::Values(&self.group_values),
+                    best,
+                );
             }
             BinKind::Numeric { .. } => {
-                // The feature's own best cut on bins, then re-cut on raw values:
-                // refining only the node's overall best would keep the bins'
-                // bias against features whose rows sit in few bins.
+                // The feature's own best cut on bins, then re-cut on raw values
+                // (refining only the node's overall best split measurably gained
+                // nothing: the bins also skew which feature wins).
                 let mut feature_best = None;
-                let scan = Scan { stride: self.stride, min_leaf: self.min_leaf, totals, missing: &self.missing };
+                let scan = Scan {
+                    stride: self.stride,
+                    min_leaf: self.min_leaf,
+                    totals,
+                    missing: &self.missing,
+                };
                 self.prefix.fill(0.0);
                 let cuts = CutPoints::Bins { bins: &self.group_bins, feature: bins };
-                scan.cuts(feature_idx, &mut self.prefix, &self.group_stats, cuts, &mut feature_best);
+                scan.cuts(
+                    feature_idx,
+                    &mut self.prefix,
+                    &self.group_stats,
+                    cuts,
+                    &mut feature_best,
+                );
                 if !bins.exact {
                     self.refine(codes, values, rows, totals, &mut feature_best);
                 }
@@ -221,7 +246,11 @@ impl SplitFinder {
             }
         }
         if has_missing && n_groups > 0 {
-            let rule = SplitRule { feature: feature_idx, test: SplitTest::LessThan(f32::NEG_INFINITY), missing_left: true };
+            let rule = SplitRule {
+                feature: feature_idx,
+                test: SplitTest::LessThan(f32::NEG_INFINITY),
+                missing_left: true,
+            };
             consider(&self.missing, None, totals, self.min_leaf, rule, best);
         }
         Spread::Varied
@@ -231,7 +260,14 @@ impl SplitFinder {
     /// of the two occupied bins around the cut are sorted and every cut
     /// between them tried. Uses the groups and missing statistics left by
     /// [`SplitFinder::group_by_code`]; one more pass over the node's codes.
-    fn refine(&mut self, codes: &[u8], values: &[f32], rows: &[InBagRow], totals: &[f64], best: &mut Option<BestSplit>) {
+    fn refine(
+        &mut self,
+        codes: &[u8],
+        values: &[f32],
+        rows: &[InBagRow],
+        totals: &[f64],
+        best: &mut Option<BestSplit>,
+    ) {
         let Some(BestSplit { rule, bin_cut: Some((low, high)), .. }) = *best else {
             return;
         };
@@ -247,7 +283,8 @@ impl SplitFinder {
         for (pos, row) in rows.iter().enumerate() {
             let code = codes[row.row as usize];
             if code == low || code == high {
-                self.sort_keys.push(u64::from(ordered_bits(values[row.row as usize])) << 32 | pos as u64);
+                self.sort_keys
+                    .push(u64::from(ordered_bits(values[row.row as usize])) << 32 | pos as u64);
             }
         }
         self.group_values.clear();
@@ -260,10 +297,20 @@ impl SplitFinder {
                 self.group_stats.resize(self.group_stats.len() + stride, 0.0);
             }
             let len = self.group_stats.len();
-            add_row(&mut self.group_stats[len - stride..], &rows[key as u32 as usize], self.n_channels);
+            add_row(
+                &mut self.group_stats[len - stride..],
+                &rows[key as u32 as usize],
+                self.n_channels,
+            );
         }
         let scan = Scan { stride, min_leaf: self.min_leaf, totals, missing: &self.missing };
-        scan.cuts(rule.feature, &mut self.prefix, &self.group_stats, CutPoints::Values(&self.group_values), best);
+        scan.cuts(
+            rule.feature,
+            &mut self.prefix,
+            &self.group_stats,
+            CutPoints::Values(&self.group_values),
+            best,
+        );
     }
 
     /// Fills `group_bins`, `group_stats` and `missing` from the rows' codes.
@@ -273,7 +320,11 @@ impl SplitFinder {
         self.group_stats.clear();
         if rows.len() * SORT_BELOW_BINS_PER_ROW < n_bins {
             self.sort_keys.clear();
-            self.sort_keys.extend(rows.iter().enumerate().map(|(pos, row)| u64::from(codes[row.row as usize]) << 32 | pos as u64));
+            self.sort_keys.extend(
+                rows.iter()
+                    .enumerate()
+                    .map(|(pos, row)| u64::from(codes[row.row as usize]) << 32 | pos as u64),
+            );
             self.sort_keys.sort_unstable();
             self.missing.fill(0.0);
             for &key in &self.sort_keys {
@@ -322,55 +373,21 @@ impl SplitFinder {
     }
 
     /// Fills `group_values`, `group_stats` and `missing` by sorting the rows' raw values.
-    fn group_by_value(&mut self, codes: &[u8], values: &[f32], rows: &[InBagRow]) {
+    fn group_by_value(&mut self, values: &[f32], rows: &[InBagRow]) {
         let stride = self.stride;
         self.group_values.clear();
         self.group_stats.clear();
         self.missing.fill(0.0);
         self.sort_keys.clear();
-        if rows.len() > knob2("XBUCKET", 1024) {
-            // Bins are quantiles, so they make balanced buckets: place each row
-            // in its bin's slot range, then sort every bin's few rows alone.
-            let offsets = &mut self.bucket_offsets;
-            offsets.fill(0);
-            for row in rows {
-                offsets[usize::from(codes[row.row as usize]) + 1] += 1;
+        for (pos, row) in rows.iter().enumerate() {
+            let value = values[row.row as usize];
+            if value.is_nan() {
+                add_row(&mut self.missing, row, self.n_channels);
+            } else {
+                self.sort_keys.push(u64::from(ordered_bits(value)) << 32 | pos as u64);
             }
-            for bin in 0..HISTOGRAM_BINS {
-                offsets[bin + 1] += offsets[bin];
-            }
-            let n_present = offsets[usize::from(MISSING_BIN)] as usize;
-            self.sort_keys.resize(n_present, 0);
-            for (pos, row) in rows.iter().enumerate() {
-                let code = usize::from(codes[row.row as usize]);
-                if code == usize::from(MISSING_BIN) {
-                    add_row(&mut self.missing, row, self.n_channels);
-                } else {
-                    let slot = &mut offsets[code];
-                    self.sort_keys[*slot as usize] = u64::from(ordered_bits(values[row.row as usize])) << 32 | pos as u64;
-                    *slot += 1;
-                }
-            }
-            // Each bin's range now ends where the next begins.
-            let mut start = 0;
-            for bin in 0..usize::from(MISSING_BIN) {
-                let end = offsets[bin] as usize;
-                if end > start + 1 {
-                    self.sort_keys[start..end].sort_unstable();
-                }
-                start = end.max(start);
-            }
-        } else {
-            for (pos, row) in rows.iter().enumerate() {
-                let value = values[row.row as usize];
-                if value.is_nan() {
-                    add_row(&mut self.missing, row, self.n_channels);
-                } else {
-                    self.sort_keys.push(u64::from(ordered_bits(value)) << 32 | pos as u64);
-                }
-            }
-            self.sort_keys.sort_unstable();
         }
+        self.sort_keys.sort_unstable();
         for &key in &self.sort_keys {
             let value = from_ordered_bits((key >> 32) as u32);
             let row = &rows[key as u32 as usize];
@@ -387,7 +404,13 @@ impl SplitFinder {
     /// Orders the node's categories by each channel's mean (one order suffices
     /// for up to two channels) and tries every prefix of each order as the left set.
     /// The bin of unknown codes always stays right, as prediction sends them.
-    fn scan_categories(&mut self, feature: u32, n_categories: u32, totals: &[f64], best: &mut Option<BestSplit>) {
+    fn scan_categories(
+        &mut self,
+        feature: u32,
+        n_categories: u32,
+        totals: &[f64],
+        best: &mut Option<BestSplit>,
+    ) {
         let stride = self.stride;
         let has_missing = self.missing[0] > 0.0;
         for channel in 0..self.n_channels {
@@ -404,8 +427,12 @@ impl SplitFinder {
                 let group = group as usize;
                 let code = usize::from(self.group_bins[group]);
                 left_set[code / 64] |= 1 << (code % 64);
-                accumulate(&mut self.prefix, &self.group_stats[group * stride..(group + 1) * stride]);
-                let rule = SplitRule { feature, test: SplitTest::InSet(left_set), missing_left: false };
+                accumulate(
+                    &mut self.prefix,
+                    &self.group_stats[group * stride..(group + 1) * stride],
+                );
+                let rule =
+                    SplitRule { feature, test: SplitTest::InSet(left_set), missing_left: false };
                 consider(&self.prefix, None, totals, self.min_leaf, rule, best);
                 if has_missing {
                     let rule = SplitRule { missing_left: true, ..rule };
@@ -431,17 +458,37 @@ struct Scan<'a> {
 impl Scan<'_> {
     /// Tries every cut between consecutive groups, missing values on either
     /// side; `prefix` holds what lies left of the first group.
-    fn cuts(&self, feature: u32, prefix: &mut [f64], group_stats: &[f64], cuts: CutPoints<'_>, best: &mut Option<BestSplit>) {
+    fn cuts(
+        &self,
+        feature: u32,
+        prefix: &mut [f64],
+        group_stats: &[f64],
+        cuts: CutPoints<'_>,
+        best: &mut Option<BestSplit>,
+    ) {
         let has_missing = self.missing[0] > 0.0;
         for (group, stats) in group_stats.chunks_exact(self.stride).enumerate() {
             if group > 0 {
-                let rule = SplitRule { feature, test: SplitTest::LessThan(cuts.threshold(group)), missing_left: false };
+                let rule = SplitRule {
+                    feature,
+                    test: SplitTest::LessThan(cuts.threshold(group)),
+                    missing_left: false,
+                };
                 let mut improved = consider(prefix, None, self.totals, self.min_leaf, rule, best);
                 if has_missing {
                     let rule = SplitRule { missing_left: true, ..rule };
-                    improved |= consider(prefix, Some(self.missing), self.totals, self.min_leaf, rule, best);
+                    improved |= consider(
+                        prefix,
+                        Some(self.missing),
+                        self.totals,
+                        self.min_leaf,
+                        rule,
+                        best,
+                    );
                 }
-                if let (true, CutPoints::Bins { bins, .. }, Some(best)) = (improved, cuts, best.as_mut()) {
+                if let (true, CutPoints::Bins { bins, .. }, Some(best)) =
+                    (improved, cuts, best.as_mut())
+                {
                     best.bin_cut = Some((bins[group - 1], bins[group]));
                 }
             }
@@ -505,9 +552,9 @@ fn consider(
         return false;
     }
     let mut score = 0.0;
-    for idx in 2..totals.len() {
+    for (idx, &total) in totals.iter().enumerate().skip(2) {
         let left_sum = left_at(idx);
-        let right_sum = totals[idx] - left_sum;
+        let right_sum = total - left_sum;
         score += left_sum * left_sum / left_weight + right_sum * right_sum / right_weight;
     }
     if best.as_ref().is_none_or(|best| score > best.score) {
@@ -515,19 +562,4 @@ fn consider(
         return true;
     }
     false
-}
-
-fn exact_max_rows() -> usize {
-    static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CELL.get_or_init(|| std::env::var("XMAX").ok().and_then(|v| v.parse().ok()).unwrap_or(EXACT_MAX_ROWS))
-}
-
-fn knob(name: &str, default: usize) -> usize {
-    static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CELL.get_or_init(|| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default))
-}
-
-fn knob2(name: &str, default: usize) -> usize {
-    static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CELL.get_or_init(|| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default))
 }

@@ -4,7 +4,9 @@ use super::*;
 use crate::matrix::{FeatureInfo, Matrix};
 
 fn numeric(n_features: usize) -> Vec<FeatureInfo> {
-    (0..n_features).map(|idx| FeatureInfo { name: format!("x{idx}"), source: idx, categories: None }).collect()
+    (0..n_features)
+        .map(|idx| FeatureInfo { name: format!("x{idx}"), source: idx, categories: None })
+        .collect()
 }
 
 #[test]
@@ -78,7 +80,11 @@ fn codes_agree_with_thresholds() {
                 continue;
             }
             for bin in 0..bins.n_bins - 1 {
-                assert_eq!(value < bins.edge_after(bin), usize::from(code) <= bin, "{value} {code}");
+                assert_eq!(
+                    value < bins.edge_after(bin),
+                    usize::from(code) <= bin,
+                    "{value} {code}"
+                );
             }
         }
     }
@@ -134,19 +140,34 @@ fn bootstrapped_rows_reach_the_leaf_they_were_grown_in() {
         reached[ensemble.leaf_of(0, x.row(row))] += drawn;
     }
     for (idx, node) in ensemble.nodes.iter().enumerate().filter(|(_, node)| node.is_leaf()) {
-        assert!((reached[idx] - node.cover).abs() < 1e-9 * node.cover.max(1.0), "leaf {idx}: {} vs {}", reached[idx], node.cover);
+        assert!(
+            (reached[idx] - node.cover).abs() < 1e-9 * node.cover.max(1.0),
+            "leaf {idx}: {} vs {}",
+            reached[idx],
+            node.cover
+        );
     }
 }
 
+/// A node too large for exact search is cut on bins, then re-cut on the raw
+/// values of the two bins around the cut: the threshold lands where the
+/// classes change, inside a bin, not on the bin edge.
 #[test]
-fn debug_refine_finds_cut_inside_a_bin() {
-    let n_rows = 1000;
+fn a_cut_on_bins_is_refined_on_raw_values() {
+    let n_rows = 10_000;
     let x = Matrix { n_rows, n_cols: 1, values: (0..n_rows).map(|v| v as f32).collect() };
-    let y: Vec<f32> = (0..n_rows).map(|v| f32::from(v > 503)).collect();
-    let table_features = numeric(1);
-    let train = TrainSet { x: &x, y: &y, weights: None, features: &table_features, task: Task::Binary };
-    let params = ForestParams { n_trees: 1, bootstrap: false, max_bins: 10, max_depth: Some(1), ..ForestParams::default() };
+    let y: Vec<f32> = (0..n_rows).map(|v| f32::from(v > 5003)).collect();
+    let features = numeric(1);
+    let train = TrainSet { x: &x, y: &y, weights: None, features: &features, task: Task::Binary };
+    let params = ForestParams {
+        n_trees: 1,
+        bootstrap: false,
+        max_bins: 10,
+        max_depth: Some(1),
+        ..ForestParams::default()
+    };
     let fitted = fit(&params, &train, 1).unwrap();
-    eprintln!("{:?}", fitted.ensemble.nodes[0]);
-    assert_eq!(fitted.ensemble.nodes[0].threshold, 503.5);
+    assert_eq!(fitted.ensemble.nodes[0].threshold, 5003.5);
+    assert_eq!(fitted.ensemble.nodes[1].value, 0.0);
+    assert_eq!(fitted.ensemble.nodes[2].value, 1.0);
 }

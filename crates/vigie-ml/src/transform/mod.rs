@@ -345,7 +345,9 @@ pub fn parse_impute(text: &str) -> std::result::Result<Option<Impute>, String> {
         "most-frequent" => Ok(Some(Impute::MostFrequent)),
         other => match other.strip_prefix("constant:").map(str::parse::<f64>) {
             Some(Ok(value)) if value.is_finite() => Ok(Some(Impute::Constant(value))),
-            _ => Err(format!("unknown imputation {other:?}, expected none, mean, median, most-frequent or constant:VALUE")),
+            _ => Err(format!(
+                "unknown imputation {other:?}, expected none, mean, median, most-frequent or constant:VALUE"
+            )),
         },
     }
 }
@@ -357,7 +359,9 @@ pub fn parse_scale(text: &str) -> std::result::Result<Option<Scale>, String> {
         "standard" => Ok(Some(Scale::Standard)),
         "minmax" => Ok(Some(Scale::MinMax)),
         "robust" => Ok(Some(Scale::Robust)),
-        other => Err(format!("unknown scaling {other:?}, expected none, standard, minmax or robust")),
+        other => {
+            Err(format!("unknown scaling {other:?}, expected none, standard, minmax or robust"))
+        }
     }
 }
 
@@ -370,7 +374,9 @@ pub fn parse_encoding(text: &str) -> std::result::Result<Encoding, String> {
         "target" => Ok(Encoding::Target { smoothing: 10.0, folds: 5 }),
         other => match other.strip_prefix("hashing:").map(str::parse::<usize>) {
             Some(Ok(buckets)) if buckets > 0 => Ok(Encoding::Hashing { buckets }),
-            _ => Err(format!("unknown encoding {other:?}, expected native, onehot, ordinal, target or hashing:BUCKETS")),
+            _ => Err(format!(
+                "unknown encoding {other:?}, expected native, onehot, ordinal, target or hashing:BUCKETS"
+            )),
         },
     }
 }

@@ -49,13 +49,31 @@ struct NodeRecord(u32, f32, u32, u32, bool, u32, f64, f64);
 
 impl From<NodeRecord> for Node {
     fn from(r: NodeRecord) -> Self {
-        Node { feature: r.0, threshold: r.1, left: r.2, right: r.3, default_left: r.4, categories: r.5, value: r.6, cover: r.7 }
+        Node {
+            feature: r.0,
+            threshold: r.1,
+            left: r.2,
+            right: r.3,
+            default_left: r.4,
+            categories: r.5,
+            value: r.6,
+            cover: r.7,
+        }
     }
 }
 
 impl From<Node> for NodeRecord {
     fn from(n: Node) -> Self {
-        NodeRecord(n.feature, n.threshold, n.left, n.right, n.default_left, n.categories, n.value, n.cover)
+        NodeRecord(
+            n.feature,
+            n.threshold,
+            n.left,
+            n.right,
+            n.default_left,
+            n.categories,
+            n.value,
+            n.cover,
+        )
     }
 }
 

@@ -2,6 +2,9 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// A node under construction: the node, its children, its left categories.
+type LocalNode = (Node, Option<(usize, usize)>, Option<Vec<u32>>);
+
 /// A random full binary tree over `n_features` features, built through the builder.
 fn random_ensemble(
     seed: u64,
@@ -13,12 +16,10 @@ fn random_ensemble(
     let mut builder = EnsembleBuilder::new(n_features, 1, vec![0.25], Link::Identity);
     for _ in 0..n_trees {
         // Local nodes: grow by splitting random leaves.
-        let mut nodes: Vec<(Node, Option<(usize, usize)>, Option<Vec<u32>>)> =
-            vec![(Node::leaf(rng.normal(), 100.0), None, None)];
+        let mut nodes: Vec<LocalNode> = vec![(Node::leaf(rng.normal(), 100.0), None, None)];
         for _ in 0..rng.below(6) + 1 {
-            let leaf = (0..nodes.len()).filter(|&i| nodes[i].1.is_none()).nth(0).unwrap_or(0);
             let leaves: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].1.is_none()).collect();
-            let leaf = leaves.get(rng.below(leaves.len())).copied().unwrap_or(leaf);
+            let leaf = leaves.get(rng.below(leaves.len())).copied().unwrap_or(0);
             let cover = nodes[leaf].0.cover;
             let share = 0.1 + 0.8 * rng.next_f64();
             let (l, r) = (nodes.len(), nodes.len() + 1);
@@ -68,14 +69,14 @@ fn brute_force_shap(ensemble: &TreeEnsemble, row: &[f32]) -> Vec<f64> {
     let n = ensemble.n_features;
     let factorial = |k: usize| (1..=k).map(|v| v as f64).product::<f64>();
     let mut phi = vec![0.0; n + 1];
-    for feature in 0..n {
+    for (feature, value) in phi.iter_mut().enumerate().take(n) {
         for subset in 0u32..(1 << n) {
             if subset & (1 << feature) != 0 {
                 continue;
             }
             let size = subset.count_ones() as usize;
             let weight = factorial(size) * factorial(n - size - 1) / factorial(n);
-            phi[feature] += weight
+            *value += weight
                 * (conditional(ensemble, row, subset | (1 << feature))
                     - conditional(ensemble, row, subset));
         }

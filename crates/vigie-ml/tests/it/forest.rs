@@ -69,7 +69,7 @@ impl Table {
     }
 
     fn fit(&self, params: &ForestParams, seed: u64) -> FittedForest {
-        forest::fit(params, &self.train_set(), seed).unwrap()
+        forest::fit(params, &self.train_set(), seed).unwrap_or_else(|error| panic!("fit: {error}"))
     }
 }
 
@@ -127,19 +127,11 @@ fn learns_a_noisy_nonlinear_binary_problem() {
     assert_eq!((ensemble.n_outputs, ensemble.n_trees(), ensemble.link), (1, 100, Link::Identity));
     let scores = predict(ensemble, &test.x);
     assert!(scores.iter().all(|p| (0.0..=1.0 + 1e-12).contains(p)));
-    // Measured 0.8098 with seed 7 (scikit-learn 1.9.1's RandomForestClassifier,
-    // 100 trees, on the same rows: 0.8xx); the margin absorbs other seeds.
+    // Measured 0.835 with seed 7 and 0.839 on average over seeds 0..8;
+    // scikit-learn 1.9.1's RandomForestClassifier(n_estimators=100) on the
+    // same rows: 0.840 on average over random_state 0..5 (0.837 to 0.841).
     let test_auc = auc(&scores, &test.y);
-    eprintln!("MEASURE test_auc {test_auc}");
-    for (name, t) in [("train", &train), ("test", &test)] {
-        let mut out = String::new();
-        for row in 0..t.x.n_rows {
-            let line: Vec<String> = t.x.row(row).iter().map(|v| v.to_string()).collect();
-            out.push_str(&format!("{},{}\n", line.join(","), t.y[row]));
-        }
-        std::fs::write(format!("/tmp/small_{name}.csv"), out).unwrap();
-    }
-    assert!(test_auc > 0.79, "test AUC {test_auc}");
+    assert!(test_auc > 0.82, "test AUC {test_auc}");
 }
 
 #[test]
@@ -156,10 +148,9 @@ fn regression_explains_most_of_a_smooth_target() {
     let total: f64 = test.y.iter().map(|&y| (f64::from(y) - mean).powi(2)).sum();
     let residual: f64 =
         test.y.iter().zip(&predictions).map(|(&y, p)| (f64::from(y) - p).powi(2)).sum();
-    // Measured 0.9xx with seed 7; the noise alone caps R² near 0.97.
+    // Measured 0.954 with seed 7; the noise alone caps R² near 0.97.
     let r2 = 1.0 - residual / total;
-    eprintln!("MEASURE r2 {r2}");
-    assert!(r2 > 0.85, "R² {r2}");
+    assert!(r2 > 0.93, "R² {r2}");
     let (low, high) = test.y.iter().fold((f32::MAX, f32::MIN), |(l, h), &y| (l.min(y), h.max(y)));
     assert!(predictions.iter().all(|&p| p > f64::from(low) - 5.0 && p < f64::from(high) + 5.0));
 }
@@ -187,10 +178,9 @@ fn multiclass_probabilities_sum_to_one_and_pick_the_class() {
         let predicted = (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
         correct += usize::from(predicted as f32 == test.y[row]);
     }
-    // Measured 0.9xx with seed 7.
+    // Measured 0.922 with seed 7.
     let accuracy = correct as f64 / test.y.len() as f64;
-    eprintln!("MEASURE acc {accuracy}");
-    assert!(accuracy > 0.85, "accuracy {accuracy}");
+    assert!(accuracy > 0.89, "accuracy {accuracy}");
     let oob = fitted.oob_predictions.unwrap();
     for p in oob.chunks_exact(3).filter(|p| !p[0].is_nan()) {
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-6, "{p:?}");
@@ -199,7 +189,9 @@ fn multiclass_probabilities_sum_to_one_and_pick_the_class() {
 
 /// Bit-for-bit equality of out-of-bag predictions, `NaN` included.
 fn same_bits(a: &Option<Vec<f64>>, b: &Option<Vec<f64>>) -> bool {
-    let bits = |v: &Option<Vec<f64>>| v.as_ref().map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+    let bits = |v: &Option<Vec<f64>>| {
+        v.as_ref().map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+    };
     bits(a) == bits(b)
 }
 
@@ -266,7 +258,7 @@ fn saved_thresholds_route_training_rows_to_their_leaves() {
     .with_missing(&[1, 2], 0.15, 14);
     check_training_rows_reach_their_leaves(&table);
 
-    let mut categorical = noisy_binary(3000, 15).with_missing(&[3], 0.1, 16);
+    let mut categorical = noisy_binary(5000, 15).with_missing(&[3], 0.1, 16);
     let mut rng = Rng::new(17);
     for row in 0..categorical.x.n_rows {
         let code = rng.below(12) as f32;
@@ -355,9 +347,8 @@ fn out_of_bag_predictions_cover_every_row_and_track_the_labels() {
     assert_eq!(oob.len(), table.x.n_rows);
     // With 50 trees a row is drawn by all of them with probability 1e-10.
     assert!(oob.iter().all(|p| (0.0..=1.0).contains(p)), "every row is out of bag somewhere");
-    // Measured 0.79x with seed 7: close to the AUC on fresh rows.
+    // Measured 0.785 with seed 7, near the AUC on fresh rows of this problem.
     let oob_auc = auc(&oob, &table.y);
-    eprintln!("MEASURE oob {oob_auc}");
     assert!(oob_auc > 0.76, "out-of-bag AUC {oob_auc}");
 
     let no_bootstrap = ForestParams { n_trees: 2, bootstrap: false, ..ForestParams::default() };
@@ -439,8 +430,7 @@ fn zero_weight_rows_are_ignored_and_weights_shift_probabilities() {
     let plain = mean(&noisy.fit(&params, 7));
     let weights = noisy.y.iter().map(|&label| if label == 1.0 { 3.0 } else { 1.0 }).collect();
     let heavier = mean(&Table { weights: Some(weights), ..noisy }.fit(&params, 7));
-    // Measured 0.47 and 0.70 with seed 7.
-    eprintln!("MEASURE w {plain} {heavier}");
+    // Measured 0.49 and 0.67 with seed 7.
     assert!(heavier > plain + 0.1, "{plain} then {heavier}");
 }
 
@@ -623,7 +613,12 @@ fn timing_200k_by_30() {
     };
     let cpu_start = cpu();
     let start = std::time::Instant::now();
-    let fitted = forest::fit(&params, &train.train_set(), std::env::var("VIGIE_FOREST_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(7)).unwrap();
+    let fitted = forest::fit(
+        &params,
+        &train.train_set(),
+        std::env::var("VIGIE_FOREST_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(7),
+    )
+    .unwrap();
     let elapsed = start.elapsed();
     let cpu_used = cpu() - cpu_start;
     let start = std::time::Instant::now();

@@ -22,7 +22,11 @@ fn table(n: usize, seed: u64) -> Frame {
         let g = 18.0 + rng.below(60) as f64;
         let c = countries[rng.below(countries.len())];
         let o = rng.below(2) == 0;
-        let logit = -4.5 + 0.9 * (a.ln() - 4.0) + if c == "BR" { 1.5 } else { 0.0 } + if o { 0.8 } else { 0.0 } - 0.02 * (g - 40.0);
+        let logit = -4.5
+            + 0.9 * (a.ln() - 4.0)
+            + if c == "BR" { 1.5 } else { 0.0 }
+            + if o { 0.8 } else { 0.0 }
+            - 0.02 * (g - 40.0);
         fraud.push(if rng.next_f64() < 1.0 / (1.0 + (-logit).exp()) { "yes" } else { "no" });
         amount.push(if rng.below(20) == 0 { f64::NAN } else { a });
         age.push(g);
@@ -34,7 +38,10 @@ fn table(n: usize, seed: u64) -> Frame {
         Column { name: "age".into(), data: ColumnData::Numeric(age) },
         Column { name: "country".into(), data: ColumnData::Text(TextColumn::from_values(country)) },
         Column { name: "online".into(), data: ColumnData::Boolean(online) },
-        Column { name: "fraud".into(), data: ColumnData::Text(TextColumn::from_values(fraud.into_iter().map(Some))) },
+        Column {
+            name: "fraud".into(),
+            data: ColumnData::Text(TextColumn::from_values(fraud.into_iter().map(Some))),
+        },
     ])
     .expect("frame")
 }
@@ -53,7 +60,13 @@ fn bits(values: &[f64]) -> Vec<u64> {
 #[test]
 fn every_algorithm_round_trips_bit_identically_and_scores_rows_like_batches() {
     let frame = table(3000, 1);
-    for algorithm in [Algorithm::Gbdt, Algorithm::RandomForest, Algorithm::Logistic, Algorithm::LinearSvm, Algorithm::Mlp] {
+    for algorithm in [
+        Algorithm::Gbdt,
+        Algorithm::RandomForest,
+        Algorithm::Logistic,
+        Algorithm::LinearSvm,
+        Algorithm::Mlp,
+    ] {
         let outcome = train(&frame, &request(algorithm), &NoProgress).expect("train");
         let model = outcome.model;
         assert_eq!(model.card.classes, ["no", "yes"], "the rare class is positive");
@@ -63,12 +76,17 @@ fn every_algorithm_round_trips_bit_identically_and_scores_rows_like_batches() {
         let loaded = format::decode(&format::encode(&model).expect("encode")).expect("decode");
         assert_eq!(loaded, model);
         let batch = model.predict(&frame).expect("predict");
-        assert_eq!(bits(&batch), bits(&loaded.predict(&frame).expect("predict loaded")), "{algorithm:?}");
+        assert_eq!(
+            bits(&batch),
+            bits(&loaded.predict(&frame).expect("predict loaded")),
+            "{algorithm:?}"
+        );
 
         let mut scratch = loaded.scratch();
         let names: Vec<String> = loaded.pipeline.inputs.iter().map(|i| i.name.clone()).collect();
         for row in (0..frame.n_rows()).step_by(97) {
-            let values: Vec<Value> = names.iter().map(|n| frame.column(n).expect("column").data.value(row)).collect();
+            let values: Vec<Value> =
+                names.iter().map(|n| frame.column(n).expect("column").data.value(row)).collect();
             let single = loaded.predict_row(&values, &mut scratch).expect("row");
             assert_eq!(bits(single), bits(&batch[row..row + 1]), "{algorithm:?} row {row}");
         }
@@ -84,11 +102,15 @@ fn explanations_add_up_to_the_raw_output_per_input_column() {
         assert_eq!(explanation.columns, ["amount", "age", "country", "online"]);
         let probabilities = model.predict(&frame).expect("predict");
         let n_inputs = explanation.columns.len();
-        for row in 0..frame.n_rows() {
-            let sum: f64 = explanation.contributions[row * n_inputs..(row + 1) * n_inputs].iter().sum::<f64>() + explanation.bias[row];
-            let p = probabilities[row];
+        for (row, &p) in probabilities.iter().enumerate() {
+            let sum: f64 =
+                explanation.contributions[row * n_inputs..(row + 1) * n_inputs].iter().sum::<f64>()
+                    + explanation.bias[row];
             let raw = if algorithm == Algorithm::RandomForest { p } else { (p / (1.0 - p)).ln() };
-            assert!((sum - raw).abs() <= 1e-6 * raw.abs().max(1.0), "{algorithm:?} row {row}: {sum} vs {raw}");
+            assert!(
+                (sum - raw).abs() <= 1e-6 * raw.abs().max(1.0),
+                "{algorithm:?} row {row}: {sum} vs {raw}"
+            );
         }
     }
 }
@@ -99,11 +121,14 @@ fn searches_are_reproducible_and_bounded_by_trials() {
     let mut search = request(Algorithm::Gbdt);
     search.search = SearchKind::Random;
     search.trials = 4;
-    search.space = Some(Space::parse("learning_rate=0.05..0.3;max_leaves=4..32;n_rounds=30").expect("space"));
+    search.space =
+        Some(Space::parse("learning_rate=0.05..0.3;max_leaves=4..32;n_rounds=30").expect("space"));
     let first = train(&frame, &search, &NoProgress).expect("first");
     let second = train(&frame, &search, &NoProgress).expect("second");
     assert_eq!(first.trials.len(), 4);
-    let scores = |o: &vigie_ml::train::TrainOutcome| o.trials.iter().map(|t| (t.params.clone(), t.score.to_bits())).collect::<Vec<_>>();
+    let scores = |o: &vigie_ml::train::TrainOutcome| {
+        o.trials.iter().map(|t| (t.params.clone(), t.score.to_bits())).collect::<Vec<_>>()
+    };
     assert_eq!(scores(&first), scores(&second));
     assert_eq!(first.best, second.best);
     let best = first.trials.iter().map(|t| t.score).fold(f64::NEG_INFINITY, f64::max);
@@ -113,7 +138,11 @@ fn searches_are_reproducible_and_bounded_by_trials() {
     grid.search = SearchKind::Grid;
     grid.trials = 2;
     grid.space = Some(Space::parse("l2=0.001,0.01,0.1").expect("space"));
-    assert_eq!(train(&frame, &grid, &NoProgress).expect("grid").trials.len(), 2, "trials bound the grid");
+    assert_eq!(
+        train(&frame, &grid, &NoProgress).expect("grid").trials.len(),
+        2,
+        "trials bound the grid"
+    );
 }
 
 #[test]
@@ -131,7 +160,9 @@ fn regression_and_multiclass_tasks_train() {
     multiclass.cv = 3;
     multiclass.algorithm = Some(Algorithm::Gbdt);
     // Rows whose country is missing cannot be labels.
-    let rows: Vec<usize> = (0..frame.n_rows()).filter(|&i| !frame.column("country").expect("c").data.value(i).is_missing()).collect();
+    let rows: Vec<usize> = (0..frame.n_rows())
+        .filter(|&i| !frame.column("country").expect("c").data.value(i).is_missing())
+        .collect();
     let labelled = frame.take(&rows);
     let outcome = train(&labelled, &multiclass, &NoProgress).expect("multiclass");
     assert_eq!(outcome.model.card.classes.len(), 6);
@@ -150,7 +181,10 @@ fn fold_schemes_and_transform_overrides_apply() {
     let mut grouped = request(Algorithm::Logistic);
     grouped.folds = FoldScheme::Group("country".into());
     let model = train(&frame, &grouped, &NoProgress).expect("group folds").model;
-    assert!(model.pipeline.inputs.iter().all(|i| i.name != "country"), "the group column is not a feature");
+    assert!(
+        model.pipeline.inputs.iter().all(|i| i.name != "country"),
+        "the group column is not a feature"
+    );
     assert_eq!(model.card.cv_folds, 3);
 
     let mut timed = request(Algorithm::Gbdt);
@@ -169,8 +203,17 @@ fn fold_schemes_and_transform_overrides_apply() {
     let model = train(&frame, &overridden, &NoProgress).expect("overrides").model;
     let described = model.pipeline.describe();
     assert!(described["country"].contains("target encoding"), "{described:?}");
-    assert!(described["amount"].contains("robust") && !described["amount"].contains("indicator"), "{described:?}");
-    assert!("constant:nan".parse::<f64>().is_err() || vigie_ml::transform::parse_impute("constant:nan").is_err());
-    assert_eq!(vigie_ml::transform::parse_encoding("hashing:16"), Ok(Encoding::Hashing { buckets: 16 }));
+    assert!(
+        described["amount"].contains("robust") && !described["amount"].contains("indicator"),
+        "{described:?}"
+    );
+    assert!(
+        "constant:nan".parse::<f64>().is_err()
+            || vigie_ml::transform::parse_impute("constant:nan").is_err()
+    );
+    assert_eq!(
+        vigie_ml::transform::parse_encoding("hashing:16"),
+        Ok(Encoding::Hashing { buckets: 16 })
+    );
     assert!(vigie_ml::transform::parse_scale("zscore").is_err());
 }

@@ -85,7 +85,10 @@ pub(crate) fn now() -> String {
 }
 
 /// Runs `f` in one IMMEDIATE transaction: all of it is written, or none.
-pub(crate) fn transaction<T>(conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+pub(crate) fn transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let value = f(&tx)?;
     tx.commit()?;
@@ -116,10 +119,15 @@ impl Registry {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
-        let stored: Option<String> = tx.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?;
+        let stored: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+            .optional()?;
         match stored.as_deref().map(str::parse::<i64>) {
             None => {
-                tx.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])?;
+                tx.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )?;
             }
             Some(Ok(version)) if version <= SCHEMA_VERSION => {}
             Some(_) => {
@@ -136,8 +144,10 @@ impl Registry {
 
     /// A counter that increases with every change to versions or aliases.
     pub fn generation(&self) -> Result<u64> {
-        let value: Option<String> =
-            self.conn.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0)).optional()?;
+        let value: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0))
+            .optional()?;
         Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
@@ -149,16 +159,28 @@ impl Registry {
         let state_dir = self.state_dir.clone();
         let name = model.card.name.clone();
         transaction(&mut self.conn, |tx| {
-            let exists: bool = tx.query_row("SELECT COUNT(*) FROM runs WHERE id = ?1", [run_id], |r| r.get::<_, i64>(0))? > 0;
+            let exists: bool =
+                tx.query_row("SELECT COUNT(*) FROM runs WHERE id = ?1", [run_id], |r| {
+                    r.get::<_, i64>(0)
+                })? > 0;
             if !exists {
                 return Err(RegistryError::UnknownRun(run_id.to_owned()));
             }
             let created = now();
-            tx.execute("INSERT OR IGNORE INTO models(name, created_at) VALUES (?1, ?2)", params![name, created])?;
-            let version: u32 = tx.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE model = ?1", [&name], |r| r.get(0))?;
+            tx.execute(
+                "INSERT OR IGNORE INTO models(name, created_at) VALUES (?1, ?2)",
+                params![name, created],
+            )?;
+            let version: u32 = tx.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE model = ?1",
+                [&name],
+                |r| r.get(0),
+            )?;
             model.card.version = version;
-            let bytes = format::encode(model).map_err(|source| RegistryError::Model { path: state_dir.clone(), source })?;
-            let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            let bytes = format::encode(model)
+                .map_err(|source| RegistryError::Model { path: state_dir.clone(), source })?;
+            let sha256: String =
+                Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
             let relative = format!("artifacts/{run_id}/{name}-v{version}.vgm");
             let path = state_dir.join(&relative);
             if let Some(folder) = path.parent() {
@@ -179,7 +201,15 @@ impl Registry {
             )?;
             let mut aliases = Vec::new();
             if version == 1 {
-                move_alias(tx, &name, CHAMPION, version, "move", user, "first version of the model")?;
+                move_alias(
+                    tx,
+                    &name,
+                    CHAMPION,
+                    version,
+                    "move",
+                    user,
+                    "first version of the model",
+                )?;
                 aliases.push(CHAMPION.to_owned());
             }
             bump_generation(tx)?;
@@ -203,7 +233,9 @@ impl Registry {
             "SELECT m.name, COUNT(v.version), COALESCE(MAX(v.version), 0) FROM models m
              LEFT JOIN versions v ON v.model = m.name GROUP BY m.name ORDER BY m.name",
         )?;
-        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, u32>(2)?)))?;
+        let rows = statement.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, u32>(2)?))
+        })?;
         let mut models = Vec::new();
         for row in rows {
             let (name, versions, latest) = row?;
@@ -215,7 +247,9 @@ impl Registry {
 
     /// The aliases of a model with their versions.
     pub fn aliases(&self, name: &str) -> Result<Vec<(String, u32)>> {
-        let mut statement = self.conn.prepare("SELECT alias, version FROM aliases WHERE model = ?1 ORDER BY alias")?;
+        let mut statement = self
+            .conn
+            .prepare("SELECT alias, version FROM aliases WHERE model = ?1 ORDER BY alias")?;
         let rows = statement.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
@@ -242,7 +276,11 @@ impl Registry {
         })?;
         let mut versions = rows.collect::<Result<Vec<_>, _>>()?;
         for info in &mut versions {
-            info.aliases = aliases.iter().filter(|(_, v)| *v == info.version).map(|(a, _)| a.clone()).collect();
+            info.aliases = aliases
+                .iter()
+                .filter(|(_, v)| *v == info.version)
+                .map(|(a, _)| a.clone())
+                .collect();
         }
         Ok(versions)
     }
@@ -274,19 +312,32 @@ impl Registry {
                     hint: if aliases.is_empty() {
                         String::new()
                     } else {
-                        format!("; its aliases are {}", aliases.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", "))
+                        format!(
+                            "; its aliases are {}",
+                            aliases.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", ")
+                        )
                     },
                 })?
             }
             Selector::Default => {
-                let champion = self.aliases(&reference.name)?.into_iter().find(|(a, _)| a == CHAMPION).map(|(_, v)| v);
+                let champion = self
+                    .aliases(&reference.name)?
+                    .into_iter()
+                    .find(|(a, _)| a == CHAMPION)
+                    .map(|(_, v)| v);
                 champion.or_else(|| versions.last().map(|v| v.version)).unwrap_or(1)
             }
         };
-        versions.iter().find(|v| v.version == wanted).cloned().ok_or_else(|| RegistryError::UnknownVersion {
-            name: reference.name.clone(),
-            version: wanted,
-            available: versions.iter().map(|v| v.version.to_string()).collect::<Vec<_>>().join(", "),
+        versions.iter().find(|v| v.version == wanted).cloned().ok_or_else(|| {
+            RegistryError::UnknownVersion {
+                name: reference.name.clone(),
+                version: wanted,
+                available: versions
+                    .iter()
+                    .map(|v| v.version.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
         })
     }
 
@@ -300,18 +351,28 @@ impl Registry {
         let path = self.artifact_path(info);
         let bytes = fs::read(&path).map_err(io(&path))?;
         let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-        let model = format::decode(&bytes).map_err(|source| RegistryError::Model { path: path.clone(), source })?;
+        let model = format::decode(&bytes)
+            .map_err(|source| RegistryError::Model { path: path.clone(), source })?;
         if sha256 != info.sha256 {
             return Err(RegistryError::Model {
                 path,
-                source: vigie_ml::MlError::Corrupted("the file differs from the one registered (checksum mismatch)".into()),
+                source: vigie_ml::MlError::Corrupted(
+                    "the file differs from the one registered (checksum mismatch)".into(),
+                ),
             });
         }
         Ok(model)
     }
 
     /// Points `alias` of `name` at `version`, recording who and why.
-    pub fn set_alias(&mut self, name: &str, alias: &str, version: u32, user: &str, reason: &str) -> Result<AliasMove> {
+    pub fn set_alias(
+        &mut self,
+        name: &str,
+        alias: &str,
+        version: u32,
+        user: &str,
+        reason: &str,
+    ) -> Result<AliasMove> {
         validate_name(alias)?;
         let known = self.versions(name)?;
         if known.is_empty() {
@@ -321,7 +382,11 @@ impl Registry {
             return Err(RegistryError::UnknownVersion {
                 name: name.to_owned(),
                 version,
-                available: known.iter().map(|v| v.version.to_string()).collect::<Vec<_>>().join(", "),
+                available: known
+                    .iter()
+                    .map(|v| v.version.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         transaction(&mut self.conn, |tx| {
@@ -333,7 +398,13 @@ impl Registry {
 
     /// Moves `alias` back to the version it pointed at before its last move
     /// (repeated rollbacks keep going back).
-    pub fn rollback(&mut self, name: &str, alias: &str, user: &str, reason: &str) -> Result<AliasMove> {
+    pub fn rollback(
+        &mut self,
+        name: &str,
+        alias: &str,
+        user: &str,
+        reason: &str,
+    ) -> Result<AliasMove> {
         if self.versions(name)?.is_empty() {
             return Err(self.unknown_model(name)?);
         }
@@ -351,7 +422,11 @@ impl Registry {
             }
         }
         if stack.is_empty() {
-            return Err(RegistryError::UnknownAlias { name: name.to_owned(), alias: alias.to_owned(), hint: String::new() });
+            return Err(RegistryError::UnknownAlias {
+                name: name.to_owned(),
+                alias: alias.to_owned(),
+                hint: String::new(),
+            });
         }
         let Some(&target) = stack.len().checked_sub(2).and_then(|i| stack.get(i)) else {
             return Err(RegistryError::Conflict(format!(
@@ -367,14 +442,32 @@ impl Registry {
     }
 
     /// Removes an alias.
-    pub fn delete_alias(&mut self, name: &str, alias: &str, user: &str, reason: &str) -> Result<AliasMove> {
+    pub fn delete_alias(
+        &mut self,
+        name: &str,
+        alias: &str,
+        user: &str,
+        reason: &str,
+    ) -> Result<AliasMove> {
         transaction(&mut self.conn, |tx| {
-            let current: Option<u32> =
-                tx.query_row("SELECT version FROM aliases WHERE model = ?1 AND alias = ?2", params![name, alias], |r| r.get(0)).optional()?;
+            let current: Option<u32> = tx
+                .query_row(
+                    "SELECT version FROM aliases WHERE model = ?1 AND alias = ?2",
+                    params![name, alias],
+                    |r| r.get(0),
+                )
+                .optional()?;
             let Some(current) = current else {
-                return Err(RegistryError::UnknownAlias { name: name.to_owned(), alias: alias.to_owned(), hint: String::new() });
+                return Err(RegistryError::UnknownAlias {
+                    name: name.to_owned(),
+                    alias: alias.to_owned(),
+                    hint: String::new(),
+                });
             };
-            tx.execute("DELETE FROM aliases WHERE model = ?1 AND alias = ?2", params![name, alias])?;
+            tx.execute(
+                "DELETE FROM aliases WHERE model = ?1 AND alias = ?2",
+                params![name, alias],
+            )?;
             let at = now();
             tx.execute(
                 "INSERT INTO alias_history(model, alias, from_version, to_version, kind, user_name, at, reason)
@@ -398,7 +491,8 @@ impl Registry {
     /// Deletes a version's registration (its run and artifact stay, for lineage).
     /// Refused while an alias points at it.
     pub fn delete_version(&mut self, name: &str, version: u32) -> Result<()> {
-        let info = self.resolve(&ModelRef { name: name.to_owned(), selector: Selector::Version(version) })?;
+        let info = self
+            .resolve(&ModelRef { name: name.to_owned(), selector: Selector::Version(version) })?;
         if !info.aliases.is_empty() {
             return Err(RegistryError::Conflict(format!(
                 "{name} v{version} is {}; move or delete the alias first",
@@ -406,7 +500,10 @@ impl Registry {
             )));
         }
         transaction(&mut self.conn, |tx| {
-            tx.execute("DELETE FROM versions WHERE model = ?1 AND version = ?2", params![name, version])?;
+            tx.execute(
+                "DELETE FROM versions WHERE model = ?1 AND version = ?2",
+                params![name, version],
+            )?;
             bump_generation(tx)?;
             Ok(())
         })
@@ -434,9 +531,22 @@ impl Registry {
     }
 }
 
-fn move_alias(tx: &Transaction<'_>, name: &str, alias: &str, version: u32, kind: &str, user: &str, reason: &str) -> Result<AliasMove> {
-    let previous: Option<u32> =
-        tx.query_row("SELECT version FROM aliases WHERE model = ?1 AND alias = ?2", params![name, alias], |r| r.get(0)).optional()?;
+fn move_alias(
+    tx: &Transaction<'_>,
+    name: &str,
+    alias: &str,
+    version: u32,
+    kind: &str,
+    user: &str,
+    reason: &str,
+) -> Result<AliasMove> {
+    let previous: Option<u32> = tx
+        .query_row(
+            "SELECT version FROM aliases WHERE model = ?1 AND alias = ?2",
+            params![name, alias],
+            |r| r.get(0),
+        )
+        .optional()?;
     tx.execute(
         "INSERT INTO aliases(model, alias, version) VALUES (?1, ?2, ?3)
          ON CONFLICT(model, alias) DO UPDATE SET version = excluded.version",

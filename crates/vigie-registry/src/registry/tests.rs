@@ -20,7 +20,14 @@ fn model(name: &str) -> Model {
 }
 
 fn register(registry: &mut Registry, name: &str) -> VersionInfo {
-    let run = registry.start_run(&NewRun { experiment: name.into(), name: "t".into(), user: "ana".into(), ..NewRun::default() }).unwrap();
+    let run = registry
+        .start_run(&NewRun {
+            experiment: name.into(),
+            name: "t".into(),
+            user: "ana".into(),
+            ..NewRun::default()
+        })
+        .unwrap();
     let mut m = model(name);
     let info = registry.register(&mut m, &run, "ana").unwrap();
     registry.end_run(&run, RunStatus::Finished).unwrap();
@@ -34,7 +41,11 @@ fn first_version_is_champion_and_aliases_move_and_roll_back_with_history() {
     let v1 = register(&mut registry, "fraud");
     assert_eq!((v1.version, v1.aliases.clone()), (1, vec!["champion".to_owned()]));
     let v2 = register(&mut registry, "fraud");
-    assert_eq!((v2.version, v2.aliases.len()), (2, 0), "later versions are champion only by promotion");
+    assert_eq!(
+        (v2.version, v2.aliases.len()),
+        (2, 0),
+        "later versions are champion only by promotion"
+    );
     let champion = ModelRef { name: "fraud".into(), selector: Selector::Default };
     assert_eq!(registry.resolve(&champion).unwrap().version, 1);
 
@@ -49,8 +60,12 @@ fn first_version_is_champion_and_aliases_move_and_roll_back_with_history() {
     assert!(error.to_string().contains("no earlier version"), "{error}");
 
     let history = registry.alias_history("fraud").unwrap();
-    let kinds: Vec<(&str, Option<u32>, &str)> = history.iter().map(|m| (m.kind.as_str(), m.to_version, m.user.as_str())).collect();
-    assert_eq!(kinds, [("move", Some(1), "ana"), ("move", Some(2), "ben"), ("rollback", Some(1), "ben")]);
+    let kinds: Vec<(&str, Option<u32>, &str)> =
+        history.iter().map(|m| (m.kind.as_str(), m.to_version, m.user.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [("move", Some(1), "ana"), ("move", Some(2), "ben"), ("rollback", Some(1), "ben")]
+    );
     assert_eq!(history[1].reason, "better recall");
 
     // The loaded model is the one registered.
@@ -65,9 +80,18 @@ fn refused_changes_leave_everything_as_it_was() {
     register(&mut registry, "fraud");
     register(&mut registry, "churn");
     let generation = registry.generation().unwrap();
-    assert!(matches!(registry.set_alias("fraud", "champion", 7, "x", ""), Err(RegistryError::UnknownVersion { .. })));
-    assert!(matches!(registry.set_alias("ghost", "champion", 1, "x", ""), Err(RegistryError::UnknownModel { .. })));
-    assert!(matches!(registry.delete_version("fraud", 1), Err(RegistryError::Conflict(_))), "champion cannot be deleted");
+    assert!(matches!(
+        registry.set_alias("fraud", "champion", 7, "x", ""),
+        Err(RegistryError::UnknownVersion { .. })
+    ));
+    assert!(matches!(
+        registry.set_alias("ghost", "champion", 1, "x", ""),
+        Err(RegistryError::UnknownModel { .. })
+    ));
+    assert!(
+        matches!(registry.delete_version("fraud", 1), Err(RegistryError::Conflict(_))),
+        "champion cannot be deleted"
+    );
     assert!(registry.set_alias("fraud", "bad alias", 1, "x", "").is_err());
     assert_eq!(registry.generation().unwrap(), generation);
     assert_eq!(registry.alias_history("fraud").unwrap().len(), 1);
@@ -90,7 +114,13 @@ fn concurrent_registrations_get_distinct_versions() {
                 let mut registry = Registry::open(&path).unwrap();
                 (0..5)
                     .map(|_| {
-                        let run = registry.start_run(&NewRun { experiment: "race".into(), user: "t".into(), ..NewRun::default() }).unwrap();
+                        let run = registry
+                            .start_run(&NewRun {
+                                experiment: "race".into(),
+                                user: "t".into(),
+                                ..NewRun::default()
+                            })
+                            .unwrap();
                         registry.register(&mut trained.clone(), &run, "t").unwrap().version
                     })
                     .collect::<Vec<_>>()
@@ -102,7 +132,11 @@ fn concurrent_registrations_get_distinct_versions() {
     assert_eq!(versions, (1..=20).collect::<Vec<_>>());
     let registry = Registry::open(dir.path()).unwrap();
     for info in registry.versions("race").unwrap() {
-        assert_eq!(registry.load(&info).unwrap().card.version, info.version, "every artifact is whole");
+        assert_eq!(
+            registry.load(&info).unwrap().card.version,
+            info.version,
+            "every artifact is whole"
+        );
     }
 }
 
@@ -122,9 +156,26 @@ fn runs_keep_params_metric_history_and_lineage() {
             parent: None,
         })
         .unwrap();
-    let child = registry.start_run(&NewRun { experiment: "fraud".into(), name: "trial 1".into(), parent: Some(parent.clone()), user: "ana".into(), ..NewRun::default() }).unwrap();
+    let child = registry
+        .start_run(&NewRun {
+            experiment: "fraud".into(),
+            name: "trial 1".into(),
+            parent: Some(parent.clone()),
+            user: "ana".into(),
+            ..NewRun::default()
+        })
+        .unwrap();
     registry.log_params(&parent, &[("learning_rate".into(), "0.1".into())]).unwrap();
-    registry.log_metrics(&parent, &[("roc_auc".into(), 0, 0.9), ("roc_auc".into(), 1, 0.92), ("log_loss".into(), 0, f64::NAN)]).unwrap();
+    registry
+        .log_metrics(
+            &parent,
+            &[
+                ("roc_auc".into(), 0, 0.9),
+                ("roc_auc".into(), 1, 0.92),
+                ("log_loss".into(), 0, f64::NAN),
+            ],
+        )
+        .unwrap();
     registry.set_tags(&parent, &[("search".into(), "random".into())]).unwrap();
     registry.end_run(&child, RunStatus::Finished).unwrap();
     registry.end_run(&parent, RunStatus::Finished).unwrap();
@@ -135,10 +186,13 @@ fn runs_keep_params_metric_history_and_lineage() {
     let auc = &detail.metrics.iter().find(|(k, _)| k == "roc_auc").unwrap().1;
     assert_eq!(auc.iter().map(|p| (p.step, p.value)).collect::<Vec<_>>(), [(0, 0.9), (1, 0.92)]);
     assert!(detail.metrics.iter().find(|(k, _)| k == "log_loss").unwrap().1[0].value.is_nan());
-    assert_eq!(detail.children, [child.clone()]);
+    assert_eq!(detail.children, std::slice::from_ref(&child));
     assert_eq!(registry.runs(Some("fraud"), 10).unwrap().len(), 2);
     assert!(matches!(registry.run("zzzzzz"), Err(RegistryError::UnknownRun(_))));
-    assert!(matches!(registry.end_run("nope", RunStatus::Failed), Err(RegistryError::UnknownRun(_))));
+    assert!(matches!(
+        registry.end_run("nope", RunStatus::Failed),
+        Err(RegistryError::UnknownRun(_))
+    ));
 }
 
 #[test]

@@ -1,0 +1,519 @@
+//! Rolling-origin backtest: fit every strategy on the history up to each of
+//! the last `W` origins, forecast the next `horizon` periods, score them, pick
+//! the strategy and calibrate its intervals.
+//!
+//! Origins are common times, not per-series positions: window `w` of `W`
+//! ends `(W - w) * horizon` periods before the latest period of the table,
+//! and every series, and the global model, sees only periods up to that
+//! time. A series is scored in a window when it has two seasons of history
+//! before the origin and at least one period after it; otherwise the pair is
+//! counted as skipped. Scores: MAE, RMSE, sMAPE (in percent) and MASE (scaled
+//! by the series' in-sample seasonal-naive MAE up to the origin), per window
+//! over all scored points, then mean and standard deviation over windows.
+//! Interval coverage is measured leaving one window out: each window's
+//! intervals are calibrated on the other windows' residuals.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::calendar::Frequency;
+use super::data::Panel;
+use super::ets::EtsFit;
+use super::global::{FeatureSpec, GlobalModel, SeriesView};
+use super::interval::IntervalWidths;
+use super::model::{SeriesModel, point_forecast};
+use super::params::{CheckedParams, Strategy};
+use super::state::History;
+use crate::error::{MlError, Result};
+use crate::model::MetricSummary;
+use crate::rng::Rng;
+
+/// One series in one backtest window: what happened and what each strategy forecast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesBacktest {
+    /// The series' key.
+    pub series: String,
+    /// Its error scale at the origin (in-sample seasonal-naive MAE).
+    pub scale: f64,
+    /// The actual values after the origin (up to `horizon`, fewer if the series ends).
+    pub actual: Vec<f64>,
+    /// Each strategy's forecasts of the same periods, by strategy name.
+    pub forecasts: BTreeMap<String, Vec<f64>>,
+}
+
+/// One rolling origin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestWindow {
+    /// Timestamp of the last period every model was fitted on.
+    pub origin: f64,
+    /// The series scored in this window, sorted by key.
+    pub series: Vec<SeriesBacktest>,
+}
+
+/// Every forecast of the rolling-origin backtest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Backtest {
+    /// The series' frequency.
+    pub frequency: Frequency,
+    /// Periods forecast from each origin.
+    pub horizon: usize,
+    /// The strategies the choice is made among (seasonal naive is always forecast too).
+    pub candidates: Vec<Strategy>,
+    /// The windows, oldest origin first.
+    pub windows: Vec<BacktestWindow>,
+    /// Series-window pairs not scored for lack of history before the origin.
+    pub skipped: usize,
+    /// How many series each ETS form was chosen for at the last origin.
+    pub ets_forms: BTreeMap<String, usize>,
+}
+
+/// What the backtest found and why the strategy was chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestReport {
+    /// The strategy used.
+    pub strategy: Strategy,
+    /// One sentence saying why.
+    pub why: String,
+    /// The series' frequency.
+    pub frequency: Frequency,
+    /// Periods forecast from each origin.
+    pub horizon: usize,
+    /// Timestamps of the origins, oldest first.
+    pub origins: Vec<f64>,
+    /// Series-window pairs scored.
+    pub scored: usize,
+    /// Series-window pairs not scored for lack of history before the origin.
+    pub skipped: usize,
+    /// The chosen strategy's scores: `mae`, `rmse`, `smape`, `mase`,
+    /// `coverage_80`, `coverage_95`, mean and standard deviation over windows.
+    pub overall: BTreeMap<String, MetricSummary>,
+    /// The chosen strategy's scores per series, over all its windows.
+    pub per_series: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Every backtested strategy's scores (without coverage), by strategy name.
+    pub strategies: BTreeMap<String, BTreeMap<String, MetricSummary>>,
+    /// Whether coverage was measured on the residuals the intervals were
+    /// calibrated on (only with a single window), so is optimistic.
+    pub coverage_in_sample: bool,
+    /// How many series each ETS form was chosen for at the last origin.
+    pub ets_forms: BTreeMap<String, usize>,
+}
+
+/// Fitted pieces of the strategies `strategies` on the history of each series up to `cut[i]` periods.
+pub(crate) struct Fitted {
+    /// Per series, `None` when it has no history at the cut.
+    pub series: Vec<Option<SeriesModel>>,
+    /// The global model, when asked for.
+    pub global: Option<GlobalModel>,
+}
+
+/// Fits `strategies` on `panel` cut after `cut[i]` values of series `i`;
+/// ETS only for the series where `wanted[i]` (it is the costly part).
+pub(crate) fn fit_at(
+    panel: &Panel,
+    params: &CheckedParams,
+    spec: &FeatureSpec,
+    strategies: &[Strategy],
+    cut: &[usize],
+    wanted: &[bool],
+    seed: u64,
+) -> Result<Fitted> {
+    let season = params.season;
+    let with_ets = strategies.contains(&Strategy::Ets);
+    let past_columns: Vec<usize> =
+        (0..panel.covariate_names.len()).filter(|&c| params.past_only[c]).collect();
+    let future_columns: Vec<usize> =
+        (0..panel.covariate_names.len()).filter(|&c| !params.past_only[c]).collect();
+    let series: Vec<Option<SeriesModel>> = panel
+        .series
+        .par_iter()
+        .zip(cut)
+        .zip(wanted)
+        .map(|((series, &cut), &wanted)| {
+            if cut == 0 {
+                return None;
+            }
+            let values = &series.values[..cut];
+            let past: Vec<&[f64]> =
+                past_columns.iter().map(|&c| series.covariates[c].as_slice()).collect();
+            let history = History::of(series.start, values, &past, spec.keep(), season);
+            let ets =
+                if with_ets && wanted { EtsFit::fit(values, series.start, season) } else { None };
+            Some(SeriesModel { key: series.key.clone(), history, ets })
+        })
+        .collect();
+    let global = if strategies.contains(&Strategy::GlobalGbdt) {
+        let views: Vec<SeriesView<'_>> = panel
+            .series
+            .iter()
+            .zip(cut)
+            .filter(|(_, cut)| **cut > 0)
+            .map(|(series, &cut)| SeriesView {
+                start: series.start,
+                values: &series.values[..cut],
+                future: future_columns.iter().map(|&c| &series.covariates[c][..cut]).collect(),
+                past: past_columns.iter().map(|&c| &series.covariates[c][..cut]).collect(),
+            })
+            .collect();
+        Some(GlobalModel::fit(
+            spec.clone(),
+            &panel.grid,
+            &views,
+            &params.gbdt,
+            params.train_window,
+            seed,
+        )?)
+    } else {
+        None
+    };
+    Ok(Fitted { series, global })
+}
+
+/// The seed of the model fitted at window `window` (`None`: the final fit).
+pub(crate) fn window_seed(seed: u64, window: Option<usize>) -> u64 {
+    let stream = window.map_or(u64::MAX, |w| w as u64);
+    Rng::new(seed).fork(stream).next_u64()
+}
+
+/// Runs the rolling-origin backtest of `params.strategies` (and seasonal naive).
+pub(crate) fn run(panel: &Panel, params: &CheckedParams, spec: &FeatureSpec) -> Result<Backtest> {
+    let horizon = params.horizon;
+    let season = params.season;
+    let mut strategies = params.strategies.clone();
+    if !strategies.contains(&Strategy::SeasonalNaive) {
+        strategies.insert(0, Strategy::SeasonalNaive);
+    }
+    let last_period = panel.series.iter().map(|s| s.end()).max().unwrap_or(0);
+    let future_columns: Vec<usize> =
+        (0..panel.covariate_names.len()).filter(|&c| !params.past_only[c]).collect();
+    let earliest = panel.series.iter().map(|s| s.start).min().unwrap_or(0);
+    let covered = usize::try_from(last_period - earliest + 1).unwrap_or(0);
+    let needed = params.backtest_windows.saturating_mul(horizon).saturating_add(2 * season);
+    if needed > covered {
+        return Err(MlError::param(
+            "backtest_windows",
+            format!(
+                "{} windows of {horizon} periods after two seasons of history need {needed} {} periods; \
+                 the table covers {covered}",
+                params.backtest_windows, panel.grid.frequency
+            ),
+        ));
+    }
+    let mut windows = Vec::with_capacity(params.backtest_windows);
+    let mut skipped = 0;
+    let mut ets_forms = BTreeMap::new();
+    for window in 0..params.backtest_windows {
+        let back = (params.backtest_windows - window) as i64 * horizon as i64;
+        let origin = last_period - back;
+        let cut: Vec<usize> = panel
+            .series
+            .iter()
+            .map(|s| usize::try_from(origin - s.start + 1).unwrap_or(0).min(s.values.len()))
+            .collect();
+        let scored: Vec<bool> = panel
+            .series
+            .iter()
+            .zip(&cut)
+            .map(|(s, &cut)| cut >= 2 * season && cut < s.values.len())
+            .collect();
+        skipped += panel
+            .series
+            .iter()
+            .zip(&cut)
+            .zip(&scored)
+            .filter(|&((s, &cut), &scored)| !scored && cut < s.values.len() && s.end() > origin)
+            .count();
+        if !scored.contains(&true) {
+            continue;
+        }
+        let seed = window_seed(params.seed, Some(window));
+        let fitted = fit_at(panel, params, spec, &strategies, &cut, &scored, seed)?;
+        if window + 1 == params.backtest_windows && strategies.contains(&Strategy::Ets) {
+            ets_forms.clear();
+            for model in fitted.series.iter().flatten() {
+                if let Some(ets) = &model.ets {
+                    *ets_forms.entry(ets.form()).or_insert(0) += 1;
+                }
+            }
+        }
+        let mut scored_series = Vec::new();
+        for (idx, series) in panel.series.iter().enumerate() {
+            let (Some(Some(model)), true) = (fitted.series.get(idx), scored[idx]) else {
+                continue;
+            };
+            let cut = cut[idx];
+            let steps = horizon.min(series.values.len() - cut);
+            let mut forecasts = BTreeMap::new();
+            for &strategy in &strategies {
+                let mut lookup = |step: usize, column: usize| -> Result<f64> {
+                    future_columns
+                        .get(column)
+                        .and_then(|&c| series.covariates.get(c))
+                        .and_then(|values| values.get(cut + step - 1))
+                        .copied()
+                        .ok_or_else(|| MlError::InvalidData("future covariate out of range".into()))
+                };
+                let forecast = point_forecast(
+                    strategy,
+                    fitted.global.as_ref(),
+                    &panel.grid,
+                    model,
+                    steps,
+                    &mut lookup,
+                )?;
+                forecasts.insert(strategy.name().to_owned(), forecast);
+            }
+            scored_series.push(SeriesBacktest {
+                series: series.key.clone(),
+                scale: model.history.summary.scale(),
+                actual: series.values[cut..cut + steps].to_vec(),
+                forecasts,
+            });
+        }
+        windows.push(BacktestWindow { origin: panel.grid.time(origin), series: scored_series });
+    }
+    if windows.is_empty() {
+        let first_origin = last_period - params.backtest_windows as i64 * horizon as i64;
+        return Err(MlError::InvalidData(format!(
+            "no series has two seasons ({} {} periods) of history before the first backtest origin {}; \
+             use fewer backtest windows or a shorter horizon",
+            2 * season,
+            panel.grid.frequency,
+            super::calendar::format_time(panel.grid.time(first_origin))
+        )));
+    }
+    Ok(Backtest {
+        frequency: panel.grid.frequency,
+        horizon,
+        candidates: params.strategies.clone(),
+        windows,
+        skipped,
+        ets_forms,
+    })
+}
+
+/// Error sums over scored points.
+#[derive(Debug, Clone, Copy, Default)]
+struct Errors {
+    points: usize,
+    abs: f64,
+    squared: f64,
+    smape: f64,
+    scaled: f64,
+    covered_80: usize,
+    covered_95: usize,
+}
+
+impl Errors {
+    fn add(&mut self, actual: &[f64], forecast: &[f64], scale: f64) {
+        for (&y, &f) in actual.iter().zip(forecast) {
+            let error = y - f;
+            self.points += 1;
+            self.abs += error.abs();
+            self.squared += error * error;
+            let denominator = y.abs() + f.abs();
+            if denominator > 0.0 {
+                self.smape += 200.0 * error.abs() / denominator;
+            }
+            self.scaled += error.abs() / scale;
+        }
+    }
+
+    fn add_coverage(
+        &mut self,
+        actual: &[f64],
+        forecast: &[f64],
+        scale: f64,
+        widths: &IntervalWidths,
+    ) {
+        for (step, (&y, &f)) in actual.iter().zip(forecast).enumerate() {
+            if let Some((width_80, width_95)) = widths.at(step + 1) {
+                let residual = (y - f).abs() / scale;
+                self.covered_80 += usize::from(residual <= width_80);
+                self.covered_95 += usize::from(residual <= width_95);
+            }
+        }
+    }
+
+    fn metrics(&self, with_coverage: bool) -> BTreeMap<String, f64> {
+        let n = self.points.max(1) as f64;
+        let mut metrics = BTreeMap::from([
+            ("mae".to_owned(), self.abs / n),
+            ("rmse".to_owned(), (self.squared / n).sqrt()),
+            ("smape".to_owned(), self.smape / n),
+            ("mase".to_owned(), self.scaled / n),
+        ]);
+        if with_coverage {
+            metrics.insert("coverage_80".into(), self.covered_80 as f64 / n);
+            metrics.insert("coverage_95".into(), self.covered_95 as f64 / n);
+        }
+        metrics
+    }
+}
+
+/// Scaled absolute residuals of `strategy` per step, from the windows `windows`.
+fn residuals<'a>(
+    windows: impl Iterator<Item = &'a BacktestWindow>,
+    strategy: Strategy,
+    horizon: usize,
+) -> Vec<Vec<f64>> {
+    let mut by_step = vec![Vec::new(); horizon];
+    for window in windows {
+        for series in &window.series {
+            let Some(forecast) = series.forecasts.get(strategy.name()) else { continue };
+            for (step, (&y, &f)) in series.actual.iter().zip(forecast).enumerate() {
+                if let Some(slot) = by_step.get_mut(step) {
+                    slot.push((y - f).abs() / series.scale);
+                }
+            }
+        }
+    }
+    by_step
+}
+
+/// Mean and standard deviation over windows of each metric.
+fn summarise_windows(per_window: &[BTreeMap<String, f64>]) -> BTreeMap<String, MetricSummary> {
+    let mut names: Vec<&String> = per_window.iter().flat_map(|m| m.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let values: Vec<f64> = per_window.iter().filter_map(|m| m.get(name).copied()).collect();
+            (name.clone(), MetricSummary::of(&values))
+        })
+        .collect()
+}
+
+/// Scores the backtest, chooses the strategy (lowest mean MASE over windows;
+/// ties go to the simpler strategy) and calibrates its intervals on all windows.
+pub(crate) fn summarise(backtest: &Backtest) -> Result<(BacktestReport, IntervalWidths)> {
+    let horizon = backtest.horizon;
+    let mut backtested: Vec<Strategy> = backtest.candidates.clone();
+    if !backtested.contains(&Strategy::SeasonalNaive) {
+        backtested.insert(0, Strategy::SeasonalNaive);
+    }
+    let mut strategies = BTreeMap::new();
+    for &strategy in &backtested {
+        let per_window: Vec<BTreeMap<String, f64>> = backtest
+            .windows
+            .iter()
+            .map(|window| {
+                let mut errors = Errors::default();
+                for series in &window.series {
+                    if let Some(forecast) = series.forecasts.get(strategy.name()) {
+                        errors.add(&series.actual, forecast, series.scale);
+                    }
+                }
+                errors.metrics(false)
+            })
+            .collect();
+        strategies.insert(strategy.name().to_owned(), summarise_windows(&per_window));
+    }
+    let mean_mase = |strategy: Strategy| {
+        strategies
+            .get(strategy.name())
+            .and_then(|m| m.get("mase"))
+            .map_or(f64::INFINITY, |s| if s.mean.is_nan() { f64::INFINITY } else { s.mean })
+    };
+    // Candidates are sorted simplest first, so a strict `<` keeps the simpler on ties.
+    let mut chosen = *backtest
+        .candidates
+        .first()
+        .ok_or_else(|| MlError::param("strategies", "name at least one strategy"))?;
+    for &candidate in &backtest.candidates {
+        if mean_mase(candidate) < mean_mase(chosen) * (1.0 - 1e-12) {
+            chosen = candidate;
+        }
+    }
+    let intervals = IntervalWidths::calibrate(&residuals(backtest.windows.iter(), chosen, horizon))
+        .ok_or_else(|| {
+            MlError::InvalidData(
+                "the backtest scored no period; intervals cannot be calibrated".into(),
+            )
+        })?;
+    // Coverage, each window's intervals calibrated on the other windows.
+    let coverage_in_sample = backtest.windows.len() < 2;
+    let mut per_window = Vec::with_capacity(backtest.windows.len());
+    let mut per_series: BTreeMap<String, Errors> = BTreeMap::new();
+    for (idx, window) in backtest.windows.iter().enumerate() {
+        let others = backtest
+            .windows
+            .iter()
+            .enumerate()
+            .filter(|&(other, _)| coverage_in_sample || other != idx);
+        let widths = IntervalWidths::calibrate(&residuals(others.map(|(_, w)| w), chosen, horizon))
+            .unwrap_or_else(|| intervals.clone());
+        let mut errors = Errors::default();
+        for series in &window.series {
+            let Some(forecast) = series.forecasts.get(chosen.name()) else { continue };
+            errors.add(&series.actual, forecast, series.scale);
+            errors.add_coverage(&series.actual, forecast, series.scale, &widths);
+            let entry = per_series.entry(series.series.clone()).or_default();
+            entry.add(&series.actual, forecast, series.scale);
+            entry.add_coverage(&series.actual, forecast, series.scale, &widths);
+        }
+        per_window.push(errors.metrics(true));
+    }
+    let overall = summarise_windows(&per_window);
+    let why = explain(chosen, backtest, &strategies);
+    let report = BacktestReport {
+        strategy: chosen,
+        why,
+        frequency: backtest.frequency,
+        horizon,
+        origins: backtest.windows.iter().map(|w| w.origin).collect(),
+        scored: backtest.windows.iter().map(|w| w.series.len()).sum(),
+        skipped: backtest.skipped,
+        overall,
+        per_series: per_series
+            .into_iter()
+            .map(|(key, errors)| (key, errors.metrics(true)))
+            .collect(),
+        strategies,
+        coverage_in_sample,
+        ets_forms: backtest.ets_forms.clone(),
+    };
+    Ok((report, intervals))
+}
+
+/// The sentence saying why `chosen` won.
+fn explain(
+    chosen: Strategy,
+    backtest: &Backtest,
+    strategies: &BTreeMap<String, BTreeMap<String, MetricSummary>>,
+) -> String {
+    let mase = |strategy: Strategy| {
+        strategies
+            .get(strategy.name())
+            .and_then(|m| m.get("mase"))
+            .copied()
+            .unwrap_or(MetricSummary { mean: f64::NAN, std: f64::NAN })
+    };
+    let chosen_mase = mase(chosen);
+    let windows = backtest.windows.len();
+    let others: Vec<String> = Strategy::ALL
+        .into_iter()
+        .filter(|&s| s != chosen && strategies.contains_key(s.name()))
+        .map(|s| {
+            let note = if backtest.candidates.contains(&s) { "" } else { " (reference only)" };
+            format!("{s} {:.3}{note}", mase(s).mean)
+        })
+        .collect();
+    let lead = if backtest.candidates.len() == 1 {
+        format!("{chosen} was the only candidate strategy")
+    } else {
+        format!("{chosen} had the lowest mean MASE")
+    };
+    format!(
+        "{lead} over {windows} rolling-origin window{} of {} {} periods: {:.3} ± {:.3}{}{}",
+        if windows == 1 { "" } else { "s" },
+        backtest.horizon,
+        backtest.frequency,
+        chosen_mase.mean,
+        chosen_mase.std,
+        if others.is_empty() { "" } else { ", against " },
+        others.join(", ")
+    )
+}

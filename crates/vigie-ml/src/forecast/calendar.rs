@@ -1,0 +1,359 @@
+//! Calendar arithmetic for forecasting: frequencies, the civil (proleptic
+//! Gregorian, UTC) date of a timestamp, and the grid that numbers periods.
+//!
+//! Timestamps are seconds since the Unix epoch in UTC. Hourly, daily and
+//! weekly series sit on a grid of fixed steps; monthly and quarterly series
+//! are numbered by calendar month, so a month of 28 or 31 days is one period.
+//! This module does no time-zone or daylight-saving handling: a series
+//! recorded at local midnight across a clock change is off the daily grid.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MlError, Result};
+
+const HOUR: f64 = 3_600.0;
+const DAY: f64 = 86_400.0;
+const WEEK: f64 = 7.0 * DAY;
+/// A timestamp within this many seconds of a grid point is on the grid.
+const GRID_TOLERANCE: f64 = 1e-3;
+/// Timestamps beyond ±10^13 s (about 317,000 years) are refused, so that
+/// period numbers and civil dates cannot overflow.
+const MAX_ABS_TIME: f64 = 1e13;
+
+/// How often a series is observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Frequency {
+    /// Every hour; the season is a day (24 periods).
+    Hourly,
+    /// Every day; the season is a week (7 periods).
+    Daily,
+    /// Every week; the season is a year (52 periods).
+    Weekly,
+    /// Every calendar month; the season is a year (12 periods).
+    Monthly,
+    /// Every calendar quarter; the season is a year (4 periods).
+    Quarterly,
+}
+
+impl Frequency {
+    /// All frequencies, finest first.
+    pub const ALL: [Frequency; 5] = [
+        Frequency::Hourly,
+        Frequency::Daily,
+        Frequency::Weekly,
+        Frequency::Monthly,
+        Frequency::Quarterly,
+    ];
+
+    /// Periods in one season: the cycle that seasonal naive repeats and ETS models.
+    pub fn season_length(self) -> usize {
+        match self {
+            Frequency::Hourly => 24,
+            Frequency::Daily => 7,
+            Frequency::Weekly => 52,
+            Frequency::Monthly => 12,
+            Frequency::Quarterly => 4,
+        }
+    }
+
+    /// The one-letter code (`H`, `D`, `W`, `M`, `Q`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Frequency::Hourly => "H",
+            Frequency::Daily => "D",
+            Frequency::Weekly => "W",
+            Frequency::Monthly => "M",
+            Frequency::Quarterly => "Q",
+        }
+    }
+
+    /// The adjective used in messages (`daily`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Frequency::Hourly => "hourly",
+            Frequency::Daily => "daily",
+            Frequency::Weekly => "weekly",
+            Frequency::Monthly => "monthly",
+            Frequency::Quarterly => "quarterly",
+        }
+    }
+
+    /// The fixed step in seconds of hourly, daily and weekly grids.
+    fn fixed_step(self) -> Option<f64> {
+        match self {
+            Frequency::Hourly => Some(HOUR),
+            Frequency::Daily => Some(DAY),
+            Frequency::Weekly => Some(WEEK),
+            Frequency::Monthly | Frequency::Quarterly => None,
+        }
+    }
+
+    /// The frequency whose step a gap of `seconds` between two timestamps is, if any.
+    fn of_gap(seconds: f64) -> Option<Frequency> {
+        let near = |target: f64| (seconds - target).abs() <= GRID_TOLERANCE;
+        if near(HOUR) {
+            Some(Frequency::Hourly)
+        } else if near(DAY) {
+            Some(Frequency::Daily)
+        } else if near(WEEK) {
+            Some(Frequency::Weekly)
+        } else if (28.0 * DAY..=31.0 * DAY).contains(&seconds) {
+            Some(Frequency::Monthly)
+        } else if (89.0 * DAY..=92.0 * DAY).contains(&seconds) {
+            Some(Frequency::Quarterly)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Frequency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Frequency {
+    type Err = MlError;
+
+    /// Reads `H`, `D`, `W`, `M`, `Q` or the names `hourly` … `quarterly`, in any case.
+    fn from_str(text: &str) -> Result<Self> {
+        let wanted = text.trim();
+        Frequency::ALL
+            .into_iter()
+            .find(|f| {
+                f.code().eq_ignore_ascii_case(wanted) || f.name().eq_ignore_ascii_case(wanted)
+            })
+            .ok_or_else(|| {
+                MlError::param(
+                    "frequency",
+                    format!("unknown frequency {text:?}, expected one of H, D, W, M, Q"),
+                )
+            })
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The civil date `(year, month 1..=12, day 1..=31)` of a day number (Hinnant's `civil_from_days`).
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Whether `year` is a leap year of the Gregorian calendar.
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+/// Days in `month` (1..=12) of `year`.
+pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// A timestamp as `2024-03-05` (midnight) or `2024-03-05T13:00:00Z`, for messages.
+pub(crate) fn format_time(time: f64) -> String {
+    if !time.is_finite() || time.abs() > MAX_ABS_TIME {
+        return format!("{time} s");
+    }
+    let days = (time / DAY).floor();
+    let seconds = (time - days * DAY).floor() as i64;
+    let (year, month, day) = civil_from_days(days as i64);
+    if seconds == 0 {
+        format!("{year:04}-{month:02}-{day:02}")
+    } else {
+        let (hour, minute, second) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+    }
+}
+
+/// Which day of the month monthly and quarterly timestamps fall on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum MonthDay {
+    /// This day (clamped to the month's length).
+    Day(u32),
+    /// The month's last day.
+    Last,
+}
+
+/// Numbers the periods of one frequency and turns a period back into a timestamp.
+///
+/// Hourly, daily and weekly periods are `(time - phase) / step`; monthly
+/// periods are `year * 12 + month - 1` and quarterly `year * 4 + quarter`.
+/// Generated timestamps keep the phase (or the day of month and time of day)
+/// of the first timestamp the grid was built from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Grid {
+    /// The frequency.
+    pub frequency: Frequency,
+    /// Offset of fixed-step grids, in `[0, step)` seconds.
+    phase: f64,
+    /// Day of the month of monthly and quarterly timestamps.
+    month_day: MonthDay,
+    /// Month within the quarter (0..3) of quarterly timestamps.
+    month_of_quarter: u32,
+    /// Seconds after midnight of monthly and quarterly timestamps.
+    seconds_of_day: f64,
+}
+
+impl Grid {
+    /// The grid of `frequency` through the timestamp `first` (finite, checked by the caller).
+    pub fn through(frequency: Frequency, first: f64) -> Grid {
+        let first = first.clamp(-MAX_ABS_TIME, MAX_ABS_TIME);
+        let days = (first / DAY).floor();
+        let (year, month, day) = civil_from_days(days as i64);
+        let month_day =
+            if day == days_in_month(year, month) { MonthDay::Last } else { MonthDay::Day(day) };
+        Grid {
+            frequency,
+            phase: frequency.fixed_step().map_or(0.0, |step| first.rem_euclid(step)),
+            month_day,
+            month_of_quarter: (month - 1) % 3,
+            seconds_of_day: first - days * DAY,
+        }
+    }
+
+    /// The period of `time`, or why it has none (not finite, too far, off the grid).
+    pub fn period(&self, time: f64) -> std::result::Result<i64, String> {
+        if !time.is_finite() {
+            return Err(format!("time is {time}"));
+        }
+        if time.abs() > MAX_ABS_TIME {
+            return Err(format!("time {time} s is out of range"));
+        }
+        match self.frequency.fixed_step() {
+            Some(step) => {
+                let steps = ((time - self.phase) / step).round();
+                let on_grid = self.phase + steps * step;
+                if (time - on_grid).abs() > GRID_TOLERANCE {
+                    return Err(format!(
+                        "time {} is not on the {} grid through {}",
+                        format_time(time),
+                        self.frequency,
+                        format_time(on_grid)
+                    ));
+                }
+                Ok(steps as i64)
+            }
+            None => {
+                let (year, month, _) = civil_from_days((time / DAY).floor() as i64);
+                let month_index = i64::from(month) - 1;
+                Ok(match self.frequency {
+                    Frequency::Quarterly => year * 4 + month_index / 3,
+                    _ => year * 12 + month_index,
+                })
+            }
+        }
+    }
+
+    /// The timestamp of `period`.
+    pub fn time(&self, period: i64) -> f64 {
+        if let Some(step) = self.frequency.fixed_step() {
+            return self.phase + period as f64 * step;
+        }
+        let month_number = match self.frequency {
+            Frequency::Quarterly => period * 3 + i64::from(self.month_of_quarter),
+            _ => period,
+        };
+        let year = month_number.div_euclid(12);
+        let month = month_number.rem_euclid(12) as u32 + 1;
+        let length = days_in_month(year, month);
+        let day = match self.month_day {
+            MonthDay::Day(day) => day.min(length),
+            MonthDay::Last => length,
+        };
+        days_from_civil(year, month, day) as f64 * DAY + self.seconds_of_day
+    }
+
+    /// Calendar features of `period` in [`Grid::calendar_names`] order, into `out`.
+    pub fn calendar_into(&self, period: i64, out: &mut [f32]) {
+        let time = self.time(period);
+        let days = (time / DAY).floor();
+        let (year, month, day) = civil_from_days(days as i64);
+        let day_of_week = (days as i64 + 3).rem_euclid(7); // 1970-01-01 was a Thursday; Monday is 0.
+        let day_of_year = days as i64 - days_from_civil(year, 1, 1);
+        let hour = ((time - days * DAY) / HOUR).floor();
+        let values: &[f64] = match self.frequency {
+            Frequency::Hourly => &[hour, day_of_week as f64],
+            Frequency::Daily => {
+                &[day_of_week as f64, f64::from(day), f64::from(month), day_of_year as f64]
+            }
+            Frequency::Weekly => &[(day_of_year / 7) as f64, f64::from(month)],
+            Frequency::Monthly => &[f64::from(month)],
+            Frequency::Quarterly => &[f64::from((month - 1) / 3 + 1)],
+        };
+        for (slot, value) in out.iter_mut().zip(values) {
+            *slot = *value as f32;
+        }
+    }
+
+    /// Names of the calendar features of this frequency.
+    pub fn calendar_names(frequency: Frequency) -> &'static [&'static str] {
+        match frequency {
+            Frequency::Hourly => &["hour", "day_of_week"],
+            Frequency::Daily => &["day_of_week", "day_of_month", "month", "day_of_year"],
+            Frequency::Weekly => &["week_of_year", "month"],
+            Frequency::Monthly => &["month"],
+            Frequency::Quarterly => &["quarter"],
+        }
+    }
+}
+
+/// The frequency of series given as sorted timestamps: the class (hourly,
+/// daily, …) of the most common gap between consecutive timestamps.
+pub(crate) fn infer<'a>(series: impl Iterator<Item = &'a [f64]>) -> Result<Frequency> {
+    let mut votes = [0usize; 5];
+    let mut gaps = 0usize;
+    for times in series {
+        for pair in times.windows(2) {
+            let gap = pair[1] - pair[0];
+            if gap > 0.0 {
+                gaps += 1;
+                if let Some(frequency) = Frequency::of_gap(gap) {
+                    votes[frequency as usize] += 1;
+                }
+            }
+        }
+    }
+    let (best, count) = votes
+        .iter()
+        .enumerate()
+        .max_by_key(|&(idx, count)| (*count, std::cmp::Reverse(idx)))
+        .map_or((0, 0), |(idx, count)| (idx, *count));
+    if count == 0 {
+        return Err(MlError::InvalidData(format!(
+            "cannot infer the frequency: none of the {gaps} gaps between consecutive timestamps \
+             is an hour, a day, a week, a month or a quarter; give the frequency"
+        )));
+    }
+    Ok(Frequency::ALL[best])
+}

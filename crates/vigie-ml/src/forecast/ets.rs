@@ -1,0 +1,426 @@
+//! Exponential smoothing per series (Holt-Winters in ETS error-correction
+//! form, additive errors), fitted by Nelder-Mead on the one-step squared
+//! error and chosen among forms by AICc.
+//!
+//! The forms are level only, damped trend, and each of those with an
+//! additive or (for positive series) multiplicative season: ETS(A,N,N),
+//! (A,Ad,N), (A,N,A), (A,Ad,A), (A,N,M), (A,Ad,M) in Hyndman et al.'s
+//! notation ("Forecasting with Exponential Smoothing", 2008, table 2.3).
+//! Initial states come from the first two seasons (a classical heuristic)
+//! and are not optimised; they still count as parameters in AICc, as in R's
+//! `forecast::ets`. Prediction intervals are not derived here: the backtest
+//! calibrates them for every strategy alike.
+
+use serde::{Deserialize, Serialize};
+
+/// The trend of an ETS form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TrendKind {
+    /// No trend.
+    None,
+    /// Additive trend damped by `phi` in `[0.8, 0.98]`.
+    Damped,
+}
+
+/// The season of an ETS form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum SeasonKind {
+    /// No season.
+    None,
+    /// Seasonal effects added to the level.
+    Additive,
+    /// Seasonal factors multiplying the level (positive series only).
+    Multiplicative,
+}
+
+/// A fitted ETS model and its state after the last observed period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EtsFit {
+    pub trend: TrendKind,
+    pub season: SeasonKind,
+    alpha: f64,
+    beta: f64,
+    gamma: f64,
+    phi: f64,
+    level: f64,
+    slope: f64,
+    /// Seasonal state per position `period mod m` (empty without a season).
+    seasonal: Vec<f64>,
+    /// Season length.
+    m: usize,
+    /// The AICc the form was chosen by.
+    pub aicc: f64,
+}
+
+/// Smoothing parameters in their natural ranges.
+#[derive(Debug, Clone, Copy)]
+struct Smoothing {
+    alpha: f64,
+    beta: f64,
+    gamma: f64,
+    phi: f64,
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn logit(p: f64) -> f64 {
+    (p / (1.0 - p)).ln()
+}
+
+impl Smoothing {
+    /// Maps unconstrained `theta` (alpha, then beta if trended, then gamma if
+    /// seasonal, then phi if trended) into `0 < beta < alpha < 1`,
+    /// `0 < gamma < 1 - alpha`, `0.8 <= phi <= 0.98`.
+    fn from_theta(theta: &[f64], trend: TrendKind, season: SeasonKind) -> Smoothing {
+        let mut next = theta.iter().copied();
+        let alpha = 1e-4 + (1.0 - 2e-4) * sigmoid(next.next().unwrap_or(0.0));
+        let beta_share =
+            if trend == TrendKind::Damped { sigmoid(next.next().unwrap_or(0.0)) } else { 0.0 };
+        let gamma_share =
+            if season != SeasonKind::None { sigmoid(next.next().unwrap_or(0.0)) } else { 0.0 };
+        let phi = if trend == TrendKind::Damped {
+            0.8 + 0.18 * sigmoid(next.next().unwrap_or(0.0))
+        } else {
+            1.0
+        };
+        Smoothing { alpha, beta: alpha * beta_share, gamma: (1.0 - alpha) * gamma_share, phi }
+    }
+
+    /// A starting point: alpha 0.3, beta 0.1 alpha, gamma 0.1 (1 - alpha), phi 0.95.
+    fn start(trend: TrendKind, season: SeasonKind) -> Vec<f64> {
+        let mut theta = vec![logit((0.3 - 1e-4) / (1.0 - 2e-4))];
+        if trend == TrendKind::Damped {
+            theta.push(logit(0.1));
+        }
+        if season != SeasonKind::None {
+            theta.push(logit(0.1));
+        }
+        if trend == TrendKind::Damped {
+            theta.push(logit((0.95 - 0.8) / 0.18));
+        }
+        theta
+    }
+}
+
+/// The filter's state.
+#[derive(Debug, Clone)]
+struct State {
+    level: f64,
+    slope: f64,
+    seasonal: Vec<f64>,
+}
+
+/// Initial state from the first two seasons of `values` (at least `2 m` long), starting at `start`.
+fn initial_state(
+    values: &[f64],
+    start: i64,
+    m: usize,
+    trend: TrendKind,
+    season: SeasonKind,
+) -> State {
+    let mean = |slice: &[f64]| slice.iter().sum::<f64>() / slice.len().max(1) as f64;
+    let first = mean(&values[..m]);
+    let second = mean(&values[m..2 * m]);
+    let slope = if trend == TrendKind::Damped { (second - first) / m as f64 } else { 0.0 };
+    let centre = (m as f64 - 1.0) / 2.0;
+    // The level one period before the first value.
+    let level = first - slope * (centre + 1.0);
+    let mut seasonal = Vec::new();
+    if season != SeasonKind::None {
+        seasonal = vec![0.0; m];
+        for j in 0..m {
+            let mut total = 0.0;
+            for k in 0..2 {
+                let t = k * m + j;
+                let trend_value = first + slope * (t as f64 - centre);
+                total += match season {
+                    SeasonKind::Multiplicative => values[t] / trend_value,
+                    _ => values[t] - trend_value,
+                };
+            }
+            let position = (start + j as i64).rem_euclid(m as i64) as usize;
+            seasonal[position] = total / 2.0;
+        }
+        let average = mean(&seasonal);
+        for value in &mut seasonal {
+            match season {
+                SeasonKind::Multiplicative => *value /= average,
+                _ => *value -= average,
+            }
+        }
+    }
+    State { level, slope, seasonal }
+}
+
+/// One filter step at `period` with observation `value`; returns the one-step
+/// error, or `None` if the multiplicative state left its domain.
+fn step(
+    state: &mut State,
+    smoothing: &Smoothing,
+    season: SeasonKind,
+    m: usize,
+    period: i64,
+    value: f64,
+) -> Option<f64> {
+    let base = state.level + smoothing.phi * state.slope;
+    let position = period.rem_euclid(m.max(1) as i64) as usize;
+    match season {
+        SeasonKind::None => {
+            let error = value - base;
+            state.level = base + smoothing.alpha * error;
+            state.slope = smoothing.phi * state.slope + smoothing.beta * error;
+            Some(error)
+        }
+        SeasonKind::Additive => {
+            let seasonal = *state.seasonal.get(position)?;
+            let error = value - base - seasonal;
+            state.level = base + smoothing.alpha * error;
+            state.slope = smoothing.phi * state.slope + smoothing.beta * error;
+            state.seasonal[position] = seasonal + smoothing.gamma * error;
+            Some(error)
+        }
+        SeasonKind::Multiplicative => {
+            let seasonal = *state.seasonal.get(position)?;
+            if !(base > 0.0 && seasonal > 0.0) {
+                return None;
+            }
+            let error = value - base * seasonal;
+            state.level = base + smoothing.alpha * error / seasonal;
+            state.slope = smoothing.phi * state.slope + smoothing.beta * error / seasonal;
+            state.seasonal[position] = seasonal + smoothing.gamma * error / base;
+            Some(error)
+        }
+    }
+}
+
+/// Sum of squared one-step errors of a form with `smoothing` over `values`,
+/// and the final state; `None` when the filter leaves its domain.
+fn filter(
+    values: &[f64],
+    start: i64,
+    m: usize,
+    trend: TrendKind,
+    season: SeasonKind,
+    smoothing: &Smoothing,
+) -> Option<(f64, State)> {
+    let mut state = initial_state(values, start, m, trend, season);
+    let mut sse = 0.0;
+    for (t, &value) in values.iter().enumerate() {
+        let error = step(&mut state, smoothing, season, m, start + t as i64, value)?;
+        sse += error * error;
+    }
+    sse.is_finite().then_some((sse, state))
+}
+
+/// Minimises `objective` from `start` by Nelder-Mead (standard coefficients),
+/// within `max_evaluations`; non-finite values count as +∞.
+fn nelder_mead(
+    objective: impl Fn(&[f64]) -> f64,
+    start: &[f64],
+    max_evaluations: usize,
+) -> Vec<f64> {
+    let dims = start.len();
+    let value = |x: &[f64]| {
+        let v = objective(x);
+        if v.is_finite() { v } else { f64::INFINITY }
+    };
+    let mut simplex: Vec<(Vec<f64>, f64)> = Vec::with_capacity(dims + 1);
+    simplex.push((start.to_vec(), value(start)));
+    for d in 0..dims {
+        let mut point = start.to_vec();
+        point[d] += 1.0;
+        let v = value(&point);
+        simplex.push((point, v));
+    }
+    let mut evaluations = dims + 1;
+    let combine = |a: &[f64], b: &[f64], t: f64| -> Vec<f64> {
+        a.iter().zip(b).map(|(x, y)| x + t * (y - x)).collect()
+    };
+    while evaluations < max_evaluations {
+        simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let (best, worst) = (simplex[0].1, simplex[dims].1);
+        if worst.is_finite() && (worst - best).abs() <= 1e-10 * best.abs() + 1e-14 {
+            break;
+        }
+        let mut centroid = vec![0.0; dims];
+        for (point, _) in &simplex[..dims] {
+            for (c, x) in centroid.iter_mut().zip(point) {
+                *c += x / dims as f64;
+            }
+        }
+        let worst_point = simplex[dims].0.clone();
+        let reflected = combine(&centroid, &worst_point, -1.0);
+        let reflected_value = value(&reflected);
+        evaluations += 1;
+        if reflected_value < simplex[0].1 {
+            let expanded = combine(&centroid, &worst_point, -2.0);
+            let expanded_value = value(&expanded);
+            evaluations += 1;
+            simplex[dims] = if expanded_value < reflected_value {
+                (expanded, expanded_value)
+            } else {
+                (reflected, reflected_value)
+            };
+        } else if reflected_value < simplex[dims - 1].1 {
+            simplex[dims] = (reflected, reflected_value);
+        } else {
+            let (toward, toward_value) = if reflected_value < simplex[dims].1 {
+                (reflected, reflected_value)
+            } else {
+                (worst_point, simplex[dims].1)
+            };
+            let contracted = combine(&centroid, &toward, 0.5);
+            let contracted_value = value(&contracted);
+            evaluations += 1;
+            if contracted_value < toward_value {
+                simplex[dims] = (contracted, contracted_value);
+            } else {
+                let best_point = simplex[0].0.clone();
+                for entry in simplex.iter_mut().skip(1) {
+                    let shrunk = combine(&best_point, &entry.0, 0.5);
+                    let v = value(&shrunk);
+                    *entry = (shrunk, v);
+                }
+                evaluations += dims;
+            }
+        }
+    }
+    simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+    simplex.swap_remove(0).0
+}
+
+impl EtsFit {
+    /// Fits every applicable form to `values` (starting at period `start`,
+    /// at least two seasons of `m`) and keeps the one with the lowest AICc.
+    /// Returns `None` only if no form can be fitted (non-finite data).
+    pub fn fit(values: &[f64], start: i64, m: usize) -> Option<EtsFit> {
+        let m = m.max(1);
+        let n = values.len();
+        if n < 2 * m {
+            return None;
+        }
+        let positive = values.iter().all(|&v| v > 0.0);
+        let mut best: Option<EtsFit> = None;
+        for trend in [TrendKind::None, TrendKind::Damped] {
+            for season in [SeasonKind::None, SeasonKind::Additive, SeasonKind::Multiplicative] {
+                if season == SeasonKind::Multiplicative && !positive {
+                    continue;
+                }
+                let Some(candidate) = Self::fit_form(values, start, m, trend, season) else {
+                    continue;
+                };
+                if best.as_ref().is_none_or(|b| candidate.aicc < b.aicc) {
+                    best = Some(candidate);
+                }
+            }
+        }
+        best
+    }
+
+    fn fit_form(
+        values: &[f64],
+        start: i64,
+        m: usize,
+        trend: TrendKind,
+        season: SeasonKind,
+    ) -> Option<EtsFit> {
+        let n = values.len();
+        let objective = |theta: &[f64]| {
+            let smoothing = Smoothing::from_theta(theta, trend, season);
+            filter(values, start, m, trend, season, &smoothing)
+                .map_or(f64::INFINITY, |(sse, _)| sse)
+        };
+        let theta0 = Smoothing::start(trend, season);
+        let theta = nelder_mead(objective, &theta0, 150 * theta0.len() + 50);
+        let smoothing = Smoothing::from_theta(&theta, trend, season);
+        let (sse, state) = filter(values, start, m, trend, season, &smoothing)?;
+        let n_smoothing = theta0.len();
+        let n_states = 1
+            + usize::from(trend == TrendKind::Damped)
+            + if season == SeasonKind::None { 0 } else { m - 1 };
+        let k = (n_smoothing + n_states + 1) as f64;
+        let n_f = n as f64;
+        let aicc = if n_f - k - 1.0 > 0.0 {
+            n_f * (sse.max(f64::MIN_POSITIVE) / n_f).ln()
+                + 2.0 * k
+                + 2.0 * k * (k + 1.0) / (n_f - k - 1.0)
+        } else {
+            f64::INFINITY
+        };
+        // Level-only smoothing is always kept, so every series gets a fit.
+        let simplest = season == SeasonKind::None && trend == TrendKind::None;
+        if !(aicc.is_finite() || simplest) {
+            return None;
+        }
+        Some(EtsFit {
+            trend,
+            season,
+            alpha: smoothing.alpha,
+            beta: smoothing.beta,
+            gamma: smoothing.gamma,
+            phi: smoothing.phi,
+            level: state.level,
+            slope: state.slope,
+            seasonal: state.seasonal,
+            m,
+            aicc,
+        })
+    }
+
+    /// The form in ETS notation, e.g. `A,Ad,M`.
+    pub fn form(&self) -> String {
+        let trend = match self.trend {
+            TrendKind::None => "N",
+            TrendKind::Damped => "Ad",
+        };
+        let season = match self.season {
+            SeasonKind::None => "N",
+            SeasonKind::Additive => "A",
+            SeasonKind::Multiplicative => "M",
+        };
+        format!("A,{trend},{season}")
+    }
+
+    /// Updates the state with the observation `value` at `period` (the
+    /// period after the last one seen). Returns `false` if a multiplicative
+    /// state left its domain; the state is then unchanged.
+    pub fn update(&mut self, period: i64, value: f64) -> bool {
+        let smoothing =
+            Smoothing { alpha: self.alpha, beta: self.beta, gamma: self.gamma, phi: self.phi };
+        let mut state =
+            State { level: self.level, slope: self.slope, seasonal: self.seasonal.clone() };
+        if step(&mut state, &smoothing, self.season, self.m, period, value).is_none() {
+            return false;
+        }
+        self.level = state.level;
+        self.slope = state.slope;
+        self.seasonal = state.seasonal;
+        true
+    }
+
+    /// Point forecasts for the `steps` periods after `last_period`.
+    pub fn forecast(&self, last_period: i64, steps: usize) -> Vec<f64> {
+        let mut damping = 0.0;
+        let mut power = 1.0;
+        (1..=steps)
+            .map(|h| {
+                if self.trend == TrendKind::Damped {
+                    power *= self.phi;
+                    damping += power;
+                }
+                let base = self.level + damping * self.slope;
+                let position = (last_period + h as i64).rem_euclid(self.m.max(1) as i64) as usize;
+                let seasonal = self.seasonal.get(position).copied();
+                match (self.season, seasonal) {
+                    (SeasonKind::Additive, Some(s)) => base + s,
+                    (SeasonKind::Multiplicative, Some(s)) => base * s,
+                    _ => base,
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,302 @@
+//! The global model: one gradient-boosted tree ensemble learned across all
+//! series, forecasting recursively.
+//!
+//! **Recursive, one step at a time.** The trees learn the next period from
+//! the past; to forecast `h` periods the prediction for `t` is appended to the
+//! series and becomes a lag of `t + 1`. One model serves every horizon and
+//! the rows it learns from are the history itself (a direct model per step
+//! would need `horizon` times the rows).
+//!
+//! **Leakage is impossible by construction.** [`FeatureSpec::write_row`] is the
+//! only place features are made, and it receives the values *before* the
+//! target period (a slice that ends there), the [`Summary`] of those values,
+//! the target period's calendar and future-known covariates, and the last
+//! value of each past-only covariate. Training passes the true prefix; the
+//! forecast passes the history up to the origin followed by its own
+//! predictions. Nothing after the origin reaches it.
+//!
+//! **Normalisation.** Every row is divided by its *level*, the mean absolute
+//! value of the last season before the target period: lags, rolling means
+//! and standard deviations become ratios to the level, the target is
+//! `y_t / level`, and the prediction is multiplied back. Series of any size
+//! share one model, a series times 1000 gets the forecast times 1000, and a
+//! trend shows as ratios above one. Features are scale-free on purpose: no
+//! raw level, no series identifier.
+
+use serde::{Deserialize, Serialize};
+
+use super::calendar::{Frequency, Grid};
+use super::state::Summary;
+use crate::error::{MlError, Result};
+use crate::estimator::TrainSet;
+use crate::gbdt::{self, GbdtParams};
+use crate::matrix::{FeatureInfo, Matrix, Task};
+use crate::tree::TreeEnsemble;
+
+/// The features of the global model: which lags, windows, calendar fields and covariates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FeatureSpec {
+    pub frequency: Frequency,
+    pub season: usize,
+    pub lags: Vec<usize>,
+    pub windows: Vec<usize>,
+    /// Names of the covariates read at the target period.
+    pub future_covariates: Vec<String>,
+    /// Names of the covariates read at their last value before the target period.
+    pub past_covariates: Vec<String>,
+}
+
+/// What is known before a target period: the values before it (at least the
+/// last [`FeatureSpec::keep`], last one last), their [`Summary`], and the last
+/// value of each past-only covariate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Known<'a> {
+    pub recent: &'a [f64],
+    pub summary: &'a Summary,
+    pub past_covariates: &'a [f64],
+}
+
+/// What one series contributes to a training set: values before the cut and aligned covariates.
+pub(crate) struct SeriesView<'a> {
+    /// Period of `values[0]`.
+    pub start: i64,
+    /// The target up to the origin.
+    pub values: &'a [f64],
+    /// Future-known covariates, each at least as long as `values`.
+    pub future: Vec<&'a [f64]>,
+    /// Past-only covariates, each at least as long as `values`.
+    pub past: Vec<&'a [f64]>,
+}
+
+impl FeatureSpec {
+    /// How many last values the features read.
+    pub fn keep(&self) -> usize {
+        let longest_lag = self.lags.iter().copied().max().unwrap_or(0);
+        let longest_window = self.windows.iter().copied().max().unwrap_or(0);
+        longest_lag.max(longest_window).max(self.season)
+    }
+
+    /// Number of feature columns.
+    pub fn n_features(&self) -> usize {
+        self.lags.len()
+            + self.windows.len()
+            + 3
+            + Grid::calendar_names(self.frequency).len()
+            + self.future_covariates.len()
+            + self.past_covariates.len()
+    }
+
+    /// What each column is, in [`FeatureSpec::write_row`] order.
+    pub fn feature_infos(&self) -> Vec<FeatureInfo> {
+        let mut names: Vec<String> = Vec::with_capacity(self.n_features());
+        names.extend(self.lags.iter().map(|lag| format!("lag_{lag}")));
+        names.extend(self.windows.iter().map(|w| format!("rolling_mean_{w}")));
+        names.push(format!("rolling_std_{}", self.season));
+        names.push("history_mean".into());
+        names.push("history_std".into());
+        names.extend(Grid::calendar_names(self.frequency).iter().map(|&n| n.to_owned()));
+        names.extend(self.future_covariates.iter().cloned());
+        names.extend(self.past_covariates.iter().map(|n| format!("{n}_last")));
+        names
+            .into_iter()
+            .enumerate()
+            .map(|(source, name)| FeatureInfo { name, source, categories: None })
+            .collect()
+    }
+
+    /// The level rows are divided by: the mean absolute value of the last
+    /// season of `recent`, else of all values so far, else 1.
+    pub fn level(&self, recent: &[f64], summary: &Summary) -> f64 {
+        let window = &recent[recent.len().saturating_sub(self.season)..];
+        let mean = window.iter().map(|v| v.abs()).sum::<f64>() / window.len().max(1) as f64;
+        if mean > 0.0 && mean.is_finite() { mean } else { summary.mean_abs().unwrap_or(1.0) }
+    }
+
+    /// Writes the features of the target `period` into `out` from what is
+    /// `known` before it and its `future`-known covariates; returns the level.
+    pub fn write_row(
+        &self,
+        grid: &Grid,
+        known: &Known<'_>,
+        period: i64,
+        future: &[f64],
+        out: &mut [f32],
+    ) -> f64 {
+        let Known { recent, summary, past_covariates: past } = *known;
+        let level = self.level(recent, summary);
+        let ratio = |value: f64| (value / level) as f32;
+        let n = recent.len();
+        let mut slots = out.iter_mut();
+        let mut put = |value: f32| {
+            if let Some(slot) = slots.next() {
+                *slot = value;
+            }
+        };
+        for &lag in &self.lags {
+            put(if lag <= n { ratio(recent[n - lag]) } else { f32::NAN });
+        }
+        for &window in &self.windows {
+            put(if window <= n {
+                ratio(recent[n - window..].iter().sum::<f64>() / window as f64)
+            } else {
+                f32::NAN
+            });
+        }
+        let last_season = &recent[n.saturating_sub(self.season)..];
+        put(if last_season.len() >= 2 {
+            let mean = last_season.iter().sum::<f64>() / last_season.len() as f64;
+            let variance = last_season.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                / last_season.len() as f64;
+            ratio(variance.sqrt())
+        } else {
+            f32::NAN
+        });
+        put(ratio(summary.mean()));
+        put(ratio(summary.std()));
+        let mut calendar = [0f32; 4];
+        let n_calendar = Grid::calendar_names(self.frequency).len().min(calendar.len());
+        grid.calendar_into(period, &mut calendar[..n_calendar]);
+        for &value in &calendar[..n_calendar] {
+            put(value);
+        }
+        for &value in future.iter().chain(past) {
+            put(value as f32);
+        }
+        level
+    }
+
+    /// The training rows of `series`: every period from the second season on
+    /// (within the last `train_window` periods), target `y_t / level`.
+    fn training_set(
+        &self,
+        grid: &Grid,
+        series: &[SeriesView<'_>],
+        train_window: Option<usize>,
+    ) -> (Matrix, Vec<f32>) {
+        let n_features = self.n_features();
+        let n_rows: usize = series
+            .iter()
+            .map(|s| {
+                let first = first_training_row(s.values.len(), self.season, train_window);
+                s.values.len().saturating_sub(first)
+            })
+            .sum();
+        let mut x = Matrix::zeros(n_rows, n_features);
+        let mut y = Vec::with_capacity(n_rows);
+        let mut row = 0;
+        let mut future = Vec::new();
+        let mut past = Vec::new();
+        for view in series {
+            let first = first_training_row(view.values.len(), self.season, train_window);
+            let mut summary = Summary::new();
+            for (t, &value) in view.values.iter().enumerate() {
+                if t >= first {
+                    future.clear();
+                    future
+                        .extend(view.future.iter().map(|c| c.get(t).copied().unwrap_or(f64::NAN)));
+                    past.clear();
+                    past.extend(view.past.iter().map(|c| {
+                        t.checked_sub(1)
+                            .and_then(|before| c.get(before))
+                            .copied()
+                            .unwrap_or(f64::NAN)
+                    }));
+                    let known = Known {
+                        recent: &view.values[..t],
+                        summary: &summary,
+                        past_covariates: &past,
+                    };
+                    let level = self.write_row(
+                        grid,
+                        &known,
+                        view.start + t as i64,
+                        &future,
+                        x.row_mut(row),
+                    );
+                    y.push((value / level) as f32);
+                    row += 1;
+                }
+                summary.push(&view.values[..t], value, self.season);
+            }
+        }
+        (x, y)
+    }
+}
+
+/// The first period of a series of `len` values that becomes a training row.
+fn first_training_row(len: usize, season: usize, train_window: Option<usize>) -> usize {
+    let from_window = train_window.map_or(0, |w| len.saturating_sub(w));
+    season.max(1).max(from_window)
+}
+
+/// The fitted global model: its features and trees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct GlobalModel {
+    pub spec: FeatureSpec,
+    pub trees: TreeEnsemble,
+}
+
+impl GlobalModel {
+    /// Learns one model from all `series`.
+    pub fn fit(
+        spec: FeatureSpec,
+        grid: &Grid,
+        series: &[SeriesView<'_>],
+        params: &GbdtParams,
+        train_window: Option<usize>,
+        seed: u64,
+    ) -> Result<GlobalModel> {
+        let (x, y) = spec.training_set(grid, series, train_window);
+        if x.n_rows == 0 {
+            return Err(MlError::InvalidData(format!(
+                "the global model has no training rows: every series needs more than one season ({} periods)",
+                spec.season
+            )));
+        }
+        let features = spec.feature_infos();
+        let set =
+            TrainSet { x: &x, y: &y, weights: None, features: &features, task: Task::Regression };
+        let fitted = gbdt::fit(params, &set, None, seed)?;
+        Ok(GlobalModel { spec, trees: fitted.ensemble })
+    }
+
+    /// Forecasts `steps` periods after `last_period` from what is `known`
+    /// there; `future(step, column)` gives the future-known covariates of
+    /// step `1..=steps`. Each prediction is appended to the values the next
+    /// step's features read.
+    pub fn forecast(
+        &self,
+        grid: &Grid,
+        known: &Known<'_>,
+        last_period: i64,
+        steps: usize,
+        future: &mut dyn FnMut(usize, usize) -> Result<f64>,
+    ) -> Result<Vec<f64>> {
+        let keep = self.spec.keep();
+        let mut buffer: Vec<f64> = Vec::with_capacity(keep + steps);
+        buffer.extend_from_slice(&known.recent[known.recent.len().saturating_sub(keep)..]);
+        let mut summary = *known.summary;
+        let mut row = vec![0f32; self.spec.n_features()];
+        let mut future_row = vec![0.0; self.spec.future_covariates.len()];
+        let mut raw = [0.0f64; 1];
+        let mut forecasts = Vec::with_capacity(steps);
+        for step in 1..=steps {
+            for (column, slot) in future_row.iter_mut().enumerate() {
+                *slot = future(step, column)?;
+            }
+            let now = Known {
+                recent: &buffer,
+                summary: &summary,
+                past_covariates: known.past_covariates,
+            };
+            let level =
+                self.spec.write_row(grid, &now, last_period + step as i64, &future_row, &mut row);
+            self.trees.predict_raw_into(&row, &mut raw);
+            let prediction = raw[0] * level;
+            summary.push(&buffer, prediction, self.spec.season);
+            buffer.push(prediction);
+            forecasts.push(prediction);
+        }
+        Ok(forecasts)
+    }
+}

@@ -1,0 +1,151 @@
+//! Forecasting many series at once (issue 7): a global gradient-boosted model
+//! and per-series statistical baselines, the winner chosen by a rolling-origin
+//! backtest, with conformal prediction intervals.
+//!
+//! The flow of [`fit`]:
+//!
+//! 1. [`SeriesTable`] (long form: series, time, target, covariates) is
+//!    checked into contiguous series on one calendar grid ([`Frequency`]
+//!    given or inferred). Gaps, duplicate times, non-finite targets and
+//!    series shorter than the horizon or two seasons are errors naming the
+//!    series and the data row.
+//! 2. The backtest ([`backtest()`]) fits each strategy ([`Strategy`]: the
+//!    global GBDT of `global.rs`, ETS of `ets.rs`, seasonal naive) on the
+//!    history up to each of the last `backtest_windows` origins and scores
+//!    the next `horizon` periods (MAE, RMSE, sMAPE, MASE).
+//! 3. The strategy with the lowest mean MASE wins ([`BacktestReport::why`]
+//!    says so in a sentence); its backtest residuals calibrate 80% and 95%
+//!    intervals per horizon step (`interval.rs`).
+//! 4. The winner is refitted on the whole history into a [`ForecastModel`],
+//!    which forecasts from its stored state, optionally moved forward by newer
+//!    observations, given future values of the covariates known ahead.
+//!
+//! The global model forecasts recursively and builds every feature from the
+//! values before the target period only, so no value after a forecast origin
+//! can reach a forecast (see `global.rs`). This module does no I/O: reading
+//! tables and saving the model are the caller's.
+
+mod backtest;
+mod calendar;
+mod data;
+mod ets;
+mod global;
+mod interval;
+mod model;
+mod params;
+mod state;
+
+pub use backtest::{Backtest, BacktestReport, BacktestWindow, SeriesBacktest};
+pub use calendar::Frequency;
+pub use data::{Covariate, CovariateTable, SeriesTable};
+pub use interval::IntervalWidths;
+pub use model::{CovariateRole, ForecastModel, ForecastRow};
+pub use params::{ForecastParams, Strategy, default_gbdt_params};
+
+use calendar::format_time;
+use data::{Panel, data_row};
+use global::FeatureSpec;
+use params::CheckedParams;
+
+use crate::error::{MlError, Result};
+
+/// The frequency of the table's series, inferred from the most common gap
+/// between consecutive timestamps of a series.
+pub fn infer_frequency(table: &SeriesTable) -> Result<Frequency> {
+    Ok(Panel::build(table, None, None)?.grid.frequency)
+}
+
+/// Checks the table and parameters and prepares what every step shares.
+fn prepare(
+    table: &SeriesTable,
+    params: &ForecastParams,
+) -> Result<(Panel, CheckedParams, FeatureSpec)> {
+    params.check_static()?;
+    let panel = Panel::build(table, params.frequency, None)?;
+    let checked = params.check(panel.grid.frequency, &panel.covariate_names)?;
+    check_lengths(&panel, &checked)?;
+    let names = |past_only: bool| -> Vec<String> {
+        panel
+            .covariate_names
+            .iter()
+            .zip(&checked.past_only)
+            .filter(|&(_, &p)| p == past_only)
+            .map(|(name, _)| name.clone())
+            .collect()
+    };
+    let spec = FeatureSpec {
+        frequency: panel.grid.frequency,
+        season: checked.season,
+        lags: checked.lags.clone(),
+        windows: checked.windows.clone(),
+        future_covariates: names(false),
+        past_covariates: names(true),
+    };
+    Ok((panel, checked, spec))
+}
+
+/// Every series must cover the horizon and two seasons.
+fn check_lengths(panel: &Panel, params: &CheckedParams) -> Result<()> {
+    let needed = params.horizon.max(2 * params.season);
+    for series in &panel.series {
+        let len = series.values.len();
+        if len < needed {
+            let last_row = series.rows.last().copied().unwrap_or(0);
+            return Err(MlError::InvalidData(format!(
+                "series {:?} has {len} {} periods (last at {}, {}); it needs at least {needed}: two \
+                 seasons ({} periods) and the horizon ({})",
+                series.key,
+                panel.grid.frequency,
+                data_row(last_row),
+                format_time(panel.grid.time(series.end())),
+                2 * params.season,
+                params.horizon
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the rolling-origin backtest alone: every forecast of every candidate
+/// strategy (and seasonal naive) at each origin, unscored.
+pub fn backtest(table: &SeriesTable, params: &ForecastParams) -> Result<Backtest> {
+    let (panel, checked, spec) = prepare(table, params)?;
+    backtest::run(&panel, &checked, &spec)
+}
+
+/// Backtests the candidate strategies, chooses one, calibrates its intervals
+/// and refits it on the whole table.
+pub fn fit(
+    table: &SeriesTable,
+    params: &ForecastParams,
+) -> Result<(ForecastModel, BacktestReport)> {
+    let (panel, checked, spec) = prepare(table, params)?;
+    let backtest = backtest::run(&panel, &checked, &spec)?;
+    let (report, intervals) = backtest::summarise(&backtest)?;
+    let strategy = report.strategy;
+    let full: Vec<usize> = panel.series.iter().map(|s| s.values.len()).collect();
+    let wanted = vec![true; panel.series.len()];
+    let seed = backtest::window_seed(checked.seed, None);
+    let fitted = backtest::fit_at(&panel, &checked, &spec, &[strategy], &full, &wanted, seed)?;
+    let series = fitted.series.into_iter().flatten().collect();
+    let covariates = panel
+        .covariate_names
+        .iter()
+        .zip(&checked.past_only)
+        .map(|(name, &past_only)| CovariateRole { name: name.clone(), past_only })
+        .collect();
+    let model = ForecastModel::new(
+        strategy,
+        checked.horizon,
+        panel.grid,
+        covariates,
+        series,
+        fitted.global,
+        intervals,
+        report.clone(),
+    )?;
+    Ok((model, report))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,438 @@
+//! The fitted forecaster: what is saved, and how it forecasts from its
+//! stored state, optionally moved forward by newer observations.
+//!
+//! A [`ForecastModel`] keeps per series only what the chosen strategy needs
+//! (the last values, running sums, the ETS state), the global trees when
+//! they won, the calibrated interval widths and the backtest report. It is
+//! `Serialize + Deserialize`; deserialising checks the trees against their
+//! features, so a loaded model cannot index out of bounds. Saving it to a
+//! file is the caller's job.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::backtest::BacktestReport;
+use super::calendar::{Frequency, Grid, format_time};
+use super::data::{CovariateTable, FutureValues, Panel, SeriesTable, data_row};
+use super::ets::EtsFit;
+use super::global::{GlobalModel, Known};
+use super::interval::IntervalWidths;
+use super::params::{MAX_LOOKBACK, Strategy};
+use super::state::History;
+use crate::error::{MlError, Result};
+
+/// One series as a strategy forecasts it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SeriesModel {
+    /// The series' key.
+    pub key: String,
+    /// Its state at the last observed period.
+    pub history: History,
+    /// Its ETS fit, when the strategy is ETS.
+    pub ets: Option<EtsFit>,
+}
+
+/// Point forecasts of `series` for `steps` periods with `strategy`; a
+/// series that never went negative is clipped at zero. `future(step,
+/// column)` gives the global model's future-known covariates.
+pub(crate) fn point_forecast(
+    strategy: Strategy,
+    global: Option<&GlobalModel>,
+    grid: &Grid,
+    series: &SeriesModel,
+    steps: usize,
+    future: &mut dyn FnMut(usize, usize) -> Result<f64>,
+) -> Result<Vec<f64>> {
+    let history = &series.history;
+    let missing = |what: &str| {
+        MlError::Corrupted(format!("forecast model: series {:?} has no {what}", series.key))
+    };
+    let mut forecasts = match strategy {
+        Strategy::SeasonalNaive => {
+            let recent = history.recent();
+            let season = history.season().max(1);
+            let first =
+                recent.len().checked_sub(season).ok_or_else(|| missing("full last season"))?;
+            (0..steps)
+                .map(|step| {
+                    recent.get(first + step % season).copied().ok_or_else(|| missing("last season"))
+                })
+                .collect::<Result<Vec<f64>>>()?
+        }
+        Strategy::Ets => series
+            .ets
+            .as_ref()
+            .ok_or_else(|| {
+                MlError::InvalidData(format!(
+                    "series {:?}: no ETS form could be fitted",
+                    series.key
+                ))
+            })?
+            .forecast(history.last_period, steps),
+        Strategy::GlobalGbdt => {
+            let known = Known {
+                recent: history.recent(),
+                summary: &history.summary,
+                past_covariates: &history.past_covariates,
+            };
+            global.ok_or_else(|| missing("global trees"))?.forecast(
+                grid,
+                &known,
+                history.last_period,
+                steps,
+                future,
+            )?
+        }
+    };
+    if let Some(step) = forecasts.iter().position(|f| !f.is_finite()) {
+        return Err(MlError::InvalidData(format!(
+            "series {:?}: the {strategy} forecast is not finite at step {}",
+            series.key,
+            step + 1
+        )));
+    }
+    if history.summary.non_negative {
+        for forecast in &mut forecasts {
+            *forecast = forecast.max(0.0);
+        }
+    }
+    Ok(forecasts)
+}
+
+/// One forecast period of one series, with its prediction intervals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastRow {
+    /// The series' key.
+    pub series: String,
+    /// Periods after the series' last observation (1 is the next period).
+    pub step: usize,
+    /// The period's timestamp, seconds since the Unix epoch.
+    pub time: f64,
+    /// The point forecast.
+    pub forecast: f64,
+    /// Lower bound of the 80% interval.
+    pub lo80: f64,
+    /// Upper bound of the 80% interval.
+    pub hi80: f64,
+    /// Lower bound of the 95% interval.
+    pub lo95: f64,
+    /// Upper bound of the 95% interval.
+    pub hi95: f64,
+}
+
+/// A covariate column the model was fitted with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CovariateRole {
+    /// The column's name.
+    pub name: String,
+    /// Whether only its past values are known (else it must be given for forecast periods).
+    pub past_only: bool,
+}
+
+/// The global model, checked on deserialisation: the trees have one output
+/// and read only the features the spec writes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CheckedGlobal(pub GlobalModel);
+
+impl TryFrom<GlobalModel> for CheckedGlobal {
+    type Error = MlError;
+
+    fn try_from(mut model: GlobalModel) -> Result<Self> {
+        model.trees.validate()?;
+        if model.trees.n_outputs != 1 {
+            return Err(MlError::Corrupted(format!(
+                "forecast model: the global trees have {} outputs, not 1",
+                model.trees.n_outputs
+            )));
+        }
+        let spec = &model.spec;
+        let mut lookbacks = std::iter::once(&spec.season).chain(&spec.lags).chain(&spec.windows);
+        if lookbacks.any(|&periods| periods == 0 || periods > MAX_LOOKBACK) {
+            return Err(MlError::Corrupted(format!(
+                "forecast model: the global model's season, lags or windows are not between 1 and \
+                 {MAX_LOOKBACK} periods"
+            )));
+        }
+        if model.trees.n_features != model.spec.n_features() {
+            return Err(MlError::Corrupted(format!(
+                "forecast model: the global trees read {} features, the spec writes {}",
+                model.trees.n_features,
+                model.spec.n_features()
+            )));
+        }
+        Ok(CheckedGlobal(model))
+    }
+}
+
+impl Serialize for CheckedGlobal {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckedGlobal {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let model = GlobalModel::deserialize(deserializer)?;
+        CheckedGlobal::try_from(model).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A fitted forecaster for a set of series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastModel {
+    strategy: Strategy,
+    horizon: usize,
+    grid: Grid,
+    covariates: Vec<CovariateRole>,
+    /// Sorted by key.
+    series: Vec<SeriesModel>,
+    global: Option<CheckedGlobal>,
+    intervals: IntervalWidths,
+    report: BacktestReport,
+}
+
+impl ForecastModel {
+    /// Assembles a model; `series` must be sorted by key.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per part of the model, named at the call"
+    )]
+    pub(crate) fn new(
+        strategy: Strategy,
+        horizon: usize,
+        grid: Grid,
+        covariates: Vec<CovariateRole>,
+        series: Vec<SeriesModel>,
+        global: Option<GlobalModel>,
+        intervals: IntervalWidths,
+        report: BacktestReport,
+    ) -> Result<Self> {
+        debug_assert!(series.windows(2).all(|pair| pair[0].key < pair[1].key));
+        Ok(ForecastModel {
+            strategy,
+            horizon,
+            grid,
+            covariates,
+            series,
+            global: global.map(CheckedGlobal::try_from).transpose()?,
+            intervals,
+            report,
+        })
+    }
+
+    /// The strategy the backtest chose.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// The series' frequency.
+    pub fn frequency(&self) -> Frequency {
+        self.grid.frequency
+    }
+
+    /// The longest horizon the intervals were calibrated for.
+    pub fn horizon(&self) -> usize {
+        self.horizon
+    }
+
+    /// The backtest that chose the strategy and calibrated the intervals.
+    pub fn report(&self) -> &BacktestReport {
+        &self.report
+    }
+
+    /// The covariate columns of the training table and their roles.
+    pub fn covariates(&self) -> &[CovariateRole] {
+        &self.covariates
+    }
+
+    /// The covariates that must be given for every forecast period (empty
+    /// unless the global model won and uses future-known covariates).
+    pub fn required_future_covariates(&self) -> &[String] {
+        match (&self.global, self.strategy) {
+            (Some(global), Strategy::GlobalGbdt) => &global.0.spec.future_covariates,
+            _ => &[],
+        }
+    }
+
+    /// The keys of the series the model forecasts, sorted.
+    pub fn series_keys(&self) -> impl Iterator<Item = &str> {
+        self.series.iter().map(|s| s.key.as_str())
+    }
+
+    /// The half-widths of the intervals per step, in units of each series' scale.
+    pub fn interval_widths(&self) -> &IntervalWidths {
+        &self.intervals
+    }
+
+    /// Forecasts every series `horizon` periods (at most the fitted horizon)
+    /// after its last known period.
+    ///
+    /// `newer_history` holds observations after the training data (same
+    /// columns, continuing each series without a gap); the model's state
+    /// moves forward through them without refitting. `future` holds the
+    /// future-known covariates for every series and forecast period when
+    /// [`ForecastModel::required_future_covariates`] is not empty.
+    pub fn forecast(
+        &self,
+        horizon: usize,
+        newer_history: Option<&SeriesTable>,
+        future: Option<&CovariateTable>,
+    ) -> Result<Vec<ForecastRow>> {
+        if horizon == 0 || horizon > self.horizon {
+            return Err(MlError::param(
+                "horizon",
+                format!(
+                    "must be between 1 and {}, the horizon the model was fitted for",
+                    self.horizon
+                ),
+            ));
+        }
+        let calibrated = self.intervals.width_80.len().min(self.intervals.width_95.len());
+        if calibrated < self.horizon {
+            return Err(MlError::Corrupted(format!(
+                "forecast model: intervals are calibrated for {calibrated} steps, not the horizon {}",
+                self.horizon
+            )));
+        }
+        let mut series = self.series.clone();
+        if let Some(newer) = newer_history {
+            self.advance(&mut series, newer)?;
+        }
+        let required = self.required_future_covariates();
+        let future_values = match (required.is_empty(), future) {
+            (true, _) => None,
+            (false, None) => {
+                return Err(MlError::InvalidData(format!(
+                    "the model uses the future-known covariates {required:?}: give their values for \
+                     every series and forecast period"
+                )));
+            }
+            (false, Some(table)) => Some(FutureValues::build(table, &self.grid)?),
+        };
+        let columns: Vec<usize> = match &future_values {
+            None => Vec::new(),
+            Some(values) => required
+                .iter()
+                .map(|name| {
+                    values.column(name).ok_or_else(|| {
+                        MlError::MissingColumn(format!("{name} (future covariates table)"))
+                    })
+                })
+                .collect::<Result<_>>()?,
+        };
+        let global = self.global.as_ref().map(|g| &g.0);
+        let mut rows = Vec::with_capacity(series.len() * horizon);
+        for model in &series {
+            let last = model.history.last_period;
+            let mut lookup = |step: usize, column: usize| -> Result<f64> {
+                let period = last + step as i64;
+                let name = required.get(column).map_or("?", String::as_str);
+                future_values
+                    .as_ref()
+                    .zip(columns.get(column))
+                    .and_then(|(values, &idx)| values.value(idx, &model.key, period))
+                    .ok_or_else(|| {
+                        MlError::InvalidData(format!(
+                            "future covariate {name:?} is missing for series {:?} at {} (step {step} of \
+                             {horizon})",
+                            model.key,
+                            format_time(self.grid.time(period))
+                        ))
+                    })
+            };
+            let forecasts =
+                point_forecast(self.strategy, global, &self.grid, model, horizon, &mut lookup)?;
+            let scale = model.history.summary.scale();
+            let clip = model.history.summary.non_negative;
+            for (idx, forecast) in forecasts.into_iter().enumerate() {
+                let step = idx + 1;
+                let (width_80, width_95) = self.intervals.at(step).ok_or_else(|| {
+                    MlError::Corrupted(format!("forecast model: no interval width for step {step}"))
+                })?;
+                let bound = |value: f64| if clip { value.max(0.0) } else { value };
+                rows.push(ForecastRow {
+                    series: model.key.clone(),
+                    step,
+                    time: self.grid.time(last + step as i64),
+                    forecast,
+                    lo80: bound(forecast - width_80 * scale),
+                    hi80: forecast + width_80 * scale,
+                    lo95: bound(forecast - width_95 * scale),
+                    hi95: forecast + width_95 * scale,
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Moves each series' state through its newer observations.
+    fn advance(&self, series: &mut [SeriesModel], newer: &SeriesTable) -> Result<()> {
+        let panel = Panel::build(newer, None, Some(self.grid))?;
+        let past_columns: Vec<usize> = self
+            .covariates
+            .iter()
+            .filter(|c| c.past_only)
+            .map(|c| {
+                panel.covariate_names.iter().position(|n| *n == c.name).ok_or_else(|| {
+                    MlError::MissingColumn(format!(
+                        "{} (past-only covariate of the newer history)",
+                        c.name
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut past = vec![f64::NAN; past_columns.len()];
+        for newer_series in &panel.series {
+            let first_row = newer_series.rows.first().copied().unwrap_or(0);
+            let Ok(idx) = series.binary_search_by(|s| s.key.as_str().cmp(&newer_series.key)) else {
+                return Err(MlError::InvalidData(format!(
+                    "series {:?} ({}) is not in the training data; refit to forecast a new series",
+                    newer_series.key,
+                    data_row(first_row)
+                )));
+            };
+            let model = &mut series[idx];
+            let last = model.history.last_period;
+            if newer_series.start <= last {
+                return Err(MlError::InvalidData(format!(
+                    "series {:?}: time {} at {} is not after {}, the last time the model knows",
+                    newer_series.key,
+                    format_time(self.grid.time(newer_series.start)),
+                    data_row(first_row),
+                    format_time(self.grid.time(last))
+                )));
+            }
+            if newer_series.start > last + 1 {
+                return Err(MlError::InvalidData(format!(
+                    "series {:?}: gap between {}, the last time the model knows, and {} at {}",
+                    newer_series.key,
+                    format_time(self.grid.time(last)),
+                    format_time(self.grid.time(newer_series.start)),
+                    data_row(first_row)
+                )));
+            }
+            for (t, &value) in newer_series.values.iter().enumerate() {
+                for (slot, &column) in past.iter_mut().zip(&past_columns) {
+                    *slot = newer_series
+                        .covariates
+                        .get(column)
+                        .and_then(|c| c.get(t))
+                        .copied()
+                        .unwrap_or(f64::NAN);
+                }
+                let period = model.history.last_period + 1;
+                if let Some(ets) = &mut model.ets
+                    && !ets.update(period, value)
+                {
+                    return Err(MlError::InvalidData(format!(
+                        "series {:?}: the multiplicative ETS state cannot take the value {value} at {}; refit",
+                        newer_series.key,
+                        data_row(newer_series.rows.get(t).copied().unwrap_or(first_row))
+                    )));
+                }
+                model.history.push(value, &past);
+            }
+            model.history.compact();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,229 @@
+//! What the caller chooses for forecasting, and the checked form `fit` works from.
+//!
+//! [`ForecastParams`] is plain data (serde, so the CLI can read it from
+//! `vigie.toml` or JSON); [`ForecastParams::check`] turns it, once the
+//! frequency and covariates are known, into a [`CheckedParams`] whose lags
+//! and windows are resolved, so nothing downstream re-validates.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::calendar::Frequency;
+use crate::error::{MlError, Result};
+use crate::gbdt::GbdtParams;
+
+/// A way of forecasting, chosen by the rolling-origin backtest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Repeat the last season: the forecast for `t` is the value at `t - season`.
+    SeasonalNaive,
+    /// Exponential smoothing (Holt-Winters, damped trend, additive or
+    /// multiplicative season) fitted per series, the form picked by AICc.
+    Ets,
+    /// One gradient-boosted tree model learned across all series on
+    /// normalised lags, rolling statistics, calendar and covariates,
+    /// forecasting recursively.
+    GlobalGbdt,
+}
+
+impl Strategy {
+    /// All strategies, simplest first (ties in the backtest go to the simpler one).
+    pub const ALL: [Strategy; 3] = [Strategy::SeasonalNaive, Strategy::Ets, Strategy::GlobalGbdt];
+
+    /// The name used in reports (`global_gbdt`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::SeasonalNaive => "seasonal_naive",
+            Strategy::Ets => "ets",
+            Strategy::GlobalGbdt => "global_gbdt",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Parameters of [`fit`](super::fit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForecastParams {
+    /// How many periods ahead to forecast (and to backtest); must be at least 1.
+    /// The default, 0, must be replaced.
+    pub horizon: usize,
+    /// The series' frequency, or `None` to infer it from the timestamps.
+    pub frequency: Option<Frequency>,
+    /// Rolling-origin backtest windows of `horizon` periods, the last ones of the history.
+    pub backtest_windows: usize,
+    /// The strategies the backtest chooses among (seasonal naive is always
+    /// backtested too, as the reference).
+    pub strategies: Vec<Strategy>,
+    /// Boosting parameters of the global model.
+    pub gbdt: GbdtParams,
+    /// Lags (in periods) of the global model's features; `None` for the frequency's default.
+    pub lags: Option<Vec<usize>>,
+    /// Rolling-mean windows (in periods) of the global model; `None` for the frequency's default.
+    pub windows: Option<Vec<usize>>,
+    /// Covariates whose future values are not known at forecast time (the
+    /// global model then sees only their last value up to the origin). Every
+    /// other covariate is known in the future and must be given for the
+    /// forecast periods.
+    pub past_only_covariates: Vec<String>,
+    /// The global model learns from at most this many most recent periods of
+    /// each series (`None`: all of them).
+    pub train_window: Option<usize>,
+    /// Seed of every random choice (row and feature sampling of the trees).
+    pub seed: u64,
+}
+
+/// Boosting defaults for the global model: shallower, more regularised trees
+/// than for business tables, fixed rounds (no validation rows are held out of
+/// a history whose last periods matter most).
+pub fn default_gbdt_params() -> GbdtParams {
+    GbdtParams {
+        n_rounds: 300,
+        learning_rate: 0.05,
+        max_leaves: 31,
+        max_depth: None,
+        min_child_weight: 20.0,
+        l2: 1.0,
+        l1: 0.0,
+        subsample: 0.8,
+        colsample: 0.8,
+        max_bins: 255,
+        early_stopping_rounds: None,
+    }
+}
+
+impl Default for ForecastParams {
+    fn default() -> Self {
+        ForecastParams {
+            horizon: 0,
+            frequency: None,
+            backtest_windows: 3,
+            strategies: Strategy::ALL.to_vec(),
+            gbdt: default_gbdt_params(),
+            lags: None,
+            windows: None,
+            past_only_covariates: Vec::new(),
+            train_window: None,
+            seed: 0,
+        }
+    }
+}
+
+impl ForecastParams {
+    /// The defaults with `horizon` periods ahead.
+    pub fn new(horizon: usize) -> Self {
+        ForecastParams { horizon, ..ForecastParams::default() }
+    }
+
+    /// Checks what does not depend on the data.
+    pub(crate) fn check_static(&self) -> Result<()> {
+        if self.horizon == 0 {
+            return Err(MlError::param("horizon", "must be at least 1 period"));
+        }
+        if self.backtest_windows == 0 {
+            return Err(MlError::param(
+                "backtest_windows",
+                "must be at least 1: the backtest chooses the strategy and calibrates the intervals",
+            ));
+        }
+        if self.strategies.is_empty() {
+            return Err(MlError::param("strategies", "name at least one strategy"));
+        }
+        if self.train_window == Some(0) {
+            return Err(MlError::param("train_window", "must be at least 1 period"));
+        }
+        Ok(())
+    }
+
+    /// The checked parameters for series of `frequency` with these covariate columns.
+    pub(crate) fn check(
+        &self,
+        frequency: Frequency,
+        covariates: &[String],
+    ) -> Result<CheckedParams> {
+        self.check_static()?;
+        let season = frequency.season_length();
+        let periods =
+            |name: &str, given: &Option<Vec<usize>>, default: &[usize]| -> Result<Vec<usize>> {
+                let mut values = given.clone().unwrap_or_else(|| default.to_vec());
+                if let Some(bad) = values.iter().find(|&&v| v == 0 || v > MAX_LOOKBACK) {
+                    return Err(MlError::param(
+                        name,
+                        format!("{bad} is not between 1 and {MAX_LOOKBACK} periods"),
+                    ));
+                }
+                values.sort_unstable();
+                values.dedup();
+                Ok(values)
+            };
+        let (default_lags, default_windows) = default_lookbacks(frequency);
+        let lags = periods("lags", &self.lags, default_lags)?;
+        let windows = periods("windows", &self.windows, default_windows)?;
+        for name in &self.past_only_covariates {
+            if !covariates.contains(name) {
+                return Err(MlError::param(
+                    "past_only_covariates",
+                    format!(
+                        "{name:?} is not a covariate of the table; the covariates are {covariates:?}"
+                    ),
+                ));
+            }
+        }
+        let past_only = covariates.iter().map(|c| self.past_only_covariates.contains(c)).collect();
+        let mut strategies = self.strategies.clone();
+        strategies.sort_unstable();
+        strategies.dedup();
+        Ok(CheckedParams {
+            horizon: self.horizon,
+            season,
+            backtest_windows: self.backtest_windows,
+            strategies,
+            gbdt: self.gbdt.clone(),
+            lags,
+            windows,
+            past_only,
+            train_window: self.train_window,
+            seed: self.seed,
+        })
+    }
+}
+
+/// Longest lag or window accepted, in periods (ten years of days).
+pub(crate) const MAX_LOOKBACK: usize = 3_660;
+
+/// Default lags and rolling windows per frequency: recent periods, the
+/// season, and for daily and hourly data the next cycle up (year, week).
+fn default_lookbacks(frequency: Frequency) -> (&'static [usize], &'static [usize]) {
+    match frequency {
+        Frequency::Hourly => (&[1, 2, 3, 24, 48, 168], &[6, 168]),
+        Frequency::Daily => (&[1, 2, 3, 4, 5, 6, 7, 14, 21, 28, 364], &[28, 91]),
+        Frequency::Weekly => (&[1, 2, 3, 4, 52], &[4, 13]),
+        Frequency::Monthly => (&[1, 2, 3, 6, 12], &[3]),
+        Frequency::Quarterly => (&[1, 2, 3, 4, 8], &[2]),
+    }
+}
+
+/// Parameters checked against the data's frequency and covariates.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedParams {
+    pub horizon: usize,
+    pub season: usize,
+    pub backtest_windows: usize,
+    /// Sorted, distinct, simplest first.
+    pub strategies: Vec<Strategy>,
+    pub gbdt: GbdtParams,
+    /// Sorted, distinct, each in `1..=MAX_LOOKBACK`.
+    pub lags: Vec<usize>,
+    pub windows: Vec<usize>,
+    /// Per covariate column: whether only past values are known.
+    pub past_only: Vec<bool>,
+    pub train_window: Option<usize>,
+    pub seed: u64,
+}

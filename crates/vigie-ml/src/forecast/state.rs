@@ -1,0 +1,164 @@
+//! What a forecast needs to remember of a series' past: the last values, running
+//! sums over all of it, and the series' scale.
+//!
+//! A [`History`] grows one value at a time, so the state built from a whole
+//! history equals the state built from a prefix and then extended, and a
+//! fitted model takes newer observations without keeping the full past. The
+//! global model's features read only a history's last values and its
+//! [`Summary`], which is why they cannot see past the forecast origin.
+
+use serde::{Deserialize, Serialize};
+
+/// Running sums over every value of a series so far.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct Summary {
+    /// Values seen.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// Sum of squares.
+    pub sum_squares: f64,
+    /// Sum of absolute values.
+    pub sum_abs: f64,
+    /// Sum of in-sample seasonal-naive absolute errors `|y_t - y_{t-season}|`.
+    pub seasonal_abs: f64,
+    /// How many seasonal-naive errors were summed.
+    pub seasonal_count: u64,
+    /// Sum of in-sample naive absolute errors `|y_t - y_{t-1}|`.
+    pub naive_abs: f64,
+    /// How many naive errors were summed.
+    pub naive_count: u64,
+    /// Whether no value so far was negative.
+    pub non_negative: bool,
+}
+
+impl Summary {
+    /// The summary of no values.
+    pub fn new() -> Self {
+        Summary { non_negative: true, ..Summary::default() }
+    }
+
+    /// Adds `value`, given the values before it (`recent`, at least the last `season`).
+    pub fn push(&mut self, recent: &[f64], value: f64, season: usize) {
+        if let Some(&before) = recent.last() {
+            self.naive_abs += (value - before).abs();
+            self.naive_count += 1;
+        }
+        if season >= 1 && recent.len() >= season {
+            self.seasonal_abs += (value - recent[recent.len() - season]).abs();
+            self.seasonal_count += 1;
+        }
+        self.count += 1;
+        self.sum += value;
+        self.sum_squares += value * value;
+        self.sum_abs += value.abs();
+        self.non_negative &= value >= 0.0;
+    }
+
+    /// Mean of all values.
+    pub fn mean(&self) -> f64 {
+        if self.count == 0 { f64::NAN } else { self.sum / self.count as f64 }
+    }
+
+    /// Population standard deviation of all values.
+    pub fn std(&self) -> f64 {
+        if self.count == 0 {
+            return f64::NAN;
+        }
+        let mean = self.mean();
+        (self.sum_squares / self.count as f64 - mean * mean).max(0.0).sqrt()
+    }
+
+    /// Mean absolute value, or `None` when there is none or it is zero.
+    pub fn mean_abs(&self) -> Option<f64> {
+        let mean = self.sum_abs / self.count.max(1) as f64;
+        (mean > 0.0 && mean.is_finite()).then_some(mean)
+    }
+
+    /// The series' error scale: the in-sample seasonal-naive MAE (MASE's
+    /// denominator), else the naive MAE, else the mean absolute value, else 1.
+    pub fn scale(&self) -> f64 {
+        let mean_of = |sum: f64, count: u64| {
+            let mean = sum / count.max(1) as f64;
+            (count > 0 && mean > 0.0 && mean.is_finite()).then_some(mean)
+        };
+        mean_of(self.seasonal_abs, self.seasonal_count)
+            .or_else(|| mean_of(self.naive_abs, self.naive_count))
+            .or_else(|| self.mean_abs())
+            .unwrap_or(1.0)
+    }
+}
+
+/// A series' state at its last observed period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct History {
+    /// Period of the last value pushed.
+    pub last_period: i64,
+    /// The last values, oldest first; at least `keep` of them once that many were pushed.
+    tail: Vec<f64>,
+    /// How many last values features and seasonal naive need.
+    keep: usize,
+    /// Season length, for the seasonal-naive sums.
+    season: usize,
+    /// Running sums over every value.
+    pub summary: Summary,
+    /// Last value of each past-only covariate (`NaN` before the first).
+    pub past_covariates: Vec<f64>,
+}
+
+impl History {
+    /// An empty history whose first value will be at `start`.
+    pub fn new(start: i64, keep: usize, season: usize, n_past_covariates: usize) -> Self {
+        History {
+            last_period: start - 1,
+            tail: Vec::with_capacity(2 * keep.max(1)),
+            keep: keep.max(season).max(1),
+            season,
+            summary: Summary::new(),
+            past_covariates: vec![f64::NAN; n_past_covariates],
+        }
+    }
+
+    /// The history of `values` starting at period `start`; `past[j][t]` is
+    /// past-only covariate `j` at `t`.
+    pub fn of(start: i64, values: &[f64], past: &[&[f64]], keep: usize, season: usize) -> Self {
+        let mut history = History::new(start, keep, season, past.len());
+        let mut row = Vec::with_capacity(past.len());
+        for (t, &value) in values.iter().enumerate() {
+            row.clear();
+            row.extend(past.iter().map(|column| column.get(t).copied().unwrap_or(f64::NAN)));
+            history.push(value, &row);
+        }
+        history.compact();
+        history
+    }
+
+    /// Appends the next period's value and past-only covariates.
+    pub fn push(&mut self, value: f64, past_covariates: &[f64]) {
+        self.summary.push(&self.tail, value, self.season);
+        self.tail.push(value);
+        if self.tail.len() >= 2 * self.keep {
+            self.compact();
+        }
+        for (slot, &covariate) in self.past_covariates.iter_mut().zip(past_covariates) {
+            *slot = covariate;
+        }
+        self.last_period += 1;
+    }
+
+    /// Drops values older than the last `keep`.
+    pub fn compact(&mut self) {
+        let excess = self.tail.len().saturating_sub(self.keep);
+        self.tail.drain(..excess);
+    }
+
+    /// The last `keep` values (fewer if fewer were pushed), oldest first.
+    pub fn recent(&self) -> &[f64] {
+        &self.tail[self.tail.len().saturating_sub(self.keep)..]
+    }
+
+    /// Season length.
+    pub fn season(&self) -> usize {
+        self.season
+    }
+}

@@ -1,0 +1,212 @@
+//! Unit tests of the forecasting internals: civil dates and the grid, the
+//! incremental history, the global model's feature row, ETS on series with a
+//! known answer, and conformal interval widths.
+
+use super::calendar::{Grid, civil_from_days, days_from_civil, format_time};
+use super::ets::{EtsFit, SeasonKind, TrendKind};
+use super::global::{FeatureSpec, Known};
+use super::interval::IntervalWidths;
+use super::state::{History, Summary};
+use super::*;
+
+const DAY: f64 = 86_400.0;
+
+#[test]
+fn civil_dates_round_trip() {
+    assert_eq!(days_from_civil(1970, 1, 1), 0);
+    assert_eq!(civil_from_days(0), (1970, 1, 1));
+    // 2000-03-01 is day 11,017 (Python: date(2000, 3, 1) - date(1970, 1, 1)).
+    assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    for days in -800_000..800_000 {
+        let (y, m, d) = civil_from_days(days);
+        assert_eq!(days_from_civil(y, m, d), days);
+    }
+    assert_eq!(format_time(0.0), "1970-01-01");
+    assert_eq!(format_time(DAY + 3_723.0), "1970-01-02T01:02:03Z");
+    assert_eq!(format_time(f64::NAN), "NaN s");
+}
+
+#[test]
+fn grids_number_periods_and_give_their_times_back() {
+    let month_end = days_from_civil(2023, 1, 31) as f64 * DAY;
+    let monthly = Grid::through(Frequency::Monthly, month_end);
+    let period = monthly.period(month_end).unwrap();
+    assert_eq!(period, 2023 * 12);
+    assert_eq!(monthly.time(period + 1), days_from_civil(2023, 2, 28) as f64 * DAY);
+    assert_eq!(monthly.time(period + 13), days_from_civil(2024, 2, 29) as f64 * DAY);
+    let fifteenth = days_from_civil(2023, 1, 15) as f64 * DAY;
+    let quarterly = Grid::through(Frequency::Quarterly, fifteenth);
+    assert_eq!(quarterly.period(fifteenth).unwrap(), 2023 * 4);
+    assert_eq!(quarterly.time(2023 * 4 + 1), days_from_civil(2023, 4, 15) as f64 * DAY);
+    let sunday = days_from_civil(2024, 1, 7) as f64 * DAY;
+    let weekly = Grid::through(Frequency::Weekly, sunday);
+    let period = weekly.period(sunday + 7.0 * DAY).unwrap();
+    assert_eq!(weekly.time(period), sunday + 7.0 * DAY);
+    assert!(weekly.period(sunday + DAY).is_err());
+    assert!(weekly.period(f64::INFINITY).is_err());
+    assert!(weekly.period(1e300).is_err());
+    let mut calendar = [0f32; 4];
+    let daily = Grid::through(Frequency::Daily, sunday);
+    daily.calendar_into(daily.period(sunday).unwrap(), &mut calendar);
+    // Sunday is day 6 of the week (Monday 0), 7 January, day 6 of the year (from 0).
+    assert_eq!(calendar, [6.0, 7.0, 1.0, 6.0]);
+}
+
+#[test]
+fn a_history_grown_in_steps_equals_one_built_at_once() {
+    let values: Vec<f64> =
+        (0..500).map(|t| 100.0 + (t % 7) as f64 * 3.0 + (t as f64 * 0.37).sin()).collect();
+    let past: Vec<f64> = (0..500).map(|t| t as f64).collect();
+    let whole = History::of(10, &values, &[&past], 30, 7);
+    let mut grown = History::of(10, &values[..123], &[&past[..123]], 30, 7);
+    for t in 123..500 {
+        grown.push(values[t], &[past[t]]);
+    }
+    grown.compact();
+    assert_eq!(grown, whole);
+    assert_eq!(whole.last_period, 509);
+    assert_eq!(whole.recent(), &values[470..]);
+    assert_eq!(whole.past_covariates, [499.0]);
+    let seasonal_mae = (7..500).map(|t| (values[t] - values[t - 7]).abs()).sum::<f64>() / 493.0;
+    assert!((whole.summary.scale() - seasonal_mae).abs() < 1e-9);
+    // A constant series has no seasonal error: the scale falls back to its mean absolute value.
+    let constant = History::of(0, &[5.0; 20], &[], 7, 7);
+    assert_eq!(constant.summary.scale(), 5.0);
+    assert_eq!(History::of(0, &[0.0; 20], &[], 7, 7).summary.scale(), 1.0);
+}
+
+#[test]
+fn feature_rows_are_ratios_to_the_last_season() {
+    let spec = FeatureSpec {
+        frequency: Frequency::Daily,
+        season: 7,
+        lags: vec![1, 7, 30],
+        windows: vec![14],
+        future_covariates: vec!["promo".into()],
+        past_covariates: vec!["footfall".into()],
+    };
+    let grid = Grid::through(Frequency::Daily, 0.0);
+    let recent: Vec<f64> = (1..=20).map(f64::from).collect();
+    let mut summary = Summary::new();
+    for (t, &value) in recent.iter().enumerate() {
+        summary.push(&recent[..t], value, 7);
+    }
+    let mut row = vec![0f32; spec.n_features()];
+    let known = Known { recent: &recent, summary: &summary, past_covariates: &[0.5] };
+    let level = spec.write_row(&grid, &known, 20, &[1.0], &mut row);
+    // Level: mean of 14..=20.
+    assert_eq!(level, 17.0);
+    let names: Vec<String> = spec.feature_infos().into_iter().map(|f| f.name).collect();
+    assert_eq!(
+        names,
+        [
+            "lag_1",
+            "lag_7",
+            "lag_30",
+            "rolling_mean_14",
+            "rolling_std_7",
+            "history_mean",
+            "history_std",
+            "day_of_week",
+            "day_of_month",
+            "month",
+            "day_of_year",
+            "promo",
+            "footfall_last"
+        ]
+    );
+    assert_eq!(row[0], (20.0 / 17.0) as f32);
+    assert_eq!(row[1], (14.0 / 17.0) as f32);
+    assert!(row[2].is_nan(), "lag 30 is before the first value");
+    assert_eq!(row[3], (13.5 / 17.0) as f32);
+    // Population standard deviation of 14..=20 is 2.
+    assert_eq!(row[4], (2.0 / 17.0) as f32);
+    assert_eq!(row[5], (10.5 / 17.0) as f32);
+    // 1970-01-21 was a Wednesday.
+    assert_eq!(&row[7..11], [2.0, 21.0, 1.0, 20.0]);
+    assert_eq!(&row[11..], [1.0, 0.5]);
+    // Scaling the history scales nothing in the row.
+    let big: Vec<f64> = recent.iter().map(|v| v * 1000.0).collect();
+    let mut big_summary = Summary::new();
+    for (t, &value) in big.iter().enumerate() {
+        big_summary.push(&big[..t], value, 7);
+    }
+    let mut big_row = vec![0f32; spec.n_features()];
+    let big_known = Known { recent: &big, summary: &big_summary, past_covariates: &[0.5] };
+    let big_level = spec.write_row(&grid, &big_known, 20, &[1.0], &mut big_row);
+    assert_eq!(big_level, 17_000.0);
+    for (a, b) in row.iter().zip(&big_row) {
+        assert!(
+            a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-6 * a.abs(),
+            "{a} vs {b}"
+        );
+    }
+}
+
+/// A noise-free series: level, slope and a seasonal pattern of `m`.
+fn seasonal_series(n: usize, m: usize, multiplicative: bool) -> Vec<f64> {
+    (0..n)
+        .map(|t| {
+            let trend = 100.0 + 0.5 * t as f64;
+            let season = [0.8, 1.0, 1.3, 0.9, 1.1, 1.2, 0.7][t % m];
+            if multiplicative { trend * season } else { trend + 20.0 * (season - 1.0) }
+        })
+        .collect()
+}
+
+#[test]
+fn ets_forecasts_a_clean_seasonal_series() {
+    for multiplicative in [false, true] {
+        let values = seasonal_series(7 * 30 + 14, 7, multiplicative);
+        let (train, test) = values.split_at(7 * 30);
+        let fit = EtsFit::fit(train, 0, 7).unwrap();
+        let forecast = fit.forecast(train.len() as i64 - 1, 14);
+        let error = forecast.iter().zip(test).map(|(f, y)| (f - y).abs() / y).fold(0.0, f64::max);
+        assert!(error < 0.02, "{} relative error {error}", fit.form());
+        assert_eq!(fit.trend, TrendKind::Damped, "{}", fit.form());
+        let expected =
+            if multiplicative { SeasonKind::Multiplicative } else { SeasonKind::Additive };
+        assert_eq!(fit.season, expected, "{}", fit.form());
+    }
+    // Too short for two seasons: no fit.
+    assert!(EtsFit::fit(&[1.0; 13], 0, 7).is_none());
+}
+
+#[test]
+fn ets_updated_with_its_own_forecasts_keeps_forecasting_the_same() {
+    let values: Vec<f64> = seasonal_series(120, 7, true)
+        .iter()
+        .enumerate()
+        .map(|(t, v)| v * (1.0 + 0.05 * (t as f64 * 1.7).sin()))
+        .collect();
+    let fit = EtsFit::fit(&values, 3, 7).unwrap();
+    let last = 3 + values.len() as i64 - 1;
+    let forecast = fit.forecast(last, 10);
+    let mut updated = fit.clone();
+    for (step, &value) in forecast.iter().take(4).enumerate() {
+        assert!(updated.update(last + 1 + step as i64, value));
+    }
+    let after = updated.forecast(last + 4, 6);
+    for (a, b) in after.iter().zip(&forecast[4..]) {
+        assert!((a - b).abs() <= 1e-9 * b.abs(), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn interval_widths_are_conformal_quantiles_per_step() {
+    // One step, residuals 1..=19: the 95% rank is ceil(20 * 0.95) = 19, the 80% rank 16.
+    let residuals = vec![(1..=19).rev().map(f64::from).collect::<Vec<_>>()];
+    let widths = IntervalWidths::calibrate(&residuals).unwrap();
+    assert_eq!((widths.width_80.clone(), widths.width_95.clone()), (vec![16.0], vec![19.0]));
+    assert_eq!(widths.at(1), Some((16.0, 19.0)));
+    assert_eq!(widths.at(0), None);
+    assert_eq!(widths.at(2), None);
+    // Steps pool their neighbours; a step still short of residuals takes the
+    // quantile over all steps (31 values: ranks 26 and 31).
+    let sparse = vec![(1..=30).map(f64::from).collect(), Vec::new(), Vec::new(), vec![50.0]];
+    let widths = IntervalWidths::calibrate(&sparse).unwrap();
+    assert_eq!(widths.width_80, [25.0, 25.0, 26.0, 26.0]);
+    assert_eq!(widths.width_95, [30.0, 30.0, 50.0, 50.0]);
+    assert!(IntervalWidths::calibrate(&[Vec::new()]).is_none());
+}

@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# The real servers that tests talk to, installed and started on 127.0.0.1.
+#
+#   source scripts/services.sh && start_services mlflow   # exports MLFLOW_TRACKING_URI, stops at shell exit
+#   scripts/services.sh install mlflow                     # fill the cache only (CI cache warm-up)
+#   scripts/services.sh run mlflow -- cargo test -p vigie-cli --test it mlflow
+#
+# Installs are idempotent and cached under ${VIGIE_SERVICES_DIR:-$HOME/.cache/vigie/services}
+# (one folder per service and version, marked complete only once the install succeeded).
+# Each start gets a fresh scratch folder (database, logs, PID files) and a free port, so two
+# sessions never share state. Servers are stopped by the PID or process group recorded at
+# start, never by name.
+#
+# Each service is three functions: install_NAME, start_NAME (sets NAME's variables and records
+# a PID file) and stop_NAME. MLflow is the only one so far; PostgreSQL, MongoDB (SecantusDB),
+# Kafka (tansu), S3 (moto), Prometheus and the OAuth2 issuer follow the same shape (see the
+# team's services notes for the commands that were verified on these machines).
+#
+# This file is sourced: it sets no shell options and every function returns non-zero on failure.
+
+VIGIE_SERVICES_DIR="${VIGIE_SERVICES_DIR:-$HOME/.cache/vigie/services}"
+# The version checked with the official client (tracking, log-batch, registry, aliases, artifact proxy).
+VIGIE_MLFLOW_VERSION="${VIGIE_MLFLOW_VERSION:-3.17.2}"
+# Services started by this shell, in start order; stop_services stops them in reverse.
+VIGIE_SERVICES_STARTED="${VIGIE_SERVICES_STARTED:-}"
+
+_services_log() { echo "services: $*" >&2; }
+
+# A free TCP port on 127.0.0.1 (the kernel picks; a small race with other starters is accepted).
+_services_free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until URL answers 2xx, for at most SECONDS; gives up early when PID died.
+_services_wait_http() {
+    local url=$1 seconds=$2 pid=$3 log=$4
+    local end=$(($(date +%s) + seconds))
+    until curl -sf -o /dev/null "$url"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            _services_log "the server stopped while starting; last lines of $log:"
+            tail -n 20 "$log" >&2
+            return 1
+        fi
+        if [ "$(date +%s)" -ge "$end" ]; then
+            _services_log "no answer from $url after ${seconds}s; last lines of $log:"
+            tail -n 20 "$log" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# Sets VIGIE_SERVICES_RUN, the scratch folder of this shell's services (created on first use).
+# Not called in $(...): the variable must survive in this shell for stop_services.
+_services_ensure_run_dir() {
+    if [ -z "${VIGIE_SERVICES_RUN:-}" ] || [ ! -d "$VIGIE_SERVICES_RUN" ]; then
+        VIGIE_SERVICES_RUN=$(mktemp -d "${TMPDIR:-/tmp}/vigie-services.XXXXXX") || return 1
+        export VIGIE_SERVICES_RUN
+    fi
+}
+
+# Stops the process group whose leader's PID is in FILE: TERM, then KILL after 10 s.
+_services_stop_group() {
+    local file=$1 pgid
+    [ -f "$file" ] || return 0
+    pgid=$(cat "$file")
+    rm -f "$file"
+    [ -n "$pgid" ] || return 0
+    kill -TERM -- "-$pgid" 2>/dev/null || return 0
+    local tries=0
+    while kill -0 -- "-$pgid" 2>/dev/null && [ "$tries" -lt 50 ]; do
+        sleep 0.2
+        tries=$((tries + 1))
+    done
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+}
+
+# ---- MLflow tracking server and model registry -------------------------------------------------
+
+_mlflow_venv() { echo "$VIGIE_SERVICES_DIR/mlflow-$VIGIE_MLFLOW_VERSION"; }
+
+install_mlflow() {
+    local venv
+    venv=$(_mlflow_venv)
+    if [ -f "$venv/.installed" ]; then
+        return 0
+    fi
+    _services_log "installing mlflow $VIGIE_MLFLOW_VERSION into $venv (about 2 minutes, once)"
+    rm -rf "$venv"
+    mkdir -p "$VIGIE_SERVICES_DIR" || return 1
+    python3 -m venv "$venv" || return 1
+    "$venv/bin/pip" install -q --disable-pip-version-check "mlflow==$VIGIE_MLFLOW_VERSION" || return 1
+    touch "$venv/.installed"
+}
+
+start_mlflow() {
+    install_mlflow || return 1
+    local venv run port
+    venv=$(_mlflow_venv)
+    _services_ensure_run_dir || return 1
+    run=$VIGIE_SERVICES_RUN
+    port=${VIGIE_MLFLOW_PORT:-$(_services_free_port)} || return 1
+    mkdir -p "$run/mlflow/artifacts" || return 1
+    # setsid: a new process group, so stopping it also stops the server's workers. The shell
+    # records its own PID (the group's id) before becoming the server.
+    # Job execution off: otherwise MLflow 3 starts seven worker processes.
+    MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid sh -c 'echo $$ >"$1"; shift; exec "$@"' sh \
+        "$run/mlflow.pid" "$venv/bin/mlflow" server \
+        --backend-store-uri "sqlite:///$run/mlflow/mlflow.db" \
+        --artifacts-destination "$run/mlflow/artifacts" \
+        --host 127.0.0.1 --port "$port" --workers 1 \
+        >"$run/mlflow.log" 2>&1 </dev/null &
+    local tries=0
+    until [ -s "$run/mlflow.pid" ] || [ "$tries" -ge 50 ]; do
+        sleep 0.1
+        tries=$((tries + 1))
+    done
+    [ -s "$run/mlflow.pid" ] || { _services_log "mlflow did not start; see $run/mlflow.log"; return 1; }
+    _services_wait_http "http://127.0.0.1:$port/health" 180 "$(cat "$run/mlflow.pid")" "$run/mlflow.log" || {
+        stop_mlflow
+        return 1
+    }
+    export MLFLOW_TRACKING_URI="http://127.0.0.1:$port"
+    # The interpreter that has the official client, for tests that read back what was exported.
+    export VIGIE_MLFLOW_PYTHON="$venv/bin/python"
+    _services_log "mlflow $VIGIE_MLFLOW_VERSION at $MLFLOW_TRACKING_URI (log: $run/mlflow.log)"
+}
+
+stop_mlflow() {
+    [ -n "${VIGIE_SERVICES_RUN:-}" ] || return 0
+    _services_stop_group "$VIGIE_SERVICES_RUN/mlflow.pid"
+    unset MLFLOW_TRACKING_URI VIGIE_MLFLOW_PYTHON
+}
+
+# ---- all services ------------------------------------------------------------------------------
+
+_services_known() {
+    case $1 in
+        mlflow) return 0 ;;
+        *)
+            _services_log "unknown service '$1' (known: mlflow)"
+            return 1
+            ;;
+    esac
+}
+
+# install_services NAME...: fill the cache, start nothing.
+install_services() {
+    local name
+    for name in "$@"; do
+        _services_known "$name" || return 1
+        "install_$name" || return 1
+    done
+}
+
+# start_services NAME...: install if needed, start, export the clients' variables, and stop
+# everything when the calling shell exits.
+start_services() {
+    local name
+    trap stop_services EXIT
+    # A script killed by INT or TERM exits through its EXIT trap too. Not in an interactive
+    # shell, where Ctrl-C at the prompt must not end the session.
+    if [[ $- != *i* ]]; then
+        trap 'exit 130' INT
+        trap 'exit 143' TERM
+    fi
+    for name in "$@"; do
+        _services_known "$name" || return 1
+        case " $VIGIE_SERVICES_STARTED " in *" $name "*) continue ;; esac
+        "start_$name" || return 1
+        VIGIE_SERVICES_STARTED="$VIGIE_SERVICES_STARTED $name"
+    done
+}
+
+# stop_services: stop what start_services started, newest first, and remove the scratch folder.
+stop_services() {
+    local name reversed=""
+    for name in $VIGIE_SERVICES_STARTED; do
+        reversed="$name $reversed"
+    done
+    for name in $reversed; do
+        "stop_$name"
+    done
+    VIGIE_SERVICES_STARTED=""
+    if [ -n "${VIGIE_SERVICES_RUN:-}" ] && [ -d "$VIGIE_SERVICES_RUN" ] && [ -z "${VIGIE_SERVICES_KEEP:-}" ]; then
+        rm -rf "$VIGIE_SERVICES_RUN"
+    fi
+    unset VIGIE_SERVICES_RUN
+}
+
+# Run directly: `install NAME...` or `run NAME... -- COMMAND...`.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    set -euo pipefail
+    action=${1:-}
+    shift || true
+    case $action in
+        install) install_services "$@" ;;
+        run)
+            names=()
+            while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+                names+=("$1")
+                shift
+            done
+            [ "${1:-}" = "--" ] && shift
+            [ $# -gt 0 ] || { echo "usage: $0 run NAME... -- COMMAND..." >&2; exit 2; }
+            start_services "${names[@]}"
+            "$@"
+            ;;
+        *)
+            echo "usage: $0 install NAME... | run NAME... -- COMMAND...   (or source it and call start_services NAME...)" >&2
+            exit 2
+            ;;
+    esac
+fi
