@@ -1,13 +1,13 @@
 //! Quantile binning of the training matrix, done once for the whole forest.
 //!
-//! Large nodes look at `u8` bin codes rather than floats: split search builds
-//! a small histogram per feature. A numeric feature's bins are delimited by
-//! `edges`, real feature values chosen so that `x < edges[b]` holds exactly for
-//! the values of bins `0..=b`, so a cut between bins saved as a threshold routes
-//! raw floats as training routed codes, for training rows and new rows alike.
-//! The raw values are kept beside the codes, column after column, for the
-//! exact splits of small nodes and for partitioning. This module neither
-//! samples rows for trees nor grows them.
+//! Split search may read a feature's `u8` bin codes instead of its floats and
+//! build a small histogram per node. A numeric feature's bins are delimited
+//! by `edges`, real feature values chosen so that `x < edges[b]` holds exactly
+//! for the values of bins `0..=b`, so a cut between bins saved as a threshold
+//! routes raw floats as training routed codes, for training rows and new rows
+//! alike. The raw values are kept beside the codes, column after column, for
+//! exact splits and for partitioning. This module neither samples rows for
+//! trees nor grows them.
 
 use rayon::prelude::*;
 

@@ -23,6 +23,8 @@ pub(super) struct TreeSettings {
     pub max_features: usize,
     /// Whether each tree sees a bootstrap sample rather than every row.
     pub bootstrap: bool,
+    /// Nodes with more rows than this split numeric features on bins (`usize::MAX`: never).
+    pub exact_max_rows: usize,
     /// Target channels: 1, or the number of classes.
     pub n_channels: usize,
 }
@@ -135,7 +137,11 @@ impl TreeWorkspace {
             draws: Vec::new(),
             rows: Vec::new(),
             scratch: Vec::new(),
-            finder: SplitFinder::new(n_channels, settings.min_samples_leaf),
+            finder: SplitFinder::new(
+                n_channels,
+                settings.min_samples_leaf,
+                settings.exact_max_rows,
+            ),
             feature_order: Vec::new(),
             totals: vec![0.0; n_channels + 2],
             left_sums: vec![0.0; n_channels + 1],

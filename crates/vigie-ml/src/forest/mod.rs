@@ -3,12 +3,13 @@
 //! Breiman's forest as scikit-learn's `RandomForestClassifier` and
 //! `RandomForestRegressor` grow it (bootstrap samples, a random subset of
 //! features at every split, Gini or squared error, trees grown until pure by
-//! default), made fast: features are binned once into `u8` codes
-//! ([`binning`]); a large node reads its best split off per-feature
-//! histograms, a small one sorts raw values ([`split`]); rows are partitioned
-//! in place ([`grow`]). Trees train in parallel with rayon, each from its own
+//! default), made fast: rows are partitioned in place and never copied per
+//! node (`grow`); a node sorts its raw values once per feature drawn, or, for
+//! a feature of few distinct values or when asked to for large nodes, reads its
+//! best split off a histogram of `u8` bin codes computed once (`binning`,
+//! `split`). Trees train in parallel with rayon, each from its own
 //! generator forked from the seed, so the forest is the same on any number
-//! of threads, out-of-bag predictions included ([`oob`]).
+//! of threads, out-of-bag predictions included (`oob`).
 //!
 //! Unlike scikit-learn, missing values are accepted: every split learns where
 //! they go. Native categorical features are split by a set of categories,
@@ -84,10 +85,17 @@ pub struct ForestParams {
     /// Whether each tree learns from a bootstrap sample (`n` rows drawn with
     /// replacement) rather than from every row.
     pub bootstrap: bool,
-    /// Most bins per feature (2 to 255) in the histograms that split nodes of
-    /// more than 4096 rows (smaller nodes split on exact values); fewer bins
-    /// train faster, more split finer.
+    /// Most bins per feature (2 to 255). A feature with at most this many
+    /// distinct values, or a categorical one, is split on its bins; others
+    /// are too when `histogram_above_rows` says so.
     pub max_bins: usize,
+    /// Nodes with more in-bag rows than this split numeric features on
+    /// histograms of their bins, linear in the rows, instead of sorting raw
+    /// values; `None` (the default) always sorts, as scikit-learn does.
+    /// Measured on 200k rows x 30 features, 100 trees, test AUC and CPU time:
+    /// scikit-learn 1.9.1 0.8664 (mean of 4 seeds) in about 190 s; `None`
+    /// 0.8661 (3 seeds) in about 60 s; `Some(4096)` 0.8646 (5 seeds) in 40 s.
+    pub histogram_above_rows: Option<usize>,
     /// Whether to compute out-of-bag predictions (needs `bootstrap`).
     pub oob_score: bool,
 }
@@ -101,6 +109,7 @@ impl Default for ForestParams {
             max_features: MaxFeatures::Auto,
             bootstrap: true,
             max_bins: 255,
+            histogram_above_rows: None,
             oob_score: true,
         }
     }
@@ -293,6 +302,7 @@ fn check_params(
         min_samples_leaf: params.min_samples_leaf,
         max_features: max_features.max(1),
         bootstrap: params.bootstrap,
+        exact_max_rows: params.histogram_above_rows.unwrap_or(usize::MAX),
         n_channels,
     })
 }

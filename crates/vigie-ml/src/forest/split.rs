@@ -8,28 +8,21 @@
 //! the weight) is scikit-learn's Gini-best split.
 //!
 //! Rows are first grouped by value, then every cut between consecutive groups
-//! is scored. A node of more than [`EXACT_MAX_ROWS`] rows groups them by a
-//! histogram of bin codes, cheap at that size, and the feature's best bin cut
-//! is then refined on the raw values of the two bins around it. A smaller node
-//! sorts its raw values and cuts halfway between neighbours, as scikit-learn
-//! does: fully grown trees make most of their splits there, and cutting them
-//! on quantile bins measurably loses accuracy. Features whose every value has
-//! a bin (categories among them) stay on codes, sorted rather than histogrammed
-//! in tiny nodes. Missing values are tried on both sides of every cut and
-//! alone; categories are ordered by their target mean within the node and cut
-//! as a prefix of that order. This module does not move rows.
+//! is scored. By default a node sorts its raw values and cuts halfway
+//! between neighbours, exactly as scikit-learn does. When the forest is asked
+//! to (`histogram_above_rows`), a larger node groups rows by a histogram of
+//! bin codes instead, linear in its rows, and the feature's best bin cut is
+//! then refined on the raw values of the two bins around it. Features whose
+//! every value has a bin (categories among them) always stay on codes, sorted
+//! rather than histogrammed in tiny nodes. Missing values are tried on both
+//! sides of every cut and alone; categories are ordered by their target mean
+//! within the node and cut as a prefix of that order. This module does not
+//! move rows.
 
 use super::binning::{BinKind, FeatureBins, MISSING_BIN, edge_between};
 
 /// Bins per histogram: every code, `MISSING_BIN` included.
 const HISTOGRAM_BINS: usize = 256;
-
-/// A node with at most this many rows is split on its sorted raw values
-/// rather than on bins. Measured on 200k rows x 30 features, 100 fully grown
-/// trees, test AUC against CPU time: bins everywhere 0.8645, exact up to 256
-/// rows 0.8654, up to 4096 rows 0.8665 at 1.7x the cost, exact everywhere
-/// 0.8674 at 2.3x; scikit-learn 1.9.1 0.8667 and 0.8674 (two seeds).
-const EXACT_MAX_ROWS: usize = 4096;
 
 /// A node whose rows number less than `n_bins / SORT_BELOW_BINS_PER_ROW` is
 /// grouped by sorting its codes instead of by a histogram.
@@ -133,6 +126,8 @@ pub(super) struct SplitFinder {
     n_channels: usize,
     stride: usize,
     min_leaf: f64,
+    /// Nodes with more rows than this split numeric features on bins.
+    exact_max_rows: usize,
     histogram: Vec<f64>,
     sort_keys: Vec<u64>,
     /// The node's non-missing groups of rows, ascending: their code or value, and statistics.
@@ -145,13 +140,16 @@ pub(super) struct SplitFinder {
 }
 
 impl SplitFinder {
-    /// Buffers for `n_channels` target channels; each side of a split keeps at least `min_leaf` rows.
-    pub fn new(n_channels: usize, min_leaf: usize) -> Self {
+    /// Buffers for `n_channels` target channels; each side of a split keeps at
+    /// least `min_leaf` rows; nodes of more than `exact_max_rows` rows split
+    /// numeric features on bins.
+    pub fn new(n_channels: usize, min_leaf: usize, exact_max_rows: usize) -> Self {
         let stride = n_channels + 2;
         SplitFinder {
             n_channels,
             stride,
             min_leaf: min_leaf as f64,
+            exact_max_rows,
             histogram: vec![0.0; HISTOGRAM_BINS * stride],
             sort_keys: Vec::new(),
             group_bins: Vec::with_capacity(HISTOGRAM_BINS),
@@ -182,7 +180,7 @@ impl SplitFinder {
         totals: &[f64],
         best: &mut Option<BestSplit>,
     ) -> Spread {
-        let by_value = !bins.exact && rows.len() <= EXACT_MAX_ROWS;
+        let by_value = !bins.exact && rows.len() <= self.exact_max_rows;
         if by_value {
             self.group_by_value(values, rows);
         } else {

@@ -1,3 +1,6 @@
+//! Unit tests of the forest internals: binning edges and codes, the
+//! refinement of bin cuts, and in-bag rows reaching the leaves they built.
+
 use super::binning::{BinnedMatrix, MISSING_BIN, edge_between, quantile_edges};
 use super::grow::{TreeData, TreeSettings, TreeWorkspace, grow_tree};
 use super::*;
@@ -128,6 +131,8 @@ fn bootstrapped_rows_reach_the_leaf_they_were_grown_in() {
         min_samples_leaf: 1,
         max_features: 2,
         bootstrap: true,
+        // Large nodes on histograms, small ones on sorted values: both paths.
+        exact_max_rows: 500,
         n_channels: 1,
     };
     let mut workspace = TreeWorkspace::new(&settings);
@@ -149,9 +154,9 @@ fn bootstrapped_rows_reach_the_leaf_they_were_grown_in() {
     }
 }
 
-/// A node too large for exact search is cut on bins, then re-cut on the raw
-/// values of the two bins around the cut: the threshold lands where the
-/// classes change, inside a bin, not on the bin edge.
+/// A node split on histograms is cut on bins, then re-cut on the raw values
+/// of the two bins around the cut: the threshold lands where the classes
+/// change, inside a bin, not on the bin edge.
 #[test]
 fn a_cut_on_bins_is_refined_on_raw_values() {
     let n_rows = 10_000;
@@ -163,6 +168,7 @@ fn a_cut_on_bins_is_refined_on_raw_values() {
         n_trees: 1,
         bootstrap: false,
         max_bins: 10,
+        histogram_above_rows: Some(0),
         max_depth: Some(1),
         ..ForestParams::default()
     };

@@ -198,7 +198,8 @@ fn same_bits(a: &Option<Vec<f64>>, b: &Option<Vec<f64>>) -> bool {
 #[test]
 fn a_seed_gives_the_same_forest_on_any_number_of_threads() {
     let table = noisy_binary(1500, 8).with_missing(&[0, 5], 0.1, 9);
-    let params = ForestParams { n_trees: 24, ..ForestParams::default() };
+    let params =
+        ForestParams { n_trees: 24, histogram_above_rows: Some(300), ..ForestParams::default() };
     let on_threads = |n_threads: usize, seed: u64| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(n_threads).build().unwrap();
         pool.install(|| table.fit(&params, seed))
@@ -215,43 +216,43 @@ fn a_seed_gives_the_same_forest_on_any_number_of_threads() {
 
 /// Routes every training row through the saved trees on raw floats and checks
 /// that each leaf receives exactly the rows (count and targets) it was grown
-/// from: a threshold that disagreed with training's bins would move rows.
+/// from: a threshold that disagreed with training's bins or values would move
+/// rows. Large nodes split on histograms, small ones on sorted values.
 fn check_training_rows_reach_their_leaves(table: &Table) {
     let params = ForestParams {
         n_trees: 3,
         bootstrap: false,
         oob_score: false,
         max_features: MaxFeatures::Count(2),
+        histogram_above_rows: Some(200),
         ..ForestParams::default()
     };
     let fitted = table.fit(&params, 5);
     let ensemble = &fitted.ensemble;
+    let n_trees = ensemble.n_trees() as f64;
     for (tree, &root) in ensemble.roots.iter().enumerate() {
+        // Trees are stored one after the other.
+        let end = ensemble.roots.get(tree + 1).map_or(ensemble.nodes.len(), |&next| next as usize);
         let mut reached = vec![(0.0f64, 0.0f64); ensemble.nodes.len()];
         for row in 0..table.x.n_rows {
             let leaf = ensemble.leaf_of(root, table.x.row(row));
             reached[leaf].0 += 1.0;
             reached[leaf].1 += f64::from(table.y[row]);
         }
-        let n_trees = ensemble.n_trees() as f64;
-        for (idx, node) in ensemble.nodes.iter().enumerate().filter(|(_, n)| n.is_leaf()) {
+        for idx in (root as usize..end).filter(|&idx| ensemble.nodes[idx].is_leaf()) {
             let (count, target_sum) = reached[idx];
-            if count == 0.0 {
-                continue; // A leaf of another tree.
-            }
+            let node = &ensemble.nodes[idx];
             assert_eq!(count, node.cover, "tree {tree}, leaf {idx}");
             let mean = node.value * n_trees;
             assert!((mean - target_sum / count).abs() < 1e-9, "tree {tree}, leaf {idx}");
         }
-        let covered: f64 = (0..ensemble.nodes.len()).map(|idx| reached[idx].0).sum();
-        assert_eq!(covered, table.x.n_rows as f64);
     }
 }
 
 #[test]
 fn saved_thresholds_route_training_rows_to_their_leaves() {
-    // Many distinct values per feature, so bins are coarser than the data and
-    // large nodes split on bin edges; missing values in two columns.
+    // Many distinct values per feature, so bins are coarser than the data;
+    // missing values in two columns.
     let table = Table::generate(6000, 4, Task::Regression, 13, |v, rng| {
         (f64::from(v[0]) * 3.0 + (f64::from(v[1]) * 2.0).sin() + rng.normal()) as f32
     })
@@ -458,8 +459,10 @@ fn params_read_from_json_with_defaults() {
             ..ForestParams::default()
         }
     );
-    let params: ForestParams = serde_json::from_str(r#"{"max_features": "log2"}"#).unwrap();
+    let params: ForestParams =
+        serde_json::from_str(r#"{"max_features": "log2", "histogram_above_rows": 4096}"#).unwrap();
     assert_eq!(params.max_features, MaxFeatures::Log2);
+    assert_eq!(params.histogram_above_rows, Some(4096));
     assert!(serde_json::from_str::<ForestParams>(r#"{"n_tree": 10}"#).is_err());
 }
 
@@ -544,111 +547,4 @@ fn degenerate_but_valid_inputs_train() {
     let no_features = Table::generate(10, 0, Task::Regression, 94, |_, rng| rng.normal() as f32);
     let fitted = no_features.fit(&params, 1);
     assert!(fitted.ensemble.nodes.iter().all(|node| node.is_leaf()));
-}
-
-/// Throwaway timing harness (removed before commit).
-fn binary_problem(n_rows: usize, n_features: usize, missing_rate: f64, seed: u64) -> Table {
-    let mut rng = Rng::new(seed);
-    let mut x = Matrix::zeros(n_rows, n_features);
-    let mut y = Vec::with_capacity(n_rows);
-    for row in 0..n_rows {
-        let values = x.row_mut(row);
-        for value in values.iter_mut() {
-            *value = rng.normal() as f32;
-        }
-        let v = |idx: usize| f64::from(values[idx.min(n_features - 1)]);
-        let logit = 1.5 * v(0) * v(1) + 2.0 * (2.0 * v(2)).sin() + v(3) * v(3) - 1.0 + 0.8 * v(4);
-        let probability = 1.0 / (1.0 + (-logit).exp());
-        y.push(if rng.next_f64() < probability { 1.0 } else { 0.0 });
-        for value in values.iter_mut() {
-            if rng.next_f64() < missing_rate {
-                *value = f32::NAN;
-            }
-        }
-    }
-    let features = (0..n_features)
-        .map(|idx| FeatureInfo { name: format!("x{idx}"), source: idx, categories: None })
-        .collect();
-    Table { x, y, weights: None, features, task: Task::Binary }
-}
-
-#[test]
-fn timing_200k_by_30() {
-    if std::env::var("VIGIE_FOREST_TIMING").is_err() {
-        return;
-    }
-    let n_trees: usize =
-        std::env::var("VIGIE_FOREST_TREES").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    let all = binary_problem(250_000, 30, 0.0, 42);
-    let train_rows: Vec<usize> = (0..200_000).collect();
-    let test_rows: Vec<usize> = (200_000..250_000).collect();
-    let train = Table {
-        x: all.x.take_rows(&train_rows),
-        y: train_rows.iter().map(|&r| all.y[r]).collect(),
-        features: all.features.clone(),
-        weights: None,
-        task: Task::Binary,
-    };
-    let test = Table {
-        x: all.x.take_rows(&test_rows),
-        y: test_rows.iter().map(|&r| all.y[r]).collect(),
-        features: all.features.clone(),
-        weights: None,
-        task: Task::Binary,
-    };
-    if let Ok(path) = std::env::var("VIGIE_FOREST_DUMP") {
-        use std::io::Write;
-        let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-        for row in 0..all.x.n_rows {
-            let line: Vec<String> = all.x.row(row).iter().map(|v| v.to_string()).collect();
-            writeln!(file, "{},{}", line.join(","), all.y[row]).unwrap();
-        }
-    }
-    let oob = std::env::var("VIGIE_FOREST_OOB").is_ok();
-    let params = ForestParams { n_trees, oob_score: oob, ..ForestParams::default() };
-    let cpu = || {
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
-        (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
-    };
-    let cpu_start = cpu();
-    let start = std::time::Instant::now();
-    let fitted = forest::fit(
-        &params,
-        &train.train_set(),
-        std::env::var("VIGIE_FOREST_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(7),
-    )
-    .unwrap();
-    let elapsed = start.elapsed();
-    let cpu_used = cpu() - cpu_start;
-    let start = std::time::Instant::now();
-    let scores = predict(&fitted.ensemble, &test.x);
-    let predict_elapsed = start.elapsed();
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    // Rank-based AUC with average ranks for ties.
-    let mut ranks = vec![0.0; scores.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        for k in i..=j {
-            ranks[order[k]] = rank;
-        }
-        i = j + 1;
-    }
-    let n_pos = test.y.iter().filter(|&&y| y == 1.0).count() as f64;
-    let n_neg = test.y.len() as f64 - n_pos;
-    let rank_sum: f64 = ranks.iter().zip(&test.y).filter(|(_, y)| **y == 1.0).map(|(r, _)| r).sum();
-    let test_auc = (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg);
-    println!(
-        "forest: {n_trees} trees fit {:.2}s cpu {cpu_used:.2}s (oob {oob}), predict 50k {:.2}s, nodes {}, depth {}, test AUC {test_auc:.4}",
-        elapsed.as_secs_f64(),
-        predict_elapsed.as_secs_f64(),
-        fitted.ensemble.nodes.len(),
-        fitted.ensemble.max_depth
-    );
 }
