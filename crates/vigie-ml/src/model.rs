@@ -266,15 +266,26 @@ impl Model {
     }
 }
 
+/// Rows scored together by one task of batch prediction.
+const BLOCK_ROWS: usize = 256;
+
 /// Predictions (after the link) of an estimator for every row of `matrix`, in parallel.
 pub fn predict_estimator(estimator: &Estimator, matrix: &crate::Matrix) -> Vec<f64> {
     let n_outputs = estimator.n_outputs();
     let link = estimator.link();
     let mut out = vec![0.0; matrix.n_rows * n_outputs];
-    out.par_chunks_mut(n_outputs.max(1) * 256).enumerate().for_each(|(chunk, block)| {
-        for (j, row_out) in block.chunks_mut(n_outputs).enumerate() {
-            let i = chunk * 256 + j;
-            estimator.predict_raw_into(matrix.row(i), row_out);
+    out.par_chunks_mut(n_outputs.max(1) * BLOCK_ROWS).enumerate().for_each(|(chunk, block)| {
+        let first = chunk * BLOCK_ROWS;
+        match estimator {
+            // Tree after tree over the block, so one tree's nodes stay in cache for every row.
+            Estimator::Trees(ensemble) => ensemble.predict_block_into(matrix, first, block),
+            _ => {
+                for (j, row_out) in block.chunks_mut(n_outputs).enumerate() {
+                    estimator.predict_raw_into(matrix.row(first + j), row_out);
+                }
+            }
+        }
+        for row_out in block.chunks_mut(n_outputs) {
             link.apply(row_out);
         }
     });

@@ -307,6 +307,21 @@ impl TreeEnsemble {
         }
     }
 
+    /// Raw outputs of the rows `first..` of `matrix` into `out` (`n_outputs` per
+    /// row, as many rows as `out` holds), walking tree after tree over the block.
+    pub fn predict_block_into(&self, matrix: &crate::Matrix, first: usize, out: &mut [f64]) {
+        let n_outputs = self.n_outputs;
+        for row_out in out.chunks_mut(n_outputs) {
+            row_out.copy_from_slice(&self.base_score);
+        }
+        for (&root, &output) in self.roots.iter().zip(&self.outputs) {
+            for (j, row_out) in out.chunks_mut(n_outputs).enumerate() {
+                row_out[output as usize] +=
+                    self.nodes[self.leaf_of(root, matrix.row(first + j))].value;
+            }
+        }
+    }
+
     /// The cover-weighted mean leaf value of the tree at `root`: TreeSHAP's baseline.
     fn expected_value(&self, idx: usize) -> f64 {
         let node = &self.nodes[idx];
