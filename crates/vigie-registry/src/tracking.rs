@@ -152,25 +152,27 @@ impl Registry {
 
     /// Records parameters (a key logged twice keeps its last value).
     pub fn log_params(&mut self, run: &str, values: &[(String, String)]) -> Result<()> {
-        transaction(&mut self.conn, |tx| {
-            for (key, value) in values {
-                tx.execute(
-                    "INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?1, ?2, ?3)",
-                    params![run, key, value],
-                )?;
-            }
-            Ok(())
-        })
+        self.upsert_pairs(
+            "INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?1, ?2, ?3)",
+            run,
+            values,
+        )
     }
 
-    /// Records tags.
+    /// Records tags (a key set twice keeps its last value).
     pub fn set_tags(&mut self, run: &str, values: &[(String, String)]) -> Result<()> {
+        self.upsert_pairs(
+            "INSERT OR REPLACE INTO tags(run_id, key, value) VALUES (?1, ?2, ?3)",
+            run,
+            values,
+        )
+    }
+
+    fn upsert_pairs(&mut self, sql: &str, run: &str, values: &[(String, String)]) -> Result<()> {
         transaction(&mut self.conn, |tx| {
+            let mut statement = tx.prepare(sql)?;
             for (key, value) in values {
-                tx.execute(
-                    "INSERT OR REPLACE INTO tags(run_id, key, value) VALUES (?1, ?2, ?3)",
-                    params![run, key, value],
-                )?;
+                statement.execute(params![run, key, value])?;
             }
             Ok(())
         })

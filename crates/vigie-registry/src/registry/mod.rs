@@ -389,11 +389,7 @@ impl Registry {
                     .join(", "),
             });
         }
-        transaction(&mut self.conn, |tx| {
-            let moved = move_alias(tx, name, alias, version, "move", user, reason)?;
-            bump_generation(tx)?;
-            Ok(moved)
-        })
+        self.commit_move(name, alias, version, "move", user, reason)
     }
 
     /// Moves `alias` back to the version it pointed at before its last move
@@ -434,8 +430,21 @@ impl Registry {
                 stack[0]
             )));
         };
+        self.commit_move(name, alias, target, "rollback", user, reason)
+    }
+
+    /// Moves an alias and bumps the generation, in one transaction.
+    fn commit_move(
+        &mut self,
+        name: &str,
+        alias: &str,
+        version: u32,
+        kind: &str,
+        user: &str,
+        reason: &str,
+    ) -> Result<AliasMove> {
         transaction(&mut self.conn, |tx| {
-            let moved = move_alias(tx, name, alias, target, "rollback", user, reason)?;
+            let moved = move_alias(tx, name, alias, version, kind, user, reason)?;
             bump_generation(tx)?;
             Ok(moved)
         })
