@@ -125,6 +125,10 @@ pub struct TreeEnsemble {
     /// node instead of 40), built by [`TreeEnsemble::validate`].
     #[serde(skip)]
     walk: Vec<WalkNode>,
+    /// Each tree's TreeSHAP baseline (cover-weighted mean leaf value), built by
+    /// [`TreeEnsemble::validate`].
+    #[serde(skip)]
+    baselines: Vec<f64>,
 }
 
 /// What the prediction walk reads of a node.
@@ -174,6 +178,7 @@ impl EnsembleBuilder {
                 link,
                 max_depth: 0,
                 walk: Vec::new(),
+                baselines: Vec::new(),
             },
         }
     }
@@ -293,6 +298,8 @@ impl TreeEnsemble {
                 categories: n.categories,
             })
             .collect();
+        self.baselines =
+            self.roots.iter().map(|&root| self.expected_value(root as usize)).collect();
         Ok(())
     }
 
@@ -406,9 +413,13 @@ impl TreeEnsemble {
         }
         let depth = self.max_depth + 2;
         let mut path = vec![PathElement::default(); depth * (depth + 1) / 2 + depth];
-        for (&root, &output) in self.roots.iter().zip(&self.outputs) {
+        for (tree, (&root, &output)) in self.roots.iter().zip(&self.outputs).enumerate() {
             let phi = &mut out[output as usize * width..(output as usize + 1) * width];
-            phi[self.n_features] += self.expected_value(root as usize);
+            phi[self.n_features] += self
+                .baselines
+                .get(tree)
+                .copied()
+                .unwrap_or_else(|| self.expected_value(root as usize));
             self.shap_recurse(row, phi, root as usize, &mut path, 0, 0, 1.0, 1.0, -1);
         }
     }
