@@ -257,6 +257,7 @@ fn train(data: &Data, args: &Args, algorithm: &str) -> Result<Trained> {
                 bootstrap: true,
                 max_bins: 255,
                 oob_score: false,
+                histogram_above_rows: None,
             };
             let fitted = forest::fit(&params, &set, args.seed)?;
             (fitted.into(), serde_json::to_value(&params)?)
