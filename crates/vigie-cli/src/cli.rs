@@ -158,6 +158,17 @@ pub enum ModelsCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Remove a version from the registry (refused while an alias points at it;
+    /// its run and model file stay for lineage).
+    Delete {
+        /// The model.
+        name: String,
+        /// The version to remove.
+        version: u32,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Set (NAME ALIAS VERSION) or delete (NAME ALIAS --delete) any alias.
     Alias {
         /// The model.

@@ -266,6 +266,20 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
             let moved = registry.rollback(&name, &alias, &user(), &reason)?;
             print_move(&moved, format)
         }
+        ModelsCommand::Delete { name, version, format } => {
+            registry.delete_version(&name, version)?;
+            match format {
+                Format::Json => {
+                    output::json(&json!({"model": name, "version": version, "deleted": true}))
+                }
+                Format::Text => {
+                    println!(
+                        "Deleted {name} v{version} from the registry (its run and file are kept)"
+                    );
+                    Ok(())
+                }
+            }
+        }
         ModelsCommand::Alias { name, alias, version, delete, reason, format } => {
             let moved = match (delete, version) {
                 (true, _) => registry.delete_alias(&name, &alias, &user(), &reason)?,

@@ -64,6 +64,15 @@ fn promote_rollback_and_aliases_decide_what_predict_uses() {
     let stderr = project.fails(&["models", "promote", "ghost", "1"], 2);
     assert!(stderr.contains("credit"), "{stderr}");
     assert_eq!(project.json(&["models", "show", "credit", "--format", "json"])["version"], 1);
+
+    // A version an alias points at cannot be deleted; once free, it can.
+    let stderr = project.fails(&["models", "delete", "credit", "1"], 2);
+    assert!(stderr.contains("@champion") && stderr.contains("@challenger"), "{stderr}");
+    project.json(&["models", "promote", "credit", "2", "--format", "json"]);
+    project.json(&["models", "alias", "credit", "challenger", "--delete", "--format", "json"]);
+    let deleted = project.json(&["models", "delete", "credit", "1", "--format", "json"]);
+    assert_eq!(deleted["deleted"], true);
+    assert!(project.fails(&["models", "show", "credit:1"], 2).contains("no version 1"));
 }
 
 #[test]
