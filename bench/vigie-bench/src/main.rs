@@ -147,6 +147,7 @@ fn wrap(
             params: Json::Null,
             cv: Default::default(),
             cv_folds: 0,
+            oob: Default::default(),
             threshold: None,
             threshold_goal: None,
             data: DataFingerprint {

@@ -108,6 +108,9 @@ pub struct ModelCard {
     pub cv: BTreeMap<String, MetricSummary>,
     /// Number of cross-validation folds (0 when none ran).
     pub cv_folds: usize,
+    /// Out-of-bag metrics of a random forest's final fit (empty for other algorithms).
+    #[serde(default)]
+    pub oob: BTreeMap<String, f64>,
     /// Binary decision threshold on the positive-class probability.
     pub threshold: Option<f64>,
     /// The goal the threshold was chosen for (`max-f1`, `recall:0.9`, `fpr:0.01`).

@@ -353,13 +353,22 @@ impl Context<'_> {
     }
 }
 
+/// A fitted estimator with what its training learned along the way.
+struct Fitted {
+    estimator: Estimator,
+    /// Boosting rounds kept (early stopping).
+    rounds: Option<usize>,
+    /// A forest's out-of-bag predictions per training row (NaN where never out of bag).
+    oob: Option<Vec<f64>>,
+}
+
 /// Fits one estimator; GBDT with early stopping carves its own validation rows out of `train`.
 fn fit_estimator(
     algorithm: Algorithm,
     params: &Json,
     train: &TrainSet<'_>,
     seed: u64,
-) -> Result<(Estimator, Option<usize>)> {
+) -> Result<Fitted> {
     match algorithm {
         Algorithm::Gbdt => {
             let params: gbdt::GbdtParams = from_json(algorithm, params)?;
@@ -381,31 +390,60 @@ fn fit_estimator(
                 let inner_set = TrainSet { x: &xi, y: &yi, weights: wi.as_deref(), ..*train };
                 let valid_set = TrainSet { x: &xv, y: &yv, weights: wv.as_deref(), ..*train };
                 let fitted = gbdt::fit(&params, &inner_set, Some(&valid_set), seed)?;
-                Ok((Estimator::Trees(fitted.ensemble), Some(fitted.rounds)))
+                Ok(Fitted {
+                    estimator: Estimator::Trees(fitted.ensemble),
+                    rounds: Some(fitted.rounds),
+                    oob: None,
+                })
             } else {
                 let fitted = gbdt::fit(&params, train, None, seed)?;
-                Ok((Estimator::Trees(fitted.ensemble), Some(fitted.rounds)))
+                Ok(Fitted {
+                    estimator: Estimator::Trees(fitted.ensemble),
+                    rounds: Some(fitted.rounds),
+                    oob: None,
+                })
             }
         }
         Algorithm::RandomForest => {
             let params: forest::ForestParams = from_json(algorithm, params)?;
-            Ok((Estimator::Trees(forest::fit(&params, train, seed)?.ensemble), None))
+            let fitted = forest::fit(&params, train, seed)?;
+            Ok(Fitted {
+                estimator: Estimator::Trees(fitted.ensemble),
+                rounds: None,
+                oob: fitted.oob_predictions,
+            })
         }
         Algorithm::Logistic => {
             let params: linear::LogisticParams = from_json(algorithm, params)?;
-            Ok((Estimator::Linear(linear::fit_logistic(&params, train, seed)?), None))
+            Ok(Fitted {
+                estimator: Estimator::Linear(linear::fit_logistic(&params, train, seed)?),
+                rounds: None,
+                oob: None,
+            })
         }
         Algorithm::LinearSvm => {
             let params: linear::SvmParams = from_json(algorithm, params)?;
-            Ok((Estimator::Linear(linear::fit_svm(&params, train, seed)?), None))
+            Ok(Fitted {
+                estimator: Estimator::Linear(linear::fit_svm(&params, train, seed)?),
+                rounds: None,
+                oob: None,
+            })
         }
         Algorithm::Linear => {
             let params: linear::LinearParams = from_json(algorithm, params)?;
-            Ok((Estimator::Linear(linear::fit_linear(&params, train, seed)?), None))
+            Ok(Fitted {
+                estimator: Estimator::Linear(linear::fit_linear(&params, train, seed)?),
+                rounds: None,
+                oob: None,
+            })
         }
         Algorithm::Mlp => {
             let params: mlp::MlpParams = from_json(algorithm, params)?;
-            Ok((Estimator::Mlp(mlp::fit(&params, train, seed)?), None))
+            Ok(Fitted {
+                estimator: Estimator::Mlp(mlp::fit(&params, train, seed)?),
+                rounds: None,
+                oob: None,
+            })
         }
     }
 }
@@ -416,7 +454,7 @@ fn fit_rows(
     algorithm: Algorithm,
     params: &Json,
     rows: &[usize],
-) -> Result<(Pipeline, Estimator, Option<usize>)> {
+) -> Result<(Pipeline, Fitted)> {
     let (y, w) = ctx.subset(rows);
     let pipeline = Pipeline::fit(
         &ctx.transforms.apply(algorithm.pipeline_spec()),
@@ -434,8 +472,8 @@ fn fit_rows(
         features: &pipeline.features,
         task: ctx.task,
     };
-    let (estimator, rounds) = fit_estimator(algorithm, params, &set, ctx.seed)?;
-    Ok((pipeline, estimator, rounds))
+    let fitted = fit_estimator(algorithm, params, &set, ctx.seed)?;
+    Ok((pipeline, fitted))
 }
 
 fn cross_validate(
@@ -449,14 +487,14 @@ fn cross_validate(
     let mut oof = vec![f64::NAN; ctx.y.len() * n_outputs];
     let mut rounds = Vec::new();
     for fold in &ctx.folds {
-        let (pipeline, estimator, fold_rounds) = fit_rows(ctx, algorithm, params, &fold.train)?;
+        let (pipeline, fitted) = fit_rows(ctx, algorithm, params, &fold.train)?;
         let x_test = pipeline.transform(&ctx.frame.take(&fold.test))?;
-        let predictions = predict_estimator(&estimator, &x_test);
+        let predictions = predict_estimator(&fitted.estimator, &x_test);
         for (j, &row) in fold.test.iter().enumerate() {
             oof[row * n_outputs..(row + 1) * n_outputs]
                 .copy_from_slice(&predictions[j * n_outputs..(j + 1) * n_outputs]);
         }
-        rounds.extend(fold_rounds);
+        rounds.extend(fitted.rounds);
         progress.advance();
     }
     // The threshold is chosen once on all out-of-fold predictions, then every fold is scored at it.
@@ -709,8 +747,24 @@ pub fn train(
         map.insert("early_stopping_rounds".into(), Json::Null);
     }
     let all: Vec<usize> = (0..frame.n_rows()).collect();
-    let (pipeline, estimator, _) = fit_rows(&ctx, winner.algorithm, &final_params, &all)?;
+    let (pipeline, fitted) = fit_rows(&ctx, winner.algorithm, &final_params, &all)?;
     progress.advance();
+    // A forest scores itself on the rows each tree did not see.
+    let oob = fitted
+        .oob
+        .map(|predictions| {
+            let n_outputs = task.n_outputs();
+            let scored: Vec<usize> = (0..ctx.y.len())
+                .filter(|&i| predictions.get(i * n_outputs).is_some_and(|p| !p.is_nan()))
+                .collect();
+            let y: Vec<f32> = scored.iter().map(|&i| ctx.y[i]).collect();
+            let p: Vec<f64> = scored
+                .iter()
+                .flat_map(|&i| predictions[i * n_outputs..(i + 1) * n_outputs].iter().copied())
+                .collect();
+            metrics::evaluate(task, &y, &p, winner.threshold.unwrap_or(0.5))
+        })
+        .unwrap_or_default();
 
     let mut used: Vec<&str> = ctx.inputs.clone();
     used.push(&request.label);
@@ -724,6 +778,7 @@ pub fn train(
         params: final_params,
         cv: winner.cv.clone(),
         cv_folds: if ctx.folds.len() >= 2 { ctx.folds.len() } else { 0 },
+        oob,
         threshold: winner.threshold,
         threshold_goal: (task == Task::Binary).then(|| request.threshold_goal.to_string()),
         data: DataFingerprint::of(frame, &used, &request.source),
@@ -732,7 +787,7 @@ pub fn train(
         trained_at: String::new(),
         vigie_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let mut model = Model { card, pipeline, estimator };
+    let mut model = Model { card, pipeline, estimator: fitted.estimator };
     model.validate()?;
     Ok(TrainOutcome { model, trials, best })
 }

@@ -133,6 +133,7 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                     "params": card.params,
                     "cv": cv_json(&model),
                     "cv_folds": card.cv_folds,
+                    "oob": card.oob,
                     "threshold": card.threshold,
                     "threshold_goal": card.threshold_goal,
                     "data": {"sha256": card.data.sha256, "rows": card.data.rows, "columns": card.data.columns, "source": card.data.source},

@@ -148,6 +148,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
                 "params": card.params,
                 "cv": cv,
                 "cv_folds": card.cv_folds,
+                "oob": card.oob,
                 "threshold": card.threshold,
                 "threshold_goal": card.threshold_goal,
                 "train_seconds": card.train_seconds,

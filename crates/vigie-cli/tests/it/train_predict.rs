@@ -106,6 +106,14 @@ fn every_algorithm_trains_saves_and_reloads_to_identical_predictions() {
         assert_eq!(summary["algorithm"], algorithm);
         let auc = summary["cv"]["roc_auc"]["mean"].as_f64().unwrap();
         assert!(auc > 0.85, "{algorithm}: ROC-AUC {auc}");
+        // The forest also scores itself out of bag; the others have no such estimate.
+        let oob = summary["oob"]["roc_auc"].as_f64();
+        if algorithm == "random-forest" {
+            let oob = oob.unwrap();
+            assert!((oob - auc).abs() < 0.05, "out-of-bag {oob} vs cross-validated {auc}");
+        } else {
+            assert!(oob.is_none(), "{algorithm} has no out-of-bag score");
+        }
         let first = project.path(&format!("{algorithm}-1.csv"));
         let second = project.path(&format!("{algorithm}-2.csv"));
         for out in [&first, &second] {
