@@ -120,6 +120,21 @@ fn new_run_id() -> String {
     out
 }
 
+/// A [`RunSummary`] from the first eight columns of a runs query (id, experiment,
+/// name, parent, status, user, start, end).
+fn run_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
+    Ok(RunSummary {
+        id: r.get(0)?,
+        experiment: r.get(1)?,
+        name: r.get(2)?,
+        parent: r.get(3)?,
+        status: r.get(4)?,
+        user: r.get(5)?,
+        started_at: r.get(6)?,
+        ended_at: r.get(7)?,
+    })
+}
+
 fn db_value(value: f64) -> Option<f64> {
     value.is_finite().then_some(value)
 }
@@ -223,18 +238,7 @@ impl Registry {
              WHERE (?1 IS NULL OR e.name = ?1)
              ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?2",
         )?;
-        let rows = statement.query_map(params![experiment, limit as i64], |r| {
-            Ok(RunSummary {
-                id: r.get(0)?,
-                experiment: r.get(1)?,
-                name: r.get(2)?,
-                parent: r.get(3)?,
-                status: r.get(4)?,
-                user: r.get(5)?,
-                started_at: r.get(6)?,
-                ended_at: r.get(7)?,
-            })
-        })?;
+        let rows = statement.query_map(params![experiment, limit as i64], run_summary)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -252,16 +256,7 @@ impl Registry {
         let mut found = statement
             .query_map([&pattern], |r| {
                 Ok((
-                    RunSummary {
-                        id: r.get(0)?,
-                        experiment: r.get(1)?,
-                        name: r.get(2)?,
-                        parent: r.get(3)?,
-                        status: r.get(4)?,
-                        user: r.get(5)?,
-                        started_at: r.get(6)?,
-                        ended_at: r.get(7)?,
-                    },
+                    run_summary(r)?,
                     r.get::<_, Option<String>>(8)?,
                     r.get::<_, Option<String>>(9)?,
                     r.get::<_, Option<String>>(10)?,
