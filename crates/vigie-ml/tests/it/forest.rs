@@ -4,20 +4,13 @@
 //! categories, out-of-bag predictions, TreeSHAP, and errors on bad input.
 
 use vigie_ml::MlError;
-use vigie_ml::estimator::{Estimator, TrainSet};
+use vigie_ml::estimator::Estimator;
 use vigie_ml::forest::{self, FittedForest, ForestParams, MaxFeatures};
 use vigie_ml::matrix::{FeatureInfo, Link, Matrix, Task};
 use vigie_ml::rng::Rng;
 use vigie_ml::tree::{NO_CATEGORIES, TreeEnsemble};
 
-/// A table with its targets, weights and task.
-struct Table {
-    x: Matrix,
-    y: Vec<f32>,
-    weights: Option<Vec<f32>>,
-    features: Vec<FeatureInfo>,
-    task: Task,
-}
+use crate::support::Table;
 
 impl Table {
     /// `n_rows` rows of `n_features` standard normal features; `target` maps a
@@ -39,10 +32,7 @@ impl Table {
             }
             y.push(target(values, &mut rng));
         }
-        let features = (0..n_features)
-            .map(|idx| FeatureInfo { name: format!("x{idx}"), source: idx, categories: None })
-            .collect();
-        Table { x, y, weights: None, features, task }
+        Table::new(x, y, task)
     }
 
     /// Replaces a share `rate` of the values of `columns` by `NaN`.
@@ -56,16 +46,6 @@ impl Table {
             }
         }
         self
-    }
-
-    fn train_set(&self) -> TrainSet<'_> {
-        TrainSet {
-            x: &self.x,
-            y: &self.y,
-            weights: self.weights.as_deref(),
-            features: &self.features,
-            task: self.task,
-        }
     }
 
     fn fit(&self, params: &ForestParams, seed: u64) -> FittedForest {

@@ -3,32 +3,18 @@
 //! contributions, determinism, and errors on bad parameters and bad data.
 
 use vigie_ml::MlError;
-use vigie_ml::estimator::{Estimator, TrainSet};
+use vigie_ml::estimator::Estimator;
 use vigie_ml::linear::{
     self, CLOSED_FORM_MAX_FEATURES, LinearAlgorithm, LinearModel, LinearParams, LogisticParams,
     SvmParams,
 };
-use vigie_ml::matrix::{FeatureInfo, Link, Matrix, Task};
+use vigie_ml::matrix::{Link, Matrix, Task};
 use vigie_ml::mlp::{self, Mlp, MlpParams};
 use vigie_ml::rng::Rng;
 
-/// A table with targets and optional weights.
-struct Table {
-    x: Matrix,
-    y: Vec<f32>,
-    weights: Option<Vec<f32>>,
-    features: Vec<FeatureInfo>,
-    task: Task,
-}
+use crate::support::Table;
 
 impl Table {
-    fn new(x: Matrix, y: Vec<f32>, task: Task) -> Self {
-        let features = (0..x.n_cols)
-            .map(|idx| FeatureInfo { name: format!("x{idx}"), source: idx, categories: None })
-            .collect();
-        Table { x, y, weights: None, features, task }
-    }
-
     fn from_rows(values: &[f64], n_cols: usize, y: &[f64], task: Task) -> Self {
         let x =
             Matrix { n_rows: y.len(), n_cols, values: values.iter().map(|&v| v as f32).collect() };
@@ -38,16 +24,6 @@ impl Table {
     fn with_weights(mut self, weights: &[f64]) -> Self {
         self.weights = Some(weights.iter().map(|&w| w as f32).collect());
         self
-    }
-
-    fn train(&self) -> TrainSet<'_> {
-        TrainSet {
-            x: &self.x,
-            y: &self.y,
-            weights: self.weights.as_deref(),
-            features: &self.features,
-            task: self.task,
-        }
     }
 }
 
@@ -151,7 +127,8 @@ fn logistic_matches_sklearn_binary_l2_with_weights() {
     // LogisticRegression(C=0.5, tol=1e-12, max_iter=100000) (lbfgs),
     // fit with sample_weight=SK_W: l2 = 1 / (C Σw) = 1 / (0.5 * 51).
     let table = Table::from_rows(&SK_X, 3, &SK_Y, Task::Binary).with_weights(&SK_W);
-    let model = linear::fit_logistic(&tight(1.0 / (0.5 * 51.0), 0.0), &table.train(), 0).unwrap();
+    let model =
+        linear::fit_logistic(&tight(1.0 / (0.5 * 51.0), 0.0), &table.train_set(), 0).unwrap();
     assert_eq!(model.link, Link::Logistic);
     assert_close(
         &model.coefficients,
@@ -167,7 +144,7 @@ fn logistic_matches_sklearn_binary_l1() {
     // LogisticRegression(C=0.5, l1_ratio=1.0, solver="saga", tol=1e-14,
     // max_iter=10**7), no weights: l1 = 1 / (C n) = 1 / 20.
     let table = Table::from_rows(&SK_X, 3, &SK_Y, Task::Binary);
-    let model = linear::fit_logistic(&tight(0.0, 0.05), &table.train(), 0).unwrap();
+    let model = linear::fit_logistic(&tight(0.0, 0.05), &table.train_set(), 0).unwrap();
     assert_close(
         &model.coefficients,
         &[1.1069116805211452, -0.817440170931174, 0.3321401697543575],
@@ -182,7 +159,7 @@ fn logistic_matches_sklearn_multinomial() {
     // LogisticRegression(C=2.0, tol=1e-12, max_iter=100000) (lbfgs,
     // multinomial), no weights: l2 = 1 / (C n) = 1 / 80. Intercepts centred.
     let table = Table::from_rows(&SK_X, 3, &SK_CLASSES, Task::Multiclass { n_classes: 3 });
-    let model = linear::fit_logistic(&tight(0.0125, 0.0), &table.train(), 0).unwrap();
+    let model = linear::fit_logistic(&tight(0.0125, 0.0), &table.train_set(), 0).unwrap();
     assert_eq!((model.link, model.n_outputs()), (Link::Softmax, 3));
     let expected = [
         1.3319126973592106,
@@ -223,7 +200,8 @@ fn ridge_matches_sklearn_with_weights() {
     // Ridge(alpha=3.0, solver="cholesky") fit with sample_weight=SK_W:
     // l2 = alpha / Σw = 3 / 51.
     let table = Table::from_rows(&SK_X, 3, &SK_TARGET, Task::Regression).with_weights(&SK_W);
-    let model = linear::fit_linear(&LinearParams { l2: 3.0 / 51.0 }, &table.train(), 0).unwrap();
+    let model =
+        linear::fit_linear(&LinearParams { l2: 3.0 / 51.0 }, &table.train_set(), 0).unwrap();
     assert_eq!(model.link, Link::Identity);
     assert_close(
         &model.coefficients,
@@ -282,7 +260,7 @@ fn ridge_matches_the_closed_form() {
         row[i] += l2;
     }
     let expected = solve_dense(normal, rhs);
-    let model = linear::fit_linear(&LinearParams { l2 }, &table.train(), 0).unwrap();
+    let model = linear::fit_linear(&LinearParams { l2 }, &table.train_set(), 0).unwrap();
     let actual: Vec<f64> = model.coefficients.iter().chain(&model.intercepts).copied().collect();
     assert_close(&actual, &expected, 1e-9, "ridge");
 }
@@ -294,7 +272,7 @@ fn ridge_with_many_features_is_solved_by_lbfgs() {
     let mut rng = Rng::new(5);
     let beta: Vec<f64> = (0..n_features).map(|_| rng.normal()).collect();
     let table = linear_table(3 * n_features, &beta, -2.0, 6, Task::Regression, |z, _| z as f32);
-    let model = linear::fit_linear(&LinearParams { l2: 0.0 }, &table.train(), 0).unwrap();
+    let model = linear::fit_linear(&LinearParams { l2: 0.0 }, &table.train_set(), 0).unwrap();
     assert_close(&model.coefficients, &beta, 1e-3, "coef");
     assert_close(&model.intercepts, &[-2.0], 1e-3, "intercept");
 }
@@ -307,7 +285,7 @@ fn ridge_solves_collinear_features_without_penalty() {
         let values = table.x.row_mut(row);
         values[1] = values[0];
     }
-    let model = linear::fit_linear(&LinearParams { l2: 0.0 }, &table.train(), 0).unwrap();
+    let model = linear::fit_linear(&LinearParams { l2: 0.0 }, &table.train_set(), 0).unwrap();
     assert_close(&model.coefficients, &[0.5, 0.5], 1e-4, "coef");
 }
 
@@ -315,7 +293,7 @@ fn ridge_solves_collinear_features_without_penalty() {
 fn logistic_recovers_known_coefficients() {
     let beta = [1.0, -2.0, 0.5, 0.0, 3.0];
     let table = linear_table(50_000, &beta, -0.5, 1, Task::Binary, bernoulli);
-    let model = linear::fit_logistic(&tight(0.0, 0.0), &table.train(), 0).unwrap();
+    let model = linear::fit_logistic(&tight(0.0, 0.0), &table.train_set(), 0).unwrap();
     // Standard errors are about 0.01 to 0.03 at this size.
     assert_close(&model.coefficients, &beta, 0.1, "coef");
     assert_close(&model.intercepts, &[-0.5], 0.1, "intercept");
@@ -349,7 +327,7 @@ fn multinomial_recovers_class_structure() {
         y.push(class as f32);
     }
     let table = Table::new(x, y, Task::Multiclass { n_classes: 3 });
-    let model = linear::fit_logistic(&tight(0.0, 0.0), &table.train(), 0).unwrap();
+    let model = linear::fit_logistic(&tight(0.0, 0.0), &table.train_set(), 0).unwrap();
     let expected: Vec<f64> = weights.iter().flatten().copied().collect();
     assert_close(&model.coefficients, &expected, 0.1, "coef");
     assert_close(&model.intercepts, &[0.0, 0.0, 0.0], 0.1, "intercept");
@@ -360,7 +338,7 @@ fn l1_zeroes_irrelevant_features() {
     let beta = [1.5, -1.0, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
     let table = linear_table(5_000, &beta, 0.2, 2, Task::Binary, bernoulli);
     let params = LogisticParams { l1: 0.02, ..LogisticParams::default() };
-    let model = linear::fit_logistic(&params, &table.train(), 0).unwrap();
+    let model = linear::fit_logistic(&params, &table.train_set(), 0).unwrap();
     for (idx, (&w, &b)) in model.coefficients.iter().zip(&beta).enumerate() {
         if b == 0.0 {
             assert_eq!(
@@ -374,7 +352,7 @@ fn l1_zeroes_irrelevant_features() {
     }
     // Elastic net: both penalties together still zero the noise.
     let params = LogisticParams { l1: 0.02, l2: 0.05, ..LogisticParams::default() };
-    let model = linear::fit_logistic(&params, &table.train(), 0).unwrap();
+    let model = linear::fit_logistic(&params, &table.train_set(), 0).unwrap();
     assert!(model.coefficients[3..].iter().all(|&w| w == 0.0), "{:?}", model.coefficients);
 }
 
@@ -395,7 +373,7 @@ fn svm_separates_a_separable_set_with_monotone_probabilities() {
         keep.iter().map(|&row| table.y[row]).collect(),
         Task::Binary,
     );
-    let model = linear::fit_svm(&SvmParams::default(), &table.train(), 7).unwrap();
+    let model = linear::fit_svm(&SvmParams::default(), &table.train_set(), 7).unwrap();
     assert_eq!(model.algorithm, LinearAlgorithm::Svm);
     let Link::Platt { a, .. } = model.link else { panic!("link {:?}", model.link) };
     assert!(a > 0.0, "slope {a}");
@@ -438,10 +416,10 @@ fn contributions_sum_to_the_raw_output() {
         }
     });
     let models = [
-        linear::fit_logistic(&LogisticParams::default(), &binary.train(), 0).unwrap(),
-        linear::fit_logistic(&LogisticParams::default(), &classes.train(), 0).unwrap(),
-        linear::fit_linear(&LinearParams::default(), &regression.train(), 0).unwrap(),
-        linear::fit_svm(&SvmParams::default(), &binary.train(), 0).unwrap(),
+        linear::fit_logistic(&LogisticParams::default(), &binary.train_set(), 0).unwrap(),
+        linear::fit_logistic(&LogisticParams::default(), &classes.train_set(), 0).unwrap(),
+        linear::fit_linear(&LinearParams::default(), &regression.train_set(), 0).unwrap(),
+        linear::fit_svm(&SvmParams::default(), &binary.train_set(), 0).unwrap(),
     ];
     for model in models {
         let estimator = Estimator::Linear(model.clone());
@@ -480,10 +458,10 @@ fn fits_do_not_depend_on_the_thread_count() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
             let logistic =
-                linear::fit_logistic(&LogisticParams::default(), &table.train(), 0).unwrap();
-            let svm = linear::fit_svm(&SvmParams::default(), &table.train(), 3).unwrap();
+                linear::fit_logistic(&LogisticParams::default(), &table.train_set(), 0).unwrap();
+            let svm = linear::fit_svm(&SvmParams::default(), &table.train_set(), 3).unwrap();
             let small = MlpParams { hidden: vec![8], max_epochs: 3, ..MlpParams::default() };
-            let mlp = mlp::fit(&small, &table.train(), 3).unwrap();
+            let mlp = mlp::fit(&small, &table.train_set(), 3).unwrap();
             (logistic, svm, mlp)
         })
     };
@@ -531,8 +509,8 @@ fn quick_mlp() -> MlpParams {
 fn mlp_learns_xor_where_logistic_cannot() {
     let train = xor_table(3_000, 31);
     let test = xor_table(2_000, 32);
-    let network = mlp::fit(&quick_mlp(), &train.train(), 1).unwrap();
-    let logistic = linear::fit_logistic(&LogisticParams::default(), &train.train(), 1).unwrap();
+    let network = mlp::fit(&quick_mlp(), &train.train_set(), 1).unwrap();
+    let logistic = linear::fit_logistic(&LogisticParams::default(), &train.train_set(), 1).unwrap();
     let mlp_accuracy = accuracy(&Estimator::Mlp(network), &test);
     let logistic_accuracy = accuracy(&Estimator::Linear(logistic), &test);
     assert!(mlp_accuracy > 0.93, "mlp accuracy {mlp_accuracy}");
@@ -554,7 +532,7 @@ fn mlp_fits_multiclass_and_unscaled_regression() {
         };
     }
     table.task = Task::Multiclass { n_classes: 3 };
-    let network = mlp::fit(&quick_mlp(), &table.train(), 2).unwrap();
+    let network = mlp::fit(&quick_mlp(), &table.train_set(), 2).unwrap();
     assert_eq!((network.n_outputs(), network.link()), (3, Link::Softmax));
     let mut out = [0.0; 3];
     let correct = (0..table.x.n_rows)
@@ -572,7 +550,7 @@ fn mlp_fits_multiclass_and_unscaled_regression() {
         table.y[row] = 5_000.0 + 1_000.0 * (v[0] * v[1] + (2.0 * v[2]).sin());
     }
     table.task = Task::Regression;
-    let network = mlp::fit(&quick_mlp(), &table.train(), 3).unwrap();
+    let network = mlp::fit(&quick_mlp(), &table.train_set(), 3).unwrap();
     let mean = table.y.iter().map(|&y| f64::from(y)).sum::<f64>() / table.y.len() as f64;
     let (mut residual, mut total) = (0.0, 0.0);
     let mut out = [0.0];
@@ -589,9 +567,9 @@ fn mlp_fits_multiclass_and_unscaled_regression() {
 fn mlp_is_deterministic_for_a_seed() {
     let table = xor_table(1_000, 51);
     let params = MlpParams { hidden: vec![16, 8], max_epochs: 5, ..MlpParams::default() };
-    let first = mlp::fit(&params, &table.train(), 8).unwrap();
-    let second = mlp::fit(&params, &table.train(), 8).unwrap();
-    let other = mlp::fit(&params, &table.train(), 9).unwrap();
+    let first = mlp::fit(&params, &table.train_set(), 8).unwrap();
+    let second = mlp::fit(&params, &table.train_set(), 8).unwrap();
+    let other = mlp::fit(&params, &table.train_set(), 9).unwrap();
     assert_eq!(first, second);
     assert_ne!(first, other);
 }
@@ -599,9 +577,11 @@ fn mlp_is_deterministic_for_a_seed() {
 #[test]
 fn models_round_trip_and_validate() {
     let table = xor_table(400, 61);
-    let linear_model = linear::fit_logistic(&LogisticParams::default(), &table.train(), 0).unwrap();
+    let linear_model =
+        linear::fit_logistic(&LogisticParams::default(), &table.train_set(), 0).unwrap();
     let network =
-        mlp::fit(&MlpParams { max_epochs: 2, ..MlpParams::default() }, &table.train(), 0).unwrap();
+        mlp::fit(&MlpParams { max_epochs: 2, ..MlpParams::default() }, &table.train_set(), 0)
+            .unwrap();
     for estimator in [Estimator::Linear(linear_model), Estimator::Mlp(network)] {
         let json = serde_json::to_string(&estimator).unwrap();
         let mut loaded: Estimator = serde_json::from_str(&json).unwrap();
@@ -614,7 +594,7 @@ fn models_round_trip_and_validate() {
 #[test]
 fn validate_rejects_corrupted_models() {
     let table = xor_table(400, 62);
-    let good = linear::fit_svm(&SvmParams::default(), &table.train(), 0).unwrap();
+    let good = linear::fit_svm(&SvmParams::default(), &table.train_set(), 0).unwrap();
     let corruptions: [fn(&mut LinearModel); 5] = [
         |m| {
             m.coefficients.pop();
@@ -632,7 +612,7 @@ fn validate_rejects_corrupted_models() {
 
     let good = mlp::fit(
         &MlpParams { hidden: vec![4], max_epochs: 1, ..MlpParams::default() },
-        &table.train(),
+        &table.train_set(),
         0,
     )
     .unwrap();
@@ -660,7 +640,7 @@ fn assert_invalid_parameter<T: std::fmt::Debug>(result: vigie_ml::Result<T>, exp
 #[test]
 fn invalid_parameters_are_named() {
     let table = xor_table(200, 71);
-    let train = table.train();
+    let train = table.train_set();
     let logistic = |params: LogisticParams| linear::fit_logistic(&params, &train, 0);
     assert_invalid_parameter(logistic(LogisticParams { l2: -1.0, ..Default::default() }), "l2");
     assert_invalid_parameter(logistic(LogisticParams { l1: f64::NAN, ..Default::default() }), "l1");
@@ -672,7 +652,7 @@ fn invalid_parameters_are_named() {
     let mut regression = xor_table(200, 72);
     regression.task = Task::Regression;
     assert_invalid_parameter(
-        linear::fit_linear(&LinearParams { l2: f64::INFINITY }, &regression.train(), 0),
+        linear::fit_linear(&LinearParams { l2: f64::INFINITY }, &regression.train_set(), 0),
         "l2",
     );
     let svm = |params: SvmParams| linear::fit_svm(&params, &train, 0);
@@ -722,7 +702,7 @@ fn bad_data_is_invalid_data_naming_the_column() {
         Err(MlError::InvalidData(message)) => message,
         other => panic!("expected invalid data, got {other:?}"),
     };
-    let train = table.train();
+    let train = table.train_set();
     let fits: [vigie_ml::Result<()>; 3] = [
         linear::fit_logistic(&LogisticParams::default(), &train, 0).map(drop),
         linear::fit_svm(&SvmParams::default(), &train, 0).map(drop),
@@ -733,27 +713,30 @@ fn bad_data_is_invalid_data_naming_the_column() {
         assert!(text.contains("\"amount\"") && text.contains("row 17"), "{text}");
     }
     table.task = Task::Regression;
-    let text = message(linear::fit_linear(&LinearParams::default(), &table.train(), 0).map(drop));
+    let text =
+        message(linear::fit_linear(&LinearParams::default(), &table.train_set(), 0).map(drop));
     assert!(text.contains("\"amount\""), "{text}");
 
     // Targets that do not fit the task, and bad weights.
     let mut table = xor_table(200, 82);
     table.y[3] = 2.0;
     assert!(
-        message(linear::fit_logistic(&LogisticParams::default(), &table.train(), 0).map(drop))
+        message(linear::fit_logistic(&LogisticParams::default(), &table.train_set(), 0).map(drop))
             .contains("row 3")
     );
     table.y.iter_mut().for_each(|y| *y = 1.0);
     assert!(
-        message(linear::fit_svm(&SvmParams::default(), &table.train(), 0).map(drop))
+        message(linear::fit_svm(&SvmParams::default(), &table.train_set(), 0).map(drop))
             .contains("single class")
     );
     let mut table = xor_table(200, 83);
     table.weights = Some(vec![0.0; 200]);
-    assert!(message(mlp::fit(&MlpParams::default(), &table.train(), 0).map(drop)).contains("zero"));
+    assert!(
+        message(mlp::fit(&MlpParams::default(), &table.train_set(), 0).map(drop)).contains("zero")
+    );
     table.weights = Some(vec![1.0; 199]);
     assert!(
-        message(linear::fit_logistic(&LogisticParams::default(), &table.train(), 0).map(drop))
+        message(linear::fit_logistic(&LogisticParams::default(), &table.train_set(), 0).map(drop))
             .contains("weights")
     );
 }
@@ -762,17 +745,17 @@ fn bad_data_is_invalid_data_naming_the_column() {
 fn tasks_each_model_cannot_do_are_unsupported() {
     let mut table = xor_table(200, 91);
     assert!(matches!(
-        linear::fit_linear(&LinearParams::default(), &table.train(), 0),
+        linear::fit_linear(&LinearParams::default(), &table.train_set(), 0),
         Err(MlError::Unsupported(_))
     ));
     table.task = Task::Multiclass { n_classes: 2 };
     assert!(matches!(
-        linear::fit_svm(&SvmParams::default(), &table.train(), 0),
+        linear::fit_svm(&SvmParams::default(), &table.train_set(), 0),
         Err(MlError::Unsupported(_))
     ));
     table.task = Task::Regression;
     assert!(matches!(
-        linear::fit_logistic(&LogisticParams::default(), &table.train(), 0),
+        linear::fit_logistic(&LogisticParams::default(), &table.train_set(), 0),
         Err(MlError::Unsupported(_))
     ));
 }

@@ -5,3 +5,4 @@ mod forest;
 mod linear;
 mod metrics;
 mod model;
+mod support;
