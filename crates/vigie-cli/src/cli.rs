@@ -33,6 +33,8 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Score a table with a saved model, optionally with per-column explanations.
     Predict(PredictArgs),
+    /// Forecast every series of a forecast model (`vigie train --task forecast`) with 80% and 95% intervals.
+    Forecast(ForecastArgs),
     /// The model registry: list, inspect, compare, promote, roll back, alias.
     Models {
         /// What to do.
@@ -192,13 +194,43 @@ pub enum ModelsCommand {
 
 /// `vigie train`
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Forecasting: vigie train --task forecast --data FILE --time COLUMN --target COLUMN \
+[--series COL,COL] --horizon H [--frequency auto|H|D|W|M|Q] [--covariates COL,...] \
+[--future-covariates COL,...] [--backtest-windows N]. The rolling-origin backtest picks the strategy \
+(global gradient-boosted trees, ETS, seasonal naive) and calibrates 80% and 95% intervals."
+)]
 pub struct TrainArgs {
     /// The training table (.csv or .parquet).
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// The column to predict.
+    /// The column to predict (every task but forecast).
+    #[arg(long, value_name = "COLUMN", required_unless_present = "target")]
+    pub label: Option<String>,
+    /// Forecasting: the column to forecast.
+    #[arg(long, value_name = "COLUMN", conflicts_with = "label")]
+    pub target: Option<String>,
+    /// Forecasting: the time column (ISO dates or times: 2024-03-05, 2024-03-05T13:00:00).
     #[arg(long, value_name = "COLUMN")]
-    pub label: String,
+    pub time: Option<String>,
+    /// Forecasting: the columns whose values name a series (default: the table is one series).
+    #[arg(long, value_name = "COL,COL", value_delimiter = ',')]
+    pub series: Vec<String>,
+    /// Forecasting: periods ahead to forecast and to backtest.
+    #[arg(long, value_name = "H")]
+    pub horizon: Option<usize>,
+    /// Forecasting: the series' frequency (hourly, daily, weekly, monthly, quarterly), inferred by default.
+    #[arg(long, default_value = "auto", value_name = "auto|H|D|W|M|Q")]
+    pub frequency: String,
+    /// Forecasting: covariates known only up to the forecast origin (footfall, last week's visits).
+    #[arg(long, value_name = "COL,...", value_delimiter = ',')]
+    pub covariates: Vec<String>,
+    /// Forecasting: covariates known ahead (promotions, prices, holidays), given for forecast periods.
+    #[arg(long, value_name = "COL,...", value_delimiter = ',')]
+    pub future_covariates: Vec<String>,
+    /// Forecasting: rolling-origin backtest windows (the last ones of the history).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub backtest_windows: usize,
     /// The positive class of a binary label (default: the minority class).
     #[arg(long, value_name = "VALUE")]
     pub positive: Option<String>,
@@ -206,7 +238,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "COL,COL", value_delimiter = ',')]
     pub ignore: Vec<String>,
     /// What to predict.
-    #[arg(long, default_value = "auto", value_name = "auto|binary|multiclass|regression")]
+    #[arg(long, default_value = "auto", value_name = "auto|binary|multiclass|regression|forecast")]
     pub task: String,
     /// The algorithm; auto cross-validates gbdt, random-forest and a linear model and keeps the best.
     #[arg(
@@ -297,4 +329,37 @@ pub struct PredictArgs {
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// Output format of a table of results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum TableFormat {
+    /// Comma-separated values with a header line.
+    #[default]
+    Csv,
+    /// A JSON array of objects, one per row.
+    Json,
+}
+
+/// `vigie forecast`
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    /// NAME, NAME:VERSION or NAME@ALIAS (default: the champion, else the latest version).
+    #[arg(long, value_name = "NAME[:VERSION|@ALIAS]")]
+    pub model: String,
+    /// Periods ahead (at most the horizon the model was trained for).
+    #[arg(long, value_name = "H")]
+    pub horizon: usize,
+    /// Newer rows (.csv or .parquet, the training columns): rows with a target move each series
+    /// forward without retraining (rows the model already knows are skipped); rows without one
+    /// give the future covariates of the forecast periods.
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Where to write the forecasts (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Format of the forecasts: one row per series and period with the series columns, the time,
+    /// forecast, lo80, hi80, lo95, hi95.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TableFormat,
 }

@@ -32,6 +32,10 @@ pub enum MlError {
     /// The algorithm cannot do what was asked (e.g. explain an MLP exactly).
     #[error("{0}")]
     Unsupported(String),
+    /// The model is of another kind than the command needs (a forecast model
+    /// given to `predict`, a tabular model to `forecast`).
+    #[error("{0}")]
+    WrongKind(String),
     /// A model file is truncated, corrupted or from a newer format.
     #[error("model file: {0}")]
     Corrupted(String),
@@ -48,7 +52,8 @@ impl MlError {
             | MlError::InvalidParameter { .. }
             | MlError::MissingColumn(_)
             | MlError::WrongColumnType { .. }
-            | MlError::Unsupported(_) => ErrorCode::InvalidInput,
+            | MlError::Unsupported(_)
+            | MlError::WrongKind(_) => ErrorCode::InvalidInput,
             MlError::Corrupted(_) => ErrorCode::Corrupted,
             MlError::Boosting(_) => ErrorCode::Internal,
         }

@@ -2,26 +2,32 @@
 //!
 //! Layout: the 8-byte magic `VIGIEMDL`, the format version (`u32`, little
 //! endian), the payload length (`u64`), the SHA-256 of the payload, then the
-//! payload: the [`Model`] (card, pipeline, estimator) in CBOR (RFC 8949), a
+//! payload: the [`SavedModel`] (a tabular model's card, pipeline and
+//! estimator, or a forecast model's card and series states) in CBOR (RFC 8949), a
 //! self-describing binary form of the same data model as JSON that any CBOR
 //! tool reads, which keeps non-finite numbers (a split at +∞) exact and is
 //! several times smaller than JSON for large forests. Reading checks each part in that order, so a file from a newer
 //! Vigie, a truncated file and a corrupted one each get their own message,
 //! and a model is only returned once its parts have been validated.
+//!
+//! Format history: version 1 held a tabular [`Model`] alone; version 2 holds
+//! a [`SavedModel`], so forecast models are files like any other. Version 1
+//! files are still read, as tabular models.
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{MlError, Result};
 use crate::model::Model;
+use crate::saved::SavedModel;
 
 /// Identifies a Vigie model file.
 pub const MAGIC: &[u8; 8] = b"VIGIEMDL";
 /// The format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 32;
 
 /// Serialises a model into the file format.
-pub fn encode(model: &Model) -> Result<Vec<u8>> {
+pub fn encode(model: &SavedModel) -> Result<Vec<u8>> {
     let mut payload = Vec::new();
     ciborium::into_writer(model, &mut payload)
         .map_err(|e| MlError::Corrupted(format!("cannot serialise: {e}")))?;
@@ -35,7 +41,7 @@ pub fn encode(model: &Model) -> Result<Vec<u8>> {
 }
 
 /// Reads a model from the file format, refusing anything not exactly as written.
-pub fn decode(bytes: &[u8]) -> Result<Model> {
+pub fn decode(bytes: &[u8]) -> Result<SavedModel> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(MlError::Corrupted("not a Vigie model file (bad magic bytes)".into()));
     }
@@ -75,8 +81,14 @@ pub fn decode(bytes: &[u8]) -> Result<Model> {
             "checksum mismatch: the file was modified or damaged".into(),
         ));
     }
-    let mut model: Model = ciborium::from_reader(payload)
-        .map_err(|e| MlError::Corrupted(format!("unreadable payload: {e}")))?;
+    let unreadable = |e: ciborium::de::Error<std::io::Error>| {
+        MlError::Corrupted(format!("unreadable payload: {e}"))
+    };
+    let mut model = if version == 1 {
+        SavedModel::from(ciborium::from_reader::<Model, _>(payload).map_err(unreadable)?)
+    } else {
+        ciborium::from_reader::<SavedModel, _>(payload).map_err(unreadable)?
+    };
     model.validate()?;
     Ok(model)
 }

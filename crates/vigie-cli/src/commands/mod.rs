@@ -1,5 +1,6 @@
 //! One module per command; [`run`] dispatches.
 
+mod forecast;
 mod mlflow;
 mod models;
 mod predict;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(args) => train::run(&project, *args),
         Command::Predict(args) => predict::run(&project, args),
+        Command::Forecast(args) => forecast::run(&project, args),
         Command::Models { command } => models::run(&project, command),
         Command::Runs { command } => runs::run(&project, command),
         Command::Mlflow { command } => mlflow::run(&project, command),
@@ -115,6 +117,29 @@ pub fn read_table(
 ) -> anyhow::Result<vigie_core::Frame> {
     vigie_connectors::files::read_table(path, types)
         .with_context(|| "cannot read the data".to_owned())
+}
+
+/// The column names of a table, read cheaply for CSV (its header line) and from the schema otherwise.
+pub fn header(path: &Path) -> anyhow::Result<Vec<String>> {
+    if is_csv(path) {
+        use std::io::BufRead;
+        let io = |source| vigie_connectors::ConnectorError::Io { path: path.to_owned(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut line = String::new();
+        std::io::BufReader::new(file).read_line(&mut line).map_err(io)?;
+        return Ok(line
+            .trim_end_matches(['\r', '\n'])
+            .split(',')
+            .map(|s| s.trim_matches('"').to_owned())
+            .collect());
+    }
+    let frame = read_table(path, &HashMap::new())?;
+    Ok(frame.names().into_iter().map(str::to_owned).collect())
+}
+
+/// Whether `path` names a CSV file (whose cells are all text until typed).
+pub fn is_csv(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"))
 }
 
 /// Now, as RFC 3339 UTC.

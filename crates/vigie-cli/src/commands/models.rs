@@ -1,15 +1,45 @@
 //! `vigie models list|show|compare|promote|rollback|alias`.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value as Json, json};
-use vigie_ml::Model;
+use vigie_ml::forecast::Forecaster;
+use vigie_ml::model::MetricSummary;
+use vigie_ml::{Model, SavedModel};
 use vigie_registry::{AliasMove, ModelRef, Registry, VersionInfo};
 
 use super::{Project, user};
 use crate::cli::{Format, ModelsCommand};
 use crate::output;
 
-fn cv_json(model: &Model) -> Map<String, Json> {
-    model.card.cv.iter().map(|(k, m)| (k.clone(), json!({"mean": m.mean, "std": m.std}))).collect()
+/// Metric summaries as `{NAME: {"mean", "std"}}`.
+pub fn metrics_json(metrics: &BTreeMap<String, MetricSummary>) -> Map<String, Json> {
+    metrics.iter().map(|(k, m)| (k.clone(), json!({"mean": m.mean, "std": m.std}))).collect()
+}
+
+/// The metric that ranks versions of a model: the task's primary CV metric, MASE for forecasts.
+fn primary_metric(model: &SavedModel) -> &'static str {
+    match model {
+        SavedModel::Tabular(m) => vigie_ml::metrics::primary_metric(m.card.task),
+        SavedModel::Forecast(_) => "mase",
+    }
+}
+
+fn history_table(history: &[AliasMove]) -> comfy_table::Table {
+    let mut moves = output::table(&["when", "alias", "from", "to", "kind", "who", "why"]);
+    let version = |v: Option<u32>| v.map_or("-".to_owned(), |v| format!("v{v}"));
+    for m in history {
+        moves.add_row(vec![
+            m.at.clone(),
+            m.alias.clone(),
+            version(m.from_version),
+            version(m.to_version),
+            m.kind.clone(),
+            m.user.clone(),
+            m.reason.clone(),
+        ]);
+    }
+    moves
 }
 
 fn move_json(m: &AliasMove) -> Json {
@@ -37,7 +67,7 @@ fn print_move(m: &AliasMove, format: Format) -> anyhow::Result<()> {
     }
 }
 
-fn resolve(registry: &Registry, text: &str) -> anyhow::Result<(VersionInfo, Model)> {
+fn resolve(registry: &Registry, text: &str) -> anyhow::Result<(VersionInfo, SavedModel)> {
     let reference: ModelRef = text.parse()?;
     let info = registry.resolve(&reference)?;
     let model = registry.load(&info)?;
@@ -52,18 +82,18 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
             for summary in registry.models()? {
                 let versions = registry.versions(&summary.name)?;
                 let Some(latest) = versions.last() else { continue };
-                let card = registry.load(latest)?.card;
-                let primary = vigie_ml::metrics::primary_metric(card.task);
+                let model = registry.load(latest)?;
+                let primary = primary_metric(&model);
                 rows.push(json!({
                     "name": summary.name,
                     "versions": summary.versions,
                     "latest": summary.latest,
                     "aliases": summary.aliases.iter().map(|(a, v)| (a.clone(), json!(v))).collect::<Map<_, _>>(),
-                    "algorithm": card.algorithm,
-                    "task": card.task.name(),
+                    "algorithm": model.algorithm(),
+                    "task": model.task(),
                     "metric": primary,
-                    "score": card.cv.get(primary).map_or(f64::NAN, |m| m.mean),
-                    "trained_at": card.trained_at,
+                    "score": model.metrics().get(primary).map_or(f64::NAN, |m| m.mean),
+                    "trained_at": model.trained_at(),
                 }));
             }
             match format {
@@ -83,7 +113,7 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                         "latest",
                         "algorithm",
                         "task",
-                        "cv score",
+                        "score",
                     ]);
                     for row in &rows {
                         let text = |key: &str| row[key].as_str().unwrap_or_default().to_owned();
@@ -117,100 +147,12 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
         }
         ModelsCommand::Show { model, format } => {
             let (info, model) = resolve(&registry, &model)?;
-            let card = &model.card;
-            let transforms = model.pipeline.describe();
             let history: Vec<AliasMove> = registry.alias_history(&info.model)?;
-            match format {
-                Format::Json => output::json(&json!({
-                    "model": card.name,
-                    "version": card.version,
-                    "aliases": info.aliases,
-                    "run_id": info.run_id,
-                    "algorithm": card.algorithm,
-                    "task": card.task.name(),
-                    "label": card.label,
-                    "classes": card.classes,
-                    "params": card.params,
-                    "cv": cv_json(&model),
-                    "cv_folds": card.cv_folds,
-                    "oob": card.oob,
-                    "threshold": card.threshold,
-                    "threshold_goal": card.threshold_goal,
-                    "data": {"sha256": card.data.sha256, "rows": card.data.rows, "columns": card.data.columns, "source": card.data.source},
-                    "inputs": model.pipeline.inputs.iter().map(|i| json!({"name": i.name, "type": i.kind})).collect::<Vec<_>>(),
-                    "features": model.pipeline.n_features(),
-                    "transforms": transforms,
-                    "seed": card.seed,
-                    "train_seconds": card.train_seconds,
-                    "trained_at": card.trained_at,
-                    "vigie_version": card.vigie_version,
-                    "sha256": info.sha256,
-                    "path": registry.artifact_path(&info).display().to_string(),
-                    "alias_history": history.iter().map(move_json).collect::<Vec<_>>(),
-                })),
-                Format::Text => {
-                    let aliases: String = info.aliases.iter().map(|a| format!(" @{a}")).collect();
-                    println!(
-                        "{} v{}{aliases}: {} {} (label {:?})",
-                        card.name,
-                        card.version,
-                        card.algorithm,
-                        card.task.name(),
-                        card.label
-                    );
-                    if !card.classes.is_empty() {
-                        println!("classes: {}", card.classes.join(", "));
-                    }
-                    println!(
-                        "run {} · trained {} in {:.1}s by vigie {}, seed {}",
-                        info.run_id,
-                        card.trained_at,
-                        card.train_seconds,
-                        card.vigie_version,
-                        card.seed
-                    );
-                    println!(
-                        "data: {} ({} rows, {} columns, sha256 {})",
-                        card.data.source, card.data.rows, card.data.columns, card.data.sha256
-                    );
-                    if let (Some(threshold), Some(goal)) = (card.threshold, &card.threshold_goal) {
-                        println!("threshold: {threshold:.4} ({goal})");
-                    }
-                    let mut metrics = output::table(&["metric", "cv mean", "std"]);
-                    for (name, summary) in &card.cv {
-                        metrics.add_row(vec![
-                            name.clone(),
-                            output::metric(summary.mean),
-                            output::metric(summary.std),
-                        ]);
-                    }
-                    println!("{metrics}");
-                    let mut inputs = output::table(&["input column", "transform"]);
-                    for (name, text) in &transforms {
-                        inputs.add_row(vec![name.clone(), text.clone()]);
-                    }
-                    println!("{inputs}");
-                    println!("params: {}", card.params);
-                    if !history.is_empty() {
-                        let mut moves =
-                            output::table(&["when", "alias", "from", "to", "kind", "who", "why"]);
-                        let version =
-                            |v: Option<u32>| v.map_or("-".to_owned(), |v| format!("v{v}"));
-                        for m in &history {
-                            moves.add_row(vec![
-                                m.at.clone(),
-                                m.alias.clone(),
-                                version(m.from_version),
-                                version(m.to_version),
-                                m.kind.clone(),
-                                m.user.clone(),
-                                m.reason.clone(),
-                            ]);
-                        }
-                        println!("{moves}");
-                    }
-                    println!("file: {}", registry.artifact_path(&info).display());
-                    Ok(())
+            let path = registry.artifact_path(&info).display().to_string();
+            match model {
+                SavedModel::Tabular(model) => show_tabular(&info, &model, &history, &path, format),
+                SavedModel::Forecast(forecaster) => {
+                    show_forecast(&info, &forecaster, &history, &path, format)
                 }
             }
         }
@@ -220,7 +162,7 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                 loaded.push(resolve(&registry, text)?);
             }
             let mut metric_names: Vec<String> =
-                loaded.iter().flat_map(|(_, m)| m.card.cv.keys().cloned()).collect();
+                loaded.iter().flat_map(|(_, m)| m.metrics().keys().cloned()).collect();
             metric_names.sort();
             metric_names.dedup();
             match format {
@@ -228,11 +170,18 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                     loaded
                         .iter()
                         .map(|(info, m)| {
-                            json!({
-                                "model": info.model, "version": info.version, "aliases": info.aliases, "algorithm": m.card.algorithm,
-                                "task": m.card.task.name(), "cv": cv_json(m), "threshold": m.card.threshold,
-                                "data_sha256": m.card.data.sha256, "rows": m.card.data.rows, "run_id": info.run_id,
-                            })
+                            let mut entry = json!({
+                                "model": info.model, "version": info.version, "aliases": info.aliases, "algorithm": m.algorithm(),
+                                "task": m.task(), "threshold": threshold(m),
+                                "data_sha256": m.data().sha256, "rows": m.data().rows, "run_id": info.run_id,
+                            });
+                            // Tabular models report cross-validation, forecasts their backtest.
+                            let key = match m {
+                                SavedModel::Tabular(_) => "cv",
+                                SavedModel::Forecast(_) => "backtest",
+                            };
+                            entry[key] = Json::Object(metrics_json(m.metrics()));
+                            entry
                         })
                         .collect(),
                 )),
@@ -241,19 +190,20 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                     header.extend(loaded.iter().map(|(info, _)| format!("{} v{}", info.model, info.version)));
                     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
                     let mut table = output::table(&header_refs);
-                    let row = |label: &str, f: &dyn Fn(&VersionInfo, &Model) -> String| {
+                    let row = |label: &str, f: &dyn Fn(&VersionInfo, &SavedModel) -> String| {
                         let mut cells = vec![label.to_owned()];
                         cells.extend(loaded.iter().map(|(i, m)| f(i, m)));
                         cells
                     };
-                    table.add_row(row("algorithm", &|_, m| m.card.algorithm.clone()));
+                    table.add_row(row("task", &|_, m| m.task().to_owned()));
+                    table.add_row(row("algorithm", &|_, m| m.algorithm().to_owned()));
                     table.add_row(row("aliases", &|i, _| i.aliases.iter().map(|a| format!("@{a}")).collect::<Vec<_>>().join(" ")));
                     for name in &metric_names {
-                        table.add_row(row(name, &|_, m| m.card.cv.get(name).map_or("-".to_owned(), |s| output::metric(s.mean))));
+                        table.add_row(row(name, &|_, m| m.metrics().get(name).map_or("-".to_owned(), |s| output::metric(s.mean))));
                     }
-                    table.add_row(row("threshold", &|_, m| m.card.threshold.map_or("-".to_owned(), output::metric)));
-                    table.add_row(row("rows", &|_, m| m.card.data.rows.to_string()));
-                    table.add_row(row("data sha256", &|_, m| m.card.data.sha256.chars().take(12).collect()));
+                    table.add_row(row("threshold", &|_, m| threshold(m).map_or("-".to_owned(), output::metric)));
+                    table.add_row(row("rows", &|_, m| m.data().rows.to_string()));
+                    table.add_row(row("data sha256", &|_, m| m.data().sha256.chars().take(12).collect()));
                     println!("{table}");
                     Ok(())
                 }
@@ -292,6 +242,172 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                 }
             };
             print_move(&moved, format)
+        }
+    }
+}
+
+/// A tabular model's binary decision threshold.
+fn threshold(model: &SavedModel) -> Option<f64> {
+    match model {
+        SavedModel::Tabular(m) => m.card.threshold,
+        SavedModel::Forecast(_) => None,
+    }
+}
+
+fn show_tabular(
+    info: &VersionInfo,
+    model: &Model,
+    history: &[AliasMove],
+    path: &str,
+    format: Format,
+) -> anyhow::Result<()> {
+    let card = &model.card;
+    let transforms = model.pipeline.describe();
+    match format {
+        Format::Json => output::json(&json!({
+            "model": card.name,
+            "version": card.version,
+            "aliases": info.aliases,
+            "run_id": info.run_id,
+            "algorithm": card.algorithm,
+            "task": card.task.name(),
+            "label": card.label,
+            "classes": card.classes,
+            "params": card.params,
+            "cv": metrics_json(&card.cv),
+            "cv_folds": card.cv_folds,
+            "oob": card.oob,
+            "threshold": card.threshold,
+            "threshold_goal": card.threshold_goal,
+            "data": {"sha256": card.data.sha256, "rows": card.data.rows, "columns": card.data.columns, "source": card.data.source},
+            "inputs": model.pipeline.inputs.iter().map(|i| json!({"name": i.name, "type": i.kind})).collect::<Vec<_>>(),
+            "features": model.pipeline.n_features(),
+            "transforms": transforms,
+            "seed": card.seed,
+            "train_seconds": card.train_seconds,
+            "trained_at": card.trained_at,
+            "vigie_version": card.vigie_version,
+            "sha256": info.sha256,
+            "path": path,
+            "alias_history": history.iter().map(move_json).collect::<Vec<_>>(),
+        })),
+        Format::Text => {
+            let aliases: String = info.aliases.iter().map(|a| format!(" @{a}")).collect();
+            println!(
+                "{} v{}{aliases}: {} {} (label {:?})",
+                card.name,
+                card.version,
+                card.algorithm,
+                card.task.name(),
+                card.label
+            );
+            if !card.classes.is_empty() {
+                println!("classes: {}", card.classes.join(", "));
+            }
+            println!(
+                "run {} · trained {} in {:.1}s by vigie {}, seed {}",
+                info.run_id, card.trained_at, card.train_seconds, card.vigie_version, card.seed
+            );
+            println!(
+                "data: {} ({} rows, {} columns, sha256 {})",
+                card.data.source, card.data.rows, card.data.columns, card.data.sha256
+            );
+            if let (Some(threshold), Some(goal)) = (card.threshold, &card.threshold_goal) {
+                println!("threshold: {threshold:.4} ({goal})");
+            }
+            let mut metrics = output::table(&["metric", "cv mean", "std"]);
+            for (name, summary) in &card.cv {
+                metrics.add_row(vec![
+                    name.clone(),
+                    output::metric(summary.mean),
+                    output::metric(summary.std),
+                ]);
+            }
+            println!("{metrics}");
+            let mut inputs = output::table(&["input column", "transform"]);
+            for (name, text) in &transforms {
+                inputs.add_row(vec![name.clone(), text.clone()]);
+            }
+            println!("{inputs}");
+            println!("params: {}", card.params);
+            if !history.is_empty() {
+                println!("{}", history_table(history));
+            }
+            println!("file: {path}");
+            Ok(())
+        }
+    }
+}
+
+fn show_forecast(
+    info: &VersionInfo,
+    forecaster: &Forecaster,
+    history: &[AliasMove],
+    path: &str,
+    format: Format,
+) -> anyhow::Result<()> {
+    let card = &forecaster.card;
+    let model = &forecaster.model;
+    let report = model.report();
+    match format {
+        Format::Json => output::json(&json!({
+            "model": card.name,
+            "version": card.version,
+            "aliases": info.aliases,
+            "run_id": info.run_id,
+            "task": "forecast",
+            "strategy": model.strategy().name(),
+            "why": report.why,
+            "horizon": model.horizon(),
+            "frequency": model.frequency().code(),
+            "columns": card.columns,
+            "past_only_covariates": card.past_only_covariates,
+            "future_covariates": model.required_future_covariates(),
+            "series": forecaster.keys.len(),
+            "backtest": metrics_json(&report.overall),
+            "backtest_windows": card.backtest_windows,
+            "baselines": report.strategies.iter().map(|(name, m)| (name.clone(), Json::Object(metrics_json(m)))).collect::<Map<_, _>>(),
+            "data": {"sha256": card.data.sha256, "rows": card.data.rows, "columns": card.data.columns, "source": card.data.source},
+            "seed": card.seed,
+            "train_seconds": card.train_seconds,
+            "trained_at": card.trained_at,
+            "vigie_version": card.vigie_version,
+            "sha256": info.sha256,
+            "path": path,
+            "alias_history": history.iter().map(move_json).collect::<Vec<_>>(),
+        })),
+        Format::Text => {
+            let aliases: String = info.aliases.iter().map(|a| format!(" @{a}")).collect();
+            println!(
+                "{} v{}{aliases}: forecast, {} ({} series, {}, horizon {})",
+                card.name,
+                card.version,
+                model.strategy().name(),
+                forecaster.keys.len(),
+                model.frequency(),
+                model.horizon()
+            );
+            println!("{}", report.why);
+            println!(
+                "run {} · trained {} in {:.1}s by vigie {}, seed {}",
+                info.run_id, card.trained_at, card.train_seconds, card.vigie_version, card.seed
+            );
+            println!(
+                "data: {} ({} rows, sha256 {}); time {:?}, target {:?}, series {:?}, covariates {:?}",
+                card.data.source,
+                card.data.rows,
+                card.data.sha256,
+                card.columns.time,
+                card.columns.target,
+                card.columns.series,
+                card.columns.covariates
+            );
+            println!("{}", super::forecast::backtest_table(report));
+            if !history.is_empty() {
+                println!("{}", history_table(history));
+            }
+            println!("file: {path}");
+            Ok(())
         }
     }
 }

@@ -7,7 +7,7 @@ use vigie_core::{Column, ColumnData, ColumnKind, Frame, TextColumn, Value};
 use vigie_ml::Task;
 use vigie_registry::ModelRef;
 
-use super::{Project, UsageError, read_table};
+use super::{Project, UsageError, header, read_table};
 use crate::cli::{Format, PredictArgs};
 use crate::output;
 
@@ -15,11 +15,11 @@ pub fn run(project: &Project, args: PredictArgs) -> anyhow::Result<()> {
     let reference: ModelRef = args.model.parse()?;
     let registry = project.registry()?;
     let version = registry.resolve(&reference)?;
-    let model = registry.load(&version)?;
+    let model = registry.load(&version)?.into_tabular()?;
     let card = &model.card;
 
     // Read the model's inputs with their training types, so a bad value is reported by line and column.
-    let header = read_header_types(&args.data)?;
+    let header = header(&args.data)?;
     let types: HashMap<String, ColumnKind> = model
         .pipeline
         .inputs
@@ -138,26 +138,4 @@ pub fn run(project: &Project, args: PredictArgs) -> anyhow::Result<()> {
         ),
     }
     Ok(())
-}
-
-/// The column names of a table, read cheaply for CSV (its header line) and from the schema otherwise.
-fn read_header_types(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    let frame_names =
-        |frame: &Frame| frame.names().into_iter().map(str::to_owned).collect::<Vec<_>>();
-    if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
-        use std::io::BufRead;
-        let file = std::fs::File::open(path).map_err(|source| {
-            vigie_connectors::ConnectorError::Io { path: path.to_owned(), source }
-        })?;
-        let mut line = String::new();
-        std::io::BufReader::new(file).read_line(&mut line).map_err(|source| {
-            vigie_connectors::ConnectorError::Io { path: path.to_owned(), source }
-        })?;
-        return Ok(line
-            .trim_end_matches(['\r', '\n'])
-            .split(',')
-            .map(|s| s.trim_matches('"').to_owned())
-            .collect());
-    }
-    Ok(frame_names(&read_table(path, &HashMap::new())?))
 }

@@ -9,8 +9,8 @@ use vigie_ml::threshold::ThresholdGoal;
 use vigie_ml::train::{Algorithm, ClassWeight, FoldScheme, PipelineOverrides, TrainRequest, train};
 use vigie_ml::transform::{parse_encoding, parse_impute, parse_scale};
 
-use vigie_ml::Model;
 use vigie_ml::train::Trial;
+use vigie_ml::{Model, SavedModel};
 use vigie_registry::{NewRun, Registry, RunStatus};
 
 use super::{Project, UsageError, column_types, now_rfc3339, read_table, user};
@@ -36,12 +36,34 @@ fn parse_params(pairs: &[String]) -> anyhow::Result<Map<String, Json>> {
 }
 
 pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
+    if args.task == "forecast" || (args.task == "auto" && args.target.is_some()) {
+        return super::forecast::train(project, args);
+    }
+    let forecast_flags: Vec<&str> = [
+        ("--target", args.target.is_some()),
+        ("--time", args.time.is_some()),
+        ("--series", !args.series.is_empty()),
+        ("--horizon", args.horizon.is_some()),
+        ("--frequency", args.frequency != "auto"),
+        ("--covariates", !args.covariates.is_empty()),
+        ("--future-covariates", !args.future_covariates.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    if !forecast_flags.is_empty() {
+        return Err(
+            UsageError(format!("{}: for --task forecast only", forecast_flags.join(", "))).into()
+        );
+    }
+    let label =
+        args.label.clone().ok_or_else(|| UsageError("--label COLUMN is required".into()))?;
     let name = match &args.name {
         Some(name) => name.clone(),
         None => args.data.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_owned(),
     };
     vigie_registry::validate_name(&name)?;
-    let mut request = TrainRequest::new(&name, &args.label);
+    let mut request = TrainRequest::new(&name, &label);
     request.positive = args.positive.clone();
     request.ignore = args.ignore.clone();
     request.task = usage("--task", args.task.parse::<TaskChoice>())?;
@@ -123,8 +145,10 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         outcome.best,
         &model,
     )?;
-    let version = registry.register(&mut model, &run_id, &user)?;
+    let mut saved = SavedModel::from(model);
+    let version = registry.register(&mut saved, &run_id, &user)?;
     registry.end_run(&run_id, RunStatus::Finished)?;
+    let model = saved.into_tabular()?;
     let card = &model.card;
 
     match args.format {

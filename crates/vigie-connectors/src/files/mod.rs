@@ -269,17 +269,23 @@ pub fn frame_from_batches(
     Frame::new(columns).map_err(|e| format_error(path, e))
 }
 
-/// Writes a frame as CSV (missing values as empty cells).
+/// Writes a frame as a CSV file (missing values as empty cells), through a
+/// temporary file renamed at the end, so a failure leaves no half file.
 pub fn write_csv(path: &Path, frame: &Frame) -> Result<(), ConnectorError> {
     let tmp: PathBuf = path.with_extension("csv.partial");
     let file = File::create(&tmp).map_err(io_error(path))?;
     let mut out = std::io::BufWriter::new(file);
-    let write = |out: &mut std::io::BufWriter<File>, text: &str| {
-        out.write_all(text.as_bytes()).map_err(io_error(path))
-    };
+    write_csv_to(&mut out, frame).map_err(io_error(path))?;
+    out.flush().map_err(io_error(path))?;
+    drop(out);
+    std::fs::rename(&tmp, path).map_err(io_error(path))
+}
+
+/// Writes a frame as CSV to `out` (standard output, a buffer).
+pub fn write_csv_to(out: &mut impl Write, frame: &Frame) -> std::io::Result<()> {
     let header: Vec<String> = frame.columns().iter().map(|c| quote(&c.name)).collect();
-    write(&mut out, &header.join(","))?;
-    write(&mut out, "\n")?;
+    out.write_all(header.join(",").as_bytes())?;
+    out.write_all(b"\n")?;
     let mut line = String::new();
     for row in 0..frame.n_rows() {
         line.clear();
@@ -306,11 +312,9 @@ pub fn write_csv(path: &Path, frame: &Frame) -> Result<(), ConnectorError> {
             }
         }
         line.push('\n');
-        write(&mut out, &line)?;
+        out.write_all(line.as_bytes())?;
     }
-    out.flush().map_err(io_error(path))?;
-    drop(out);
-    std::fs::rename(&tmp, path).map_err(io_error(path))
+    Ok(())
 }
 
 /// Shortest text that reads back as the same `f64`.

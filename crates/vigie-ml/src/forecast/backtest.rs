@@ -29,6 +29,7 @@ use super::state::History;
 use crate::error::{MlError, Result};
 use crate::model::MetricSummary;
 use crate::rng::Rng;
+use crate::train::Progress;
 
 /// One series in one backtest window: what happened and what each strategy forecast.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,7 +178,12 @@ pub(crate) fn window_seed(seed: u64, window: Option<usize>) -> u64 {
 }
 
 /// Runs the rolling-origin backtest of `params.strategies` (and seasonal naive).
-pub(crate) fn run(panel: &Panel, params: &CheckedParams, spec: &FeatureSpec) -> Result<Backtest> {
+pub(crate) fn run(
+    panel: &Panel,
+    params: &CheckedParams,
+    spec: &FeatureSpec,
+    progress: &dyn Progress,
+) -> Result<Backtest> {
     let horizon = params.horizon;
     let season = params.season;
     let mut strategies = params.strategies.clone();
@@ -203,6 +209,10 @@ pub(crate) fn run(panel: &Panel, params: &CheckedParams, spec: &FeatureSpec) -> 
     let mut windows = Vec::with_capacity(params.backtest_windows);
     let mut skipped = 0;
     let mut ets_forms = BTreeMap::new();
+    progress.stage(
+        &format!("backtesting {} strategies on {} series", strategies.len(), panel.series.len()),
+        params.backtest_windows as u64,
+    );
     for window in 0..params.backtest_windows {
         let back = (params.backtest_windows - window) as i64 * horizon as i64;
         let origin = last_period - back;
@@ -225,6 +235,7 @@ pub(crate) fn run(panel: &Panel, params: &CheckedParams, spec: &FeatureSpec) -> 
             .filter(|&((s, &cut), &scored)| !scored && cut < s.values.len() && s.end() > origin)
             .count();
         if !scored.contains(&true) {
+            progress.advance();
             continue;
         }
         let seed = window_seed(params.seed, Some(window));
@@ -272,6 +283,7 @@ pub(crate) fn run(panel: &Panel, params: &CheckedParams, spec: &FeatureSpec) -> 
             });
         }
         windows.push(BacktestWindow { origin: panel.grid.time(origin), series: scored_series });
+        progress.advance();
     }
     if windows.is_empty() {
         let first_origin = last_period - params.backtest_windows as i64 * horizon as i64;

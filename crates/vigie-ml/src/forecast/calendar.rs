@@ -179,8 +179,9 @@ pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
     }
 }
 
-/// A timestamp as `2024-03-05` (midnight) or `2024-03-05T13:00:00Z`, for messages.
-pub(crate) fn format_time(time: f64) -> String {
+/// A timestamp as `2024-03-05` (midnight) or `2024-03-05T13:00:00Z`: how
+/// messages and forecast tables write times, and what [`parse_time`] reads back.
+pub fn format_time(time: f64) -> String {
     if !time.is_finite() || time.abs() > MAX_ABS_TIME {
         return format!("{time} s");
     }
@@ -356,4 +357,84 @@ pub(crate) fn infer<'a>(series: impl Iterator<Item = &'a [f64]>) -> Result<Frequ
         )));
     }
     Ok(Frequency::ALL[best])
+}
+
+/// Reads an ISO 8601 time into seconds since the Unix epoch (UTC): a month
+/// (`2024-03`, its first day), a date (`2024-03-05`), or a date and time
+/// (`2024-03-05T13:00`, `2024-03-05 13:00:00`, optional fraction of a second,
+/// optional `Z` or `+HH:MM` / `-HH:MM` offset). Says what is wrong otherwise.
+pub fn parse_time(text: &str) -> std::result::Result<f64, String> {
+    let text = text.trim();
+    let expected = "expected a date like 2024-03-05 or a time like 2024-03-05T13:00:00";
+    let bad = |what: &str| format!("{text:?} is not a time ({what}; {expected})");
+    let (date, rest) = match text.find(['T', 't', ' ']) {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    };
+    let mut parts = date.split('-');
+    let number = |part: Option<&str>, digits: std::ops::RangeInclusive<usize>, what: &str| {
+        part.filter(|p| digits.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<i64>().ok())
+            .ok_or_else(|| bad(what))
+    };
+    let year = number(parts.next(), 4..=4, "the year needs four digits")?;
+    let month = number(parts.next(), 1..=2, "no month")?;
+    let day = match parts.next() {
+        Some(day) => number(Some(day), 1..=2, "bad day")?,
+        None if rest.is_none() => 1,
+        None => return Err(bad("no day")),
+    };
+    if parts.next().is_some() {
+        return Err(bad("too many parts in the date"));
+    }
+    if !(1..=12).contains(&month) {
+        return Err(bad("month out of range"));
+    }
+    let month = month as u32;
+    if day < 1 || day > i64::from(days_in_month(year, month)) {
+        return Err(bad("day out of range"));
+    }
+    let mut seconds = days_from_civil(year, month, day as u32) as f64 * DAY;
+    let Some(clock) = rest else {
+        return Ok(seconds);
+    };
+    let (clock, offset) = match clock.find(['Z', 'z', '+', '-']) {
+        Some(at) => (&clock[..at], Some(&clock[at..])),
+        None => (clock, None),
+    };
+    let mut fields = clock.split(':');
+    let hour = number(fields.next(), 1..=2, "bad hour")?;
+    let minute = number(fields.next(), 2..=2, "bad minute")?;
+    let second: f64 = match fields.next() {
+        None => 0.0,
+        Some(field) => {
+            let whole = field.split('.').next().unwrap_or_default();
+            if whole.len() != 2 {
+                return Err(bad("bad second"));
+            }
+            field.parse().map_err(|_| bad("bad second"))?
+        }
+    };
+    if fields.next().is_some() || hour > 23 || minute > 59 || !(0.0..61.0).contains(&second) {
+        return Err(bad("clock out of range"));
+    }
+    seconds += hour as f64 * HOUR + minute as f64 * 60.0 + second;
+    match offset {
+        None => {}
+        Some(zulu) if zulu.eq_ignore_ascii_case("z") => {}
+        Some(offset) => {
+            let sign = if offset.starts_with('-') { -1.0 } else { 1.0 };
+            let mut fields = offset[1..].split(':');
+            let hours = number(fields.next(), 2..=2, "bad offset")?;
+            let minutes = match fields.next() {
+                Some(m) => number(Some(m), 2..=2, "bad offset")?,
+                None => 0,
+            };
+            if hours > 23 || minutes > 59 {
+                return Err(bad("offset out of range"));
+            }
+            seconds -= sign * (hours as f64 * HOUR + minutes as f64 * 60.0);
+        }
+    }
+    Ok(seconds)
 }

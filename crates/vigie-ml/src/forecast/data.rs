@@ -36,6 +36,32 @@ pub struct SeriesTable {
     pub values: Vec<f64>,
     /// Covariate columns (promotions, prices…), each with one value per row.
     pub covariates: Vec<Covariate>,
+    /// The number messages give each row (1-based, e.g. the row of the file it
+    /// was read from); empty: its position in the table, from 1.
+    #[serde(default)]
+    pub row_numbers: Vec<usize>,
+}
+
+impl SeriesTable {
+    /// The rows for which `keep(row)` holds, with their row numbers.
+    pub fn filter(&self, keep: impl Fn(usize) -> bool) -> SeriesTable {
+        let rows: Vec<usize> = (0..self.series.len()).filter(|&row| keep(row)).collect();
+        // A column shorter than the keys reads as missing; `Panel::build` then names it.
+        let pick = |values: &[f64]| {
+            rows.iter().map(|&r| values.get(r).copied().unwrap_or(f64::NAN)).collect::<Vec<f64>>()
+        };
+        SeriesTable {
+            series: rows.iter().map(|&r| self.series[r].clone()).collect(),
+            times: pick(&self.times),
+            values: pick(&self.values),
+            covariates: self
+                .covariates
+                .iter()
+                .map(|c| Covariate { name: c.name.clone(), values: pick(&c.values) })
+                .collect(),
+            row_numbers: rows.iter().map(|&r| row_number(&self.row_numbers, r)).collect(),
+        }
+    }
 }
 
 /// Covariate values for the periods to forecast: one row per series and period.
@@ -47,6 +73,9 @@ pub struct CovariateTable {
     pub times: Vec<f64>,
     /// Covariate columns, each with one value per row.
     pub covariates: Vec<Covariate>,
+    /// The number messages give each row, as in [`SeriesTable::row_numbers`].
+    #[serde(default)]
+    pub row_numbers: Vec<usize>,
 }
 
 /// One checked series: contiguous periods from `start`, sorted by time.
@@ -60,7 +89,8 @@ pub(crate) struct Series {
     pub values: Vec<f64>,
     /// Per covariate column of the panel, one value per period.
     pub covariates: Vec<Vec<f64>>,
-    /// The table row (0-based) of each value, for messages.
+    /// The number messages give the row of each value (1-based, see
+    /// [`SeriesTable::row_numbers`]).
     pub rows: Vec<usize>,
 }
 
@@ -87,9 +117,14 @@ const MAX_TARGET: f64 = 1e100;
 /// Largest covariate magnitude accepted: the trees read covariates as `f32`.
 const MAX_COVARIATE: f64 = 1e30;
 
-/// `data row N` for the 0-based table row `row`.
-pub(crate) fn data_row(row: usize) -> String {
-    format!("data row {}", row + 1)
+/// `data row N` for the row numbered `number` (1-based).
+pub(crate) fn data_row(number: usize) -> String {
+    format!("data row {number}")
+}
+
+/// The number messages give the 0-based table row `row`.
+fn row_number(numbers: &[usize], row: usize) -> usize {
+    numbers.get(row).copied().unwrap_or(row + 1)
 }
 
 fn invalid(message: String) -> MlError {
@@ -97,8 +132,16 @@ fn invalid(message: String) -> MlError {
 }
 
 /// Checks that every column has one value per row and names are distinct.
-fn check_shape(keys: &[String], columns: &[(&str, usize)], covariates: &[Covariate]) -> Result<()> {
+fn check_shape(
+    keys: &[String],
+    columns: &[(&str, usize)],
+    covariates: &[Covariate],
+    numbers: &[usize],
+) -> Result<()> {
     let n_rows = keys.len();
+    if !numbers.is_empty() && numbers.len() != n_rows {
+        return Err(invalid(format!("{} row numbers for {n_rows} rows", numbers.len())));
+    }
     for &(name, len) in columns {
         if len != n_rows {
             return Err(invalid(format!("column {name} has {len} values for {n_rows} rows")));
@@ -121,7 +164,7 @@ fn check_shape(keys: &[String], columns: &[(&str, usize)], covariates: &[Covaria
                 keys[row],
                 covariate.name,
                 covariate.values[row],
-                data_row(row)
+                data_row(row_number(numbers, row))
             )));
         }
     }
@@ -138,12 +181,19 @@ fn group(keys: &[String]) -> BTreeMap<&str, Vec<usize>> {
 }
 
 /// Sorts one series' rows by period and checks they are contiguous.
-fn contiguous(key: &str, rows: &[usize], times: &[f64], grid: &Grid) -> Result<(i64, Vec<usize>)> {
+/// Returns the first period and the table rows in period order.
+fn contiguous(
+    key: &str,
+    rows: &[usize],
+    table: &SeriesTable,
+    grid: &Grid,
+) -> Result<(i64, Vec<usize>)> {
+    let number = |row: usize| data_row(row_number(&table.row_numbers, row));
     let mut periods = Vec::with_capacity(rows.len());
     for &row in rows {
         let period = grid
-            .period(times[row])
-            .map_err(|reason| invalid(format!("series {key:?}: {reason} at {}", data_row(row))))?;
+            .period(table.times[row])
+            .map_err(|reason| invalid(format!("series {key:?}: {reason} at {}", number(row))))?;
         periods.push((period, row));
     }
     periods.sort_unstable();
@@ -153,8 +203,8 @@ fn contiguous(key: &str, rows: &[usize], times: &[f64], grid: &Grid) -> Result<(
             return Err(invalid(format!(
                 "series {key:?}: duplicate time {} at {} and {}",
                 format_time(grid.time(after)),
-                data_row(before_row),
-                data_row(after_row)
+                number(before_row),
+                number(after_row)
             )));
         }
         if after > before + 1 {
@@ -163,9 +213,9 @@ fn contiguous(key: &str, rows: &[usize], times: &[f64], grid: &Grid) -> Result<(
                 "series {key:?}: gap after {} ({}): the next time is {} ({}), {missing} {} period{} \
                  missing from {}",
                 format_time(grid.time(before)),
-                data_row(before_row),
+                number(before_row),
                 format_time(grid.time(after)),
-                data_row(after_row),
+                number(after_row),
                 grid.frequency,
                 if missing == 1 { "" } else { "s" },
                 format_time(grid.time(before + 1))
@@ -190,7 +240,9 @@ impl Panel {
             &table.series,
             &[("times", table.times.len()), ("values", table.values.len())],
             &table.covariates,
+            &table.row_numbers,
         )?;
+        let number = |row: usize| data_row(row_number(&table.row_numbers, row));
         if n_rows == 0 {
             return Err(invalid("the table has no rows".into()));
         }
@@ -200,7 +252,7 @@ impl Panel {
                 return Err(invalid(format!(
                     "series {key:?}: time is {} at {}",
                     table.times[row],
-                    data_row(row)
+                    number(row)
                 )));
             }
             let value = table.values[row];
@@ -212,7 +264,7 @@ impl Panel {
                 };
                 return Err(invalid(format!(
                     "series {key:?}: target is {shown} at {} ({}){beyond}",
-                    data_row(row),
+                    number(row),
                     format_time(table.times[row]),
                 )));
             }
@@ -241,7 +293,7 @@ impl Panel {
         };
         let mut series = Vec::with_capacity(groups.len());
         for (key, rows) in groups {
-            let (start, rows) = contiguous(key, &rows, &table.times, &grid)?;
+            let (start, rows) = contiguous(key, &rows, table, &grid)?;
             series.push(Series {
                 key: key.to_owned(),
                 start,
@@ -251,7 +303,7 @@ impl Panel {
                     .iter()
                     .map(|c| rows.iter().map(|&r| c.values[r]).collect())
                     .collect(),
-                rows,
+                rows: rows.iter().map(|&r| row_number(&table.row_numbers, r)).collect(),
             });
         }
         Ok(Panel {
@@ -277,19 +329,25 @@ impl FutureValues {
     /// Indexes `table` on `grid`; duplicate or off-grid rows are errors.
     pub fn build(table: &CovariateTable, grid: &Grid) -> Result<FutureValues> {
         let n_rows = table.series.len();
-        check_shape(&table.series, &[("times", table.times.len())], &table.covariates)?;
+        check_shape(
+            &table.series,
+            &[("times", table.times.len())],
+            &table.covariates,
+            &table.row_numbers,
+        )?;
+        let number = |row: usize| data_row(row_number(&table.row_numbers, row));
         let mut rows: BTreeMap<String, BTreeMap<i64, usize>> = BTreeMap::new();
         for row in 0..n_rows {
             let key = &table.series[row];
             let period = grid.period(table.times[row]).map_err(|reason| {
-                invalid(format!("future covariates: series {key:?}: {reason} at {}", data_row(row)))
+                invalid(format!("future covariates: series {key:?}: {reason} at {}", number(row)))
             })?;
             if let Some(first) = rows.entry(key.clone()).or_default().insert(period, row) {
                 return Err(invalid(format!(
                     "future covariates: series {key:?}: duplicate time {} at {} and {}",
                     format_time(grid.time(period)),
-                    data_row(first),
-                    data_row(row)
+                    number(first),
+                    number(row)
                 )));
             }
         }

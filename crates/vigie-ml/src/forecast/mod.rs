@@ -27,8 +27,10 @@
 
 mod backtest;
 mod calendar;
+mod card;
 mod data;
 mod ets;
+mod frame;
 mod global;
 mod interval;
 mod model;
@@ -36,18 +38,20 @@ mod params;
 mod state;
 
 pub use backtest::{Backtest, BacktestReport, BacktestWindow, SeriesBacktest};
-pub use calendar::Frequency;
+pub use calendar::{Frequency, format_time, parse_time};
+pub use card::{ForecastCard, Forecaster};
 pub use data::{Covariate, CovariateTable, SeriesTable};
+pub use frame::{ColumnRoles, FrameTables, SINGLE_SERIES, split_frame};
 pub use interval::IntervalWidths;
 pub use model::{CovariateRole, ForecastModel, ForecastRow};
 pub use params::{ForecastParams, Strategy, default_gbdt_params};
 
-use calendar::format_time;
 use data::{Panel, data_row};
 use global::FeatureSpec;
 use params::CheckedParams;
 
 use crate::error::{MlError, Result};
+use crate::train::{NoProgress, Progress};
 
 /// The frequency of the table's series, inferred from the most common gap
 /// between consecutive timestamps of a series.
@@ -110,7 +114,7 @@ fn check_lengths(panel: &Panel, params: &CheckedParams) -> Result<()> {
 /// strategy (and seasonal naive) at each origin, unscored.
 pub fn backtest(table: &SeriesTable, params: &ForecastParams) -> Result<Backtest> {
     let (panel, checked, spec) = prepare(table, params)?;
-    backtest::run(&panel, &checked, &spec)
+    backtest::run(&panel, &checked, &spec, &NoProgress)
 }
 
 /// Backtests the candidate strategies, chooses one, calibrates its intervals
@@ -119,10 +123,20 @@ pub fn fit(
     table: &SeriesTable,
     params: &ForecastParams,
 ) -> Result<(ForecastModel, BacktestReport)> {
+    fit_with_progress(table, params, &NoProgress)
+}
+
+/// [`fit`], telling `progress` about each backtest window and the final fit.
+pub fn fit_with_progress(
+    table: &SeriesTable,
+    params: &ForecastParams,
+    progress: &dyn Progress,
+) -> Result<(ForecastModel, BacktestReport)> {
     let (panel, checked, spec) = prepare(table, params)?;
-    let backtest = backtest::run(&panel, &checked, &spec)?;
+    let backtest = backtest::run(&panel, &checked, &spec, progress)?;
     let (report, intervals) = backtest::summarise(&backtest)?;
     let strategy = report.strategy;
+    progress.stage(&format!("fitting {strategy} on the whole history"), 1);
     let full: Vec<usize> = panel.series.iter().map(|s| s.values.len()).collect();
     let wanted = vec![true; panel.series.len()];
     let seed = backtest::window_seed(checked.seed, None);
@@ -144,6 +158,7 @@ pub fn fit(
         intervals,
         report.clone(),
     )?;
+    progress.advance();
     Ok((model, report))
 }
 

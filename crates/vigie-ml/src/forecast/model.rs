@@ -258,6 +258,12 @@ impl ForecastModel {
         self.series.iter().map(|s| s.key.as_str())
     }
 
+    /// The time of the last value the model knows of series `key`.
+    pub fn last_time(&self, key: &str) -> Option<f64> {
+        let idx = self.series.binary_search_by(|s| s.key.as_str().cmp(key)).ok()?;
+        Some(self.grid.time(self.series[idx].history.last_period))
+    }
+
     /// The half-widths of the intervals per step, in units of each series' scale.
     pub fn interval_widths(&self) -> &IntervalWidths {
         &self.intervals

@@ -2,7 +2,7 @@
 //! incremental history, the global model's feature row, ETS on series with a
 //! known answer, and conformal interval widths.
 
-use super::calendar::{Grid, civil_from_days, days_from_civil, format_time};
+use super::calendar::{Grid, civil_from_days, days_from_civil, format_time, parse_time};
 use super::ets::{EtsFit, SeasonKind, TrendKind};
 use super::global::{FeatureSpec, Known};
 use super::interval::IntervalWidths;
@@ -25,6 +25,36 @@ fn civil_dates_round_trip() {
     assert_eq!(format_time(0.0), "1970-01-01");
     assert_eq!(format_time(DAY + 3_723.0), "1970-01-02T01:02:03Z");
     assert_eq!(format_time(f64::NAN), "NaN s");
+}
+
+#[test]
+fn times_parse_from_iso_8601_and_back() {
+    // 2000-03-01 is day 11,017 (as above).
+    let march_first = 11_017.0 * DAY;
+    assert_eq!(parse_time("2000-03-01"), Ok(march_first));
+    assert_eq!(parse_time(" 2000-03 "), Ok(march_first));
+    assert_eq!(parse_time("2000-03-01T13:05"), Ok(march_first + 13.0 * 3600.0 + 300.0));
+    assert_eq!(parse_time("2000-03-01 13:05:07.5"), Ok(march_first + 47_107.5));
+    assert_eq!(parse_time("2000-03-01T13:00:00Z"), Ok(march_first + 13.0 * 3600.0));
+    assert_eq!(parse_time("2000-03-01T13:00:00+02:00"), Ok(march_first + 11.0 * 3600.0));
+    assert_eq!(parse_time("2000-03-01T13:00:00-01:30"), Ok(march_first + 14.5 * 3600.0));
+    for time in [0.0, march_first, march_first + 3_723.0, -DAY] {
+        assert_eq!(parse_time(&format_time(time)), Ok(time));
+    }
+    for (text, reason) in [
+        ("2000-02-30", "day out of range"),
+        ("2000-13-01", "month out of range"),
+        ("00-01-01", "four digits"),
+        ("2000-01-01T25:00", "clock out of range"),
+        ("2000-01-01T10:7", "bad minute"),
+        ("yesterday", "four digits"),
+        ("2000-01-01-05", "too many parts"),
+        ("", "four digits"),
+    ] {
+        let message = parse_time(text).expect_err(text);
+        assert!(message.contains(reason), "{text:?}: {message}");
+        assert!(message.contains("2024-03-05"), "{message}");
+    }
 }
 
 #[test]

@@ -2,17 +2,21 @@
 //! seasonal naive, intervals cover a held-out horizon, no value after an
 //! origin reaches its forecast, frequencies are inferred, bad tables get
 //! errors naming the series and row, a saved model forecasts identically,
-//! and the global model is scale-free.
+//! and the global model is scale-free; tables read from files split into
+//! history and future rows, and a forecaster round-trips through the model file.
 
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
-use vigie_ml::MlError;
+use vigie_core::{Column, ColumnData, Frame, TextColumn};
 use vigie_ml::forecast::{
-    self, BacktestReport, Covariate, CovariateTable, ForecastModel, ForecastParams, ForecastRow,
-    Frequency, SeriesTable, Strategy,
+    self, BacktestReport, ColumnRoles, Covariate, CovariateTable, ForecastCard, ForecastModel,
+    ForecastParams, ForecastRow, Forecaster, Frequency, SeriesTable, Strategy, format_time,
+    split_frame,
 };
+use vigie_ml::model::DataFingerprint;
 use vigie_ml::rng::Rng;
+use vigie_ml::{MlError, SavedModel, format};
 
 const DAY: f64 = 86_400.0;
 /// 2021-01-04, a Monday, in days since the epoch.
@@ -104,6 +108,7 @@ fn rows_where(revenue: &Revenue, keep: impl Fn(usize) -> bool) -> SeriesTable {
                 values: rows.iter().map(|&r| c.values[r]).collect(),
             })
             .collect(),
+        row_numbers: Vec::new(),
     }
 }
 
@@ -113,6 +118,7 @@ fn covariates_of(table: &SeriesTable) -> CovariateTable {
         series: table.series.clone(),
         times: table.times.clone(),
         covariates: table.covariates.clone(),
+        row_numbers: Vec::new(),
     }
 }
 
@@ -635,4 +641,160 @@ fn weekly_series_with_a_yearly_season() {
     let coverage_95 = report.overall["coverage_95"].mean;
     assert!((0.88..=0.99).contains(&coverage_95), "{coverage_95}");
     assert_eq!(model.frequency(), Frequency::Weekly);
+}
+
+/// A frame in the shape of a file: text times, two series columns, a target
+/// that is empty on the last two rows of each series (future periods), a promo.
+fn revenue_frame(days: usize) -> Frame {
+    let (mut stores, mut lines, mut times, mut values, mut promo) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (store, line) in [("7", "toys"), ("7", "food"), ("12", "toys")] {
+        for day in 0..days {
+            stores.push(store);
+            lines.push(line);
+            times.push(format_time((START_DAY + day as f64) * DAY));
+            values.push(if day + 2 < days { 100.0 + (day % 7) as f64 } else { f64::NAN });
+            promo.push((day % 2) as f64);
+        }
+    }
+    let text =
+        |values: Vec<&str>| ColumnData::Text(TextColumn::from_values(values.into_iter().map(Some)));
+    Frame::new(vec![
+        Column { name: "store".into(), data: text(stores) },
+        Column { name: "line".into(), data: text(lines) },
+        Column { name: "date".into(), data: text(times.iter().map(String::as_str).collect()) },
+        Column { name: "revenue".into(), data: ColumnData::Numeric(values) },
+        Column { name: "promo".into(), data: ColumnData::Numeric(promo) },
+    ])
+    .expect("frame")
+}
+
+fn roles() -> ColumnRoles {
+    ColumnRoles {
+        time: "date".into(),
+        target: "revenue".into(),
+        series: vec!["store".into(), "line".into()],
+        covariates: vec!["promo".into()],
+    }
+}
+
+#[test]
+fn frames_split_into_history_and_future_rows_that_keep_their_row_numbers() {
+    let tables = split_frame(&revenue_frame(10), &roles()).unwrap();
+    assert_eq!(tables.history.series.len(), 3 * 8);
+    assert_eq!(tables.future.series.len(), 3 * 2);
+    assert_eq!(tables.future.row_numbers, [9, 10, 19, 20, 29, 30]);
+    assert_eq!(tables.history.series[0], "store=7|line=toys");
+    assert_eq!(tables.keys["store=12|line=toys"], ["12", "toys"]);
+    assert_eq!(tables.history.times[1], (START_DAY + 1.0) * DAY);
+    assert_eq!(tables.future.covariates[0].values, [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
+    // One series column: the key is the value; none: one series.
+    let mut single = roles();
+    single.series = vec!["line".into()];
+    let by_line = split_frame(&revenue_frame(10), &single).unwrap().history;
+    assert!(by_line.series.contains(&"toys".to_owned()));
+    single.series.clear();
+    assert_eq!(split_frame(&revenue_frame(10), &single).unwrap().keys.len(), 1);
+
+    // Rows dropped from the history keep the numbers messages give them.
+    let history = &tables.history;
+    let gapped = history.filter(|row| history.row_numbers[row] != 15);
+    let error = forecast::fit(&gapped, &ForecastParams::new(1)).unwrap_err().to_string();
+    assert!(error.contains("data row 14") && error.contains("data row 16"), "{error}");
+}
+
+#[test]
+fn frames_with_bad_cells_get_errors_naming_the_column_and_row() {
+    let check = |frame: Frame, roles: &ColumnRoles, expected: &[&str]| {
+        let error = split_frame(&frame, roles).unwrap_err().to_string();
+        for part in expected {
+            assert!(error.contains(part), "{part:?} not in: {error}");
+        }
+    };
+    let with = |name: &str, data: ColumnData| {
+        let frame = revenue_frame(4);
+        let mut columns: Vec<Column> =
+            frame.columns().iter().filter(|c| c.name != name).cloned().collect();
+        columns.push(Column { name: name.into(), data });
+        Frame::new(columns).unwrap()
+    };
+    let mut dates: Vec<Option<&str>> = vec![Some("2021-01-04"); 12];
+    dates[5] = Some("2021-02-30");
+    check(
+        with("date", ColumnData::Text(TextColumn::from_values(dates.clone()))),
+        &roles(),
+        &["\"date\"", "data row 6", "day out of range"],
+    );
+    dates[5] = None;
+    check(
+        with("date", ColumnData::Text(TextColumn::from_values(dates))),
+        &roles(),
+        &["time column \"date\" is empty at data row 6"],
+    );
+    check(
+        with("revenue", ColumnData::Text(TextColumn::from_values(vec![Some("lots"); 12]))),
+        &roles(),
+        &["target column \"revenue\" holds text", "\"lots\""],
+    );
+    let mut missing = roles();
+    missing.series.push("region".into());
+    check(revenue_frame(4), &missing, &["no series column \"region\"", "store, line, date"]);
+    let mut twice = roles();
+    twice.covariates.push("store".into());
+    check(revenue_frame(4), &twice, &["\"store\" is given two roles"]);
+    let mut keys: Vec<Option<&str>> = vec![Some("7"); 12];
+    keys[2] = None;
+    check(
+        with("store", ColumnData::Text(TextColumn::from_values(keys))),
+        &roles(),
+        &["series column \"store\" is empty at data row 3"],
+    );
+}
+
+#[test]
+fn a_forecaster_round_trips_through_the_model_file() {
+    let fixture = fixture();
+    let future = covariates_of(&fixture.held_out);
+    let expected = fixture.model.forecast(HORIZON, None, Some(&future)).unwrap();
+    let keys =
+        fixture.model.series_keys().map(|key| (key.to_owned(), vec![key.to_owned()])).collect();
+    let card = ForecastCard {
+        name: "revenue".into(),
+        version: 0,
+        columns: ColumnRoles {
+            time: "date".into(),
+            target: "revenue".into(),
+            series: vec!["series".into()],
+            covariates: vec!["promo".into(), "price".into()],
+        },
+        past_only_covariates: Vec::new(),
+        backtest_windows: 3,
+        data: DataFingerprint {
+            sha256: "0".repeat(64),
+            rows: fixture.train.series.len(),
+            columns: 5,
+            source: "test".into(),
+        },
+        seed: 0,
+        train_seconds: 1.0,
+        trained_at: "2026-01-01T00:00:00Z".into(),
+        vigie_version: "test".into(),
+    };
+    let saved = SavedModel::from(Forecaster { card, keys, model: fixture.model.clone() });
+    let bytes = format::encode(&saved).unwrap();
+    let loaded = format::decode(&bytes).unwrap();
+    assert_eq!(loaded, saved);
+    assert_eq!((loaded.task(), loaded.algorithm()), ("forecast", "global_gbdt"));
+    assert!(loaded.metrics().contains_key("mase"));
+    let error = loaded.clone().into_tabular().unwrap_err().to_string();
+    assert!(error.contains("is a forecast model: use `vigie forecast"), "{error}");
+    let forecaster = loaded.into_forecast().unwrap();
+    assert_eq!(forecaster.model.forecast(HORIZON, None, Some(&future)).unwrap(), expected);
+
+    // A series without column values is refused on load.
+    let SavedModel::Forecast(mut broken) = saved else { unreachable!() };
+    broken.keys.pop_first();
+    let bytes = format::encode(&SavedModel::Forecast(broken)).unwrap();
+    let error = format::decode(&bytes).unwrap_err().to_string();
+    assert!(error.contains("has no column values"), "{error}");
 }

@@ -1,12 +1,14 @@
 //! Training end to end through `train::train`, and what a saved model must keep:
 //! identical predictions after a save/load round trip, single-row scoring
-//! equal to batch scoring, explanations that add up, seeded reproducibility.
+//! equal to batch scoring, explanations that add up, seeded reproducibility,
+//! and files of the previous format version still loading.
 
+use sha2::{Digest, Sha256};
 use vigie_core::{Column, ColumnData, Frame, TextColumn, Value};
-use vigie_ml::format;
 use vigie_ml::rng::Rng;
 use vigie_ml::search::{SearchKind, Space};
 use vigie_ml::train::{Algorithm, NoProgress, TrainRequest, train};
+use vigie_ml::{MlError, Model, SavedModel, format};
 
 /// A seeded table with numbers, missing values, a category and a rare positive class.
 fn table(n: usize, seed: u64) -> Frame {
@@ -73,7 +75,11 @@ fn every_algorithm_round_trips_bit_identically_and_scores_rows_like_batches() {
         let auc = model.card.cv["roc_auc"].mean;
         assert!(auc > 0.7, "{algorithm:?}: cv roc_auc {auc}");
 
-        let loaded = format::decode(&format::encode(&model).expect("encode")).expect("decode");
+        let saved = SavedModel::from(model.clone());
+        let loaded = format::decode(&format::encode(&saved).expect("encode"))
+            .expect("decode")
+            .into_tabular()
+            .expect("tabular");
         assert_eq!(loaded, model);
         let batch = model.predict(&frame).expect("predict");
         assert_eq!(
@@ -91,6 +97,37 @@ fn every_algorithm_round_trips_bit_identically_and_scores_rows_like_batches() {
             assert_eq!(bits(single), bits(&batch[row..row + 1]), "{algorithm:?} row {row}");
         }
     }
+}
+
+/// A file as format version 1 wrote it (before forecast models): the header
+/// and the CBOR of the tabular model alone.
+fn version_1_file(model: &Model) -> Vec<u8> {
+    let mut payload = Vec::new();
+    ciborium::into_writer(model, &mut payload).expect("cbor");
+    let mut bytes = format::MAGIC.to_vec();
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&Sha256::digest(&payload));
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
+#[test]
+fn version_1_files_still_load_as_tabular_models() {
+    let frame = table(600, 3);
+    let model = train(&frame, &request(Algorithm::Gbdt), &NoProgress).expect("train").model;
+    let loaded = format::decode(&version_1_file(&model)).expect("decode version 1");
+    assert_eq!(loaded.task(), "binary");
+    assert_eq!(loaded.into_tabular().expect("tabular"), model);
+    // Version 2 wraps the model, so the same payload under a version 2 header is refused.
+    let mut relabelled = version_1_file(&model);
+    relabelled[8..12].copy_from_slice(&2u32.to_le_bytes());
+    let error = format::decode(&relabelled).expect_err("not a version 2 payload");
+    assert!(matches!(error, MlError::Corrupted(_)), "{error}");
+    // A tabular model is not a forecaster.
+    let saved = SavedModel::from(model);
+    let error = saved.into_forecast().expect_err("tabular");
+    assert!(error.to_string().contains("not a forecast model"), "{error}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
-use vigie_ml::{Model, format};
+use vigie_ml::{SavedModel, format};
 
 use crate::{ModelRef, RegistryError, Result, Selector, validate_name};
 
@@ -154,10 +154,15 @@ impl Registry {
     /// Saves `model` as an artifact of `run_id` and registers it as the next
     /// version of its name (setting `card.version`). The first version of a
     /// model becomes `champion`. One transaction: a failure leaves nothing registered.
-    pub fn register(&mut self, model: &mut Model, run_id: &str, user: &str) -> Result<VersionInfo> {
-        validate_name(&model.card.name)?;
+    pub fn register(
+        &mut self,
+        model: &mut SavedModel,
+        run_id: &str,
+        user: &str,
+    ) -> Result<VersionInfo> {
+        validate_name(model.name())?;
         let state_dir = self.state_dir.clone();
-        let name = model.card.name.clone();
+        let name = model.name().to_owned();
         transaction(&mut self.conn, |tx| {
             let exists: bool =
                 tx.query_row("SELECT COUNT(*) FROM runs WHERE id = ?1", [run_id], |r| {
@@ -176,7 +181,7 @@ impl Registry {
                 [&name],
                 |r| r.get(0),
             )?;
-            model.card.version = version;
+            model.set_version(version);
             let bytes = format::encode(model)
                 .map_err(|source| RegistryError::Model { path: state_dir.clone(), source })?;
             let sha256: String =
@@ -197,7 +202,7 @@ impl Registry {
             tx.execute(
                 "INSERT INTO versions(model, version, run_id, artifact, sha256, algorithm, task, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![name, version, run_id, relative, sha256, model.card.algorithm, model.card.task.name(), created],
+                params![name, version, run_id, relative, sha256, model.algorithm(), model.task(), created],
             )?;
             let mut aliases = Vec::new();
             if version == 1 {
@@ -219,8 +224,8 @@ impl Registry {
                 run_id: run_id.to_owned(),
                 artifact: relative,
                 sha256,
-                algorithm: model.card.algorithm.clone(),
-                task: model.card.task.name().to_owned(),
+                algorithm: model.algorithm().to_owned(),
+                task: model.task().to_owned(),
                 created_at: created,
                 aliases,
             })
@@ -347,7 +352,7 @@ impl Registry {
     }
 
     /// Loads a version's model, checking the file against the registered checksum.
-    pub fn load(&self, info: &VersionInfo) -> Result<Model> {
+    pub fn load(&self, info: &VersionInfo) -> Result<SavedModel> {
         let path = self.artifact_path(info);
         let bytes = fs::read(&path).map_err(io(&path))?;
         let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();

@@ -4,7 +4,7 @@ use vigie_ml::train::{Algorithm, NoProgress, TrainRequest, train};
 use super::*;
 use crate::{NewRun, RunStatus};
 
-fn model(name: &str) -> Model {
+fn model(name: &str) -> SavedModel {
     let n = 200;
     let x: Vec<f64> = (0..n).map(|i| (i % 17) as f64).collect();
     let y = TextColumn::from_values((0..n).map(|i| Some(if (i % 17) > 10 { "yes" } else { "no" })));
@@ -16,7 +16,7 @@ fn model(name: &str) -> Model {
     let mut request = TrainRequest::new(name, "y");
     request.algorithm = Some(Algorithm::Logistic);
     request.cv = 2;
-    train(&frame, &request, &NoProgress).expect("train").model
+    train(&frame, &request, &NoProgress).expect("train").model.into()
 }
 
 fn register(registry: &mut Registry, name: &str) -> VersionInfo {
@@ -70,7 +70,7 @@ fn first_version_is_champion_and_aliases_move_and_roll_back_with_history() {
 
     // The loaded model is the one registered.
     let loaded = registry.load(&registry.resolve(&"fraud:2".parse().unwrap()).unwrap()).unwrap();
-    assert_eq!(loaded.card.version, 2);
+    assert_eq!(loaded.version(), 2);
 }
 
 #[test]
@@ -133,7 +133,7 @@ fn concurrent_registrations_get_distinct_versions() {
     let registry = Registry::open(dir.path()).unwrap();
     for info in registry.versions("race").unwrap() {
         assert_eq!(
-            registry.load(&info).unwrap().card.version,
+            registry.load(&info).unwrap().version(),
             info.version,
             "every artifact is whole"
         );

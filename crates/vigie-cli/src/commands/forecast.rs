@@ -1,0 +1,443 @@
+//! `vigie train --task forecast` and `vigie forecast`: read a long table of
+//! series, backtest and fit, register the model; forecast from its saved
+//! history or from newer rows, with intervals.
+//!
+//! Glue only: the table's roles and rows are split by
+//! `vigie_ml::forecast::split_frame`, the modelling is `vigie_ml::forecast`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde_json::{Map, Value as Json, json};
+use vigie_core::{Column, ColumnData, ColumnKind, Frame, TextColumn};
+use vigie_ml::SavedModel;
+use vigie_ml::forecast::{
+    self, BacktestReport, ColumnRoles, ForecastCard, ForecastParams, ForecastRow, Forecaster,
+    Frequency, format_time, split_frame,
+};
+use vigie_ml::model::DataFingerprint;
+use vigie_registry::{ModelRef, NewRun, Registry, RunStatus};
+
+use super::models::metrics_json;
+use super::{Project, UsageError, header, is_csv, now_rfc3339, read_table, user};
+use crate::cli::{ForecastArgs, Format, TableFormat, TrainArgs};
+use crate::output;
+use crate::progress::Bars;
+
+/// The backtest of every strategy, the chosen one marked, for people.
+pub fn backtest_table(report: &BacktestReport) -> comfy_table::Table {
+    let metrics = ["mase", "smape", "mae", "rmse"];
+    let mut header = vec!["strategy"];
+    header.extend(metrics);
+    header.extend(["coverage 80%", "coverage 95%"]);
+    let mut table = output::table(&header);
+    for (name, scores) in &report.strategies {
+        let chosen = name == report.strategy.name();
+        let mut row = vec![if chosen { format!("{name} ←") } else { name.clone() }];
+        for metric in metrics {
+            row.push(scores.get(metric).map_or("-".to_owned(), |m| output::metric(m.mean)));
+        }
+        for coverage in ["coverage_80", "coverage_95"] {
+            let value = if chosen { report.overall.get(coverage).map(|m| m.mean) } else { None };
+            row.push(value.map_or("-".to_owned(), output::metric));
+        }
+        table.add_row(row);
+    }
+    table
+}
+
+/// The column types to read a forecasting table with: text keys and times
+/// (so `2024-03` or `007` stay as written), numeric target and covariates.
+/// Only columns present in the file are typed; the caller reports the others.
+fn column_types(path: &Path, roles: &ColumnRoles) -> anyhow::Result<HashMap<String, ColumnKind>> {
+    let present = header(path)?;
+    let mut types = HashMap::new();
+    let mut set = |name: &str, kind: ColumnKind| {
+        if present.iter().any(|p| p == name) {
+            types.insert(name.to_owned(), kind);
+        }
+    };
+    // Parquet times keep their file type (dates and timestamps read as seconds).
+    if is_csv(path) {
+        set(&roles.time, ColumnKind::Text);
+    }
+    for name in &roles.series {
+        set(name, ColumnKind::Text);
+    }
+    set(&roles.target, ColumnKind::Numeric);
+    for name in &roles.covariates {
+        set(name, ColumnKind::Numeric);
+    }
+    Ok(types)
+}
+
+/// `error` in the context `what FILE`, saying where a data row of a CSV file is when the error names one.
+fn in_file(error: impl Into<anyhow::Error>, what: &str, path: &Path) -> anyhow::Error {
+    let error = error.into();
+    let hint = if is_csv(path) && format!("{error:#}").contains("data row ") {
+        " (data row N is on line N+1)"
+    } else {
+        ""
+    };
+    error.context(format!("{what} {}{hint}", path.display()))
+}
+
+fn refuse_tabular_flags(args: &TrainArgs) -> anyhow::Result<()> {
+    let given: Vec<&str> = [
+        ("--positive", args.positive.is_some()),
+        ("--ignore", !args.ignore.is_empty()),
+        ("--algorithm", args.algorithm != "auto"),
+        ("--search", args.search != "none"),
+        ("--space", args.space.is_some()),
+        ("--param", !args.params.is_empty()),
+        ("--impute", args.impute.is_some()),
+        ("--scale", args.scale.is_some()),
+        ("--encode", args.encode.is_some()),
+        ("--column-type", !args.column_types.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    if given.is_empty() {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "{}: not for --task forecast (see `vigie train --help`)",
+            given.join(", ")
+        ))
+        .into())
+    }
+}
+
+/// `vigie train --task forecast`.
+pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
+    refuse_tabular_flags(&args)?;
+    let target = args.target.clone().ok_or_else(|| {
+        UsageError("--task forecast needs --target COLUMN (the value to forecast)".into())
+    })?;
+    let time = args
+        .time
+        .clone()
+        .ok_or_else(|| UsageError("--task forecast needs --time COLUMN".into()))?;
+    let horizon = match args.horizon {
+        Some(0) => return Err(UsageError("--horizon must be at least 1 period".into()).into()),
+        Some(horizon) => horizon,
+        None => {
+            return Err(
+                UsageError("--task forecast needs --horizon H (periods ahead)".into()).into()
+            );
+        }
+    };
+    if args.backtest_windows == 0 {
+        return Err(UsageError(
+            "--backtest-windows must be at least 1: the backtest chooses the strategy and calibrates the intervals"
+                .into(),
+        )
+        .into());
+    }
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => args.data.file_stem().and_then(|s| s.to_str()).unwrap_or("forecast").to_owned(),
+    };
+    vigie_registry::validate_name(&name)?;
+    let mut covariates = args.covariates.clone();
+    covariates.extend(args.future_covariates.iter().cloned());
+    let roles = ColumnRoles { time, target, series: args.series.clone(), covariates };
+    roles.check().map_err(|e| UsageError(e.to_string()))?;
+    let mut params = ForecastParams::new(horizon);
+    params.frequency = match args.frequency.as_str() {
+        "auto" => None,
+        code => {
+            Some(code.parse::<Frequency>().map_err(|e| UsageError(format!("--frequency: {e}")))?)
+        }
+    };
+    params.backtest_windows = args.backtest_windows;
+    params.past_only_covariates = args.covariates.clone();
+    params.seed = args.seed;
+
+    let frame = read_table(&args.data, &column_types(&args.data, &roles)?)?;
+    let tables =
+        split_frame(&frame, &roles).map_err(|e| in_file(e, "cannot train on", &args.data))?;
+    let source = args.data.display().to_string();
+    let data = DataFingerprint::of(&frame, &roles.columns(), &source);
+
+    let mut registry = project.registry()?;
+    let user = user();
+    let experiment = args.experiment.clone().unwrap_or_else(|| name.clone());
+    let run_id = registry.start_run(&NewRun {
+        experiment: experiment.clone(),
+        name: format!("train {name}"),
+        user: user.clone(),
+        git_commit: project.git_commit(),
+        data_source: Some(source.clone()),
+        ..NewRun::default()
+    })?;
+    let started = std::time::Instant::now();
+    let bars = Bars::new();
+    let fitted = forecast::fit_with_progress(&tables.history, &params, &bars);
+    bars.finish();
+    let (model, report) = match fitted {
+        Ok(fitted) => fitted,
+        Err(error) => {
+            registry.end_run(&run_id, RunStatus::Failed)?;
+            return Err(in_file(error, "cannot train on", &args.data));
+        }
+    };
+    let card = ForecastCard {
+        name: name.clone(),
+        version: 0,
+        columns: roles.clone(),
+        past_only_covariates: args.covariates.clone(),
+        backtest_windows: args.backtest_windows,
+        data,
+        seed: args.seed,
+        train_seconds: started.elapsed().as_secs_f64(),
+        trained_at: now_rfc3339(),
+        vigie_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let keys = tables.keys.into_iter().filter(|(key, _)| model.last_time(key).is_some()).collect();
+    let forecaster = Forecaster { card, keys, model };
+    track(&mut registry, &run_id, &forecaster, &params)?;
+    let mut saved = SavedModel::from(forecaster);
+    let version = registry.register(&mut saved, &run_id, &user)?;
+    registry.end_run(&run_id, RunStatus::Finished)?;
+    let forecaster = saved.into_forecast()?;
+    let card = &forecaster.card;
+    let model = &forecaster.model;
+    let unused = tables.future.series.len();
+
+    match args.format {
+        Format::Json => output::json(&json!({
+            "model": card.name,
+            "version": card.version,
+            "task": "forecast",
+            "strategy": model.strategy().name(),
+            "why": report.why,
+            "horizon": model.horizon(),
+            "frequency": model.frequency().code(),
+            "backtest": metrics_json(&report.overall),
+            "backtest_windows": card.backtest_windows,
+            "baselines": report.strategies.iter().map(|(name, m)| (name.clone(), Json::Object(metrics_json(m)))).collect::<Map<_, _>>(),
+            "series": forecaster.keys.len(),
+            "rows": tables.history.series.len(),
+            "rows_without_target": unused,
+            "future_covariates": model.required_future_covariates(),
+            "train_seconds": card.train_seconds,
+            "data_sha256": card.data.sha256,
+            "run_id": run_id,
+            "aliases": version.aliases,
+            "path": registry.artifact_path(&version).display().to_string(),
+        })),
+        Format::Text => {
+            println!(
+                "Trained {} v{}: forecast of {} {} series, horizon {}, in {:.1}s",
+                card.name,
+                card.version,
+                forecaster.keys.len(),
+                model.frequency(),
+                model.horizon(),
+                card.train_seconds
+            );
+            if unused > 0 {
+                println!("{unused} rows without a target were not used for training");
+            }
+            println!("{}", backtest_table(&report));
+            println!("{}", report.why);
+            let aliases: String = version.aliases.iter().map(|a| format!(" @{a}")).collect();
+            println!("Registered {} v{}{aliases} (run {run_id})", card.name, card.version);
+            Ok(())
+        }
+    }
+}
+
+/// Records the run: parameters, the chosen strategy's backtest and every strategy's scores.
+fn track(
+    registry: &mut Registry,
+    run_id: &str,
+    forecaster: &Forecaster,
+    params: &ForecastParams,
+) -> anyhow::Result<()> {
+    let card = &forecaster.card;
+    let model = &forecaster.model;
+    let report = model.report();
+    registry.set_run_data(run_id, &card.data.sha256, &card.data.source, card.data.rows as u64)?;
+    let list = |values: &[String]| values.join(",");
+    registry.log_params(
+        run_id,
+        &[
+            ("task".to_owned(), "forecast".to_owned()),
+            ("strategy".to_owned(), model.strategy().name().to_owned()),
+            ("horizon".to_owned(), model.horizon().to_string()),
+            ("frequency".to_owned(), model.frequency().code().to_owned()),
+            ("backtest_windows".to_owned(), params.backtest_windows.to_string()),
+            ("time".to_owned(), card.columns.time.clone()),
+            ("target".to_owned(), card.columns.target.clone()),
+            ("series".to_owned(), list(&card.columns.series)),
+            ("covariates".to_owned(), list(&card.columns.covariates)),
+            ("past_only_covariates".to_owned(), list(&card.past_only_covariates)),
+            ("seed".to_owned(), card.seed.to_string()),
+        ],
+    )?;
+    let mut metrics = Vec::new();
+    for (name, summary) in &report.overall {
+        metrics.push((format!("backtest_{name}"), 0, summary.mean));
+        metrics.push((format!("backtest_{name}_std"), 0, summary.std));
+    }
+    for (strategy, scores) in &report.strategies {
+        for (name, summary) in scores {
+            metrics.push((format!("{strategy}_{name}"), 0, summary.mean));
+        }
+    }
+    registry.log_metrics(run_id, &metrics)?;
+    registry.set_tags(
+        run_id,
+        &[
+            ("task".to_owned(), "forecast".to_owned()),
+            ("model".to_owned(), card.name.clone()),
+            ("why".to_owned(), report.why.clone()),
+            ("series".to_owned(), forecaster.keys.len().to_string()),
+            ("vigie_version".to_owned(), card.vigie_version.clone()),
+        ],
+    )?;
+    Ok(())
+}
+
+/// `vigie forecast`.
+pub fn run(project: &Project, args: ForecastArgs) -> anyhow::Result<()> {
+    let reference: ModelRef = args.model.parse()?;
+    let registry = project.registry()?;
+    let info = registry.resolve(&reference)?;
+    let forecaster = registry.load(&info)?.into_forecast()?;
+    let roles = &forecaster.card.columns;
+    let model = &forecaster.model;
+
+    let mut skipped = 0;
+    let (newer, future) = match &args.data {
+        None => (None, None),
+        Some(path) => {
+            let mut frame = read_table(path, &column_types(path, roles)?)?;
+            // A file of future rows alone may leave the target column out.
+            if frame.column(&roles.target).is_err() {
+                let mut columns = frame.columns().to_vec();
+                columns.push(Column {
+                    name: roles.target.clone(),
+                    data: ColumnData::Numeric(vec![f64::NAN; frame.n_rows()]),
+                });
+                frame = Frame::new(columns)?;
+            }
+            let mut present = roles.clone();
+            present.covariates.retain(|name| frame.column(name).is_ok());
+            let tables =
+                split_frame(&frame, &present).map_err(|e| in_file(e, "cannot read", path))?;
+            // Rows the model already knows (its training history) are skipped.
+            let history = &tables.history;
+            let newer = history.filter(|row| {
+                model.last_time(&history.series[row]).is_none_or(|last| history.times[row] > last)
+            });
+            skipped = history.series.len() - newer.series.len();
+            let newer = (!newer.series.is_empty()).then_some(newer);
+            let future = (!tables.future.series.is_empty()).then_some(tables.future);
+            (newer, future)
+        }
+    };
+    let rows = model.forecast(args.horizon, newer.as_ref(), future.as_ref()).map_err(|e| {
+        let what = format!("cannot forecast {} v{} from", info.model, info.version);
+        match &args.data {
+            Some(path) => in_file(e, &what, path),
+            None => anyhow::Error::new(e)
+                .context(format!("cannot forecast {} v{}", info.model, info.version)),
+        }
+    })?;
+    let out = forecast_frame(&forecaster, &rows)?;
+    match (&args.out, args.format) {
+        (Some(path), TableFormat::Csv) => vigie_connectors::files::write_csv(path, &out)?,
+        (Some(path), TableFormat::Json) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            serde_json::to_writer_pretty(&mut writer, &records(&out))?;
+            std::io::Write::flush(&mut writer)?;
+        }
+        (None, TableFormat::Csv) => {
+            let mut stdout = std::io::stdout().lock();
+            vigie_connectors::files::write_csv_to(&mut stdout, &out)?;
+        }
+        (None, TableFormat::Json) => output::json(&records(&out))?,
+    }
+    if let Some(path) = &args.out {
+        eprintln!(
+            "Wrote {} forecasts ({} series × {} periods) of {} v{} to {}{}",
+            rows.len(),
+            forecaster.keys.len(),
+            args.horizon,
+            info.model,
+            info.version,
+            path.display(),
+            if skipped > 0 {
+                format!("; {skipped} rows of --data the model already knew were skipped")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
+/// The forecasts as a table: series columns, time, forecast and intervals.
+fn forecast_frame(forecaster: &Forecaster, rows: &[ForecastRow]) -> anyhow::Result<Frame> {
+    let roles = &forecaster.card.columns;
+    let mut columns = Vec::new();
+    for (idx, name) in roles.series.iter().enumerate() {
+        let values = rows.iter().map(|row| {
+            forecaster.keys.get(&row.series).and_then(|values| values.get(idx)).map(String::as_str)
+        });
+        columns.push(Column {
+            name: name.clone(),
+            data: ColumnData::Text(TextColumn::from_values(values)),
+        });
+    }
+    let times: Vec<String> = rows.iter().map(|row| format_time(row.time)).collect();
+    columns.push(Column {
+        name: roles.time.clone(),
+        data: ColumnData::Text(TextColumn::from_values(times.iter().map(|t| Some(t.as_str())))),
+    });
+    let numbers = |f: fn(&ForecastRow) -> f64| ColumnData::Numeric(rows.iter().map(f).collect());
+    for (name, data) in [
+        ("forecast", numbers(|r| r.forecast)),
+        ("lo80", numbers(|r| r.lo80)),
+        ("hi80", numbers(|r| r.hi80)),
+        ("lo95", numbers(|r| r.lo95)),
+        ("hi95", numbers(|r| r.hi95)),
+    ] {
+        columns.push(Column { name: name.to_owned(), data });
+    }
+    Frame::new(columns).map_err(|e| {
+        UsageError(format!("forecast columns clash: {e}; rename the series or time column")).into()
+    })
+}
+
+/// A table as JSON records, one object per row.
+fn records(frame: &Frame) -> Json {
+    let rows = (0..frame.n_rows())
+        .map(|row| {
+            let record: Map<String, Json> = frame
+                .columns()
+                .iter()
+                .map(|column| {
+                    let value = match &column.data {
+                        ColumnData::Text(text) => text.get(row).map_or(Json::Null, Json::from),
+                        ColumnData::Numeric(values) | ColumnData::Boolean(values) => values
+                            .get(row)
+                            .copied()
+                            .filter(|v| v.is_finite())
+                            .map_or(Json::Null, Json::from),
+                    };
+                    (column.name.clone(), value)
+                })
+                .collect();
+            Json::Object(record)
+        })
+        .collect();
+    Json::Array(rows)
+}

@@ -1,0 +1,330 @@
+//! Forecasting through the CLI: `train --task forecast` backtests and
+//! registers a model, `forecast` writes every series' future periods with
+//! intervals, from the saved history or from newer rows, and bad input gets a
+//! message naming the file, the row and the problem.
+
+use std::fmt::Write as _;
+
+use crate::support::{Project, read_csv};
+
+const SERIES: [(&str, &str); 4] =
+    [("007", "toys"), ("007", "food"), ("12", "toys"), ("12", "food")];
+const DAYS: usize = 140;
+/// 2024-01-01, a Monday, in days since the epoch.
+const FIRST_DAY: i64 = 19_723;
+
+/// `YYYY-MM-DD` of a day number (Hinnant's `civil_from_days`, restated so the
+/// test does not trust the code under test for its dates).
+fn date(days: i64) -> String {
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Promotions on a fixed pattern, known ahead.
+fn promo(series: usize, day: usize) -> bool {
+    (day * 7 + series * 3).is_multiple_of(11)
+}
+
+/// Daily revenue: a level per series, a weekly pattern, a promotion uplift
+/// and a small deterministic wobble.
+fn revenue(series: usize, day: usize) -> f64 {
+    let level = [120.0, 2_400.0, 35.0, 800.0][series];
+    let weekly = [0.9, 0.85, 0.95, 1.0, 1.2, 1.5, 1.3][day % 7];
+    let uplift = if promo(series, day) { 1.4 } else { 1.0 };
+    let wobble = 1.0 + ((day * 7919 + series * 104_729) % 17) as f64 / 170.0;
+    (level * weekly * uplift * wobble * 100.0).round() / 100.0
+}
+
+/// The CSV of days `days` of every series; rows past `known` have no revenue.
+fn table(days: std::ops::Range<usize>, known: usize) -> String {
+    let mut csv = "store,line,date,revenue,promo\n".to_owned();
+    for (s, (store, line)) in SERIES.iter().enumerate() {
+        for day in days.clone() {
+            let value = if day < known { revenue(s, day).to_string() } else { String::new() };
+            let promo = u8::from(promo(s, day));
+            writeln!(csv, "{store},{line},{},{value},{promo}", date(FIRST_DAY + day as i64))
+                .expect("write to a string");
+        }
+    }
+    csv
+}
+
+fn train(project: &Project, name: &str) -> serde_json::Value {
+    let data = project.path("revenue.csv");
+    if !data.exists() {
+        std::fs::write(&data, table(0..DAYS, DAYS)).expect("write the table");
+    }
+    project.json(&[
+        "train",
+        "--task",
+        "forecast",
+        "--data",
+        data.to_str().expect("utf-8 path"),
+        "--time",
+        "date",
+        "--target",
+        "revenue",
+        "--series",
+        "store,line",
+        "--horizon",
+        "7",
+        "--future-covariates",
+        "promo",
+        "--name",
+        name,
+        "--format",
+        "json",
+    ])
+}
+
+/// Checks a forecast CSV: one row per series and day after `last_day`, in order, intervals nested.
+fn check_forecasts(path: &std::path::Path, first_day: usize, horizon: usize) -> Vec<Vec<String>> {
+    let (header, rows) = read_csv(path);
+    assert_eq!(header, ["store", "line", "date", "forecast", "lo80", "hi80", "lo95", "hi95"]);
+    assert_eq!(rows.len(), SERIES.len() * horizon);
+    let mut seen = Vec::new();
+    for row in &rows {
+        let key = (row[0].clone(), row[1].clone());
+        if !seen.contains(&key) {
+            seen.push(key);
+        }
+        let step =
+            rows.iter().filter(|r| r[..2] == row[..2]).position(|r| r == row).expect("the row");
+        assert_eq!(row[2], date(FIRST_DAY + (first_day + step) as i64), "{row:?}");
+        let numbers: Vec<f64> =
+            row[3..].iter().map(|cell| cell.parse().expect("a number")).collect();
+        let [forecast, lo80, hi80, lo95, hi95] = numbers[..] else { unreachable!() };
+        assert!(lo95 <= lo80 && lo80 <= forecast && forecast <= hi80 && hi80 <= hi95, "{row:?}");
+        assert!(lo95 >= 0.0, "revenue is never negative, nor its interval: {row:?}");
+    }
+    let mut expected: Vec<(String, String)> =
+        SERIES.iter().map(|(s, l)| ((*s).to_owned(), (*l).to_owned())).collect();
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen, expected, "series values as written (leading zeros kept)");
+    rows
+}
+
+#[test]
+fn train_backtests_registers_and_forecast_writes_every_series_with_intervals() {
+    let project = Project::new();
+    let trained = train(&project, "revenue");
+    assert_eq!(trained["task"], "forecast");
+    assert_eq!((trained["version"].as_u64(), trained["horizon"].as_u64()), (Some(1), Some(7)));
+    assert_eq!(trained["frequency"], "D");
+    assert_eq!(trained["series"], 4);
+    assert_eq!(trained["aliases"], serde_json::json!(["champion"]));
+    for metric in ["mase", "smape", "mae", "rmse", "coverage_80", "coverage_95"] {
+        assert!(trained["backtest"][metric]["mean"].is_number(), "{metric}: {trained}");
+        assert!(trained["backtest"][metric]["std"].is_number(), "{metric}: {trained}");
+    }
+    let strategy = trained["strategy"].as_str().unwrap().to_owned();
+    let baselines = trained["baselines"].as_object().unwrap();
+    for name in ["seasonal_naive", "ets", "global_gbdt"] {
+        assert!(baselines[name]["mase"]["mean"].is_number(), "{name}: {trained}");
+    }
+    let best =
+        baselines.values().map(|b| b["mase"]["mean"].as_f64().unwrap()).fold(f64::MAX, f64::min);
+    assert_eq!(baselines[&strategy]["mase"]["mean"].as_f64(), Some(best), "the lowest MASE wins");
+    assert!(
+        best < baselines["seasonal_naive"]["mase"]["mean"].as_f64().unwrap(),
+        "a fitted strategy beats repeating last week on a series with promotions: {trained}"
+    );
+
+    // Future rows give the promotions of the forecast days.
+    let future = project.path("future.csv");
+    std::fs::write(&future, table(DAYS..DAYS + 7, DAYS)).unwrap();
+    let out = project.path("forecasts.csv");
+    let future_arg = future.to_str().unwrap();
+    project.ok(&[
+        "forecast",
+        "--model",
+        "revenue",
+        "--horizon",
+        "7",
+        "--data",
+        future_arg,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let rows = check_forecasts(&out, DAYS, 7);
+
+    // JSON on stdout holds the same values.
+    let json: serde_json::Value = serde_json::from_str(&project.ok(&[
+        "forecast",
+        "--model",
+        "revenue:1",
+        "--horizon",
+        "7",
+        "--data",
+        future_arg,
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let records = json.as_array().unwrap();
+    assert_eq!(records.len(), rows.len());
+    for (record, row) in records.iter().zip(&rows) {
+        assert_eq!(record["store"], row[0].as_str());
+        assert_eq!(record["date"], row[2].as_str());
+        assert_eq!(record["forecast"].as_f64(), row[3].parse::<f64>().ok());
+    }
+
+    // Newer actuals move the origin without retraining; rows the model knows are skipped.
+    std::fs::write(&future, table(0..DAYS + 10, DAYS + 7)).unwrap();
+    project.ok(&[
+        "forecast",
+        "--model",
+        "revenue",
+        "--horizon",
+        "3",
+        "--data",
+        future_arg,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    check_forecasts(&out, DAYS + 7, 3);
+
+    // The version is in the registry like any other model.
+    let shown = project.json(&["models", "show", "revenue", "--format", "json"]);
+    assert_eq!(
+        (shown["task"].as_str(), shown["strategy"].as_str()),
+        (Some("forecast"), Some(strategy.as_str()))
+    );
+    assert_eq!(shown["columns"]["series"], serde_json::json!(["store", "line"]));
+    assert_eq!(
+        shown["future_covariates"].as_array().map(Vec::len),
+        Some(usize::from(strategy == "global_gbdt"))
+    );
+    let listed = project.json(&["models", "list", "--format", "json"]);
+    assert_eq!(listed[0]["metric"], "mase");
+    assert_eq!(listed[0]["score"], trained["backtest"]["mase"]["mean"]);
+    let run =
+        project.json(&["runs", "show", trained["run_id"].as_str().unwrap(), "--format", "json"]);
+    assert_eq!(run["status"], "FINISHED");
+    assert!(run.to_string().contains("backtest_mase"), "{run}");
+}
+
+#[test]
+fn forecast_models_version_compare_and_roll_back_like_any_other() {
+    let project = Project::new();
+    train(&project, "revenue");
+    let second = train(&project, "revenue");
+    assert_eq!(second["version"], 2);
+    let compared =
+        project.json(&["models", "compare", "revenue:1", "revenue:2", "--format", "json"]);
+    assert_eq!(
+        compared[0]["backtest"]["mase"], compared[1]["backtest"]["mase"],
+        "same data, same seed"
+    );
+    project.json(&["models", "promote", "revenue", "2", "--format", "json"]);
+    assert_eq!(project.json(&["models", "show", "revenue", "--format", "json"])["version"], 2);
+    project.json(&["models", "rollback", "revenue", "--format", "json"]);
+    assert_eq!(project.json(&["models", "show", "revenue", "--format", "json"])["version"], 1);
+    let text = project.ok(&["models", "show", "revenue"]);
+    assert!(text.contains("lowest mean MASE"), "the summary says why: {text}");
+}
+
+#[test]
+fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
+    let project = Project::new();
+    let data = project.path("revenue.csv");
+    let data_arg = data.to_str().unwrap();
+    let forecast_args = |extra: &[&'static str]| {
+        let mut args = vec![
+            "train",
+            "--task",
+            "forecast",
+            "--data",
+            data_arg,
+            "--time",
+            "date",
+            "--target",
+            "revenue",
+            "--series",
+            "store,line",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+
+    // A date that does not parse: the file, its line and the column.
+    let mut csv = table(0..DAYS, DAYS);
+    csv = csv.replacen("2024-01-05", "2024-01-32", 1);
+    std::fs::write(&data, &csv).unwrap();
+    let error = project.fails(&forecast_args(&["--horizon", "7"]), 2);
+    for part in
+        ["revenue.csv", "data row 5", "line N+1", "\"date\"", "2024-01-32", "day out of range"]
+    {
+        assert!(error.contains(part), "{part:?} not in: {error}");
+    }
+    // A missing day inside a series: the series and both rows around the gap.
+    let csv = table(0..DAYS, DAYS);
+    let without: String = csv
+        .lines()
+        .filter(|line| !line.starts_with("12,food,2024-01-10"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&data, without).unwrap();
+    let error = project.fails(&forecast_args(&["--horizon", "7"]), 2);
+    assert!(error.contains("series \"store=12|line=food\": gap after 2024-01-09"), "{error}");
+    // A series shorter than two seasons and the horizon.
+    std::fs::write(&data, table(0..18, 18)).unwrap();
+    let error = project.fails(&forecast_args(&["--horizon", "7", "--backtest-windows", "1"]), 2);
+    assert!(error.contains("need 21 daily periods; the table covers 18"), "{error}");
+    // Flags out of range or of the other kind of task.
+    std::fs::write(&data, &csv).unwrap();
+    let error = project.fails(&forecast_args(&["--horizon", "0"]), 2);
+    assert!(error.contains("--horizon must be at least 1"), "{error}");
+    let error = project.fails(&forecast_args(&["--horizon", "7", "--algorithm", "gbdt"]), 2);
+    assert!(error.contains("--algorithm: not for --task forecast"), "{error}");
+    let error =
+        project.fails(&["train", "--data", data_arg, "--label", "revenue", "--horizon", "7"], 2);
+    assert!(error.contains("--horizon: for --task forecast only"), "{error}");
+    let error = project.fails(&forecast_args(&["--horizon", "7", "--frequency", "fortnightly"]), 2);
+    assert!(error.contains("expected one of H, D, W, M, Q"), "{error}");
+    assert!(
+        project.json(&["models", "list", "--format", "json"]).as_array().unwrap().is_empty(),
+        "nothing saved"
+    );
+
+    // A trained model: wrong horizon, missing future promotions, the wrong command.
+    train(&project, "revenue");
+    let error = project.fails(&["forecast", "--model", "revenue", "--horizon", "8"], 2);
+    assert!(error.contains("between 1 and 7"), "{error}");
+    let strategy =
+        project.json(&["models", "show", "revenue", "--format", "json"])["strategy"].clone();
+    if strategy == "global_gbdt" {
+        let error = project.fails(&["forecast", "--model", "revenue", "--horizon", "7"], 2);
+        assert!(error.contains("future-known covariates [\"promo\"]"), "{error}");
+    }
+    let error =
+        project.fails(&["predict", "--model", "revenue", "--data", data_arg, "--out", "x.csv"], 2);
+    assert!(error.contains("is a forecast model: use `vigie forecast --model revenue`"), "{error}");
+    let error = project.fails(&["forecast", "--model", "nothing", "--horizon", "1"], 2);
+    assert!(error.contains("registered models: revenue"), "{error}");
+    // A newer row for a series the model never saw.
+    let newer = project.path("newer.csv");
+    std::fs::write(
+        &newer,
+        format!("store,line,date,revenue,promo\n99,toys,{},5,0\n", date(FIRST_DAY + DAYS as i64)),
+    )
+    .unwrap();
+    let error = project.fails(
+        &["forecast", "--model", "revenue", "--horizon", "1", "--data", newer.to_str().unwrap()],
+        2,
+    );
+    assert!(
+        error.contains("\"store=99|line=toys\"") && error.contains("not in the training data"),
+        "{error}"
+    );
+}

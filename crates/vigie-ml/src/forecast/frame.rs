@@ -1,0 +1,221 @@
+//! From a table of named columns (a [`Frame`], as read from a file or a
+//! request) to the forecasting tables: which columns are the series keys, the
+//! time, the target and the covariates.
+//!
+//! Rows with a target are history ([`SeriesTable`]); rows without one are
+//! covariate values for periods to forecast ([`CovariateTable`]). Both keep
+//! each row's number in the frame (from 1), so every later message names the
+//! row the user wrote. This module reads no file and chooses no strategy.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use vigie_core::{ColumnData, Frame};
+
+use super::calendar::parse_time;
+use super::data::{Covariate, CovariateTable, SeriesTable};
+use crate::error::{MlError, Result};
+
+/// The key of the one series of a table without series columns.
+pub const SINGLE_SERIES: &str = "all";
+
+/// What each column of a forecasting table is.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ColumnRoles {
+    /// The time column: ISO dates or times (`2024-03-05`, `2024-03-05T13:00:00Z`).
+    pub time: String,
+    /// The value to forecast.
+    pub target: String,
+    /// The columns whose values together name a series (none: one series).
+    pub series: Vec<String>,
+    /// Numeric or boolean covariate columns.
+    pub covariates: Vec<String>,
+}
+
+/// A frame split into history and future rows.
+#[derive(Debug, Clone, Default)]
+pub struct FrameTables {
+    /// The rows with a target.
+    pub history: SeriesTable,
+    /// The rows without a target: covariates of periods to forecast.
+    pub future: CovariateTable,
+    /// For each series key, its values of the series columns, in [`ColumnRoles::series`] order.
+    pub keys: BTreeMap<String, Vec<String>>,
+}
+
+impl ColumnRoles {
+    /// Every column the roles name, time first.
+    pub fn columns(&self) -> Vec<&str> {
+        let mut names = vec![self.time.as_str(), self.target.as_str()];
+        names.extend(self.series.iter().map(String::as_str));
+        names.extend(self.covariates.iter().map(String::as_str));
+        names
+    }
+
+    /// The key of a series from its values of the series columns: the value
+    /// itself for one column, `column=value|column=value` for several.
+    pub fn key(&self, values: &[String]) -> String {
+        match (self.series.as_slice(), values) {
+            ([], _) => SINGLE_SERIES.to_owned(),
+            ([_], [value]) => value.clone(),
+            (names, values) => names
+                .iter()
+                .zip(values)
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>()
+                .join("|"),
+        }
+    }
+
+    /// Checks that no column has two roles.
+    pub fn check(&self) -> Result<()> {
+        let names = self.columns();
+        for (idx, name) in names.iter().enumerate() {
+            if names[..idx].contains(name) {
+                return Err(MlError::param(
+                    "columns",
+                    format!("column {name:?} is given two roles (time, target, series, covariate)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `data row N` of the 0-based frame row `row`.
+fn at(row: usize) -> String {
+    format!("data row {}", row + 1)
+}
+
+/// A number as a key part: integers without a fraction.
+fn key_text(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        value.to_string()
+    }
+}
+
+/// Splits `frame` by `roles` into history and future rows.
+pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
+    roles.check()?;
+    let column = |name: &str, role: &str| {
+        frame.column(name).map_err(|_| {
+            MlError::InvalidData(format!(
+                "no {role} column {name:?}; the columns are: {}",
+                frame.names().join(", ")
+            ))
+        })
+    };
+    let time = column(&roles.time, "time")?;
+    let target = column(&roles.target, "target")?;
+    let series: Vec<_> =
+        roles.series.iter().map(|name| column(name, "series")).collect::<Result<_>>()?;
+    let covariates: Vec<_> =
+        roles.covariates.iter().map(|name| column(name, "covariate")).collect::<Result<_>>()?;
+    let numbers = |data: &ColumnData, name: &str, role: &str| -> Result<Vec<f64>> {
+        match data {
+            ColumnData::Numeric(values) | ColumnData::Boolean(values) => Ok(values.clone()),
+            ColumnData::Text(text) => {
+                let row = (0..text.codes.len()).find(|&i| text.get(i).is_some()).unwrap_or(0);
+                Err(MlError::InvalidData(format!(
+                    "the {role} column {name:?} holds text ({:?} at {}); it must be numeric",
+                    text.get(row).unwrap_or_default(),
+                    at(row)
+                )))
+            }
+        }
+    };
+    let target_values = numbers(&target.data, &roles.target, "target")?;
+    let covariate_values: Vec<Vec<f64>> =
+        covariates.iter().map(|c| numbers(&c.data, &c.name, "covariate")).collect::<Result<_>>()?;
+
+    let mut tables = FrameTables::default();
+    tables.history.covariates = roles
+        .covariates
+        .iter()
+        .map(|name| Covariate { name: name.clone(), values: Vec::new() })
+        .collect();
+    tables.future.covariates = tables.history.covariates.clone();
+    let mut key_values = Vec::with_capacity(series.len());
+    for row in 0..frame.n_rows() {
+        let seconds = match &time.data {
+            ColumnData::Text(text) => {
+                let value = text.get(row).ok_or_else(|| {
+                    MlError::InvalidData(format!(
+                        "the time column {:?} is empty at {}",
+                        roles.time,
+                        at(row)
+                    ))
+                })?;
+                parse_time(value).map_err(|reason| {
+                    MlError::InvalidData(format!(
+                        "column {:?} at {}: {reason}",
+                        roles.time,
+                        at(row)
+                    ))
+                })?
+            }
+            // Dates and timestamps typed by the file: seconds since the epoch.
+            ColumnData::Numeric(values) | ColumnData::Boolean(values) => {
+                let value = values[row];
+                if !value.is_finite() {
+                    return Err(MlError::InvalidData(format!(
+                        "the time column {:?} is empty at {}",
+                        roles.time,
+                        at(row)
+                    )));
+                }
+                value
+            }
+        };
+        key_values.clear();
+        for column in &series {
+            let value = match &column.data {
+                ColumnData::Text(text) => text.get(row).map(str::to_owned),
+                ColumnData::Numeric(values) | ColumnData::Boolean(values) => {
+                    Some(values[row]).filter(|v| !v.is_nan()).map(key_text)
+                }
+            };
+            key_values.push(value.ok_or_else(|| {
+                MlError::InvalidData(format!(
+                    "the series column {:?} is empty at {}",
+                    column.name,
+                    at(row)
+                ))
+            })?);
+        }
+        let key = roles.key(&key_values);
+        if let Some(known) = tables.keys.get(&key) {
+            if *known != key_values {
+                return Err(MlError::InvalidData(format!(
+                    "series values {key_values:?} at {} and {known:?} make the same key {key:?}; \
+                     a series value must not contain '=' or '|'",
+                    at(row)
+                )));
+            }
+        } else {
+            tables.keys.insert(key.clone(), key_values.clone());
+        }
+        let value = target_values[row];
+        if value.is_nan() {
+            let future = &mut tables.future;
+            future.series.push(key);
+            future.times.push(seconds);
+            future.row_numbers.push(row + 1);
+            for (covariate, values) in future.covariates.iter_mut().zip(&covariate_values) {
+                covariate.values.push(values[row]);
+            }
+        } else {
+            let history = &mut tables.history;
+            history.series.push(key);
+            history.times.push(seconds);
+            history.values.push(value);
+            history.row_numbers.push(row + 1);
+            for (covariate, values) in history.covariates.iter_mut().zip(&covariate_values) {
+                covariate.values.push(values[row]);
+            }
+        }
+    }
+    Ok(tables)
+}
