@@ -98,7 +98,8 @@ impl PgClient {
         let mut client = config.connect(NoTls).map_err(|source| ConnectorError::Postgres {
             location: location.clone(),
             message: format!(
-                "cannot connect ({source}); check that the server is running and accepts this user from here"
+                "cannot connect ({}); check that the server is running and accepts this user from here",
+                with_causes(&source)
             ),
         })?;
         let lock_ms = options.lock_timeout.as_millis();
@@ -174,6 +175,21 @@ impl PgTransaction<'_> {
     }
 }
 
+/// An error's message followed by its causes' (`error connecting to server: Connection refused`).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = inner.source();
+    }
+    message
+}
+
 fn references(params: &[SqlValue]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|value| value as &(dyn ToSql + Sync)).collect()
 }
@@ -190,9 +206,12 @@ fn error(location: &str, options: PgOptions, source: &postgres::Error) -> Connec
             format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code())
         }
     } else if source.is_closed() {
-        format!("the connection was lost ({source}); nothing of the unfinished change was written")
+        format!(
+            "the connection was lost ({}); nothing of the unfinished change was written",
+            with_causes(source)
+        )
     } else {
-        source.to_string()
+        with_causes(source)
     };
     ConnectorError::Postgres { location: location.to_owned(), message }
 }

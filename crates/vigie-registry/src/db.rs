@@ -49,7 +49,8 @@ pub(crate) struct Db {
 enum Backend {
     Sqlite(rusqlite::Connection),
     // Reads take `&self` (as rusqlite's do); the client needs `&mut` for every statement.
-    Postgres(RefCell<PgClient>),
+    // Boxed: the client is three times the size of a SQLite connection.
+    Postgres(Box<RefCell<PgClient>>),
 }
 
 /// One transaction, holding the write lock until it commits or is dropped.
@@ -221,7 +222,7 @@ impl Db {
         Ok(Db {
             location: client.location().to_owned(),
             lock_timeout,
-            backend: Backend::Postgres(RefCell::new(client)),
+            backend: Backend::Postgres(Box::new(RefCell::new(client))),
         })
     }
 

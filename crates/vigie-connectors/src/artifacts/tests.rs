@@ -1,3 +1,6 @@
+//! Unit tests of the artifact store: local objects as files, and S3 URLs read into a
+//! bucket and a prefix (no server needed; the S3 round trip is in the registry's tests).
+
 use super::*;
 
 #[test]

@@ -1,3 +1,6 @@
+//! Unit tests of the PostgreSQL client that need no server: passwords kept out of
+//! messages, and an unreachable server named in one clear error.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,5 @@
+//! Unit tests of the SQL layer: placeholder rewriting for SQLite.
+
 use super::*;
 
 #[test]

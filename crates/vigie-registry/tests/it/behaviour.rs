@@ -1,6 +1,10 @@
 //! What the registry does, written once and run on SQLite and on PostgreSQL: versions,
 //! aliases and their history, rollback, refusals that change nothing, concurrent
 //! registrations, run tracking, and checksums of loaded models.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test bodies: each runs inside the #[test] functions that on_every_backend! writes"
+)]
 
 use vigie_registry::{ModelRef, Registry, RegistryError, RunStatus, Selector};
 

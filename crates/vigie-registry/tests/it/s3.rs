@@ -6,6 +6,7 @@ use vigie_registry::{Registry, RegistryError, RegistryLocation};
 
 use crate::support::{fresh_postgres_database, fresh_s3_bucket, register};
 
+#[expect(clippy::unwrap_used, reason = "the body of the two round-trip tests")]
 fn round_trip(location: RegistryLocation, bucket: &str) {
     let options = location.s3.clone();
     let mut registry = Registry::connect(&location).unwrap();
