@@ -2,8 +2,9 @@
 # The real servers that tests talk to, installed and started on 127.0.0.1.
 #
 #   source scripts/services.sh && start_services mlflow   # exports MLFLOW_TRACKING_URI, stops at shell exit
-#   scripts/services.sh install mlflow                     # fill the cache only (CI cache warm-up)
+#   scripts/services.sh install mlflow s3                  # fill the cache only (CI cache warm-up)
 #   scripts/services.sh run mlflow -- cargo test -p vigie-cli --test it mlflow
+#   scripts/services.sh run postgres s3 -- cargo test -p vigie-registry
 #
 # Installs are idempotent and cached under ${VIGIE_SERVICES_DIR:-$HOME/.cache/vigie/services}
 # (one folder per service and version, marked complete only once the install succeeded).
@@ -12,15 +13,18 @@
 # start, never by name.
 #
 # Each service is three functions: install_NAME, start_NAME (sets NAME's variables and records
-# a PID file) and stop_NAME. MLflow is the only one so far; PostgreSQL, MongoDB (SecantusDB),
-# Kafka (tansu), S3 (moto), Prometheus and the OAuth2 issuer follow the same shape (see the
-# team's services notes for the commands that were verified on these machines).
+# a PID file) and stop_NAME. So far: mlflow (MLFLOW_TRACKING_URI), postgres
+# (VIGIE_TEST_POSTGRES_URL) and s3 (moto; VIGIE_TEST_S3_ENDPOINT). MongoDB (SecantusDB), Kafka
+# (tansu), Prometheus and the OAuth2 issuer follow the same shape (see the team's services notes
+# for the commands that were verified on these machines).
 #
 # This file is sourced: it sets no shell options and every function returns non-zero on failure.
 
 VIGIE_SERVICES_DIR="${VIGIE_SERVICES_DIR:-$HOME/.cache/vigie/services}"
 # The version checked with the official client (tracking, log-batch, registry, aliases, artifact proxy).
 VIGIE_MLFLOW_VERSION="${VIGIE_MLFLOW_VERSION:-3.17.2}"
+# The moto (S3) version checked with boto3 (multipart, list, copy, presigned GET).
+VIGIE_MOTO_VERSION="${VIGIE_MOTO_VERSION:-5.2.5}"
 # Services started by this shell, in start order; stop_services stops them in reverse.
 VIGIE_SERVICES_STARTED="${VIGIE_SERVICES_STARTED:-}"
 
@@ -57,6 +61,21 @@ _services_ensure_run_dir() {
         VIGIE_SERVICES_RUN=$(mktemp -d "${TMPDIR:-/tmp}/vigie-services.XXXXXX") || return 1
         export VIGIE_SERVICES_RUN
     fi
+}
+
+# Starts COMMAND... in a new process group (setsid), its output in LOG, and records the group's
+# id in PIDFILE: the shell writes its own PID before becoming the server, so stopping the group
+# also stops any worker the server forks.
+_services_spawn() {
+    local pidfile=$1 log=$2
+    shift 2
+    setsid sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidfile" "$@" >"$log" 2>&1 </dev/null &
+    local tries=0
+    until [ -s "$pidfile" ] || [ "$tries" -ge 50 ]; do
+        sleep 0.1
+        tries=$((tries + 1))
+    done
+    [ -s "$pidfile" ] || { _services_log "$1 did not start; see $log"; return 1; }
 }
 
 # Stops the process group whose leader's PID is in FILE: TERM, then KILL after 10 s.
@@ -101,21 +120,12 @@ start_mlflow() {
     run=$VIGIE_SERVICES_RUN
     port=${VIGIE_MLFLOW_PORT:-$(_services_free_port)} || return 1
     mkdir -p "$run/mlflow/artifacts" || return 1
-    # setsid: a new process group, so stopping it also stops the server's workers. The shell
-    # records its own PID (the group's id) before becoming the server.
     # Job execution off: otherwise MLflow 3 starts seven worker processes.
-    MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid sh -c 'echo $$ >"$1"; shift; exec "$@"' sh \
-        "$run/mlflow.pid" "$venv/bin/mlflow" server \
+    MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false _services_spawn "$run/mlflow.pid" "$run/mlflow.log" \
+        "$venv/bin/mlflow" server \
         --backend-store-uri "sqlite:///$run/mlflow/mlflow.db" \
         --artifacts-destination "$run/mlflow/artifacts" \
-        --host 127.0.0.1 --port "$port" --workers 1 \
-        >"$run/mlflow.log" 2>&1 </dev/null &
-    local tries=0
-    until [ -s "$run/mlflow.pid" ] || [ "$tries" -ge 50 ]; do
-        sleep 0.1
-        tries=$((tries + 1))
-    done
-    [ -s "$run/mlflow.pid" ] || { _services_log "mlflow did not start; see $run/mlflow.log"; return 1; }
+        --host 127.0.0.1 --port "$port" --workers 1 || return 1
     _services_wait_http "http://127.0.0.1:$port/health" 180 "$(cat "$run/mlflow.pid")" "$run/mlflow.log" || {
         stop_mlflow
         return 1
@@ -132,13 +142,141 @@ stop_mlflow() {
     unset MLFLOW_TRACKING_URI VIGIE_MLFLOW_PYTHON
 }
 
+# ---- PostgreSQL (registry metadata shared by several Vigie replicas) -----------------------------
+
+# The folder of initdb and pg_ctl: $VIGIE_POSTGRES_BIN, else Debian's newest install.
+_postgres_bin() {
+    local dir
+    for dir in "${VIGIE_POSTGRES_BIN:-}" $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        if [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
+            echo "$dir"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Runs a PostgreSQL tool as the user `postgres` when we are root (initdb refuses root).
+_postgres_as_owner() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+install_postgres() {
+    if _postgres_bin >/dev/null; then
+        return 0
+    fi
+    _services_log "installing PostgreSQL from Debian (apt-get, once per machine)"
+    if [ "$(id -u)" != 0 ]; then
+        _services_log "PostgreSQL is not installed and this is not root: apt-get install postgresql, or set VIGIE_POSTGRES_BIN"
+        return 1
+    fi
+    apt-get update -qq || return 1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null || return 1
+    _postgres_bin >/dev/null
+}
+
+start_postgres() {
+    install_postgres || return 1
+    local bin run port data
+    bin=$(_postgres_bin)
+    _services_ensure_run_dir || return 1
+    run=$VIGIE_SERVICES_RUN
+    port=${VIGIE_POSTGRES_PORT:-$(_services_free_port)} || return 1
+    data="$run/postgres"
+    # The server runs as `postgres`: it must reach its folder inside our scratch folder.
+    chmod 755 "$run" || return 1
+    if [ "$(id -u)" = 0 ]; then
+        install -d -o postgres -g postgres "$data" || return 1
+    else
+        mkdir -p "$data" || return 1
+    fi
+    # Trust on 127.0.0.1 only, no fsync: a throwaway test server.
+    _postgres_as_owner "$bin/initdb" -D "$data/data" -U postgres --auth=trust --no-sync \
+        -E UTF8 --locale=C.UTF-8 >"$data/initdb.log" 2>&1 || {
+        _services_log "initdb failed; see $data/initdb.log"
+        tail -n 20 "$data/initdb.log" >&2
+        return 1
+    }
+    _postgres_as_owner "$bin/pg_ctl" -D "$data/data" -l "$data/server.log" -w -t 60 \
+        -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null || {
+        _services_log "PostgreSQL did not start; last lines of $data/server.log:"
+        tail -n 20 "$data/server.log" >&2
+        return 1
+    }
+    # pg_ctl -w returns once the server accepts connections; its PID is line 1 of postmaster.pid.
+    head -n 1 "$data/data/postmaster.pid" >"$run/postgres.pid" || return 1
+    export VIGIE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    _services_log "PostgreSQL ($bin) at $VIGIE_TEST_POSTGRES_URL (log: $data/server.log)"
+}
+
+stop_postgres() {
+    [ -n "${VIGIE_SERVICES_RUN:-}" ] || return 0
+    local file="$VIGIE_SERVICES_RUN/postgres.pid" pid bin
+    [ -f "$file" ] || return 0
+    pid=$(cat "$file")
+    rm -f "$file"
+    bin=$(_postgres_bin) &&
+        _postgres_as_owner "$bin/pg_ctl" -D "$VIGIE_SERVICES_RUN/postgres/data" -m fast -w -t 20 stop >/dev/null 2>&1
+    # Whatever pg_ctl did, the recorded postmaster must be gone.
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    unset VIGIE_TEST_POSTGRES_URL
+}
+
+# ---- S3 (moto_server, in memory) ---------------------------------------------------------------
+
+_s3_venv() { echo "$VIGIE_SERVICES_DIR/moto-$VIGIE_MOTO_VERSION"; }
+
+install_s3() {
+    local venv
+    venv=$(_s3_venv)
+    if [ -f "$venv/.installed" ]; then
+        return 0
+    fi
+    _services_log "installing moto $VIGIE_MOTO_VERSION into $venv (about 30 seconds, once)"
+    rm -rf "$venv"
+    mkdir -p "$VIGIE_SERVICES_DIR" || return 1
+    python3 -m venv "$venv" || return 1
+    "$venv/bin/pip" install -q --disable-pip-version-check "moto==$VIGIE_MOTO_VERSION" flask flask-cors boto3 ||
+        return 1
+    touch "$venv/.installed"
+}
+
+start_s3() {
+    install_s3 || return 1
+    local venv run port
+    venv=$(_s3_venv)
+    _services_ensure_run_dir || return 1
+    run=$VIGIE_SERVICES_RUN
+    port=${VIGIE_S3_PORT:-$(_services_free_port)} || return 1
+    _services_spawn "$run/s3.pid" "$run/s3.log" "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" || return 1
+    _services_wait_http "http://127.0.0.1:$port/moto-api/" 60 "$(cat "$run/s3.pid")" "$run/s3.log" || {
+        stop_s3
+        return 1
+    }
+    # moto accepts any credentials; tests create their own buckets.
+    export VIGIE_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+    _services_log "S3 (moto $VIGIE_MOTO_VERSION) at $VIGIE_TEST_S3_ENDPOINT (log: $run/s3.log)"
+}
+
+stop_s3() {
+    [ -n "${VIGIE_SERVICES_RUN:-}" ] || return 0
+    _services_stop_group "$VIGIE_SERVICES_RUN/s3.pid"
+    unset VIGIE_TEST_S3_ENDPOINT
+}
+
 # ---- all services ------------------------------------------------------------------------------
 
 _services_known() {
     case $1 in
-        mlflow) return 0 ;;
+        mlflow | postgres | s3) return 0 ;;
         *)
-            _services_log "unknown service '$1' (known: mlflow)"
+            _services_log "unknown service '$1' (known: mlflow, postgres, s3)"
             return 1
             ;;
     esac

@@ -11,6 +11,26 @@ pub struct Cli {
     /// The project folder (holds vigie.toml and the .vigie state folder).
     #[arg(long, global = true, default_value = ".", value_name = "DIR")]
     pub project: PathBuf,
+    /// The registry's metadata database: postgres://USER:PASSWORD@HOST:PORT/DATABASE for one that
+    /// several Vigie processes share [default: SQLite in DIR/.vigie/registry.db].
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIE_REGISTRY_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub registry_url: Option<String>,
+    /// Where model files are kept: s3://BUCKET[/PREFIX], with credentials, region and endpoint
+    /// from the AWS_* variables (AWS_ENDPOINT_URL for S3-compatible servers) [default: DIR/.vigie].
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIE_ARTIFACTS_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub artifacts_url: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

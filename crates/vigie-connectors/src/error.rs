@@ -39,6 +39,40 @@ pub enum ConnectorError {
         /// The server's error code and message (or why no answer came).
         message: String,
     },
+    /// A PostgreSQL server could not be reached, or refused or failed a statement.
+    #[error("postgresql {location}: {message}")]
+    Postgres {
+        /// The server's URL without the password.
+        location: String,
+        /// What happened, and what to check.
+        message: String,
+    },
+    /// A PostgreSQL URL that cannot be used.
+    #[error("postgresql {location}: {message}")]
+    PostgresUrl {
+        /// The URL without the password.
+        location: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A SQL value of an unexpected type (a schema that does not match this build).
+    #[error("unexpected SQL value in column {column}: {message}")]
+    SqlType {
+        /// The column's position in the select list, from 0.
+        column: usize,
+        /// What was expected and found.
+        message: String,
+    },
+    /// An artifact store (folder or S3 bucket) refused or failed a request.
+    #[error("{location}: {message}")]
+    Artifacts {
+        /// The object's file path or `s3://` URL (or the store's, before any object).
+        location: String,
+        /// What happened.
+        message: String,
+        /// True when the object does not exist.
+        not_found: bool,
+    },
 }
 
 impl ConnectorError {
@@ -56,6 +90,12 @@ impl ConnectorError {
             // no answer, a 5xx or a garbled answer is the server's problem.
             ConnectorError::Mlflow { status: Some(400..=499), .. } => ErrorCode::InvalidInput,
             ConnectorError::Mlflow { .. } => ErrorCode::Unavailable,
+            ConnectorError::PostgresUrl { .. } => ErrorCode::InvalidInput,
+            ConnectorError::Postgres { .. } | ConnectorError::SqlType { .. } => {
+                ErrorCode::Unavailable
+            }
+            ConnectorError::Artifacts { not_found: true, .. } => ErrorCode::NotFound,
+            ConnectorError::Artifacts { .. } => ErrorCode::Unavailable,
         }
     }
 }

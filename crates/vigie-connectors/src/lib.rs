@@ -1,14 +1,19 @@
 //! Sources and sinks of data: files today (CSV and Parquet, through Arrow);
 //! PostgreSQL, MongoDB, S3 and Kafka as the feature-store issue adds them,
 //! one module per system. Also the clients of external servers that are not
-//! data sources: `mlflow`, the tracking server the registry exports to.
+//! data sources: `mlflow`, the tracking server the registry exports to;
+//! `postgres`, the registry's shared metadata database (rows as [`sql`]
+//! values); `artifacts`, model files on local disk or S3.
 //!
 //! Data connectors turn external bytes into [`vigie_core::Frame`]s (and
 //! back) and name the file, line and column of any problem; clients name the
 //! endpoint and quote the server's answer.
 
+pub mod artifacts;
 mod error;
 pub mod files;
 pub mod mlflow;
+pub mod postgres;
+pub mod sql;
 
 pub use error::ConnectorError;

@@ -7,8 +7,6 @@
 //! authenticate (no token or basic auth yet) or retry: a failed call is an error naming the
 //! endpoint and the server's answer.
 
-use std::fs::File;
-use std::path::Path;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -285,13 +283,13 @@ impl MlflowClient {
         self.post("runs/delete", &json!({ "run_id": run_id })).map(drop)
     }
 
-    /// Uploads `file` as `path` (slash-separated, relative) under a run's `artifact_uri`,
+    /// Uploads `bytes` as `path` (slash-separated, relative) under a run's `artifact_uri`,
     /// through the server's artifact proxy.
     pub fn upload_artifact(
         &self,
         artifact_uri: &str,
         path: &str,
-        file: &Path,
+        bytes: &[u8],
     ) -> Result<(), ConnectorError> {
         let endpoint = format!("PUT /api/2.0/mlflow-artifacts/artifacts/…/{path}");
         let Some(root) = proxied_artifact_path(artifact_uri) else {
@@ -310,10 +308,8 @@ impl MlflowClient {
             encode_path(root),
             encode_path(path)
         );
-        let opened = File::open(file)
-            .map_err(|source| ConnectorError::Io { path: file.to_owned(), source })?;
         let sent =
-            self.agent.put(&url).header("Content-Type", "application/octet-stream").send(opened);
+            self.agent.put(&url).header("Content-Type", "application/octet-stream").send(bytes);
         self.answer(&endpoint, sent).and_then(|answer| success(&endpoint, answer)).map(drop)
     }
 

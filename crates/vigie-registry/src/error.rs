@@ -54,9 +54,21 @@ pub enum RegistryError {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// The metadata database failed (locked, unreachable, corrupted).
-    #[error("registry database: {0}")]
-    Database(#[from] rusqlite::Error),
+    /// The metadata database failed: locked past the timeout, unreachable, or refused a
+    /// statement. Nothing of the change in progress was written.
+    #[error("registry database {location}: {message}")]
+    Database {
+        /// The database file, or its URL without the password.
+        location: String,
+        /// What happened, and what to check.
+        message: String,
+    },
+    /// A registry database or artifact store URL that cannot be used.
+    #[error("{0}")]
+    Location(String),
+    /// The artifact store (folder or S3 bucket) failed or has no such object.
+    #[error(transparent)]
+    Artifacts(ConnectorError),
     /// The MLflow tracking server of an export failed or refused a request.
     #[error(transparent)]
     Mlflow(#[from] ConnectorError),
@@ -79,8 +91,9 @@ impl RegistryError {
             | RegistryError::UnknownAlias { .. }
             | RegistryError::UnknownRun(_) => ErrorCode::NotFound,
             RegistryError::Conflict(_) => ErrorCode::Conflict,
-            RegistryError::InvalidName(_) => ErrorCode::InvalidInput,
-            RegistryError::Io { .. } | RegistryError::Database(_) => ErrorCode::Unavailable,
+            RegistryError::InvalidName(_) | RegistryError::Location(_) => ErrorCode::InvalidInput,
+            RegistryError::Io { .. } | RegistryError::Database { .. } => ErrorCode::Unavailable,
+            RegistryError::Artifacts(source) => source.code(),
             RegistryError::Model { source, .. } => source.code(),
             RegistryError::Mlflow(source) => source.code(),
         }

@@ -6,13 +6,15 @@
 //! search's run. Registered models have immutable *versions*, each linked
 //! to the run that produced it, and *aliases* (`champion`, `challenger`, any
 //! name) whose every move is kept in a history. Metadata lives in SQLite
-//! (`.vigie/registry.db`); model files are artifacts under
-//! `.vigie/artifacts/RUN/`. Each change is one transaction, and a
-//! generation counter increases with every change to versions or aliases,
-//! so a server can watch it and reload without a restart.
+//! (`.vigie/registry.db`, the default) or a PostgreSQL database that several
+//! Vigie processes share; model files are artifacts under `artifacts/RUN/` in
+//! the state folder or an S3 bucket ([`RegistryLocation`]). Each change is one
+//! transaction, and a generation counter increases with every change to
+//! versions or aliases, so a server can watch it and reload without a restart.
 //!
 //! [`mlflow_export`] copies all of it to an MLflow tracking server, idempotently.
 
+mod db;
 mod error;
 pub mod mlflow_export;
 mod queries;
@@ -23,5 +25,7 @@ mod tracking;
 pub use error::{RegistryError, Result};
 pub use mlflow_export::{ExportCount, ExportSummary};
 pub use reference::{ModelRef, Selector, validate_name};
-pub use registry::{AliasMove, ModelSummary, Registry, VersionInfo};
+pub use registry::{
+    AliasMove, LOCK_TIMEOUT, ModelSummary, Registry, RegistryLocation, VersionInfo,
+};
 pub use tracking::{MetricPoint, NewRun, RunDetail, RunStatus, RunSummary};

@@ -253,7 +253,8 @@ fn export_run(
     for (path, _sha256) in &run.artifacts {
         let destination =
             artifact_destination(path, &vigie.id, model_files.contains(path.as_str()));
-        client.upload_artifact(&copy.artifact_uri, &destination, &registry.artifact_file(path))?;
+        let bytes = registry.artifact_bytes(path)?;
+        client.upload_artifact(&copy.artifact_uri, &destination, &bytes)?;
         summary.artifacts.created += 1;
     }
     client.update_run(&copy.run_id, &vigie.status, ended)?;

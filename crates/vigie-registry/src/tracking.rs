@@ -1,8 +1,9 @@
 //! Runs: what was trained, with what, by whom, and how it scored.
 
-use rusqlite::{OptionalExtension, params};
+use vigie_connectors::sql::SqlRow;
 
-use crate::registry::{Registry, now, transaction};
+use crate::db::Sql;
+use crate::registry::{Registry, now};
 use crate::{RegistryError, Result};
 
 /// How a run ended (or that it has not).
@@ -122,16 +123,16 @@ fn new_run_id() -> String {
 
 /// A [`RunSummary`] from the first eight columns of a runs query (id, experiment,
 /// name, parent, status, user, start, end).
-fn run_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
+fn run_summary(db: &impl Sql, row: &SqlRow) -> Result<RunSummary> {
     Ok(RunSummary {
-        id: r.get(0)?,
-        experiment: r.get(1)?,
-        name: r.get(2)?,
-        parent: r.get(3)?,
-        status: r.get(4)?,
-        user: r.get(5)?,
-        started_at: r.get(6)?,
-        ended_at: r.get(7)?,
+        id: db.read(row.text(0))?,
+        experiment: db.read(row.text(1))?,
+        name: db.read(row.text(2))?,
+        parent: db.read(row.opt_text(3))?,
+        status: db.read(row.text(4))?,
+        user: db.read(row.text(5))?,
+        started_at: db.read(row.text(6))?,
+        ended_at: db.read(row.opt_text(7))?,
     })
 }
 
@@ -144,21 +145,31 @@ impl Registry {
     pub fn start_run(&mut self, run: &NewRun) -> Result<String> {
         crate::validate_name(&run.experiment)?;
         let id = new_run_id();
-        transaction(&mut self.conn, |tx| {
+        self.db.transaction(|tx| {
             let started = now();
             tx.execute(
-                "INSERT OR IGNORE INTO experiments(name, created_at) VALUES (?1, ?2)",
-                params![run.experiment, started],
+                "INSERT INTO experiments(name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[(&run.experiment).into(), (&started).into()],
             )?;
-            let experiment: i64 = tx.query_row(
-                "SELECT id FROM experiments WHERE name = ?1",
-                [&run.experiment],
-                |r| r.get(0),
+            let experiment = tx.read(
+                tx.query_one("SELECT id FROM experiments WHERE name = $1", &[(&run.experiment).into()])?
+                    .int(0),
             )?;
             tx.execute(
                 "INSERT INTO runs(id, experiment_id, parent_id, name, status, user_name, git_commit, started_at, data_sha256, data_source, data_rows)
-                 VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![id, experiment, run.parent, run.name, run.user, run.git_commit, started, run.data_sha256, run.data_source, run.data_rows.map(|n| n as i64)],
+                 VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6, $7, $8, $9, $10)",
+                &[
+                    (&id).into(),
+                    experiment.into(),
+                    run.parent.as_ref().into(),
+                    (&run.name).into(),
+                    (&run.user).into(),
+                    run.git_commit.as_ref().into(),
+                    (&started).into(),
+                    run.data_sha256.as_ref().into(),
+                    run.data_source.as_ref().into(),
+                    run.data_rows.map(|n| n as i64).into(),
+                ],
             )?;
             Ok(())
         })?;
@@ -167,27 +178,23 @@ impl Registry {
 
     /// Records parameters (a key logged twice keeps its last value).
     pub fn log_params(&mut self, run: &str, values: &[(String, String)]) -> Result<()> {
-        self.upsert_pairs(
-            "INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?1, ?2, ?3)",
-            run,
-            values,
-        )
+        self.upsert_pairs("params", run, values)
     }
 
     /// Records tags (a key set twice keeps its last value).
     pub fn set_tags(&mut self, run: &str, values: &[(String, String)]) -> Result<()> {
-        self.upsert_pairs(
-            "INSERT OR REPLACE INTO tags(run_id, key, value) VALUES (?1, ?2, ?3)",
-            run,
-            values,
-        )
+        self.upsert_pairs("tags", run, values)
     }
 
-    fn upsert_pairs(&mut self, sql: &str, run: &str, values: &[(String, String)]) -> Result<()> {
-        transaction(&mut self.conn, |tx| {
-            let mut statement = tx.prepare(sql)?;
+    /// Key-value pairs of a run into `table` (`params` or `tags`), last value wins.
+    fn upsert_pairs(&mut self, table: &str, run: &str, values: &[(String, String)]) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {table}(run_id, key, value) VALUES ($1, $2, $3)
+             ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
+        );
+        self.db.transaction(|tx| {
             for (key, value) in values {
-                statement.execute(params![run, key, value])?;
+                tx.execute(&sql, &[run.into(), key.into(), value.into()])?;
             }
             Ok(())
         })
@@ -195,11 +202,12 @@ impl Registry {
 
     /// Records metric values `(key, step, value)`.
     pub fn log_metrics(&mut self, run: &str, values: &[(String, i64, f64)]) -> Result<()> {
-        transaction(&mut self.conn, |tx| {
+        self.db.transaction(|tx| {
             for (key, step, value) in values {
                 tx.execute(
-                    "INSERT OR REPLACE INTO metrics(run_id, key, step, value) VALUES (?1, ?2, ?3, ?4)",
-                    params![run, key, step, db_value(*value)],
+                    "INSERT INTO metrics(run_id, key, step, value) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value",
+                    &[run.into(), key.into(), (*step).into(), db_value(*value).into()],
                 )?;
             }
             Ok(())
@@ -208,10 +216,12 @@ impl Registry {
 
     /// Records what data a run trained on, once it is known.
     pub fn set_run_data(&mut self, run: &str, sha256: &str, source: &str, rows: u64) -> Result<()> {
-        let changed = self.conn.execute(
-            "UPDATE runs SET data_sha256 = ?2, data_source = ?3, data_rows = ?4 WHERE id = ?1",
-            params![run, sha256, source, rows as i64],
-        )?;
+        let changed = self.db.transaction(|tx| {
+            tx.execute(
+                "UPDATE runs SET data_sha256 = $2, data_source = $3, data_rows = $4 WHERE id = $1",
+                &[run.into(), sha256.into(), source.into(), (rows as i64).into()],
+            )
+        })?;
         if changed == 0 {
             return Err(RegistryError::UnknownRun(run.to_owned()));
         }
@@ -220,10 +230,12 @@ impl Registry {
 
     /// Ends a run.
     pub fn end_run(&mut self, run: &str, status: RunStatus) -> Result<()> {
-        let changed = self.conn.execute(
-            "UPDATE runs SET status = ?2, ended_at = ?3 WHERE id = ?1",
-            params![run, status.as_str(), now()],
-        )?;
+        let changed = self.db.transaction(|tx| {
+            tx.execute(
+                "UPDATE runs SET status = $2, ended_at = $3 WHERE id = $1",
+                &[run.into(), status.as_str().into(), now().into()],
+            )
+        })?;
         if changed == 0 {
             return Err(RegistryError::UnknownRun(run.to_owned()));
         }
@@ -232,14 +244,14 @@ impl Registry {
 
     /// Runs, newest first, optionally of one experiment.
     pub fn runs(&self, experiment: Option<&str>, limit: usize) -> Result<Vec<RunSummary>> {
-        let mut statement = self.conn.prepare(
+        let rows = self.db.query(
             "SELECT r.id, e.name, r.name, r.parent_id, r.status, r.user_name, r.started_at, r.ended_at
              FROM runs r JOIN experiments e ON e.id = r.experiment_id
-             WHERE (?1 IS NULL OR e.name = ?1)
-             ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?2",
+             WHERE (CAST($1 AS TEXT) IS NULL OR e.name = $1)
+             ORDER BY r.started_at DESC, r.id DESC LIMIT $2",
+            &[experiment.into(), (limit.min(i64::MAX as usize) as i64).into()],
         )?;
-        let rows = statement.query_map(params![experiment, limit as i64], run_summary)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        rows.iter().map(|row| run_summary(&self.db, row)).collect()
     }
 
     /// A run in full. `id` may be a unique prefix of at least 6 characters.
@@ -247,73 +259,64 @@ impl Registry {
         if id.len() < 6 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(RegistryError::UnknownRun(id.to_owned()));
         }
-        let pattern = format!("{id}%");
-        let mut statement = self.conn.prepare(
+        // Ids are lowercase hex; LIKE is case-sensitive in PostgreSQL.
+        let pattern = format!("{}%", id.to_ascii_lowercase());
+        let db = &self.db;
+        let mut found = db.query(
             "SELECT r.id, e.name, r.name, r.parent_id, r.status, r.user_name, r.started_at, r.ended_at,
                     r.git_commit, r.data_sha256, r.data_source, r.data_rows
-             FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id LIKE ?1 LIMIT 2",
+             FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id LIKE $1 LIMIT 2",
+            &[pattern.into()],
         )?;
-        let mut found = statement
-            .query_map([&pattern], |r| {
-                Ok((
-                    run_summary(r)?,
-                    r.get::<_, Option<String>>(8)?,
-                    r.get::<_, Option<String>>(9)?,
-                    r.get::<_, Option<String>>(10)?,
-                    r.get::<_, Option<i64>>(11)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
         if found.len() > 1 {
             return Err(RegistryError::Conflict(format!(
                 "run id prefix {id:?} is ambiguous; give more characters"
             )));
         }
-        let Some((summary, git_commit, data_sha256, data_source, data_rows)) = found.pop() else {
+        let Some(row) = found.pop() else {
             return Err(RegistryError::UnknownRun(id.to_owned()));
         };
+        let summary = run_summary(db, &row)?;
         let pairs = |sql: &str| -> Result<Vec<(String, String)>> {
-            let mut statement = self.conn.prepare(sql)?;
-            let rows = statement.query_map([&summary.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            db.query(sql, &[(&summary.id).into()])?
+                .iter()
+                .map(|row| Ok((db.read(row.text(0))?, db.read(row.text(1))?)))
+                .collect()
         };
-        let params = pairs("SELECT key, value FROM params WHERE run_id = ?1 ORDER BY key")?;
-        let tags = pairs("SELECT key, value FROM tags WHERE run_id = ?1 ORDER BY key")?;
+        let params = pairs("SELECT key, value FROM params WHERE run_id = $1 ORDER BY key")?;
+        let tags = pairs("SELECT key, value FROM tags WHERE run_id = $1 ORDER BY key")?;
         let artifacts =
-            pairs("SELECT path, sha256 FROM artifacts WHERE run_id = ?1 ORDER BY path")?;
-        let mut statement = self
-            .conn
-            .prepare("SELECT key, step, value FROM metrics WHERE run_id = ?1 ORDER BY key, step")?;
-        let points = statement
-            .query_map([&summary.id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    MetricPoint {
-                        step: r.get(1)?,
-                        value: r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN),
-                    },
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+            pairs("SELECT path, sha256 FROM artifacts WHERE run_id = $1 ORDER BY path")?;
         let mut metrics: Vec<(String, Vec<MetricPoint>)> = Vec::new();
-        for (key, point) in points {
+        let points = db.query(
+            "SELECT key, step, value FROM metrics WHERE run_id = $1 ORDER BY key, step",
+            &[(&summary.id).into()],
+        )?;
+        for point in &points {
+            let key = db.read(point.text(0))?;
+            let point = MetricPoint {
+                step: db.read(point.int(1))?,
+                value: db.read(point.opt_real(2))?.unwrap_or(f64::NAN),
+            };
             match metrics.last_mut() {
                 Some((last, history)) if *last == key => history.push(point),
                 _ => metrics.push((key, vec![point])),
             }
         }
-        let mut statement = self
-            .conn
-            .prepare("SELECT id FROM runs WHERE parent_id = ?1 ORDER BY started_at, rowid")?;
-        let children = statement
-            .query_map([&summary.id], |r| r.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
+        let children = db
+            .query(
+                "SELECT id FROM runs WHERE parent_id = $1 ORDER BY started_at, id",
+                &[(&summary.id).into()],
+            )?
+            .iter()
+            .map(|row| db.read(row.text(0)))
+            .collect::<Result<Vec<String>>>()?;
         Ok(RunDetail {
+            git_commit: db.read(row.opt_text(8))?,
+            data_sha256: db.read(row.opt_text(9))?,
+            data_source: db.read(row.opt_text(10))?,
+            data_rows: db.read(row.opt_int(11))?.map(|n| n.max(0) as u64),
             summary,
-            git_commit,
-            data_sha256,
-            data_source,
-            data_rows: data_rows.map(|n| n.max(0) as u64),
             params,
             tags,
             metrics,
@@ -324,13 +327,12 @@ impl Registry {
 
     /// The run a model version came from.
     pub fn run_of_version(&self, model: &str, version: u32) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT run_id FROM versions WHERE model = ?1 AND version = ?2",
-                params![model, version],
-                |r| r.get(0),
-            )
-            .optional()?)
+        match self.db.query_opt(
+            "SELECT run_id FROM versions WHERE model = $1 AND version = $2",
+            &[model.into(), version.into()],
+        )? {
+            Some(row) => Ok(Some(self.db.read(row.text(0))?)),
+            None => Ok(None),
+        }
     }
 }

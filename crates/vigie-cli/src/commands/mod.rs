@@ -12,13 +12,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use vigie_core::{ColumnKind, ErrorCode};
-use vigie_registry::Registry;
+use vigie_registry::{Registry, RegistryLocation};
 
 use crate::cli::{Cli, Command};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let project = Project::new(&cli.project);
+    let project = Project {
+        dir: cli.project.clone(),
+        registry_url: cli.registry_url.clone().filter(|url| !url.is_empty()),
+        artifacts_url: cli.artifacts_url.clone().filter(|url| !url.is_empty()),
+    };
     match cli.command {
         Command::Train(args) => train::run(&project, *args),
         Command::Predict(args) => predict::run(&project, args),
@@ -53,17 +57,17 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The project folder and its state.
+/// The project folder and where its registry lives.
 pub struct Project {
     /// The folder.
     pub dir: PathBuf,
+    /// The registry's database, when not SQLite in the state folder (`--registry-url`).
+    pub registry_url: Option<String>,
+    /// The artifact store, when not the state folder (`--artifacts-url`).
+    pub artifacts_url: Option<String>,
 }
 
 impl Project {
-    fn new(dir: &Path) -> Self {
-        Project { dir: dir.to_owned() }
-    }
-
     /// The state folder (`.vigie`).
     pub fn state_dir(&self) -> PathBuf {
         self.dir.join(".vigie")
@@ -71,7 +75,10 @@ impl Project {
 
     /// The registry (created on first use).
     pub fn registry(&self) -> anyhow::Result<Registry> {
-        Ok(Registry::open(&self.state_dir())?)
+        let mut location = RegistryLocation::new(&self.state_dir());
+        location.database = self.registry_url.clone();
+        location.artifacts = self.artifacts_url.clone();
+        Ok(Registry::connect(&location)?)
     }
 
     /// The code version: the project's git commit, when it is a git checkout.

@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-/// A scratch project folder.
+/// A scratch project folder, and the variables its commands run with.
 pub struct Project {
     pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
 }
 
 /// The workspace's test data folder.
@@ -15,7 +16,13 @@ pub fn data(name: &str) -> PathBuf {
 
 impl Project {
     pub fn new() -> Self {
-        Project { dir: tempfile::tempdir().expect("temp dir") }
+        Project { dir: tempfile::tempdir().expect("temp dir"), env: Vec::new() }
+    }
+
+    /// The same project with `name=value` set for every command.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -28,6 +35,10 @@ impl Project {
             .arg("--project")
             .arg(self.dir.path())
             .args(args)
+            // The registry is the project's own unless a test says otherwise.
+            .env_remove("VIGIE_REGISTRY_URL")
+            .env_remove("VIGIE_ARTIFACTS_URL")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .output()
             .expect("run vigie")
     }

@@ -1,0 +1,181 @@
+//! The registry on shared stores through the CLI: metadata on a real PostgreSQL
+//! (`VIGIE_TEST_POSTGRES_URL`) and model files on a real S3 server (`VIGIE_TEST_S3_ENDPOINT`),
+//! selected by `VIGIE_REGISTRY_URL` and `VIGIE_ARTIFACTS_URL`; two project folders stand for
+//! two Vigie replicas sharing them. Without the servers the test skips loudly, except in CI
+//! (`CI=true`), where it fails. Also: an unreachable database is one clear line, no panic.
+
+use std::io::{Read as _, Write as _};
+
+use vigie_connectors::postgres::{PgClient, PgOptions};
+
+use crate::support::{Project, data};
+
+/// A server's address from `variable`, or none (after saying so) outside CI.
+fn server(variable: &str, service: &str) -> Option<String> {
+    if let Some(value) = std::env::var(variable).ok().filter(|value| !value.is_empty()) {
+        return Some(value);
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "CI=true but {variable} is unset: CI must start the {service} server (scripts/services.sh)"
+    );
+    // Straight to the stderr handle, not eprintln!, which the test harness captures.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {variable} is not set, so this test has no {service} server \
+         (start it with scripts/services.sh run postgres s3 -- cargo test -p vigie-cli --test it backends)"
+    );
+    None
+}
+
+fn unique(prefix: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("{prefix}{:016x}", hasher.finish())
+}
+
+/// A fresh database on the test server, as a URL.
+fn fresh_database(admin: &str) -> String {
+    let name = unique("vigie_cli_");
+    let mut client = PgClient::connect(admin, PgOptions::default()).expect("connect");
+    client.batch_execute(&format!("CREATE DATABASE {name}")).expect("create a database");
+    let (server, _database) = admin
+        .split('?')
+        .next()
+        .unwrap_or(admin)
+        .rsplit_once('/')
+        .expect("a URL ending in /DATABASE");
+    format!("{server}/{name}")
+}
+
+/// A fresh bucket on the S3 test server (moto takes an unsigned PUT).
+fn fresh_bucket(endpoint: &str) -> String {
+    let bucket = unique("vigie-cli-");
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to S3");
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send to S3");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the S3 answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    bucket
+}
+
+fn replica(database: &str, bucket: &str, endpoint: &str) -> Project {
+    Project::new()
+        .with_env("VIGIE_REGISTRY_URL", database)
+        .with_env("VIGIE_ARTIFACTS_URL", &format!("s3://{bucket}/models"))
+        .with_env("AWS_ENDPOINT_URL", endpoint)
+        .with_env("AWS_ACCESS_KEY_ID", "vigie-test")
+        .with_env("AWS_SECRET_ACCESS_KEY", "vigie-test")
+        .with_env("AWS_REGION", "us-east-1")
+}
+
+#[test]
+fn two_projects_share_a_registry_on_postgres_with_model_files_on_s3() {
+    let Some(admin) = server("VIGIE_TEST_POSTGRES_URL", "postgres") else { return };
+    let Some(endpoint) = server("VIGIE_TEST_S3_ENDPOINT", "s3") else { return };
+    let (database, bucket) = (fresh_database(&admin), fresh_bucket(&endpoint));
+    // A name of its own: an MLflow server may keep what earlier runs exported.
+    let name = unique("credit-");
+    let (first, second) =
+        (replica(&database, &bucket, &endpoint), replica(&database, &bucket, &endpoint));
+    let csv = data("Default.csv").display().to_string();
+    let train = |project: &Project, algorithm: &str| {
+        let extra: &[&str] = if algorithm == "gbdt" { &["--param", "n_rounds=30"] } else { &[] };
+        let mut args = vec![
+            "train",
+            "--data",
+            &csv,
+            "--label",
+            "default",
+            "--name",
+            &name,
+            "--cv",
+            "2",
+            "--algorithm",
+            algorithm,
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        project.json(&args)
+    };
+    let trained = train(&first, "logistic");
+    assert_eq!(
+        (trained["version"].as_u64(), trained["aliases"].clone()),
+        (Some(1), serde_json::json!(["champion"]))
+    );
+    assert!(
+        trained["path"].as_str().unwrap().starts_with(&format!("s3://{bucket}/models/artifacts/")),
+        "{trained}"
+    );
+    assert_eq!(
+        train(&second, "gbdt")["version"],
+        2,
+        "the second replica sees the first one's version"
+    );
+
+    first.json(&["models", "promote", &name, "2", "--reason", "better", "--format", "json"]);
+    let shown = second.json(&["models", "show", &name, "--format", "json"]);
+    assert_eq!((shown["version"].as_u64(), shown["algorithm"].as_str()), (Some(2), Some("gbdt")));
+    assert_eq!(second.json(&["runs", "list", "--format", "json"]).as_array().unwrap().len(), 2);
+    let scores = second.path("scores.csv").display().to_string();
+    second.ok(&["predict", "--model", &name, "--data", &csv, "--out", &scores]);
+    assert!(std::fs::read_to_string(&scores).unwrap().lines().count() > 1000);
+    for project in [&first, &second] {
+        let state = project.path(".vigie");
+        assert!(
+            !state.join("registry.db").exists() && !state.join("artifacts").exists(),
+            "nothing local"
+        );
+    }
+
+    // The flag wins over the variable.
+    let stderr = second.fails(
+        &[
+            "models",
+            "show",
+            &format!("{name}:1"),
+            "--registry-url",
+            "postgres://postgres@127.0.0.1:1/none",
+        ],
+        1,
+    );
+    assert!(stderr.contains("postgres://postgres@127.0.0.1:1/none: cannot connect"), "{stderr}");
+
+    // The MLflow export reads both model files through the S3 store (when a server is up;
+    // the mlflow module's own test reads the exported files back).
+    if let Some(uri) = std::env::var("MLFLOW_TRACKING_URI").ok().filter(|uri| !uri.is_empty()) {
+        let exported =
+            first.json(&["mlflow", "export", "--tracking-uri", &uri, "--format", "json"]);
+        assert_eq!(exported["artifacts"]["created"], 2, "{exported}");
+        assert_eq!(exported["versions"]["created"], 2, "{exported}");
+    }
+}
+
+#[test]
+fn an_unreachable_registry_database_is_one_line_naming_it_without_the_password() {
+    let project = Project::new();
+    // Port 1 of the loopback interface: nothing listens there.
+    let url = "postgres://vigie:hunter2@127.0.0.1:1/registry";
+    let stderr = project.fails(&["models", "list", "--registry-url", url], 1);
+    assert!(
+        stderr.starts_with(
+            "error: registry database postgres://vigie@127.0.0.1:1/registry: cannot connect"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let project = project.with_env("VIGIE_REGISTRY_URL", url);
+    let stderr = project.fails(&["runs", "list"], 1);
+    assert!(stderr.contains("postgres://vigie@127.0.0.1:1/registry: cannot connect"), "{stderr}");
+    let stderr = project.fails(&["models", "list", "--registry-url", "mysql://db/registry"], 2);
+    assert!(stderr.contains("expected postgres://"), "{stderr}");
+    assert!(!project.path(".vigie/registry.db").exists(), "no SQLite file was made instead");
+}
