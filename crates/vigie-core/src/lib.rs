@@ -1,14 +1,17 @@
-//! Vigie's shared vocabulary: the columnar [`Frame`] every part reads and
+//! Vigie's shared vocabulary: the project file ([`Config`], `vigie.toml`),
+//! the columnar [`Frame`] every part reads and
 //! writes, single-row [`Value`]s for serving, and the closed [`ErrorCode`]
 //! that every crate's error maps to (the server turns it into an HTTP status,
 //! the CLI into an exit code).
 //!
 //! This crate depends on nothing of ours and does no I/O.
 
+pub mod config;
 mod error;
 pub mod frame;
 mod value;
 
+pub use config::{Config, ConfigError};
 pub use error::ErrorCode;
 pub use frame::{Column, ColumnData, ColumnKind, Frame, FrameError, TextColumn};
 pub use value::Value;

@@ -1,0 +1,660 @@
+//! The batch engine: file sources ingested into the offline store, feature
+//! views computed over the whole history with DataFusion (row-level SQL
+//! expressions) and the window kernel (per-entity aggregations), and the
+//! point-in-time join that builds training sets.
+//!
+//! DataFusion runs on a private multi-threaded tokio runtime; every public
+//! function here blocks. The stream processor (not yet written) will run the
+//! same compiled view on micro-batches of events.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{
+    Array, ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
+};
+use arrow::compute::{CastOptions, cast, cast_with_options, concat_batches, take};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+use vigie_core::Config;
+use vigie_core::config::{FeatureView, Source, SourceKind, parse_duration};
+
+use crate::error::{FeatureError, Result};
+use crate::offline::Offline;
+use crate::window::{self, Cell, Event, WindowSpec, text_hash};
+
+/// The event time column added to ingested rows (microseconds, UTC).
+pub const TIME: &str = "_time";
+/// The arrival number column added to ingested rows.
+pub const ARRIVAL: &str = "_arrival";
+/// The entity key column of a view's rows (text).
+pub const KEY: &str = "_key";
+
+/// What one ingest did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestSummary {
+    /// The source.
+    pub source: String,
+    /// Rows read from the source.
+    pub read: usize,
+    /// New rows stored (newer than the previous watermark).
+    pub stored: usize,
+    /// The latest event time stored, microseconds since the epoch.
+    pub watermark: Option<i64>,
+}
+
+/// What computing a view did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewSummary {
+    /// The view.
+    pub view: String,
+    /// Feature rows written (one per accepted event).
+    pub rows: usize,
+    /// Distinct entity keys.
+    pub keys: usize,
+    /// Events that arrived later than the allowed lateness (dead letters, not counted).
+    pub late: usize,
+    /// Event days (partitions) written.
+    pub days: usize,
+}
+
+/// A project's feature store: its configuration, offline store and SQL engine.
+pub struct FeatureStore {
+    project_dir: PathBuf,
+    config: Config,
+    offline: Offline,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
+}
+
+/// `"name"`: a SQL identifier, quoted so that case and spaces survive.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn invalid(message: impl Into<String>) -> FeatureError {
+    FeatureError::InvalidData(message.into())
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// An event time as RFC 3339, for messages and summaries.
+pub fn format_micros(time: i64) -> String {
+    let seconds = time.div_euclid(1_000_000);
+    let system = if seconds >= 0 {
+        std::time::UNIX_EPOCH + Duration::from_secs(seconds.unsigned_abs())
+    } else {
+        std::time::UNIX_EPOCH - Duration::from_secs(seconds.unsigned_abs())
+    };
+    humantime::format_rfc3339_seconds(system).to_string()
+}
+
+impl FeatureStore {
+    /// The store of the project in `project_dir`, configured by `config`.
+    pub fn open(project_dir: &Path, config: Config) -> Result<Self> {
+        let offline_dir = project_dir.join(&config.storage.offline);
+        if config.storage.offline.starts_with("s3://") {
+            return Err(FeatureError::Unsupported(
+                "[storage] offline: an S3 offline store is not supported yet; use a folder".into(),
+            ));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(std::thread::available_parallelism().map_or(2, usize::from))
+            .thread_name("vigie-features")
+            .build()
+            .map_err(|e| {
+                FeatureError::storage(project_dir)(format!("cannot start the SQL engine: {e}"))
+            })?;
+        Ok(FeatureStore {
+            project_dir: project_dir.to_owned(),
+            config,
+            offline: Offline::new(offline_dir),
+            runtime,
+        })
+    }
+
+    /// The project's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The offline store.
+    pub fn offline(&self) -> &Offline {
+        &self.offline
+    }
+
+    fn source(&self, name: &str) -> Result<&Source> {
+        self.config.sources.get(name).ok_or_else(|| FeatureError::Unknown {
+            kind: "source",
+            name: name.to_owned(),
+            known: known(self.config.sources.keys()),
+        })
+    }
+
+    /// A feature view's definition.
+    pub fn view(&self, name: &str) -> Result<&FeatureView> {
+        self.config.feature_views.get(name).ok_or_else(|| FeatureError::Unknown {
+            kind: "feature view",
+            name: name.to_owned(),
+            known: known(self.config.feature_views.keys()),
+        })
+    }
+
+    /// The key column of a view's entity.
+    pub fn entity_key(&self, view: &FeatureView) -> Result<&str> {
+        let entity = view.entity.get_ref();
+        self.config.entities.get(entity).map(|e| e.key.get_ref().as_str()).ok_or_else(|| {
+            FeatureError::Unknown {
+                kind: "entity",
+                name: entity.clone(),
+                known: known(self.config.entities.keys()),
+            }
+        })
+    }
+
+    /// Reads a CSV, JSON lines or Parquet file (or folder) into batches.
+    pub fn read_file(&self, path: &Path, format: Option<&str>) -> Result<Vec<RecordBatch>> {
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
+        let format = format.map_or_else(
+            || match extension.as_str() {
+                "json" | "jsonl" | "ndjson" => "jsonl".to_owned(),
+                "parquet" | "pq" => "parquet".to_owned(),
+                _ => "csv".to_owned(),
+            },
+            str::to_owned,
+        );
+        if !path.exists() {
+            return Err(FeatureError::storage(path)("no such file or folder".into()));
+        }
+        let location = path.display().to_string();
+        let dotted = format!(".{extension}");
+        let context = format!("cannot read {location}");
+        let ctx = SessionContext::new();
+        self.runtime.block_on(async {
+            let frame = match format.as_str() {
+                "csv" => {
+                    ctx.read_csv(location.as_str(), CsvReadOptions::new().file_extension(&dotted))
+                        .await
+                }
+                "jsonl" => {
+                    ctx.read_json(
+                        location.as_str(),
+                        JsonReadOptions::default().file_extension(&dotted),
+                    )
+                    .await
+                }
+                _ => {
+                    ctx.read_parquet(
+                        location.as_str(),
+                        ParquetReadOptions::default().file_extension(&dotted),
+                    )
+                    .await
+                }
+            }
+            .map_err(FeatureError::engine(context.clone()))?;
+            frame.collect().await.map_err(FeatureError::engine(context))
+        })
+    }
+
+    /// Reads the new rows of `source` into the offline store.
+    pub fn ingest(&self, name: &str) -> Result<IngestSummary> {
+        let source = self.source(name)?;
+        match source.kind.get_ref() {
+            SourceKind::File => {}
+            other => {
+                return Err(FeatureError::Unsupported(format!(
+                    "source {name:?}: {other:?} sources cannot be ingested by this build yet; only files"
+                )));
+            }
+        }
+        let path_text = source.path.as_ref().map(|p| p.get_ref().as_str()).unwrap_or_default();
+        if path_text.starts_with("s3://") {
+            return Err(FeatureError::Unsupported(format!(
+                "source {name:?}: files on S3 are not supported yet"
+            )));
+        }
+        let path = self.project_dir.join(path_text);
+        let batches =
+            self.read_file(&path, source.format.as_ref().map(|f| f.get_ref().as_str()))?;
+        let timestamp = source.timestamp.get_ref();
+        let mut state = self.offline.state(name)?;
+        let previous = state.watermark;
+        let target = self.offline.source_schema(name)?;
+        let mut stored = Vec::new();
+        let read: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let first_arrival = state.next_arrival;
+        if let Some(first) = batches.first() {
+            // The rows of one ingest arrive together: they are numbered in event-time order
+            // (file order among equal times), so no row of a file is ever late.
+            let all = concat_batches(&first.schema(), &batches)
+                .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+            let times = event_times(&all, timestamp, &path, 0)?;
+            let time_values = times
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .ok_or_else(|| invalid("internal: event times"))?;
+            let mut keep: Vec<u32> = (0..all.num_rows())
+                .filter(|&i| previous.is_none_or(|mark| time_values.value(i) > mark))
+                .map(|i| i as u32)
+                .collect();
+            keep.sort_by_key(|&i| (time_values.value(i as usize), i));
+            if !keep.is_empty() {
+                let indices = arrow::array::UInt32Array::from(keep);
+                let mut columns: Vec<ArrayRef> = all
+                    .columns()
+                    .iter()
+                    .map(|c| take(c.as_ref(), &indices, None))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+                let kept_times =
+                    take(&times, &indices, None).map_err(|e| invalid(e.to_string()))?;
+                let n = indices.len() as u64;
+                let arrivals: Vec<u64> = (state.next_arrival..state.next_arrival + n).collect();
+                state.next_arrival += n;
+                columns.push(kept_times);
+                columns.push(Arc::new(UInt64Array::from(arrivals)));
+                let mut fields: Vec<Field> = all
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect();
+                fields.push(Field::new(
+                    TIME,
+                    DataType::Timestamp(TimeUnit::Microsecond, None),
+                    false,
+                ));
+                fields.push(Field::new(ARRIVAL, DataType::UInt64, false));
+                let mut out = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+                if let Some(schema) = &target {
+                    out = conform(&out, schema, &path)?;
+                }
+                stored.push(out);
+            }
+        }
+        let count: usize = stored.iter().map(RecordBatch::num_rows).sum();
+        if count > 0 {
+            let newest = stored
+                .iter()
+                .filter_map(|b| b.column_by_name(TIME))
+                .filter_map(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+                .flat_map(|a| a.values().iter().copied())
+                .max();
+            self.offline.append(name, first_arrival, &stored)?;
+            state.watermark = newest.max(previous);
+            self.offline.set_state(name, &state)?;
+        }
+        Ok(IngestSummary {
+            source: name.to_owned(),
+            read,
+            stored: count,
+            watermark: state.watermark,
+        })
+    }
+
+    /// Computes every row of a view from its source's history and replaces
+    /// the view's rows in the offline store.
+    pub fn compute_view(&self, name: &str) -> Result<ViewSummary> {
+        let view = self.view(name)?;
+        let source = view.source.get_ref();
+        let key = self.entity_key(view)?;
+        let batches = self.offline.read_all(&self.offline.source_dir(source))?;
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            return Err(invalid(format!(
+                "feature view {name:?}: source {source:?} has no rows yet; run `vigie ingest {source}`"
+            )));
+        }
+        let schema = batches[0].schema();
+        for column in [key, TIME, ARRIVAL] {
+            if schema.field_with_name(column).is_err() {
+                return Err(invalid(format!(
+                    "feature view {name:?}: source {source:?} has no column {column:?} (the entity key); its columns are: {}",
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .filter(|n| !n.starts_with('_'))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let mut select = vec![
+            format!("CAST({} AS VARCHAR) AS {}", quote(key), quote(KEY)),
+            quote(TIME),
+            quote(ARRIVAL),
+        ];
+        for (feature, expression) in &view.columns {
+            select.push(format!("({}) AS {}", expression.get_ref(), quote(feature)));
+        }
+        let mut specs = Vec::new();
+        for (idx, aggregation) in view.aggregations.iter().enumerate() {
+            let input = match &aggregation.column {
+                Some(column) => match view.columns.get(column.get_ref()) {
+                    Some(expression) => format!("({})", expression.get_ref()),
+                    None => quote(column.get_ref()),
+                },
+                None => "1".to_owned(),
+            };
+            select.push(format!("{input} AS {}", quote(&format!("_agg{idx}"))));
+            let window = parse_duration(aggregation.window.get_ref()).map_err(invalid)?;
+            specs.push(WindowSpec {
+                function: *aggregation.function.get_ref(),
+                window: micros(window),
+            });
+        }
+        let sql = format!("SELECT {} FROM source", select.join(", "));
+        let context = format!("feature view {name:?}");
+        let table = MemTable::try_new(schema, vec![batches])
+            .map_err(FeatureError::engine(context.clone()))?;
+        let ctx = SessionContext::new();
+        let computed = self.runtime.block_on(async {
+            ctx.register_table("source", Arc::new(table))
+                .map_err(FeatureError::engine(context.clone()))?;
+            let frame = ctx.sql(&sql).await.map_err(FeatureError::engine(context.clone()))?;
+            frame.collect().await.map_err(FeatureError::engine(context.clone()))
+        })?;
+        let Some(first) = computed.first() else {
+            return Err(invalid(format!("feature view {name:?}: no rows")));
+        };
+        let all = concat_batches(&first.schema(), &computed).map_err(|e| invalid(e.to_string()))?;
+        let lateness = view
+            .allowed_lateness
+            .as_ref()
+            .map(|l| parse_duration(l.get_ref()).map(micros))
+            .transpose()
+            .map_err(invalid)?
+            .unwrap_or(0);
+        let (rows, late) = run_windows(&all, view, &specs, lateness)?;
+        let keys = rows
+            .column_by_name(KEY)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .map_or(0, |k| {
+                let mut distinct: Vec<&str> = k.iter().flatten().collect();
+                distinct.dedup();
+                distinct.len()
+            });
+        let parts = by_day(&rows)?;
+        self.offline.replace_view(name, &parts)?;
+        Ok(ViewSummary {
+            view: name.to_owned(),
+            rows: rows.num_rows(),
+            keys,
+            late,
+            days: parts.len(),
+        })
+    }
+
+    /// A view's feature names, row-level first, in definition order.
+    pub fn feature_names(view: &FeatureView) -> Vec<String> {
+        view.columns
+            .keys()
+            .cloned()
+            .chain(view.aggregations.iter().map(|a| a.name.get_ref().clone()))
+            .collect()
+    }
+
+    /// Every computed row of a view, sorted by key, time and arrival.
+    pub fn view_rows(&self, name: &str) -> Result<RecordBatch> {
+        self.view(name)?;
+        let batches = self.offline.read_all(&self.offline.view_dir(name))?;
+        let Some(first) = batches.first() else {
+            return Err(invalid(format!(
+                "feature view {name:?} has not been computed yet; run `vigie materialize {name}`"
+            )));
+        };
+        let all = concat_batches(&first.schema(), &batches).map_err(|e| invalid(e.to_string()))?;
+        sort_rows(&all)
+    }
+}
+
+/// The event time of every row of `batch`, from column `column`: ISO 8601
+/// text or a date/timestamp type.
+fn event_times(
+    batch: &RecordBatch,
+    column: &str,
+    path: &Path,
+    row_offset: usize,
+) -> Result<ArrayRef> {
+    let Some(values) = batch.column_by_name(column) else {
+        return Err(invalid(format!(
+            "{}: no timestamp column {column:?}; the columns are: {}",
+            path.display(),
+            batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let wanted = DataType::Timestamp(TimeUnit::Microsecond, None);
+    let text = cast(values, &DataType::Utf8).ok();
+    let times =
+        cast_with_options(values, &wanted, &CastOptions { safe: true, ..CastOptions::default() })
+            .map_err(|e| invalid(format!("{}: column {column:?}: {e}", path.display())))?;
+    if let Some(row) = (0..times.len()).find(|&i| times.is_null(i)) {
+        let shown = text
+            .as_ref()
+            .and_then(|t| t.as_any().downcast_ref::<StringArray>().map(|s| s.value(row).to_owned()))
+            .filter(|s| !s.is_empty());
+        return Err(invalid(format!(
+            "{}: data row {}: column {column:?}: {} is not a time (write e.g. 2024-03-05T13:00:00)",
+            path.display(),
+            row_offset + row + 1,
+            shown.map_or("an empty cell".to_owned(), |s| format!("{s:?}"))
+        )));
+    }
+    Ok(times)
+}
+
+/// Casts a new part to the types of the source's first part, so one source has one schema.
+fn conform(batch: &RecordBatch, schema: &SchemaRef, path: &Path) -> Result<RecordBatch> {
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let column = batch.column_by_name(field.name()).ok_or_else(|| {
+            invalid(format!(
+                "{}: column {:?} of the earlier rows is missing",
+                path.display(),
+                field.name()
+            ))
+        })?;
+        let converted = cast(column, field.data_type()).map_err(|e| {
+            invalid(format!(
+                "{}: column {:?} cannot be read as {} like the earlier rows: {e}",
+                path.display(),
+                field.name(),
+                field.data_type()
+            ))
+        })?;
+        columns.push(converted);
+    }
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| invalid(e.to_string()))
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| invalid(format!("internal: column {name:?} missing or of the wrong type")))
+}
+
+/// The cells of an aggregation input column.
+fn cells(values: &ArrayRef) -> Result<Vec<Cell>> {
+    Ok(match values.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let text = cast(values, &DataType::Utf8).map_err(|e| invalid(e.to_string()))?;
+            let text =
+                text.as_any().downcast_ref::<StringArray>().ok_or_else(|| invalid("text"))?;
+            text.iter().map(|v| v.map_or(Cell::Missing, |s| Cell::Text(text_hash(s)))).collect()
+        }
+        _ => {
+            let numbers = cast(values, &DataType::Float64).map_err(|e| {
+                invalid(format!("an aggregated column must be numeric or text: {e}"))
+            })?;
+            let numbers = numbers
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(|| invalid("numbers"))?;
+            numbers.iter().map(|v| v.map_or(Cell::Missing, Cell::Number)).collect()
+        }
+    })
+}
+
+/// Runs the lateness rule and the windows over computed rows; returns the
+/// view's rows (key, time, arrival, row-level features, aggregations) and how
+/// many events were late.
+fn run_windows(
+    all: &RecordBatch,
+    view: &FeatureView,
+    specs: &[WindowSpec],
+    lateness: i64,
+) -> Result<(RecordBatch, usize)> {
+    let keys_column = cast(
+        all.column_by_name(KEY).ok_or_else(|| invalid("internal: no key column"))?,
+        &DataType::Utf8,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    let keys = keys_column.as_any().downcast_ref::<StringArray>().ok_or_else(|| invalid("keys"))?;
+    let times = column::<TimestampMicrosecondArray>(all, TIME)?;
+    let arrivals = column::<UInt64Array>(all, ARRIVAL)?;
+    let n = all.num_rows();
+    if let Some(row) = (0..n).find(|&i| keys.is_null(i)) {
+        return Err(invalid(format!(
+            "the entity key is empty on ingested row {}",
+            arrivals.value(row) + 1
+        )));
+    }
+    let inputs: Vec<Vec<Cell>> = (0..specs.len())
+        .map(|idx| {
+            all.column_by_name(&format!("_agg{idx}"))
+                .ok_or_else(|| invalid("internal: aggregation input"))
+                .and_then(cells)
+        })
+        .collect::<Result<_>>()?;
+    // The arrival numbers are distinct: they index the rows back.
+    let mut row_of: std::collections::HashMap<u64, usize> =
+        std::collections::HashMap::with_capacity(n);
+    let events: Vec<Event> = (0..n)
+        .map(|i| {
+            row_of.insert(arrivals.value(i), i);
+            Event {
+                key: keys.value(i).to_owned(),
+                time: times.value(i),
+                arrival: arrivals.value(i),
+                cells: inputs.iter().map(|column| column[i]).collect(),
+            }
+        })
+        .collect();
+    let (results, late_arrivals) = window::batch(&events, specs, lateness);
+    let late = late_arrivals.len();
+    let mut order = Vec::with_capacity(results.len());
+    let mut outputs: Vec<Vec<f64>> = vec![Vec::with_capacity(results.len()); specs.len()];
+    for result in results {
+        order.push(
+            row_of.get(&result.arrival).copied().ok_or_else(|| invalid("internal: arrival"))?,
+        );
+        for (values, value) in outputs.iter_mut().zip(result.values) {
+            values.push(value);
+        }
+    }
+    let indices =
+        arrow::array::UInt32Array::from(order.iter().map(|&i| i as u32).collect::<Vec<_>>());
+    let mut fields = vec![
+        Field::new(KEY, DataType::Utf8, false),
+        Field::new(TIME, DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new(ARRIVAL, DataType::UInt64, false),
+    ];
+    let pick = |array: &dyn Array| take(array, &indices, None).map_err(|e| invalid(e.to_string()));
+    let mut columns: Vec<ArrayRef> = vec![pick(keys)?, pick(times)?, pick(arrivals)?];
+    for feature in view.columns.keys() {
+        let values =
+            all.column_by_name(feature).ok_or_else(|| invalid("internal: feature column"))?;
+        let values = match values.data_type() {
+            DataType::Utf8View | DataType::LargeUtf8 => {
+                cast(values, &DataType::Utf8).map_err(|e| invalid(e.to_string()))?
+            }
+            DataType::Boolean
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float32 => {
+                cast(values, &DataType::Float64).map_err(|e| invalid(e.to_string()))?
+            }
+            _ => values.clone(),
+        };
+        fields.push(Field::new(feature, values.data_type().clone(), true));
+        columns.push(pick(values.as_ref())?);
+    }
+    for (aggregation, values) in view.aggregations.iter().zip(outputs) {
+        fields.push(Field::new(aggregation.name.get_ref(), DataType::Float64, true));
+        columns.push(Arc::new(Float64Array::from(values)));
+    }
+    let rows = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok((rows, late))
+}
+
+/// Sorts view rows by key, time and arrival.
+fn sort_rows(rows: &RecordBatch) -> Result<RecordBatch> {
+    let keys = column::<StringArray>(rows, KEY)?;
+    let times = column::<TimestampMicrosecondArray>(rows, TIME)?;
+    let arrivals = column::<UInt64Array>(rows, ARRIVAL)?;
+    let mut order: Vec<u32> = (0..rows.num_rows() as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        (keys.value(a), times.value(a), arrivals.value(a)).cmp(&(
+            keys.value(b),
+            times.value(b),
+            arrivals.value(b),
+        ))
+    });
+    let indices = arrow::array::UInt32Array::from(order);
+    let columns = rows
+        .columns()
+        .iter()
+        .map(|c| take(c.as_ref(), &indices, None))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| invalid(e.to_string()))?;
+    RecordBatch::try_new(rows.schema(), columns).map_err(|e| invalid(e.to_string()))
+}
+
+/// Splits view rows by the UTC day of their event time.
+fn by_day(rows: &RecordBatch) -> Result<Vec<(String, Vec<RecordBatch>)>> {
+    let times = column::<TimestampMicrosecondArray>(rows, TIME)?;
+    let mut days: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for i in 0..rows.num_rows() {
+        let day = format_micros(times.value(i)).chars().take(10).collect::<String>();
+        days.entry(day).or_default().push(i as u32);
+    }
+    days.into_iter()
+        .map(|(day, indices)| {
+            let indices = arrow::array::UInt32Array::from(indices);
+            let columns = rows
+                .columns()
+                .iter()
+                .map(|c| take(c.as_ref(), &indices, None))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| invalid(e.to_string()))?;
+            let batch =
+                RecordBatch::try_new(rows.schema(), columns).map_err(|e| invalid(e.to_string()))?;
+            Ok((day, vec![batch]))
+        })
+        .collect()
+}

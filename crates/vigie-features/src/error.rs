@@ -1,0 +1,79 @@
+//! Everything that can go wrong while ingesting, computing, storing or
+//! joining features.
+
+use std::path::PathBuf;
+
+use vigie_core::ErrorCode;
+
+/// An error of the feature store.
+#[derive(Debug, thiserror::Error)]
+pub enum FeatureError {
+    /// A name that `vigie.toml` does not define.
+    #[error("no {kind} {name:?} in vigie.toml; the {kind}s are: {known}")]
+    Unknown {
+        /// `source`, `feature view`, `entity`, `model`.
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The names defined.
+        known: String,
+    },
+    /// The data does not fit the definition (a missing column, a bad timestamp).
+    #[error("{0}")]
+    InvalidData(String),
+    /// A source kind this build cannot read yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The SQL engine refused or failed (names the view and expression when it can).
+    #[error("{context}: {source}")]
+    Engine {
+        /// What was being computed.
+        context: String,
+        /// The engine's error.
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+    /// Reading or writing the offline store failed.
+    #[error("{path}: {message}")]
+    Storage {
+        /// The file or folder.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// The online store failed.
+    #[error("online store: {0}")]
+    Online(#[from] rusqlite::Error),
+}
+
+impl FeatureError {
+    /// The shared classification of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            FeatureError::Unknown { .. } => ErrorCode::NotFound,
+            FeatureError::InvalidData(_) | FeatureError::Unsupported(_) => ErrorCode::InvalidInput,
+            FeatureError::Engine { source, .. } => match source {
+                datafusion::error::DataFusionError::Plan(_)
+                | datafusion::error::DataFusionError::SQL(..)
+                | datafusion::error::DataFusionError::SchemaError(..) => ErrorCode::InvalidInput,
+                _ => ErrorCode::Internal,
+            },
+            FeatureError::Storage { .. } | FeatureError::Online(_) => ErrorCode::Unavailable,
+        }
+    }
+
+    pub(crate) fn engine(
+        context: impl Into<String>,
+    ) -> impl FnOnce(datafusion::error::DataFusionError) -> Self {
+        let context = context.into();
+        move |source| FeatureError::Engine { context, source }
+    }
+
+    pub(crate) fn storage(path: impl Into<PathBuf>) -> impl FnOnce(String) -> Self {
+        let path = path.into();
+        move |message| FeatureError::Storage { path, message }
+    }
+}
+
+/// Result alias of the feature store.
+pub type Result<T, E = FeatureError> = std::result::Result<T, E>;

@@ -1,0 +1,225 @@
+//! The point-in-time join: each row of an entity table (keys, an event time,
+//! usually a label) gets every requested feature as it was at that time: the
+//! view row of the same key with the latest time not after the row's time,
+//! and none when that row is older than the view's time-to-live. No value
+//! from after a row's time can reach it (a property test checks it against a
+//! nested loop).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
+};
+use arrow::compute::{CastOptions, cast, cast_with_options, take};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use vigie_core::config::parse_duration;
+
+use crate::engine::{FeatureStore, KEY, TIME};
+use crate::error::{FeatureError, Result};
+
+/// One requested feature: `VIEW:FEATURE`, or `VIEW:*` for all of a view's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureRef {
+    /// The view.
+    pub view: String,
+    /// The feature, or `*`.
+    pub feature: String,
+}
+
+impl std::str::FromStr for FeatureRef {
+    type Err = FeatureError;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let (view, feature) = text.split_once(':').ok_or_else(|| {
+            FeatureError::InvalidData(format!("{text:?} is not VIEW:FEATURE or VIEW:*"))
+        })?;
+        Ok(FeatureRef { view: view.trim().to_owned(), feature: feature.trim().to_owned() })
+    }
+}
+
+fn invalid(message: impl Into<String>) -> FeatureError {
+    FeatureError::InvalidData(message.into())
+}
+
+/// For each entity row, the index of the view row it gets, if any.
+///
+/// `view_keys` and `view_times` must be sorted by key then time (then
+/// arrival); the last row at or before the entity's time wins.
+pub fn as_of_indices(
+    entity_keys: &StringArray,
+    entity_times: &[i64],
+    view_keys: &StringArray,
+    view_times: &[i64],
+    ttl: Option<i64>,
+) -> Vec<Option<u32>> {
+    let mut ranges: HashMap<&str, (usize, usize)> = HashMap::new();
+    let mut start = 0;
+    for i in 1..=view_keys.len() {
+        if i == view_keys.len() || view_keys.value(i) != view_keys.value(start) {
+            ranges.insert(view_keys.value(start), (start, i));
+            start = i;
+        }
+    }
+    (0..entity_keys.len())
+        .map(|row| {
+            if entity_keys.is_null(row) {
+                return None;
+            }
+            let &(lo, hi) = ranges.get(entity_keys.value(row))?;
+            let time = entity_times[row];
+            let times = &view_times[lo..hi];
+            // The number of view rows at or before `time`.
+            let at_or_before = times.partition_point(|&t| t <= time);
+            let found = at_or_before.checked_sub(1)?;
+            let found_time = times[found];
+            if ttl.is_some_and(|ttl| time - found_time > ttl) {
+                return None;
+            }
+            Some((lo + found) as u32)
+        })
+        .collect()
+}
+
+impl FeatureStore {
+    /// Joins `entities` with `features` as of the time in `time_column`.
+    ///
+    /// The entity table must hold each requested view's entity key column.
+    /// The result is the entity table followed by one column per feature
+    /// (named after the feature; `VIEW:FEATURE` when two views share a name).
+    pub fn historical(
+        &self,
+        entities: &RecordBatch,
+        time_column: &str,
+        features: &[FeatureRef],
+    ) -> Result<RecordBatch> {
+        let columns_list = || {
+            entities
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let times_raw = entities.column_by_name(time_column).ok_or_else(|| {
+            invalid(format!(
+                "the entity table has no time column {time_column:?}; its columns are: {}",
+                columns_list()
+            ))
+        })?;
+        let times = cast_with_options(
+            times_raw,
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+            &CastOptions { safe: true, ..CastOptions::default() },
+        )
+        .map_err(|e| invalid(format!("time column {time_column:?}: {e}")))?;
+        if let Some(row) = (0..times.len()).find(|&i| times.is_null(i)) {
+            let shown = cast(times_raw, &DataType::Utf8)
+                .ok()
+                .and_then(|t| {
+                    t.as_any().downcast_ref::<StringArray>().map(|s| s.value(row).to_owned())
+                })
+                .unwrap_or_default();
+            return Err(invalid(format!(
+                "entity table: data row {}: time column {time_column:?}: {shown:?} is not a time",
+                row + 1
+            )));
+        }
+        let times = times
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .ok_or_else(|| invalid("internal: times"))?
+            .values()
+            .to_vec();
+
+        // Requested features grouped by view, in request order.
+        let mut by_view: Vec<(String, Vec<String>)> = Vec::new();
+        for feature in features {
+            let view = self.view(&feature.view)?;
+            let names = Self::feature_names(view);
+            let wanted: Vec<String> = if feature.feature == "*" {
+                names
+            } else if names.contains(&feature.feature) {
+                vec![feature.feature.clone()]
+            } else {
+                return Err(invalid(format!(
+                    "feature view {:?} has no feature {:?}; its features are: {}",
+                    feature.view,
+                    feature.feature,
+                    names.join(", ")
+                )));
+            };
+            match by_view.iter_mut().find(|(v, _)| *v == feature.view) {
+                Some((_, list)) => list.extend(wanted),
+                None => by_view.push((feature.view.clone(), wanted)),
+            }
+        }
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for (_, names) in &by_view {
+            for name in names {
+                *counts.entry(name.clone()).or_default() += 1;
+            }
+        }
+
+        let mut fields: Vec<Field> =
+            entities.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut columns: Vec<ArrayRef> = entities.columns().to_vec();
+        for (view_name, names) in &by_view {
+            let view = self.view(view_name)?;
+            let key = self.entity_key(view)?;
+            let key_values = entities.column_by_name(key).ok_or_else(|| {
+                invalid(format!(
+                    "feature view {view_name:?} is keyed by {key:?}, which the entity table lacks; its columns are: {}",
+                    columns_list()
+                ))
+            })?;
+            let key_text = cast(key_values, &DataType::Utf8).map_err(|e| invalid(e.to_string()))?;
+            let key_text =
+                key_text.as_any().downcast_ref::<StringArray>().ok_or_else(|| invalid("keys"))?;
+            let rows = self.view_rows(view_name)?;
+            let view_keys = rows
+                .column_by_name(KEY)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .ok_or_else(|| invalid("internal: view keys"))?;
+            let view_times = rows
+                .column_by_name(TIME)
+                .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+                .ok_or_else(|| invalid("internal: view times"))?;
+            let ttl = view
+                .ttl
+                .as_ref()
+                .map(|t| parse_duration(t.get_ref()))
+                .transpose()
+                .map_err(invalid)?
+                .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            let indices = UInt32Array::from(as_of_indices(
+                key_text,
+                &times,
+                view_keys,
+                view_times.values(),
+                ttl,
+            ));
+            for name in names {
+                let values = rows.column_by_name(name).ok_or_else(|| {
+                    invalid(format!(
+                        "feature view {view_name:?} has no computed column {name:?}; run `vigie materialize {view_name}`"
+                    ))
+                })?;
+                let joined =
+                    take(values.as_ref(), &indices, None).map_err(|e| invalid(e.to_string()))?;
+                let output = if counts.get(name).copied().unwrap_or(0) > 1
+                    || entities.schema().field_with_name(name).is_ok()
+                {
+                    format!("{view_name}:{name}")
+                } else {
+                    name.clone()
+                };
+                fields.push(Field::new(output, joined.data_type().clone(), true));
+                columns.push(joined);
+            }
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(|e| invalid(e.to_string()))
+    }
+}
