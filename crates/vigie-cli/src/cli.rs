@@ -49,6 +49,32 @@ pub enum Format {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write an example project that runs as is: a commented vigie.toml and a seeded table of
+    /// card transactions with fraud patterns.
+    Init(InitArgs),
+    /// Read the new rows of the project's sources (all, or SOURCE) into the offline store.
+    Ingest {
+        /// One source of vigie.toml (default: every source).
+        source: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Compute feature views (all, or VIEW) over their history into the offline store and
+    /// update the online store with each entity's latest values.
+    Materialize {
+        /// One feature view of vigie.toml (default: every view).
+        view: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Read online features, or build point-in-time-correct training tables.
+    Features {
+        /// What to do.
+        #[command(subcommand)]
+        command: FeaturesCommand,
+    },
     /// Train a model on a table: cross-validate, pick, fit on all rows, track the run, register a new version.
     Train(Box<TrainArgs>),
     /// Score a table with a saved model, optionally with per-column explanations.
@@ -72,6 +98,61 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: MlflowCommand,
+    },
+}
+
+/// `vigie init`
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to create the project in (default: --project).
+    pub dir: Option<PathBuf>,
+    /// Transactions to generate.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    pub rows: usize,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 7, value_name = "S")]
+    pub seed: u64,
+    /// Overwrite an existing vigie.toml and data.
+    #[arg(long)]
+    pub force: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `vigie features …`
+#[derive(Debug, Subcommand)]
+pub enum FeaturesCommand {
+    /// The latest features of one entity from the online store.
+    Get {
+        /// The feature view.
+        view: String,
+        /// The entity, as KEY_COLUMN=VALUE (e.g. customer_id=42).
+        #[arg(long, value_name = "COLUMN=VALUE")]
+        key: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Join a table of entities and times with features as they were at each time
+    /// (no later value, time-to-live respected).
+    History {
+        /// The entity table (.csv, .jsonl or .parquet): the views' key columns and a time column.
+        #[arg(long, value_name = "FILE")]
+        entities: PathBuf,
+        /// Features to add: VIEW:FEATURE or VIEW:* (comma-separated).
+        #[arg(long, value_name = "VIEW:FEATURE,...", value_delimiter = ',', required = true)]
+        features: Vec<String>,
+        /// Where to write the joined table (.csv or .parquet).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The time column of the entity table (default: the views' source timestamp column,
+        /// else event_timestamp, timestamp or ts).
+        #[arg(long, value_name = "COLUMN")]
+        time: Option<String>,
+        /// Output format of the summary.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
 }
 
@@ -221,11 +302,15 @@ pub enum ModelsCommand {
 (global gradient-boosted trees, ETS, seasonal naive) and calibrates 80% and 95% intervals."
 )]
 pub struct TrainArgs {
+    /// A model declared in vigie.toml: its training table is built from the feature store
+    /// (the label source joined with its features as of each row's time) instead of --data.
+    #[arg(value_name = "MODEL", required_unless_present = "data", conflicts_with = "data")]
+    pub from_store: Option<String>,
     /// The training table (.csv or .parquet).
     #[arg(long, value_name = "FILE")]
-    pub data: PathBuf,
-    /// The column to predict (every task but forecast).
-    #[arg(long, value_name = "COLUMN", required_unless_present = "target")]
+    pub data: Option<PathBuf>,
+    /// The column to predict (every task but forecast; from vigie.toml for MODEL).
+    #[arg(long, value_name = "COLUMN", required_unless_present_any = ["target", "from_store"])]
     pub label: Option<String>,
     /// Forecasting: the column to forecast.
     #[arg(long, value_name = "COLUMN", conflicts_with = "label")]

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod example;
 mod output;
 mod progress;
 

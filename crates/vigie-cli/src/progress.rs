@@ -57,3 +57,27 @@ impl Progress for Bars {
         self.with(|bar| bar.println(format!("  {text}")));
     }
 }
+
+/// A spinner with the elapsed time for a job whose steps are not counted
+/// (hidden when stderr is not a terminal).
+pub struct Spinner {
+    bar: ProgressBar,
+}
+
+impl Spinner {
+    /// Starts spinning with `message`.
+    pub fn new(message: &str) -> Self {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{spinner} {msg} {elapsed_precise}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.set_message(message.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(150));
+        Spinner { bar }
+    }
+
+    /// Clears the spinner.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -205,6 +205,36 @@ impl FeatureStore {
         })
     }
 
+    /// Reads a whole table file into one batch.
+    pub fn read_table(&self, path: &Path) -> Result<RecordBatch> {
+        let batches = self.read_file(path, None)?;
+        let Some(first) = batches.first() else {
+            return Err(invalid(format!("{}: no rows", path.display())));
+        };
+        concat_batches(&first.schema(), &batches)
+            .map_err(|e| invalid(format!("{}: {e}", path.display())))
+    }
+
+    /// Writes a table as CSV, or Parquet when the path ends in `.parquet`.
+    pub fn write_table(path: &Path, batch: &RecordBatch) -> Result<()> {
+        let fail = |e: &dyn std::fmt::Display| FeatureError::storage(path)(e.to_string());
+        let partial = path.with_extension("partial");
+        let file = std::fs::File::create(&partial).map_err(|e| fail(&e))?;
+        if path.extension().is_some_and(|e| e == "parquet") {
+            let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
+                .map_err(|e| fail(&e))?;
+            writer.write(batch).map_err(|e| fail(&e))?;
+            writer.close().map_err(|e| fail(&e))?;
+        } else {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .with_timestamp_format("%Y-%m-%dT%H:%M:%S%.f".to_owned())
+                .build(std::io::BufWriter::new(file));
+            writer.write(batch).map_err(|e| fail(&e))?;
+        }
+        std::fs::rename(&partial, path).map_err(|e| fail(&e))
+    }
+
     /// Reads the new rows of `source` into the offline store.
     pub fn ingest(&self, name: &str) -> Result<IngestSummary> {
         let source = self.source(name)?;

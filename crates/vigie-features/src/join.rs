@@ -223,3 +223,64 @@ impl FeatureStore {
             .map_err(|e| invalid(e.to_string()))
     }
 }
+
+/// A model's training table, built from the store.
+#[derive(Debug, Clone)]
+pub struct TrainingTable {
+    /// The label column followed by the features, one row per labelled row.
+    pub table: RecordBatch,
+    /// The label column's name.
+    pub label: String,
+    /// Where it came from, for the model card (`labels SOURCE + VIEW:FEATURE, ...`).
+    pub source: String,
+}
+
+impl FeatureStore {
+    /// The training table of `[models.NAME]`: every row of its label source,
+    /// joined as of its event time with the model's features.
+    pub fn training_table(&self, name: &str) -> Result<TrainingTable> {
+        let spec = self.config().models.get(name).ok_or_else(|| FeatureError::Unknown {
+            kind: "model",
+            name: name.to_owned(),
+            known: {
+                let names: Vec<&str> = self.config().models.keys().map(String::as_str).collect();
+                if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
+            },
+        })?;
+        let source = spec.labels.get_ref();
+        let batches = self.offline().read_all(&self.offline().source_dir(source))?;
+        let Some(first) = batches.first() else {
+            return Err(invalid(format!(
+                "model {name:?}: label source {source:?} has no rows yet; run `vigie ingest {source}`"
+            )));
+        };
+        let labels = arrow::compute::concat_batches(&first.schema(), &batches)
+            .map_err(|e| invalid(e.to_string()))?;
+        if labels.column_by_name(&spec.label).is_none() {
+            return Err(invalid(format!(
+                "model {name:?}: label source {source:?} has no column {:?}",
+                spec.label
+            )));
+        }
+        let features: Vec<FeatureRef> =
+            spec.features.iter().map(|f| f.get_ref().parse()).collect::<Result<_>>()?;
+        let joined = self.historical(&labels, TIME, &features)?;
+        let first_feature = labels.num_columns();
+        let schema = joined.schema();
+        let label_at = schema.index_of(&spec.label).map_err(|e| invalid(e.to_string()))?;
+        let mut fields = vec![schema.field(label_at).clone()];
+        let mut columns = vec![joined.column(label_at).clone()];
+        for idx in first_feature..joined.num_columns() {
+            fields.push(schema.field(idx).clone());
+            columns.push(joined.column(idx).clone());
+        }
+        let table = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(|e| invalid(e.to_string()))?;
+        let listed: Vec<&str> = spec.features.iter().map(|f| f.get_ref().as_str()).collect();
+        Ok(TrainingTable {
+            table,
+            label: spec.label.clone(),
+            source: format!("labels {source} + {}", listed.join(", ")),
+        })
+    }
+}

@@ -20,5 +20,5 @@ pub mod window;
 
 pub use engine::{FeatureStore, IngestSummary, ViewSummary};
 pub use error::{FeatureError, Result};
-pub use join::FeatureRef;
+pub use join::{FeatureRef, TrainingTable};
 pub use online::{OnlineRow, OnlineStore};

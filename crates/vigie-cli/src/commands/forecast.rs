@@ -113,6 +113,8 @@ fn refuse_tabular_flags(args: &TrainArgs) -> anyhow::Result<()> {
 /// `vigie train --task forecast`.
 pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     refuse_tabular_flags(&args)?;
+    let path =
+        args.data.clone().ok_or_else(|| UsageError("--task forecast needs --data FILE".into()))?;
     let target = args.target.clone().ok_or_else(|| {
         UsageError("--task forecast needs --target COLUMN (the value to forecast)".into())
     })?;
@@ -138,7 +140,7 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     }
     let name = match &args.name {
         Some(name) => name.clone(),
-        None => args.data.file_stem().and_then(|s| s.to_str()).unwrap_or("forecast").to_owned(),
+        None => path.file_stem().and_then(|s| s.to_str()).unwrap_or("forecast").to_owned(),
     };
     vigie_registry::validate_name(&name)?;
     let mut covariates = args.covariates.clone();
@@ -156,10 +158,9 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     params.past_only_covariates = args.covariates.clone();
     params.seed = args.seed;
 
-    let frame = read_table(&args.data, &column_types(&args.data, &roles)?)?;
-    let tables =
-        split_frame(&frame, &roles).map_err(|e| in_file(e, "cannot train on", &args.data))?;
-    let source = args.data.display().to_string();
+    let frame = read_table(&path, &column_types(&path, &roles)?)?;
+    let tables = split_frame(&frame, &roles).map_err(|e| in_file(e, "cannot train on", &path))?;
+    let source = path.display().to_string();
     let data = DataFingerprint::of(&frame, &roles.columns(), &source);
 
     let mut registry = project.registry()?;
@@ -181,7 +182,7 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         Ok(fitted) => fitted,
         Err(error) => {
             registry.end_run(&run_id, RunStatus::Failed)?;
-            return Err(in_file(error, "cannot train on", &args.data));
+            return Err(in_file(error, "cannot train on", &path));
         }
     };
     let card = ForecastCard {

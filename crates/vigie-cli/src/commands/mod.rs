@@ -1,6 +1,8 @@
 //! One module per command; [`run`] dispatches.
 
+mod features;
 mod forecast;
+mod init;
 mod mlflow;
 mod models;
 mod predict;
@@ -24,6 +26,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         artifacts_url: cli.artifacts_url.clone().filter(|url| !url.is_empty()),
     };
     match cli.command {
+        Command::Init(args) => init::run(&project, args),
+        Command::Ingest { source, format } => features::ingest(&project, source, format),
+        Command::Materialize { view, format } => features::materialize(&project, view, format),
+        Command::Features { command } => features::run(&project, command),
         Command::Train(args) => train::run(&project, *args),
         Command::Predict(args) => predict::run(&project, args),
         Command::Forecast(args) => forecast::run(&project, args),
@@ -42,6 +48,10 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
             Some(e.code())
         } else if let Some(e) = cause.downcast_ref::<vigie_registry::RegistryError>() {
             Some(e.code())
+        } else if let Some(e) = cause.downcast_ref::<vigie_features::FeatureError>() {
+            Some(e.code())
+        } else if cause.downcast_ref::<vigie_core::ConfigError>().is_some() {
+            Some(ErrorCode::InvalidInput)
         } else {
             cause.downcast_ref::<UsageError>().map(|_| ErrorCode::InvalidInput)
         };
@@ -71,6 +81,16 @@ impl Project {
     /// The state folder (`.vigie`).
     pub fn state_dir(&self) -> PathBuf {
         self.dir.join(".vigie")
+    }
+
+    /// The project file, `vigie.toml` (the embedded defaults when there is none).
+    pub fn config(&self) -> anyhow::Result<vigie_core::Config> {
+        let path = self.dir.join("vigie.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(vigie_core::Config::parse(&text, &path.display().to_string())?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vigie_core::Config::default()),
+            Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+        }
     }
 
     /// The registry (created on first use).

@@ -16,7 +16,7 @@ use vigie_registry::{NewRun, Registry, RunStatus};
 use super::{Project, UsageError, column_types, now_rfc3339, read_table, user};
 use crate::cli::{Format, TrainArgs};
 use crate::output;
-use crate::progress::Bars;
+use crate::progress::{Bars, Spinner};
 
 fn usage<T, E: std::fmt::Display>(flag: &str, result: Result<T, E>) -> anyhow::Result<T> {
     result.map_err(|e| UsageError(format!("{flag}: {e}")).into())
@@ -56,18 +56,61 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
             UsageError(format!("{}: for --task forecast only", forecast_flags.join(", "))).into()
         );
     }
-    let label =
-        args.label.clone().ok_or_else(|| UsageError("--label COLUMN is required".into()))?;
-    let name = match &args.name {
-        Some(name) => name.clone(),
-        None => args.data.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_owned(),
+    // The training table: a file, or a model of vigie.toml built from the feature store.
+    let (frame, source, spec_label, spec_positive, spec_algorithm) =
+        match (&args.from_store, &args.data) {
+            (Some(model), _) => {
+                let store = super::features::store(project)?;
+                let spinner =
+                    Spinner::new("joining the labels with their features as of each row's time");
+                let training = store.training_table(model);
+                spinner.finish();
+                let training = training?;
+                let spec = store.config().models.get(model);
+                let frame = vigie_connectors::files::frame_from_batches(
+                    std::path::Path::new("vigie.toml"),
+                    &training.table.schema(),
+                    std::slice::from_ref(&training.table),
+                )?;
+                (
+                    frame,
+                    training.source,
+                    Some(training.label),
+                    spec.and_then(|s| s.positive.clone()),
+                    spec.and_then(|s| s.algorithm.clone()),
+                )
+            }
+            (None, Some(data)) => {
+                let frame = read_table(data, &column_types(&args.column_types)?)?;
+                (frame, data.display().to_string(), None, None, None)
+            }
+            (None, None) => {
+                return Err(UsageError("give --data FILE or a MODEL of vigie.toml".into()).into());
+            }
+        };
+    let label = args
+        .label
+        .clone()
+        .or(spec_label)
+        .ok_or_else(|| UsageError("--label COLUMN is required".into()))?;
+    let name = match (&args.name, &args.from_store, &args.data) {
+        (Some(name), _, _) => name.clone(),
+        (None, Some(model), _) => model.clone(),
+        (None, None, Some(data)) => {
+            data.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_owned()
+        }
+        (None, None, None) => "model".to_owned(),
     };
     vigie_registry::validate_name(&name)?;
     let mut request = TrainRequest::new(&name, &label);
-    request.positive = args.positive.clone();
+    request.positive = args.positive.clone().or(spec_positive);
     request.ignore = args.ignore.clone();
     request.task = usage("--task", args.task.parse::<TaskChoice>())?;
-    request.algorithm = match args.algorithm.as_str() {
+    let algorithm = match (args.algorithm.as_str(), &spec_algorithm) {
+        ("auto", Some(from_spec)) => from_spec.as_str(),
+        (given, _) => given,
+    };
+    request.algorithm = match algorithm {
         "auto" => None,
         other => Some(usage("--algorithm", other.parse::<Algorithm>())?),
     };
@@ -108,9 +151,8 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     request.threshold_goal =
         usage("--threshold-goal", args.threshold_goal.parse::<ThresholdGoal>())?;
     request.class_weight = usage("--class-weight", args.class_weight.parse::<ClassWeight>())?;
-    request.source = args.data.display().to_string();
+    request.source = source.clone();
 
-    let frame = read_table(&args.data, &column_types(&args.column_types)?)?;
     let mut registry = project.registry()?;
     let user = user();
     let experiment = args.experiment.clone().unwrap_or_else(|| name.clone());
@@ -129,8 +171,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         Ok(outcome) => outcome,
         Err(error) => {
             registry.end_run(&run_id, RunStatus::Failed)?;
-            return Err(anyhow::Error::new(error)
-                .context(format!("cannot train on {}", args.data.display())));
+            return Err(anyhow::Error::new(error).context(format!("cannot train on {source}")));
         }
     };
     let mut model = outcome.model;

@@ -1,0 +1,58 @@
+//! `vigie init [DIR]`: write the example project (see `crate::example`).
+
+use serde_json::json;
+
+use super::{Project, UsageError};
+use crate::cli::{Format, InitArgs};
+use crate::example;
+use crate::output;
+
+pub fn run(project: &Project, args: InitArgs) -> anyhow::Result<()> {
+    let dir = args.dir.clone().unwrap_or_else(|| project.dir.clone());
+    let config = dir.join("vigie.toml");
+    let data = dir.join("data").join("transactions.csv");
+    if !args.force && (config.exists() || data.exists()) {
+        return Err(UsageError(format!(
+            "{} already has a vigie.toml or data/transactions.csv; use --force to overwrite",
+            dir.display()
+        ))
+        .into());
+    }
+    if args.rows == 0 {
+        return Err(UsageError("--rows must be at least 1".into()).into());
+    }
+    let io = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |e: std::io::Error| anyhow::anyhow!("cannot write {path}: {e}")
+    };
+    std::fs::create_dir_all(dir.join("data")).map_err(io(&dir))?;
+    std::fs::write(&config, example::PROJECT_FILE).map_err(io(&config))?;
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| (d.as_secs() / 86_400) as i64);
+    let csv = example::transactions(args.rows, args.seed, today);
+    let rows = csv.lines().count().saturating_sub(1);
+    let frauds = csv.lines().skip(1).filter(|l| l.ends_with(",1")).count();
+    std::fs::write(&data, csv).map_err(io(&data))?;
+    match args.format {
+        Format::Json => output::json(&json!({
+            "project": dir.display().to_string(),
+            "config": config.display().to_string(),
+            "data": data.display().to_string(),
+            "rows": rows,
+            "fraud_rows": frauds,
+        })),
+        Format::Text => {
+            println!(
+                "Wrote {} and {} ({rows} transactions, {frauds} fraudulent).",
+                config.display(),
+                data.display()
+            );
+            println!(
+                "Next, in {}: vigie ingest && vigie materialize && vigie train fraud",
+                dir.display()
+            );
+            Ok(())
+        }
+    }
+}
