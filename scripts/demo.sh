@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
 # The main job, end to end on the embedded defaults (no server to install):
-# build vigie, train on a real credit-default table with cross-validation,
-# inspect the saved model, score and explain every row, then run a seeded
-# random search that saves version 2.
+# build vigie; write the example fraud project, ingest its transactions, compute
+# its feature views and train the fraud model from the feature store; read one
+# customer's online features; train on a real credit-default table with
+# cross-validation, score and explain every row, run a seeded random search;
+# forecast seeded revenue series with intervals.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 demo="${VIGIE_DEMO_DIR:-$root/target/demo}"
 
-echo "==> building vigie (first build: about 5 minutes on 2 cores)"
+echo "==> building vigie (first build: about 10 minutes on 2 cores)"
 cargo build --manifest-path "$root/Cargo.toml" -p vigie-cli --locked
 vigie="${CARGO_TARGET_DIR:-$root/target}/debug/vigie"
 
-rm -rf "$demo" && mkdir -p "$demo/data"
-cp "$root/tests/data/Default.csv" "$demo/data/default.csv"
+rm -rf "$demo" && mkdir -p "$demo"
 cd "$demo"
+
+echo "==> vigie init: a commented vigie.toml and 20,000 seeded card transactions with fraud patterns"
+"$vigie" init
+echo "==> vigie ingest: new rows of every source into the offline store (Parquet)"
+"$vigie" ingest
+echo "==> vigie materialize: feature views over history (SQL expressions, sliding windows), latest values online"
+"$vigie" materialize
+echo "==> vigie features get: one customer's features from the online store"
+"$vigie" features get customer_activity --key customer_id=C0007
+echo "==> vigie train fraud: labels joined with their features as of each transaction's time, 5-fold CV"
+"$vigie" train fraud
+
+cp "$root/tests/data/Default.csv" "$demo/data/default.csv"
 
 echo "==> vigie train: 5-fold CV of gbdt, random forest and logistic regression; the best is refitted and saved"
 "$vigie" train --data data/default.csv --label default --name credit
@@ -27,6 +41,14 @@ head -n 4 scores.csv
 
 echo "==> vigie train --search random: 8 seeded candidates, each 5-fold cross-validated, saved as version 2"
 "$vigie" train --data data/default.csv --label default --name credit --algorithm gbdt --search random --trials 8 --time-budget 120
+
+echo "==> vigie train --task forecast: 40 seeded revenue series, backtested strategies, 80/95% intervals"
+python3 "$root/examples/forecasting/generate_revenue.py" --series 40 --periods 400 --out data/revenue.csv
+python3 "$root/examples/forecasting/generate_revenue.py" --series 40 --periods 400 --future 14 --out data/revenue_future.csv
+"$vigie" train --task forecast --data data/revenue.csv --time date --target revenue \
+    --series store,product_line --horizon 14 --future-covariates promo --name revenue
+"$vigie" forecast --model revenue --horizon 14 --data data/revenue_future.csv --out forecast.csv
+head -n 4 forecast.csv
 
 echo "==> vigie models list"
 "$vigie" models list
