@@ -2,7 +2,8 @@
 //! and a seeded table of card transactions with three fraud patterns.
 //!
 //! Customers buy at their usual merchants, in their home country, on their
-//! own devices, at a rate and amount of their own. A small share of them meet
+//! own devices, at a rate and amount of their own; some travel, change phones
+//! or splurge now and then, as legitimate look-alikes of fraud. A small share meet
 //! fraud: card testing (a burst of tiny online payments at many merchants
 //! within minutes), account takeover (a new device in another country, then a
 //! few large payments) and amount spikes (one payment many times the usual).
@@ -94,6 +95,13 @@ pub fn transactions(rows: usize, seed: u64, end_day: i64) -> String {
         .collect();
     let mut txns = Vec::with_capacity(rows + rows / 10);
     for (c, customer) in customers.iter().enumerate() {
+        // Legitimate look-alikes of fraud, so the patterns are not trivially separable:
+        // a trip abroad, a new phone, a rare large purchase.
+        let trip = (rng.next_f64() < 0.10).then(|| {
+            let first = (rng.next_f64() * (DAYS - 4) as f64) as i64;
+            (first, first + 2 + (rng.next_f64() * 3.0) as i64, pick(&mut rng, &COUNTRIES[5..]))
+        });
+        let new_phone = (rng.next_f64() < 0.08).then(|| (rng.next_f64() * DAYS as f64) as i64);
         for day in 0..DAYS {
             // Poisson arrivals by inversion of exponential gaps over the waking day.
             let mut t = 7.0 * 3600.0 + rng.next_f64() * 3600.0;
@@ -102,14 +110,26 @@ pub fn transactions(rows: usize, seed: u64, end_day: i64) -> String {
                 if t >= 23.5 * 3600.0 {
                     break;
                 }
+                let abroad = trip
+                    .and_then(|(from, to, country)| (day >= from && day <= to).then_some(country));
+                let device = match new_phone {
+                    Some(switch) if day >= switch => format!("N{:05}", c * 11 + 3),
+                    _ => customer.device.clone(),
+                };
+                let splurge = if rng.next_f64() < 0.01 { 5.0 + 10.0 * rng.next_f64() } else { 1.0 };
                 txns.push(Transaction {
                     time: start + day * 86_400 + t as i64,
                     customer: c,
-                    amount: (customer.mean_amount * (0.5 * rng.normal()).exp() * 100.0).round()
+                    amount: (customer.mean_amount * splurge * (0.5 * rng.normal()).exp() * 100.0)
+                        .round()
                         / 100.0,
-                    merchant: pick(&mut rng, &customer.merchants),
-                    country: customer.home,
-                    device: customer.device.clone(),
+                    merchant: if abroad.is_some() {
+                        (rng.next_f64() * n_merchants as f64) as usize
+                    } else {
+                        pick(&mut rng, &customer.merchants)
+                    },
+                    country: abroad.unwrap_or(customer.home),
+                    device,
                     channel: if rng.next_f64() < 0.3 { "online" } else { "pos" },
                     fraud: false,
                 });
@@ -133,8 +153,9 @@ pub fn transactions(rows: usize, seed: u64, end_day: i64) -> String {
                 });
             }
         } else if roll < 0.07 {
-            // Account takeover: a new device abroad, then a few large payments.
-            let country = pick(&mut rng, &COUNTRIES[5..]);
+            // Account takeover: a new device, often abroad, then a few large payments.
+            let country =
+                if rng.next_f64() < 0.7 { pick(&mut rng, &COUNTRIES[5..]) } else { customer.home };
             for k in 0..(2 + (rng.next_f64() * 4.0) as i64) {
                 txns.push(Transaction {
                     time: when + k * (600 + (rng.next_f64() * 3000.0) as i64),
