@@ -162,9 +162,10 @@ pub enum MlflowCommand {
     /// Copy experiments, runs (params, metric histories, tags), model files, registered models,
     /// versions and aliases to an MLflow tracking server; what is already there is left alone.
     Export {
-        /// The tracking server (http://HOST:PORT), started with --artifacts-destination so it accepts model files.
+        /// The tracking server (http://HOST:PORT), started with --artifacts-destination so it
+        /// accepts model files [default: [mlflow] tracking_uri of vigie.toml].
         #[arg(long, env = "MLFLOW_TRACKING_URI", value_name = "URI")]
-        tracking_uri: String,
+        tracking_uri: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,

@@ -50,6 +50,18 @@ pub struct Config {
     pub feature_views: BTreeMap<String, FeatureView>,
     /// Models trained from feature views.
     pub models: BTreeMap<String, ModelSpec>,
+    /// An MLflow tracking server to copy runs, models and aliases to.
+    pub mlflow: Mlflow,
+}
+
+/// `[mlflow]`
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mlflow {
+    /// The tracking server (`http://HOST:PORT`); default `$MLFLOW_TRACKING_URI`.
+    pub tracking_uri: Option<String>,
+    /// Export after every change to the registry (a training, an alias move), idempotently.
+    pub mirror: bool,
 }
 
 /// `[project]`

@@ -149,6 +149,16 @@ impl FeatureStore {
         })
     }
 
+    /// A fingerprint of a view's definition (and its source's), recorded with
+    /// the runs that train on it: it changes whenever the features could.
+    pub fn view_version(&self, name: &str) -> Result<String> {
+        let view = self.view(name)?;
+        let source = self.source(view.source.get_ref())?;
+        let text = serde_json::to_string(&(view, source))
+            .map_err(|e| invalid(format!("feature view {name:?}: {e}")))?;
+        Ok(format!("{:016x}", text_hash(&text)))
+    }
+
     /// The key column of a view's entity.
     pub fn entity_key(&self, view: &FeatureView) -> Result<&str> {
         let entity = view.entity.get_ref();

@@ -203,6 +203,7 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     let mut saved = SavedModel::from(forecaster);
     let version = registry.register(&mut saved, &run_id, &user)?;
     registry.end_run(&run_id, RunStatus::Finished)?;
+    super::mlflow::mirror(project);
     let forecaster = saved.into_forecast()?;
     let card = &forecaster.card;
     let model = &forecaster.model;

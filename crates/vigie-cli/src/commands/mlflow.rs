@@ -14,18 +14,69 @@ use crate::output;
 
 pub fn run(project: &Project, command: MlflowCommand) -> anyhow::Result<()> {
     match command {
-        MlflowCommand::Export { tracking_uri, format } => export(project, &tracking_uri, format),
+        MlflowCommand::Export { tracking_uri, format } => {
+            let tracking_uri = match tracking_uri {
+                Some(uri) => uri,
+                None => project.config()?.mlflow.tracking_uri.ok_or_else(|| {
+                    UsageError(
+                        "no MLflow server: give --tracking-uri, set MLFLOW_TRACKING_URI or \
+                         [mlflow] tracking_uri in vigie.toml"
+                            .into(),
+                    )
+                })?,
+            };
+            export(project, &tracking_uri, format)
+        }
+    }
+}
+
+fn check_uri(tracking_uri: &str) -> anyhow::Result<()> {
+    if !(tracking_uri.starts_with("http://") || tracking_uri.starts_with("https://")) {
+        return Err(UsageError(format!(
+            "MLflow tracking URI {tracking_uri:?}: expected the address of an MLflow tracking \
+             server, http://HOST:PORT or https://… (file stores and databases are not supported)"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// After a change to the registry: when vigie.toml asks for `[mlflow] mirror = true`, export
+/// everything (idempotently). A failure is a warning, not an error: the change is made, and
+/// the next export or mirror catches up.
+pub fn mirror(project: &Project) {
+    let Ok(config) = project.config() else { return };
+    if !config.mlflow.mirror {
+        return;
+    }
+    let uri = config
+        .mlflow
+        .tracking_uri
+        .or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok().filter(|u| !u.is_empty()));
+    let Some(uri) = uri else {
+        eprintln!(
+            "warning: [mlflow] mirror = true but no tracking_uri (nor MLFLOW_TRACKING_URI); nothing mirrored"
+        );
+        return;
+    };
+    let outcome = check_uri(&uri).and_then(|()| {
+        let registry = project.registry()?;
+        let client = MlflowClient::new(&uri);
+        Ok(mlflow_export::export(&registry, &client, |_| {})?)
+    });
+    match outcome {
+        Ok(summary) => eprintln!(
+            "mirrored to MLflow at {uri}: {} runs, {} versions, {} aliases created",
+            summary.runs.created, summary.versions.created, summary.aliases.created
+        ),
+        Err(error) => eprintln!(
+            "warning: mirroring to MLflow at {uri} failed: {error:#}; run `vigie mlflow export` once it is back"
+        ),
     }
 }
 
 fn export(project: &Project, tracking_uri: &str, format: Format) -> anyhow::Result<()> {
-    if !(tracking_uri.starts_with("http://") || tracking_uri.starts_with("https://")) {
-        return Err(UsageError(format!(
-            "--tracking-uri {tracking_uri:?}: expected the address of an MLflow tracking server, \
-             http://HOST:PORT or https://… (file stores and databases are not supported)"
-        ))
-        .into());
-    }
+    check_uri(tracking_uri)?;
     let registry = project.registry()?;
     let client = MlflowClient::new(tracking_uri);
     let summary = mlflow_export::export(&registry, &client, |line| eprintln!("{line}"))

@@ -211,10 +211,12 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
         }
         ModelsCommand::Promote { name, version, alias, reason, format } => {
             let moved = registry.set_alias(&name, &alias, version, &user(), &reason)?;
+            super::mlflow::mirror(project);
             print_move(&moved, format)
         }
         ModelsCommand::Rollback { name, alias, reason, format } => {
             let moved = registry.rollback(&name, &alias, &user(), &reason)?;
+            super::mlflow::mirror(project);
             print_move(&moved, format)
         }
         ModelsCommand::Delete { name, version, format } => {
@@ -241,6 +243,7 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                     return Err(super::UsageError("give a VERSION or --delete".into()).into());
                 }
             };
+            super::mlflow::mirror(project);
             print_move(&moved, format)
         }
     }

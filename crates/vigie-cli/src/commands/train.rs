@@ -164,6 +164,24 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         data_source: Some(request.source.clone()),
         ..NewRun::default()
     })?;
+    if let Some(model) = &args.from_store {
+        // Lineage: which feature views, at which definition, made the training table.
+        let store = super::features::store(project)?;
+        let mut tags = Vec::new();
+        if let Some(spec) = store.config().models.get(model) {
+            let mut views: Vec<&str> = spec
+                .features
+                .iter()
+                .filter_map(|f| f.get_ref().split_once(':'))
+                .map(|(v, _)| v)
+                .collect();
+            views.dedup();
+            for view in views {
+                tags.push((format!("feature_view.{view}"), store.view_version(view)?));
+            }
+        }
+        registry.set_tags(&run_id, &tags)?;
+    }
     let bars = Bars::new();
     let outcome = train(&frame, &request, &bars);
     bars.finish();
@@ -189,6 +207,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     let mut saved = SavedModel::from(model);
     let version = registry.register(&mut saved, &run_id, &user)?;
     registry.end_run(&run_id, RunStatus::Finished)?;
+    super::mlflow::mirror(project);
     let model = saved.into_tabular()?;
     let card = &model.card;
 

@@ -108,6 +108,7 @@ fn the_example_project_ingests_materializes_and_serves_features() {
         "json",
     ]);
     assert!(run.to_string().contains("labels transactions + customer_activity:*"), "{run}");
+    assert!(run.to_string().contains("feature_view.customer_activity"), "lineage: {run}");
 }
 
 #[test]

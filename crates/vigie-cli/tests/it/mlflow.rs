@@ -258,3 +258,74 @@ fn export_errors_name_the_server_and_the_endpoint() {
     assert!(stderr.contains("GET /api/2.0/mlflow/experiments/get-by-name"), "{stderr}");
     assert!(stderr.contains("cannot reach the tracking server"), "{stderr}");
 }
+
+#[test]
+fn the_mirror_of_vigie_toml_exports_after_each_training_and_alias_move() {
+    let Some(uri) = tracking_server() else { return };
+    let project = Project::new();
+    std::fs::write(
+        project.path("vigie.toml"),
+        format!("[mlflow]\ntracking_uri = \"{uri}\"\nmirror = true\n"),
+    )
+    .expect("write vigie.toml");
+    let name = format!("mirrored-{}", std::process::id());
+    let output = project.run(&[
+        "train",
+        "--data",
+        data("Default.csv").to_str().expect("utf-8"),
+        "--label",
+        "default",
+        "--name",
+        &name,
+        "--cv",
+        "2",
+        "--algorithm",
+        "logistic",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "mirrored to MLflow at {uri}: 1 runs, 1 versions, 1 aliases created"
+        )),
+        "{stderr}"
+    );
+    train(&project, &name, &["--algorithm", "logistic"]);
+    project.ok(&["models", "promote", &name, "2"]);
+    // Everything is already there: an explicit export (to the same server, from vigie.toml) creates nothing.
+    let output = project.run(&["mlflow", "export", "--format", "json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: Json = serde_json::from_slice(&output.stdout).expect("json");
+    let counts = counts(&summary);
+    for kind in ["runs", "versions", "artifacts"] {
+        assert_eq!(counts[kind][0], 0, "{kind} created again: {summary}");
+    }
+    assert_eq!(counts["versions"][1], 2, "{summary}");
+    assert_eq!(summary["tracking_uri"], uri.as_str());
+
+    // A server that is gone: the training still succeeds, with a warning.
+    std::fs::write(
+        project.path("vigie.toml"),
+        "[mlflow]\ntracking_uri = \"http://127.0.0.1:9\"\nmirror = true\n",
+    )
+    .expect("write vigie.toml");
+    let output = project.run(&[
+        "train",
+        "--data",
+        data("Default.csv").to_str().expect("utf-8"),
+        "--label",
+        "default",
+        "--name",
+        &name,
+        "--cv",
+        "2",
+        "--algorithm",
+        "logistic",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: mirroring to MLflow at http://127.0.0.1:9 failed"),
+        "{stderr}"
+    );
+}
