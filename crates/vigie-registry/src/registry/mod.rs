@@ -350,12 +350,24 @@ impl Registry {
                 "INSERT INTO models(name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
                 &[(&name).into(), (&created).into()],
             )?;
-            let version = tx.read(
+            let after_registered = tx.read(
                 tx.query_one(
                     "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE model = $1",
                     &[(&name).into()],
                 )?
                 .u32(0),
+            )?;
+            // Versions are never renumbered: a deleted version's number is not given again.
+            // The highest number ever given is kept in `meta` (no schema change needed).
+            let counter = format!("last_version/{name}");
+            let after_deleted = match tx.query_opt("SELECT value FROM meta WHERE key = $1", &[(&counter).into()])? {
+                Some(row) => tx.read(row.text(0))?.parse::<u32>().map_or(0, |last| last + 1),
+                None => 0,
+            };
+            let version = after_registered.max(after_deleted);
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[(&counter).into(), version.to_string().into()],
             )?;
             model.set_version(version);
             let relative = format!("artifacts/{run_id}/{name}-v{version}.vgm");

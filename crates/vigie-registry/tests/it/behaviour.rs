@@ -261,8 +261,7 @@ fn deleting_a_version_and_an_alias(place: &Place) {
         registry.delete_alias("fraud", "challenger", "ben", ""),
         Err(RegistryError::UnknownAlias { .. })
     ));
-    // FIXME: the number of a deleted latest version is given again (next = highest + 1); it
-    // should not be, as MLflow does not. Needs a per-model counter (a schema change).
+    // A deleted version's number is never given again, as in MLflow.
     let again = register(&mut registry, "fraud");
-    assert_eq!(again.version, 2);
+    assert_eq!(again.version, 3);
 }
