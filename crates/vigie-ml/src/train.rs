@@ -320,6 +320,9 @@ pub struct Trial {
     pub seconds: f64,
     /// Boosting rounds per fold (early stopping), when relevant.
     rounds: Vec<usize>,
+    /// Boosting: the validation metric's name and, per round, its mean over
+    /// the folds that reached that round (early stopping ends folds apart).
+    pub round_history: Option<(String, Vec<f64>)>,
 }
 
 /// The result of [`train`].
@@ -358,6 +361,8 @@ struct Fitted {
     estimator: Estimator,
     /// Boosting rounds kept (early stopping).
     rounds: Option<usize>,
+    /// The validation metric after each boosting round, and its name.
+    history: Option<(String, Vec<f64>)>,
     /// A forest's out-of-bag predictions per training row (NaN where never out of bag).
     oob: Option<Vec<f64>>,
 }
@@ -393,6 +398,7 @@ fn fit_estimator(
                 Ok(Fitted {
                     estimator: Estimator::Trees(fitted.ensemble),
                     rounds: Some(fitted.rounds),
+                    history: Some((fitted.history_metric, fitted.history)),
                     oob: None,
                 })
             } else {
@@ -400,6 +406,7 @@ fn fit_estimator(
                 Ok(Fitted {
                     estimator: Estimator::Trees(fitted.ensemble),
                     rounds: Some(fitted.rounds),
+                    history: None,
                     oob: None,
                 })
             }
@@ -410,6 +417,7 @@ fn fit_estimator(
             Ok(Fitted {
                 estimator: Estimator::Trees(fitted.ensemble),
                 rounds: None,
+                history: None,
                 oob: fitted.oob_predictions,
             })
         }
@@ -418,6 +426,7 @@ fn fit_estimator(
             Ok(Fitted {
                 estimator: Estimator::Linear(linear::fit_logistic(&params, train, seed)?),
                 rounds: None,
+                history: None,
                 oob: None,
             })
         }
@@ -426,6 +435,7 @@ fn fit_estimator(
             Ok(Fitted {
                 estimator: Estimator::Linear(linear::fit_svm(&params, train, seed)?),
                 rounds: None,
+                history: None,
                 oob: None,
             })
         }
@@ -434,6 +444,7 @@ fn fit_estimator(
             Ok(Fitted {
                 estimator: Estimator::Linear(linear::fit_linear(&params, train, seed)?),
                 rounds: None,
+                history: None,
                 oob: None,
             })
         }
@@ -442,6 +453,7 @@ fn fit_estimator(
             Ok(Fitted {
                 estimator: Estimator::Mlp(mlp::fit(&params, train, seed)?),
                 rounds: None,
+                history: None,
                 oob: None,
             })
         }
@@ -486,6 +498,7 @@ fn cross_validate(
     let n_outputs = ctx.task.n_outputs();
     let mut oof = vec![f64::NAN; ctx.y.len() * n_outputs];
     let mut rounds = Vec::new();
+    let mut histories: Vec<(String, Vec<f64>)> = Vec::new();
     for fold in &ctx.folds {
         let (pipeline, fitted) = fit_rows(ctx, algorithm, params, &fold.train)?;
         let x_test = pipeline.transform(&ctx.frame.take(&fold.test))?;
@@ -495,8 +508,20 @@ fn cross_validate(
                 .copy_from_slice(&predictions[j * n_outputs..(j + 1) * n_outputs]);
         }
         rounds.extend(fitted.rounds);
+        histories.extend(fitted.history.filter(|(_, values)| !values.is_empty()));
         progress.advance();
     }
+    let round_history = histories.first().map(|(metric, _)| {
+        let longest = histories.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+        let means = (0..longest)
+            .map(|round| {
+                let reached: Vec<f64> =
+                    histories.iter().filter_map(|(_, v)| v.get(round).copied()).collect();
+                reached.iter().sum::<f64>() / reached.len() as f64
+            })
+            .collect();
+        (metric.clone(), means)
+    });
     // The threshold is chosen once on all out-of-fold predictions, then every fold is scored at it.
     let scored: Vec<usize> = (0..ctx.y.len()).filter(|&i| !oof[i * n_outputs].is_nan()).collect();
     let threshold = (ctx.task == Task::Binary).then(|| {
@@ -536,6 +561,7 @@ fn cross_validate(
         threshold,
         seconds: started.elapsed().as_secs_f64(),
         rounds,
+        round_history,
     })
 }
 

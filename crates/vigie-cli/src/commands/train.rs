@@ -314,6 +314,12 @@ fn metric_rows(trial: &Trial) -> Vec<(String, i64, f64)> {
             rows.push((format!("fold_{name}"), fold as i64, *value));
         }
     }
+    // Boosting: one step per round, the validation metric averaged over folds.
+    if let Some((metric, values)) = &trial.round_history {
+        for (round, value) in values.iter().enumerate() {
+            rows.push((format!("round_valid_{metric}"), round as i64 + 1, *value));
+        }
+    }
     rows
 }
 

@@ -103,6 +103,12 @@ fn runs_record_params_metrics_data_and_search_trials() {
     assert_eq!(run["metrics"]["trial_roc_auc"].as_array().unwrap().len(), 3, "one step per trial");
     assert_eq!(run["metrics"]["fold_roc_auc"].as_array().unwrap().len(), 2, "one step per fold");
     assert!(run["metrics"]["cv_roc_auc"][0]["value"].as_f64().unwrap() > 0.9);
+    // Boosting rounds: the validation loss after each round, averaged over folds.
+    let rounds = run["metrics"]["round_valid_logloss"].as_array().unwrap();
+    assert!(!rounds.is_empty() && rounds.len() <= 30, "one step per round: {}", rounds.len());
+    assert_eq!(rounds[0]["step"], 1);
+    let loss = |i: usize| rounds[i]["value"].as_f64().unwrap();
+    assert!(loss(rounds.len() - 1) < loss(0), "boosting lowers the validation loss");
     assert_eq!(run["children"].as_array().unwrap().len(), 3);
     assert!(run["artifacts"][0]["path"].as_str().unwrap().ends_with("credit-v1.vgm"));
     let best = run["tags"]["best_trial_run"].as_str().unwrap().to_owned();

@@ -73,6 +73,10 @@ pub struct FittedGbdt {
     pub ensemble: TreeEnsemble,
     /// Rounds kept (the best iteration when early stopping ran).
     pub rounds: usize,
+    /// The validation metric after each round, when a validation set was watched.
+    pub history: Vec<f64>,
+    /// That metric's name (`logloss`, `mlogloss`, `rmse`).
+    pub history_metric: String,
 }
 
 fn boosting_error(error: HessboostError) -> MlError {
@@ -161,10 +165,17 @@ pub fn fit(
     {
         trainer = trainer.eval(dvalid, "valid").early_stopping_rounds(rounds);
     }
-    let model = trainer.train().map_err(boosting_error)?.model;
+    let result = trainer.train().map_err(boosting_error)?;
+    let history_metric = result.history.metrics().first().cloned().unwrap_or_default();
+    let history: Vec<f64> = result
+        .history
+        .series("valid", &history_metric)
+        .map(|values| values.collect())
+        .unwrap_or_default();
+    let model = result.model;
     let rounds = model.best_iteration().map_or(model.num_boost_rounds(), |best| best + 1);
     let ensemble = compile(&model, rounds, link)?;
-    Ok(FittedGbdt { ensemble, rounds })
+    Ok(FittedGbdt { ensemble, rounds, history, history_metric })
 }
 
 /// Converts the first `rounds` iterations of a hessboost model into a [`TreeEnsemble`].
