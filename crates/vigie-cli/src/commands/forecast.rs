@@ -14,7 +14,7 @@ use vigie_core::{Column, ColumnData, ColumnKind, Frame, TextColumn};
 use vigie_ml::SavedModel;
 use vigie_ml::forecast::{
     self, BacktestReport, ColumnRoles, ForecastCard, ForecastParams, ForecastRow, Forecaster,
-    Frequency, format_time, split_frame,
+    Frequency, format_period_time, split_frame,
 };
 use vigie_ml::model::DataFingerprint;
 use vigie_registry::{ModelRef, NewRun, Registry, RunStatus};
@@ -399,7 +399,9 @@ fn forecast_frame(forecaster: &Forecaster, rows: &[ForecastRow]) -> anyhow::Resu
             data: ColumnData::Text(TextColumn::from_values(values)),
         });
     }
-    let times: Vec<String> = rows.iter().map(|row| format_time(row.time)).collect();
+    let frequency = forecaster.model.frequency();
+    let times: Vec<String> =
+        rows.iter().map(|row| format_period_time(row.time, frequency)).collect();
     columns.push(Column {
         name: roles.time.clone(),
         data: ColumnData::Text(TextColumn::from_values(times.iter().map(|t| Some(t.as_str())))),

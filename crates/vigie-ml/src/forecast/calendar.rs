@@ -196,6 +196,18 @@ pub fn format_time(time: f64) -> String {
     }
 }
 
+/// A timestamp as a table of `frequency` writes it: a date for daily and
+/// longer periods, a full time (`2024-03-05T00:00:00Z`, midnight included)
+/// for hourly ones, so one column never mixes the two forms.
+pub fn format_period_time(time: f64, frequency: Frequency) -> String {
+    let text = format_time(time);
+    if frequency == Frequency::Hourly && text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text
+    }
+}
+
 /// Which day of the month monthly and quarterly timestamps fall on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -38,7 +38,7 @@ mod params;
 mod state;
 
 pub use backtest::{Backtest, BacktestReport, BacktestWindow, SeriesBacktest};
-pub use calendar::{Frequency, format_time, parse_time};
+pub use calendar::{Frequency, format_period_time, format_time, parse_time};
 pub use card::{ForecastCard, Forecaster};
 pub use data::{Covariate, CovariateTable, SeriesTable};
 pub use frame::{ColumnRoles, FrameTables, SINGLE_SERIES, split_frame};

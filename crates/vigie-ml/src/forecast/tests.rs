@@ -2,7 +2,9 @@
 //! incremental history, the global model's feature row, ETS on series with a
 //! known answer, and conformal interval widths.
 
-use super::calendar::{Grid, civil_from_days, days_from_civil, format_time, parse_time};
+use super::calendar::{
+    Grid, civil_from_days, days_from_civil, format_period_time, format_time, parse_time,
+};
 use super::ets::{EtsFit, SeasonKind, TrendKind};
 use super::global::{FeatureSpec, Known};
 use super::interval::IntervalWidths;
@@ -25,6 +27,10 @@ fn civil_dates_round_trip() {
     assert_eq!(format_time(0.0), "1970-01-01");
     assert_eq!(format_time(DAY + 3_723.0), "1970-01-02T01:02:03Z");
     assert_eq!(format_time(f64::NAN), "NaN s");
+    // An hourly column writes midnight with its clock too; a daily one writes dates.
+    assert_eq!(format_period_time(DAY, Frequency::Hourly), "1970-01-02T00:00:00Z");
+    assert_eq!(format_period_time(DAY + 3_600.0, Frequency::Hourly), "1970-01-02T01:00:00Z");
+    assert_eq!(format_period_time(DAY, Frequency::Daily), "1970-01-02");
 }
 
 #[test]
