@@ -69,6 +69,16 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Serve every registered model's champion over REST: KServe V2 (/v2), MLflow scoring
+    /// (/invocations) and /v1/models/NAME/predict; promotions and rollbacks apply without restart.
+    Serve {
+        /// The address to listen on (loopback only until authentication exists).
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+        addr: String,
+        /// Serve this model alone (the one /invocations scores).
+        #[arg(long, value_name = "NAME")]
+        model: Option<String>,
+    },
     /// Read online features, or build point-in-time-correct training tables.
     Features {
         /// What to do.

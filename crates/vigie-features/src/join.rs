@@ -264,6 +264,28 @@ impl FeatureStore {
         }
         let features: Vec<FeatureRef> =
             spec.features.iter().map(|f| f.get_ref().parse()).collect::<Result<_>>()?;
+        // Only the columns the join reads, so a feature is never renamed for clashing with
+        // another column of the label source.
+        let mut keep: Vec<usize> = Vec::new();
+        for feature in &features {
+            let key = self.entity_key(self.view(&feature.view)?)?;
+            let idx = labels.schema().index_of(key).map_err(|_| {
+                invalid(format!(
+                    "model {name:?}: label source {source:?} has no column {key:?}, the key of feature view {:?}",
+                    feature.view
+                ))
+            })?;
+            if !keep.contains(&idx) {
+                keep.push(idx);
+            }
+        }
+        for column in [TIME, spec.label.as_str()] {
+            let idx = labels.schema().index_of(column).map_err(|e| invalid(e.to_string()))?;
+            if !keep.contains(&idx) {
+                keep.push(idx);
+            }
+        }
+        let labels = labels.project(&keep).map_err(|e| invalid(e.to_string()))?;
         let joined = self.historical(&labels, TIME, &features)?;
         let first_feature = labels.num_columns();
         let schema = joined.schema();

@@ -7,6 +7,7 @@ mod mlflow;
 mod models;
 mod predict;
 mod runs;
+mod serve;
 mod train;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest { source, format } => features::ingest(&project, source, format),
         Command::Materialize { view, format } => features::materialize(&project, view, format),
         Command::Features { command } => features::run(&project, command),
+        Command::Serve { addr, model } => serve::run(&project, &addr, model),
         Command::Train(args) => train::run(&project, *args),
         Command::Predict(args) => predict::run(&project, args),
         Command::Forecast(args) => forecast::run(&project, args),
@@ -68,6 +70,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 pub struct UsageError(pub String);
 
 /// The project folder and where its registry lives.
+#[derive(Clone)]
 pub struct Project {
     /// The folder.
     pub dir: PathBuf,

@@ -6,5 +6,6 @@ mod features;
 mod forecast;
 mod mlflow;
 mod registry;
+mod serve;
 mod support;
 mod train_predict;

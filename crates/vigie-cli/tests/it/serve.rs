@@ -1,0 +1,250 @@
+//! `vigie serve` over real HTTP on 127.0.0.1: the KServe V2, MLflow scoring
+//! and /v1 routes give the scores `vigie predict` gives, errors are 4xx with
+//! a JSON body naming the problem, and a promotion is served without a restart.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+use crate::support::{Project, data, read_csv};
+
+/// A running server, stopped when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    fn start(project: &Project, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .arg("--project")
+            .arg(project.dir.path())
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("VIGIE_REGISTRY_URL")
+            .env_remove("VIGIE_ARTIFACTS_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start vigie serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("the address line");
+        let base = line.trim().strip_prefix("listening on ").expect("listening on …").to_owned();
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        Server { child, base, agent }
+    }
+
+    fn get(&self, path: &str) -> (u16, Json) {
+        let mut response = self.agent.get(format!("{}{path}", self.base)).call().expect("get");
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().expect("body");
+        (status, serde_json::from_str(&body).unwrap_or(Json::String(body)))
+    }
+
+    fn post(&self, path: &str, body: &str) -> (u16, Json) {
+        let mut response = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .send(body)
+            .expect("post");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Json::String(text)))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn train(project: &Project, algorithm: &str) -> Json {
+    let csv = data("Default.csv").display().to_string();
+    project.json(&[
+        "train",
+        "--data",
+        &csv,
+        "--label",
+        "default",
+        "--name",
+        "credit",
+        "--cv",
+        "2",
+        "--algorithm",
+        algorithm,
+        "--format",
+        "json",
+    ])
+}
+
+/// The first rows of Default.csv and the scores `vigie predict` gives them.
+fn reference(project: &Project, rows: usize) -> (Vec<Json>, Vec<f64>) {
+    let out = project.path("scores.csv");
+    let csv = data("Default.csv").display().to_string();
+    project.ok(&[
+        "predict",
+        "--model",
+        "credit",
+        "--data",
+        &csv,
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let (header, scored) = read_csv(&out);
+    let score_at = header.iter().position(|h| h == "score").expect("score");
+    let (input_header, inputs) = read_csv(&data("Default.csv"));
+    let records = inputs
+        .iter()
+        .take(rows)
+        .map(|row| {
+            let mut record = serde_json::Map::new();
+            for (name, cell) in input_header.iter().zip(row) {
+                let name = name.trim_matches('"');
+                let cell = cell.trim_matches('"');
+                let value = cell.parse::<f64>().map_or_else(|_| json!(cell), |x| json!(x));
+                record.insert(name.to_owned(), value);
+            }
+            Json::Object(record)
+        })
+        .collect();
+    let scores = scored.iter().take(rows).map(|r| r[score_at].parse().expect("score")).collect();
+    (records, scores)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(1.0)
+}
+
+#[test]
+fn every_protocol_scores_like_predict_and_refuses_bad_requests_with_json() {
+    let project = Project::new();
+    train(&project, "gbdt");
+    let (records, expected) = reference(&project, 5);
+    let server = Server::start(&project, &[]);
+
+    assert_eq!(server.get("/v2/health/live"), (200, json!({"live": true})));
+    assert_eq!(server.get("/v2/health/ready").0, 200);
+    let (status, metadata) = server.get("/v2/models/credit");
+    assert_eq!(status, 200);
+    assert_eq!(metadata["versions"], json!(["1"]));
+    let inputs: Vec<&str> = metadata["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(inputs, ["student", "balance", "income"]);
+
+    // KServe V2: one tensor per column.
+    let column = |name: &str| records.iter().map(|r| r[name].clone()).collect::<Vec<_>>();
+    let infer = json!({"id": "r1", "inputs": [
+        {"name": "student", "shape": [5], "datatype": "BYTES", "data": column("student")},
+        {"name": "balance", "shape": [5], "datatype": "FP64", "data": column("balance")},
+        {"name": "income", "shape": [5, 1], "datatype": "FP64", "data": column("income")},
+    ]});
+    let (status, reply) = server.post("/v2/models/credit/infer", &infer.to_string());
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!((reply["id"].as_str(), reply["model_version"].as_str()), (Some("r1"), Some("1")));
+    let scores: Vec<f64> = reply["outputs"][0]["data"]
+        .as_array()
+        .expect("scores")
+        .iter()
+        .filter_map(Json::as_f64)
+        .collect();
+    assert!(scores.iter().zip(&expected).all(|(a, b)| close(*a, *b)), "{scores:?} vs {expected:?}");
+    assert_eq!(server.post("/v2/models/credit/versions/1/infer", &infer.to_string()).0, 200);
+
+    // MLflow scoring: records and split frames.
+    let (status, reply) =
+        server.post("/invocations", &json!({"dataframe_records": records}).to_string());
+    assert_eq!(status, 200, "{reply}");
+    let scores: Vec<f64> = reply["predictions"]
+        .as_array()
+        .expect("predictions")
+        .iter()
+        .filter_map(|p| p["score"].as_f64())
+        .collect();
+    assert!(scores.iter().zip(&expected).all(|(a, b)| close(*a, *b)), "{scores:?}");
+    let split = json!({"dataframe_split": {"columns": ["balance", "income", "student"],
+        "data": records.iter().map(|r| json!([r["balance"], r["income"], r["student"]])).collect::<Vec<_>>()}});
+    let (status, reply) = server.post("/invocations", &split.to_string());
+    assert_eq!(status, 200, "{reply}");
+    assert!(close(reply["predictions"][0]["score"].as_f64().expect("score"), expected[0]));
+    assert_eq!(server.get("/ping").0, 200);
+
+    // Vigie's own route, with explanations over the input columns.
+    let (status, reply) = server.post(
+        "/v1/models/credit/predict",
+        &json!({"records": records, "explain": true}).to_string(),
+    );
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!((reply["model"].as_str(), reply["version"].as_u64()), (Some("credit"), Some(1)));
+    assert!(reply["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    let first = &reply["predictions"][0];
+    assert!(close(first["score"].as_f64().expect("score"), expected[0]));
+    let contributions = first["contributions"].as_object().expect("contributions");
+    assert_eq!(contributions.len(), 3);
+    let margin: f64 = contributions.values().filter_map(Json::as_f64).sum::<f64>()
+        + first["bias"].as_f64().expect("bias");
+    assert!(close(1.0 / (1.0 + (-margin).exp()), expected[0]), "contributions add up to the score");
+
+    // Bad requests: 4xx with a JSON body naming the problem.
+    let refused = |status: u16, reply: &Json, part: &str| {
+        assert!((400..500).contains(&status), "{status}: {reply}");
+        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(part), "{part:?} not in {reply}");
+    };
+    let (status, reply) = server.post("/v1/models/nope/predict", "{\"records\": []}");
+    refused(status, &reply, "no model \"nope\"; served models: credit");
+    let (status, reply) = server.post("/v1/models/credit/predict", "{\"records\": [");
+    refused(status, &reply, "malformed JSON at line 1");
+    let (status, reply) = server.post(
+        "/v1/models/credit/predict",
+        &json!({"records": [{"student": "No", "balance": "lots", "income": 1}]}).to_string(),
+    );
+    refused(status, &reply, "field \"balance\" must be a number");
+    let (status, reply) = server.post(
+        "/v1/models/credit/predict",
+        &json!({"records": [{"student": "No", "income": 1}]}).to_string(),
+    );
+    refused(status, &reply, "missing field \"balance\"");
+    let (status, reply) = server.post("/v2/models/credit/infer", &json!({"inputs": [{"name": "balance", "shape": [2, 2], "datatype": "FP64", "data": [1, 2, 3, 4]}]}).to_string());
+    refused(status, &reply, "shape [2, 2]");
+    let (status, reply) = server.post("/invocations", "{\"columns\": []}");
+    refused(status, &reply, "expected one of dataframe_split");
+    let (status, reply) = server.get("/v2/models/credit/versions/9");
+    refused(status, &reply, "9");
+    let (status, reply) = server.get("/nowhere");
+    refused(status, &reply, "no route /nowhere");
+}
+
+#[test]
+fn a_promotion_is_served_without_a_restart() {
+    let project = Project::new();
+    train(&project, "logistic");
+    let server = Server::start(&project, &["--model", "credit"]);
+    assert_eq!(server.get("/v2/models/credit").1["versions"], json!(["1"]));
+    train(&project, "gbdt");
+    project.ok(&["models", "promote", "credit", "2"]);
+    let started = Instant::now();
+    while server.get("/v2/models/credit").1["versions"] != json!(["2"]) {
+        assert!(started.elapsed() < Duration::from_secs(30), "v2 not served after 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    project.ok(&["models", "rollback", "credit"]);
+    let started = Instant::now();
+    while server.get("/v2/models/credit").1["versions"] != json!(["1"]) {
+        assert!(started.elapsed() < Duration::from_secs(30), "the rollback not served after 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Non-loopback addresses are refused until authentication exists.
+    let error = project.fails(&["serve", "--addr", "0.0.0.0:8080"], 2);
+    assert!(error.contains("loopback addresses only"), "{error}");
+}
