@@ -55,11 +55,19 @@ pub enum ConnectorError {
         /// What is wrong with it.
         message: String,
     },
+    /// A MongoDB server could not be reached, or failed a query.
+    #[error("mongodb {location}: {message}")]
+    Mongo {
+        /// The server's URL without the password.
+        location: String,
+        /// What happened, and what to check.
+        message: String,
+    },
     /// A feature-store source whose definition or data cannot be read as asked: an unknown
     /// table, a query the server refuses, a timestamp column of the wrong type, a bad filter.
     #[error("{system} {location}: {message}")]
     SourceInput {
-        /// `postgresql` (and later `mongodb`).
+        /// `postgresql` or `mongodb`.
         system: &'static str,
         /// The server's URL without the password.
         location: String,
@@ -104,6 +112,7 @@ impl ConnectorError {
             ConnectorError::PostgresUrl { .. } | ConnectorError::SourceInput { .. } => {
                 ErrorCode::InvalidInput
             }
+            ConnectorError::Mongo { .. } => ErrorCode::Unavailable,
             ConnectorError::Postgres { .. } | ConnectorError::SqlType { .. } => {
                 ErrorCode::Unavailable
             }

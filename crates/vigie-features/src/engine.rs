@@ -248,7 +248,7 @@ impl FeatureStore {
     }
 
     /// Reads the new rows of `source` into the offline store: a file's rows later than the
-    /// watermark, or a database's (PostgreSQL) read with the watermark pushed into
+    /// watermark, or a database's (PostgreSQL, MongoDB) read with the watermark pushed into
     /// the query. Either every new row is stored and the watermark moves, or (on any error,
     /// a source that goes away included) nothing is stored and the state stays as it was.
     pub fn ingest(&self, name: &str) -> Result<IngestSummary> {
@@ -269,11 +269,11 @@ impl FeatureStore {
                     self.read_file(&path, source.format.as_ref().map(|f| f.get_ref().as_str()))?;
                 (batches, path.display().to_string())
             }
-            SourceKind::Postgres => sources::read(name, source, previous)?,
+            SourceKind::Postgres | SourceKind::Mongodb => sources::read(name, source, previous)?,
             other => {
                 return Err(FeatureError::Unsupported(format!(
                     "source {name:?}: {other:?} sources are events for the stream processor, \
-                     which this build does not have yet; `vigie ingest` reads files and postgres"
+                     which this build does not have yet; `vigie ingest` reads files, postgres and mongodb"
                 )));
             }
         };

@@ -1,7 +1,7 @@
 //! The feature store: feature views declared in `vigie.toml`, computed over
 //! history for training and kept fresh online for serving.
 //!
-//! - [`engine`]: every source (files here; PostgreSQL through
+//! - [`engine`]: every source (files here; PostgreSQL and MongoDB through
 //!   `sources`) ingested incrementally into the offline store
 //!   (Parquet), views computed by DataFusion (row-level SQL expressions) and
 //!   the [`window`] kernel (per-entity sliding aggregations, lateness rule).

@@ -1,13 +1,14 @@
 //! The database sources of [`FeatureStore::ingest`](crate::FeatureStore::ingest): PostgreSQL
-//! rows newer than the source's watermark, read through `vigie-connectors` (the
+//! and MongoDB rows newer than the source's watermark, read through `vigie-connectors` (the
 //! only crate that links their clients) as Arrow record batches. What happens to the rows next
 //! (numbering, storing, the watermark) is the same for every kind and lives in the engine.
 //!
 //! `${NAME}` in a source's `url` is replaced by the environment variable `NAME`, so passwords
 //! stay out of `vigie.toml`. Files are read by the engine (they need its SQL runtime); Kafka
-//! and HTTP sources are events for the stream processor, not batch ingest; MongoDB is next.
+//! and HTTP sources are events for the stream processor, not batch ingest.
 
 use arrow::array::RecordBatch;
+use vigie_connectors::mongodb::MongoSource;
 use vigie_connectors::postgres::{PgRelation, redact_url};
 use vigie_core::config::{Source, SourceKind};
 
@@ -71,13 +72,36 @@ pub(crate) fn read(
             vigie_connectors::postgres::read_since(&url, relation, timestamp, watermark)
                 .map_err(failed)?
         }
+        SourceKind::Mongodb => {
+            fn need<'s>(
+                name: &str,
+                field: &'s Option<toml::Spanned<String>>,
+                key: &str,
+            ) -> Result<&'s str> {
+                text(field).ok_or_else(|| {
+                    FeatureError::InvalidData(format!(
+                        "source {name:?}: a mongodb source needs `{key}`"
+                    ))
+                })
+            }
+            let mongo = MongoSource {
+                url: &url,
+                database: need(name, &source.database, "database")?,
+                collection: need(name, &source.collection, "collection")?,
+                filter: text(&source.filter),
+                fields: &source.fields,
+                timestamp,
+            };
+            vigie_connectors::mongodb::read_since(&mongo, watermark).map_err(failed)?
+        }
         other => {
             return Err(FeatureError::Unsupported(format!(
                 "source {name:?}: {other:?} sources are not read by `vigie ingest`"
             )));
         }
     };
-    Ok((batches, format!("source {name:?} (postgresql {})", redact_url(&url))))
+    let system = if kind == SourceKind::Postgres { "postgresql" } else { "mongodb" };
+    Ok((batches, format!("source {name:?} ({system} {})", redact_url(&url))))
 }
 
 #[cfg(test)]

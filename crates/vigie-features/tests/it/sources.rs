@@ -1,8 +1,10 @@
-//! Database sources against real servers: a PostgreSQL table is ingested incrementally (only
-//! rows newer than the watermark are read and stored), a view computes windows over them, and a server that cannot be reached gives
+//! Database sources against real servers: a PostgreSQL table and a MongoDB collection of
+//! nested documents are ingested incrementally (only rows newer than the watermark are read
+//! and stored), a view computes windows over them, and a server that cannot be reached gives
 //! an error naming the source and its URL without the password, and stores nothing.
 //!
-//! The server comes from `scripts/services.sh` (`VIGIE_TEST_POSTGRES_URL`). Without them the tests print SKIPPED; with `CI=true` they fail.
+//! The servers come from `scripts/services.sh` (`VIGIE_TEST_POSTGRES_URL`,
+//! `VIGIE_TEST_MONGODB_URL`). Without them the tests print SKIPPED; with `CI=true` they fail.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,6 +15,7 @@ use arrow::array::{
 };
 use arrow::compute::concat_batches;
 use arrow::datatypes::DataType;
+use mongodb::bson::{DateTime, doc};
 use vigie_connectors::postgres::{PgClient, PgOptions};
 use vigie_core::Config;
 use vigie_features::FeatureStore;
@@ -223,4 +226,77 @@ fn postgres_rows_are_ingested_incrementally_and_feed_windows() {
     assert_eq!(store.offline().state("orders").expect("state").watermark, None);
     assert!(!store.offline().source_dir("orders").exists(), "no part written");
     client.batch_execute(&format!("DROP TABLE {table}")).expect("drop");
+}
+
+#[test]
+fn mongodb_documents_are_flattened_and_ingested_incrementally() {
+    let Some(url) = server("VIGIE_TEST_MONGODB_URL", "mongodb") else { return };
+    let database = unique("vigie_test_");
+    let client = mongodb::sync::Client::with_uri_str(&url).expect("client");
+    let events = client.database(&database).collection::<mongodb::bson::Document>("events");
+    let at = |text: &str| DateTime::from_millis(micros(text) / 1000);
+    events
+        .insert_many([
+            doc! { "customer": { "id": "c1" }, "device": { "country": "fr" }, "amount": 10.5,
+            "status": "paid", "ts": at("2024-03-01T00:00:00") },
+            doc! { "customer": { "id": "c1" }, "amount": 20_i32, "status": "paid",
+            "ts": at("2024-03-01T00:30:00") },
+            doc! { "customer": { "id": "c2" }, "device": { "country": "de" }, "amount": 100_i64,
+            "status": "paid", "ts": at("2024-03-01T00:10:00") },
+            doc! { "customer": { "id": "c1" }, "device": { "country": "fr" }, "amount": 99.0,
+            "status": "refunded", "ts": at("2024-03-01T00:40:00") },
+            doc! { "customer": { "id": "c1" }, "device": { "country": "es" }, "amount": 60.0,
+            "status": "paid", "ts": at("2024-03-01T02:00:00") },
+            doc! { "customer": { "id": "c3" }, "amount": 1.0, "status": "paid",
+            "ts": "2024-03-01T03:00:00" },
+        ])
+        .run()
+        .expect("insert");
+    let dir = tempfile::tempdir().expect("dir");
+    let source = format!(
+        "kind = \"mongodb\"\nurl = \"${{VIGIE_TEST_MONGODB_URL}}\"\ndatabase = \"{database}\"\n\
+         collection = \"events\"\nfilter = '{{\"status\": \"paid\"}}'\ntimestamp = \"ts\"\n\
+         fields = {{ customer_id = \"customer.id\", country = \"device.country\", amount = \"amount\" }}"
+    );
+    let gone = "kind = \"mongodb\"\n\
+                url = \"mongodb://vigie:hunter2@127.0.0.1:1/?directConnection=true&serverSelectionTimeoutMS=1000\"\n\
+                database = \"shop\"\ncollection = \"events\"\ntimestamp = \"ts\"";
+    let store = project(dir.path(), &source, gone, "customer_id");
+
+    let first = store.ingest("orders").expect("first ingest");
+    assert_eq!(
+        (first.read, first.stored),
+        (4, 4),
+        "the refunded document is filtered out, the one with a text time is not read"
+    );
+    assert_eq!(first.watermark, Some(micros("2024-03-01T02:00:00")));
+    let rows = stored(&store, "orders");
+    let customers = typed::<StringArray>(&rows, "customer_id");
+    assert_eq!(customers.iter().flatten().collect::<Vec<_>>(), ["c1", "c2", "c1", "c1"]);
+    let countries = typed::<StringArray>(&rows, "country");
+    assert_eq!(countries.iter().collect::<Vec<_>>(), [Some("fr"), Some("de"), None, Some("es")]);
+    let amounts: Vec<f64> = typed::<Float64Array>(&rows, "amount").values().to_vec();
+    assert_eq!(amounts, [10.5, 100.0, 20.0, 60.0], "double, int32 and int64 as float64");
+
+    assert_eq!(store.ingest("orders").expect("again").read, 0, "the watermark is in the query");
+    events
+        .insert_many([
+            doc! { "customer": { "id": "c1" }, "device": { "country": "fr" }, "amount": 5.0,
+            "status": "paid", "ts": at("2024-03-01T02:20:00") },
+            doc! { "customer": { "id": "c2" }, "amount": 7.0, "status": "paid",
+            "ts": at("2024-03-01T01:00:00") },
+        ])
+        .run()
+        .expect("insert newer");
+    let second = store.ingest("orders").expect("second ingest");
+    assert_eq!((second.read, second.stored), (1, 1), "only the document after the watermark");
+    assert_eq!(second.watermark, Some(micros("2024-03-01T02:20:00")));
+
+    store.compute_view("activity").expect("view");
+    assert_eq!(feature(&store, "c1", "2024-03-01T00:30:00", "sum_1h"), Some(30.5));
+    assert_eq!(feature(&store, "c1", "2024-03-01T02:20:00", "sum_1h"), Some(65.0));
+    assert_eq!(feature(&store, "c1", "2024-03-01T02:20:00", "count_1h"), Some(2.0));
+
+    check_unreachable(&store, "mongodb://vigie@127.0.0.1:1/");
+    client.database(&database).drop().run().expect("drop");
 }
