@@ -29,8 +29,8 @@ pub enum FeatureError {
     Source {
         /// The source's name in vigie.toml.
         name: String,
-        /// What the connector reported.
-        #[source]
+        /// What the connector reported. Not marked `#[source]`: the message already holds it,
+        /// and a printed error chain would repeat it.
         error: vigie_connectors::ConnectorError,
     },
     /// The SQL engine refused or failed (names the view and expression when it can).
