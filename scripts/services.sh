@@ -14,9 +14,10 @@
 #
 # Each service is three functions: install_NAME, start_NAME (sets NAME's variables and records
 # a PID file) and stop_NAME. So far: mlflow (MLFLOW_TRACKING_URI), postgres
-# (VIGIE_TEST_POSTGRES_URL) and s3 (moto; VIGIE_TEST_S3_ENDPOINT). MongoDB (SecantusDB), Kafka
-# (tansu), Prometheus and the OAuth2 issuer follow the same shape (see the team's services notes
-# for the commands that were verified on these machines).
+# (VIGIE_TEST_POSTGRES_URL), s3 (moto; VIGIE_TEST_S3_ENDPOINT) and mongodb (SecantusDB, a server
+# of the MongoDB wire protocol; VIGIE_TEST_MONGODB_URL). Kafka (tansu), Prometheus and the OAuth2
+# issuer follow the same shape (see the team's services notes for the commands that were verified
+# on these machines).
 #
 # This file is sourced: it sets no shell options and every function returns non-zero on failure.
 
@@ -25,6 +26,8 @@ VIGIE_SERVICES_DIR="${VIGIE_SERVICES_DIR:-$HOME/.cache/vigie/services}"
 VIGIE_MLFLOW_VERSION="${VIGIE_MLFLOW_VERSION:-3.17.2}"
 # The moto (S3) version checked with boto3 (multipart, list, copy, presigned GET).
 VIGIE_MOTO_VERSION="${VIGIE_MOTO_VERSION:-5.2.5}"
+# The SecantusDB (MongoDB wire protocol) version checked with pymongo and the Rust driver 3.9.
+VIGIE_SECANTUS_VERSION="${VIGIE_SECANTUS_VERSION:-0.7.0b3}"
 # Services started by this shell, in start order; stop_services stops them in reverse.
 VIGIE_SERVICES_STARTED="${VIGIE_SERVICES_STARTED:-}"
 
@@ -51,6 +54,26 @@ _services_wait_http() {
             return 1
         fi
         sleep 0.2
+    done
+}
+
+# Waits until 127.0.0.1:PORT accepts TCP connections, for at most SECONDS; gives up early when
+# PID died.
+_services_wait_port() {
+    local port=$1 seconds=$2 pid=$3 log=$4
+    local end=$(($(date +%s) + seconds))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            _services_log "the server stopped while starting; last lines of $log:"
+            tail -n 20 "$log" >&2
+            return 1
+        fi
+        if [ "$(date +%s)" -ge "$end" ]; then
+            _services_log "nothing listens on 127.0.0.1:$port after ${seconds}s; last lines of $log:"
+            tail -n 20 "$log" >&2
+            return 1
+        fi
+        sleep 0.1
     done
 }
 
@@ -270,13 +293,57 @@ stop_s3() {
     unset VIGIE_TEST_S3_ENDPOINT
 }
 
+# ---- MongoDB (SecantusDB: the MongoDB wire protocol, in memory) ---------------------------------
+
+_mongodb_venv() { echo "$VIGIE_SERVICES_DIR/secantusdb-$VIGIE_SECANTUS_VERSION"; }
+
+install_mongodb() {
+    local venv
+    venv=$(_mongodb_venv)
+    if [ -f "$venv/.installed" ]; then
+        return 0
+    fi
+    _services_log "installing SecantusDB $VIGIE_SECANTUS_VERSION into $venv (about 30 seconds, once)"
+    rm -rf "$venv"
+    mkdir -p "$VIGIE_SERVICES_DIR" || return 1
+    python3 -m venv "$venv" || return 1
+    # pymongo: the official client, for checking the server by hand.
+    "$venv/bin/pip" install -q --disable-pip-version-check "SecantusDB==$VIGIE_SECANTUS_VERSION" pymongo ||
+        return 1
+    touch "$venv/.installed"
+}
+
+start_mongodb() {
+    install_mongodb || return 1
+    local venv run port
+    venv=$(_mongodb_venv)
+    _services_ensure_run_dir || return 1
+    run=$VIGIE_SERVICES_RUN
+    port=${VIGIE_MONGODB_PORT:-$(_services_free_port)} || return 1
+    _services_spawn "$run/mongodb.pid" "$run/mongodb.log" \
+        "$venv/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path :memory: || return 1
+    _services_wait_port "$port" 60 "$(cat "$run/mongodb.pid")" "$run/mongodb.log" || {
+        stop_mongodb
+        return 1
+    }
+    # One node that reports itself as a replica set: connect to it directly.
+    export VIGIE_TEST_MONGODB_URL="mongodb://127.0.0.1:$port/?directConnection=true"
+    _services_log "MongoDB (SecantusDB $VIGIE_SECANTUS_VERSION) at $VIGIE_TEST_MONGODB_URL (log: $run/mongodb.log)"
+}
+
+stop_mongodb() {
+    [ -n "${VIGIE_SERVICES_RUN:-}" ] || return 0
+    _services_stop_group "$VIGIE_SERVICES_RUN/mongodb.pid"
+    unset VIGIE_TEST_MONGODB_URL
+}
+
 # ---- all services ------------------------------------------------------------------------------
 
 _services_known() {
     case $1 in
-        mlflow | postgres | s3) return 0 ;;
+        mlflow | postgres | s3 | mongodb) return 0 ;;
         *)
-            _services_log "unknown service '$1' (known: mlflow, postgres, s3)"
+            _services_log "unknown service '$1' (known: mlflow, postgres, s3, mongodb)"
             return 1
             ;;
     esac

@@ -55,6 +55,25 @@ pub enum ConnectorError {
         /// What is wrong with it.
         message: String,
     },
+    /// A MongoDB server could not be reached, or failed a query.
+    #[error("mongodb {location}: {message}")]
+    Mongo {
+        /// The server's URL without the password.
+        location: String,
+        /// What happened, and what to check.
+        message: String,
+    },
+    /// A feature-store source whose definition or data cannot be read as asked: an unknown
+    /// table, a query the server refuses, a timestamp column of the wrong type, a bad filter.
+    #[error("{system} {location}: {message}")]
+    SourceInput {
+        /// `postgresql` or `mongodb`.
+        system: &'static str,
+        /// The server's URL without the password.
+        location: String,
+        /// What is wrong, and what to change.
+        message: String,
+    },
     /// A SQL value of an unexpected type (a schema that does not match this build).
     #[error("unexpected SQL value in column {column}: {message}")]
     SqlType {
@@ -90,7 +109,10 @@ impl ConnectorError {
             // no answer, a 5xx or a garbled answer is the server's problem.
             ConnectorError::Mlflow { status: Some(400..=499), .. } => ErrorCode::InvalidInput,
             ConnectorError::Mlflow { .. } => ErrorCode::Unavailable,
-            ConnectorError::PostgresUrl { .. } => ErrorCode::InvalidInput,
+            ConnectorError::PostgresUrl { .. } | ConnectorError::SourceInput { .. } => {
+                ErrorCode::InvalidInput
+            }
+            ConnectorError::Mongo { .. } => ErrorCode::Unavailable,
             ConnectorError::Postgres { .. } | ConnectorError::SqlType { .. } => {
                 ErrorCode::Unavailable
             }

@@ -1,5 +1,6 @@
 //! A blocking PostgreSQL client for metadata that several Vigie processes share (the
-//! registry today): connect from a URL, run statements with [`SqlValue`] parameters, read
+//! registry today) and rows of a feature-store source ([`read_since`], as Arrow record batches):
+//! connect from a URL, run statements with [`SqlValue`] parameters, read
 //! owned [`SqlRow`]s, group statements in a transaction.
 //!
 //! A thin layer over the `postgres` crate (which drives `tokio-postgres` on its own runtime)
@@ -15,6 +16,9 @@ use postgres::{Client, Config, NoTls, Transaction};
 
 use crate::ConnectorError;
 use crate::sql::{SqlRow, SqlValue};
+
+mod source;
+pub use source::{PgRelation, read_since};
 
 /// How long to wait for a server and for locks.
 #[derive(Debug, Clone, Copy)]

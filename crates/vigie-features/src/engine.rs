@@ -1,4 +1,5 @@
-//! The batch engine: file sources ingested into the offline store, feature
+//! The batch engine: sources (files here, databases through `sources`)
+//! ingested into the offline store, feature
 //! views computed over the whole history with DataFusion (row-level SQL
 //! expressions) and the window kernel (per-entity aggregations), and the
 //! point-in-time join that builds training sets.
@@ -24,6 +25,7 @@ use vigie_core::config::{FeatureView, Source, SourceKind, parse_duration};
 
 use crate::error::{FeatureError, Result};
 use crate::offline::Offline;
+use crate::sources;
 use crate::window::{self, Cell, Event, WindowSpec, text_hash};
 
 /// The event time column added to ingested rows (microseconds, UTC).
@@ -245,39 +247,47 @@ impl FeatureStore {
         std::fs::rename(&partial, path).map_err(|e| fail(&e))
     }
 
-    /// Reads the new rows of `source` into the offline store.
+    /// Reads the new rows of `source` into the offline store: a file's rows later than the
+    /// watermark, or a database's (PostgreSQL, MongoDB) read with the watermark pushed into
+    /// the query. Either every new row is stored and the watermark moves, or (on any error,
+    /// a source that goes away included) nothing is stored and the state stays as it was.
     pub fn ingest(&self, name: &str) -> Result<IngestSummary> {
         let source = self.source(name)?;
-        match source.kind.get_ref() {
-            SourceKind::File => {}
-            other => {
-                return Err(FeatureError::Unsupported(format!(
-                    "source {name:?}: {other:?} sources cannot be ingested by this build yet; only files"
-                )));
-            }
-        }
-        let path_text = source.path.as_ref().map(|p| p.get_ref().as_str()).unwrap_or_default();
-        if path_text.starts_with("s3://") {
-            return Err(FeatureError::Unsupported(format!(
-                "source {name:?}: files on S3 are not supported yet"
-            )));
-        }
-        let path = self.project_dir.join(path_text);
-        let batches =
-            self.read_file(&path, source.format.as_ref().map(|f| f.get_ref().as_str()))?;
-        let timestamp = source.timestamp.get_ref();
         let mut state = self.offline.state(name)?;
         let previous = state.watermark;
+        let (batches, origin) = match source.kind.get_ref() {
+            SourceKind::File => {
+                let path_text =
+                    source.path.as_ref().map(|p| p.get_ref().as_str()).unwrap_or_default();
+                if path_text.starts_with("s3://") {
+                    return Err(FeatureError::Unsupported(format!(
+                        "source {name:?}: files on S3 are not supported yet"
+                    )));
+                }
+                let path = self.project_dir.join(path_text);
+                let batches =
+                    self.read_file(&path, source.format.as_ref().map(|f| f.get_ref().as_str()))?;
+                (batches, path.display().to_string())
+            }
+            SourceKind::Postgres | SourceKind::Mongodb => sources::read(name, source, previous)?,
+            other => {
+                return Err(FeatureError::Unsupported(format!(
+                    "source {name:?}: {other:?} sources are events for the stream processor, \
+                     which this build does not have yet; `vigie ingest` reads files, postgres and mongodb"
+                )));
+            }
+        };
+        let timestamp = source.timestamp.get_ref();
         let target = self.offline.source_schema(name)?;
         let mut stored = Vec::new();
         let read: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let first_arrival = state.next_arrival;
-        if let Some(first) = batches.first() {
+        if let Some(first) = batches.first().filter(|_| read > 0) {
             // The rows of one ingest arrive together: they are numbered in event-time order
-            // (file order among equal times), so no row of a file is ever late.
+            // (read order among equal times), so no row of one ingest is ever late.
             let all = concat_batches(&first.schema(), &batches)
-                .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-            let times = event_times(&all, timestamp, &path, 0)?;
+                .map_err(|e| invalid(format!("{origin}: {e}")))?;
+            let times = event_times(&all, timestamp, &origin, 0)?;
             let time_values = times
                 .as_any()
                 .downcast_ref::<TimestampMicrosecondArray>()
@@ -294,7 +304,7 @@ impl FeatureStore {
                     .iter()
                     .map(|c| take(c.as_ref(), &indices, None))
                     .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+                    .map_err(|e| invalid(format!("{origin}: {e}")))?;
                 let kept_times =
                     take(&times, &indices, None).map_err(|e| invalid(e.to_string()))?;
                 let n = indices.len() as u64;
@@ -315,9 +325,9 @@ impl FeatureStore {
                 ));
                 fields.push(Field::new(ARRIVAL, DataType::UInt64, false));
                 let mut out = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+                    .map_err(|e| invalid(format!("{origin}: {e}")))?;
                 if let Some(schema) = &target {
-                    out = conform(&out, schema, &path)?;
+                    out = conform(&out, schema, &origin)?;
                 }
                 stored.push(out);
             }
@@ -463,13 +473,12 @@ impl FeatureStore {
 fn event_times(
     batch: &RecordBatch,
     column: &str,
-    path: &Path,
+    origin: &str,
     row_offset: usize,
 ) -> Result<ArrayRef> {
     let Some(values) = batch.column_by_name(column) else {
         return Err(invalid(format!(
-            "{}: no timestamp column {column:?}; the columns are: {}",
-            path.display(),
+            "{origin}: no timestamp column {column:?}; the columns are: {}",
             batch
                 .schema()
                 .fields()
@@ -483,15 +492,14 @@ fn event_times(
     let text = cast(values, &DataType::Utf8).ok();
     let times =
         cast_with_options(values, &wanted, &CastOptions { safe: true, ..CastOptions::default() })
-            .map_err(|e| invalid(format!("{}: column {column:?}: {e}", path.display())))?;
+            .map_err(|e| invalid(format!("{origin}: column {column:?}: {e}")))?;
     if let Some(row) = (0..times.len()).find(|&i| times.is_null(i)) {
         let shown = text
             .as_ref()
             .and_then(|t| t.as_any().downcast_ref::<StringArray>().map(|s| s.value(row).to_owned()))
             .filter(|s| !s.is_empty());
         return Err(invalid(format!(
-            "{}: data row {}: column {column:?}: {} is not a time (write e.g. 2024-03-05T13:00:00)",
-            path.display(),
+            "{origin}: data row {}: column {column:?}: {} is not a time (write e.g. 2024-03-05T13:00:00)",
             row_offset + row + 1,
             shown.map_or("an empty cell".to_owned(), |s| format!("{s:?}"))
         )));
@@ -500,20 +508,15 @@ fn event_times(
 }
 
 /// Casts a new part to the types of the source's first part, so one source has one schema.
-fn conform(batch: &RecordBatch, schema: &SchemaRef, path: &Path) -> Result<RecordBatch> {
+fn conform(batch: &RecordBatch, schema: &SchemaRef, origin: &str) -> Result<RecordBatch> {
     let mut columns = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
         let column = batch.column_by_name(field.name()).ok_or_else(|| {
-            invalid(format!(
-                "{}: column {:?} of the earlier rows is missing",
-                path.display(),
-                field.name()
-            ))
+            invalid(format!("{origin}: column {:?} of the earlier rows is missing", field.name()))
         })?;
         let converted = cast(column, field.data_type()).map_err(|e| {
             invalid(format!(
-                "{}: column {:?} cannot be read as {} like the earlier rows: {e}",
-                path.display(),
+                "{origin}: column {:?} cannot be read as {} like the earlier rows: {e}",
                 field.name(),
                 field.data_type()
             ))

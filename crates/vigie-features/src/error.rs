@@ -24,6 +24,15 @@ pub enum FeatureError {
     /// A source kind this build cannot read yet.
     #[error("{0}")]
     Unsupported(String),
+    /// A database source could not be read (names the server by its URL without the password).
+    #[error("source {name:?}: {error}")]
+    Source {
+        /// The source's name in vigie.toml.
+        name: String,
+        /// What the connector reported. Not marked `#[source]`: the message already holds it,
+        /// and a printed error chain would repeat it.
+        error: vigie_connectors::ConnectorError,
+    },
     /// The SQL engine refused or failed (names the view and expression when it can).
     #[error("{context}: {source}")]
     Engine {
@@ -58,6 +67,7 @@ impl FeatureError {
                 | datafusion::error::DataFusionError::SchemaError(..) => ErrorCode::InvalidInput,
                 _ => ErrorCode::Internal,
             },
+            FeatureError::Source { error, .. } => error.code(),
             FeatureError::Storage { .. } | FeatureError::Online(_) => ErrorCode::Unavailable,
         }
     }

@@ -1,21 +1,24 @@
 //! The feature store: feature views declared in `vigie.toml`, computed over
 //! history for training and kept fresh online for serving.
 //!
-//! - [`engine`]: file sources ingested incrementally into the offline store
+//! - [`engine`]: every source (files here; PostgreSQL and MongoDB through
+//!   `sources`) ingested incrementally into the offline store
 //!   (Parquet), views computed by DataFusion (row-level SQL expressions) and
 //!   the [`window`] kernel (per-entity sliding aggregations, lateness rule).
 //! - [`join`]: the point-in-time join that builds training sets.
 //! - [`online`]: the embedded online store, latest row per entity key.
 //! - [`offline`]: the Parquet layout on disk.
 //!
-//! DataFusion lives in this crate only. Sources other than files, the stream
-//! processor, S3 and MongoDB stores are not written yet.
+//! DataFusion lives in this crate only; database clients live in
+//! `vigie-connectors`. Kafka and HTTP sources, the stream processor, S3 and
+//! MongoDB stores are not written yet.
 
 pub mod engine;
 mod error;
 pub mod join;
 pub mod offline;
 pub mod online;
+mod sources;
 pub mod window;
 
 pub use engine::{FeatureStore, IngestSummary, ViewSummary};

@@ -1,5 +1,6 @@
 //! Integration tests of the feature store: one binary, one module per area.
 
 mod join;
+mod sources;
 mod store;
 mod window;
