@@ -411,7 +411,25 @@ impl FeatureStore {
         let computed = self.runtime.block_on(async {
             ctx.register_table("source", Arc::new(table))
                 .map_err(FeatureError::engine(context.clone()))?;
-            let frame = ctx.sql(&sql).await.map_err(FeatureError::engine(context.clone()))?;
+            let frame = match ctx.sql(&sql).await {
+                Ok(frame) => frame,
+                Err(error) => {
+                    // Name the expression at fault: plan each one alone.
+                    for (feature, expression) in &view.columns {
+                        let alone = format!("SELECT ({}) FROM source", expression.get_ref());
+                        if let Err(cause) = ctx.sql(&alone).await {
+                            return Err(FeatureError::Engine {
+                                context: format!(
+                                    "feature view {name:?}: column {feature:?} = {:?}",
+                                    expression.get_ref()
+                                ),
+                                source: cause,
+                            });
+                        }
+                    }
+                    return Err(FeatureError::engine(context.clone())(error));
+                }
+            };
             frame.collect().await.map_err(FeatureError::engine(context.clone()))
         })?;
         let Some(first) = computed.first() else {

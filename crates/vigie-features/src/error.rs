@@ -34,7 +34,7 @@ pub enum FeatureError {
         error: vigie_connectors::ConnectorError,
     },
     /// The SQL engine refused or failed (names the view and expression when it can).
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Engine {
         /// What was being computed.
         context: String,

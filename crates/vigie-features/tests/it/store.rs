@@ -188,3 +188,27 @@ fn bad_sources_get_errors_naming_the_file_row_and_column() {
     let error = store.ingest("nothing").expect_err("unknown").to_string();
     assert!(error.contains("no source \"nothing\""), "{error}");
 }
+
+#[test]
+fn a_bad_sql_expression_is_named_with_its_feature() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("transactions.csv"), format!("{HEADER}{FIRST}")).expect("write");
+    let project =
+        PROJECT.replace("big = \"CASE WHEN amount > 50 THEN 1 ELSE 0 END\"", "big = \"amout * 2\"");
+    let config = Config::parse(&project, "vigie.toml").expect("config");
+    let store = FeatureStore::open(dir.path(), config).expect("store");
+    store.ingest("transactions").expect("ingest");
+    let error = anyhow_like(store.compute_view("activity").expect_err("bad column"));
+    assert!(error.contains("column \"big\" = \"amout * 2\"") && error.contains("amout"), "{error}");
+}
+
+/// The error with its sources, as the CLI prints it.
+fn anyhow_like(error: vigie_features::FeatureError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
