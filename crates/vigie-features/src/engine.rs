@@ -16,7 +16,9 @@ use std::time::Duration;
 use arrow::array::{
     Array, ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
 };
-use arrow::compute::{CastOptions, cast, cast_with_options, concat_batches, take};
+use arrow::compute::{
+    CastOptions, cast, cast_with_options, concat_batches, take, take_record_batch,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
@@ -686,14 +688,8 @@ fn sort_rows(rows: &RecordBatch) -> Result<RecordBatch> {
             arrivals.value(b),
         ))
     });
-    let indices = arrow::array::UInt32Array::from(order);
-    let columns = rows
-        .columns()
-        .iter()
-        .map(|c| take(c.as_ref(), &indices, None))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| invalid(e.to_string()))?;
-    RecordBatch::try_new(rows.schema(), columns).map_err(|e| invalid(e.to_string()))
+    take_record_batch(rows, &arrow::array::UInt32Array::from(order))
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// Splits view rows by the UTC day of their event time.
@@ -706,15 +702,8 @@ fn by_day(rows: &RecordBatch) -> Result<Vec<(String, Vec<RecordBatch>)>> {
     }
     days.into_iter()
         .map(|(day, indices)| {
-            let indices = arrow::array::UInt32Array::from(indices);
-            let columns = rows
-                .columns()
-                .iter()
-                .map(|c| take(c.as_ref(), &indices, None))
-                .collect::<std::result::Result<Vec<_>, _>>()
+            let batch = take_record_batch(rows, &arrow::array::UInt32Array::from(indices))
                 .map_err(|e| invalid(e.to_string()))?;
-            let batch =
-                RecordBatch::try_new(rows.schema(), columns).map_err(|e| invalid(e.to_string()))?;
             Ok((day, vec![batch]))
         })
         .collect()

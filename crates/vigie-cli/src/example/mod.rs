@@ -45,26 +45,14 @@ struct Transaction {
     fraud: bool,
 }
 
+/// `YYYY-MM-DDTHH:MM:SS` (UTC) of a time in seconds.
 fn iso(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let rest = seconds.rem_euclid(86_400);
-    // Hinnant's civil_from_days.
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
+    let text = vigie_ml::forecast::format_time(seconds as f64);
+    // `format_time` writes midnight as a bare date and other times with a `Z`.
+    match text.strip_suffix('Z') {
+        Some(time) => time.to_owned(),
+        None => format!("{text}T00:00:00"),
+    }
 }
 
 fn pick<T: Copy>(rng: &mut Rng, items: &[T]) -> T {
