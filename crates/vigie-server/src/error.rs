@@ -47,6 +47,18 @@ impl From<vigie_ml::MlError> for ApiError {
     }
 }
 
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the body is larger than {} bytes", crate::MAX_BODY_BYTES)
+        } else {
+            rejection.body_text()
+        };
+        ApiError { status, message }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code =

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use serde_json::{Map, Value as Json, json};
 
 use crate::catalog::{Served, Shared};
@@ -48,8 +49,9 @@ fn records(value: &Json, field: &str) -> Result<Vec<Map<String, Json>>, ApiError
 
 pub async fn invocations(
     State(shared): State<Arc<Shared>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Json>, ApiError> {
+    let body = body?;
     let served = the_model(&shared)?;
     let request = parse_body(&body)?;
     let object = request.as_object().ok_or_else(|| {

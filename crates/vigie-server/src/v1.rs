@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use serde_json::{Map, Value as Json, json};
 
@@ -15,8 +16,9 @@ use crate::rows::{Rows, parse_body, prediction, request_id, score};
 pub async fn predict(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Json>, ApiError> {
+    let body = body?;
     let request = parse_body(&body)?;
     let served = match request.get("version") {
         None | Some(Json::Null) => shared.serving(&name)?,

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use serde_json::{Value as Json, json};
 use vigie_core::ColumnKind;
@@ -98,8 +99,9 @@ pub async fn version_ready(
 pub async fn infer(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Json>, ApiError> {
+    let body = body?;
     let served = shared.serving(&name)?;
     run(&served, &body).map(axum::Json)
 }
@@ -107,8 +109,9 @@ pub async fn infer(
 pub async fn infer_version(
     State(shared): State<Arc<Shared>>,
     Path((name, version)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Json>, ApiError> {
+    let body = body?;
     let served = shared.version(&name, parse_version(&version)?).await?;
     run(&served, &body).map(axum::Json)
 }

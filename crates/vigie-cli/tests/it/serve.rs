@@ -223,6 +223,10 @@ fn every_protocol_scores_like_predict_and_refuses_bad_requests_with_json() {
     refused(status, &reply, "9");
     let (status, reply) = server.get("/nowhere");
     refused(status, &reply, "no route /nowhere");
+    let huge = format!("{{\"records\": [{}]}}", "1,".repeat(5 * 1024 * 1024));
+    let (status, reply) = server.post("/v1/models/credit/predict", &huge);
+    assert_eq!(status, 413, "{reply}");
+    refused(status, &reply, "larger than 8388608 bytes");
 }
 
 #[test]
