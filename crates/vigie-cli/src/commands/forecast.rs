@@ -17,10 +17,10 @@ use vigie_ml::forecast::{
     Frequency, format_period_time, split_frame,
 };
 use vigie_ml::model::DataFingerprint;
-use vigie_registry::{ModelRef, NewRun, Registry, RunStatus};
+use vigie_registry::{ModelRef, Registry, RunStatus};
 
 use super::models::metrics_json;
-use super::{Project, UsageError, header, is_csv, now_rfc3339, read_table, user};
+use super::{Project, UsageError, header, is_csv, now_rfc3339, read_table};
 use crate::cli::{ForecastArgs, Format, TableFormat, TrainArgs};
 use crate::output;
 use crate::progress::Bars;
@@ -164,16 +164,8 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     let data = DataFingerprint::of(&frame, &roles.columns(), &source);
 
     let mut registry = project.registry()?;
-    let user = user();
-    let experiment = args.experiment.clone().unwrap_or_else(|| name.clone());
-    let run_id = registry.start_run(&NewRun {
-        experiment: experiment.clone(),
-        name: format!("train {name}"),
-        user: user.clone(),
-        git_commit: project.git_commit(),
-        data_source: Some(source.clone()),
-        ..NewRun::default()
-    })?;
+    let (run_id, user) =
+        project.start_training_run(&mut registry, &name, args.experiment.as_deref(), &source)?;
     let started = std::time::Instant::now();
     let bars = Bars::new();
     let fitted = forecast::fit_with_progress(&tables.history, &params, &bars);

@@ -104,6 +104,27 @@ impl Project {
         Ok(Registry::connect(&location)?)
     }
 
+    /// Starts the tracked run of a training of `name` on `source`, in `experiment`
+    /// (default: the model's name), by the current user. Returns the run id and the user.
+    pub fn start_training_run(
+        &self,
+        registry: &mut Registry,
+        name: &str,
+        experiment: Option<&str>,
+        source: &str,
+    ) -> anyhow::Result<(String, String)> {
+        let user = user();
+        let run_id = registry.start_run(&vigie_registry::NewRun {
+            experiment: experiment.unwrap_or(name).to_owned(),
+            name: format!("train {name}"),
+            user: user.clone(),
+            git_commit: self.git_commit(),
+            data_source: Some(source.to_owned()),
+            ..vigie_registry::NewRun::default()
+        })?;
+        Ok((run_id, user))
+    }
+
     /// The code version: the project's git commit, when it is a git checkout.
     pub fn git_commit(&self) -> Option<String> {
         let output = std::process::Command::new("git")

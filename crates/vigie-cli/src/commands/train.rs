@@ -13,7 +13,7 @@ use vigie_ml::train::Trial;
 use vigie_ml::{Model, SavedModel};
 use vigie_registry::{NewRun, Registry, RunStatus};
 
-use super::{Project, UsageError, column_types, now_rfc3339, read_table, user};
+use super::{Project, UsageError, column_types, now_rfc3339, read_table};
 use crate::cli::{Format, TrainArgs};
 use crate::output;
 use crate::progress::{Bars, Spinner};
@@ -154,16 +154,9 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     request.source = source.clone();
 
     let mut registry = project.registry()?;
-    let user = user();
     let experiment = args.experiment.clone().unwrap_or_else(|| name.clone());
-    let run_id = registry.start_run(&NewRun {
-        experiment: experiment.clone(),
-        name: format!("train {name}"),
-        user: user.clone(),
-        git_commit: project.git_commit(),
-        data_source: Some(request.source.clone()),
-        ..NewRun::default()
-    })?;
+    let (run_id, user) =
+        project.start_training_run(&mut registry, &name, Some(&experiment), &source)?;
     if let Some(model) = &args.from_store {
         // Lineage: which feature views, at which definition, made the training table.
         let store = super::features::store(project)?;

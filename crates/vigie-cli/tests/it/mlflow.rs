@@ -269,21 +269,27 @@ fn the_mirror_of_vigie_toml_exports_after_each_training_and_alias_move() {
     )
     .expect("write vigie.toml");
     let name = format!("mirrored-{}", std::process::id());
-    let output = project.run(&[
-        "train",
-        "--data",
-        data("Default.csv").to_str().expect("utf-8"),
-        "--label",
-        "default",
-        "--name",
-        &name,
-        "--cv",
-        "2",
-        "--algorithm",
-        "logistic",
-    ]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    // Trains a version and returns what it said on stderr.
+    let train_stderr = || {
+        let csv = data("Default.csv").display().to_string();
+        let output = project.run(&[
+            "train",
+            "--data",
+            &csv,
+            "--label",
+            "default",
+            "--name",
+            &name,
+            "--cv",
+            "2",
+            "--algorithm",
+            "logistic",
+        ]);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+    let stderr = train_stderr();
     assert!(
         stderr.contains(&format!(
             "mirrored to MLflow at {uri}: 1 runs, 1 versions, 1 aliases created"
@@ -309,21 +315,7 @@ fn the_mirror_of_vigie_toml_exports_after_each_training_and_alias_move() {
         "[mlflow]\ntracking_uri = \"http://127.0.0.1:9\"\nmirror = true\n",
     )
     .expect("write vigie.toml");
-    let output = project.run(&[
-        "train",
-        "--data",
-        data("Default.csv").to_str().expect("utf-8"),
-        "--label",
-        "default",
-        "--name",
-        &name,
-        "--cv",
-        "2",
-        "--algorithm",
-        "logistic",
-    ]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = train_stderr();
     assert!(
         stderr.contains("warning: mirroring to MLflow at http://127.0.0.1:9 failed"),
         "{stderr}"
