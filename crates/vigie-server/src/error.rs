@@ -47,15 +47,42 @@ impl From<vigie_ml::MlError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// A 413: the body is over [`crate::MAX_BODY_BYTES`].
+    pub fn too_large() -> Self {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!("the body is larger than {} bytes", crate::MAX_BODY_BYTES),
+        }
+    }
+}
+
+/// Refuses a request whose `Content-Length` is over the limit from its head
+/// alone, before any of the body is read; bodies without a length are cut
+/// at the limit when read.
+pub async fn refuse_declared_oversize(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok())
+        .and_then(|length| length.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > crate::MAX_BODY_BYTES as u64 => {
+            ApiError::too_large().into_response()
+        }
+        _ => next.run(request).await,
+    }
+}
+
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
-        let status = rejection.status();
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!("the body is larger than {} bytes", crate::MAX_BODY_BYTES)
-        } else {
-            rejection.body_text()
-        };
-        ApiError { status, message }
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::too_large();
+        }
+        ApiError { status: rejection.status(), message: rejection.body_text() }
     }
 }
 

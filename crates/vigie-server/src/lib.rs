@@ -53,6 +53,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/models/{name}/predict", post(v1::predict))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(error::refuse_declared_oversize))
         .with_state(shared)
 }
 
