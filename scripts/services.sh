@@ -14,8 +14,9 @@
 #
 # Each service is three functions: install_NAME, start_NAME (sets NAME's variables and records
 # a PID file) and stop_NAME. So far: mlflow (MLFLOW_TRACKING_URI), postgres
-# (VIGIE_TEST_POSTGRES_URL), s3 (moto; VIGIE_TEST_S3_ENDPOINT) and mongodb (SecantusDB, a server
-# of the MongoDB wire protocol; VIGIE_TEST_MONGODB_URL). Kafka (tansu), Prometheus and the OAuth2
+# (VIGIE_TEST_POSTGRES_URL), s3 (moto; VIGIE_TEST_S3_ENDPOINT), mongodb (SecantusDB, a server
+# of the MongoDB wire protocol; VIGIE_TEST_MONGODB_URL) and pyclients (not a server: a Python
+# with the official tritonclient; VIGIE_TEST_PYTHON). Kafka (tansu), Prometheus and the OAuth2
 # issuer follow the same shape (see the team's services notes for the commands that were verified
 # on these machines).
 #
@@ -337,13 +338,46 @@ stop_mongodb() {
     unset VIGIE_TEST_MONGODB_URL
 }
 
+# ---- Python clients (not a server: the official clients that tests drive Vigie with) -----------
+
+# tritonclient: the KServe V2 client checked against `vigie serve` (JSON and binary tensors).
+VIGIE_TRITONCLIENT_VERSION="${VIGIE_TRITONCLIENT_VERSION:-2.73.0}"
+
+_pyclients_venv() { echo "$VIGIE_SERVICES_DIR/pyclients-tritonclient-$VIGIE_TRITONCLIENT_VERSION"; }
+
+install_pyclients() {
+    local venv
+    venv=$(_pyclients_venv)
+    if [ -f "$venv/.installed" ]; then
+        return 0
+    fi
+    _services_log "installing tritonclient $VIGIE_TRITONCLIENT_VERSION into $venv (about 20 seconds, once)"
+    rm -rf "$venv"
+    mkdir -p "$VIGIE_SERVICES_DIR" || return 1
+    python3 -m venv "$venv" || return 1
+    "$venv/bin/pip" install -q --disable-pip-version-check \
+        "tritonclient[http]==$VIGIE_TRITONCLIENT_VERSION" || return 1
+    touch "$venv/.installed"
+}
+
+start_pyclients() {
+    install_pyclients || return 1
+    export VIGIE_TEST_PYTHON
+    VIGIE_TEST_PYTHON="$(_pyclients_venv)/bin/python"
+    _services_log "Python clients (tritonclient) at $VIGIE_TEST_PYTHON"
+}
+
+stop_pyclients() {
+    unset VIGIE_TEST_PYTHON
+}
+
 # ---- all services ------------------------------------------------------------------------------
 
 _services_known() {
     case $1 in
-        mlflow | postgres | s3 | mongodb) return 0 ;;
+        mlflow | postgres | s3 | mongodb | pyclients) return 0 ;;
         *)
-            _services_log "unknown service '$1' (known: mlflow, postgres, s3, mongodb)"
+            _services_log "unknown service '$1' (known: mlflow, postgres, s3, mongodb, pyclients)"
             return 1
             ;;
     esac

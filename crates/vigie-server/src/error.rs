@@ -86,12 +86,20 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
     }
 }
 
+/// An error's message, kept in its response's extensions so that a
+/// protocol with an error shape of its own (KServe V2) can restate it.
+#[derive(Debug, Clone)]
+pub struct ErrorMessage(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code =
             self.status.canonical_reason().unwrap_or("error").to_lowercase().replace(' ', "_");
-        (self.status, Json(json!({"error": {"code": code, "message": self.message}})))
-            .into_response()
+        let mut response =
+            (self.status, Json(json!({"error": {"code": code, "message": &self.message}})))
+                .into_response();
+        response.extensions_mut().insert(ErrorMessage(self.message));
+        response
     }
 }
 

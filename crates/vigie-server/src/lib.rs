@@ -15,6 +15,7 @@
 //! Not yet: authentication and TLS (so [`serve`] binds loopback addresses
 //! only), routing between versions, audit, metrics, the OpenAPI document.
 
+mod binary;
 mod catalog;
 mod error;
 mod mlflow;
@@ -37,7 +38,7 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// The routes of every protocol over the shared catalog.
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let kserve = Router::new()
         .route("/v2", get(v2::server_metadata))
         .route("/v2/health/live", get(v2::live))
         .route("/v2/health/ready", get(v2::ready))
@@ -47,6 +48,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v2/models/{name}/versions/{version}/ready", get(v2::version_ready))
         .route("/v2/models/{name}/infer", post(v2::infer))
         .route("/v2/models/{name}/versions/{version}/infer", post(v2::infer_version))
+        .layer(axum::middleware::map_response(v2::protocol_error));
+    Router::new()
+        .merge(kserve)
         .route("/invocations", post(mlflow::invocations))
         .route("/ping", get(mlflow::ping))
         .route("/health", get(mlflow::ping))

@@ -1,20 +1,35 @@
 //! The Open Inference Protocol (KServe V2) over REST: each model input is
 //! one tensor named after the column, of shape `[rows]` (or `[rows, 1]`);
 //! the outputs are `score` (`FP64`, `[rows]` or `[rows, classes]`) and
-//! `label` (`BYTES`, `[rows]`).
+//! `label` (`BYTES`, `[rows]`). Tensors travel as JSON `data` or, with the
+//! binary data extension ([`binary`]), as raw bytes after the JSON.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
 use vigie_core::ColumnKind;
 use vigie_ml::Task;
 
+use crate::binary;
 use crate::catalog::{Served, Shared};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorMessage};
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
+
+/// Restates an error in the protocol's shape, `{"error": "message"}`, which
+/// its clients (tritonclient, KServe's SDK) read.
+pub async fn protocol_error(response: Response) -> Response {
+    match response.extensions().get::<ErrorMessage>() {
+        Some(ErrorMessage(message)) => {
+            (response.status(), axum::Json(json!({ "error": message }))).into_response()
+        }
+        None => response,
+    }
+}
 
 pub async fn server_metadata() -> axum::Json<Json> {
     axum::Json(json!({"name": "vigie", "version": env!("CARGO_PKG_VERSION"), "extensions": []}))
@@ -99,25 +114,29 @@ pub async fn version_ready(
 pub async fn infer(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<Response, ApiError> {
     let body = body?;
     let served = shared.serving(&name)?;
-    run(&served, &body).map(axum::Json)
+    run(&served, &headers, &body)
 }
 
 pub async fn infer_version(
     State(shared): State<Arc<Shared>>,
     Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<Response, ApiError> {
     let body = body?;
     let served = shared.version(&name, parse_version(&version)?).await?;
-    run(&served, &body).map(axum::Json)
+    run(&served, &headers, &body)
 }
 
-fn run(served: &Served, body: &[u8]) -> Result<Json, ApiError> {
-    let request = parse_body(body)?;
+fn run(served: &Served, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let (header, tail) = binary::split(headers, body)?;
+    let request = parse_body(header)?;
+    let mut tail = binary::Tail::new(tail);
     let inputs = request
         .get("inputs")
         .and_then(Json::as_array)
@@ -143,16 +162,7 @@ fn run(served: &Served, body: &[u8]) -> Result<Json, ApiError> {
                 )));
             }
         };
-        let data = tensor.get("data").and_then(Json::as_array).ok_or_else(|| {
-            ApiError::bad_request(format!("inputs[{idx}].data: expected an array"))
-        })?;
-        let data: Vec<Json> = data
-            .iter()
-            .flat_map(|v| match v {
-                Json::Array(inner) => inner.clone(),
-                other => vec![other.clone()],
-            })
-            .collect();
+        let data = tensor_data(tensor, idx, name, &mut tail)?;
         if data.len() != rows {
             return Err(ApiError::bad_request(format!(
                 "inputs[{idx}] ({name:?}): {} values for shape {shape:?}",
@@ -168,6 +178,7 @@ fn run(served: &Served, body: &[u8]) -> Result<Json, ApiError> {
         n_rows = Some(rows);
         columns.push((name.to_owned(), data));
     }
+    tail.finish()?;
     let n_rows = n_rows.ok_or_else(|| ApiError::bad_request("field \"inputs\": no tensor"))?;
     let mut rows = Rows::new(&served.model, n_rows);
     for (name, data) in columns {
@@ -182,14 +193,159 @@ fn run(served: &Served, body: &[u8]) -> Result<Json, ApiError> {
         outputs.iter().map(|o| prediction(&served.model, o)["label"].clone()).collect();
     let labels: Vec<String> =
         labels.iter().map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_owned)).collect();
-    Ok(json!({
+    let score_shape = if multiclass { json!([n_rows, width]) } else { json!([n_rows]) };
+    let mut reply = Reply::new(&request)?;
+    reply.push("score", "FP64", score_shape, json!(scores), || binary::encode_fp64(&scores));
+    reply.push("label", "BYTES", json!([n_rows]), json!(labels), || binary::encode_bytes(&labels));
+    reply.requested.finish()?;
+    Ok(reply.into_response(json!({
         "model_name": served.name,
         "model_version": served.version.to_string(),
         "id": request.get("id").and_then(Json::as_str).map_or_else(request_id, str::to_owned),
         "parameters": {"threshold": served.model.card.threshold},
-        "outputs": [
-            {"name": "score", "datatype": "FP64", "shape": if multiclass { json!([n_rows, width]) } else { json!([n_rows]) }, "data": scores},
-            {"name": "label", "datatype": "BYTES", "shape": [n_rows], "data": labels},
-        ],
-    }))
+    })))
+}
+
+/// One input tensor's values, flattened: from its JSON `data`, or from the
+/// binary tail when it has a `binary_data_size` parameter.
+fn tensor_data(
+    tensor: &Json,
+    idx: usize,
+    name: &str,
+    tail: &mut binary::Tail<'_>,
+) -> Result<Vec<Json>, ApiError> {
+    let what = format!("inputs[{idx}] ({name:?})");
+    if let Some(size) = tensor.pointer("/parameters/binary_data_size") {
+        let size = size.as_u64().and_then(|s| usize::try_from(s).ok()).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{what}.parameters.binary_data_size: expected a byte count"
+            ))
+        })?;
+        let datatype = tensor.get("datatype").and_then(Json::as_str).ok_or_else(|| {
+            ApiError::bad_request(format!("{what}.datatype: expected a string such as \"FP64\""))
+        })?;
+        return binary::decode(datatype, tail.take(size, &what)?, &what);
+    }
+    let data = tensor
+        .get("data")
+        .and_then(Json::as_array)
+        .ok_or_else(|| ApiError::bad_request(format!("inputs[{idx}].data: expected an array")))?;
+    Ok(data
+        .iter()
+        .flat_map(|v| match v {
+            Json::Array(inner) => inner.clone(),
+            other => vec![other.clone()],
+        })
+        .collect())
+}
+
+/// The outputs a request asked for, each as JSON `data` or in binary.
+struct Requested {
+    /// Output name → binary?, when the request names its outputs.
+    named: Option<Vec<(String, bool, bool)>>,
+    /// `parameters.binary_data_output`: every output in binary.
+    all_binary: bool,
+}
+
+impl Requested {
+    fn new(request: &Json) -> Result<Self, ApiError> {
+        let all_binary = request
+            .pointer("/parameters/binary_data_output")
+            .and_then(Json::as_bool)
+            .unwrap_or(false);
+        let Some(outputs) = request.get("outputs") else {
+            return Ok(Requested { named: None, all_binary });
+        };
+        let outputs = outputs.as_array().ok_or_else(|| {
+            ApiError::bad_request("field \"outputs\": expected an array of {name, parameters}")
+        })?;
+        let mut named = Vec::with_capacity(outputs.len());
+        for (idx, output) in outputs.iter().enumerate() {
+            let name = output.get("name").and_then(Json::as_str).ok_or_else(|| {
+                ApiError::bad_request(format!("outputs[{idx}].name: expected a string"))
+            })?;
+            let binary = output
+                .pointer("/parameters/binary_data")
+                .and_then(Json::as_bool)
+                .unwrap_or(all_binary);
+            named.push((name.to_owned(), binary, false));
+        }
+        Ok(Requested { named: Some(named), all_binary })
+    }
+
+    /// Whether `name` is wanted, and in binary; marks it as answered.
+    fn wants(&mut self, name: &str) -> Option<bool> {
+        match &mut self.named {
+            None => Some(self.all_binary),
+            Some(named) => named.iter_mut().find(|(n, ..)| n == name).map(|(_, binary, seen)| {
+                *seen = true;
+                *binary
+            }),
+        }
+    }
+
+    /// An error naming any requested output the model does not have.
+    fn finish(&self) -> Result<(), ApiError> {
+        match self.named.iter().flatten().find(|(_, _, seen)| !seen) {
+            Some((name, ..)) => Err(ApiError::bad_request(format!(
+                "outputs: no output {name:?}; the outputs are \"score\" and \"label\""
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An infer reply being built: output descriptions and any binary tail.
+struct Reply {
+    requested: Requested,
+    outputs: Vec<Json>,
+    tail: Vec<u8>,
+}
+
+impl Reply {
+    fn new(request: &Json) -> Result<Self, ApiError> {
+        Ok(Reply { requested: Requested::new(request)?, outputs: Vec::new(), tail: Vec::new() })
+    }
+
+    fn push(
+        &mut self,
+        name: &str,
+        datatype: &str,
+        shape: Json,
+        data: Json,
+        encode: impl FnOnce() -> Vec<u8>,
+    ) {
+        match self.requested.wants(name) {
+            None => {}
+            Some(false) => {
+                self.outputs.push(
+                    json!({"name": name, "datatype": datatype, "shape": shape, "data": data}),
+                );
+            }
+            Some(true) => {
+                let bytes = encode();
+                self.outputs.push(json!({"name": name, "datatype": datatype, "shape": shape, "parameters": {"binary_data_size": bytes.len()}}));
+                self.tail.extend_from_slice(&bytes);
+            }
+        }
+    }
+
+    /// The reply: `head` with the outputs, and the binary tail if any.
+    fn into_response(self, mut head: Json) -> Response {
+        head["outputs"] = Json::Array(self.outputs);
+        if self.tail.is_empty() {
+            return axum::Json(head).into_response();
+        }
+        let mut body = head.to_string().into_bytes();
+        let header_length = body.len();
+        body.extend_from_slice(&self.tail);
+        (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                (HeaderName::from_static(binary::HEADER_LENGTH), header_length.to_string()),
+            ],
+            body,
+        )
+            .into_response()
+    }
 }

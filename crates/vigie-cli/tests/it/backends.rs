@@ -10,23 +10,12 @@ use vigie_connectors::postgres::{PgClient, PgOptions};
 
 use crate::support::{Project, data};
 
-/// A server's address from `variable`, or none (after saying so) outside CI.
 fn server(variable: &str, service: &str) -> Option<String> {
-    if let Some(value) = std::env::var(variable).ok().filter(|value| !value.is_empty()) {
-        return Some(value);
-    }
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "CI=true but {variable} is unset: CI must start the {service} server (scripts/services.sh)"
-    );
-    // Straight to the stderr handle, not eprintln!, which the test harness captures.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {variable} is not set, so this test has no {service} server \
-         (start it with scripts/services.sh run postgres s3 -- cargo test -p vigie-cli --test it backends)"
-    );
-    None
+    crate::support::service(
+        variable,
+        &format!("{service} server"),
+        "scripts/services.sh run postgres s3 -- cargo test -p vigie-cli --test it backends",
+    )
 }
 
 fn unique(prefix: &str) -> String {

@@ -9,3 +9,4 @@ mod registry;
 mod serve;
 mod support;
 mod train_predict;
+mod tritonclient;

@@ -11,14 +11,14 @@ use serde_json::{Value as Json, json};
 use crate::support::{Project, data, read_csv};
 
 /// A running server, stopped when dropped.
-struct Server {
+pub struct Server {
     child: Child,
-    base: String,
+    pub base: String,
     agent: ureq::Agent,
 }
 
 impl Server {
-    fn start(project: &Project, extra: &[&str]) -> Server {
+    pub fn start(project: &Project, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
             .arg("--project")
             .arg(project.dir.path())
@@ -88,7 +88,7 @@ impl Drop for Server {
     }
 }
 
-fn train(project: &Project, algorithm: &str) -> Json {
+pub fn train(project: &Project, algorithm: &str) -> Json {
     let csv = data("Default.csv").display().to_string();
     project.json(&[
         "train",
@@ -108,7 +108,7 @@ fn train(project: &Project, algorithm: &str) -> Json {
 }
 
 /// The first rows of Default.csv and the scores `vigie predict` gives them.
-fn reference(project: &Project, rows: usize) -> (Vec<Json>, Vec<f64>) {
+pub fn reference(project: &Project, rows: usize) -> (Vec<Json>, Vec<f64>) {
     let out = project.path("scores.csv");
     let csv = data("Default.csv").display().to_string();
     project.ok(&[
@@ -141,7 +141,7 @@ fn reference(project: &Project, rows: usize) -> (Vec<Json>, Vec<f64>) {
     (records, scores)
 }
 
-fn close(a: f64, b: f64) -> bool {
+pub fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(1.0)
 }
 
@@ -218,10 +218,13 @@ fn every_protocol_scores_like_predict_and_refuses_bad_requests_with_json() {
         + first["bias"].as_f64().expect("bias");
     assert!(close(1.0 / (1.0 + (-margin).exp()), expected[0]), "contributions add up to the score");
 
-    // Bad requests: 4xx with a JSON body naming the problem.
+    // Bad requests: 4xx with a JSON body naming the problem: `{"error":
+    // {"code", "message"}}`, or on KServe V2 routes that protocol's
+    // `{"error": "message"}`.
     let refused = |status: u16, reply: &Json, part: &str| {
         assert!((400..500).contains(&status), "{status}: {reply}");
-        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        let message =
+            reply["error"]["message"].as_str().or(reply["error"].as_str()).unwrap_or_default();
         assert!(message.contains(part), "{part:?} not in {reply}");
     };
     let (status, reply) = server.post("/v1/models/nope/predict", "{\"records\": []}");

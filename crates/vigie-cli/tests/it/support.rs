@@ -77,3 +77,25 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let rows = lines.map(|l| l.split(',').map(str::to_owned).collect()).collect();
     (header, rows)
 }
+
+/// The address of a real server from `variable`, or `None` after saying so
+/// loudly: outside CI a test without its server skips; in CI (`CI=true`) it
+/// fails, since CI starts every server (`scripts/services.sh`). `start` is
+/// the command that runs the test with its server.
+pub fn service(variable: &str, service: &str, start: &str) -> Option<String> {
+    use std::io::Write;
+    if let Some(value) = std::env::var(variable).ok().filter(|value| !value.is_empty()) {
+        return Some(value);
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "CI=true but {variable} is unset: CI must start the {service} (scripts/services.sh)"
+    );
+    // Straight to the stderr handle, not eprintln!, which the test harness captures.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {variable} is not set, so this test has no {service} (run it with: {start})"
+    );
+    None
+}
