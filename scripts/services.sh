@@ -16,7 +16,7 @@
 # a PID file) and stop_NAME. So far: mlflow (MLFLOW_TRACKING_URI), postgres
 # (VIGIE_TEST_POSTGRES_URL), s3 (moto; VIGIE_TEST_S3_ENDPOINT), mongodb (SecantusDB, a server
 # of the MongoDB wire protocol; VIGIE_TEST_MONGODB_URL) and pyclients (not a server: a Python
-# with the official tritonclient; VIGIE_TEST_PYTHON). Kafka (tansu), Prometheus and the OAuth2
+# with the official tritonclient and schemathesis; VIGIE_TEST_PYTHON). Kafka (tansu), Prometheus and the OAuth2
 # issuer follow the same shape (see the team's services notes for the commands that were verified
 # on these machines).
 #
@@ -340,10 +340,14 @@ stop_mongodb() {
 
 # ---- Python clients (not a server: the official clients that tests drive Vigie with) -----------
 
-# tritonclient: the KServe V2 client checked against `vigie serve` (JSON and binary tensors).
+# tritonclient: the KServe V2 client checked against `vigie serve` (JSON and binary tensors);
+# schemathesis: fuzzes every route of /v1/openapi.json and checks the replies against it.
 VIGIE_TRITONCLIENT_VERSION="${VIGIE_TRITONCLIENT_VERSION:-2.73.0}"
+VIGIE_SCHEMATHESIS_VERSION="${VIGIE_SCHEMATHESIS_VERSION:-4.32.5}"
 
-_pyclients_venv() { echo "$VIGIE_SERVICES_DIR/pyclients-tritonclient-$VIGIE_TRITONCLIENT_VERSION"; }
+_pyclients_venv() {
+    echo "$VIGIE_SERVICES_DIR/pyclients-tritonclient-$VIGIE_TRITONCLIENT_VERSION-schemathesis-$VIGIE_SCHEMATHESIS_VERSION"
+}
 
 install_pyclients() {
     local venv
@@ -351,12 +355,12 @@ install_pyclients() {
     if [ -f "$venv/.installed" ]; then
         return 0
     fi
-    _services_log "installing tritonclient $VIGIE_TRITONCLIENT_VERSION into $venv (about 20 seconds, once)"
+    _services_log "installing tritonclient $VIGIE_TRITONCLIENT_VERSION and schemathesis $VIGIE_SCHEMATHESIS_VERSION into $venv (about 30 seconds, once)"
     rm -rf "$venv"
     mkdir -p "$VIGIE_SERVICES_DIR" || return 1
     python3 -m venv "$venv" || return 1
     "$venv/bin/pip" install -q --disable-pip-version-check \
-        "tritonclient[http]==$VIGIE_TRITONCLIENT_VERSION" || return 1
+        "tritonclient[http]==$VIGIE_TRITONCLIENT_VERSION" "schemathesis==$VIGIE_SCHEMATHESIS_VERSION" || return 1
     touch "$venv/.installed"
 }
 
@@ -364,7 +368,7 @@ start_pyclients() {
     install_pyclients || return 1
     export VIGIE_TEST_PYTHON
     VIGIE_TEST_PYTHON="$(_pyclients_venv)/bin/python"
-    _services_log "Python clients (tritonclient) at $VIGIE_TEST_PYTHON"
+    _services_log "Python clients (tritonclient, schemathesis) at $VIGIE_TEST_PYTHON"
 }
 
 stop_pyclients() {

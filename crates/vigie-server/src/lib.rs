@@ -19,6 +19,7 @@ mod binary;
 mod catalog;
 mod error;
 mod mlflow;
+mod openapi;
 mod rows;
 mod v1;
 mod v2;
@@ -55,6 +56,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/ping", get(mlflow::ping))
         .route("/health", get(mlflow::ping))
         .route("/v1/models/{name}/predict", post(v1::predict))
+        .route("/v1/openapi.json", get(openapi::document))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(error::refuse_declared_oversize))

@@ -47,6 +47,9 @@ fn records(value: &Json, field: &str) -> Result<Vec<Map<String, Json>>, ApiError
         .collect()
 }
 
+/// The four ways MLflow's scoring protocol sends rows; a request uses one.
+const FORMATS: [&str; 4] = ["dataframe_split", "dataframe_records", "instances", "inputs"];
+
 pub async fn invocations(
     State(shared): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
@@ -59,6 +62,13 @@ pub async fn invocations(
             "expected an object with dataframe_split, dataframe_records, instances or inputs",
         )
     })?;
+    let given: Vec<&str> = FORMATS.into_iter().filter(|f| object.contains_key(*f)).collect();
+    if given.len() > 1 {
+        return Err(ApiError::bad_request(format!(
+            "expected exactly one of dataframe_split, dataframe_records, instances or inputs; got {}",
+            given.join(" and ")
+        )));
+    }
     let model = &served.model;
     let frame = if let Some(split) = object.get("dataframe_split") {
         let columns: Vec<String> = split

@@ -44,6 +44,12 @@ pub async fn ready(State(shared): State<Arc<Shared>>) -> axum::Json<Json> {
     axum::Json(json!({"ready": true, "models": catalog.models.len()}))
 }
 
+/// The tensor datatypes the protocol names (FP16 and BF16 aside).
+const DATATYPES: [&str; 12] = [
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP32",
+    "FP64", "BYTES",
+];
+
 fn datatype(kind: ColumnKind) -> &'static str {
     match kind {
         ColumnKind::Text => "BYTES",
@@ -136,6 +142,15 @@ pub async fn infer_version(
 fn run(served: &Served, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
     let (header, tail) = binary::split(headers, body)?;
     let request = parse_body(header)?;
+    let id = match request.get("id") {
+        None => request_id(),
+        Some(Json::String(id)) => id.clone(),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "field \"id\": expected a string, got {other}"
+            )));
+        }
+    };
     let mut tail = binary::Tail::new(tail);
     let inputs = request
         .get("inputs")
@@ -147,6 +162,15 @@ fn run(served: &Served, headers: &HeaderMap, body: &[u8]) -> Result<Response, Ap
         let name = tensor.get("name").and_then(Json::as_str).ok_or_else(|| {
             ApiError::bad_request(format!("inputs[{idx}].name: expected a string"))
         })?;
+        match tensor.get("datatype").and_then(Json::as_str) {
+            Some(datatype) if DATATYPES.contains(&datatype) => {}
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "inputs[{idx}].datatype: expected one of {}",
+                    DATATYPES.join(", ")
+                )));
+            }
+        }
         let shape: Vec<i64> = tensor
             .get("shape")
             .and_then(Json::as_array)
@@ -201,7 +225,7 @@ fn run(served: &Served, headers: &HeaderMap, body: &[u8]) -> Result<Response, Ap
     Ok(reply.into_response(json!({
         "model_name": served.name,
         "model_version": served.version.to_string(),
-        "id": request.get("id").and_then(Json::as_str).map_or_else(request_id, str::to_owned),
+        "id": id,
         "parameters": {"threshold": served.model.card.threshold},
     })))
 }
@@ -215,7 +239,7 @@ fn tensor_data(
     tail: &mut binary::Tail<'_>,
 ) -> Result<Vec<Json>, ApiError> {
     let what = format!("inputs[{idx}] ({name:?})");
-    if let Some(size) = tensor.pointer("/parameters/binary_data_size") {
+    if let Some(size) = parameter(tensor, &format!("{what}."), "binary_data_size")? {
         let size = size.as_u64().and_then(|s| usize::try_from(s).ok()).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "{what}.parameters.binary_data_size: expected a byte count"
@@ -249,10 +273,9 @@ struct Requested {
 
 impl Requested {
     fn new(request: &Json) -> Result<Self, ApiError> {
-        let all_binary = request
-            .pointer("/parameters/binary_data_output")
-            .and_then(Json::as_bool)
-            .unwrap_or(false);
+        let all_binary =
+            flag(parameter(request, "", "binary_data_output")?, "parameters.binary_data_output")?
+                .unwrap_or(false);
         let Some(outputs) = request.get("outputs") else {
             return Ok(Requested { named: None, all_binary });
         };
@@ -264,10 +287,12 @@ impl Requested {
             let name = output.get("name").and_then(Json::as_str).ok_or_else(|| {
                 ApiError::bad_request(format!("outputs[{idx}].name: expected a string"))
             })?;
-            let binary = output
-                .pointer("/parameters/binary_data")
-                .and_then(Json::as_bool)
-                .unwrap_or(all_binary);
+            let field = format!("outputs[{idx}].");
+            let binary = flag(
+                parameter(output, &field, "binary_data")?,
+                &format!("{field}parameters.binary_data"),
+            )?
+            .unwrap_or(all_binary);
             named.push((name.to_owned(), binary, false));
         }
         Ok(Requested { named: Some(named), all_binary })
@@ -291,6 +316,33 @@ impl Requested {
                 "outputs: no output {name:?}; the outputs are \"score\" and \"label\""
             ))),
             None => Ok(()),
+        }
+    }
+}
+
+/// Parameter `key` of `container`'s `parameters` object (the request, an
+/// input or an output, named by the prefix `field`), if given.
+fn parameter<'a>(
+    container: &'a Json,
+    field: &str,
+    key: &str,
+) -> Result<Option<&'a Json>, ApiError> {
+    match container.get("parameters") {
+        None => Ok(None),
+        Some(Json::Object(parameters)) => Ok(parameters.get(key)),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{field}parameters: expected an object, got {other}"
+        ))),
+    }
+}
+
+/// An optional boolean parameter; anything but true, false or absent is an error.
+fn flag(value: Option<&Json>, field: &str) -> Result<Option<bool>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(Json::Bool(b)) => Ok(Some(*b)),
+        Some(other) => {
+            Err(ApiError::bad_request(format!("{field}: expected true or false, got {other}")))
         }
     }
 }

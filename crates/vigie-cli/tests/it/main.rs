@@ -5,6 +5,7 @@ mod backends;
 mod features;
 mod forecast;
 mod mlflow;
+mod openapi;
 mod registry;
 mod serve;
 mod support;

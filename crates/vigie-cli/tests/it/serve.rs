@@ -38,14 +38,14 @@ impl Server {
         Server { child, base, agent }
     }
 
-    fn get(&self, path: &str) -> (u16, Json) {
+    pub fn get(&self, path: &str) -> (u16, Json) {
         let mut response = self.agent.get(format!("{}{path}", self.base)).call().expect("get");
         let status = response.status().as_u16();
         let body = response.body_mut().read_to_string().expect("body");
         (status, serde_json::from_str(&body).unwrap_or(Json::String(body)))
     }
 
-    fn post(&self, path: &str, body: &str) -> (u16, Json) {
+    pub fn post(&self, path: &str, body: &str) -> (u16, Json) {
         let mut response = self
             .agent
             .post(format!("{}{path}", self.base))
