@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -12,6 +13,7 @@ use serde_json::{Value as Json, json};
 use vigie_core::ColumnKind;
 use vigie_ml::Task;
 
+use crate::audit::{self, AuditLog, Audited, Prediction};
 use crate::catalog::{Served, Shared};
 use crate::error::ApiError;
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
@@ -98,25 +100,34 @@ pub async fn version_ready(
 
 pub async fn infer(
     State(shared): State<Arc<Shared>>,
+    Extension(audit_log): Extension<Arc<AuditLog>>,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<(Audited, axum::Json<Json>), ApiError> {
     let body = body?;
     let served = shared.serving(&name)?;
-    run(&served, &body).map(axum::Json)
+    run(&served, &body, &audit_log, "/v2/models/{name}/infer", audit::CHAMPION).await
 }
 
 pub async fn infer_version(
     State(shared): State<Arc<Shared>>,
+    Extension(audit_log): Extension<Arc<AuditLog>>,
     Path((name, version)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<(Audited, axum::Json<Json>), ApiError> {
     let body = body?;
     let served = shared.version(&name, parse_version(&version)?).await?;
-    run(&served, &body).map(axum::Json)
+    let route = "/v2/models/{name}/versions/{version}/infer";
+    run(&served, &body, &audit_log, route, audit::PINNED).await
 }
 
-fn run(served: &Served, body: &[u8]) -> Result<Json, ApiError> {
+async fn run(
+    served: &Served,
+    body: &[u8],
+    audit_log: &AuditLog,
+    route: &str,
+    variant: &str,
+) -> Result<(Audited, axum::Json<Json>), ApiError> {
     let request = parse_body(body)?;
     let inputs = request
         .get("inputs")
@@ -182,14 +193,27 @@ fn run(served: &Served, body: &[u8]) -> Result<Json, ApiError> {
         outputs.iter().map(|o| prediction(&served.model, o)["label"].clone()).collect();
     let labels: Vec<String> =
         labels.iter().map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_owned)).collect();
-    Ok(json!({
+    let id = request.get("id").and_then(Json::as_str).map_or_else(request_id, str::to_owned);
+    let audited = audit_log
+        .record(Prediction {
+            request_id: &id,
+            caller: audit::ANONYMOUS,
+            route,
+            variant,
+            served,
+            inputs: &frame,
+            outputs: &outputs,
+        })
+        .await?;
+    let reply = json!({
         "model_name": served.name,
         "model_version": served.version.to_string(),
-        "id": request.get("id").and_then(Json::as_str).map_or_else(request_id, str::to_owned),
+        "id": id,
         "parameters": {"threshold": served.model.card.threshold},
         "outputs": [
             {"name": "score", "datatype": "FP64", "shape": if multiclass { json!([n_rows, width]) } else { json!([n_rows]) }, "data": scores},
             {"name": "label", "datatype": "BYTES", "shape": [n_rows], "data": labels},
         ],
-    }))
+    });
+    Ok((audited, axum::Json(reply)))
 }
