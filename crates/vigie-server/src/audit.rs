@@ -223,8 +223,9 @@ impl AuditLog {
         Ok((Arc::new(log), recovery))
     }
 
-    /// Records one answered request and waits until it is durable. Also
-    /// observes its scores and missing inputs in the metrics.
+    /// Records one answered request and waits until it is durable; then
+    /// observes its scores and missing inputs in the metrics. A client that
+    /// leaves while it waits may leave a record of a reply it never got.
     pub async fn record(&self, prediction: Prediction<'_>) -> Result<Audited, ApiError> {
         let served = prediction.served;
         let labels = ServedLabels {
@@ -232,16 +233,17 @@ impl AuditLog {
             version: served.version.to_string(),
             variant: prediction.variant.to_owned(),
         };
+        let fields = serde_json::to_string(&fields(&prediction)).map_err(|e| {
+            ApiError::from_code(ErrorCode::Internal, format!("cannot encode the audit record: {e}"))
+        })?;
+        self.submit(fields).await?;
+        // Counted once recorded: the metrics describe predictions that were answered.
         let task = served.model.card.task;
         self.metrics.observe_prediction(
             &labels,
             prediction.inputs,
             prediction.outputs.iter().filter_map(|row| observed_score(task, row)),
         );
-        let fields = serde_json::to_string(&fields(&prediction)).map_err(|e| {
-            ApiError::from_code(ErrorCode::Internal, format!("cannot encode the audit record: {e}"))
-        })?;
-        self.submit(fields).await?;
         Ok(Audited { request_id: prediction.request_id.to_owned(), labels })
     }
 

@@ -288,6 +288,9 @@ fn a_changed_or_removed_record_breaks_the_chain_at_its_line() {
     )
     .expect("invocations");
     assert_eq!(status, 200, "{reply}");
+    // One writer per log: a second server on the same project is refused.
+    let second = project.fails(&["serve", "--addr", "127.0.0.1:0"], 1);
+    assert!(second.contains("another `vigie serve` writes this audit log"), "{second}");
     drop(server);
 
     // What a record holds, and list's filters.
