@@ -6,13 +6,13 @@
 //! A scoring handler calls [`AuditLog::record`] once per request (one
 //! record holds all its rows, kept apart) and answers only after the record
 //! is on disk. The record goes through a bounded queue to the one writer
-//! thread ([`writer`]), which commits everything queued with a single
+//! thread (`writer.rs`), which commits everything queued with a single
 //! `fdatasync`. A full queue is refused at once with 503 (load shedding,
 //! no unbounded memory); a failed write is a 503 too, never a silent drop.
 //!
 //! The log lives in the project's `.vigie/audit/` as segment files of JSON
 //! lines (`audit-000001.jsonl`, …), a new one once a segment passes
-//! [`AuditOptions::segment_bytes`]; [`chain`] has the line format, the
+//! [`AuditOptions::segment_bytes`]; `chain.rs` has the line format, the
 //! readers and [`verify`]. Not yet: encryption per data subject.
 
 mod chain;
@@ -152,7 +152,7 @@ pub struct Prediction<'a> {
 }
 
 /// Proof that a prediction is on disk, added to the reply: an
-/// `x-request-id` header, and the labels [`crate::metrics::track`] counts by.
+/// `x-request-id` header, and the labels the metrics middleware counts by.
 #[derive(Debug)]
 pub struct Audited {
     request_id: String,
