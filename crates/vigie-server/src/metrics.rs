@@ -43,6 +43,8 @@ pub struct Metrics {
     prediction_duration: HistogramVec,
     score: HistogramVec,
     missing_features: IntCounterVec,
+    // vigie_online_store_duration_seconds{store} goes here, once predict by entity id reads
+    // the online store; until then no such metric is exported.
     /// Predictions waiting for the audit writer.
     pub(crate) audit_queue_depth: IntGauge,
     /// Time of one audit commit: append and `fdatasync`.
