@@ -15,10 +15,11 @@
 # Each service is three functions: install_NAME, start_NAME (sets NAME's variables and records
 # a PID file) and stop_NAME. So far: mlflow (MLFLOW_TRACKING_URI), postgres
 # (VIGIE_TEST_POSTGRES_URL), s3 (moto; VIGIE_TEST_S3_ENDPOINT), mongodb (SecantusDB, a server
-# of the MongoDB wire protocol; VIGIE_TEST_MONGODB_URL) and pyclients (not a server: a Python
-# with the official tritonclient and schemathesis; VIGIE_TEST_PYTHON). Kafka (tansu), Prometheus and the OAuth2
-# issuer follow the same shape (see the team's services notes for the commands that were verified
-# on these machines).
+# of the MongoDB wire protocol; VIGIE_TEST_MONGODB_URL), prometheus (VIGIE_TEST_PROMETHEUS_BIN:
+# each test starts its own Prometheus on the binary, scraping that test's server, and stops it by
+# PID) and pyclients (not a server: a Python with the official tritonclient and schemathesis;
+# VIGIE_TEST_PYTHON). Kafka (tansu) and the OAuth2 issuer follow the same shape (see the team's
+# services notes for the commands that were verified on these machines).
 #
 # This file is sourced: it sets no shell options and every function returns non-zero on failure.
 
@@ -375,13 +376,50 @@ stop_pyclients() {
     unset VIGIE_TEST_PYTHON
 }
 
+# ---- Prometheus (Debian's package; the tests start it themselves) -------------------------------
+
+# The prometheus binary: $VIGIE_PROMETHEUS_BIN, else the one on PATH.
+_prometheus_bin() {
+    local bin=${VIGIE_PROMETHEUS_BIN:-$(command -v prometheus 2>/dev/null)}
+    [ -n "$bin" ] && [ -x "$bin" ] && echo "$bin"
+}
+
+install_prometheus() {
+    if _prometheus_bin >/dev/null; then
+        return 0
+    fi
+    _services_log "installing Prometheus from Debian (apt-get, about 20 seconds, once per machine)"
+    if [ "$(id -u)" != 0 ]; then
+        _services_log "Prometheus is not installed and this is not root: apt-get install prometheus, or set VIGIE_PROMETHEUS_BIN"
+        return 1
+    fi
+    apt-get update -qq || return 1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null || return 1
+    _prometheus_bin >/dev/null
+}
+
+# Starts no server: a test needs a Prometheus whose scrape target is that test's own `vigie serve`,
+# so it writes the configuration, starts the binary on a free port and stops it by PID.
+start_prometheus() {
+    install_prometheus || return 1
+    local bin
+    bin=$(_prometheus_bin) || return 1
+    "$bin" --version >/dev/null 2>&1 || { _services_log "$bin --version failed"; return 1; }
+    export VIGIE_TEST_PROMETHEUS_BIN="$bin"
+    _services_log "Prometheus binary for tests: $VIGIE_TEST_PROMETHEUS_BIN"
+}
+
+stop_prometheus() {
+    unset VIGIE_TEST_PROMETHEUS_BIN
+}
+
 # ---- all services ------------------------------------------------------------------------------
 
 _services_known() {
     case $1 in
-        mlflow | postgres | s3 | mongodb | pyclients) return 0 ;;
+        mlflow | postgres | s3 | mongodb | prometheus | pyclients) return 0 ;;
         *)
-            _services_log "unknown service '$1' (known: mlflow, postgres, s3, mongodb, pyclients)"
+            _services_log "unknown service '$1' (known: mlflow, postgres, s3, mongodb, prometheus, pyclients)"
             return 1
             ;;
     esac

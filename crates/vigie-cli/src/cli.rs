@@ -109,6 +109,39 @@ pub enum Command {
         #[command(subcommand)]
         command: MlflowCommand,
     },
+    /// The audit log of every prediction `vigie serve` answered: check its hash chain, list records.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+/// `vigie audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every record's hash and its link to the record before; on a break, name the file
+    /// and line and exit 1.
+    Verify {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Recorded predictions, newest first.
+    List {
+        /// Only this model's predictions.
+        #[arg(long, value_name = "NAME")]
+        model: Option<String>,
+        /// Only the prediction with this request id.
+        #[arg(long, value_name = "ID")]
+        request_id: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+        /// Output format (json: the records in full, inputs and outputs of every row).
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 /// `vigie init`

@@ -12,12 +12,19 @@
 //! changes, so a promotion or rollback is served without a restart. Every
 //! error is a 4xx or 5xx with a JSON body naming the problem.
 //!
+//! Every prediction is recorded in a hash-chained audit log, durable before
+//! the reply ([`audit`]); `/metrics` exports Prometheus metrics ([`Metrics`]).
+//!
+//! `/v1/openapi.json` documents every route ([`openapi`]).
+//!
 //! Not yet: authentication and TLS (so [`serve`] binds loopback addresses
-//! only), routing between versions, audit, metrics, the OpenAPI document.
+//! only), routing between versions.
 
+pub mod audit;
 mod binary;
 mod catalog;
 mod error;
+mod metrics;
 mod mlflow;
 mod openapi;
 mod rows;
@@ -27,18 +34,21 @@ mod v2;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 
+pub use audit::{AuditLog, AuditOptions};
 pub use catalog::{Catalog, OpenRegistry, Served, Shared};
 pub use error::ApiError;
+pub use metrics::Metrics;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// The routes of every protocol over the shared catalog.
-pub fn router(shared: Arc<Shared>) -> Router {
+/// The routes of every protocol over the shared catalog; predictions are
+/// recorded in `audit`, and counted in `metrics`.
+pub fn router(shared: Arc<Shared>, audit: Arc<AuditLog>, metrics: Arc<Metrics>) -> Router {
     let kserve = Router::new()
         .route("/v2", get(v2::server_metadata))
         .route("/v2/health/live", get(v2::live))
@@ -60,12 +70,22 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(error::refuse_declared_oversize))
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track))
+        // After the layers above: no body limit, not counted as traffic.
+        .route("/metrics", get(metrics::render))
+        .layer(Extension(audit))
+        .layer(Extension(metrics))
         .with_state(shared)
 }
 
 /// Serves on `addr` until Ctrl-C or SIGTERM, then lets in-flight requests finish.
-pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
-    axum::serve(listener, router(shared)).with_graceful_shutdown(shutdown()).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    audit: Arc<AuditLog>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(shared, audit, metrics)).with_graceful_shutdown(shutdown()).await
 }
 
 /// Whether `addr` is a loopback address, the only kind served without authentication.

@@ -5,14 +5,16 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use serde_json::{Map, Value as Json, json};
 
+use crate::audit::{self, AuditLog, Audited, Prediction};
 use crate::catalog::{Served, Shared};
 use crate::error::ApiError;
-use crate::rows::{Rows, parse_body, prediction, score};
+use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
 pub async fn ping() -> &'static str {
     "\n"
@@ -52,8 +54,9 @@ const FORMATS: [&str; 4] = ["dataframe_split", "dataframe_records", "instances",
 
 pub async fn invocations(
     State(shared): State<Arc<Shared>>,
+    Extension(audit_log): Extension<Arc<AuditLog>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<(Audited, axum::Json<Json>), ApiError> {
     let body = body?;
     let served = the_model(&shared)?;
     let request = parse_body(&body)?;
@@ -145,5 +148,17 @@ pub async fn invocations(
     };
     let outputs = score(model, &frame)?;
     let predictions: Vec<Json> = outputs.iter().map(|o| prediction(model, o)).collect();
-    Ok(axum::Json(json!({"predictions": predictions})))
+    let request_id = request_id();
+    let audited = audit_log
+        .record(Prediction {
+            request_id: &request_id,
+            caller: audit::ANONYMOUS,
+            route: "/invocations",
+            variant: audit::CHAMPION,
+            served: &served,
+            inputs: &frame,
+            outputs: &outputs,
+        })
+        .await?;
+    Ok((audited, axum::Json(json!({"predictions": predictions}))))
 }

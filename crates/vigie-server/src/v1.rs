@@ -4,22 +4,30 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use serde_json::{Map, Value as Json, json};
 
+use crate::audit::{self, AuditLog, Audited, Prediction};
 use crate::catalog::Shared;
 use crate::error::ApiError;
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
 pub async fn predict(
     State(shared): State<Arc<Shared>>,
+    Extension(audit_log): Extension<Arc<AuditLog>>,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<(Audited, axum::Json<Json>), ApiError> {
     let body = body?;
     let request = parse_body(&body)?;
+    let variant = if request.get("version").is_none_or(Json::is_null) {
+        audit::CHAMPION
+    } else {
+        audit::PINNED
+    };
     let served = match request.get("version") {
         None | Some(Json::Null) => shared.serving(&name)?,
         Some(version) => {
@@ -65,10 +73,25 @@ pub async fn predict(
             prediction["bias"] = json!(explanation.bias[row * explanation.n_outputs]);
         }
     }
-    Ok(axum::Json(json!({
-        "request_id": request_id(),
-        "model": served.name,
-        "version": served.version,
-        "predictions": predictions,
-    })))
+    let request_id = request_id();
+    let audited = audit_log
+        .record(Prediction {
+            request_id: &request_id,
+            caller: audit::ANONYMOUS,
+            route: "/v1/models/{name}/predict",
+            variant,
+            served: &served,
+            inputs: &frame,
+            outputs: &outputs,
+        })
+        .await?;
+    Ok((
+        audited,
+        axum::Json(json!({
+            "request_id": request_id,
+            "model": served.name,
+            "version": served.version,
+            "predictions": predictions,
+        })),
+    ))
 }

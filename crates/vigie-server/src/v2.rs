@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -15,6 +16,7 @@ use serde_json::{Value as Json, json};
 use vigie_core::ColumnKind;
 use vigie_ml::Task;
 
+use crate::audit::{self, AuditLog, Audited, Prediction};
 use crate::binary;
 use crate::catalog::{Served, Shared};
 use crate::error::{ApiError, ErrorMessage};
@@ -119,27 +121,37 @@ pub async fn version_ready(
 
 pub async fn infer(
     State(shared): State<Arc<Shared>>,
+    Extension(audit_log): Extension<Arc<AuditLog>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<(Audited, Response), ApiError> {
     let body = body?;
     let served = shared.serving(&name)?;
-    run(&served, &headers, &body)
+    run(&served, &headers, &body, &audit_log, "/v2/models/{name}/infer", audit::CHAMPION).await
 }
 
 pub async fn infer_version(
     State(shared): State<Arc<Shared>>,
+    Extension(audit_log): Extension<Arc<AuditLog>>,
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<(Audited, Response), ApiError> {
     let body = body?;
     let served = shared.version(&name, parse_version(&version)?).await?;
-    run(&served, &headers, &body)
+    let route = "/v2/models/{name}/versions/{version}/infer";
+    run(&served, &headers, &body, &audit_log, route, audit::PINNED).await
 }
 
-fn run(served: &Served, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+async fn run(
+    served: &Served,
+    headers: &HeaderMap,
+    body: &[u8],
+    audit_log: &AuditLog,
+    route: &str,
+    variant: &str,
+) -> Result<(Audited, Response), ApiError> {
     let (header, tail) = binary::split(headers, body)?;
     let request = parse_body(header)?;
     let id = match request.get("id") {
@@ -222,12 +234,24 @@ fn run(served: &Served, headers: &HeaderMap, body: &[u8]) -> Result<Response, Ap
     reply.push("score", "FP64", score_shape, json!(scores), || binary::encode_fp64(&scores));
     reply.push("label", "BYTES", json!([n_rows]), json!(labels), || binary::encode_bytes(&labels));
     reply.requested.finish()?;
-    Ok(reply.into_response(json!({
+    let audited = audit_log
+        .record(Prediction {
+            request_id: &id,
+            caller: audit::ANONYMOUS,
+            route,
+            variant,
+            served,
+            inputs: &frame,
+            outputs: &outputs,
+        })
+        .await?;
+    let response = reply.into_response(json!({
         "model_name": served.name,
         "model_version": served.version.to_string(),
         "id": id,
         "parameters": {"threshold": served.model.card.threshold},
-    })))
+    }));
+    Ok((audited, response))
 }
 
 /// One input tensor's values, flattened: from its JSON `data`, or from the

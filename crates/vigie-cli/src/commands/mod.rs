@@ -1,5 +1,6 @@
 //! One module per command; [`run`] dispatches.
 
+mod audit;
 mod features;
 mod forecast;
 mod init;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models { command } => models::run(&project, command),
         Command::Runs { command } => runs::run(&project, command),
         Command::Mlflow { command } => mlflow::run(&project, command),
+        Command::Audit { command } => audit::run(&project, command),
     }
 }
 

@@ -22,6 +22,7 @@ pub fn run(project: &Project, addr: &str, model: Option<String>) -> anyhow::Resu
         Arc::new(move || opener.registry().map_err(|e| format!("{e:#}")));
     let shared = vigie_server::Shared::start(open, model).map_err(anyhow::Error::msg)?;
     let catalog = shared.catalog();
+    let (audit, metrics) = super::audit::open_for_serving(project)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -40,7 +41,7 @@ pub fn run(project: &Project, addr: &str, model: Option<String>) -> anyhow::Resu
             eprintln!("not serving {name}: {reason}");
         }
         eprintln!("warning: no authentication: anyone who can reach {bound} can call it");
-        vigie_server::serve(listener, shared).await?;
+        vigie_server::serve(listener, shared, audit, metrics).await?;
         anyhow::Ok(())
     })
 }

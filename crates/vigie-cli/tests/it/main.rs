@@ -1,9 +1,11 @@
 //! End-to-end tests of the `vigie` binary: run it as a user would, in a fresh
 //! project folder, on a small real table (ISLP's `Default.csv`).
 
+mod audit;
 mod backends;
 mod features;
 mod forecast;
+mod metrics;
 mod mlflow;
 mod openapi;
 mod registry;
