@@ -330,13 +330,15 @@ start_mongodb() {
     }
     # One node that reports itself as a replica set: connect to it directly.
     export VIGIE_TEST_MONGODB_URL="mongodb://127.0.0.1:$port/?directConnection=true"
+    # The server's binary, for tests that stop and restart a MongoDB of their own.
+    export VIGIE_TEST_MONGODB_BIN="$venv/bin/secantusd-py"
     _services_log "MongoDB (SecantusDB $VIGIE_SECANTUS_VERSION) at $VIGIE_TEST_MONGODB_URL (log: $run/mongodb.log)"
 }
 
 stop_mongodb() {
     [ -n "${VIGIE_SERVICES_RUN:-}" ] || return 0
     _services_stop_group "$VIGIE_SERVICES_RUN/mongodb.pid"
-    unset VIGIE_TEST_MONGODB_URL
+    unset VIGIE_TEST_MONGODB_URL VIGIE_TEST_MONGODB_BIN
 }
 
 # ---- Python clients (not a server: the official clients that tests drive Vigie with) -----------

@@ -1,5 +1,8 @@
-//! The feature store's MongoDB source: the documents of a collection whose timestamp is later
-//! than a watermark, flattened into columns of Arrow record batches.
+//! MongoDB: the feature store's source, and [`MongoSink`], where the server
+//! copies its predictions.
+//!
+//! The source: the documents of a collection whose timestamp is later than a
+//! watermark, flattened into columns of Arrow record batches.
 //!
 //! The watermark is merged into the query (`{$and: [FILTER, {TS: {$gt: WATERMARK}}]}`, sorted
 //! by the timestamp), so an incremental ingest reads only new documents. Columns are the
@@ -52,6 +55,130 @@ pub struct MongoSource<'a> {
 /// How long to wait for a server that does not answer, unless the URL says
 /// (`serverSelectionTimeoutMS`, `connectTimeoutMS`).
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client of the server at `url`, waiting at most `timeout` for it unless
+/// the URL says otherwise.
+fn client(
+    url: &str,
+    timeout: Duration,
+    refused: &dyn Fn(String) -> ConnectorError,
+    unavailable: &dyn Fn(String) -> ConnectorError,
+) -> Result<Client, ConnectorError> {
+    let mut options = ClientOptions::parse(url).run().map_err(|e| {
+        refused(format!(
+            "not a MongoDB URL ({}); expected mongodb://USER:PASSWORD@HOST:PORT/?OPTIONS",
+            e.kind
+        ))
+    })?;
+    options.server_selection_timeout.get_or_insert(timeout);
+    options.connect_timeout.get_or_insert(timeout);
+    options.app_name.get_or_insert_with(|| "vigie".to_owned());
+    Client::with_options(options)
+        .map_err(|e| unavailable(format!("cannot start the client ({})", e.kind)))
+}
+
+/// A collection that receives documents exactly once: each document has an
+/// `_id` chosen by the writer, and a document whose `_id` is already there
+/// counts as written, so a batch resent after a failure adds nothing twice.
+pub struct MongoSink {
+    collection: mongodb::sync::Collection<Document>,
+    location: String,
+    what: String,
+}
+
+/// The server's code for a duplicate key.
+const DUPLICATE_KEY: i32 = 11000;
+
+impl MongoSink {
+    /// A sink into `database.collection` at `url`. Connecting is lazy: an
+    /// absent server is an error of the first write, after `timeout`.
+    pub fn new(
+        url: &str,
+        database: &str,
+        collection: &str,
+        timeout: Duration,
+    ) -> Result<MongoSink, ConnectorError> {
+        let location = redact_url(url);
+        let refused = |message: String| ConnectorError::SourceInput {
+            system: "mongodb",
+            location: location.clone(),
+            message,
+        };
+        let unavailable =
+            |message: String| ConnectorError::Mongo { location: location.clone(), message };
+        let client = client(url, timeout, &refused, &unavailable)?;
+        Ok(MongoSink {
+            collection: client.database(database).collection(collection),
+            what: format!("{database}.{collection}"),
+            location,
+        })
+    }
+
+    fn failed(&self, doing: &str, error: &mongodb::error::Error) -> ConnectorError {
+        ConnectorError::Mongo {
+            location: self.location.clone(),
+            message: format!("{doing} {}: {}", self.what, error.kind),
+        }
+    }
+
+    /// Creates ascending indexes on each of `fields` (a no-op when they exist).
+    pub fn ensure_indexes(&self, fields: &[&str]) -> Result<(), ConnectorError> {
+        let indexes: Vec<mongodb::IndexModel> = fields
+            .iter()
+            .map(|field| mongodb::IndexModel::builder().keys(doc! { *field: 1 }).build())
+            .collect();
+        self.collection
+            .create_indexes(indexes)
+            .run()
+            .map(drop)
+            .map_err(|e| self.failed("creating the indexes of", &e))
+    }
+
+    /// Writes `documents` (JSON objects, each with its `_id`; extended JSON
+    /// such as `{"$date": "…"}` becomes BSON), skipping any already written.
+    pub fn insert_once(&self, documents: &[serde_json::Value]) -> Result<(), ConnectorError> {
+        if documents.is_empty() {
+            return Ok(());
+        }
+        let documents = documents
+            .iter()
+            .map(|json| match Bson::try_from(json.clone()) {
+                Ok(Bson::Document(document)) => Ok(document),
+                Ok(_) => Err(format!("not a JSON object: {json}")),
+                Err(e) => Err(format!("{e}: {json}")),
+            })
+            .collect::<Result<Vec<Document>, String>>()
+            .map_err(|message| ConnectorError::SourceInput {
+                system: "mongodb",
+                location: self.location.clone(),
+                message,
+            })?;
+        match self.collection.insert_many(documents).ordered(false).run() {
+            Ok(_) => Ok(()),
+            Err(error) => match error.kind.as_ref() {
+                mongodb::error::ErrorKind::InsertMany(failure)
+                    if failure.write_concern_error.is_none()
+                        && failure
+                            .write_errors
+                            .iter()
+                            .flatten()
+                            .all(|e| e.code == DUPLICATE_KEY) =>
+                {
+                    Ok(())
+                }
+                _ => Err(self.failed("writing to", &error)),
+            },
+        }
+    }
+
+    /// How many documents the collection holds.
+    pub fn count(&self) -> Result<u64, ConnectorError> {
+        self.collection
+            .count_documents(doc! {})
+            .run()
+            .map_err(|e| self.failed("counting the documents of", &e))
+    }
+}
 
 /// The value at a dotted path of `document`, if every step is a sub-document.
 fn lookup<'d>(document: &'d Document, path: &str) -> Option<&'d Bson> {
@@ -177,17 +304,7 @@ pub fn read_since(
     };
     let unavailable =
         |message: String| ConnectorError::Mongo { location: location.clone(), message };
-    let mut options = ClientOptions::parse(source.url).run().map_err(|e| {
-        refused(format!(
-            "not a MongoDB URL ({}); expected mongodb://USER:PASSWORD@HOST:PORT/?OPTIONS",
-            e.kind
-        ))
-    })?;
-    options.server_selection_timeout.get_or_insert(TIMEOUT);
-    options.connect_timeout.get_or_insert(TIMEOUT);
-    options.app_name.get_or_insert_with(|| "vigie".to_owned());
-    let client = Client::with_options(options)
-        .map_err(|e| unavailable(format!("cannot start the client ({})", e.kind)))?;
+    let client = client(source.url, TIMEOUT, &refused, &unavailable)?;
 
     let time_path = source.fields.get(source.timestamp).map_or(source.timestamp, String::as_str);
     let mut conditions = Vec::new();

@@ -52,6 +52,58 @@ pub struct Config {
     pub models: BTreeMap<String, ModelSpec>,
     /// An MLflow tracking server to copy runs, models and aliases to.
     pub mlflow: Mlflow,
+    /// Where `vigie serve` copies every prediction for analysis.
+    pub predictions: Predictions,
+}
+
+/// `[predictions]`: a MongoDB collection that receives every prediction
+/// (one document per row) from the audit log, in order, exactly once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Predictions {
+    /// `mongodb://HOST:PORT/?OPTIONS` (`${ENV}` is replaced from the
+    /// environment); none: predictions stay in the audit log only.
+    pub url: Option<String>,
+    /// The database (default `vigie`).
+    pub database: String,
+    /// The collection (default `predictions`).
+    pub collection: String,
+}
+
+impl Default for Predictions {
+    fn default() -> Self {
+        Predictions {
+            url: None,
+            database: "vigie".to_owned(),
+            collection: "predictions".to_owned(),
+        }
+    }
+}
+
+/// `text` with every `${NAME}` replaced by the environment variable `NAME`,
+/// so that passwords in URLs stay out of `vigie.toml`.
+pub fn expand_env(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(format!("`${{` without a closing `}}` in {text:?}"));
+        };
+        let name = &after[..end];
+        match std::env::var(name) {
+            Ok(value) => out.push_str(&value),
+            Err(_) => {
+                return Err(format!(
+                    "the environment variable {name} is not set (the url uses `${{{name}}}`); set it before running vigie"
+                ));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// `[mlflow]`

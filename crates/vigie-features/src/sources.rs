@@ -10,34 +10,9 @@
 use arrow::array::RecordBatch;
 use vigie_connectors::mongodb::MongoSource;
 use vigie_connectors::postgres::{PgRelation, redact_url};
-use vigie_core::config::{Source, SourceKind};
+use vigie_core::config::{Source, SourceKind, expand_env};
 
 use crate::error::{FeatureError, Result};
-
-/// `text` with every `${NAME}` replaced by the environment variable `NAME`.
-pub(crate) fn expand_env(text: &str) -> std::result::Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            return Err(format!("`${{` without a closing `}}` in {text:?}"));
-        };
-        let name = &after[..end];
-        match std::env::var(name) {
-            Ok(value) => out.push_str(&value),
-            Err(_) => {
-                return Err(format!(
-                    "the environment variable {name} is not set (the url uses `${{{name}}}`); set it before running vigie"
-                ));
-            }
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
 
 fn text(field: &Option<toml::Spanned<String>>) -> Option<&str> {
     field.as_ref().map(|value| value.get_ref().as_str())

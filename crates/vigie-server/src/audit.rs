@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 use vigie_core::{ErrorCode, Frame, Value};
 use vigie_ml::Task;
 
+pub(crate) use chain::segment_path;
 pub use chain::{GENESIS_HASH, StoredRecord, TornTail, Verified, read, scan, segments, verify};
 
 use crate::catalog::Served;

@@ -27,6 +27,7 @@ mod error;
 mod metrics;
 mod mlflow;
 mod openapi;
+mod predictions;
 mod rows;
 mod v1;
 mod v2;
@@ -42,6 +43,7 @@ pub use audit::{AuditLog, AuditOptions};
 pub use catalog::{Catalog, OpenRegistry, Served, Shared};
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use predictions::PredictionStore;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;

@@ -124,6 +124,14 @@ impl Metrics {
         }))
     }
 
+    /// Adds a metric of another part of the server (the prediction store).
+    pub(crate) fn register(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
+        self.registry.register(collector)
+    }
+
     /// Every metric in Prometheus' text exposition format.
     pub fn render(&self) -> Result<String, prometheus::Error> {
         TextEncoder::new().encode_to_string(&self.registry.gather())

@@ -23,6 +23,10 @@ pub fn run(project: &Project, addr: &str, model: Option<String>) -> anyhow::Resu
     let shared = vigie_server::Shared::start(open, model).map_err(anyhow::Error::msg)?;
     let catalog = shared.catalog();
     let (audit, metrics) = super::audit::open_for_serving(project)?;
+    if let Some(store) = prediction_store(project)? {
+        store.start(&super::audit::audit_dir(project), &metrics).map_err(anyhow::Error::msg)?;
+        eprintln!("predictions: copied from the audit log to {}", store.describe());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -44,4 +48,17 @@ pub fn run(project: &Project, addr: &str, model: Option<String>) -> anyhow::Resu
         vigie_server::serve(listener, shared, audit, metrics).await?;
         anyhow::Ok(())
     })
+}
+
+/// The `[predictions]` store of `vigie.toml`, if one is set.
+fn prediction_store(project: &Project) -> anyhow::Result<Option<vigie_server::PredictionStore>> {
+    let config = project.config()?.predictions;
+    let Some(url) = config.url else { return Ok(None) };
+    let url = vigie_core::config::expand_env(&url)
+        .map_err(|e| UsageError(format!("vigie.toml [predictions] url: {e}")))?;
+    Ok(Some(vigie_server::PredictionStore {
+        url,
+        database: config.database,
+        collection: config.collection,
+    }))
 }

@@ -8,6 +8,7 @@ mod forecast;
 mod metrics;
 mod mlflow;
 mod openapi;
+mod predictions;
 mod registry;
 mod serve;
 mod support;
