@@ -1,27 +1,34 @@
 //! MLflow's scoring protocol, as `mlflow models serve` speaks it: one model
 //! per server (`vigie serve --model NAME`, or the only model served),
 //! `POST /invocations` with `dataframe_split`, `dataframe_records`,
-//! `instances` or `inputs`, and `{"predictions": [...]}` back.
+//! `instances` or `inputs`, and `{"predictions": [...]}` back. MLflow clients
+//! expect nothing else in the body, so the model, version and routing variant
+//! that answered are in the `X-Vigie-*` reply headers.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 use serde_json::{Map, Value as Json, json};
+use vigie_core::Frame;
+use vigie_ml::Model;
 
-use crate::catalog::{Served, Shared};
+use crate::catalog::Shared;
 use crate::error::ApiError;
-use crate::rows::{Rows, parse_body, prediction, score};
+use crate::routing::{KeySources, pick};
+use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
 pub async fn ping() -> &'static str {
     "\n"
 }
 
-/// The model `/invocations` scores: the only one served.
-fn the_model(shared: &Shared) -> Result<Arc<Served>, ApiError> {
+/// The name of the model `/invocations` scores: the only one served.
+fn the_model(shared: &Shared) -> Result<String, ApiError> {
     let catalog = shared.catalog();
-    let mut models = catalog.models.values();
+    let mut models = catalog.models.keys();
     match (models.next(), models.next()) {
         (Some(only), None) => Ok(only.clone()),
         (None, _) => Err(ApiError::not_found("no model is served")),
@@ -49,17 +56,31 @@ fn records(value: &Json, field: &str) -> Result<Vec<Map<String, Json>>, ApiError
 
 pub async fn invocations(
     State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let body = body?;
-    let served = the_model(&shared)?;
-    let request = parse_body(&body)?;
+    let name = the_model(&shared)?;
+    let request = Arc::new(parse_body(&body)?);
+    let id = request_id();
+    let sources = KeySources { explicit: None, body: Some(&request), request_id: &id };
+    let pick = pick(&shared, &name, &headers, &sources)?;
+    let model = &pick.served.model;
+    let frame = input_frame(model, &request)?;
+    let outputs = score(model, &frame)?;
+    let predictions: Vec<Json> = outputs.iter().map(|o| prediction(model, o)).collect();
+    let reply_headers = pick.headers();
+    pick.finish(&shared, &outputs, move |model| input_frame(model, &request));
+    Ok((reply_headers, axum::Json(json!({"predictions": predictions}))))
+}
+
+/// The request, in any of MLflow's four shapes, as `model`'s input frame.
+fn input_frame(model: &Model, request: &Json) -> Result<Frame, ApiError> {
     let object = request.as_object().ok_or_else(|| {
         ApiError::bad_request(
             "expected an object with dataframe_split, dataframe_records, instances or inputs",
         )
     })?;
-    let model = &served.model;
     let frame = if let Some(split) = object.get("dataframe_split") {
         let columns: Vec<String> = split
             .get("columns")
@@ -133,7 +154,5 @@ pub async fn invocations(
             object.keys().cloned().collect::<Vec<_>>().join(", ")
         )));
     };
-    let outputs = score(model, &frame)?;
-    let predictions: Vec<Json> = outputs.iter().map(|o| prediction(model, o)).collect();
-    Ok(axum::Json(json!({"predictions": predictions})))
+    Ok(frame)
 }

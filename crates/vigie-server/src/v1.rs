@@ -1,44 +1,28 @@
 //! Vigie's own prediction route: records in, each with its score, its
 //! decision at the model's threshold and, on request, its exact per-column
-//! contributions; the reply names the request, model and version.
+//! contributions; the reply names the request, model, version and routing variant.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 use serde_json::{Map, Value as Json, json};
+use vigie_core::Frame;
+use vigie_ml::Model;
 
 use crate::catalog::Shared;
 use crate::error::ApiError;
+use crate::routing::{KeySources, Pick, pick};
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
-pub async fn predict(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Json>, ApiError> {
-    let body = body?;
-    let request = parse_body(&body)?;
-    let served = match request.get("version") {
-        None | Some(Json::Null) => shared.serving(&name)?,
-        Some(version) => {
-            let version =
-                version.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| {
-                    ApiError::bad_request("field \"version\": expected a version number")
-                })?;
-            shared.version(&name, version).await?
-        }
-    };
+/// The `records` of a request as `model`'s input frame.
+fn input_frame(model: &Model, request: &Json) -> Result<Frame, ApiError> {
     let records = request.get("records").and_then(Json::as_array).ok_or_else(|| {
         ApiError::bad_request("field \"records\": expected an array of objects (column → value)")
     })?;
-    let explain = match request.get("explain") {
-        None | Some(Json::Null) => false,
-        Some(Json::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::bad_request("field \"explain\": expected true or false")),
-    };
-    let model = &served.model;
     let mut rows = Rows::new(model, records.len());
     for (i, record) in records.iter().enumerate() {
         let record = record
@@ -46,7 +30,43 @@ pub async fn predict(
             .ok_or_else(|| ApiError::bad_request(format!("records[{i}]: expected an object")))?;
         rows.push_record(i, record);
     }
-    let frame = rows.into_frame()?;
+    rows.into_frame()
+}
+
+pub async fn predict(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body?;
+    let request = Arc::new(parse_body(&body)?);
+    let request_id = request_id();
+    let pick = match request.get("version") {
+        None | Some(Json::Null) => {
+            let sources = KeySources {
+                explicit: request.get("key"),
+                body: Some(&request),
+                request_id: &request_id,
+            };
+            pick(&shared, &name, &headers, &sources)?
+        }
+        Some(version) => {
+            let version =
+                version.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| {
+                    ApiError::bad_request("field \"version\": expected a version number")
+                })?;
+            Pick::explicit(shared.version(&name, version).await?)
+        }
+    };
+    let served = Arc::clone(&pick.served);
+    let explain = match request.get("explain") {
+        None | Some(Json::Null) => false,
+        Some(Json::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("field \"explain\": expected true or false")),
+    };
+    let model = &served.model;
+    let frame = input_frame(model, &request)?;
     let outputs = score(model, &frame)?;
     let mut predictions: Vec<Json> = outputs.iter().map(|o| prediction(model, o)).collect();
     if explain {
@@ -65,10 +85,18 @@ pub async fn predict(
             prediction["bias"] = json!(explanation.bias[row * explanation.n_outputs]);
         }
     }
-    Ok(axum::Json(json!({
-        "request_id": request_id(),
-        "model": served.name,
-        "version": served.version,
-        "predictions": predictions,
-    })))
+    let reply_headers = pick.headers();
+    let variant = pick.variant.clone();
+    let shadow_request = Arc::clone(&request);
+    pick.finish(&shared, &outputs, move |model| input_frame(model, &shadow_request));
+    Ok((
+        reply_headers,
+        axum::Json(json!({
+            "request_id": request_id,
+            "model": served.name,
+            "version": served.version,
+            "variant": variant,
+            "predictions": predictions,
+        })),
+    ))
 }

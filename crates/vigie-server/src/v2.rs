@@ -1,19 +1,24 @@
 //! The Open Inference Protocol (KServe V2) over REST: each model input is
 //! one tensor named after the column, of shape `[rows]` (or `[rows, 1]`);
 //! the outputs are `score` (`FP64`, `[rows]` or `[rows, classes]`) and
-//! `label` (`BYTES`, `[rows]`).
+//! `label` (`BYTES`, `[rows]`). The reply's `parameters` name the routing
+//! `variant` that answered; a request may name its sticky key in
+//! `parameters.routing_key`.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 use serde_json::{Value as Json, json};
-use vigie_core::ColumnKind;
-use vigie_ml::Task;
+use vigie_core::{ColumnKind, Frame};
+use vigie_ml::{Model, Task};
 
 use crate::catalog::{Served, Shared};
 use crate::error::ApiError;
+use crate::routing::{KeySources, Pick, pick};
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
 pub async fn server_metadata() -> axum::Json<Json> {
@@ -99,25 +104,49 @@ pub async fn version_ready(
 pub async fn infer(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let body = body?;
-    let served = shared.serving(&name)?;
-    run(&served, &body).map(axum::Json)
+    let request = Arc::new(parse_body(&body)?);
+    let id = request.get("id").and_then(Json::as_str).map_or_else(request_id, str::to_owned);
+    let explicit = request.get("parameters").and_then(|p| p.get("routing_key"));
+    let sources = KeySources { explicit, body: Some(&request), request_id: &id };
+    let pick = pick(&shared, &name, &headers, &sources)?;
+    run(&shared, pick, request, id)
 }
 
 pub async fn infer_version(
     State(shared): State<Arc<Shared>>,
     Path((name, version)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let body = body?;
     let served = shared.version(&name, parse_version(&version)?).await?;
-    run(&served, &body).map(axum::Json)
+    let request = Arc::new(parse_body(&body)?);
+    let id = request.get("id").and_then(Json::as_str).map_or_else(request_id, str::to_owned);
+    run(&shared, Pick::explicit(served), request, id)
 }
 
-fn run(served: &Served, body: &[u8]) -> Result<Json, ApiError> {
-    let request = parse_body(body)?;
+/// Scores a request with the picked version and counts it (and runs its shadow).
+fn run(
+    shared: &Arc<Shared>,
+    pick: Pick,
+    request: Arc<Json>,
+    id: String,
+) -> Result<impl IntoResponse + use<>, ApiError> {
+    let served = Arc::clone(&pick.served);
+    let frame = input_frame(&served.model, &request)?;
+    let outputs = score(&served.model, &frame)?;
+    let mut body = reply(&served, &outputs, frame.n_rows(), id);
+    body["parameters"]["variant"] = json!(pick.variant);
+    let headers = pick.headers();
+    pick.finish(shared, &outputs, move |model| input_frame(model, &request));
+    Ok((headers, axum::Json(body)))
+}
+
+/// The request's tensors as `model`'s input frame.
+fn input_frame(model: &Model, request: &Json) -> Result<Frame, ApiError> {
     let inputs = request
         .get("inputs")
         .and_then(Json::as_array)
@@ -169,12 +198,15 @@ fn run(served: &Served, body: &[u8]) -> Result<Json, ApiError> {
         columns.push((name.to_owned(), data));
     }
     let n_rows = n_rows.ok_or_else(|| ApiError::bad_request("field \"inputs\": no tensor"))?;
-    let mut rows = Rows::new(&served.model, n_rows);
+    let mut rows = Rows::new(model, n_rows);
     for (name, data) in columns {
         rows.set_column(&name, data)?;
     }
-    let frame = rows.into_frame()?;
-    let outputs = score(&served.model, &frame)?;
+    rows.into_frame()
+}
+
+/// The V2 reply: a score tensor and a label tensor.
+fn reply(served: &Served, outputs: &[Vec<f64>], n_rows: usize, id: String) -> Json {
     let multiclass = matches!(served.model.card.task, Task::Multiclass { .. });
     let width = served.model.card.task.n_outputs();
     let scores: Vec<f64> = outputs.iter().flatten().copied().collect();
@@ -182,14 +214,14 @@ fn run(served: &Served, body: &[u8]) -> Result<Json, ApiError> {
         outputs.iter().map(|o| prediction(&served.model, o)["label"].clone()).collect();
     let labels: Vec<String> =
         labels.iter().map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_owned)).collect();
-    Ok(json!({
+    json!({
         "model_name": served.name,
         "model_version": served.version.to_string(),
-        "id": request.get("id").and_then(Json::as_str).map_or_else(request_id, str::to_owned),
+        "id": id,
         "parameters": {"threshold": served.model.card.threshold},
         "outputs": [
             {"name": "score", "datatype": "FP64", "shape": if multiclass { json!([n_rows, width]) } else { json!([n_rows]) }, "data": scores},
             {"name": "label", "datatype": "BYTES", "shape": [n_rows], "data": labels},
         ],
-    }))
+    })
 }
