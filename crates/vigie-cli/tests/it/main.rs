@@ -6,6 +6,7 @@ mod features;
 mod forecast;
 mod mlflow;
 mod registry;
+mod routing;
 mod serve;
 mod support;
 mod train_predict;
