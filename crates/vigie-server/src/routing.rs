@@ -90,7 +90,7 @@ impl Route {
 
     /// The route of `spec`, loading the versions it names (`champion` is already loaded).
     pub fn load(registry: &Registry, champion: Arc<Served>, spec: Routing) -> Route {
-        match Route::arms(registry, &champion, &spec) {
+        match Route::load_arms(registry, &champion, &spec) {
             Ok((arms, shadow)) => Route { spec, champion, arms, shadow, problem: None },
             Err(problem) => Route { problem: Some(problem), ..Route::champion_only(champion) },
         }
@@ -133,7 +133,7 @@ impl Route {
 }
 
 impl Route {
-    fn arms(
+    fn load_arms(
         registry: &Registry,
         champion: &Arc<Served>,
         spec: &Routing,
@@ -274,20 +274,40 @@ impl Pick {
         let elapsed = self.started.elapsed();
         state.count(&self.served, &self.variant, outputs, elapsed);
         let Some(shadow) = self.shadow else { return };
-        if state.shadow_jobs.fetch_add(1, Ordering::AcqRel) >= MAX_SHADOW_JOBS {
-            state.shadow_jobs.fetch_sub(1, Ordering::AcqRel);
+        let Some(slot) = ShadowSlot::take(shared) else {
             state.count_dropped(&shadow);
             return;
-        }
+        };
         let answered: Vec<f64> = outputs.iter().map(|o| first(o)).collect();
-        let shared = Arc::clone(shared);
         tokio::task::spawn_blocking(move || {
-            let state = shared.routing();
+            let state = slot.shared.routing();
             let started = Instant::now();
             let scored = frame_for(&shadow.model).and_then(|frame| score(&shadow.model, &frame));
             state.count_shadow(&shadow, scored.as_deref().ok(), &answered, started.elapsed());
-            state.shadow_jobs.fetch_sub(1, Ordering::AcqRel);
         });
+    }
+}
+
+/// One of the [`MAX_SHADOW_JOBS`] places for a running shadow scoring, given back when
+/// dropped (also if the scoring panics).
+struct ShadowSlot {
+    shared: Arc<Shared>,
+}
+
+impl ShadowSlot {
+    fn take(shared: &Arc<Shared>) -> Option<ShadowSlot> {
+        let jobs = &shared.routing().shadow_jobs;
+        if jobs.fetch_add(1, Ordering::AcqRel) >= MAX_SHADOW_JOBS {
+            jobs.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(ShadowSlot { shared: Arc::clone(shared) })
+    }
+}
+
+impl Drop for ShadowSlot {
+    fn drop(&mut self) {
+        self.shared.routing().shadow_jobs.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -303,18 +323,18 @@ pub fn pick(
     sources: &KeySources<'_>,
 ) -> Result<Pick, ApiError> {
     let route = shared.route(name)?;
+    // The key is looked for only when several arms share the traffic.
     let (variant, served) = if route.splits() {
-        let key = sticky_key(shared, name, headers, sources);
-        let (variant, served) = route.arm_of(&key);
-        (variant.to_owned(), Arc::clone(served))
+        route.arm_of(&sticky_key(shared, name, headers, sources))
     } else {
-        let arm = route.arms.first();
-        arm.map_or_else(
-            || (CHAMPION.to_owned(), Arc::clone(&route.champion)),
-            |arm| (arm.name.clone(), Arc::clone(&arm.served)),
-        )
+        (CHAMPION, &route.champion)
     };
-    Ok(Pick { served, variant, shadow: route.shadow.clone(), started: Instant::now() })
+    Ok(Pick {
+        served: Arc::clone(served),
+        variant: variant.to_owned(),
+        shadow: route.shadow.clone(),
+        started: Instant::now(),
+    })
 }
 
 fn sticky_key(
@@ -541,9 +561,6 @@ impl RoutingState {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
 impl Shared {
     /// The route of `name` in the current catalog.
     pub fn route(&self, name: &str) -> Result<Arc<Route>, ApiError> {
@@ -554,3 +571,6 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
