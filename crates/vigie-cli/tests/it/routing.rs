@@ -546,3 +546,54 @@ fn two_replicas_on_a_postgres_registry_follow_one_routing_change() {
     let shown = b.json(&["models", "show", "credit", "--format", "json"]);
     assert_eq!(shown["routing"]["history"].as_array().map(Vec::len), Some(2));
 }
+
+/// A vigie.toml that declares `credit` as a model of the entity `customer`, keyed by
+/// `customer_id` (its feature view and source are never read here).
+const ENTITY_CONFIG: &str = r#"
+[entities.customer]
+key = "customer_id"
+
+[sources.loans]
+kind = "file"
+path = "loans.csv"
+timestamp = "ts"
+
+[feature_views.profile]
+source = "loans"
+entity = "customer"
+columns = { balance = "balance" }
+
+[models.credit]
+labels = "loans"
+label = "default"
+entity = "customer"
+features = ["profile:*"]
+"#;
+
+#[test]
+fn the_entity_key_column_of_vigie_toml_routes_each_customer() {
+    let project = project_with_two_versions();
+    std::fs::write(project.path("vigie.toml"), ENTITY_CONFIG).expect("write vigie.toml");
+    let server = Server::start(&project);
+    server.route(json!({"mode": "canary", "version": 2, "weight": 50}));
+    let mut versions = BTreeMap::new();
+    for i in 0..200 {
+        let customer = format!("c-{i}");
+        let by_header = server.post(
+            "/v1/models/credit/predict",
+            &json!({"records": [record()]}),
+            &[("x-vigie-routing-key", &customer)],
+        );
+        let expected = answered(&by_header.body).0;
+        // The customer's id in the record routes it, whatever its other values.
+        for balance in [0.0, 1500.0, 2500.0] {
+            let mut row = record();
+            row["customer_id"] = json!(customer);
+            row["balance"] = json!(balance);
+            let reply = server.post("/v1/models/credit/predict", &json!({"records": [row]}), &[]);
+            assert_eq!(answered(&reply.body).0, expected, "{customer} at balance {balance}");
+        }
+        *versions.entry(expected).or_insert(0usize) += 1;
+    }
+    assert!(binomial_close(versions[&2], 200, 0.5), "{versions:?}");
+}
