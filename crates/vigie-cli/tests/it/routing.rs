@@ -597,3 +597,31 @@ fn the_entity_key_column_of_vigie_toml_routes_each_customer() {
     }
     assert!(binomial_close(versions[&2], 200, 0.5), "{versions:?}");
 }
+
+#[test]
+fn a_shadow_that_cannot_score_a_request_is_counted_and_never_fails_the_answer() {
+    let project = Project::new();
+    let csv = data("Default.csv").display().to_string();
+    // v1 reads student and balance; v2 also reads income.
+    for extra in [&["--algorithm", "logistic", "--ignore", "income"][..], &["--algorithm", "gbdt"]]
+    {
+        let mut args = vec!["train", "--data", &csv, "--label", "default", "--name", "credit"];
+        args.extend_from_slice(&["--cv", "2"]);
+        args.extend_from_slice(extra);
+        project.ok(&args);
+    }
+    let server = Server::start(&project);
+    server.route(json!({"mode": "champion", "shadow": 2}));
+    let without_income = json!({"records": [{"student": "No", "balance": 1500.0}]});
+    let n = 20;
+    for _ in 0..n {
+        let reply = server.post("/v1/models/credit/predict", &without_income, &[]);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(answered(&reply.body).0, 1);
+    }
+    let shadow = eventually("the shadow's failures reach 20", || {
+        let shadow = server.variants().get("shadow").cloned()?;
+        (shadow["failures"] == json!(n)).then_some(shadow)
+    });
+    assert_eq!((shadow["requests"].clone(), shadow["version"].clone()), (json!(0), json!(2)));
+}
