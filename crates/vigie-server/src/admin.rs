@@ -33,6 +33,15 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/v1/models/{name}/aliases/{alias}", axum::routing::put(set_alias))
         .route("/v1/models/{name}/rollback", post(rollback))
         .route("/v1/models/{name}/variants", get(variants))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// A method an admin route does not take: a JSON 405 like every other error.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError {
+        status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        message: format!("{} does not take {method}", uri.path()),
+    }
 }
 
 fn registry_error(error: RegistryError) -> ApiError {

@@ -478,6 +478,8 @@ fn bad_admin_changes_are_refused_with_json() {
             .send("{\"mode\":"),
     );
     refused(malformed, 400, "malformed JSON");
+    let deleted = Server::reply(server.agent.delete(format!("{}{routing}", server.base)).call());
+    refused(deleted, 405, "does not take DELETE");
     // Nothing was changed by the refusals.
     let served = server.get(routing).body;
     assert_eq!(served["routing"], json!({"mode": "champion"}));
