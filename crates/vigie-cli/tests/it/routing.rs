@@ -627,3 +627,36 @@ fn a_shadow_that_cannot_score_a_request_is_counted_and_never_fails_the_answer() 
     });
     assert_eq!((shadow["requests"].clone(), shadow["version"].clone()), (json!(0), json!(2)));
 }
+
+/// The files under `folder` whose path ends in `suffix`.
+fn model_files(folder: &Path, suffix: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(folder).expect("read a folder").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(model_files(&path, suffix));
+        } else if path.to_string_lossy().ends_with(suffix) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_routed_version_that_cannot_load_leaves_the_champion_answering() {
+    let project = project_with_two_versions();
+    let files = model_files(&project.path(".vigie/artifacts"), "credit-v2.vgm");
+    assert_eq!(files.len(), 1, "{files:?}");
+    std::fs::write(&files[0], b"not a model").expect("damage v2's file");
+    let server = Server::start(&project);
+    let served = server.route(json!({"mode": "canary", "version": 2, "weight": 100}));
+    let problem = served["serving"]["problem"].as_str().unwrap_or_default().to_owned();
+    assert!(!problem.is_empty(), "{served}");
+    assert_eq!(
+        served["serving"]["variants"],
+        json!([{"name": "champion", "version": 1, "weight": 100.0}])
+    );
+    for i in 0..20 {
+        assert_eq!(server.predict(&format!("k{i}")).0, 1);
+    }
+}
