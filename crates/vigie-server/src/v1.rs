@@ -41,14 +41,11 @@ pub async fn predict(
 ) -> Result<impl IntoResponse, ApiError> {
     let body = body?;
     let request = Arc::new(parse_body(&body)?);
-    let request_id = request_id();
+    let id = request_id();
     let pick = match request.get("version") {
         None | Some(Json::Null) => {
-            let sources = KeySources {
-                explicit: request.get("key"),
-                body: Some(&request),
-                request_id: &request_id,
-            };
+            let sources =
+                KeySources { explicit: request.get("key"), body: Some(&request), request_id: &id };
             pick(&shared, &name, &headers, &sources)?
         }
         Some(version) => {
@@ -92,7 +89,7 @@ pub async fn predict(
     Ok((
         reply_headers,
         axum::Json(json!({
-            "request_id": request_id,
+            "request_id": id,
             "model": served.name,
             "version": served.version,
             "variant": variant,
