@@ -316,6 +316,10 @@ pub enum ModelsCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Route a model's traffic between its versions: a canary, an A/B test, a shadow, or all to
+    /// the champion. Each call replaces the whole routing; `vigie serve` applies it without a
+    /// restart.
+    Route(RouteArgs),
     /// Set (NAME ALIAS VERSION) or delete (NAME ALIAS --delete) any alias.
     Alias {
         /// The model.
@@ -335,6 +339,49 @@ pub enum ModelsCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+}
+
+/// `vigie models route`
+#[derive(Debug, Args)]
+#[command(
+    group(clap::ArgGroup::new("routing").required(true).multiple(true)
+        .args(["canary", "ab", "shadow", "champion_only"])),
+    after_help = "Examples:\n  vigie models route credit --canary 3 --weight 5 --reason \"try v3 on 5%\"\n  \
+vigie models route credit --shadow 4\n  vigie models route credit --ab 2=50,3=50 --shadow 4\n  \
+vigie models route credit --champion-only\n\n\
+Requests are routed by a sticky key (the X-Vigie-Routing-Key header, the request's key, the \
+model's entity key column, else the request id), so one customer always sees one version; \
+the shadow version is scored on every request and never answered."
+)]
+pub struct RouteArgs {
+    /// The model.
+    pub name: String,
+    /// Send --weight percent of the keys to this version, the rest to the champion.
+    #[arg(long, value_name = "VERSION", requires = "weight", conflicts_with_all = ["ab", "champion_only"])]
+    pub canary: Option<u32>,
+    /// The canary's share of the keys, in percent (0 to 100).
+    #[arg(long, value_name = "PCT", requires = "canary")]
+    pub weight: Option<f64>,
+    /// An A/B test: versions and their weights in percent, summing to 100 (variants a, b, c…).
+    #[arg(
+        long,
+        value_name = "V1=W1,V2=W2",
+        value_delimiter = ',',
+        conflicts_with = "champion_only"
+    )]
+    pub ab: Vec<String>,
+    /// Also score this version on every request, without answering with it.
+    #[arg(long, value_name = "VERSION", conflicts_with = "champion_only")]
+    pub shadow: Option<u32>,
+    /// All traffic to the champion, no shadow.
+    #[arg(long)]
+    pub champion_only: bool,
+    /// Why (kept in the routing history).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 /// `vigie train`

@@ -37,6 +37,15 @@ pub enum RegistryError {
         /// The aliases that exist, as a suffix.
         hint: String,
     },
+    /// A routing that cannot be applied: weights out of range, bad variant names, a version
+    /// that is not a tabular model (nothing was changed).
+    #[error("routing of {name:?}: {message}")]
+    InvalidRouting {
+        /// The model.
+        name: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// No run with that id.
     #[error("no run {0:?}")]
     UnknownRun(String),
@@ -91,7 +100,9 @@ impl RegistryError {
             | RegistryError::UnknownAlias { .. }
             | RegistryError::UnknownRun(_) => ErrorCode::NotFound,
             RegistryError::Conflict(_) => ErrorCode::Conflict,
-            RegistryError::InvalidName(_) | RegistryError::Location(_) => ErrorCode::InvalidInput,
+            RegistryError::InvalidName(_)
+            | RegistryError::InvalidRouting { .. }
+            | RegistryError::Location(_) => ErrorCode::InvalidInput,
             RegistryError::Io { .. } | RegistryError::Database { .. } => ErrorCode::Unavailable,
             RegistryError::Artifacts(source) => source.code(),
             RegistryError::Model { source, .. } => source.code(),

@@ -10,7 +10,8 @@
 //! Vigie processes share; model files are artifacts under `artifacts/RUN/` in
 //! the state folder or an S3 bucket ([`RegistryLocation`]). Each change is one
 //! transaction, and a generation counter increases with every change to
-//! versions or aliases, so a server can watch it and reload without a restart.
+//! versions, aliases or routing ([`Routing`]: champion, canary, shadow, A/B), so a
+//! server can watch it and reload without a restart.
 //!
 //! [`mlflow_export`] copies all of it to an MLflow tracking server, idempotently.
 
@@ -26,6 +27,7 @@ pub use error::{RegistryError, Result};
 pub use mlflow_export::{ExportCount, ExportSummary};
 pub use reference::{ModelRef, Selector, validate_name};
 pub use registry::{
-    AliasMove, LOCK_TIMEOUT, ModelSummary, Registry, RegistryLocation, VersionInfo,
+    AbVariant, AliasMove, LOCK_TIMEOUT, ModelSummary, Registry, RegistryLocation, Routing,
+    RoutingChange, Split, VersionInfo,
 };
 pub use tracking::{MetricPoint, NewRun, RunDetail, RunStatus, RunSummary};

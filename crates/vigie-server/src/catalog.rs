@@ -42,6 +42,8 @@ pub struct Catalog {
     pub models: BTreeMap<String, Arc<Served>>,
     /// Models the server skips, with why (forecast models, unreadable files).
     pub skipped: Vec<(String, String)>,
+    /// Model name → its routing between versions, with the versions it needs loaded.
+    pub routes: BTreeMap<String, Arc<crate::routing::Route>>,
 }
 
 /// What every request handler shares.
@@ -51,6 +53,7 @@ pub struct Shared {
     open: OpenRegistry,
     /// Only this model, when the server is one model's microservice.
     only: Option<String>,
+    routing: crate::routing::RoutingState,
 }
 
 impl Catalog {
@@ -87,6 +90,7 @@ impl Catalog {
                 Err(reason) => catalog.skipped.push((name, reason)),
             }
         }
+        catalog.routes = crate::routing::load_routes(registry, &catalog.models);
         Ok(catalog)
     }
 }
@@ -101,6 +105,7 @@ impl Shared {
             versions: Mutex::new(BTreeMap::new()),
             open,
             only,
+            routing: crate::routing::RoutingState::default(),
         });
         let watcher = Arc::downgrade(&shared);
         std::thread::Builder::new()
@@ -117,11 +122,8 @@ impl Shared {
                         registry = None;
                         continue;
                     };
-                    if generation != shared.catalog().generation
-                        && let Ok(fresh) = Catalog::load(current, shared.only.as_deref())
-                        && let Ok(mut slot) = shared.catalog.write()
-                    {
-                        *slot = Arc::new(fresh);
+                    if generation != shared.catalog().generation {
+                        let _ = shared.refresh(current);
                     }
                 }
             })
@@ -132,6 +134,27 @@ impl Shared {
     /// The current catalog.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog.read().map_or_else(|poisoned| poisoned.into_inner().clone(), |c| c.clone())
+    }
+
+    /// Loads the registry's catalog and swaps it in, unless a newer one is already there
+    /// (the watcher and an admin change may both reload).
+    pub(crate) fn refresh(&self, registry: &Registry) -> Result<(), String> {
+        let fresh = Catalog::load(registry, self.only.as_deref())?;
+        let mut slot = self.catalog.write().map_err(|_| "the catalog lock is poisoned")?;
+        if fresh.generation >= slot.generation {
+            *slot = Arc::new(fresh);
+        }
+        Ok(())
+    }
+
+    /// Opens a connection to the registry (for admin changes).
+    pub(crate) fn open_registry(&self) -> Result<Registry, String> {
+        (self.open)()
+    }
+
+    /// Routing state: entity key columns and per-variant counters.
+    pub fn routing(&self) -> &crate::routing::RoutingState {
+        &self.routing
     }
 
     /// The serving version of `name`.

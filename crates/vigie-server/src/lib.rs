@@ -5,12 +5,17 @@
 //!   readiness, `infer` with and without a version ([`v2`]).
 //! - MLflow scoring: `POST /invocations` (`dataframe_split`,
 //!   `dataframe_records`, `instances`, `inputs`), `/ping`, `/health` ([`mlflow`]).
-//! - Vigie's own `/v1/models/{name}/predict`, with exact explanations ([`v1`]).
+//! - Vigie's own `/v1/models/{name}/predict`, with exact explanations ([`v1`]),
+//!   and the admin routes of `/v1` ([`admin`]): models, routing, aliases,
+//!   rollback, per-variant statistics.
 //!
-//! [`Catalog`] holds the served models; a thread watches the registry's
-//! generation counter and swaps in a new catalog when a version or alias
-//! changes, so a promotion or rollback is served without a restart. Every
-//! error is a 4xx or 5xx with a JSON body naming the problem.
+//! [`Catalog`] holds the served models and their routing between versions
+//! ([`routing`]: champion, canary by sticky key, A/B, shadow); a thread
+//! watches the registry's generation counter and swaps in a new catalog when
+//! a version, alias or routing changes, so a promotion, rollback or routing
+//! change is served without a restart. Every reply names the model, version
+//! and routing variant that answered. Every error is a 4xx or 5xx with a JSON
+//! body naming the problem.
 //!
 //! Every prediction is recorded in a hash-chained audit log, durable before
 //! the reply ([`audit`]); `/metrics` exports Prometheus metrics ([`Metrics`]).
@@ -18,8 +23,9 @@
 //! `/v1/openapi.json` documents every route ([`openapi`]).
 //!
 //! Not yet: authentication and TLS (so [`serve`] binds loopback addresses
-//! only), routing between versions.
+//! only).
 
+pub mod admin;
 pub mod audit;
 mod binary;
 mod catalog;
@@ -28,6 +34,7 @@ mod metrics;
 mod mlflow;
 mod openapi;
 mod predictions;
+pub mod routing;
 mod rows;
 mod v1;
 mod v2;
@@ -44,6 +51,7 @@ pub use catalog::{Catalog, OpenRegistry, Served, Shared};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use predictions::PredictionStore;
+pub use routing::{Route, RoutingState, VariantCounters, VariantSnapshot};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -69,6 +77,7 @@ pub fn router(shared: Arc<Shared>, audit: Arc<AuditLog>, metrics: Arc<Metrics>) 
         .route("/health", get(mlflow::ping))
         .route("/v1/models/{name}/predict", post(v1::predict))
         .route("/v1/openapi.json", get(openapi::document))
+        .merge(admin::router())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(error::refuse_declared_oversize))

@@ -1,7 +1,9 @@
 //! MLflow's scoring protocol, as `mlflow models serve` speaks it: one model
 //! per server (`vigie serve --model NAME`, or the only model served),
 //! `POST /invocations` with `dataframe_split`, `dataframe_records`,
-//! `instances` or `inputs`, and `{"predictions": [...]}` back.
+//! `instances` or `inputs`, and `{"predictions": [...]}` back. MLflow clients
+//! expect nothing else in the body, so the model, version and routing variant
+//! that answered are in the `X-Vigie-*` reply headers.
 
 use std::sync::Arc;
 
@@ -9,21 +11,26 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 use serde_json::{Map, Value as Json, json};
+use vigie_core::Frame;
+use vigie_ml::Model;
 
-use crate::audit::{self, AuditLog, Audited, Prediction};
-use crate::catalog::{Served, Shared};
+use crate::audit::{AuditLog, Prediction};
+use crate::catalog::Shared;
 use crate::error::ApiError;
+use crate::routing::{KeySources, pick};
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
 pub async fn ping() -> &'static str {
     "\n"
 }
 
-/// The model `/invocations` scores: the only one served.
-fn the_model(shared: &Shared) -> Result<Arc<Served>, ApiError> {
+/// The name of the model `/invocations` scores: the only one served.
+fn the_model(shared: &Shared) -> Result<String, ApiError> {
     let catalog = shared.catalog();
-    let mut models = catalog.models.values();
+    let mut models = catalog.models.keys();
     match (models.next(), models.next()) {
         (Some(only), None) => Ok(only.clone()),
         (None, _) => Err(ApiError::not_found("no model is served")),
@@ -55,11 +62,37 @@ const FORMATS: [&str; 4] = ["dataframe_split", "dataframe_records", "instances",
 pub async fn invocations(
     State(shared): State<Arc<Shared>>,
     Extension(audit_log): Extension<Arc<AuditLog>>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(Audited, axum::Json<Json>), ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let body = body?;
-    let served = the_model(&shared)?;
-    let request = parse_body(&body)?;
+    let name = the_model(&shared)?;
+    let request = Arc::new(parse_body(&body)?);
+    let id = request_id();
+    let sources = KeySources { explicit: None, body: Some(&request), request_id: &id };
+    let pick = pick(&shared, &name, &headers, &sources)?;
+    let model = &pick.served.model;
+    let frame = input_frame(model, &request)?;
+    let outputs = score(model, &frame)?;
+    let predictions: Vec<Json> = outputs.iter().map(|o| prediction(model, o)).collect();
+    let audited = audit_log
+        .record(Prediction {
+            request_id: &id,
+            caller: crate::audit::ANONYMOUS,
+            route: "/invocations",
+            variant: &pick.variant,
+            served: &pick.served,
+            inputs: &frame,
+            outputs: &outputs,
+        })
+        .await?;
+    let reply_headers = pick.headers();
+    pick.finish(&shared, &outputs, move |model| input_frame(model, &request));
+    Ok((audited, reply_headers, axum::Json(json!({"predictions": predictions}))))
+}
+
+/// The request, in any of MLflow's four shapes, as `model`'s input frame.
+fn input_frame(model: &Model, request: &Json) -> Result<Frame, ApiError> {
     let object = request.as_object().ok_or_else(|| {
         ApiError::bad_request(
             "expected an object with dataframe_split, dataframe_records, instances or inputs",
@@ -72,7 +105,6 @@ pub async fn invocations(
             given.join(" and ")
         )));
     }
-    let model = &served.model;
     let frame = if let Some(split) = object.get("dataframe_split") {
         let columns: Vec<String> = split
             .get("columns")
@@ -146,19 +178,5 @@ pub async fn invocations(
             object.keys().cloned().collect::<Vec<_>>().join(", ")
         )));
     };
-    let outputs = score(model, &frame)?;
-    let predictions: Vec<Json> = outputs.iter().map(|o| prediction(model, o)).collect();
-    let request_id = request_id();
-    let audited = audit_log
-        .record(Prediction {
-            request_id: &request_id,
-            caller: audit::ANONYMOUS,
-            route: "/invocations",
-            variant: audit::CHAMPION,
-            served: &served,
-            inputs: &frame,
-            outputs: &outputs,
-        })
-        .await?;
-    Ok((audited, axum::Json(json!({"predictions": predictions}))))
+    Ok(frame)
 }

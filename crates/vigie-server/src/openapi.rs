@@ -23,17 +23,35 @@ mod tests {
 
     use serde_json::Value as Json;
 
-    /// Every `.route("PATH", method(...))` of the router, as `METHOD PATH`.
+    /// Every `.route("PATH", method(...))` of the router's sources, as
+    /// `METHOD PATH`.
     fn routes() -> BTreeSet<String> {
-        let source = include_str!("lib.rs");
         let mut routes = BTreeSet::new();
-        for call in source.split(".route(").skip(1) {
-            let Some(call) = call.trim_start().strip_prefix('"') else { continue };
-            let Some((path, rest)) = call.split_once('"') else { continue };
-            let handlers = rest.split(')').next().unwrap_or_default();
-            for method in ["get", "post", "put", "delete", "patch"] {
-                if handlers.contains(&format!("{method}(")) {
-                    routes.insert(format!("{} {path}", method.to_uppercase()));
+        for source in [include_str!("lib.rs"), include_str!("admin.rs")] {
+            for call in source.split(".route(").skip(1) {
+                let Some(call) = call.trim_start().strip_prefix('"') else { continue };
+                let Some((path, rest)) = call.split_once('"') else { continue };
+                // The call's arguments: up to its closing parenthesis.
+                let mut depth = 1;
+                let end = rest
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        depth += match c {
+                            '(' => 1,
+                            ')' => -1,
+                            _ => 0,
+                        };
+                        depth == 0
+                    })
+                    .map_or(rest.len(), |(i, _)| i);
+                let handlers = &rest[..end];
+                for method in ["get", "post", "put", "delete", "patch"] {
+                    let called = handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
+                        !handlers[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                    });
+                    if called {
+                        routes.insert(format!("{} {path}", method.to_uppercase()));
+                    }
                 }
             }
         }

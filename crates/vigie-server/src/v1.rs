@@ -1,6 +1,6 @@
 //! Vigie's own prediction route: records in, each with its score, its
 //! decision at the model's threshold and, on request, its exact per-column
-//! contributions; the reply names the request, model and version.
+//! contributions; the reply names the request, model, version and routing variant.
 
 use std::sync::Arc;
 
@@ -8,45 +8,23 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 use serde_json::{Map, Value as Json, json};
+use vigie_core::Frame;
+use vigie_ml::Model;
 
-use crate::audit::{self, AuditLog, Audited, Prediction};
+use crate::audit::{AuditLog, Prediction};
 use crate::catalog::Shared;
 use crate::error::ApiError;
+use crate::routing::{KeySources, Pick, pick};
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
-pub async fn predict(
-    State(shared): State<Arc<Shared>>,
-    Extension(audit_log): Extension<Arc<AuditLog>>,
-    Path(name): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(Audited, axum::Json<Json>), ApiError> {
-    let body = body?;
-    let request = parse_body(&body)?;
-    let variant = if request.get("version").is_none_or(Json::is_null) {
-        audit::CHAMPION
-    } else {
-        audit::PINNED
-    };
-    let served = match request.get("version") {
-        None | Some(Json::Null) => shared.serving(&name)?,
-        Some(version) => {
-            let version =
-                version.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| {
-                    ApiError::bad_request("field \"version\": expected a version number")
-                })?;
-            shared.version(&name, version).await?
-        }
-    };
+/// The `records` of a request as `model`'s input frame.
+fn input_frame(model: &Model, request: &Json) -> Result<Frame, ApiError> {
     let records = request.get("records").and_then(Json::as_array).ok_or_else(|| {
         ApiError::bad_request("field \"records\": expected an array of objects (column → value)")
     })?;
-    let explain = match request.get("explain") {
-        None | Some(Json::Null) => false,
-        Some(Json::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::bad_request("field \"explain\": expected true or false")),
-    };
-    let model = &served.model;
     let mut rows = Rows::new(model, records.len());
     for (i, record) in records.iter().enumerate() {
         let record = record
@@ -54,7 +32,41 @@ pub async fn predict(
             .ok_or_else(|| ApiError::bad_request(format!("records[{i}]: expected an object")))?;
         rows.push_record(i, record);
     }
-    let frame = rows.into_frame()?;
+    rows.into_frame()
+}
+
+pub async fn predict(
+    State(shared): State<Arc<Shared>>,
+    Extension(audit_log): Extension<Arc<AuditLog>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body?;
+    let request = Arc::new(parse_body(&body)?);
+    let id = request_id();
+    let pick = match request.get("version") {
+        None | Some(Json::Null) => {
+            let sources =
+                KeySources { explicit: request.get("key"), body: Some(&request), request_id: &id };
+            pick(&shared, &name, &headers, &sources)?
+        }
+        Some(version) => {
+            let version =
+                version.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| {
+                    ApiError::bad_request("field \"version\": expected a version number")
+                })?;
+            Pick::explicit(shared.version(&name, version).await?)
+        }
+    };
+    let served = Arc::clone(&pick.served);
+    let explain = match request.get("explain") {
+        None | Some(Json::Null) => false,
+        Some(Json::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("field \"explain\": expected true or false")),
+    };
+    let model = &served.model;
+    let frame = input_frame(model, &request)?;
     let outputs = score(model, &frame)?;
     let mut predictions: Vec<Json> = outputs.iter().map(|o| prediction(model, o)).collect();
     if explain {
@@ -73,24 +85,29 @@ pub async fn predict(
             prediction["bias"] = json!(explanation.bias[row * explanation.n_outputs]);
         }
     }
-    let request_id = request_id();
     let audited = audit_log
         .record(Prediction {
-            request_id: &request_id,
-            caller: audit::ANONYMOUS,
+            request_id: &id,
+            caller: crate::audit::ANONYMOUS,
             route: "/v1/models/{name}/predict",
-            variant,
+            variant: &pick.variant,
             served: &served,
             inputs: &frame,
             outputs: &outputs,
         })
         .await?;
+    let reply_headers = pick.headers();
+    let variant = pick.variant.clone();
+    let shadow_request = Arc::clone(&request);
+    pick.finish(&shared, &outputs, move |model| input_frame(model, &shadow_request));
     Ok((
         audited,
+        reply_headers,
         axum::Json(json!({
-            "request_id": request_id,
+            "request_id": id,
             "model": served.name,
             "version": served.version,
+            "variant": variant,
             "predictions": predictions,
         })),
     ))

@@ -10,16 +10,17 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
-use vigie_core::ColumnKind;
-use vigie_ml::Task;
+use vigie_core::{ColumnKind, Frame};
+use vigie_ml::{Model, Task};
 
 use crate::audit::{self, AuditLog, Audited, Prediction};
 use crate::binary;
 use crate::catalog::{Served, Shared};
 use crate::error::{ApiError, ErrorMessage};
+use crate::routing::{KeySources, Pick, pick};
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
 /// Restates an error in the protocol's shape, `{"error": "message"}`, which
@@ -125,10 +126,14 @@ pub async fn infer(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(Audited, Response), ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let body = body?;
-    let served = shared.serving(&name)?;
-    run(&served, &headers, &body, &audit_log, "/v2/models/{name}/infer", audit::CHAMPION).await
+    let request = Arc::new(decode(&headers, &body)?);
+    let id = request_id_of(&request)?;
+    let explicit = parameter(&request, "", "routing_key")?;
+    let sources = KeySources { explicit, body: Some(&request), request_id: &id };
+    let pick = pick(&shared, &name, &headers, &sources)?;
+    run(&shared, &audit_log, pick, request, id, "/v2/models/{name}/infer").await
 }
 
 pub async fn infer_version(
@@ -137,33 +142,95 @@ pub async fn infer_version(
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(Audited, Response), ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let body = body?;
     let served = shared.version(&name, parse_version(&version)?).await?;
+    let request = Arc::new(decode(&headers, &body)?);
+    let id = request_id_of(&request)?;
     let route = "/v2/models/{name}/versions/{version}/infer";
-    run(&served, &headers, &body, &audit_log, route, audit::PINNED).await
+    run(&shared, &audit_log, Pick::explicit(served), request, id, route).await
 }
 
+/// Scores a request with the picked version, records it in the audit log,
+/// counts it and runs its shadow.
 async fn run(
-    served: &Served,
-    headers: &HeaderMap,
-    body: &[u8],
+    shared: &Arc<Shared>,
     audit_log: &AuditLog,
+    pick: Pick,
+    request: Arc<Json>,
+    id: String,
     route: &str,
-    variant: &str,
-) -> Result<(Audited, Response), ApiError> {
+) -> Result<(Audited, [(HeaderName, HeaderValue); 3], Response), ApiError> {
+    let served = Arc::clone(&pick.served);
+    let frame = input_frame(&served.model, &request)?;
+    let n_rows = frame.n_rows();
+    let outputs = score(&served.model, &frame)?;
+    let multiclass = matches!(served.model.card.task, Task::Multiclass { .. });
+    let width = served.model.card.task.n_outputs();
+    let scores: Vec<f64> = outputs.iter().flatten().copied().collect();
+    let labels: Vec<Json> =
+        outputs.iter().map(|o| prediction(&served.model, o)["label"].clone()).collect();
+    let labels: Vec<String> =
+        labels.iter().map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_owned)).collect();
+    let score_shape = if multiclass { json!([n_rows, width]) } else { json!([n_rows]) };
+    let mut reply = Reply::new(&request)?;
+    reply.push("score", "FP64", score_shape, json!(scores), || binary::encode_fp64(&scores));
+    reply.push("label", "BYTES", json!([n_rows]), json!(labels), || binary::encode_bytes(&labels));
+    reply.requested.finish()?;
+    let audited = audit_log
+        .record(Prediction {
+            request_id: &id,
+            caller: audit::ANONYMOUS,
+            route,
+            variant: &pick.variant,
+            served: &served,
+            inputs: &frame,
+            outputs: &outputs,
+        })
+        .await?;
+    let response = reply.into_response(json!({
+        "model_name": served.name,
+        "model_version": served.version.to_string(),
+        "id": id,
+        "parameters": {"threshold": served.model.card.threshold, "variant": pick.variant},
+    }));
+    let headers = pick.headers();
+    pick.finish(shared, &outputs, move |model| input_frame(model, &request));
+    Ok((audited, headers, response))
+}
+
+/// The request's JSON with every binary tensor moved into its `data`, so
+/// that what follows (and the shadow) reads one form.
+fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Json, ApiError> {
     let (header, tail) = binary::split(headers, body)?;
-    let request = parse_body(header)?;
-    let id = match request.get("id") {
-        None => request_id(),
-        Some(Json::String(id)) => id.clone(),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "field \"id\": expected a string, got {other}"
-            )));
-        }
-    };
+    let mut request = parse_body(header)?;
     let mut tail = binary::Tail::new(tail);
+    if let Some(inputs) = request.get_mut("inputs").and_then(Json::as_array_mut) {
+        for (idx, tensor) in inputs.iter_mut().enumerate() {
+            let name = tensor.get("name").and_then(Json::as_str).unwrap_or_default().to_owned();
+            // Only a tensor with parameters, so an object, is given its data.
+            if let Some(data) = binary_tensor(tensor, idx, &name, &mut tail)? {
+                tensor["data"] = Json::Array(data);
+            }
+        }
+    }
+    tail.finish()?;
+    Ok(request)
+}
+
+/// The request's `id`, else a fresh one.
+fn request_id_of(request: &Json) -> Result<String, ApiError> {
+    match request.get("id") {
+        None => Ok(request_id()),
+        Some(Json::String(id)) => Ok(id.clone()),
+        Some(other) => {
+            Err(ApiError::bad_request(format!("field \"id\": expected a string, got {other}")))
+        }
+    }
+}
+
+/// The request's tensors (JSON `data`, after [`decode`]) as `model`'s input frame.
+fn input_frame(model: &Model, request: &Json) -> Result<Frame, ApiError> {
     let inputs = request
         .get("inputs")
         .and_then(Json::as_array)
@@ -198,7 +265,16 @@ async fn run(
                 )));
             }
         };
-        let data = tensor_data(tensor, idx, name, &mut tail)?;
+        let data: Vec<Json> = tensor
+            .get("data")
+            .and_then(Json::as_array)
+            .ok_or_else(|| ApiError::bad_request(format!("inputs[{idx}].data: expected an array")))?
+            .iter()
+            .flat_map(|v| match v {
+                Json::Array(inner) => inner.clone(),
+                other => vec![other.clone()],
+            })
+            .collect();
         if data.len() != rows {
             return Err(ApiError::bad_request(format!(
                 "inputs[{idx}] ({name:?}): {} values for shape {shape:?}",
@@ -214,77 +290,33 @@ async fn run(
         n_rows = Some(rows);
         columns.push((name.to_owned(), data));
     }
-    tail.finish()?;
     let n_rows = n_rows.ok_or_else(|| ApiError::bad_request("field \"inputs\": no tensor"))?;
-    let mut rows = Rows::new(&served.model, n_rows);
+    let mut rows = Rows::new(model, n_rows);
     for (name, data) in columns {
         rows.set_column(&name, data)?;
     }
-    let frame = rows.into_frame()?;
-    let outputs = score(&served.model, &frame)?;
-    let multiclass = matches!(served.model.card.task, Task::Multiclass { .. });
-    let width = served.model.card.task.n_outputs();
-    let scores: Vec<f64> = outputs.iter().flatten().copied().collect();
-    let labels: Vec<Json> =
-        outputs.iter().map(|o| prediction(&served.model, o)["label"].clone()).collect();
-    let labels: Vec<String> =
-        labels.iter().map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_owned)).collect();
-    let score_shape = if multiclass { json!([n_rows, width]) } else { json!([n_rows]) };
-    let mut reply = Reply::new(&request)?;
-    reply.push("score", "FP64", score_shape, json!(scores), || binary::encode_fp64(&scores));
-    reply.push("label", "BYTES", json!([n_rows]), json!(labels), || binary::encode_bytes(&labels));
-    reply.requested.finish()?;
-    let audited = audit_log
-        .record(Prediction {
-            request_id: &id,
-            caller: audit::ANONYMOUS,
-            route,
-            variant,
-            served,
-            inputs: &frame,
-            outputs: &outputs,
-        })
-        .await?;
-    let response = reply.into_response(json!({
-        "model_name": served.name,
-        "model_version": served.version.to_string(),
-        "id": id,
-        "parameters": {"threshold": served.model.card.threshold},
-    }));
-    Ok((audited, response))
+    rows.into_frame()
 }
 
-/// One input tensor's values, flattened: from its JSON `data`, or from the
-/// binary tail when it has a `binary_data_size` parameter.
-fn tensor_data(
+/// A tensor sent in binary (with a `binary_data_size` parameter): its
+/// values, taken from the binary tail; `None` for a tensor sent as JSON.
+fn binary_tensor(
     tensor: &Json,
     idx: usize,
     name: &str,
     tail: &mut binary::Tail<'_>,
-) -> Result<Vec<Json>, ApiError> {
+) -> Result<Option<Vec<Json>>, ApiError> {
     let what = format!("inputs[{idx}] ({name:?})");
-    if let Some(size) = parameter(tensor, &format!("{what}."), "binary_data_size")? {
-        let size = size.as_u64().and_then(|s| usize::try_from(s).ok()).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "{what}.parameters.binary_data_size: expected a byte count"
-            ))
-        })?;
-        let datatype = tensor.get("datatype").and_then(Json::as_str).ok_or_else(|| {
-            ApiError::bad_request(format!("{what}.datatype: expected a string such as \"FP64\""))
-        })?;
-        return binary::decode(datatype, tail.take(size, &what)?, &what);
-    }
-    let data = tensor
-        .get("data")
-        .and_then(Json::as_array)
-        .ok_or_else(|| ApiError::bad_request(format!("inputs[{idx}].data: expected an array")))?;
-    Ok(data
-        .iter()
-        .flat_map(|v| match v {
-            Json::Array(inner) => inner.clone(),
-            other => vec![other.clone()],
-        })
-        .collect())
+    let Some(size) = parameter(tensor, &format!("{what}."), "binary_data_size")? else {
+        return Ok(None);
+    };
+    let size = size.as_u64().and_then(|s| usize::try_from(s).ok()).ok_or_else(|| {
+        ApiError::bad_request(format!("{what}.parameters.binary_data_size: expected a byte count"))
+    })?;
+    let datatype = tensor.get("datatype").and_then(Json::as_str).ok_or_else(|| {
+        ApiError::bad_request(format!("{what}.datatype: expected a string such as \"FP64\""))
+    })?;
+    binary::decode(datatype, tail.take(size, &what)?, &what).map(Some)
 }
 
 /// The outputs a request asked for, each as JSON `data` or in binary.

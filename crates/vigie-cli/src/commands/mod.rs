@@ -7,6 +7,7 @@ mod init;
 mod mlflow;
 mod models;
 mod predict;
+mod routing;
 mod runs;
 mod serve;
 mod train;

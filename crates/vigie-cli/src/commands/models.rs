@@ -1,4 +1,4 @@
-//! `vigie models list|show|compare|promote|rollback|alias`.
+//! `vigie models list|show|compare|promote|rollback|alias|route`.
 
 use std::collections::BTreeMap;
 
@@ -150,7 +150,9 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
             let history: Vec<AliasMove> = registry.alias_history(&info.model)?;
             let path = registry.artifact_path(&info).display().to_string();
             match model {
-                SavedModel::Tabular(model) => show_tabular(&info, &model, &history, &path, format),
+                SavedModel::Tabular(model) => {
+                    show_tabular(&registry, &info, &model, &history, &path, format)
+                }
                 SavedModel::Forecast(forecaster) => {
                     show_forecast(&info, &forecaster, &history, &path, format)
                 }
@@ -233,6 +235,7 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        ModelsCommand::Route(args) => super::routing::route(&mut registry, args),
         ModelsCommand::Alias { name, alias, version, delete, reason, format } => {
             let moved = match (delete, version) {
                 (true, _) => registry.delete_alias(&name, &alias, &user(), &reason)?,
@@ -258,6 +261,7 @@ fn threshold(model: &SavedModel) -> Option<f64> {
 }
 
 fn show_tabular(
+    registry: &Registry,
     info: &VersionInfo,
     model: &Model,
     history: &[AliasMove],
@@ -268,6 +272,7 @@ fn show_tabular(
     let transforms = model.pipeline.describe();
     match format {
         Format::Json => output::json(&json!({
+            "routing": super::routing::show_json(registry, &info.model)?,
             "model": card.name,
             "version": card.version,
             "aliases": info.aliases,
@@ -336,6 +341,7 @@ fn show_tabular(
             if !history.is_empty() {
                 println!("{}", history_table(history));
             }
+            super::routing::show_text(registry, &info.model)?;
             println!("file: {path}");
             Ok(())
         }

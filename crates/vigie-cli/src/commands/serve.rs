@@ -21,6 +21,7 @@ pub fn run(project: &Project, addr: &str, model: Option<String>) -> anyhow::Resu
     let open: vigie_server::OpenRegistry =
         Arc::new(move || opener.registry().map_err(|e| format!("{e:#}")));
     let shared = vigie_server::Shared::start(open, model).map_err(anyhow::Error::msg)?;
+    shared.routing().set_key_columns(super::routing::key_columns(project));
     let catalog = shared.catalog();
     let (audit, metrics) = super::audit::open_for_serving(project)?;
     if let Some(store) = prediction_store(project)? {

@@ -10,6 +10,7 @@ mod mlflow;
 mod openapi;
 mod predictions;
 mod registry;
+mod routing;
 mod serve;
 mod support;
 mod train_predict;

@@ -1,5 +1,7 @@
 //! The registry proper: where it lives, model versions and aliases.
 
+mod routing;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,8 +14,12 @@ use vigie_ml::{SavedModel, format};
 use crate::db::{Db, Dialect, Sql, Tx};
 use crate::{ModelRef, RegistryError, Result, Selector, validate_name};
 
+pub use routing::{AbVariant, Routing, RoutingChange, Split};
+
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 1;
+/// Version 2 added the `routing` tables; `CREATE TABLE IF NOT EXISTS` brings an older
+/// database up to date on open, and the stored number is raised then.
+const SCHEMA_VERSION: i64 = 2;
 
 /// The alias a model's first version receives by itself.
 pub const CHAMPION: &str = "champion";
@@ -157,7 +163,13 @@ fn apply_schema(db: &mut Db) -> Result<()> {
                     &[SCHEMA_VERSION.to_string().into()],
                 )?;
             }
-            Some(Ok(version)) if version <= SCHEMA_VERSION => {}
+            Some(Ok(version)) if version < SCHEMA_VERSION => {
+                tx.execute(
+                    "UPDATE meta SET value = $1 WHERE key = 'schema_version'",
+                    &[SCHEMA_VERSION.to_string().into()],
+                )?;
+            }
+            Some(Ok(version)) if version == SCHEMA_VERSION => {}
             Some(_) => {
                 return Err(RegistryError::Conflict(format!(
                     "{location} was written by a newer Vigie (schema {}); this build reads schema {SCHEMA_VERSION}",
@@ -656,6 +668,7 @@ impl Registry {
                     info.aliases.iter().map(|a| format!("@{a}")).collect::<Vec<_>>().join(" and ")
                 )));
             }
+            routing::refuse_routed_version(tx, name, version)?;
             tx.execute(
                 "DELETE FROM versions WHERE model = $1 AND version = $2",
                 &[name.into(), version.into()],

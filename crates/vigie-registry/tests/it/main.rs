@@ -7,5 +7,6 @@
 
 mod behaviour;
 mod failures;
+mod routing;
 mod s3;
 mod support;
