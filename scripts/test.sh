@@ -17,7 +17,7 @@ if [ "${CI:-}" = "true" ] || [ "${VIGIE_SERVICES:-}" = "1" ]; then
     # shellcheck source=scripts/services.sh
     source scripts/services.sh
     trap stop_services EXIT
-    start_services mlflow postgres s3 mongodb
+    start_services mlflow postgres s3 mongodb oidc
 fi
 echo "==> cargo test"
 cargo test --workspace --locked
