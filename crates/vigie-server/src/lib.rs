@@ -12,13 +12,20 @@
 //! changes, so a promotion or rollback is served without a restart. Every
 //! error is a 4xx or 5xx with a JSON body naming the problem.
 //!
-//! Not yet: authentication and TLS (so [`serve`] binds loopback addresses
-//! only), routing between versions, audit, metrics, the OpenAPI document.
+//! Every route but the health checks is behind [`auth`]: OAuth2 bearer JWTs
+//! checked against the issuer's keys, scopes mapped to [`Right`]s, or an
+//! anonymous caller with every right when no issuer is configured (the CLI
+//! allows that on loopback addresses only). [`tls`] serves the same routes
+//! over HTTPS (rustls, TLS 1.2+).
+//!
+//! Not yet: routing between versions, audit, metrics, the OpenAPI document.
 
+pub mod auth;
 mod catalog;
 mod error;
 mod mlflow;
 mod rows;
+pub mod tls;
 mod v1;
 mod v2;
 
@@ -29,8 +36,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+pub use auth::{Access, AuthConfig, AuthError, Authenticator, Caller, Right};
 pub use catalog::{Catalog, OpenRegistry, Served, Shared};
 pub use error::ApiError;
+pub use tls::TlsError;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -57,9 +66,27 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Serves on `addr` until Ctrl-C or SIGTERM, then lets in-flight requests finish.
-pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
-    axum::serve(listener, router(shared)).with_graceful_shutdown(shutdown()).await
+/// The routes behind the authentication layer of `access`.
+pub fn app(shared: Arc<Shared>, access: Arc<Access>) -> Router {
+    router(shared).layer(axum::middleware::from_fn_with_state(access, auth::authenticate))
+}
+
+/// Serves on `listener` (over TLS when `tls` is given) until Ctrl-C or
+/// SIGTERM, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    access: Arc<Access>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<()> {
+    let app = app(shared, access);
+    match tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown()).await,
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown()).await
+        }
+    }
 }
 
 /// Whether `addr` is a loopback address, the only kind served without authentication.

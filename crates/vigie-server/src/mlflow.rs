@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use serde_json::{Map, Value as Json, json};
 
+use crate::auth::{Caller, Right};
 use crate::catalog::{Served, Shared};
 use crate::error::ApiError;
 use crate::rows::{Rows, parse_body, prediction, score};
@@ -49,8 +50,10 @@ fn records(value: &Json, field: &str) -> Result<Vec<Map<String, Json>>, ApiError
 
 pub async fn invocations(
     State(shared): State<Arc<Shared>>,
+    caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Json>, ApiError> {
+    caller.require(Right::Predict)?;
     let body = body?;
     let served = the_model(&shared)?;
     let request = parse_body(&body)?;

@@ -9,15 +9,18 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use serde_json::{Map, Value as Json, json};
 
+use crate::auth::{Caller, Right};
 use crate::catalog::Shared;
 use crate::error::ApiError;
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
 pub async fn predict(
     State(shared): State<Arc<Shared>>,
+    caller: Caller,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Json>, ApiError> {
+    caller.require(Right::Predict)?;
     let body = body?;
     let request = parse_body(&body)?;
     let served = match request.get("version") {
@@ -38,6 +41,9 @@ pub async fn predict(
         Some(Json::Bool(b)) => *b,
         Some(_) => return Err(ApiError::bad_request("field \"explain\": expected true or false")),
     };
+    if explain {
+        caller.require(Right::Explain)?;
+    }
     let model = &served.model;
     let mut rows = Rows::new(model, records.len());
     for (i, record) in records.iter().enumerate() {

@@ -12,6 +12,7 @@ use serde_json::{Value as Json, json};
 use vigie_core::ColumnKind;
 use vigie_ml::Task;
 
+use crate::auth::{Caller, Right};
 use crate::catalog::{Served, Shared};
 use crate::error::ApiError;
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
@@ -98,9 +99,11 @@ pub async fn version_ready(
 
 pub async fn infer(
     State(shared): State<Arc<Shared>>,
+    caller: Caller,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Json>, ApiError> {
+    caller.require(Right::Predict)?;
     let body = body?;
     let served = shared.serving(&name)?;
     run(&served, &body).map(axum::Json)
@@ -108,9 +111,11 @@ pub async fn infer(
 
 pub async fn infer_version(
     State(shared): State<Arc<Shared>>,
+    caller: Caller,
     Path((name, version)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Json>, ApiError> {
+    caller.require(Right::Predict)?;
     let body = body?;
     let served = shared.version(&name, parse_version(&version)?).await?;
     run(&served, &body).map(axum::Json)
