@@ -1,6 +1,7 @@
 //! End-to-end tests of the `vigie` binary: run it as a user would, in a fresh
 //! project folder, on a small real table (ISLP's `Default.csv`).
 
+mod auth;
 mod backends;
 mod features;
 mod forecast;
