@@ -14,11 +14,16 @@
 // - For the tests' refusals, the form field `vigie_test` asks for a real,
 //   signed token that is wrong on purpose: `expired` (exp an hour ago) or
 //   `foreign_issuer` (iss of another issuer).
+// - Key rotation: `POST /vigie-test/rotate` publishes a new signing key
+//   (tokens then alternate between the keys, as the library rotates them);
+//   `GET /vigie-test/stats` counts the JWKS requests served, so a test can
+//   see how often a resource server refetched the keys.
 //
 // Prints "ready ISSUER_URL" once listening. ES modules ignore NODE_PATH, so
 // scripts/services.sh runs a copy placed beside the node_modules folder that
 // holds oauth2-mock-server.
-import { OAuth2Server } from "oauth2-mock-server";
+import { createServer } from "node:http";
+import { OAuth2Issuer, OAuth2Service } from "oauth2-mock-server";
 
 const [port, clientId, clientSecret, audience] = process.argv.slice(2);
 if (!port || !clientId || !clientSecret || !audience) {
@@ -47,11 +52,23 @@ function knownClient(req) {
     return id === clientId && secret === clientSecret;
 }
 
-const server = new OAuth2Server();
-await server.issuer.keys.generate("RS256");
-server.issuer.url = `http://127.0.0.1:${port}`;
+const issuer = new OAuth2Issuer();
+await issuer.keys.generate("RS256");
+issuer.url = `http://127.0.0.1:${port}`;
+const service = new OAuth2Service(issuer);
+let jwksRequests = 0;
 
-server.service.on("beforeTokenSigning", (token, req) => {
+service.addRoute("POST", "/vigie-test/rotate", async (_req, res) => {
+    const key = await issuer.keys.generate("RS256");
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ kid: key.kid }));
+});
+service.addRoute("GET", "/vigie-test/stats", (_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ jwks_requests: jwksRequests }));
+});
+
+service.on("beforeTokenSigning", (token, req) => {
     const { id } = credentials(req);
     token.payload.sub = id;
     token.payload.client_id = id;
@@ -74,7 +91,7 @@ server.service.on("beforeTokenSigning", (token, req) => {
     }
 });
 
-server.service.on("beforeResponse", (response, req) => {
+service.on("beforeResponse", (response, req) => {
     if (req.body?.grant_type !== "client_credentials") {
         response.statusCode = 400;
         response.body = { error: "unsupported_grant_type", error_description: "client_credentials only" };
@@ -84,11 +101,14 @@ server.service.on("beforeResponse", (response, req) => {
     }
 });
 
-await server.start(Number(port), "127.0.0.1");
-console.log(`ready ${server.issuer.url}`);
+const server = createServer((req, res) => {
+    if (req.method === "GET" && req.url === "/jwks") {
+        jwksRequests += 1;
+    }
+    service.requestHandler(req, res);
+});
+server.listen(Number(port), "127.0.0.1", () => console.log(`ready ${issuer.url}`));
 
 for (const signal of ["SIGINT", "SIGTERM"]) {
-    process.on(signal, () => {
-        server.stop().finally(() => process.exit(0));
-    });
+    process.on(signal, () => server.close(() => process.exit(0)));
 }

@@ -6,8 +6,10 @@
 //! wrong ones are real too: the issuer signs expired and foreign-issuer
 //! tokens when asked (`vigie_test` form field) and another audience when the
 //! form names one; forged tokens are signed here with a key of our own under
-//! the issuer's key id. Without the issuer the test skips loudly, except in
-//! CI (`CI=true`), where it fails.
+//! the issuer's key id. The issuer also rotates its keys on request and counts
+//! JWKS fetches, to check the refresh on an unknown key id and its rate
+//! limit. Without the issuer the test skips loudly, except in CI
+//! (`CI=true`), where it fails.
 //!
 //! The TLS test needs no server: a self-signed certificate made with rcgen,
 //! a client that trusts it, a plain-HTTP client and a hand-written TLS 1.1
@@ -15,10 +17,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value as Json, json};
+use vigie_server::auth::REFRESH_INTERVAL;
 
 use crate::support::{Project, data};
 
@@ -78,6 +82,25 @@ impl Issuer {
         let (status, reply) = self.grant(&self.secret, form);
         assert_eq!(status, 200, "{reply}");
         reply["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// Publishes a new signing key; returns its id.
+    fn rotate(&self) -> String {
+        let mut response = self
+            .agent
+            .post(format!("{}/vigie-test/rotate", self.url))
+            .send_empty()
+            .expect("the rotation route answers");
+        let reply: Json = response.body_mut().read_json().expect("JSON");
+        reply["kid"].as_str().expect("kid").to_owned()
+    }
+
+    /// How many JWKS requests the issuer has served.
+    fn jwks_requests(&self) -> u64 {
+        let mut response =
+            self.agent.get(format!("{}/vigie-test/stats", self.url)).call().expect("stats");
+        let stats: Json = response.body_mut().read_json().expect("JSON");
+        stats["jwks_requests"].as_u64().expect("a count")
     }
 
     /// The issuer's signing key: its id and its RSA modulus (base64url).
@@ -189,10 +212,14 @@ fn jwt(header: &Json, claims: &Json, sign: impl Fn(&[u8]) -> Vec<u8>) -> String 
     format!("{message}.{signature}")
 }
 
-/// The claims of `token`, unverified.
+/// Part `index` (0: header, 1: claims) of `token`, unverified.
+fn part_of(token: &str, index: usize) -> Json {
+    let part = token.split('.').nth(index).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+}
+
 fn claims_of(token: &str) -> Json {
-    let payload = token.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
+    part_of(token, 1)
 }
 
 #[test]
@@ -355,7 +382,41 @@ fn only_valid_tokens_with_the_right_scopes_reach_the_models() {
         &format!("key \"{kid}\" is for RS256, not ES256"),
     );
 
-    // After all that, the valid token still works.
+    // A flood of unknown key ids costs the issuer at most one JWKS fetch per
+    // refresh interval (plus one), however many requests.
+    let fetched_before = issuer.jwks_requests();
+    let flood_started = Instant::now();
+    for n in 0..40 {
+        header.kid = Some(format!("random-kid-{n}"));
+        let random = jsonwebtoken::encode(&header, &escalated, &forger_key).expect("sign");
+        check_refusal(server.call(path, Some(&predict), Some(&random)), 401, "unknown key id");
+    }
+    let fetches = issuer.jwks_requests() - fetched_before;
+    let intervals = flood_started.elapsed().as_secs() / REFRESH_INTERVAL.as_secs();
+    assert!(
+        fetches <= intervals + 1,
+        "{fetches} JWKS fetches for 40 unknown kids in {intervals} intervals"
+    );
+
+    // Key rotation: a token signed by a key published after the server
+    // started is accepted once the rate limit lets the server refetch.
+    let new_kid = issuer.rotate();
+    let rotated = (0..4)
+        .map(|_| issuer.token(&[scope]))
+        .find(|token| part_of(token, 0)["kid"] == json!(new_kid))
+        .expect("the issuer signs with the new key in turn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, challenge, reply) = server.call(path, Some(&predict), Some(&rotated));
+        if status == 200 {
+            break;
+        }
+        check_refusal((status, challenge, reply), 401, &format!("unknown key id \"{new_kid}\""));
+        assert!(Instant::now() < deadline, "the new key is still unknown after 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // After all that, the old key's tokens still work.
     assert_eq!(server.call(path, Some(&predict), Some(&predict_only)).0, 200);
 }
 
