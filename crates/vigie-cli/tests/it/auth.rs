@@ -459,16 +459,10 @@ fn hello_tls_1_1(address: &str, signature_algorithms: bool) -> Vec<u8> {
 #[test]
 fn https_serves_the_routes_with_tls_1_2_or_later_only() {
     let project = Project::new();
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
-        .expect("a self-signed certificate");
-    let cert = project.path("cert.pem");
-    let key = project.path("key.pem");
-    std::fs::write(&cert, certified.cert.pem()).expect("write the certificate");
-    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write the key");
-    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let (cert, key, der) = self_signed(&project);
 
     let tls_args = ["--addr", "127.0.0.1:0", "--tls-cert", &cert, "--tls-key", &key];
-    let server = Server::start(&project, &tls_args, trusting_agent(certified.cert.der()));
+    let server = Server::start(&project, &tls_args, trusting_agent(&der));
     let address = server.base.strip_prefix("https://").expect("an https:// address").to_owned();
     assert_eq!(
         server.call("/v2/health/live", None, None),
@@ -505,6 +499,48 @@ fn https_serves_the_routes_with_tls_1_2_or_later_only() {
     assert!(error.contains(&format!("{cert}: no PEM private key could be read")), "{error}");
     let error = project.fails(&["serve", "--addr", "127.0.0.1:0", "--tls-cert", &cert], 2);
     assert!(error.contains("--tls-key"), "{error}");
+}
+
+/// A self-signed certificate for 127.0.0.1 written into `project`: the PEM
+/// paths and the certificate's DER.
+fn self_signed(project: &Project) -> (String, String, Vec<u8>) {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+        .expect("a self-signed certificate");
+    let cert = project.path("cert.pem");
+    let key = project.path("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write the key");
+    (cert.display().to_string(), key.display().to_string(), certified.cert.der().to_vec())
+}
+
+#[test]
+fn with_tls_and_oauth_it_serves_every_interface() {
+    let Some(issuer) = Issuer::from_env() else { return };
+    let project = Project::new();
+    let (cert, key, der) = self_signed(&project);
+    let mut server = Server::start(
+        &project,
+        &[
+            "--addr",
+            "0.0.0.0:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--oauth-issuer",
+            &issuer.url,
+            "--oauth-audience",
+            &issuer.audience,
+        ],
+        trusting_agent(&der),
+    );
+    let port = server.base.strip_prefix("https://0.0.0.0:").expect("https on every interface");
+    server.base = format!("https://127.0.0.1:{port}");
+    assert_eq!(server.call("/v2/health/ready", None, None).0, 200);
+    check_refusal(server.call("/v2", None, None), 401, "missing bearer token");
+    let token = issuer.token(&[("scope", "vigie:predict")]);
+    let (status, _, reply) = server.call("/v2", None, Some(&token));
+    assert_eq!((status, reply["name"].as_str()), (200, Some("vigie")), "{reply}");
 }
 
 #[test]
