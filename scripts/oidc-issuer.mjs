@@ -20,8 +20,8 @@
 //   see how often a resource server refetched the keys.
 //
 // Prints "ready ISSUER_URL" once listening. ES modules ignore NODE_PATH, so
-// scripts/services.sh runs a copy placed beside the node_modules folder that
-// holds oauth2-mock-server.
+// scripts/services.sh runs a copy from a scratch folder whose node_modules
+// links to the cached install of oauth2-mock-server.
 import { createServer } from "node:http";
 import { OAuth2Issuer, OAuth2Service } from "oauth2-mock-server";
 

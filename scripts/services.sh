@@ -367,8 +367,10 @@ start_oidc() {
     run=$VIGIE_SERVICES_RUN
     port=${VIGIE_OIDC_PORT:-$(_services_free_port)} || return 1
     secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))') || return 1
-    # ES modules ignore NODE_PATH: the script runs from beside the node_modules it imports.
-    script="$dir/oidc-issuer-$$.mjs"
+    # ES modules ignore NODE_PATH: the script runs from a folder whose node_modules is the cache's.
+    mkdir -p "$run/oidc" || return 1
+    ln -sfn "$dir/node_modules" "$run/oidc/node_modules" || return 1
+    script="$run/oidc/oidc-issuer.mjs"
     cp "$(dirname "${BASH_SOURCE[0]}")/oidc-issuer.mjs" "$script" || return 1
     _services_spawn "$run/oidc.pid" "$run/oidc.log" node "$script" "$port" vigie-test "$secret" vigie || return 1
     _services_wait_http "http://127.0.0.1:$port/.well-known/openid-configuration" 30 \
@@ -385,7 +387,6 @@ start_oidc() {
 stop_oidc() {
     [ -n "${VIGIE_SERVICES_RUN:-}" ] || return 0
     _services_stop_group "$VIGIE_SERVICES_RUN/oidc.pid"
-    rm -f "$(_oidc_dir)/oidc-issuer-$$.mjs"
     unset VIGIE_TEST_OIDC_ISSUER VIGIE_TEST_OIDC_CLIENT_ID VIGIE_TEST_OIDC_CLIENT_SECRET VIGIE_TEST_OIDC_AUDIENCE
 }
 
