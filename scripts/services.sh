@@ -15,11 +15,12 @@
 # Each service is three functions: install_NAME, start_NAME (sets NAME's variables and records
 # a PID file) and stop_NAME. So far: mlflow (MLFLOW_TRACKING_URI), postgres
 # (VIGIE_TEST_POSTGRES_URL), s3 (moto; VIGIE_TEST_S3_ENDPOINT), mongodb (SecantusDB, a server
-# of the MongoDB wire protocol; VIGIE_TEST_MONGODB_URL), prometheus (VIGIE_TEST_PROMETHEUS_BIN:
-# each test starts its own Prometheus on the binary, scraping that test's server, and stops it by
-# PID) and pyclients (not a server: a Python with the official tritonclient and schemathesis;
-# VIGIE_TEST_PYTHON). Kafka (tansu) and the OAuth2 issuer follow the same shape (see the team's
-# services notes for the commands that were verified on these machines).
+# of the MongoDB wire protocol; VIGIE_TEST_MONGODB_URL and VIGIE_TEST_MONGODB_BIN), prometheus
+# (VIGIE_TEST_PROMETHEUS_BIN: each test starts its own Prometheus on the binary, scraping that
+# test's server, and stops it by PID), pyclients (not a server: a Python with the official
+# tritonclient and schemathesis; VIGIE_TEST_PYTHON) and oidc (an OAuth2 issuer, oauth2-mock-server
+# run by scripts/oidc-issuer.mjs; VIGIE_TEST_OIDC_*). Kafka (tansu) follows the same shape (see the
+# team's services notes for the commands that were verified on these machines).
 #
 # This file is sourced: it sets no shell options and every function returns non-zero on failure.
 
@@ -30,6 +31,8 @@ VIGIE_MLFLOW_VERSION="${VIGIE_MLFLOW_VERSION:-3.17.2}"
 VIGIE_MOTO_VERSION="${VIGIE_MOTO_VERSION:-5.2.5}"
 # The SecantusDB (MongoDB wire protocol) version checked with pymongo and the Rust driver 3.9.
 VIGIE_SECANTUS_VERSION="${VIGIE_SECANTUS_VERSION:-0.7.0b3}"
+# The oauth2-mock-server version (npm) checked with a client_credentials grant and RS256 JWKS.
+VIGIE_OIDC_MOCK_VERSION="${VIGIE_OIDC_MOCK_VERSION:-9.3.0}"
 # Services started by this shell, in start order; stop_services stops them in reverse.
 VIGIE_SERVICES_STARTED="${VIGIE_SERVICES_STARTED:-}"
 
@@ -415,13 +418,63 @@ stop_prometheus() {
     unset VIGIE_TEST_PROMETHEUS_BIN
 }
 
+# ---- OAuth2 / OpenID Connect issuer (oauth2-mock-server behind scripts/oidc-issuer.mjs) ---------
+
+_oidc_dir() { echo "$VIGIE_SERVICES_DIR/oauth2-mock-server-$VIGIE_OIDC_MOCK_VERSION"; }
+
+install_oidc() {
+    local dir
+    dir=$(_oidc_dir)
+    if [ -f "$dir/.installed" ]; then
+        return 0
+    fi
+    command -v npm >/dev/null || { _services_log "npm is needed to install the OAuth2 issuer"; return 1; }
+    _services_log "installing oauth2-mock-server $VIGIE_OIDC_MOCK_VERSION into $dir (a few seconds, once)"
+    rm -rf "$dir"
+    mkdir -p "$dir" || return 1
+    (cd "$dir" && npm install -s --no-audit --no-fund "oauth2-mock-server@$VIGIE_OIDC_MOCK_VERSION" >/dev/null) ||
+        return 1
+    touch "$dir/.installed"
+}
+
+start_oidc() {
+    install_oidc || return 1
+    local dir run port secret script
+    dir=$(_oidc_dir)
+    _services_ensure_run_dir || return 1
+    run=$VIGIE_SERVICES_RUN
+    port=${VIGIE_OIDC_PORT:-$(_services_free_port)} || return 1
+    secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))') || return 1
+    # ES modules ignore NODE_PATH: the script runs from a folder whose node_modules is the cache's.
+    mkdir -p "$run/oidc" || return 1
+    ln -sfn "$dir/node_modules" "$run/oidc/node_modules" || return 1
+    script="$run/oidc/oidc-issuer.mjs"
+    cp "$(dirname "${BASH_SOURCE[0]}")/oidc-issuer.mjs" "$script" || return 1
+    _services_spawn "$run/oidc.pid" "$run/oidc.log" node "$script" "$port" vigie-test "$secret" vigie || return 1
+    _services_wait_http "http://127.0.0.1:$port/.well-known/openid-configuration" 30 \
+        "$(cat "$run/oidc.pid")" "$run/oidc.log" || {
+        stop_oidc
+        return 1
+    }
+    export VIGIE_TEST_OIDC_ISSUER="http://127.0.0.1:$port"
+    export VIGIE_TEST_OIDC_CLIENT_ID=vigie-test VIGIE_TEST_OIDC_CLIENT_SECRET="$secret"
+    export VIGIE_TEST_OIDC_AUDIENCE=vigie
+    _services_log "OAuth2 issuer (oauth2-mock-server $VIGIE_OIDC_MOCK_VERSION) at $VIGIE_TEST_OIDC_ISSUER (log: $run/oidc.log)"
+}
+
+stop_oidc() {
+    [ -n "${VIGIE_SERVICES_RUN:-}" ] || return 0
+    _services_stop_group "$VIGIE_SERVICES_RUN/oidc.pid"
+    unset VIGIE_TEST_OIDC_ISSUER VIGIE_TEST_OIDC_CLIENT_ID VIGIE_TEST_OIDC_CLIENT_SECRET VIGIE_TEST_OIDC_AUDIENCE
+}
+
 # ---- all services ------------------------------------------------------------------------------
 
 _services_known() {
     case $1 in
-        mlflow | postgres | s3 | mongodb | prometheus | pyclients) return 0 ;;
+        mlflow | postgres | s3 | mongodb | prometheus | pyclients | oidc) return 0 ;;
         *)
-            _services_log "unknown service '$1' (known: mlflow, postgres, s3, mongodb, prometheus, pyclients)"
+            _services_log "unknown service '$1' (known: mlflow, postgres, s3, mongodb, prometheus, pyclients, oidc)"
             return 1
             ;;
     esac

@@ -2,8 +2,8 @@
 # The project's one test command (README: "Run the tests"). It checks
 # formatting and lints, then builds and runs every test of the workspace.
 # With CI=true or VIGIE_SERVICES=1 it first starts the real servers the tests
-# talk to (scripts/services.sh: MLflow, PostgreSQL, S3, MongoDB, Prometheus and the Python
-# clients today; Kafka and an OAuth2 issuer as their issues land) and stops them at exit.
+# talk to (scripts/services.sh: MLflow, PostgreSQL, S3, MongoDB, Prometheus, the Python
+# clients and an OAuth2 issuer today; Kafka as its issue lands) and stops them at exit.
 # Without them, those tests skip loudly; in CI they fail instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ if [ "${CI:-}" = "true" ] || [ "${VIGIE_SERVICES:-}" = "1" ]; then
     # shellcheck source=scripts/services.sh
     source scripts/services.sh
     trap stop_services EXIT
-    start_services mlflow postgres s3 mongodb prometheus pyclients
+    start_services mlflow postgres s3 mongodb prometheus pyclients oidc
 fi
 echo "==> cargo test"
 cargo test --workspace --locked

@@ -72,12 +72,15 @@ pub enum Command {
     /// Serve every registered model's champion over REST: KServe V2 (/v2), MLflow scoring
     /// (/invocations) and /v1/models/NAME/predict; promotions and rollbacks apply without restart.
     Serve {
-        /// The address to listen on (loopback only until authentication exists).
+        /// The address to listen on; beyond loopback, TLS and OAuth2 are required.
         #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
         addr: String,
         /// Serve this model alone (the one /invocations scores).
         #[arg(long, value_name = "NAME")]
         model: Option<String>,
+        /// TLS and OAuth2 bearer tokens.
+        #[command(flatten)]
+        security: ServeSecurityArgs,
     },
     /// Read online features, or build point-in-time-correct training tables.
     Features {
@@ -142,6 +145,26 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+}
+
+/// `vigie serve`: HTTPS and OAuth2 bearer tokens.
+#[derive(Debug, Args)]
+pub struct ServeSecurityArgs {
+    /// Serve HTTPS (TLS 1.2+) with this PEM certificate chain.
+    #[arg(long, env = "VIGIE_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "VIGIE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require OAuth2 bearer JWTs from this issuer (its `iss`, e.g. https://login.example.com/realm).
+    #[arg(long, env = "VIGIE_OAUTH_ISSUER", value_name = "URL", requires = "oauth_audience")]
+    pub oauth_issuer: Option<String>,
+    /// The audience (`aud`) tokens must name.
+    #[arg(long, env = "VIGIE_OAUTH_AUDIENCE", value_name = "AUD", requires = "oauth_issuer")]
+    pub oauth_audience: Option<String>,
+    /// The issuer's JWKS URL [default: jwks_uri of ISSUER/.well-known/openid-configuration].
+    #[arg(long, env = "VIGIE_OAUTH_JWKS_URL", value_name = "URL", requires = "oauth_issuer")]
+    pub oauth_jwks_url: Option<String>,
 }
 
 /// `vigie init`

@@ -11,21 +11,23 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::Request;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value as Json, json};
 use vigie_registry::{AliasMove, Registry, RegistryError, Routing, RoutingChange};
 
+use crate::auth::{Caller, Right};
 use crate::catalog::Shared;
 use crate::error::ApiError;
 use crate::routing::{Route, VariantSnapshot};
 use crate::rows::parse_body;
 
-/// Who the registry's history names for changes made through the API.
-const API_USER: &str = "api";
-
-/// The admin routes (add the `admin` right check here, as a `route_layer`).
+/// The admin routes: reading needs any authenticated caller, changing needs
+/// the `admin` right.
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1/models", get(models))
@@ -34,6 +36,17 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/v1/models/{name}/rollback", post(rollback))
         .route("/v1/models/{name}/variants", get(variants))
         .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(axum::middleware::from_fn(admin_to_change))
+}
+
+/// Lets reads through and changes only with the `admin` right.
+async fn admin_to_change(caller: Caller, request: Request, next: Next) -> Response {
+    if request.method() != axum::http::Method::GET
+        && let Err(refused) = caller.require(Right::Admin)
+    {
+        return refused.into_response();
+    }
+    next.run(request).await
 }
 
 /// A method an admin route does not take: a JSON 405 like every other error.
@@ -192,6 +205,7 @@ fn only_fields_of_its_mode(body: &Json) -> Result<(), ApiError> {
 /// `PUT /v1/models/{name}/routing`: replaces the routing (body: the routing and a `reason`).
 async fn set_routing(
     State(shared): State<Arc<Shared>>,
+    caller: Caller,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Json>, ApiError> {
@@ -204,8 +218,9 @@ async fn set_routing(
         ))
     })?;
     let model = name.clone();
+    let user = caller.subject.clone();
     let change = with_registry(&shared, true, move |registry| {
-        registry.set_routing(&model, &wanted, API_USER, &reason)
+        registry.set_routing(&model, &wanted, &user, &reason)
     })
     .await?;
     Ok(axum::Json(
@@ -216,6 +231,7 @@ async fn set_routing(
 /// `PUT /v1/models/{name}/aliases/{alias}`: points an alias at a version (`{"version", "reason"}`).
 async fn set_alias(
     State(shared): State<Arc<Shared>>,
+    caller: Caller,
     Path((name, alias)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Json>, ApiError> {
@@ -227,8 +243,9 @@ async fn set_alias(
         .and_then(|v| u32::try_from(v).ok())
         .ok_or_else(|| ApiError::bad_request("field \"version\": expected a version number"))?;
     let model = name.clone();
+    let user = caller.subject.clone();
     let moved = with_registry(&shared, true, move |registry| {
-        registry.set_alias(&model, &alias, version, API_USER, &reason)
+        registry.set_alias(&model, &alias, version, &user, &reason)
     })
     .await?;
     Ok(axum::Json(json!({"move": move_json(&moved), "serving": served_route(&shared, &name)})))
@@ -237,6 +254,7 @@ async fn set_alias(
 /// `POST /v1/models/{name}/rollback`: moves an alias (`alias`, default champion) back.
 async fn rollback(
     State(shared): State<Arc<Shared>>,
+    caller: Caller,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Json>, ApiError> {
@@ -250,8 +268,9 @@ async fn rollback(
         Some(_) => return Err(ApiError::bad_request("field \"alias\": expected a string")),
     };
     let model = name.clone();
+    let user = caller.subject.clone();
     let moved = with_registry(&shared, true, move |registry| {
-        registry.rollback(&model, &alias, API_USER, &reason)
+        registry.rollback(&model, &alias, &user, &reason)
     })
     .await?;
     Ok(axum::Json(json!({"move": move_json(&moved), "serving": served_route(&shared, &name)})))

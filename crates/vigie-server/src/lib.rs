@@ -22,11 +22,15 @@
 //!
 //! `/v1/openapi.json` documents every route ([`openapi`]).
 //!
-//! Not yet: authentication and TLS (so [`serve`] binds loopback addresses
-//! only).
+//! Every route but the health checks, `/metrics` and the OpenAPI document
+//! is behind [`auth`]: OAuth2 bearer JWTs checked against the issuer's keys,
+//! scopes mapped to [`Right`]s, or an anonymous caller with every right when
+//! no issuer is configured (the CLI allows that on loopback addresses only).
+//! [`tls`] serves the same routes over HTTPS (rustls, TLS 1.2+).
 
 pub mod admin;
 pub mod audit;
+pub mod auth;
 mod binary;
 mod catalog;
 mod error;
@@ -36,6 +40,7 @@ mod openapi;
 mod predictions;
 pub mod routing;
 mod rows;
+pub mod tls;
 mod v1;
 mod v2;
 
@@ -47,18 +52,32 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 
 pub use audit::{AuditLog, AuditOptions};
+pub use auth::{Access, AuthConfig, AuthError, Authenticator, Caller, Right};
 pub use catalog::{Catalog, OpenRegistry, Served, Shared};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use predictions::PredictionStore;
 pub use routing::{Route, RoutingState, VariantCounters, VariantSnapshot};
+pub use tls::TlsError;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// The routes of every protocol over the shared catalog; predictions are
-/// recorded in `audit`, and counted in `metrics`.
-pub fn router(shared: Arc<Shared>, audit: Arc<AuditLog>, metrics: Arc<Metrics>) -> Router {
+/// What the routes need besides the catalog.
+pub struct Parts {
+    /// Where every prediction is recorded before its reply.
+    pub audit: Arc<AuditLog>,
+    /// The metrics `/metrics` exports.
+    pub metrics: Arc<Metrics>,
+    /// Who may call (OAuth2), or anyone (loopback only).
+    pub access: Arc<Access>,
+}
+
+/// The routes of every protocol over the shared catalog, behind
+/// authentication; predictions are recorded in the audit log and counted in
+/// the metrics (refused requests too).
+pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
+    let Parts { audit, metrics, access } = parts;
     let kserve = Router::new()
         .route("/v2", get(v2::server_metadata))
         .route("/v2/health/live", get(v2::live))
@@ -81,6 +100,7 @@ pub fn router(shared: Arc<Shared>, audit: Arc<AuditLog>, metrics: Arc<Metrics>) 
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(error::refuse_declared_oversize))
+        .layer(axum::middleware::from_fn_with_state(access, auth::authenticate))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track))
         // After the layers above: no body limit, not counted as traffic.
         .route("/metrics", get(metrics::render))
@@ -89,14 +109,22 @@ pub fn router(shared: Arc<Shared>, audit: Arc<AuditLog>, metrics: Arc<Metrics>) 
         .with_state(shared)
 }
 
-/// Serves on `addr` until Ctrl-C or SIGTERM, then lets in-flight requests finish.
+/// Serves on `listener` (over TLS when `tls` is given) until Ctrl-C or
+/// SIGTERM, then lets in-flight requests finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
-    audit: Arc<AuditLog>,
-    metrics: Arc<Metrics>,
+    parts: Parts,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(shared, audit, metrics)).with_graceful_shutdown(shutdown()).await
+    let app = router(shared, parts);
+    match tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown()).await,
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown()).await
+        }
+    }
 }
 
 /// Whether `addr` is a loopback address, the only kind served without authentication.

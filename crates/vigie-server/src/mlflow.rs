@@ -18,6 +18,7 @@ use vigie_core::Frame;
 use vigie_ml::Model;
 
 use crate::audit::{AuditLog, Prediction};
+use crate::auth::{Caller, Right};
 use crate::catalog::Shared;
 use crate::error::ApiError;
 use crate::routing::{KeySources, pick};
@@ -61,10 +62,12 @@ const FORMATS: [&str; 4] = ["dataframe_split", "dataframe_records", "instances",
 
 pub async fn invocations(
     State(shared): State<Arc<Shared>>,
+    caller: Caller,
     Extension(audit_log): Extension<Arc<AuditLog>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Right::Predict)?;
     let body = body?;
     let name = the_model(&shared)?;
     let request = Arc::new(parse_body(&body)?);
@@ -78,7 +81,7 @@ pub async fn invocations(
     let audited = audit_log
         .record(Prediction {
             request_id: &id,
-            caller: crate::audit::ANONYMOUS,
+            caller: &caller.subject,
             route: "/invocations",
             variant: &pick.variant,
             served: &pick.served,

@@ -15,6 +15,7 @@ use vigie_core::Frame;
 use vigie_ml::Model;
 
 use crate::audit::{AuditLog, Prediction};
+use crate::auth::{Caller, Right};
 use crate::catalog::Shared;
 use crate::error::ApiError;
 use crate::routing::{KeySources, Pick, pick};
@@ -37,11 +38,13 @@ fn input_frame(model: &Model, request: &Json) -> Result<Frame, ApiError> {
 
 pub async fn predict(
     State(shared): State<Arc<Shared>>,
+    caller: Caller,
     Extension(audit_log): Extension<Arc<AuditLog>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Right::Predict)?;
     let body = body?;
     let request = Arc::new(parse_body(&body)?);
     let id = request_id();
@@ -65,6 +68,9 @@ pub async fn predict(
         Some(Json::Bool(b)) => *b,
         Some(_) => return Err(ApiError::bad_request("field \"explain\": expected true or false")),
     };
+    if explain {
+        caller.require(Right::Explain)?;
+    }
     let model = &served.model;
     let frame = input_frame(model, &request)?;
     let outputs = score(model, &frame)?;
@@ -88,7 +94,7 @@ pub async fn predict(
     let audited = audit_log
         .record(Prediction {
             request_id: &id,
-            caller: crate::audit::ANONYMOUS,
+            caller: &caller.subject,
             route: "/v1/models/{name}/predict",
             variant: &pick.variant,
             served: &served,

@@ -16,7 +16,8 @@ use serde_json::{Value as Json, json};
 use vigie_core::{ColumnKind, Frame};
 use vigie_ml::{Model, Task};
 
-use crate::audit::{self, AuditLog, Audited, Prediction};
+use crate::audit::{AuditLog, Audited, Prediction};
+use crate::auth::{Caller, Right};
 use crate::binary;
 use crate::catalog::{Served, Shared};
 use crate::error::{ApiError, ErrorMessage};
@@ -122,33 +123,37 @@ pub async fn version_ready(
 
 pub async fn infer(
     State(shared): State<Arc<Shared>>,
+    caller: Caller,
     Extension(audit_log): Extension<Arc<AuditLog>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Right::Predict)?;
     let body = body?;
     let request = Arc::new(decode(&headers, &body)?);
     let id = request_id_of(&request)?;
     let explicit = parameter(&request, "", "routing_key")?;
     let sources = KeySources { explicit, body: Some(&request), request_id: &id };
     let pick = pick(&shared, &name, &headers, &sources)?;
-    run(&shared, &audit_log, pick, request, id, "/v2/models/{name}/infer").await
+    run(&shared, &audit_log, &caller, pick, request, id, "/v2/models/{name}/infer").await
 }
 
 pub async fn infer_version(
     State(shared): State<Arc<Shared>>,
+    caller: Caller,
     Extension(audit_log): Extension<Arc<AuditLog>>,
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Right::Predict)?;
     let body = body?;
     let served = shared.version(&name, parse_version(&version)?).await?;
     let request = Arc::new(decode(&headers, &body)?);
     let id = request_id_of(&request)?;
     let route = "/v2/models/{name}/versions/{version}/infer";
-    run(&shared, &audit_log, Pick::explicit(served), request, id, route).await
+    run(&shared, &audit_log, &caller, Pick::explicit(served), request, id, route).await
 }
 
 /// Scores a request with the picked version, records it in the audit log,
@@ -156,6 +161,7 @@ pub async fn infer_version(
 async fn run(
     shared: &Arc<Shared>,
     audit_log: &AuditLog,
+    caller: &Caller,
     pick: Pick,
     request: Arc<Json>,
     id: String,
@@ -180,7 +186,7 @@ async fn run(
     let audited = audit_log
         .record(Prediction {
             request_id: &id,
-            caller: audit::ANONYMOUS,
+            caller: &caller.subject,
             route,
             variant: &pick.variant,
             served: &served,

@@ -5,18 +5,28 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::{Project, UsageError};
+use crate::cli::ServeSecurityArgs;
 
-pub fn run(project: &Project, addr: &str, model: Option<String>) -> anyhow::Result<()> {
+pub fn run(
+    project: &Project,
+    addr: &str,
+    model: Option<String>,
+    security: ServeSecurityArgs,
+) -> anyhow::Result<()> {
     let addr: SocketAddr = addr.parse().map_err(|e| {
         UsageError(format!("--addr {addr:?}: expected HOST:PORT with an IP address ({e})"))
     })?;
-    if !vigie_server::is_loopback(&addr) {
+    let secured = security.tls_cert.is_some() && security.oauth_issuer.is_some();
+    if !vigie_server::is_loopback(&addr) && !secured {
         return Err(UsageError(format!(
-            "--addr {addr}: authentication and TLS are not available yet, so vigie serves loopback \
+            "--addr {addr}: beyond loopback, vigie serves with TLS (--tls-cert, --tls-key) and \
+             OAuth2 (--oauth-issuer, --oauth-audience) only; without both it serves loopback \
              addresses only (127.0.0.1 or [::1])"
         ))
         .into());
     }
+    let tls = tls_config(&security)?;
+    let access = Arc::new(bearer_access(security)?);
     let opener = project.clone();
     let open: vigie_server::OpenRegistry =
         Arc::new(move || opener.registry().map_err(|e| format!("{e:#}")));
@@ -33,7 +43,8 @@ pub fn run(project: &Project, addr: &str, model: Option<String>) -> anyhow::Resu
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         // The first line of stdout says where: scripts and tests read it.
-        println!("listening on http://{bound}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("listening on {scheme}://{bound}");
         for (name, served) in &catalog.models {
             eprintln!(
                 "serving {name} v{} ({} {})",
@@ -45,8 +56,16 @@ pub fn run(project: &Project, addr: &str, model: Option<String>) -> anyhow::Resu
         for (name, reason) in &catalog.skipped {
             eprintln!("not serving {name}: {reason}");
         }
-        eprintln!("warning: no authentication: anyone who can reach {bound} can call it");
-        vigie_server::serve(listener, shared, audit, metrics).await?;
+        match access.as_ref() {
+            vigie_server::Access::Open => {
+                eprintln!("warning: no authentication: anyone who can reach {bound} can call it")
+            }
+            vigie_server::Access::Bearer(authenticator) => {
+                eprintln!("bearer tokens checked against {}", authenticator.jwks_url());
+            }
+        }
+        let parts = vigie_server::Parts { audit, metrics, access };
+        vigie_server::serve(listener, shared, parts, tls).await?;
         anyhow::Ok(())
     })
 }
@@ -62,4 +81,33 @@ fn prediction_store(project: &Project) -> anyhow::Result<Option<vigie_server::Pr
         database: config.database,
         collection: config.collection,
     }))
+}
+
+/// The rustls configuration of --tls-cert and --tls-key, when given.
+fn tls_config(
+    security: &ServeSecurityArgs,
+) -> anyhow::Result<Option<Arc<vigie_server::tls::ServerConfig>>> {
+    let (Some(cert), Some(key)) = (&security.tls_cert, &security.tls_key) else {
+        return Ok(None);
+    };
+    let config = vigie_server::tls::server_config(cert, key)
+        .map_err(|e| UsageError(format!("--tls-cert/--tls-key: {e}")))?;
+    Ok(Some(config))
+}
+
+/// Bearer tokens from --oauth-issuer, after fetching its keys once (so a
+/// wrong issuer fails here), or no authentication.
+fn bearer_access(security: ServeSecurityArgs) -> anyhow::Result<vigie_server::Access> {
+    let (Some(issuer), Some(audience)) = (security.oauth_issuer, security.oauth_audience) else {
+        return Ok(vigie_server::Access::Open);
+    };
+    let config = vigie_server::AuthConfig {
+        issuer,
+        audience,
+        jwks_url: security.oauth_jwks_url,
+        algorithms: Vec::new(),
+    };
+    let authenticator = vigie_server::Authenticator::connect(config)
+        .map_err(|e| UsageError(format!("--oauth-issuer: {e}")))?;
+    Ok(vigie_server::Access::Bearer(authenticator))
 }

@@ -2,6 +2,7 @@
 //! project folder, on a small real table (ISLP's `Default.csv`).
 
 mod audit;
+mod auth;
 mod backends;
 mod features;
 mod forecast;

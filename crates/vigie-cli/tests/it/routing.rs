@@ -429,7 +429,8 @@ fn routing_changes_and_rollbacks_under_load_fail_no_request() {
     assert!(sent > 10, "{sent}");
     let history = server.get("/v1/models/credit/routing").body["history"].clone();
     assert_eq!(history.as_array().map(Vec::len), Some(2));
-    assert_eq!(history[0]["user"], json!("api"));
+    // Who: the caller's token subject; without authentication, anonymous.
+    assert_eq!(history[0]["user"], json!("anonymous"));
 }
 
 #[test]
