@@ -5,7 +5,10 @@
 //!   readiness, `infer` with and without a version ([`v2`]).
 //! - MLflow scoring: `POST /invocations` (`dataframe_split`,
 //!   `dataframe_records`, `instances`, `inputs`), `/ping`, `/health` ([`mlflow`]).
-//! - Vigie's own `/v1/models/{name}/predict`, with exact explanations ([`v1`]).
+//! - Vigie's own `/v1/models/{name}/predict`, with exact explanations ([`v1`]),
+//!   from records or by entity key with features read from the online store
+//!   ([`entity`], [`online`]); `/v1/features/{view}/{key}`; `/v1/feedback`,
+//!   ground truth for live accuracy ([`feedback`]).
 //!
 //! [`Catalog`] holds the served models; a thread watches the registry's
 //! generation counter and swaps in a new catalog when a version or alias
@@ -23,9 +26,12 @@
 pub mod audit;
 mod binary;
 mod catalog;
+mod entity;
 mod error;
+mod feedback;
 mod metrics;
 mod mlflow;
+mod online;
 mod openapi;
 mod rows;
 mod v1;
@@ -41,14 +47,30 @@ use axum::{Extension, Router};
 pub use audit::{AuditLog, AuditOptions};
 pub use catalog::{Catalog, OpenRegistry, Served, Shared};
 pub use error::ApiError;
+pub use feedback::FeedbackLog;
 pub use metrics::Metrics;
+pub use online::OnlineReader;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
+/// The stores the routes read besides the registry: the online store
+/// (features by entity key) and the feedback log (ground truth).
+pub struct Stores {
+    /// Read-only access to the online store.
+    pub online: Arc<OnlineReader>,
+    /// Feedback on past predictions.
+    pub feedback: Arc<FeedbackLog>,
+}
+
 /// The routes of every protocol over the shared catalog; predictions are
 /// recorded in `audit`, and counted in `metrics`.
-pub fn router(shared: Arc<Shared>, audit: Arc<AuditLog>, metrics: Arc<Metrics>) -> Router {
+pub fn router(
+    shared: Arc<Shared>,
+    audit: Arc<AuditLog>,
+    metrics: Arc<Metrics>,
+    stores: Stores,
+) -> Router {
     let kserve = Router::new()
         .route("/v2", get(v2::server_metadata))
         .route("/v2/health/live", get(v2::live))
@@ -66,6 +88,8 @@ pub fn router(shared: Arc<Shared>, audit: Arc<AuditLog>, metrics: Arc<Metrics>) 
         .route("/ping", get(mlflow::ping))
         .route("/health", get(mlflow::ping))
         .route("/v1/models/{name}/predict", post(v1::predict))
+        .route("/v1/features/{view}/{key}", get(online::features))
+        .route("/v1/feedback", post(feedback::feedback))
         .route("/v1/openapi.json", get(openapi::document))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -75,6 +99,8 @@ pub fn router(shared: Arc<Shared>, audit: Arc<AuditLog>, metrics: Arc<Metrics>) 
         .route("/metrics", get(metrics::render))
         .layer(Extension(audit))
         .layer(Extension(metrics))
+        .layer(Extension(stores.online))
+        .layer(Extension(stores.feedback))
         .with_state(shared)
 }
 
@@ -84,8 +110,11 @@ pub async fn serve(
     shared: Arc<Shared>,
     audit: Arc<AuditLog>,
     metrics: Arc<Metrics>,
+    stores: Stores,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(shared, audit, metrics)).with_graceful_shutdown(shutdown()).await
+    axum::serve(listener, router(shared, audit, metrics, stores))
+        .with_graceful_shutdown(shutdown())
+        .await
 }
 
 /// Whether `addr` is a loopback address, the only kind served without authentication.

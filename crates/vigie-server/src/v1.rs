@@ -1,6 +1,7 @@
 //! Vigie's own prediction route: records in, each with its score, its
 //! decision at the model's threshold and, on request, its exact per-column
-//! contributions; the reply names the request, model and version.
+//! contributions; the reply names the request, model and version. Rows may
+//! be entity keys whose features are read from the online store ([`entity`]).
 
 use std::sync::Arc;
 
@@ -12,12 +13,15 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::audit::{self, AuditLog, Audited, Prediction};
 use crate::catalog::Shared;
+use crate::entity;
 use crate::error::ApiError;
-use crate::rows::{Rows, parse_body, prediction, request_id, score};
+use crate::online::OnlineReader;
+use crate::rows::{parse_body, prediction, request_id, score};
 
 pub async fn predict(
     State(shared): State<Arc<Shared>>,
     Extension(audit_log): Extension<Arc<AuditLog>>,
+    Extension(online): Extension<Arc<OnlineReader>>,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(Audited, axum::Json<Json>), ApiError> {
@@ -38,23 +42,14 @@ pub async fn predict(
             shared.version(&name, version).await?
         }
     };
-    let records = request.get("records").and_then(Json::as_array).ok_or_else(|| {
-        ApiError::bad_request("field \"records\": expected an array of objects (column → value)")
-    })?;
     let explain = match request.get("explain") {
         None | Some(Json::Null) => false,
         Some(Json::Bool(b)) => *b,
         Some(_) => return Err(ApiError::bad_request("field \"explain\": expected true or false")),
     };
     let model = &served.model;
-    let mut rows = Rows::new(model, records.len());
-    for (i, record) in records.iter().enumerate() {
-        let record = record
-            .as_object()
-            .ok_or_else(|| ApiError::bad_request(format!("records[{i}]: expected an object")))?;
-        rows.push_record(i, record);
-    }
-    let frame = rows.into_frame()?;
+    // Records as sent, or entities whose features are read from the online store.
+    let entity::Inputs { frame, looked_up } = entity::inputs(&online, model, &request).await?;
     let outputs = score(model, &frame)?;
     let mut predictions: Vec<Json> = outputs.iter().map(|o| prediction(model, o)).collect();
     if explain {
@@ -73,6 +68,7 @@ pub async fn predict(
             prediction["bias"] = json!(explanation.bias[row * explanation.n_outputs]);
         }
     }
+    entity::annotate(&mut predictions, &looked_up);
     let request_id = request_id();
     let audited = audit_log
         .record(Prediction {

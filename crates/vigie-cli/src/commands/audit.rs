@@ -25,7 +25,7 @@ pub fn run(project: &Project, command: AuditCommand) -> anyhow::Result<()> {
 }
 
 /// The project's audit log folder.
-fn audit_dir(project: &Project) -> PathBuf {
+pub fn audit_dir(project: &Project) -> PathBuf {
     project.state_dir().join("audit")
 }
 

@@ -23,6 +23,18 @@ pub fn run(project: &Project, addr: &str, model: Option<String>) -> anyhow::Resu
     let shared = vigie_server::Shared::start(open, model).map_err(anyhow::Error::msg)?;
     let catalog = shared.catalog();
     let (audit, metrics) = super::audit::open_for_serving(project)?;
+    let stores = vigie_server::Stores {
+        online: vigie_server::OnlineReader::new(
+            project.state_dir().join("online.db"),
+            metrics.clone(),
+        ),
+        feedback: vigie_server::FeedbackLog::open(
+            &project.state_dir().join("feedback.db"),
+            &super::audit::audit_dir(project),
+            &metrics,
+        )
+        .map_err(anyhow::Error::msg)?,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -41,7 +53,7 @@ pub fn run(project: &Project, addr: &str, model: Option<String>) -> anyhow::Resu
             eprintln!("not serving {name}: {reason}");
         }
         eprintln!("warning: no authentication: anyone who can reach {bound} can call it");
-        vigie_server::serve(listener, shared, audit, metrics).await?;
+        vigie_server::serve(listener, shared, audit, metrics, stores).await?;
         anyhow::Ok(())
     })
 }
