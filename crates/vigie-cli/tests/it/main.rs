@@ -3,6 +3,7 @@
 
 mod audit;
 mod backends;
+mod entity;
 mod features;
 mod forecast;
 mod metrics;
