@@ -13,6 +13,8 @@
 mod index;
 mod live;
 mod store;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

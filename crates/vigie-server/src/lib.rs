@@ -7,8 +7,8 @@
 //!   `dataframe_records`, `instances`, `inputs`), `/ping`, `/health` ([`mlflow`]).
 //! - Vigie's own `/v1/models/{name}/predict`, with exact explanations ([`v1`]),
 //!   from records or by entity key with features read from the online store
-//!   ([`entity`], [`online`]); `/v1/features/{view}/{key}`; `/v1/feedback`,
-//!   ground truth for live accuracy ([`feedback`]).
+//!   (`entity`, `online`); `/v1/features/{view}/{key}`; `/v1/feedback`,
+//!   ground truth for live accuracy (`feedback`).
 //!
 //! [`Catalog`] holds the served models; a thread watches the registry's
 //! generation counter and swaps in a new catalog when a version or alias

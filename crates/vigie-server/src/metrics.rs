@@ -9,8 +9,8 @@
 //! labels are set only once a model was resolved.
 //!
 //! The online store's reads are timed in `vigie_online_store_duration_seconds`
-//! ([`crate::online`]); live accuracy from feedback registers its own metrics
-//! here ([`crate::feedback`]).
+//! (`online.rs`); live accuracy from feedback registers its own metrics
+//! here (`feedback/live.rs`).
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,7 +1,7 @@
 //! Vigie's own prediction route: records in, each with its score, its
 //! decision at the model's threshold and, on request, its exact per-column
 //! contributions; the reply names the request, model and version. Rows may
-//! be entity keys whose features are read from the online store ([`entity`]).
+//! be entity keys whose features are read from the online store (`entity.rs`).
 
 use std::sync::Arc;
 
