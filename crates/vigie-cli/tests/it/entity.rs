@@ -16,8 +16,18 @@ const CUSTOMERS: [&str; 3] = ["C0001", "C0002", "C0003"];
 
 /// A project with the example's `fraud` model trained from the store.
 fn trained_project() -> Project {
+    trained_project_with_ttl("30d")
+}
+
+/// The same, with `ttl` as the feature view's time-to-live.
+fn trained_project_with_ttl(ttl: &str) -> Project {
     let project = Project::new();
     project.ok(&["init", "--rows", "3000", "--format", "json"]);
+    let config = project.path("vigie.toml");
+    let text = std::fs::read_to_string(&config).expect("read vigie.toml");
+    assert!(text.contains("ttl = \"30d\""), "the example's ttl moved");
+    std::fs::write(&config, text.replace("ttl = \"30d\"", &format!("ttl = \"{ttl}\"")))
+        .expect("write");
     project.ok(&["ingest"]);
     project.ok(&["materialize"]);
     let trained = project.json(&[
@@ -213,4 +223,51 @@ fn feedback_is_stored_once_and_counted_in_live_accuracy() {
     let (status, again) =
         give(&server, json!({"request_id": request_id, "row": 1, "label": decided[1]}));
     assert_eq!(status, 409, "{again}");
+}
+
+#[test]
+fn rows_older_than_the_ttl_are_flagged_stale_as_the_cli_says_expired() {
+    // The example's transactions span days before now: with a one-hour
+    // time-to-live, most customers' latest rows are older than that.
+    let project = trained_project_with_ttl("1h");
+    let server = Server::start(&project, &[]);
+    let reply = predict(&server, &json!({"entities": CUSTOMERS}));
+    let mut stale_seen = 0;
+    for (prediction, customer) in
+        reply["predictions"].as_array().expect("rows").iter().zip(CUSTOMERS)
+    {
+        let key = format!("customer_id={customer}");
+        let cli = project.json(&[
+            "features",
+            "get",
+            "customer_activity",
+            "--key",
+            &key,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(prediction["stale"], cli["expired"], "{customer}: {prediction} vs {cli}");
+        let (status, read) = server.get(&format!("/v1/features/customer_activity/{customer}"));
+        assert_eq!(status, 200, "{read}");
+        assert_eq!(read["stale"], cli["expired"], "{customer}: {read} vs {cli}");
+        stale_seen += usize::from(cli["expired"] == true);
+    }
+    assert!(stale_seen > 0, "no customer older than an hour: the check proved nothing");
+}
+
+#[test]
+fn the_server_does_not_link_the_feature_store() {
+    // vigie-features carries DataFusion; the server reads the online store
+    // through vigie-online instead.
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "--offline", "-p", "vigie-server", "-e", "normal", "--prefix", "none"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let tree = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(tree.lines().any(|line| line.starts_with("vigie-online ")), "{tree}");
+    for forbidden in ["vigie-features ", "datafusion "] {
+        assert!(!tree.lines().any(|line| line.starts_with(forbidden)), "{forbidden}in:\n{tree}");
+    }
 }
