@@ -42,6 +42,9 @@ pub struct LookedUp {
     stale: bool,
 }
 
+/// Unknown entities a 404 names; the rest are counted, so the message stays short.
+const NAMED_UNKNOWN: usize = 10;
+
 /// One (view, key value) to read.
 type Lookup = (String, String);
 
@@ -90,11 +93,7 @@ pub async fn inputs(
         }
     }
     if !unknown.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "unknown {}: {} (no features in the online store)",
-            if unknown.len() == 1 { "entity" } else { "entities" },
-            unknown.join(", ")
-        )));
+        return Err(unknown_entities(&unknown));
     }
     Ok(Inputs { frame: rows.into_frame()?, looked_up })
 }
@@ -227,6 +226,17 @@ fn echo(store: &StoreInputs, record: &Map<String, Json>) -> Json {
         .filter_map(|input| record.get(&input.key).map(|v| (input.key.clone(), v.clone())))
         .collect();
     Json::Object(keys)
+}
+
+/// Unknown entities named in a 404, the first [`NAMED_UNKNOWN`] of them.
+fn unknown_entities(unknown: &[String]) -> ApiError {
+    let named = unknown.iter().take(NAMED_UNKNOWN).cloned().collect::<Vec<_>>().join(", ");
+    let more = unknown.len().saturating_sub(NAMED_UNKNOWN);
+    ApiError::not_found(format!(
+        "unknown {}: {named}{} (no features in the online store)",
+        if unknown.len() == 1 { "entity" } else { "entities" },
+        if more > 0 { format!(" and {more} more") } else { String::new() }
+    ))
 }
 
 /// `customer_id="C0042"`, for the unknown-entity message.
