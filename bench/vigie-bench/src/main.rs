@@ -158,6 +158,7 @@ fn wrap(
             },
             seed: 0,
             train_seconds: 0.0,
+            store: None,
             trained_at: String::new(),
             vigie_version: env!("CARGO_PKG_VERSION").into(),
         },

@@ -1,6 +1,7 @@
 //! Vigie's shared vocabulary: the project file ([`Config`], `vigie.toml`),
 //! the columnar [`Frame`] every part reads and
-//! writes, single-row [`Value`]s for serving, and the closed [`ErrorCode`]
+//! writes, single-row [`Value`]s for serving, the feature-store origin of a
+//! model's inputs ([`lineage`]), and the closed [`ErrorCode`]
 //! that every crate's error maps to (the server turns it into an HTTP status,
 //! the CLI into an exit code).
 //!
@@ -9,6 +10,7 @@
 pub mod config;
 mod error;
 pub mod frame;
+pub mod lineage;
 mod value;
 
 pub use config::{Config, ConfigError};

@@ -52,7 +52,7 @@ pub enum FeatureError {
     },
     /// The online store failed.
     #[error("online store: {0}")]
-    Online(#[from] rusqlite::Error),
+    Online(#[from] vigie_online::OnlineError),
 }
 
 impl FeatureError {
@@ -68,7 +68,8 @@ impl FeatureError {
                 _ => ErrorCode::Internal,
             },
             FeatureError::Source { error, .. } => error.code(),
-            FeatureError::Storage { .. } | FeatureError::Online(_) => ErrorCode::Unavailable,
+            FeatureError::Storage { .. } => ErrorCode::Unavailable,
+            FeatureError::Online(error) => error.code(),
         }
     }
 

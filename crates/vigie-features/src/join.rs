@@ -14,6 +14,7 @@ use arrow::array::{
 use arrow::compute::{CastOptions, cast, cast_with_options, take};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use vigie_core::config::parse_duration;
+use vigie_core::lineage::{StoreInput, StoreInputs};
 
 use crate::engine::{FeatureStore, KEY, TIME};
 use crate::error::{FeatureError, Result};
@@ -133,7 +134,73 @@ impl FeatureStore {
             .values()
             .to_vec();
 
-        // Requested features grouped by view, in request order.
+        let planned = self.plan_columns(entities, features)?;
+
+        let mut fields: Vec<Field> =
+            entities.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut columns: Vec<ArrayRef> = entities.columns().to_vec();
+        for PlannedView { view: view_name, columns: names } in &planned {
+            let view = self.view(view_name)?;
+            let key = self.entity_key(view)?;
+            let key_values = entities.column_by_name(key).ok_or_else(|| {
+                invalid(format!(
+                    "feature view {view_name:?} is keyed by {key:?}, which the entity table lacks; its columns are: {}",
+                    columns_list()
+                ))
+            })?;
+            let key_text = cast(key_values, &DataType::Utf8).map_err(|e| invalid(e.to_string()))?;
+            let key_text =
+                key_text.as_any().downcast_ref::<StringArray>().ok_or_else(|| invalid("keys"))?;
+            let rows = self.view_rows(view_name)?;
+            let view_keys = rows
+                .column_by_name(KEY)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .ok_or_else(|| invalid("internal: view keys"))?;
+            let view_times = rows
+                .column_by_name(TIME)
+                .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+                .ok_or_else(|| invalid("internal: view times"))?;
+            let ttl = Self::ttl_micros(view)?;
+            let indices = UInt32Array::from(as_of_indices(
+                key_text,
+                &times,
+                view_keys,
+                view_times.values(),
+                ttl,
+            ));
+            for (name, output) in names {
+                let values = rows.column_by_name(name).ok_or_else(|| {
+                    invalid(format!(
+                        "feature view {view_name:?} has no computed column {name:?}; run `vigie materialize {view_name}`"
+                    ))
+                })?;
+                let joined =
+                    take(values.as_ref(), &indices, None).map_err(|e| invalid(e.to_string()))?;
+                fields.push(Field::new(output, joined.data_type().clone(), true));
+                columns.push(joined);
+            }
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(|e| invalid(e.to_string()))
+    }
+}
+
+/// The features of one view that a join adds, with their output columns.
+struct PlannedView {
+    view: String,
+    /// (feature, output column), in request order.
+    columns: Vec<(String, String)>,
+}
+
+impl FeatureStore {
+    /// The requested features grouped by view, in request order, each with
+    /// its output column: the feature's name, or `VIEW:FEATURE` when two
+    /// views share the name or the entity table already has such a column.
+    fn plan_columns(
+        &self,
+        entities: &RecordBatch,
+        features: &[FeatureRef],
+    ) -> Result<Vec<PlannedView>> {
         let mut by_view: Vec<(String, Vec<String>)> = Vec::new();
         for feature in features {
             let view = self.view(&feature.view)?;
@@ -161,66 +228,65 @@ impl FeatureStore {
                 *counts.entry(name.clone()).or_default() += 1;
             }
         }
+        let schema = entities.schema();
+        let output = |view: &str, name: &String| {
+            if counts.get(name).copied().unwrap_or(0) > 1 || schema.field_with_name(name).is_ok() {
+                format!("{view}:{name}")
+            } else {
+                name.clone()
+            }
+        };
+        Ok(by_view
+            .iter()
+            .map(|(view, names)| PlannedView {
+                view: view.clone(),
+                columns: names.iter().map(|n| (n.clone(), output(view, n))).collect(),
+            })
+            .collect())
+    }
 
-        let mut fields: Vec<Field> =
-            entities.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-        let mut columns: Vec<ArrayRef> = entities.columns().to_vec();
-        for (view_name, names) in &by_view {
-            let view = self.view(view_name)?;
-            let key = self.entity_key(view)?;
-            let key_values = entities.column_by_name(key).ok_or_else(|| {
-                invalid(format!(
-                    "feature view {view_name:?} is keyed by {key:?}, which the entity table lacks; its columns are: {}",
-                    columns_list()
-                ))
-            })?;
-            let key_text = cast(key_values, &DataType::Utf8).map_err(|e| invalid(e.to_string()))?;
-            let key_text =
-                key_text.as_any().downcast_ref::<StringArray>().ok_or_else(|| invalid("keys"))?;
-            let rows = self.view_rows(view_name)?;
-            let view_keys = rows
-                .column_by_name(KEY)
-                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                .ok_or_else(|| invalid("internal: view keys"))?;
-            let view_times = rows
-                .column_by_name(TIME)
-                .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
-                .ok_or_else(|| invalid("internal: view times"))?;
-            let ttl = view
-                .ttl
-                .as_ref()
-                .map(|t| parse_duration(t.get_ref()))
-                .transpose()
-                .map_err(invalid)?
-                .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-            let indices = UInt32Array::from(as_of_indices(
-                key_text,
-                &times,
-                view_keys,
-                view_times.values(),
-                ttl,
-            ));
-            for name in names {
-                let values = rows.column_by_name(name).ok_or_else(|| {
-                    invalid(format!(
-                        "feature view {view_name:?} has no computed column {name:?}; run `vigie materialize {view_name}`"
-                    ))
-                })?;
-                let joined =
-                    take(values.as_ref(), &indices, None).map_err(|e| invalid(e.to_string()))?;
-                let output = if counts.get(name).copied().unwrap_or(0) > 1
-                    || entities.schema().field_with_name(name).is_ok()
-                {
-                    format!("{view_name}:{name}")
-                } else {
-                    name.clone()
-                };
-                fields.push(Field::new(output, joined.data_type().clone(), true));
-                columns.push(joined);
+    /// A view's time-to-live in microseconds, if it has one.
+    fn ttl_micros(view: &vigie_core::config::FeatureView) -> Result<Option<i64>> {
+        Ok(view
+            .ttl
+            .as_ref()
+            .map(|t| parse_duration(t.get_ref()))
+            .transpose()
+            .map_err(invalid)?
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)))
+    }
+
+    /// Where each model input of a join of `entities` with `features` comes
+    /// from, for the model card: what the server needs to read them online.
+    fn store_inputs(
+        &self,
+        entity: &str,
+        entities: &RecordBatch,
+        features: &[FeatureRef],
+    ) -> Result<StoreInputs> {
+        let key = self.config().entities.get(entity).map(|e| e.key.get_ref().clone()).ok_or_else(
+            || FeatureError::Unknown {
+                kind: "entity",
+                name: entity.to_owned(),
+                known: self.config().entities.keys().cloned().collect::<Vec<_>>().join(", "),
+            },
+        )?;
+        let mut inputs = Vec::new();
+        for planned in self.plan_columns(entities, features)? {
+            let view = self.view(&planned.view)?;
+            let view_key = self.entity_key(view)?.to_owned();
+            let ttl_micros = Self::ttl_micros(view)?;
+            for (feature, column) in planned.columns {
+                inputs.push(StoreInput {
+                    view: planned.view.clone(),
+                    feature,
+                    column,
+                    key: view_key.clone(),
+                    ttl_micros,
+                });
             }
         }
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-            .map_err(|e| invalid(e.to_string()))
+        Ok(StoreInputs { entity: entity.to_owned(), key, inputs })
     }
 }
 
@@ -233,6 +299,8 @@ pub struct TrainingTable {
     pub label: String,
     /// Where it came from, for the model card (`labels SOURCE + VIEW:FEATURE, ...`).
     pub source: String,
+    /// Where each feature column comes from, for serving by entity key.
+    pub inputs: StoreInputs,
 }
 
 impl FeatureStore {
@@ -287,6 +355,7 @@ impl FeatureStore {
         }
         let labels = labels.project(&keep).map_err(|e| invalid(e.to_string()))?;
         let joined = self.historical(&labels, TIME, &features)?;
+        let inputs = self.store_inputs(spec.entity.get_ref(), &labels, &features)?;
         let first_feature = labels.num_columns();
         let schema = joined.schema();
         let label_at = schema.index_of(&spec.label).map_err(|e| invalid(e.to_string()))?;
@@ -303,6 +372,7 @@ impl FeatureStore {
             table,
             label: spec.label.clone(),
             source: format!("labels {source} + {}", listed.join(", ")),
+            inputs,
         })
     }
 }

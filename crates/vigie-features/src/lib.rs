@@ -6,7 +6,8 @@
 //!   (Parquet), views computed by DataFusion (row-level SQL expressions) and
 //!   the [`window`] kernel (per-entity sliding aggregations, lateness rule).
 //! - [`join`]: the point-in-time join that builds training sets.
-//! - [`online`]: the embedded online store, latest row per entity key.
+//! - [`online`]: materialisation of views into the embedded online store
+//!   (crate `vigie-online`), latest row per entity key.
 //! - [`offline`]: the Parquet layout on disk.
 //!
 //! DataFusion lives in this crate only; database clients live in

@@ -125,6 +125,10 @@ pub struct ModelCard {
     pub trained_at: String,
     /// The Vigie version that trained it.
     pub vigie_version: String,
+    /// Where the inputs come from, when trained from the feature store
+    /// (absent in files written before it was recorded).
+    #[serde(default)]
+    pub store: Option<vigie_core::lineage::StoreInputs>,
 }
 
 /// A trained model.

@@ -812,6 +812,7 @@ pub fn train(
         train_seconds: started.elapsed().as_secs_f64(),
         trained_at: String::new(),
         vigie_version: env!("CARGO_PKG_VERSION").to_owned(),
+        store: None,
     };
     let mut model = Model { card, pipeline, estimator: fitted.estimator };
     model.validate()?;

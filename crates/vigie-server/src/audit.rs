@@ -32,6 +32,8 @@ use tokio::sync::{mpsc, oneshot};
 use vigie_core::{ErrorCode, Frame, Value};
 use vigie_ml::Task;
 
+/// For the feedback index, which checks the records it reads back.
+pub(crate) use chain::check_line;
 pub(crate) use chain::segment_path;
 pub use chain::{GENESIS_HASH, StoredRecord, TornTail, Verified, read, scan, segments, verify};
 

@@ -6,8 +6,11 @@
 //! - MLflow scoring: `POST /invocations` (`dataframe_split`,
 //!   `dataframe_records`, `instances`, `inputs`), `/ping`, `/health` ([`mlflow`]).
 //! - Vigie's own `/v1/models/{name}/predict`, with exact explanations ([`v1`]),
-//!   and the admin routes of `/v1` ([`admin`]): models, routing, aliases,
-//!   rollback, per-variant statistics.
+//!   from records or by entity key with features read from the online store
+//!   (`entity`, `online`); `/v1/features/{view}/{key}`; `/v1/feedback`,
+//!   ground truth for live accuracy (`feedback`); and the admin routes of
+//!   `/v1` ([`admin`]): models, routing, aliases, rollback, per-variant
+//!   statistics.
 //!
 //! [`Catalog`] holds the served models and their routing between versions
 //! ([`routing`]: champion, canary by sticky key, A/B, shadow); a thread
@@ -33,9 +36,12 @@ pub mod audit;
 pub mod auth;
 mod binary;
 mod catalog;
+mod entity;
 mod error;
+mod feedback;
 mod metrics;
 mod mlflow;
+mod online;
 mod openapi;
 mod predictions;
 pub mod routing;
@@ -55,13 +61,24 @@ pub use audit::{AuditLog, AuditOptions};
 pub use auth::{Access, AuthConfig, AuthError, Authenticator, Caller, Right};
 pub use catalog::{Catalog, OpenRegistry, Served, Shared};
 pub use error::ApiError;
+pub use feedback::FeedbackLog;
 pub use metrics::Metrics;
+pub use online::OnlineReader;
 pub use predictions::PredictionStore;
 pub use routing::{Route, RoutingState, VariantCounters, VariantSnapshot};
 pub use tls::TlsError;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// The stores the routes read besides the registry: the online store
+/// (features by entity key) and the feedback log (ground truth).
+pub struct Stores {
+    /// Read-only access to the online store.
+    pub online: Arc<OnlineReader>,
+    /// Feedback on past predictions.
+    pub feedback: Arc<FeedbackLog>,
+}
 
 /// What the routes need besides the catalog.
 pub struct Parts {
@@ -71,13 +88,15 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     /// Who may call (OAuth2), or anyone (loopback only).
     pub access: Arc<Access>,
+    /// The online store and the feedback log.
+    pub stores: Stores,
 }
 
 /// The routes of every protocol over the shared catalog, behind
 /// authentication; predictions are recorded in the audit log and counted in
 /// the metrics (refused requests too).
 pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
-    let Parts { audit, metrics, access } = parts;
+    let Parts { audit, metrics, access, stores } = parts;
     let kserve = Router::new()
         .route("/v2", get(v2::server_metadata))
         .route("/v2/health/live", get(v2::live))
@@ -95,6 +114,8 @@ pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
         .route("/ping", get(mlflow::ping))
         .route("/health", get(mlflow::ping))
         .route("/v1/models/{name}/predict", post(v1::predict))
+        .route("/v1/features/{view}/{key}", get(online::features))
+        .route("/v1/feedback", post(feedback::feedback))
         .route("/v1/openapi.json", get(openapi::document))
         .merge(admin::router())
         .fallback(error::not_found)
@@ -106,6 +127,8 @@ pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
         .route("/metrics", get(metrics::render))
         .layer(Extension(audit))
         .layer(Extension(metrics))
+        .layer(Extension(stores.online))
+        .layer(Extension(stores.feedback))
         .with_state(shared)
 }
 

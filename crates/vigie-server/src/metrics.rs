@@ -8,9 +8,9 @@
 //! are bounded: routes are route patterns, never raw paths, and model
 //! labels are set only once a model was resolved.
 //!
-//! Not here yet: the online store's latency
-//! (`vigie_online_store_duration_seconds`), since the server does not read
-//! the online store yet; it belongs in [`Metrics`] beside the others once it does.
+//! The online store's reads are timed in `vigie_online_store_duration_seconds`
+//! (`online.rs`); live accuracy from feedback registers its own metrics
+//! here (`feedback/live.rs`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,8 +43,8 @@ pub struct Metrics {
     prediction_duration: HistogramVec,
     score: HistogramVec,
     missing_features: IntCounterVec,
-    // vigie_online_store_duration_seconds{store} goes here, once predict by entity id reads
-    // the online store; until then no such metric is exported.
+    /// Time of one online-store read (all the lookups of one request).
+    pub(crate) online_store_duration: Histogram,
     /// Predictions waiting for the audit writer.
     pub(crate) audit_queue_depth: IntGauge,
     /// Time of one audit commit: append and `fdatasync`.
@@ -109,6 +109,15 @@ impl Metrics {
         registry.register(Box::new(prediction_duration.clone()))?;
         registry.register(Box::new(score.clone()))?;
         registry.register(Box::new(missing_features.clone()))?;
+        let online_store_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "vigie_online_store_duration_seconds",
+                "Time of one read of the online store (all the lookups of one request)",
+            )
+            .const_label("store", "embedded")
+            .buckets(prometheus::exponential_buckets(0.00005, 2.0, 16)?),
+        )?;
+        registry.register(Box::new(online_store_duration.clone()))?;
         registry.register(Box::new(audit_queue_depth.clone()))?;
         registry.register(Box::new(audit_commit_duration.clone()))?;
         registry.register(Box::new(audit_batch_records.clone()))?;
@@ -118,13 +127,14 @@ impl Metrics {
             prediction_duration,
             score,
             missing_features,
+            online_store_duration,
             audit_queue_depth,
             audit_commit_duration,
             audit_batch_records,
         }))
     }
 
-    /// Adds a metric of another part of the server (the prediction store).
+    /// Adds a metric of another part of the server (the prediction store, feedback).
     pub(crate) fn register(
         &self,
         collector: Box<dyn prometheus::core::Collector>,

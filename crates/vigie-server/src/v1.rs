@@ -1,6 +1,8 @@
 //! Vigie's own prediction route: records in, each with its score, its
 //! decision at the model's threshold and, on request, its exact per-column
-//! contributions; the reply names the request, model, version and routing variant.
+//! contributions; the reply names the request, model, version and routing
+//! variant. Rows may be entity keys whose features are read from the online
+//! store (`entity.rs`).
 
 use std::sync::Arc;
 
@@ -17,7 +19,9 @@ use vigie_ml::Model;
 use crate::audit::{AuditLog, Prediction};
 use crate::auth::{Caller, Right};
 use crate::catalog::Shared;
+use crate::entity;
 use crate::error::ApiError;
+use crate::online::OnlineReader;
 use crate::routing::{KeySources, Pick, pick};
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
@@ -40,6 +44,7 @@ pub async fn predict(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
     Extension(audit_log): Extension<Arc<AuditLog>>,
+    Extension(online): Extension<Arc<OnlineReader>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -72,7 +77,9 @@ pub async fn predict(
         caller.require(Right::Explain)?;
     }
     let model = &served.model;
-    let frame = input_frame(model, &request)?;
+    // Records as sent, or entities whose features are read from the online store.
+    let entity::Inputs { frame, looked_up, records } =
+        entity::inputs(&online, model, &request).await?;
     let outputs = score(model, &frame)?;
     let mut predictions: Vec<Json> = outputs.iter().map(|o| prediction(model, o)).collect();
     if explain {
@@ -91,6 +98,7 @@ pub async fn predict(
             prediction["bias"] = json!(explanation.bias[row * explanation.n_outputs]);
         }
     }
+    entity::annotate(&mut predictions, &looked_up);
     let audited = audit_log
         .record(Prediction {
             request_id: &id,
@@ -104,7 +112,8 @@ pub async fn predict(
         .await?;
     let reply_headers = pick.headers();
     let variant = pick.variant.clone();
-    let shadow_request = Arc::clone(&request);
+    // The shadow scores the rows the answering version received, lookups included.
+    let shadow_request = json!({ "records": records });
     pick.finish(&shared, &outputs, move |model| input_frame(model, &shadow_request));
     Ok((
         audited,

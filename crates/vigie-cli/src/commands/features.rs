@@ -91,7 +91,7 @@ pub fn materialize(project: &Project, view: Option<String>, format: Format) -> a
         let summary = computed?;
         let rows = store.view_rows(&name)?;
         let features = FeatureStore::feature_names(store.view(&name)?);
-        let updated = online.materialize(&name, &rows, &features)?;
+        let updated = vigie_features::online::materialize(&mut online, &name, &rows, &features)?;
         summaries.push(json!({
             "view": name,
             "rows": summary.rows,

@@ -38,6 +38,18 @@ pub fn run(
         store.start(&super::audit::audit_dir(project), &metrics).map_err(anyhow::Error::msg)?;
         eprintln!("predictions: copied from the audit log to {}", store.describe());
     }
+    let stores = vigie_server::Stores {
+        online: vigie_server::OnlineReader::new(
+            project.state_dir().join("online.db"),
+            metrics.clone(),
+        ),
+        feedback: vigie_server::FeedbackLog::open(
+            &project.state_dir().join("feedback.db"),
+            &super::audit::audit_dir(project),
+            &metrics,
+        )
+        .map_err(anyhow::Error::msg)?,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -64,7 +76,7 @@ pub fn run(
                 eprintln!("bearer tokens checked against {}", authenticator.jwks_url());
             }
         }
-        let parts = vigie_server::Parts { audit, metrics, access };
+        let parts = vigie_server::Parts { audit, metrics, access, stores };
         vigie_server::serve(listener, shared, parts, tls).await?;
         anyhow::Ok(())
     })

@@ -57,7 +57,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         );
     }
     // The training table: a file, or a model of vigie.toml built from the feature store.
-    let (frame, source, spec_label, spec_positive, spec_algorithm) =
+    let (frame, source, spec_label, spec_positive, spec_algorithm, store_inputs) =
         match (&args.from_store, &args.data) {
             (Some(model), _) => {
                 let store = super::features::store(project)?;
@@ -78,11 +78,12 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
                     Some(training.label),
                     spec.and_then(|s| s.positive.clone()),
                     spec.and_then(|s| s.algorithm.clone()),
+                    Some(training.inputs),
                 )
             }
             (None, Some(data)) => {
                 let frame = read_table(data, &column_types(&args.column_types)?)?;
-                (frame, data.display().to_string(), None, None, None)
+                (frame, data.display().to_string(), None, None, None, None)
             }
             (None, None) => {
                 return Err(UsageError("give --data FILE or a MODEL of vigie.toml".into()).into());
@@ -187,6 +188,8 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     };
     let mut model = outcome.model;
     model.card.trained_at = now_rfc3339();
+    // What the server needs to read the inputs from the online store by entity key.
+    model.card.store = store_inputs;
     track(
         &mut registry,
         &run_id,

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod backends;
+mod entity;
 mod features;
 mod forecast;
 mod metrics;

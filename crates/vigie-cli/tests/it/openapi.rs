@@ -23,6 +23,10 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         return;
     };
     let project = Project::new();
+    // The example's feature store too, so the online features route has a row to answer with.
+    project.ok(&["init", "--rows", "300"]);
+    project.ok(&["ingest"]);
+    project.ok(&["materialize"]);
     train(&project, "gbdt");
     let server = Server::start(&project, &[]);
     let (status, mut document) = server.get("/v1/openapi.json");
@@ -37,6 +41,8 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
                 let pinned = match parameter["name"].as_str() {
                     Some("name") => "credit",
                     Some("version") => "1",
+                    Some("view") => "customer_activity",
+                    Some("key") => "C0001",
                     _ => continue,
                 };
                 parameter["schema"] = json!({"type": "string", "enum": [pinned]});

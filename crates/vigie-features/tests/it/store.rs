@@ -7,6 +7,7 @@ use std::path::Path;
 use arrow::array::{Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use vigie_core::Config;
+use vigie_features::online::materialize;
 use vigie_features::{FeatureRef, FeatureStore, OnlineStore};
 
 const PROJECT: &str = r#"
@@ -152,8 +153,12 @@ fn point_in_time_join_and_online_store_serve_the_values_as_of_each_time() {
     let mut online = OnlineStore::open(&dir.path().join("online.db")).expect("online");
     let rows = store.view_rows("activity").expect("rows");
     let names = FeatureStore::feature_names(store.view("activity").expect("view"));
-    assert_eq!(online.materialize("activity", &rows, &names).expect("materialize"), 2);
-    assert_eq!(online.materialize("activity", &rows, &names).expect("again"), 0, "nothing newer");
+    assert_eq!(materialize(&mut online, "activity", &rows, &names).expect("materialize"), 2);
+    assert_eq!(
+        materialize(&mut online, "activity", &rows, &names).expect("again"),
+        0,
+        "nothing newer"
+    );
     let latest = online.get("activity", "1").expect("get").expect("customer 1");
     assert_eq!(latest.time, micros("2024-03-01T02:00:00"));
     assert_eq!(latest.values["count_1h"], serde_json::json!(1.0));

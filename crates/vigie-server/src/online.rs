@@ -1,0 +1,150 @@
+//! Reads of the embedded online store (crate `vigie-online`) for the
+//! server: a small pool of read-only SQLite connections used off the async
+//! runtime (SQLite blocks), every read timed in
+//! `vigie_online_store_duration_seconds`; and the route that returns an
+//! entity's latest features, `GET /v1/features/{view}/{key}`.
+//!
+//! The store is opened on first use, so `vigie serve` starts before the
+//! first `vigie materialize`, and sees what a later one writes (WAL).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use serde_json::{Value as Json, json};
+use vigie_core::ErrorCode;
+use vigie_online::{OnlineError, OnlineStore};
+
+use crate::auth::{Caller, Right};
+use crate::catalog::Shared;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Idle connections kept for reuse; more are opened under load and closed after.
+const POOL_SIZE: usize = 8;
+
+/// The server's read-only access to the online store.
+pub struct OnlineReader {
+    path: PathBuf,
+    idle: Mutex<Vec<OnlineStore>>,
+    metrics: Arc<Metrics>,
+}
+
+impl From<OnlineError> for ApiError {
+    fn from(error: OnlineError) -> Self {
+        ApiError::from_code(error.code(), format!("online store: {error}"))
+    }
+}
+
+impl OnlineReader {
+    /// A reader of the store at `path` (opened on first use).
+    pub fn new(path: PathBuf, metrics: Arc<Metrics>) -> Arc<OnlineReader> {
+        Arc::new(OnlineReader { path, idle: Mutex::new(Vec::new()), metrics })
+    }
+
+    /// Runs `read` on a pooled connection on a blocking thread, and times
+    /// it as one online-store read.
+    pub async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&OnlineStore) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let reader = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let store = reader.checkout()?;
+            let result = read(&store);
+            reader.checkin(store);
+            reader.metrics.online_store_duration.observe(started.elapsed().as_secs_f64());
+            result
+        })
+        .await
+        .map_err(|e| ApiError::from_code(ErrorCode::Internal, format!("online read failed: {e}")))?
+    }
+
+    fn checkout(&self) -> Result<OnlineStore, ApiError> {
+        if let Some(store) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(store);
+        }
+        if !self.path.exists() {
+            return Err(ApiError::not_found(
+                "the online store is empty: run `vigie materialize` to fill it",
+            ));
+        }
+        Ok(OnlineStore::open_read_only(&self.path)?)
+    }
+
+    fn checkin(&self, store: OnlineStore) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < POOL_SIZE
+        {
+            idle.push(store);
+        }
+    }
+}
+
+/// An event time (microseconds since the epoch) in RFC 3339.
+pub fn format_time(micros: i64) -> String {
+    let since_epoch = Duration::from_micros(micros.max(0).unsigned_abs());
+    humantime::format_rfc3339_micros(UNIX_EPOCH + since_epoch).to_string()
+}
+
+/// Whether a row of event time `micros` is older than `ttl_micros` now.
+pub fn is_stale(micros: i64, ttl_micros: Option<i64>) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    ttl_micros.is_some_and(|ttl| now.saturating_sub(micros) > ttl)
+}
+
+/// The time-to-live of `view`, as recorded by a served model trained on it.
+fn view_ttl(shared: &Shared, view: &str) -> Option<i64> {
+    let catalog = shared.catalog();
+    catalog
+        .models
+        .values()
+        .filter_map(|served| served.model.card.store.as_ref())
+        .flat_map(|store| &store.inputs)
+        .find(|input| input.view == view)
+        .and_then(|input| input.ttl_micros)
+}
+
+/// `GET /v1/features/{view}/{key}`: the latest features of one entity.
+pub async fn features(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Extension(online): Extension<Arc<OnlineReader>>,
+    Path((view, key)): Path<(String, String)>,
+) -> Result<axum::Json<Json>, ApiError> {
+    caller.require(Right::Predict)?;
+    let (lookup_view, lookup_key) = (view.clone(), key.clone());
+    let row = online
+        .read(move |store| {
+            let row = store.get(&lookup_view, &lookup_key)?;
+            if row.is_none() {
+                let views = store.views()?;
+                if !views.contains(&lookup_view) {
+                    return Err(ApiError::not_found(format!(
+                        "no feature view {lookup_view:?} in the online store; its views are: {}",
+                        if views.is_empty() { "(none)".to_owned() } else { views.join(", ") }
+                    )));
+                }
+            }
+            Ok(row)
+        })
+        .await?;
+    let row = row.ok_or_else(|| {
+        ApiError::not_found(format!("no features of key {key:?} in feature view {view:?}"))
+    })?;
+    let mut reply = json!({
+        "view": view,
+        "key": key,
+        "time": format_time(row.time),
+        "features": row.values,
+    });
+    if let Some(ttl) = view_ttl(&shared, &view) {
+        reply["stale"] = json!(is_stale(row.time, Some(ttl)));
+    }
+    Ok(axum::Json(reply))
+}
