@@ -44,17 +44,20 @@ async fn admin_to_change(caller: Caller, request: Request, next: Next) -> Respon
     if request.method() != axum::http::Method::GET
         && let Err(refused) = caller.require(Right::Admin)
     {
-        return refused.into_response();
+        return crate::error::unread_body(refused.into_response());
     }
     next.run(request).await
 }
 
 /// A method an admin route does not take: a JSON 405 like every other error.
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
-    ApiError {
-        status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        message: format!("{} does not take {method}", uri.path()),
-    }
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    crate::error::unread_body(
+        ApiError {
+            status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            message: format!("{} does not take {method}", uri.path()),
+        }
+        .into_response(),
+    )
 }
 
 fn registry_error(error: RegistryError) -> ApiError {

@@ -578,7 +578,7 @@ pub async fn authenticate(
                 request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
             match authenticator.authenticate(authorization).await {
                 Ok(caller) => caller,
-                Err(error) => return error.into_response(),
+                Err(error) => return crate::error::unread_body(error.into_response()),
             }
         }
     };

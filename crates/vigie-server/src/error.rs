@@ -71,7 +71,7 @@ pub async fn refuse_declared_oversize(
         .and_then(|length| length.parse::<u64>().ok());
     match declared {
         Some(length) if length > crate::MAX_BODY_BYTES as u64 => {
-            ApiError::too_large().into_response()
+            unread_body(ApiError::too_large().into_response())
         }
         _ => next.run(request).await,
     }
@@ -103,7 +103,18 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A reply sent without reading the request's body: it says
+/// `Connection: close`, since the server will not read the rest of that
+/// request and closes the connection; a client that kept it for its next
+/// request would find it gone.
+pub fn unread_body(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    response
+}
+
 /// Any route that does not exist.
-pub async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(format!("no route {}", uri.path()))
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    unread_body(ApiError::not_found(format!("no route {}", uri.path())).into_response())
 }

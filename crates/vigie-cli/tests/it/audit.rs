@@ -5,79 +5,19 @@
 //! line, and `vigie audit list` finds records by model and request id.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
-use crate::support::{Project, data};
-
-/// A running `vigie serve`, killed (SIGKILL) when dropped.
-pub struct Server {
-    pub child: Child,
-    pub base: String,
-}
-
-impl Server {
-    /// Starts `vigie serve` on a free loopback port of the project.
-    pub fn start(project: &Project) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .arg("--project")
-            .arg(project.dir.path())
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .env_remove("VIGIE_REGISTRY_URL")
-            .env_remove("VIGIE_ARTIFACTS_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start vigie serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("the address line");
-        let base = line.trim().strip_prefix("listening on ").expect("listening on …").to_owned();
-        Server { child, base }
-    }
-
-    /// The host:port it listens on.
-    pub fn host(&self) -> &str {
-        self.base.strip_prefix("http://").expect("http base")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A client that returns 4xx and 5xx replies instead of failing on them.
-pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
-}
+use crate::support::{Project, Server, agent};
 
 /// Trains the model `credit` (logistic, fast) on Default.csv.
 pub fn train(project: &Project) {
-    let csv = data("Default.csv").display().to_string();
-    project.ok(&[
-        "train",
-        "--data",
-        &csv,
-        "--label",
-        "default",
-        "--name",
-        "credit",
-        "--cv",
-        "2",
-        "--algorithm",
-        "logistic",
-        "--format",
-        "json",
-    ]);
+    crate::serve::train(project, "logistic");
 }
 
 /// `n` records of the model's inputs, different per `seed`.
@@ -175,7 +115,7 @@ fn load(
 fn a_kill_9_under_load_loses_no_acknowledged_prediction() {
     let project = Project::new();
     train(&project);
-    let mut server = Server::start(&project);
+    let mut server = Server::start(&project, &[]);
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged_so_far = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..4)
@@ -245,7 +185,7 @@ fn a_kill_9_under_load_loses_no_acknowledged_prediction() {
     let verified = project.json(&["audit", "verify", "--format", "json"]);
     assert_eq!(verified["ok"], json!(true), "{verified}");
     assert_eq!(verified["torn_tail"]["bytes"], json!(29), "{verified}");
-    let server = Server::start(&project);
+    let server = Server::start(&project, &[]);
     let (status, reply) = post(
         &agent(),
         &format!("{}/v1/models/credit/predict", server.base),
@@ -268,7 +208,7 @@ fn a_kill_9_under_load_loses_no_acknowledged_prediction() {
 fn a_changed_or_removed_record_breaks_the_chain_at_its_line() {
     let project = Project::new();
     train(&project);
-    let server = Server::start(&project);
+    let server = Server::start(&project, &[]);
     let agent = agent();
     let mut ids = Vec::new();
     for seed in 0..3 {

@@ -15,8 +15,7 @@
 //! a client that trusts it, a plain-HTTP client and a hand-written TLS 1.1
 //! ClientHello that must be refused.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -113,47 +112,29 @@ impl Issuer {
     }
 }
 
-/// A running `vigie serve`, stopped when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    agent: ureq::Agent,
-}
+/// A running `vigie serve`, with authenticated requests.
+struct Server(crate::support::Server);
 
 impl Server {
     fn start(project: &Project, args: &[&str], agent: ureq::Agent) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .arg("--project")
-            .arg(project.dir.path())
-            .arg("serve")
-            .args(args)
-            .env_remove("VIGIE_REGISTRY_URL")
-            .env_remove("VIGIE_ARTIFACTS_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start vigie serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("the address line");
-        let base = line.trim().strip_prefix("listening on ").expect("listening on …").to_owned();
-        Server { child, base, agent }
+        Server(crate::support::Server::launch(project, args, agent))
     }
 
     /// The status, `WWW-Authenticate` header and body of a request.
     fn call(&self, path: &str, body: Option<&Json>, token: Option<&str>) -> (u16, String, Json) {
-        let url = format!("{}{path}", self.base);
+        let url = format!("{}{path}", self.0.base);
         let bearer = token.map(|token| format!("Bearer {token}"));
         let result = match body {
             Some(body) => {
-                let mut request = self.agent.post(&url).header("content-type", "application/json");
+                let mut request =
+                    self.0.agent.post(&url).header("content-type", "application/json");
                 if let Some(bearer) = &bearer {
                     request = request.header("authorization", bearer);
                 }
                 request.send(body.to_string())
             }
             None => {
-                let mut request = self.agent.get(&url);
+                let mut request = self.0.agent.get(&url);
                 if let Some(bearer) = &bearer {
                     request = request.header("authorization", bearer);
                 }
@@ -170,13 +151,6 @@ impl Server {
             .to_owned();
         let text = response.body_mut().read_to_string().expect("body");
         (status, challenge, serde_json::from_str(&text).unwrap_or(Json::String(text)))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -463,7 +437,7 @@ fn https_serves_the_routes_with_tls_1_2_or_later_only() {
 
     let tls_args = ["--addr", "127.0.0.1:0", "--tls-cert", &cert, "--tls-key", &key];
     let server = Server::start(&project, &tls_args, trusting_agent(&der));
-    let address = server.base.strip_prefix("https://").expect("an https:// address").to_owned();
+    let address = server.0.base.strip_prefix("https://").expect("an https:// address").to_owned();
     assert_eq!(
         server.call("/v2/health/live", None, None),
         (200, String::new(), json!({"live": true}))
@@ -534,8 +508,8 @@ fn with_tls_and_oauth_it_serves_every_interface() {
         ],
         trusting_agent(&der),
     );
-    let port = server.base.strip_prefix("https://0.0.0.0:").expect("https on every interface");
-    server.base = format!("https://127.0.0.1:{port}");
+    let port = server.0.base.strip_prefix("https://0.0.0.0:").expect("https on every interface");
+    server.0.base = format!("https://127.0.0.1:{port}");
     assert_eq!(server.call("/v2/health/ready", None, None).0, 200);
     check_refusal(server.call("/v2", None, None), 401, "missing bearer token");
     let token = issuer.token(&[("scope", "vigie:predict")]);

@@ -9,8 +9,7 @@
 use serde_json::{Map, Value as Json, json};
 
 use crate::metrics::sample;
-use crate::serve::Server;
-use crate::support::Project;
+use crate::support::{Project, Server};
 
 const CUSTOMERS: [&str; 3] = ["C0001", "C0002", "C0003"];
 

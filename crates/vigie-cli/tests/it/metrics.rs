@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
-use crate::audit::{Server, agent, post, records, train};
+use crate::audit::{post, records, train};
 use crate::support::Project;
+use crate::support::{Server, agent};
 
 /// The value of the sample of `name` whose labels include every one of `labels`.
 pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -36,7 +37,7 @@ fn metrics_text(base: &str) -> String {
 fn metrics_count_time_and_score_every_prediction() {
     let project = Project::new();
     train(&project);
-    let server = Server::start(&project);
+    let server = Server::start(&project, &[]);
     let before = metrics_text(&server.base);
     assert_eq!(sample(&before, "vigie_audit_queue_depth", &[]), Some(0.0), "{before}");
 
@@ -159,7 +160,7 @@ fn a_real_prometheus_scrapes_the_request_rate() {
     let Some(bin) = prometheus_bin() else { return };
     let project = Project::new();
     train(&project);
-    let server = Server::start(&project);
+    let server = Server::start(&project, &[]);
     let prometheus = start_prometheus(&bin, &project, server.host());
     let agent = agent();
     let started = Instant::now();

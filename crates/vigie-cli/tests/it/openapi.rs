@@ -10,8 +10,8 @@ use std::process::Command;
 
 use serde_json::{Value as Json, json};
 
-use crate::serve::{Server, train};
-use crate::support::{Project, service};
+use crate::serve::train;
+use crate::support::{Project, Server, service};
 
 #[test]
 fn schemathesis_finds_no_server_error_and_no_schema_violation() {

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use mongodb::bson::{Document, doc};
 use serde_json::json;
 
-use crate::serve::{Server, train};
-use crate::support::{Project, service};
+use crate::serve::train;
+use crate::support::{Project, Server, service};
 
 /// A MongoDB server on disk, on a fixed port, that the test can stop and restart.
 struct Mongo {

@@ -6,9 +6,7 @@
 //! one routing change. Bounds are statistical (binomial), never timings.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -17,12 +15,8 @@ use serde_json::{Value as Json, json};
 
 use crate::support::{Project, data};
 
-/// A running `vigie serve`, stopped when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    agent: ureq::Agent,
-}
+/// A running `vigie serve --model credit`, with routing's requests.
+struct Server(crate::support::Server);
 
 /// One HTTP answer.
 struct Reply {
@@ -33,23 +27,7 @@ struct Reply {
 
 impl Server {
     fn start(project: &Project) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .arg("--project")
-            .arg(project.dir.path())
-            .args(["serve", "--addr", "127.0.0.1:0", "--model", "credit"])
-            .env_remove("VIGIE_REGISTRY_URL")
-            .env_remove("VIGIE_ARTIFACTS_URL")
-            .envs(project.env.iter().map(|(name, value)| (name, value)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start vigie serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("the address line");
-        let base = line.trim().strip_prefix("listening on ").expect("listening on …").to_owned();
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        Server { child, base, agent }
+        Server(crate::support::Server::start(project, &["--model", "credit"]))
     }
 
     fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
@@ -66,13 +44,14 @@ impl Server {
     }
 
     fn get(&self, path: &str) -> Reply {
-        Server::reply(self.agent.get(format!("{}{path}", self.base)).call())
+        Server::reply(self.0.agent.get(format!("{}{path}", self.0.base)).call())
     }
 
     fn post(&self, path: &str, body: &Json, headers: &[(&str, &str)]) -> Reply {
         let mut request = self
+            .0
             .agent
-            .post(format!("{}{path}", self.base))
+            .post(format!("{}{path}", self.0.base))
             .header("content-type", "application/json");
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -82,8 +61,9 @@ impl Server {
 
     fn put(&self, path: &str, body: &Json) -> Reply {
         Server::reply(
-            self.agent
-                .put(format!("{}{path}", self.base))
+            self.0
+                .agent
+                .put(format!("{}{path}", self.0.base))
                 .header("content-type", "application/json")
                 .send(body.to_string()),
         )
@@ -109,13 +89,6 @@ impl Server {
         assert_eq!(reply.status, 200, "{}", reply.body);
         let variants = reply.body["variants"].as_array().expect("variants").clone();
         variants.into_iter().map(|v| (v["variant"].as_str().unwrap_or("").to_owned(), v)).collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -473,13 +446,15 @@ fn bad_admin_changes_are_refused_with_json() {
     refused(server.post("/v1/models/credit/rollback", &json!({}), &[]), 409, "no earlier version");
     let malformed = Server::reply(
         server
+            .0
             .agent
-            .put(format!("{}{routing}", server.base))
+            .put(format!("{}{routing}", server.0.base))
             .header("content-type", "application/json")
             .send("{\"mode\":"),
     );
     refused(malformed, 400, "malformed JSON");
-    let deleted = Server::reply(server.agent.delete(format!("{}{routing}", server.base)).call());
+    let deleted =
+        Server::reply(server.0.agent.delete(format!("{}{routing}", server.0.base)).call());
     refused(deleted, 405, "does not take DELETE");
     // Nothing was changed by the refusals.
     let served = server.get(routing).body;

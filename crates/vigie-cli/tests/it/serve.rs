@@ -2,92 +2,33 @@
 //! and /v1 routes give the scores `vigie predict` gives, errors are 4xx with
 //! a JSON body naming the problem, and a promotion is served without a restart.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
-use crate::support::{Project, data, read_csv};
+use crate::support::{Project, Server, data, read_csv};
 
-/// A running server, stopped when dropped.
-pub struct Server {
-    child: Child,
-    pub base: String,
-    agent: ureq::Agent,
+/// Sends only the head of a POST whose `Content-Length` says
+/// `declared` bytes: the server must refuse it from the head alone. (A
+/// client that writes the whole oversized body races the server closing
+/// the connection and may see a broken pipe instead of the reply.)
+fn post_declaring(server: &Server, path: &str, declared: usize) -> (u16, Json) {
+    use std::io::{Read, Write};
+    let host = server.host();
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("write the head");
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).expect("read the reply");
+    let reply = String::from_utf8(reply).expect("utf-8 reply");
+    let status = reply.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    (status, serde_json::from_str(body).unwrap_or(Json::String(body.to_owned())))
 }
 
-impl Server {
-    pub fn start(project: &Project, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .arg("--project")
-            .arg(project.dir.path())
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
-            .env_remove("VIGIE_REGISTRY_URL")
-            .env_remove("VIGIE_ARTIFACTS_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start vigie serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("the address line");
-        let base = line.trim().strip_prefix("listening on ").expect("listening on …").to_owned();
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        Server { child, base, agent }
-    }
-
-    pub fn get(&self, path: &str) -> (u16, Json) {
-        let mut response = self.agent.get(format!("{}{path}", self.base)).call().expect("get");
-        let status = response.status().as_u16();
-        let body = response.body_mut().read_to_string().expect("body");
-        (status, serde_json::from_str(&body).unwrap_or(Json::String(body)))
-    }
-
-    pub fn post(&self, path: &str, body: &str) -> (u16, Json) {
-        let mut response = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .send(body)
-            .expect("post");
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Json::String(text)))
-    }
-}
-
-impl Server {
-    /// Sends only the head of a POST whose `Content-Length` says
-    /// `declared` bytes: the server must refuse it from the head alone. (A
-    /// client that writes the whole oversized body races the server closing
-    /// the connection and may see a broken pipe instead of the reply.)
-    fn post_declaring(&self, path: &str, declared: usize) -> (u16, Json) {
-        use std::io::{Read, Write};
-        let host = self.base.strip_prefix("http://").expect("http base");
-        let mut stream = std::net::TcpStream::connect(host).expect("connect");
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\nconnection: close\r\n\r\n"
-        );
-        stream.write_all(head.as_bytes()).expect("write the head");
-        let mut reply = Vec::new();
-        stream.read_to_end(&mut reply).expect("read the reply");
-        let reply = String::from_utf8(reply).expect("utf-8 reply");
-        let status =
-            reply.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
-        let body = reply.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-        (status, serde_json::from_str(body).unwrap_or(Json::String(body.to_owned())))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// Trains the model `credit` on Default.csv with `algorithm` (2-fold CV).
 pub fn train(project: &Project, algorithm: &str) -> Json {
     let csv = data("Default.csv").display().to_string();
     project.json(&[
@@ -249,7 +190,7 @@ fn every_protocol_scores_like_predict_and_refuses_bad_requests_with_json() {
     refused(status, &reply, "9");
     let (status, reply) = server.get("/nowhere");
     refused(status, &reply, "no route /nowhere");
-    let (status, reply) = server.post_declaring("/v1/models/credit/predict", 10 * 1024 * 1024);
+    let (status, reply) = post_declaring(&server, "/v1/models/credit/predict", 10 * 1024 * 1024);
     assert_eq!(status, 413, "{reply}");
     refused(status, &reply, "larger than 8388608 bytes");
 }

@@ -99,3 +99,83 @@ pub fn service(variable: &str, service: &str, start: &str) -> Option<String> {
     );
     None
 }
+
+/// A running `vigie serve` of a project, stopped (killed) when dropped.
+pub struct Server {
+    /// The process.
+    pub child: std::process::Child,
+    /// `http://HOST:PORT` (or `https://`), from the first line it prints.
+    pub base: String,
+    /// The client: 4xx and 5xx replies are answers, not errors.
+    pub agent: ureq::Agent,
+}
+
+impl Server {
+    /// `vigie serve --addr 127.0.0.1:0 EXTRA…` with the project's environment.
+    pub fn start(project: &Project, extra: &[&str]) -> Server {
+        let args: Vec<&str> =
+            ["--addr", "127.0.0.1:0"].iter().copied().chain(extra.iter().copied()).collect();
+        Server::launch(project, &args, agent())
+    }
+
+    /// `vigie serve ARGS…`, talked to through `agent`.
+    pub fn launch(project: &Project, args: &[&str], agent: ureq::Agent) -> Server {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .arg("--project")
+            .arg(project.dir.path())
+            .arg("serve")
+            .args(args)
+            .env_remove("VIGIE_REGISTRY_URL")
+            .env_remove("VIGIE_ARTIFACTS_URL")
+            .envs(project.env.iter().map(|(name, value)| (name, value)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start vigie serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("the address line");
+        let base = line.trim().strip_prefix("listening on ").expect("listening on …").to_owned();
+        Server { child, base, agent }
+    }
+
+    /// The host:port it listens on.
+    pub fn host(&self) -> &str {
+        self.base.split_once("://").map_or(self.base.as_str(), |(_, host)| host)
+    }
+
+    /// GET `path`: the status and the body (JSON, else the text as a JSON string).
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let mut response = self.agent.get(format!("{}{path}", self.base)).call().expect("get");
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().expect("body");
+        (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+    }
+
+    /// POST the JSON `body` to `path`: the status and the body.
+    pub fn post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let mut response = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .send(body)
+            .expect("post");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client that returns 4xx and 5xx replies instead of failing on them.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value as Json, json};
 
-use crate::serve::{Server, close, reference, train};
-use crate::support::{Project, service};
+use crate::serve::{close, reference, train};
+use crate::support::{Project, Server, service};
 
 const CHECK: &str = include_str!("tritonclient_check.py");
 
