@@ -135,21 +135,8 @@ fn copy_folder(from: &Path, to: &Path) {
 
 /// Trains `credit` v1 (logistic, champion) and v2 (gbdt) in `project`'s registry.
 fn train_two_versions(project: &Project) {
-    let csv = data("Default.csv").display().to_string();
     for algorithm in ["logistic", "gbdt"] {
-        project.ok(&[
-            "train",
-            "--data",
-            &csv,
-            "--label",
-            "default",
-            "--name",
-            "credit",
-            "--cv",
-            "2",
-            "--algorithm",
-            algorithm,
-        ]);
+        crate::serve::train(project, algorithm);
     }
 }
 
@@ -464,21 +451,11 @@ fn bad_admin_changes_are_refused_with_json() {
 
 /// The PostgreSQL test server's URL, or none (after saying so loudly) outside CI.
 fn postgres_server() -> Option<String> {
-    use std::io::Write as _;
-    if let Some(url) = std::env::var("VIGIE_TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty()) {
-        return Some(url);
-    }
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "CI=true but VIGIE_TEST_POSTGRES_URL is unset: CI must start postgres (scripts/services.sh)"
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: VIGIE_TEST_POSTGRES_URL is not set, so this test has no postgres server \
-         (start it with scripts/services.sh run postgres -- cargo test -p vigie-cli --test it routing)"
-    );
-    None
+    crate::support::service(
+        "VIGIE_TEST_POSTGRES_URL",
+        "postgres server",
+        "scripts/services.sh run postgres -- cargo test -p vigie-cli --test it routing",
+    )
 }
 
 /// A fresh database on the PostgreSQL test server, as a URL.

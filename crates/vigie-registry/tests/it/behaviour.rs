@@ -8,19 +8,7 @@
 
 use vigie_registry::{ModelRef, Registry, RegistryError, RunStatus, Selector};
 
-use crate::support::{Backend, Place, model, register, register_model};
-
-/// Runs each behaviour on each backend as its own test (`sqlite::NAME`, `postgres::NAME`).
-macro_rules! on_every_backend {
-    ($($behaviour:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $behaviour() { super::check(crate::support::Backend::Sqlite, super::$behaviour) })*
-        }
-        mod postgres {
-            $(#[test] fn $behaviour() { super::check(crate::support::Backend::Postgres, super::$behaviour) })*
-        }
-    };
-}
+use crate::support::{Place, model, on_every_backend, register, register_model};
 
 on_every_backend!(
     first_version_is_champion_and_aliases_move_and_roll_back_with_history,
@@ -30,13 +18,6 @@ on_every_backend!(
     a_tampered_artifact_is_refused,
     deleting_a_version_and_an_alias,
 );
-
-/// Runs `behaviour` in a fresh registry of `backend` (skipping when its server is absent).
-fn check(backend: Backend, behaviour: fn(&Place)) {
-    if let Some(place) = backend.place() {
-        behaviour(&place);
-    }
-}
 
 fn first_version_is_champion_and_aliases_move_and_roll_back_with_history(place: &Place) {
     let mut registry = place.open();

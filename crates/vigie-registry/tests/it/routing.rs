@@ -10,19 +10,7 @@
 use vigie_connectors::postgres::{PgClient, PgOptions};
 use vigie_registry::{AbVariant, RegistryError, Routing, Split};
 
-use crate::support::{Backend, Place, register};
-
-/// Runs each behaviour on each backend as its own test (`routing::sqlite::NAME`, …).
-macro_rules! on_every_backend {
-    ($($behaviour:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $behaviour() { super::check(crate::support::Backend::Sqlite, super::$behaviour) })*
-        }
-        mod postgres {
-            $(#[test] fn $behaviour() { super::check(crate::support::Backend::Postgres, super::$behaviour) })*
-        }
-    };
-}
+use crate::support::{Place, on_every_backend, register};
 
 on_every_backend!(
     routing_changes_are_recorded_and_bump_the_generation,
@@ -30,12 +18,6 @@ on_every_backend!(
     a_routed_version_cannot_be_deleted,
     a_database_of_schema_1_gains_the_routing_tables,
 );
-
-fn check(backend: Backend, behaviour: fn(&Place)) {
-    if let Some(place) = backend.place() {
-        behaviour(&place);
-    }
-}
 
 fn canary(version: u32, weight: f64) -> Routing {
     Routing { split: Split::Canary { version, weight }, shadow: None }

@@ -150,3 +150,24 @@ pub fn register_model(registry: &mut Registry, trained: &SavedModel, user: &str)
 pub fn register(registry: &mut Registry, name: &str) -> VersionInfo {
     register_model(registry, &model(name), "ana")
 }
+
+/// Runs each behaviour (a `fn(&Place)` of the calling module) on each
+/// backend as its own test: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! on_every_backend {
+    ($($behaviour:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $behaviour() { crate::support::check(crate::support::Backend::Sqlite, super::$behaviour) })*
+        }
+        mod postgres {
+            $(#[test] fn $behaviour() { crate::support::check(crate::support::Backend::Postgres, super::$behaviour) })*
+        }
+    };
+}
+pub(crate) use on_every_backend;
+
+/// Runs `behaviour` in a fresh registry of `backend` (skipping when its server is absent).
+pub fn check(backend: Backend, behaviour: fn(&Place)) {
+    if let Some(place) = backend.place() {
+        behaviour(&place);
+    }
+}
