@@ -114,7 +114,72 @@ pub fn unread_body(mut response: Response) -> Response {
     response
 }
 
+/// Longest a request may take before it is answered 503: a request waiting
+/// on a store that hangs gets an answer rather than holding its client.
+pub const REQUEST_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Answers 503 (JSON, with `Retry-After`) for a request still running after
+/// `limit` ([`REQUEST_TIME_LIMIT`] when served); its work is dropped at its
+/// next await point.
+pub async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response = ApiError::from_code(
+                ErrorCode::Unavailable,
+                format!("the request took longer than {limit:?} and was abandoned"),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            unread_body(response)
+        }
+    }
+}
+
 /// Any route that does not exist.
 pub async fn not_found(uri: axum::http::Uri) -> Response {
     unread_body(ApiError::not_found(format!("no route {}", uri.path())).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn a_request_over_the_time_limit_is_answered_503_in_json() {
+        let app = Router::new()
+            .route("/slow", get(|| tokio::time::sleep(Duration::from_secs(5))))
+            .route("/fast", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(20),
+                super::time_limit,
+            ));
+        let slow = app
+            .clone()
+            .oneshot(Request::get("/slow").body(Body::empty()).expect("request"))
+            .await
+            .expect("a reply");
+        assert_eq!(slow.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(slow.headers()["retry-after"], "1");
+        let body = axum::body::to_bytes(slow.into_body(), 1 << 16).await.expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("20ms")), "{body}");
+        let fast = app
+            .oneshot(Request::get("/fast").body(Body::empty()).expect("request"))
+            .await
+            .expect("a reply");
+        assert_eq!(fast.status(), StatusCode::OK);
+    }
 }

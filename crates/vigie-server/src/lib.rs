@@ -120,6 +120,7 @@ pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
         .merge(admin::router())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(error::REQUEST_TIME_LIMIT, error::time_limit))
         .layer(axum::middleware::from_fn(error::refuse_declared_oversize))
         .layer(axum::middleware::from_fn_with_state(access, auth::authenticate))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track))
