@@ -64,17 +64,7 @@ pub fn run(project: &Project, args: DemoArgs) -> anyhow::Result<()> {
         .run("computing feature views, updating the online store (vigie materialize)", || {
             super::features::materialize_views(project, None)
         })?;
-    let champion = steps
-        .run("training fraud v1 from the feature store, 5-fold CV (vigie train fraud)", || {
-            super::train::fit(project, &train_args(&["fraud"])?)
-        })?;
-    let canary =
-        steps.run("training v2 for the canary: gradient-boosted trees, 5-fold CV", || {
-            super::train::fit(
-                project,
-                &train_args(&["fraud", "--algorithm", "gbdt", "--seed", "43"])?,
-            )
-        })?;
+    let (champion, canary) = train_versions(project, &mut steps)?;
     let plan = Plan {
         champion: champion.version.version,
         canary: canary.version.version,
@@ -112,6 +102,32 @@ pub fn run(project: &Project, args: DemoArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Trains fraud v1 as `vigie train fraud` does (the champion: the first version) and a
+/// gradient-boosted v2 with another seed (the canary), both with 5-fold cross-validation.
+fn train_versions(
+    project: &Project,
+    steps: &mut Steps,
+) -> anyhow::Result<(super::train::Fitted, super::train::Fitted)> {
+    let champion = steps
+        .run("training fraud v1 from the feature store, 5-fold CV (vigie train fraud)", || {
+            super::train::fit(project, &train_args(&["fraud"])?)
+        })?;
+    let canary =
+        steps.run("training v2 for the canary: gradient-boosted trees, 5-fold CV", || {
+            super::train::fit(
+                project,
+                &train_args(&["fraud", "--algorithm", "gbdt", "--seed", "43"])?,
+            )
+        })?;
+    if !champion.version.aliases.iter().any(|alias| alias == "champion") {
+        return Err(anyhow::anyhow!(
+            "fraud v{} is not the champion: the registry already held fraud versions",
+            champion.version.version
+        ));
+    }
+    Ok((champion, canary))
 }
 
 /// What to run afterwards, in the demo's folder.
