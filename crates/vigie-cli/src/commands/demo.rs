@@ -6,7 +6,8 @@
 //! cross-validation (version 1, the champion) and a second version (the
 //! canary), serve them in-process on a loopback port the OS picks (the same
 //! setup as `vigie serve`), route 20% of customers to the canary through the
-//! admin API, score every customer by entity key over HTTP, feed back the
+//! admin API, score every customer by entity key over HTTP, replay past
+//! transactions (their features as of their time) as records, feed back the
 //! generated labels for half of the predictions, explain one fraudulent
 //! transaction, stop the server and check the audit log. Everything it writes
 //! stays in the folder, so `vigie models show fraud` or `vigie audit list`
@@ -36,6 +37,10 @@ const CANARY_WEIGHT: f64 = 20.0;
 const DATA_SEED: u64 = 7;
 /// Every how many predictions one asks for an explanation.
 const EXPLAIN_EVERY: usize = 10;
+/// Past fraudulent transactions replayed as records.
+const REPLAYED_FRAUDS: usize = 50;
+/// Past legitimate transactions replayed as records.
+const REPLAYED_LEGITIMATE: usize = 150;
 /// Every how many predictions one gets its ground truth back.
 const FEEDBACK_EVERY: usize = 2;
 /// How long the in-process server may take to answer its readiness check.
@@ -68,8 +73,7 @@ pub fn run(project: &Project, args: DemoArgs) -> anyhow::Result<()> {
     let plan = Plan {
         champion: champion.version.version,
         canary: canary.version.version,
-        labels: latest_labels(&written.data)?,
-        fraudulent: latest_fraud_record(project)?,
+        calls: calls(&latest_labels(&written.data)?, &past_transactions(project)?),
     };
     let served = serve_and_send(project, &mut steps, &plan)?;
     let audit_dir = absolute(&super::audit::audit_dir(project));
@@ -222,10 +226,32 @@ struct Plan {
     champion: u32,
     /// The canary's version.
     canary: u32,
-    /// Each customer's label on their latest transaction.
-    labels: BTreeMap<String, u8>,
-    /// The inputs of a fraudulent transaction, to explain.
-    fraudulent: Json,
+    /// The predictions to ask for, by entity key then by record.
+    calls: Vec<Call>,
+}
+
+/// One prediction request and the ground truth of its one row.
+struct Call {
+    /// `entity` (by key, online features) or `record` (a past transaction's features).
+    kind: &'static str,
+    body: Json,
+    truth: u8,
+}
+
+/// Each customer by entity key (every tenth with explanations), then the past transactions
+/// as records.
+fn calls(labels: &BTreeMap<String, u8>, past: &[(Json, u8)]) -> Vec<Call> {
+    let by_entity = labels.iter().enumerate().map(|(index, (customer, truth))| Call {
+        kind: "entity",
+        body: json!({"entities": [customer], "explain": index % EXPLAIN_EVERY == 0}),
+        truth: *truth,
+    });
+    let by_record = past.iter().map(|(record, truth)| Call {
+        kind: "record",
+        body: json!({"records": [record]}),
+        truth: *truth,
+    });
+    by_entity.chain(by_record).collect()
 }
 
 /// Starts the server in-process, sends the traffic, reads what the server counted, stops it.
@@ -250,7 +276,6 @@ fn serve_and_send(project: &Project, steps: &mut Steps, plan: &Plan) -> anyhow::
 
 /// Everything the demo asks the running server.
 fn talk(client: &Client, steps: &mut Steps, plan: &Plan) -> anyhow::Result<Json> {
-    let labels = &plan.labels;
     steps
         .run("starting the server in-process on 127.0.0.1 (vigie serve)", || client.wait_ready())?;
     let routing = steps
@@ -258,17 +283,21 @@ fn talk(client: &Client, steps: &mut Steps, plan: &Plan) -> anyhow::Result<Json>
             set_canary(client, plan.canary)
         })?;
     let traffic = steps.run(
-        &format!(
-            "scoring {} customers by entity key (POST /v1/models/fraud/predict)",
-            labels.len()
-        ),
-        || send_traffic(client, labels),
+        "scoring each customer by entity key, then replaying past transactions as records \
+         (POST /v1/models/fraud/predict)",
+        || send_traffic(client, &plan.calls),
     )?;
     let feedback = steps.run("feeding back ground truth (POST /v1/feedback)", || {
-        send_feedback(client, &traffic.answered, labels)
+        send_feedback(client, &traffic.answered)
     })?;
+    let fraudulent = plan
+        .calls
+        .iter()
+        .find(|call| call.kind == "record" && call.truth == 1)
+        .map(|call| call.body["records"][0].clone())
+        .ok_or_else(|| anyhow::anyhow!("the generated data has no fraudulent transaction"))?;
     let explained = steps.run("explaining a fraudulent transaction (explain: true)", || {
-        explain_flagged(client, &plan.fraudulent)
+        explain_flagged(client, &fraudulent)
     })?;
     let (variants, live) = steps.run("reading per-variant counters and /metrics", || {
         let (_, variants) = client.get(&format!("/v1/models/{MODEL}/variants"))?;
@@ -300,9 +329,10 @@ fn set_canary(client: &Client, canary: u32) -> anyhow::Result<Json> {
 
 /// One answered prediction.
 struct Answered {
-    customer: String,
+    kind: &'static str,
     request_id: String,
     decision: String,
+    truth: u8,
 }
 
 /// What the traffic step measured.
@@ -311,40 +341,48 @@ struct Traffic {
     summary: Json,
 }
 
-/// One request per customer (so each sticks to one variant), every tenth with explanations;
-/// the latency is the client's, request sent to reply read.
-fn send_traffic(client: &Client, labels: &BTreeMap<String, u8>) -> anyhow::Result<Traffic> {
+/// Sends every call, one row per request (so each customer sticks to one variant); the
+/// latency is the client's, request sent to reply read.
+fn send_traffic(client: &Client, calls: &[Call]) -> anyhow::Result<Traffic> {
     let mut answered = Vec::new();
     let mut latencies = Vec::new();
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
-    for (index, customer) in labels.keys().enumerate() {
-        let body = json!({"entities": [customer], "explain": index % EXPLAIN_EVERY == 0});
+    for call in calls {
         let sent = Instant::now();
-        let (status, reply) = client.send("POST", &format!("/v1/models/{MODEL}/predict"), &body)?;
+        let (status, reply) =
+            client.send("POST", &format!("/v1/models/{MODEL}/predict"), &call.body)?;
         latencies.push(sent.elapsed());
         *statuses.entry(status).or_default() += 1;
         if status == 200 {
-            answered.push(answered_of(customer, &reply));
+            answered.push(answered_of(call, &reply));
         }
     }
     latencies.sort();
+    let count = |kind: &str| calls.iter().filter(|c| c.kind == kind).count();
+    let flagged =
+        |kind: &str| answered.iter().filter(|a| a.kind == kind && a.decision == "1").count();
     let summary = json!({
-        "sent": labels.len(),
+        "sent": calls.len(),
         "ok": statuses.get(&200).copied().unwrap_or(0),
         "statuses": statuses.iter().map(|(s, n)| (s.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
-        "explained": labels.len().div_ceil(EXPLAIN_EVERY),
-        "flagged": answered.iter().filter(|a| a.decision == "1").count(),
+        "by_entity": count("entity"),
+        "by_record": count("record"),
+        "explained": calls.iter().filter(|c| c.body["explain"] == json!(true)).count(),
+        "flagged": {"entity": flagged("entity"), "record": flagged("record")},
+        "fraudulent": {"entity": calls.iter().filter(|c| c.kind == "entity" && c.truth == 1).count(),
+                       "record": calls.iter().filter(|c| c.kind == "record" && c.truth == 1).count()},
         "latency_ms": {"p50": quantile_ms(&latencies, 0.5), "p99": quantile_ms(&latencies, 0.99)},
     });
     Ok(Traffic { answered, summary })
 }
 
-fn answered_of(customer: &str, reply: &Json) -> Answered {
+fn answered_of(call: &Call, reply: &Json) -> Answered {
     let decision = &reply["predictions"][0]["label"];
     Answered {
-        customer: customer.to_owned(),
+        kind: call.kind,
         request_id: reply["request_id"].as_str().unwrap_or_default().to_owned(),
         decision: decision.as_str().map_or_else(|| decision.to_string(), str::to_owned),
+        truth: call.truth,
     }
 }
 
@@ -358,15 +396,10 @@ fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
 }
 
 /// The ground truth of every second prediction, from the generated labels.
-fn send_feedback(
-    client: &Client,
-    answered: &[Answered],
-    labels: &BTreeMap<String, u8>,
-) -> anyhow::Result<Json> {
+fn send_feedback(client: &Client, answered: &[Answered]) -> anyhow::Result<Json> {
     let (mut accepted, mut correct, mut sent) = (0, 0, 0);
     for prediction in answered.iter().step_by(FEEDBACK_EVERY) {
-        let Some(truth) = labels.get(&prediction.customer) else { continue };
-        let body = json!({"request_id": prediction.request_id, "label": truth});
+        let body = json!({"request_id": prediction.request_id, "label": prediction.truth});
         let (status, reply) = client.send("POST", "/v1/feedback", &body)?;
         sent += 1;
         if status == 200 {
@@ -405,8 +438,10 @@ fn explain_flagged(client: &Client, fraudulent: &Json) -> anyhow::Result<Json> {
     }))
 }
 
-/// The inputs of the latest fraudulent row of the fraud model's training table, as a record.
-fn latest_fraud_record(project: &Project) -> anyhow::Result<Json> {
+/// The latest fraudulent and legitimate rows of the fraud model's training table (each
+/// transaction's features as they were at its time, by the join training used), newest first,
+/// as records with their labels: [`REPLAYED_FRAUDS`] and [`REPLAYED_LEGITIMATE`] at most.
+fn past_transactions(project: &Project) -> anyhow::Result<Vec<(Json, u8)>> {
     let store = super::features::store(project)?;
     let training = store.training_table(MODEL)?;
     let frame = vigie_connectors::files::frame_from_batches(
@@ -415,17 +450,30 @@ fn latest_fraud_record(project: &Project) -> anyhow::Result<Json> {
         std::slice::from_ref(&training.table),
     )?;
     let labels = frame.column(&training.label)?;
-    let row = (0..frame.n_rows())
-        .rev()
-        .find(|&row| is_positive(&labels.data.value(row)))
-        .ok_or_else(|| anyhow::anyhow!("the generated data has no fraudulent transaction"))?;
-    let record: serde_json::Map<String, Json> = frame
-        .columns()
-        .iter()
-        .filter(|column| column.name != training.label)
-        .map(|column| (column.name.clone(), value_json(column.data.value(row))))
-        .collect();
-    Ok(Json::Object(record))
+    let (mut frauds, mut legitimate) = (Vec::new(), Vec::new());
+    for row in (0..frame.n_rows()).rev() {
+        let (kept, limit) = if is_positive(&labels.data.value(row)) {
+            (&mut frauds, REPLAYED_FRAUDS)
+        } else {
+            (&mut legitimate, REPLAYED_LEGITIMATE)
+        };
+        if kept.len() < limit {
+            kept.push(row);
+        }
+    }
+    let record = |row: usize| -> Json {
+        frame
+            .columns()
+            .iter()
+            .filter(|column| column.name != training.label)
+            .map(|column| (column.name.clone(), value_json(column.data.value(row))))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let mut rows: Vec<(usize, u8)> = frauds.into_iter().map(|row| (row, 1)).collect();
+    rows.extend(legitimate.into_iter().map(|row| (row, 0)));
+    rows.sort_by_key(|&(row, _)| std::cmp::Reverse(row));
+    Ok(rows.into_iter().map(|(row, truth)| (record(row), truth)).collect())
 }
 
 /// Whether a label is the example's positive class (1, "1" or true).
@@ -568,13 +616,25 @@ fn print_story(facts: &Json) {
     println!("Routing: {}", text(&server["canary"]["routing"]));
     println!();
     println!(
-        "Traffic: {} requests by entity key to {}, {} answered 200, {} flagged as fraud; client latency p50 {:.1} ms, p99 {:.1} ms",
-        requests["sent"],
+        "Traffic to {}: {} requests, {} answered 200; client latency p50 {:.1} ms, p99 {:.1} ms",
         text(&server["url"]),
+        requests["sent"],
         requests["ok"],
-        requests["flagged"],
         requests["latency_ms"]["p50"].as_f64().unwrap_or(f64::NAN),
         requests["latency_ms"]["p99"].as_f64().unwrap_or(f64::NAN),
+    );
+    println!(
+        "  {} customers by entity key (latest online features, {} with explanations): {} flagged, \
+         {} whose latest transaction is fraudulent",
+        requests["by_entity"],
+        requests["explained"],
+        requests["flagged"]["entity"],
+        requests["fraudulent"]["entity"],
+    );
+    println!(
+        "  {} past transactions replayed as records (features as of their time; seen in \
+         training, so in-sample): {} flagged, {} fraudulent",
+        requests["by_record"], requests["flagged"]["record"], requests["fraudulent"]["record"],
     );
     let mut table =
         crate::output::table(&["variant", "version", "requests", "mean score", "p50 ms", "p99 ms"]);

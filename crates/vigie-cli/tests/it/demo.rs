@@ -21,6 +21,10 @@ fn demo_runs_the_loop_and_leaves_a_project_other_commands_see() {
     assert!(sent > 100, "{requests}");
     assert_eq!(requests["ok"], json!(sent), "{requests}");
     assert_eq!(requests["statuses"], json!({"200": sent}), "{requests}");
+    let by_entity = number(&requests["by_entity"], "requests by entity key");
+    let by_record = number(&requests["by_record"], "requests by record");
+    assert_eq!(by_entity + by_record, sent, "{requests}");
+    assert!(by_entity > 0 && number(&requests["fraudulent"]["record"], "frauds replayed") > 0);
 
     // The canary (v2) answered some of the traffic, the champion (v1) the rest.
     let variants = server["variants"].as_array().expect("variants");
