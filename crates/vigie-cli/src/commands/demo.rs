@@ -193,9 +193,9 @@ fn trained_json(fitted: &super::train::Fitted, role: &str) -> Json {
 /// Each customer's label on their latest transaction: the ground truth of a prediction on
 /// their latest online features.
 fn latest_labels(data: &Path) -> anyhow::Result<BTreeMap<String, u8>> {
-    let text =
+    let csv =
         std::fs::read_to_string(data).with_context(|| format!("cannot read {}", data.display()))?;
-    let mut lines = text.lines();
+    let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
     let column = |name: &str| {
         header
