@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end on the embedded defaults (no server to install):
-# build vigie; write the example fraud project, ingest its transactions, compute
-# its feature views and train the fraud model from the feature store; read one
+# build vigie; `vigie demo` writes the example fraud project, ingests, computes
+# its feature views, trains the fraud model with cross-validation and a canary
+# version, serves both in-process, sends traffic and ground truth through the
+# HTTP API and prints what happened; then, in the same project: read one
 # customer's online features; train on a real credit-default table with
 # cross-validation, score and explain every row, run a seeded random search;
 # forecast seeded revenue series with intervals.
@@ -16,16 +18,12 @@ vigie="${CARGO_TARGET_DIR:-$root/target}/debug/vigie"
 rm -rf "$demo" && mkdir -p "$demo"
 cd "$demo"
 
-echo "==> vigie init: a commented vigie.toml and 20,000 seeded card transactions with fraud patterns"
-"$vigie" init
-echo "==> vigie ingest: new rows of every source into the offline store (Parquet)"
-"$vigie" ingest
-echo "==> vigie materialize: feature views over history (SQL expressions, sliding windows), latest values online"
-"$vigie" materialize
+echo "==> vigie demo: example project, ingest, materialize, train with CV and a canary, serve, traffic, feedback, audit"
+"$vigie" demo --project "$demo"
 echo "==> vigie features get: one customer's features from the online store"
 "$vigie" features get customer_activity --key customer_id=C0007
-echo "==> vigie train fraud: labels joined with their features as of each transaction's time, 5-fold CV"
-"$vigie" train fraud
+echo "==> vigie models show fraud: the champion the demo trained, and its canary routing"
+"$vigie" models show fraud
 
 cp "$root/tests/data/Default.csv" "$demo/data/default.csv"
 

@@ -49,6 +49,11 @@ pub enum Format {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The whole loop in one process, on the embedded defaults: write the example project in
+    /// --project (default: here), ingest, materialize, train the fraud model with CV and a
+    /// canary version, serve both on loopback, send traffic and ground truth over HTTP, then
+    /// print metrics, the canary split, an explanation and the audit log's check.
+    Demo(DemoArgs),
     /// Write an example project that runs as is: a commented vigie.toml and a seeded table of
     /// card transactions with fraud patterns.
     Init(InitArgs),
@@ -165,6 +170,21 @@ pub struct ServeSecurityArgs {
     /// The issuer's JWKS URL [default: jwks_uri of ISSUER/.well-known/openid-configuration].
     #[arg(long, env = "VIGIE_OAUTH_JWKS_URL", value_name = "URL", requires = "oauth_issuer")]
     pub oauth_jwks_url: Option<String>,
+}
+
+/// `vigie demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Transactions to generate.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    pub rows: usize,
+    /// Replace the project already in the folder: its vigie.toml, data/transactions.csv and the
+    /// whole .vigie state folder (models, runs, audit log).
+    #[arg(long)]
+    pub force: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 /// `vigie init`

@@ -141,12 +141,24 @@ pub async fn serve(
     parts: Parts,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<()> {
+    serve_until(listener, shared, parts, tls, shutdown()).await
+}
+
+/// Serves as [`serve`] does until `stop` completes (`vigie demo` stops its
+/// in-process server this way), then lets in-flight requests finish.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    parts: Parts,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = router(shared, parts);
     match tls {
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown()).await,
+        None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
         Some(config) => {
             let listener = tls::TlsListener::new(listener, config)?;
-            axum::serve(listener, app).with_graceful_shutdown(shutdown()).await
+            axum::serve(listener, app).with_graceful_shutdown(stop).await
         }
     }
 }

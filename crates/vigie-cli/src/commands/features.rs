@@ -37,8 +37,8 @@ fn names_or_all(one: Option<String>, all: Vec<&String>) -> Vec<String> {
     }
 }
 
-/// `vigie ingest [SOURCE]`.
-pub fn ingest(project: &Project, source: Option<String>, format: Format) -> anyhow::Result<()> {
+/// Ingests SOURCE (default: every source) with a spinner; one JSON summary per source.
+pub fn ingest_sources(project: &Project, source: Option<String>) -> anyhow::Result<Vec<Json>> {
     let store = store(project)?;
     let names = names_or_all(source, store.config().sources.keys().collect());
     if names.is_empty() {
@@ -57,6 +57,12 @@ pub fn ingest(project: &Project, source: Option<String>, format: Format) -> anyh
             "watermark": summary.watermark.map(vigie_features::engine::format_micros),
         }));
     }
+    Ok(summaries)
+}
+
+/// `vigie ingest [SOURCE]`.
+pub fn ingest(project: &Project, source: Option<String>, format: Format) -> anyhow::Result<()> {
+    let summaries = ingest_sources(project, source)?;
     match format {
         Format::Json => output::json(&Json::Array(summaries)),
         Format::Text => {
@@ -75,8 +81,9 @@ pub fn ingest(project: &Project, source: Option<String>, format: Format) -> anyh
     }
 }
 
-/// `vigie materialize [VIEW]`.
-pub fn materialize(project: &Project, view: Option<String>, format: Format) -> anyhow::Result<()> {
+/// Computes VIEW (default: every view) and updates the online store, with a spinner; one JSON
+/// summary per view.
+pub fn materialize_views(project: &Project, view: Option<String>) -> anyhow::Result<Vec<Json>> {
     let store = store(project)?;
     let names = names_or_all(view, store.config().feature_views.keys().collect());
     if names.is_empty() {
@@ -102,6 +109,12 @@ pub fn materialize(project: &Project, view: Option<String>, format: Format) -> a
             "features": features,
         }));
     }
+    Ok(summaries)
+}
+
+/// `vigie materialize [VIEW]`.
+pub fn materialize(project: &Project, view: Option<String>, format: Format) -> anyhow::Result<()> {
+    let summaries = materialize_views(project, view)?;
     match format {
         Format::Json => output::json(&Json::Array(summaries)),
         Format::Text => {

@@ -1,5 +1,7 @@
 //! `vigie init [DIR]`: write the example project (see `crate::example`).
 
+use std::path::{Path, PathBuf};
+
 use serde_json::json;
 
 use super::{Project, UsageError};
@@ -9,9 +11,8 @@ use crate::output;
 
 pub fn run(project: &Project, args: InitArgs) -> anyhow::Result<()> {
     let dir = args.dir.clone().unwrap_or_else(|| project.dir.clone());
-    let config = dir.join("vigie.toml");
-    let data = dir.join("data").join("transactions.csv");
-    if !args.force && (config.exists() || data.exists()) {
+    let exists = |path: &[&str]| path.iter().fold(dir.clone(), |p, part| p.join(part)).exists();
+    if !args.force && (exists(&["vigie.toml"]) || exists(&["data", "transactions.csv"])) {
         return Err(UsageError(format!(
             "{} already has a vigie.toml or data/transactions.csv; use --force to overwrite",
             dir.display()
@@ -21,19 +22,8 @@ pub fn run(project: &Project, args: InitArgs) -> anyhow::Result<()> {
     if args.rows == 0 {
         return Err(UsageError("--rows must be at least 1".into()).into());
     }
-    let io = |path: &std::path::Path| {
-        let path = path.display().to_string();
-        move |e: std::io::Error| anyhow::anyhow!("cannot write {path}: {e}")
-    };
-    std::fs::create_dir_all(dir.join("data")).map_err(io(&dir))?;
-    std::fs::write(&config, example::PROJECT_FILE).map_err(io(&config))?;
-    let today = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| (d.as_secs() / 86_400) as i64);
-    let csv = example::transactions(args.rows, args.seed, today);
-    let rows = csv.lines().count().saturating_sub(1);
-    let frauds = csv.lines().skip(1).filter(|l| l.ends_with(",1")).count();
-    std::fs::write(&data, csv).map_err(io(&data))?;
+    let written = write_example(&dir, args.rows, args.seed)?;
+    let (config, data, rows, frauds) = (written.config, written.data, written.rows, written.frauds);
     match args.format {
         Format::Json => output::json(&json!({
             "project": dir.display().to_string(),
@@ -55,4 +45,37 @@ pub fn run(project: &Project, args: InitArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// What [`write_example`] wrote.
+pub struct Written {
+    /// The project file.
+    pub config: PathBuf,
+    /// The generated transactions.
+    pub data: PathBuf,
+    /// Transactions written.
+    pub rows: usize,
+    /// Of which fraudulent.
+    pub frauds: usize,
+}
+
+/// Writes the example project in `dir`: its vigie.toml and `rows` seeded transactions
+/// ending today (overwriting both).
+pub fn write_example(dir: &Path, rows: usize, seed: u64) -> anyhow::Result<Written> {
+    let config = dir.join("vigie.toml");
+    let data = dir.join("data").join("transactions.csv");
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |e: std::io::Error| anyhow::anyhow!("cannot write {path}: {e}")
+    };
+    std::fs::create_dir_all(dir.join("data")).map_err(io(dir))?;
+    std::fs::write(&config, example::PROJECT_FILE).map_err(io(&config))?;
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| (d.as_secs() / 86_400) as i64);
+    let csv = example::transactions(rows, seed, today);
+    let rows = csv.lines().count().saturating_sub(1);
+    let frauds = csv.lines().skip(1).filter(|l| l.ends_with(",1")).count();
+    std::fs::write(&data, csv).map_err(io(&data))?;
+    Ok(Written { config, data, rows, frauds })
 }

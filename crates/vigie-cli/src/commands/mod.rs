@@ -1,6 +1,7 @@
 //! One module per command; [`run`] dispatches.
 
 mod audit;
+mod demo;
 mod features;
 mod forecast;
 mod init;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         artifacts_url: cli.artifacts_url.clone().filter(|url| !url.is_empty()),
     };
     match cli.command {
+        Command::Demo(args) => demo::run(&project, args),
         Command::Init(args) => init::run(&project, args),
         Command::Ingest { source, format } => features::ingest(&project, source, format),
         Command::Materialize { view, format } => features::materialize(&project, view, format),

@@ -27,29 +27,8 @@ pub fn run(
     }
     let tls = tls_config(&security)?;
     let access = Arc::new(bearer_access(security)?);
-    let opener = project.clone();
-    let open: vigie_server::OpenRegistry =
-        Arc::new(move || opener.registry().map_err(|e| format!("{e:#}")));
-    let shared = vigie_server::Shared::start(open, model).map_err(anyhow::Error::msg)?;
-    shared.routing().set_key_columns(super::routing::key_columns(project));
+    let (shared, parts) = open_server(project, model, access.clone())?;
     let catalog = shared.catalog();
-    let (audit, metrics) = super::audit::open_for_serving(project)?;
-    if let Some(store) = prediction_store(project)? {
-        store.start(&super::audit::audit_dir(project), &metrics).map_err(anyhow::Error::msg)?;
-        eprintln!("predictions: copied from the audit log to {}", store.describe());
-    }
-    let stores = vigie_server::Stores {
-        online: vigie_server::OnlineReader::new(
-            project.state_dir().join("online.db"),
-            metrics.clone(),
-        ),
-        feedback: vigie_server::FeedbackLog::open(
-            &project.state_dir().join("feedback.db"),
-            &super::audit::audit_dir(project),
-            &metrics,
-        )
-        .map_err(anyhow::Error::msg)?,
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -76,10 +55,42 @@ pub fn run(
                 eprintln!("bearer tokens checked against {}", authenticator.jwks_url());
             }
         }
-        let parts = vigie_server::Parts { audit, metrics, access, stores };
         vigie_server::serve(listener, shared, parts, tls).await?;
         anyhow::Ok(())
     })
+}
+
+/// The catalog of the project's served models (all, or `model` alone) and what the routes need:
+/// the audit log, metrics, the prediction store's copier when vigie.toml sets one, the online
+/// store and the feedback log. Shared by `vigie serve` and `vigie demo`.
+pub fn open_server(
+    project: &Project,
+    model: Option<String>,
+    access: Arc<vigie_server::Access>,
+) -> anyhow::Result<(Arc<vigie_server::Shared>, vigie_server::Parts)> {
+    let opener = project.clone();
+    let open: vigie_server::OpenRegistry =
+        Arc::new(move || opener.registry().map_err(|e| format!("{e:#}")));
+    let shared = vigie_server::Shared::start(open, model).map_err(anyhow::Error::msg)?;
+    shared.routing().set_key_columns(super::routing::key_columns(project));
+    let (audit, metrics) = super::audit::open_for_serving(project)?;
+    if let Some(store) = prediction_store(project)? {
+        store.start(&super::audit::audit_dir(project), &metrics).map_err(anyhow::Error::msg)?;
+        eprintln!("predictions: copied from the audit log to {}", store.describe());
+    }
+    let stores = vigie_server::Stores {
+        online: vigie_server::OnlineReader::new(
+            project.state_dir().join("online.db"),
+            metrics.clone(),
+        ),
+        feedback: vigie_server::FeedbackLog::open(
+            &project.state_dir().join("feedback.db"),
+            &super::audit::audit_dir(project),
+            &metrics,
+        )
+        .map_err(anyhow::Error::msg)?,
+    };
+    Ok((shared, vigie_server::Parts { audit, metrics, access, stores }))
 }
 
 /// The `[predictions]` store of `vigie.toml`, if one is set.

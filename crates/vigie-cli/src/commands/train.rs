@@ -56,6 +56,110 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
             UsageError(format!("{}: for --task forecast only", forecast_flags.join(", "))).into()
         );
     }
+    let Fitted { trials, best, model, version, run_id, path } = fit(project, &args)?;
+    let card = &model.card;
+
+    match args.format {
+        Format::Json => {
+            let cv: Map<String, Json> = card
+                .cv
+                .iter()
+                .map(|(k, m)| (k.clone(), json!({"mean": m.mean, "std": m.std})))
+                .collect();
+            let trials: Vec<Json> = trials
+                .iter()
+                .map(|t| json!({"algorithm": t.algorithm.name(), "params": t.params, "score": t.score, "seconds": t.seconds}))
+                .collect();
+            output::json(&json!({
+                "model": card.name,
+                "version": card.version,
+                "algorithm": card.algorithm,
+                "task": card.task.name(),
+                "classes": card.classes,
+                "params": card.params,
+                "cv": cv,
+                "cv_folds": card.cv_folds,
+                "oob": card.oob,
+                "threshold": card.threshold,
+                "threshold_goal": card.threshold_goal,
+                "train_seconds": card.train_seconds,
+                "rows": card.data.rows,
+                "data_sha256": card.data.sha256,
+                "trials": trials,
+                "run_id": run_id,
+                "aliases": version.aliases,
+                "path": path.display().to_string(),
+            }))?;
+        }
+        Format::Text => {
+            println!(
+                "Trained {} v{}: {} {} on {} rows × {} columns in {:.1}s",
+                card.name,
+                card.version,
+                card.algorithm,
+                card.task.name(),
+                card.data.rows,
+                card.data.columns,
+                card.train_seconds
+            );
+            if trials.len() > 1 {
+                let mut table = output::table(&["#", "algorithm", "score", "seconds"]);
+                for (i, t) in trials.iter().enumerate() {
+                    let mark = if i == best { " ←" } else { "" };
+                    table.add_row(vec![
+                        format!("{}{mark}", i + 1),
+                        t.algorithm.name().to_owned(),
+                        output::metric(t.score),
+                        format!("{:.1}", t.seconds),
+                    ]);
+                }
+                println!("{table}");
+            }
+            let folds = if card.cv_folds >= 2 {
+                format!("{}-fold CV", card.cv_folds)
+            } else {
+                "20% hold-out".to_owned()
+            };
+            let mut table = output::table(&["metric", &format!("{folds} mean"), "std"]);
+            for (name, summary) in &card.cv {
+                table.add_row(vec![
+                    name.clone(),
+                    output::metric(summary.mean),
+                    output::metric(summary.std),
+                ]);
+            }
+            println!("{table}");
+            if let (Some(threshold), Some(goal)) = (card.threshold, &card.threshold_goal) {
+                println!(
+                    "Decision threshold {threshold:.4} (chosen for {goal}); positive class {:?}",
+                    card.classes.get(1).cloned().unwrap_or_default()
+                );
+            }
+            let aliases: String = version.aliases.iter().map(|a| format!(" @{a}")).collect();
+            println!("Registered {} v{}{aliases} (run {run_id})", card.name, card.version);
+        }
+    }
+    Ok(())
+}
+
+/// A trained and registered version.
+pub struct Fitted {
+    /// Every candidate tried, in order.
+    pub trials: Vec<Trial>,
+    /// The index of the winner in `trials`.
+    pub best: usize,
+    /// The registered model.
+    pub model: Model,
+    /// Its registry entry.
+    pub version: vigie_registry::VersionInfo,
+    /// The tracked run.
+    pub run_id: String,
+    /// Where its file is.
+    pub path: std::path::PathBuf,
+}
+
+/// Trains a tabular model as the arguments say, tracks the run and registers a new version.
+pub fn fit(project: &Project, args: &TrainArgs) -> anyhow::Result<Fitted> {
     // The training table: a file, or a model of vigie.toml built from the feature store.
     let (frame, source, spec_label, spec_positive, spec_algorithm, store_inputs) =
         match (&args.from_store, &args.data) {
@@ -205,90 +309,8 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     registry.end_run(&run_id, RunStatus::Finished)?;
     super::mlflow::mirror(project);
     let model = saved.into_tabular()?;
-    let card = &model.card;
-
-    match args.format {
-        Format::Json => {
-            let cv: Map<String, Json> = card
-                .cv
-                .iter()
-                .map(|(k, m)| (k.clone(), json!({"mean": m.mean, "std": m.std})))
-                .collect();
-            let trials: Vec<Json> = outcome
-                .trials
-                .iter()
-                .map(|t| json!({"algorithm": t.algorithm.name(), "params": t.params, "score": t.score, "seconds": t.seconds}))
-                .collect();
-            output::json(&json!({
-                "model": card.name,
-                "version": card.version,
-                "algorithm": card.algorithm,
-                "task": card.task.name(),
-                "classes": card.classes,
-                "params": card.params,
-                "cv": cv,
-                "cv_folds": card.cv_folds,
-                "oob": card.oob,
-                "threshold": card.threshold,
-                "threshold_goal": card.threshold_goal,
-                "train_seconds": card.train_seconds,
-                "rows": card.data.rows,
-                "data_sha256": card.data.sha256,
-                "trials": trials,
-                "run_id": run_id,
-                "aliases": version.aliases,
-                "path": registry.artifact_path(&version).display().to_string(),
-            }))?;
-        }
-        Format::Text => {
-            println!(
-                "Trained {} v{}: {} {} on {} rows × {} columns in {:.1}s",
-                card.name,
-                card.version,
-                card.algorithm,
-                card.task.name(),
-                card.data.rows,
-                card.data.columns,
-                card.train_seconds
-            );
-            if outcome.trials.len() > 1 {
-                let mut table = output::table(&["#", "algorithm", "score", "seconds"]);
-                for (i, t) in outcome.trials.iter().enumerate() {
-                    let mark = if i == outcome.best { " ←" } else { "" };
-                    table.add_row(vec![
-                        format!("{}{mark}", i + 1),
-                        t.algorithm.name().to_owned(),
-                        output::metric(t.score),
-                        format!("{:.1}", t.seconds),
-                    ]);
-                }
-                println!("{table}");
-            }
-            let folds = if card.cv_folds >= 2 {
-                format!("{}-fold CV", card.cv_folds)
-            } else {
-                "20% hold-out".to_owned()
-            };
-            let mut table = output::table(&["metric", &format!("{folds} mean"), "std"]);
-            for (name, summary) in &card.cv {
-                table.add_row(vec![
-                    name.clone(),
-                    output::metric(summary.mean),
-                    output::metric(summary.std),
-                ]);
-            }
-            println!("{table}");
-            if let (Some(threshold), Some(goal)) = (card.threshold, &card.threshold_goal) {
-                println!(
-                    "Decision threshold {threshold:.4} (chosen for {goal}); positive class {:?}",
-                    card.classes.get(1).cloned().unwrap_or_default()
-                );
-            }
-            let aliases: String = version.aliases.iter().map(|a| format!(" @{a}")).collect();
-            println!("Registered {} v{}{aliases} (run {run_id})", card.name, card.version);
-        }
-    }
-    Ok(())
+    let path = registry.artifact_path(&version);
+    Ok(Fitted { trials: outcome.trials, best: outcome.best, model, version, run_id, path })
 }
 
 fn json_text(value: &Json) -> String {

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod backends;
+mod demo;
 mod entity;
 mod features;
 mod forecast;
