@@ -17,6 +17,21 @@ pub fn metric(value: f64) -> String {
     if value.is_nan() { "-".to_owned() } else { format!("{value:.4}") }
 }
 
+/// `println!` that returns the error of a failed write (a closed pipe, as in
+/// `vigie models list | head`) instead of panicking; `main` treats a broken
+/// pipe as success.
+macro_rules! outln {
+    () => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout())
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+    }};
+}
+pub(crate) use outln;
+
 /// Prints a JSON value on stdout.
 pub fn json(value: &serde_json::Value) -> anyhow::Result<()> {
     use std::io::Write;

@@ -13,6 +13,7 @@ use vigie_server::{AuditOptions, Metrics};
 use super::Project;
 use crate::cli::{AuditCommand, Format};
 use crate::output;
+use crate::output::outln;
 
 /// Runs `vigie audit …`.
 pub fn run(project: &Project, command: AuditCommand) -> anyhow::Result<()> {
@@ -68,21 +69,21 @@ fn verify(project: &Project, format: Format) -> anyhow::Result<()> {
             "torn_tail": torn.map(|t| json!({"path": t.path.display().to_string(), "line": t.line, "bytes": t.bytes})),
         }));
     }
-    println!(
+    outln!(
         "ok: {} records in {} segment file(s) of {}, every hash and link checked",
         verified.records,
         verified.segments,
         dir.display()
-    );
-    println!("head: {} (keep it elsewhere to detect a removed tail later)", verified.head);
+    )?;
+    outln!("head: {} (keep it elsewhere to detect a removed tail later)", verified.head)?;
     if let Some(torn) = torn {
-        println!(
+        outln!(
             "note: {}:{}: {} bytes of a record torn by a crash (never acknowledged); \
              the next `vigie serve` cuts them",
             torn.path.display(),
             torn.line,
             torn.bytes
-        );
+        )?;
     }
     Ok(())
 }
@@ -145,7 +146,7 @@ fn list(
             decisions(rows),
         ]);
     }
-    println!("{table}");
+    outln!("{table}")?;
     Ok(())
 }
 

@@ -25,6 +25,7 @@ use serde_json::{Value as Json, json};
 
 use super::{Project, UsageError};
 use crate::cli::{Cli, Command, DemoArgs, Format, TrainArgs};
+use crate::output::outln;
 use crate::progress::Spinner;
 
 /// Fewest transactions the demo generates: fewer hold too few frauds to cross-validate.
@@ -102,7 +103,7 @@ pub fn run(project: &Project, args: DemoArgs) -> anyhow::Result<()> {
     match args.format {
         Format::Json => crate::output::json(&facts),
         Format::Text => {
-            print_story(&facts);
+            print_story(&facts)?;
             Ok(())
         }
     }
@@ -587,22 +588,23 @@ impl Steps {
 }
 
 /// The summary for people, from the same facts `--format json` prints.
-fn print_story(facts: &Json) {
+fn print_story(facts: &Json) -> std::io::Result<()> {
     let server = &facts["server"];
     let requests = &server["requests"];
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "Vigie demo: done in {:.0}s, everything in {}",
         facts["seconds"].as_f64().unwrap_or(0.0),
         text(&facts["project"])
-    );
-    println!();
-    println!(
+    )?;
+    outln!()?;
+    outln!(
         "Data: {} generated card transactions, {} fraudulent.",
-        facts["data"]["rows"], facts["data"]["fraud_rows"]
-    );
+        facts["data"]["rows"],
+        facts["data"]["fraud_rows"]
+    )?;
     for model in facts["models"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "Model {} v{} ({}): {} {}-fold CV on {} rows: {}",
             text(&model["model"]),
             model["version"],
@@ -611,31 +613,33 @@ fn print_story(facts: &Json) {
             model["cv_folds"],
             model["rows"],
             metrics_line(&model["cv_mean"])
-        );
+        )?;
     }
-    println!("Routing: {}", text(&server["canary"]["routing"]));
-    println!();
-    println!(
+    outln!("Routing: {}", text(&server["canary"]["routing"]))?;
+    outln!()?;
+    outln!(
         "Traffic to {}: {} requests, {} answered 200; client latency p50 {:.1} ms, p99 {:.1} ms",
         text(&server["url"]),
         requests["sent"],
         requests["ok"],
         requests["latency_ms"]["p50"].as_f64().unwrap_or(f64::NAN),
         requests["latency_ms"]["p99"].as_f64().unwrap_or(f64::NAN),
-    );
-    println!(
+    )?;
+    outln!(
         "  {} customers by entity key (latest online features, {} with explanations): {} flagged, \
          {} whose latest transaction is fraudulent",
         requests["by_entity"],
         requests["explained"],
         requests["flagged"]["entity"],
         requests["fraudulent"]["entity"],
-    );
-    println!(
+    )?;
+    outln!(
         "  {} past transactions replayed as records (features as of their time; seen in \
          training, so in-sample): {} flagged, {} fraudulent",
-        requests["by_record"], requests["flagged"]["record"], requests["fraudulent"]["record"],
-    );
+        requests["by_record"],
+        requests["flagged"]["record"],
+        requests["fraudulent"]["record"],
+    )?;
     let mut table =
         crate::output::table(&["variant", "version", "requests", "mean score", "p50 ms", "p99 ms"]);
     for variant in server["variants"].as_array().into_iter().flatten() {
@@ -648,49 +652,52 @@ fn print_story(facts: &Json) {
             format!("{:.2}", variant["latency_ms"]["p99"].as_f64().unwrap_or(f64::NAN)),
         ]);
     }
-    println!("{table}");
+    outln!("{table}")?;
     let feedback = &server["feedback"];
-    println!(
+    outln!(
         "Feedback: {} labels sent, {} accepted, {} decisions right; live accuracy from /metrics:",
-        feedback["sent"], feedback["accepted"], feedback["correct"]
-    );
+        feedback["sent"],
+        feedback["accepted"],
+        feedback["correct"]
+    )?;
     for sample in server["live"]["vigie_live_accuracy"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  vigie_live_accuracy{{{}}} {:.4}",
             text(&sample["labels"]),
             sample["value"].as_f64().unwrap_or(f64::NAN)
-        );
+        )?;
     }
     let explained = &server["explained"];
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "The latest fraudulent transaction, with its features as of its time: scored {:.4}, \
          decision {} by v{} ({}). Top contributions:",
         explained["score"].as_f64().unwrap_or(f64::NAN),
         text(&explained["decision"]),
         explained["version"],
         text(&explained["variant"])
-    );
+    )?;
     for contribution in explained["top_contributions"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  {:<16} {:+.4}",
             text(&contribution["feature"]),
             contribution["contribution"].as_f64().unwrap_or(f64::NAN)
-        );
+        )?;
     }
     let audit = &facts["audit"];
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "Audit log: {} records in {}, every hash and link checked (head {})",
         audit["records"],
         text(&audit["dir"]),
         text(&audit["head"])
-    );
-    println!();
-    println!("Next, in {}:", text(&facts["project"]));
+    )?;
+    outln!()?;
+    outln!("Next, in {}:", text(&facts["project"]))?;
     for line in NEXT {
-        println!("  {line}");
+        outln!("  {line}")?;
     }
+    Ok(())
 }
 
 /// `path` as an absolute path, for messages (as given if it cannot be resolved).

@@ -11,6 +11,7 @@ use vigie_features::{FeatureRef, FeatureStore, OnlineStore};
 use super::{Project, UsageError};
 use crate::cli::{FeaturesCommand, Format};
 use crate::output;
+use crate::output::outln;
 use crate::progress::Spinner;
 
 /// The project's feature store.
@@ -75,7 +76,7 @@ pub fn ingest(project: &Project, source: Option<String>, format: Format) -> anyh
                     s["watermark"].as_str().unwrap_or("-").to_owned(),
                 ]);
             }
-            println!("{table}");
+            outln!("{table}")?;
             Ok(())
         }
     }
@@ -136,7 +137,7 @@ pub fn materialize(project: &Project, view: Option<String>, format: Format) -> a
                     s["online_updated"].to_string(),
                 ]);
             }
-            println!("{table}");
+            outln!("{table}")?;
             Ok(())
         }
     }
@@ -191,7 +192,7 @@ fn get(project: &Project, view_name: &str, key: &str, format: Format) -> anyhow:
             "features": row.values,
         })),
         Format::Text => {
-            println!(
+            outln!(
                 "{view_name} {key_column}={} as of {time}{}",
                 value.trim(),
                 if expired {
@@ -199,12 +200,12 @@ fn get(project: &Project, view_name: &str, key: &str, format: Format) -> anyhow:
                 } else {
                     ""
                 }
-            );
+            )?;
             let mut table = output::table(&["feature", "value"]);
             for (name, value) in &row.values {
                 table.add_row(vec![name.clone(), value.to_string()]);
             }
-            println!("{table}");
+            outln!("{table}")?;
             Ok(())
         }
     }
@@ -266,19 +267,19 @@ fn history(
             "missing": missing.iter().map(|(n, c)| (n.clone(), json!(c))).collect::<serde_json::Map<_, _>>(),
         })),
         Format::Text => {
-            println!(
+            outln!(
                 "Joined {} rows of {} with {added} features as of {time:?}; wrote {}",
                 joined.num_rows(),
                 entities_path.display(),
                 out.display()
-            );
+            )?;
             let with_missing: Vec<String> =
                 missing.iter().filter(|(_, c)| *c > 0).map(|(n, c)| format!("{n} ({c})")).collect();
             if !with_missing.is_empty() {
-                println!(
+                outln!(
                     "rows with no value (no earlier event, or older than the ttl): {}",
                     with_missing.join(", ")
-                );
+                )?;
             }
             Ok(())
         }

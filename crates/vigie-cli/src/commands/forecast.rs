@@ -23,6 +23,7 @@ use super::models::metrics_json;
 use super::{Project, UsageError, header, is_csv, now_rfc3339, read_table};
 use crate::cli::{ForecastArgs, Format, TableFormat, TrainArgs};
 use crate::output;
+use crate::output::outln;
 use crate::progress::Bars;
 
 /// The backtest of every strategy, the chosen one marked, for people.
@@ -224,7 +225,7 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
             "path": registry.artifact_path(&version).display().to_string(),
         })),
         Format::Text => {
-            println!(
+            outln!(
                 "Trained {} v{}: forecast of {} {} series, horizon {}, in {:.1}s",
                 card.name,
                 card.version,
@@ -232,14 +233,14 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
                 model.frequency(),
                 model.horizon(),
                 card.train_seconds
-            );
+            )?;
             if unused > 0 {
-                println!("{unused} rows without a target were not used for training");
+                outln!("{unused} rows without a target were not used for training")?;
             }
-            println!("{}", backtest_table(&report));
-            println!("{}", report.why);
+            outln!("{}", backtest_table(&report))?;
+            outln!("{}", report.why)?;
             let aliases: String = version.aliases.iter().map(|a| format!(" @{a}")).collect();
-            println!("Registered {} v{}{aliases} (run {run_id})", card.name, card.version);
+            outln!("Registered {} v{}{aliases} (run {run_id})", card.name, card.version)?;
             Ok(())
         }
     }

@@ -8,6 +8,7 @@ use super::{Project, UsageError};
 use crate::cli::{Format, InitArgs};
 use crate::example;
 use crate::output;
+use crate::output::outln;
 
 pub fn run(project: &Project, args: InitArgs) -> anyhow::Result<()> {
     let dir = args.dir.clone().unwrap_or_else(|| project.dir.clone());
@@ -33,15 +34,15 @@ pub fn run(project: &Project, args: InitArgs) -> anyhow::Result<()> {
             "fraud_rows": frauds,
         })),
         Format::Text => {
-            println!(
+            outln!(
                 "Wrote {} and {} ({rows} transactions, {frauds} fraudulent).",
                 config.display(),
                 data.display()
-            );
-            println!(
+            )?;
+            outln!(
                 "Next, in {}: vigie ingest && vigie materialize && vigie train fraud",
                 dir.display()
-            );
+            )?;
             Ok(())
         }
     }

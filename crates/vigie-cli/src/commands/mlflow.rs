@@ -11,6 +11,7 @@ use vigie_registry::{ExportCount, ExportSummary, mlflow_export};
 use super::{Project, UsageError};
 use crate::cli::{Format, MlflowCommand};
 use crate::output;
+use crate::output::outln;
 
 pub fn run(project: &Project, command: MlflowCommand) -> anyhow::Result<()> {
     match command {
@@ -84,7 +85,7 @@ fn export(project: &Project, tracking_uri: &str, format: Format) -> anyhow::Resu
     match format {
         Format::Json => output::json(&summary_json(tracking_uri, &summary)),
         Format::Text => {
-            println!("Exported to MLflow at {tracking_uri}");
+            outln!("Exported to MLflow at {tracking_uri}")?;
             let mut table = output::table(&["", "created", "already there", "skipped"]);
             for (name, count) in rows(&summary) {
                 table.add_row(vec![
@@ -94,11 +95,12 @@ fn export(project: &Project, tracking_uri: &str, format: Format) -> anyhow::Resu
                     count.skipped.to_string(),
                 ]);
             }
-            println!("{table}");
-            println!(
+            outln!("{table}")?;
+            outln!(
                 "{} metric values logged; {} NaN values left out",
-                summary.metric_values, summary.nan_metric_values
-            );
+                summary.metric_values,
+                summary.nan_metric_values
+            )?;
             Ok(())
         }
     }

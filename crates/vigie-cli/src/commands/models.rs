@@ -11,6 +11,7 @@ use vigie_registry::{AliasMove, ModelRef, Registry, VersionInfo};
 use super::{Project, user};
 use crate::cli::{Format, ModelsCommand};
 use crate::output;
+use crate::output::outln;
 
 /// Metric summaries as `{NAME: {"mean", "std"}}`.
 pub fn metrics_json(metrics: &BTreeMap<String, MetricSummary>) -> Map<String, Json> {
@@ -54,14 +55,14 @@ fn print_move(m: &AliasMove, format: Format) -> anyhow::Result<()> {
         Format::Json => output::json(&move_json(m)),
         Format::Text => {
             let version = |v: Option<u32>| v.map_or("none".to_owned(), |v| format!("v{v}"));
-            println!(
+            outln!(
                 "{}@{}: {} → {} ({})",
                 m.model,
                 m.alias,
                 version(m.from_version),
                 version(m.to_version),
                 m.kind
-            );
+            )?;
             Ok(())
         }
     }
@@ -100,10 +101,10 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                 Format::Json => output::json(&Json::Array(rows)),
                 Format::Text => {
                     if rows.is_empty() {
-                        println!(
+                        outln!(
                             "No model registered yet in {}; run `vigie train`.",
                             project.dir.display()
-                        );
+                        )?;
                         return Ok(());
                     }
                     let mut table = output::table(&[
@@ -140,7 +141,7 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                             ),
                         ]);
                     }
-                    println!("{table}");
+                    outln!("{table}")?;
                     Ok(())
                 }
             }
@@ -206,7 +207,7 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                     table.add_row(row("threshold", &|_, m| threshold(m).map_or("-".to_owned(), output::metric)));
                     table.add_row(row("rows", &|_, m| m.data().rows.to_string()));
                     table.add_row(row("data sha256", &|_, m| m.data().sha256.chars().take(12).collect()));
-                    println!("{table}");
+                    outln!("{table}")?;
                     Ok(())
                 }
             }
@@ -228,9 +229,9 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                     output::json(&json!({"model": name, "version": version, "deleted": true}))
                 }
                 Format::Text => {
-                    println!(
+                    outln!(
                         "Deleted {name} v{version} from the registry (its run and file are kept)"
-                    );
+                    )?;
                     Ok(())
                 }
             }
@@ -301,27 +302,34 @@ fn show_tabular(
         })),
         Format::Text => {
             let aliases: String = info.aliases.iter().map(|a| format!(" @{a}")).collect();
-            println!(
+            outln!(
                 "{} v{}{aliases}: {} {} (label {:?})",
                 card.name,
                 card.version,
                 card.algorithm,
                 card.task.name(),
                 card.label
-            );
+            )?;
             if !card.classes.is_empty() {
-                println!("classes: {}", card.classes.join(", "));
+                outln!("classes: {}", card.classes.join(", "))?;
             }
-            println!(
+            outln!(
                 "run {} · trained {} in {:.1}s by vigie {}, seed {}",
-                info.run_id, card.trained_at, card.train_seconds, card.vigie_version, card.seed
-            );
-            println!(
+                info.run_id,
+                card.trained_at,
+                card.train_seconds,
+                card.vigie_version,
+                card.seed
+            )?;
+            outln!(
                 "data: {} ({} rows, {} columns, sha256 {})",
-                card.data.source, card.data.rows, card.data.columns, card.data.sha256
-            );
+                card.data.source,
+                card.data.rows,
+                card.data.columns,
+                card.data.sha256
+            )?;
             if let (Some(threshold), Some(goal)) = (card.threshold, &card.threshold_goal) {
-                println!("threshold: {threshold:.4} ({goal})");
+                outln!("threshold: {threshold:.4} ({goal})")?;
             }
             let mut metrics = output::table(&["metric", "cv mean", "std"]);
             for (name, summary) in &card.cv {
@@ -331,18 +339,18 @@ fn show_tabular(
                     output::metric(summary.std),
                 ]);
             }
-            println!("{metrics}");
+            outln!("{metrics}")?;
             let mut inputs = output::table(&["input column", "transform"]);
             for (name, text) in &transforms {
                 inputs.add_row(vec![name.clone(), text.clone()]);
             }
-            println!("{inputs}");
-            println!("params: {}", card.params);
+            outln!("{inputs}")?;
+            outln!("params: {}", card.params)?;
             if !history.is_empty() {
-                println!("{}", history_table(history));
+                outln!("{}", history_table(history))?;
             }
             super::routing::show_text(registry, &info.model)?;
-            println!("file: {path}");
+            outln!("file: {path}")?;
             Ok(())
         }
     }
@@ -387,7 +395,7 @@ fn show_forecast(
         })),
         Format::Text => {
             let aliases: String = info.aliases.iter().map(|a| format!(" @{a}")).collect();
-            println!(
+            outln!(
                 "{} v{}{aliases}: forecast, {} ({} series, {}, horizon {})",
                 card.name,
                 card.version,
@@ -395,13 +403,17 @@ fn show_forecast(
                 forecaster.keys.len(),
                 model.frequency(),
                 model.horizon()
-            );
-            println!("{}", report.why);
-            println!(
+            )?;
+            outln!("{}", report.why)?;
+            outln!(
                 "run {} · trained {} in {:.1}s by vigie {}, seed {}",
-                info.run_id, card.trained_at, card.train_seconds, card.vigie_version, card.seed
-            );
-            println!(
+                info.run_id,
+                card.trained_at,
+                card.train_seconds,
+                card.vigie_version,
+                card.seed
+            )?;
+            outln!(
                 "data: {} ({} rows, sha256 {}); time {:?}, target {:?}, series {:?}, covariates {:?}",
                 card.data.source,
                 card.data.rows,
@@ -410,12 +422,12 @@ fn show_forecast(
                 card.columns.target,
                 card.columns.series,
                 card.columns.covariates
-            );
-            println!("{}", super::forecast::backtest_table(report));
+            )?;
+            outln!("{}", super::forecast::backtest_table(report))?;
             if !history.is_empty() {
-                println!("{}", history_table(history));
+                outln!("{}", history_table(history))?;
             }
-            println!("file: {path}");
+            outln!("file: {path}")?;
             Ok(())
         }
     }

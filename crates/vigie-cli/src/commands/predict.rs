@@ -10,6 +10,7 @@ use vigie_registry::ModelRef;
 use super::{Project, UsageError, header, read_table};
 use crate::cli::{Format, PredictArgs};
 use crate::output;
+use crate::output::outln;
 
 pub fn run(project: &Project, args: PredictArgs) -> anyhow::Result<()> {
     let reference: ModelRef = args.model.parse()?;
@@ -130,12 +131,12 @@ pub fn run(project: &Project, args: PredictArgs) -> anyhow::Result<()> {
             "out": args.out.display().to_string(),
             "explained": args.explain,
         }))?,
-        Format::Text => println!(
+        Format::Text => outln!(
             "Scored {rows} rows with {} v{}; wrote {}",
             card.name,
             card.version,
             args.out.display()
-        ),
+        )?,
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use vigie_registry::{AbVariant, Registry, Routing, RoutingChange, Split};
 use super::{Project, UsageError, user};
 use crate::cli::{Format, RouteArgs};
 use crate::output;
+use crate::output::outln;
 
 /// The routing the arguments describe (the whole routing: what is not named is cleared).
 fn wanted(args: &RouteArgs) -> anyhow::Result<Routing> {
@@ -76,7 +77,7 @@ pub fn route(registry: &mut Registry, args: RouteArgs) -> anyhow::Result<()> {
     match args.format {
         Format::Json => output::json(&change_json(&change)),
         Format::Text => {
-            println!("{}: {} (was: {})", change.model, change.to, change.from);
+            outln!("{}: {} (was: {})", change.model, change.to, change.from)?;
             Ok(())
         }
     }
@@ -95,10 +96,10 @@ pub fn show_json(registry: &Registry, name: &str) -> anyhow::Result<Json> {
 
 /// Prints the routing of `name` and its history, for `vigie models show`.
 pub fn show_text(registry: &Registry, name: &str) -> anyhow::Result<()> {
-    println!("routing: {}", registry.routing(name)?);
+    outln!("routing: {}", registry.routing(name)?)?;
     let history = registry.routing_history(name)?;
     if !history.is_empty() {
-        println!("{}", history_table(&history));
+        outln!("{}", history_table(&history))?;
     }
     Ok(())
 }

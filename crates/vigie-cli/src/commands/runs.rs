@@ -6,6 +6,7 @@ use vigie_registry::RunDetail;
 use super::Project;
 use crate::cli::{Format, RunsCommand};
 use crate::output;
+use crate::output::outln;
 
 fn metric_value(value: f64) -> Json {
     if value.is_finite() { json!(value) } else { Json::Null }
@@ -59,7 +60,7 @@ pub fn run(project: &Project, command: RunsCommand) -> anyhow::Result<()> {
                             r.started_at.clone(),
                         ]);
                     }
-                    println!("{table}");
+                    outln!("{table}")?;
                     Ok(())
                 }
             }
@@ -70,31 +71,34 @@ pub fn run(project: &Project, command: RunsCommand) -> anyhow::Result<()> {
                 Format::Json => output::json(&detail_json(&detail)),
                 Format::Text => {
                     let s = &detail.summary;
-                    println!(
+                    outln!(
                         "run {} ({}) in experiment {}: {}",
-                        s.id, s.name, s.experiment, s.status
-                    );
-                    println!(
+                        s.id,
+                        s.name,
+                        s.experiment,
+                        s.status
+                    )?;
+                    outln!(
                         "by {} from {} to {}",
                         s.user,
                         s.started_at,
                         s.ended_at.as_deref().unwrap_or("-")
-                    );
+                    )?;
                     if let Some(parent) = &s.parent {
-                        println!("parent run {parent}");
+                        outln!("parent run {parent}")?;
                     }
-                    println!("code {}", detail.git_commit.as_deref().unwrap_or("unknown"));
-                    println!(
+                    outln!("code {}", detail.git_commit.as_deref().unwrap_or("unknown"))?;
+                    outln!(
                         "data {} ({} rows, sha256 {})",
                         detail.data_source.as_deref().unwrap_or("-"),
                         detail.data_rows.map_or("-".to_owned(), |n| n.to_string()),
                         detail.data_sha256.as_deref().unwrap_or("-")
-                    );
+                    )?;
                     let mut params = output::table(&["param", "value"]);
                     for (k, v) in &detail.params {
                         params.add_row(vec![k.clone(), v.clone()]);
                     }
-                    println!("{params}");
+                    outln!("{params}")?;
                     let mut metrics = output::table(&["metric", "steps", "last", "history"]);
                     for (k, history) in &detail.metrics {
                         let values: Vec<String> =
@@ -106,15 +110,15 @@ pub fn run(project: &Project, command: RunsCommand) -> anyhow::Result<()> {
                             values.join(" "),
                         ]);
                     }
-                    println!("{metrics}");
+                    outln!("{metrics}")?;
                     for (k, v) in &detail.tags {
-                        println!("tag {k} = {v}");
+                        outln!("tag {k} = {v}")?;
                     }
                     for (path, sha) in &detail.artifacts {
-                        println!("artifact {path} (sha256 {sha})");
+                        outln!("artifact {path} (sha256 {sha})")?;
                     }
                     for child in &detail.children {
-                        println!("child run {child}");
+                        outln!("child run {child}")?;
                     }
                     Ok(())
                 }
@@ -167,7 +171,7 @@ pub fn run(project: &Project, command: RunsCommand) -> anyhow::Result<()> {
                         }));
                         table.add_row(row);
                     }
-                    println!("{table}");
+                    outln!("{table}")?;
                     Ok(())
                 }
             }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{Project, UsageError};
 use crate::cli::ServeSecurityArgs;
+use crate::output::outln;
 
 pub fn run(
     project: &Project,
@@ -35,7 +36,7 @@ pub fn run(
         let bound = listener.local_addr()?;
         // The first line of stdout says where: scripts and tests read it.
         let scheme = if tls.is_some() { "https" } else { "http" };
-        println!("listening on {scheme}://{bound}");
+        outln!("listening on {scheme}://{bound}")?;
         for (name, served) in &catalog.models {
             eprintln!(
                 "serving {name} v{} ({} {})",

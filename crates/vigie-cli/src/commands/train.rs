@@ -16,6 +16,7 @@ use vigie_registry::{NewRun, Registry, RunStatus};
 use super::{Project, UsageError, column_types, now_rfc3339, read_table};
 use crate::cli::{Format, TrainArgs};
 use crate::output;
+use crate::output::outln;
 use crate::progress::{Bars, Spinner};
 
 fn usage<T, E: std::fmt::Display>(flag: &str, result: Result<T, E>) -> anyhow::Result<T> {
@@ -92,7 +93,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
             }))?;
         }
         Format::Text => {
-            println!(
+            outln!(
                 "Trained {} v{}: {} {} on {} rows × {} columns in {:.1}s",
                 card.name,
                 card.version,
@@ -101,7 +102,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
                 card.data.rows,
                 card.data.columns,
                 card.train_seconds
-            );
+            )?;
             if trials.len() > 1 {
                 let mut table = output::table(&["#", "algorithm", "score", "seconds"]);
                 for (i, t) in trials.iter().enumerate() {
@@ -113,7 +114,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
                         format!("{:.1}", t.seconds),
                     ]);
                 }
-                println!("{table}");
+                outln!("{table}")?;
             }
             let folds = if card.cv_folds >= 2 {
                 format!("{}-fold CV", card.cv_folds)
@@ -128,15 +129,15 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
                     output::metric(summary.std),
                 ]);
             }
-            println!("{table}");
+            outln!("{table}")?;
             if let (Some(threshold), Some(goal)) = (card.threshold, &card.threshold_goal) {
-                println!(
+                outln!(
                     "Decision threshold {threshold:.4} (chosen for {goal}); positive class {:?}",
                     card.classes.get(1).cloned().unwrap_or_default()
-                );
+                )?;
             }
             let aliases: String = version.aliases.iter().map(|a| format!(" @{a}")).collect();
-            println!("Registered {} v{}{aliases} (run {run_id})", card.name, card.version);
+            outln!("Registered {} v{}{aliases} (run {run_id})", card.name, card.version)?;
         }
     }
     Ok(())
