@@ -11,13 +11,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
 use serde_json::json;
 
 use crate::serve::train;
-use crate::support::{Project, Server, service};
+use crate::support::{Project, Server, eventually, service};
 
 /// A MongoDB server on disk, on a fixed port, that the test can stop and restart.
 struct Mongo {
@@ -49,7 +49,7 @@ impl Mongo {
             .expect("start the MongoDB server");
         self.child = Some(child);
         eventually("the MongoDB server to accept connections", Duration::from_secs(60), || {
-            TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            TcpStream::connect(("127.0.0.1", self.port)).ok()
         });
     }
 
@@ -68,15 +68,6 @@ impl Mongo {
 impl Drop for Mongo {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// Polls `done` until it holds, failing after `limit`.
-fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "waited {limit:?} for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -127,7 +118,7 @@ fn every_prediction_reaches_mongodb_once_across_a_server_outage() {
         .collect();
     let acknowledged = |n: usize| {
         let acked = acked.clone();
-        move || acked.lock().expect("lock").len() >= n
+        move || (acked.lock().expect("lock").len() >= n).then_some(())
     };
     eventually("60 predictions", Duration::from_secs(60), acknowledged(60));
     mongo.stop();
@@ -140,12 +131,13 @@ fn every_prediction_reaches_mongodb_once_across_a_server_outage() {
     // The prediction store saw the outage (and spooled) before the server returns.
     eventually("a failed write to the stopped MongoDB", Duration::from_secs(60), || {
         let (_, metrics) = server.get("/metrics");
-        metrics.as_str().is_some_and(|text| {
+        let failed = metrics.as_str().is_some_and(|text| {
             text.lines().any(|line| {
                 line.strip_prefix("vigie_prediction_store_failures_total ")
                     .is_some_and(|n| n.trim() != "0")
             })
-        })
+        });
+        failed.then_some(())
     });
     mongo.restart();
     let restarted = acked.lock().expect("lock").len();
@@ -164,7 +156,7 @@ fn every_prediction_reaches_mongodb_once_across_a_server_outage() {
     let collection = client.database("audit").collection::<Document>("scored");
     let rows = 2 * acked.len() as u64;
     eventually("every row in MongoDB", Duration::from_secs(90), || {
-        collection.count_documents(doc! {}).run().is_ok_and(|n| n >= rows)
+        collection.count_documents(doc! {}).run().is_ok_and(|n| n >= rows).then_some(())
     });
     // Exactly once: as many documents as rows answered, each acknowledged
     // request with both of its rows.

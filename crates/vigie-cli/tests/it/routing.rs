@@ -9,11 +9,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use crate::support::{Project, data};
+use crate::support::{Project, data, eventually};
+
+/// How long a routing change may take to be served on a slow machine.
+const LIMIT: Duration = Duration::from_secs(60);
 
 /// A running `vigie serve --model credit`, with routing's requests.
 struct Server(crate::support::Server);
@@ -106,18 +109,6 @@ fn answered(body: &Json) -> (u64, String, f64) {
         body["variant"].as_str().expect("variant").to_owned(),
         body["predictions"][0]["score"].as_f64().expect("score"),
     )
-}
-
-/// Polls `probe` until it gives a value, for at most 60 s (a slow machine, not a timing test).
-fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{what}: not after 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn copy_folder(from: &Path, to: &Path) {
@@ -255,7 +246,7 @@ fn a_shadow_is_scored_and_counted_but_the_champion_answers() {
         assert_eq!((version, variant.as_str()), (1, "champion"));
         assert_eq!(score, champion_score, "the champion's score is answered");
     }
-    let shadow = eventually("the shadow's count reaches 50", || {
+    let shadow = eventually("the shadow's count reaches 50", LIMIT, || {
         let shadow = server.variants().get("shadow").cloned()?;
         (shadow["requests"] == json!(n)).then_some(shadow)
     });
@@ -288,7 +279,7 @@ fn an_ab_test_set_from_the_cli_splits_keys_and_counts_each_variant() {
     assert_eq!(change["to"]["mode"], json!("ab"));
     assert_eq!(change["to"]["variants"][1], json!({"name": "b", "version": 2, "weight": 50.0}));
     // The CLI writes the registry; the server's watcher picks it up without a restart.
-    eventually("the A/B routing is served", || {
+    eventually("the A/B routing is served", LIMIT, || {
         let routing = server.get("/v1/models/credit/routing").body;
         (routing["routing"]["mode"] == json!("ab")).then_some(())
     });
@@ -355,7 +346,7 @@ fn routing_changes_and_rollbacks_under_load_fail_no_request() {
     let serves = |version: u64, what: &str| {
         // Two requests in a row of that version: the client saw the change.
         let seen = AtomicU64::new(0);
-        eventually(what, || {
+        eventually(what, LIMIT, || {
             let now = last_version.load(Ordering::Acquire);
             let streak = if now == version { seen.fetch_add(1, Ordering::AcqRel) + 1 } else { 0 };
             if now != version {
@@ -492,12 +483,14 @@ fn two_replicas_on_a_postgres_registry_follow_one_routing_change() {
         server_a.route(json!({"mode": "canary", "version": 2, "weight": 100, "reason": "on A"}));
     assert_eq!(served["serving"]["variants"][0]["version"], json!(2));
     assert_eq!(server_a.predict("k").0, 2, "the replica that changed it serves it at once");
-    eventually("replica B follows the change", || (server_b.predict("k").0 == 2).then_some(()));
+    eventually("replica B follows the change", LIMIT, || {
+        (server_b.predict("k").0 == 2).then_some(())
+    });
     let history = server_b.get("/v1/models/credit/routing").body["history"].clone();
     assert_eq!(history[0]["reason"], json!("on A"));
 
     server_b.route(json!({"mode": "champion"}));
-    eventually("replica A follows B back", || (server_a.predict("k").0 == 1).then_some(()));
+    eventually("replica A follows B back", LIMIT, || (server_a.predict("k").0 == 1).then_some(()));
     let shown = b.json(&["models", "show", "credit", "--format", "json"]);
     assert_eq!(shown["routing"]["history"].as_array().map(Vec::len), Some(2));
 }
@@ -574,7 +567,7 @@ fn a_shadow_that_cannot_score_a_request_is_counted_and_never_fails_the_answer() 
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(answered(&reply.body).0, 1);
     }
-    let shadow = eventually("the shadow's failures reach 20", || {
+    let shadow = eventually("the shadow's failures reach 20", LIMIT, || {
         let shadow = server.variants().get("shadow").cloned()?;
         (shadow["failures"] == json!(n)).then_some(shadow)
     });

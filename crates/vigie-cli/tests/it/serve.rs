@@ -2,11 +2,11 @@
 //! and /v1 routes give the scores `vigie predict` gives, errors are 4xx with
 //! a JSON body naming the problem, and a promotion is served without a restart.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use crate::support::{Project, Server, data, read_csv};
+use crate::support::{Project, Server, data, eventually, read_csv};
 
 /// Sends only the head of a POST whose `Content-Length` says
 /// `declared` bytes: the server must refuse it from the head alone. (A
@@ -203,17 +203,12 @@ fn a_promotion_is_served_without_a_restart() {
     assert_eq!(server.get("/v2/models/credit").1["versions"], json!(["1"]));
     train(&project, "gbdt");
     project.ok(&["models", "promote", "credit", "2"]);
-    let started = Instant::now();
-    while server.get("/v2/models/credit").1["versions"] != json!(["2"]) {
-        assert!(started.elapsed() < Duration::from_secs(30), "v2 not served after 30 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let serves = |version: &str| {
+        (server.get("/v2/models/credit").1["versions"] == json!([version])).then_some(())
+    };
+    eventually("v2 served", Duration::from_secs(30), || serves("2"));
     project.ok(&["models", "rollback", "credit"]);
-    let started = Instant::now();
-    while server.get("/v2/models/credit").1["versions"] != json!(["1"]) {
-        assert!(started.elapsed() < Duration::from_secs(30), "the rollback not served after 30 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    eventually("the rollback served", Duration::from_secs(30), || serves("1"));
     // Non-loopback addresses are refused until authentication exists.
     let error = project.fails(&["serve", "--addr", "0.0.0.0:8080"], 2);
     assert!(error.contains("loopback addresses only"), "{error}");

@@ -179,3 +179,20 @@ impl Drop for Server {
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).build().into()
 }
+
+/// Polls `probe` until it gives a value, failing after `limit` (a slow
+/// machine's bound, not a timing test).
+pub fn eventually<T>(
+    what: &str,
+    limit: std::time::Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(started.elapsed() < limit, "{what}: not after {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
