@@ -58,23 +58,22 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client of the server at `url`, waiting at most `timeout` for it unless
 /// the URL says otherwise.
-fn client(
-    url: &str,
-    timeout: Duration,
-    refused: &dyn Fn(String) -> ConnectorError,
-    unavailable: &dyn Fn(String) -> ConnectorError,
-) -> Result<Client, ConnectorError> {
-    let mut options = ClientOptions::parse(url).run().map_err(|e| {
-        refused(format!(
+fn client(url: &str, timeout: Duration) -> Result<Client, ConnectorError> {
+    let mut options = ClientOptions::parse(url).run().map_err(|e| ConnectorError::SourceInput {
+        system: "mongodb",
+        location: redact_url(url),
+        message: format!(
             "not a MongoDB URL ({}); expected mongodb://USER:PASSWORD@HOST:PORT/?OPTIONS",
             e.kind
-        ))
+        ),
     })?;
     options.server_selection_timeout.get_or_insert(timeout);
     options.connect_timeout.get_or_insert(timeout);
     options.app_name.get_or_insert_with(|| "vigie".to_owned());
-    Client::with_options(options)
-        .map_err(|e| unavailable(format!("cannot start the client ({})", e.kind)))
+    Client::with_options(options).map_err(|e| ConnectorError::Mongo {
+        location: redact_url(url),
+        message: format!("cannot start the client ({})", e.kind),
+    })
 }
 
 /// A collection that receives documents exactly once: each document has an
@@ -98,19 +97,11 @@ impl MongoSink {
         collection: &str,
         timeout: Duration,
     ) -> Result<MongoSink, ConnectorError> {
-        let location = redact_url(url);
-        let refused = |message: String| ConnectorError::SourceInput {
-            system: "mongodb",
-            location: location.clone(),
-            message,
-        };
-        let unavailable =
-            |message: String| ConnectorError::Mongo { location: location.clone(), message };
-        let client = client(url, timeout, &refused, &unavailable)?;
+        let client = client(url, timeout)?;
         Ok(MongoSink {
             collection: client.database(database).collection(collection),
             what: format!("{database}.{collection}"),
-            location,
+            location: redact_url(url),
         })
     }
 
@@ -304,7 +295,7 @@ pub fn read_since(
     };
     let unavailable =
         |message: String| ConnectorError::Mongo { location: location.clone(), message };
-    let client = client(source.url, TIMEOUT, &refused, &unavailable)?;
+    let client = client(source.url, TIMEOUT)?;
 
     let time_path = source.fields.get(source.timestamp).map_or(source.timestamp, String::as_str);
     let mut conditions = Vec::new();
