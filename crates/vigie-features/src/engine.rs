@@ -300,38 +300,16 @@ impl FeatureStore {
                 .collect();
             keep.sort_by_key(|&i| (time_values.value(i as usize), i));
             if !keep.is_empty() {
-                let indices = arrow::array::UInt32Array::from(keep);
-                let mut columns: Vec<ArrayRef> = all
-                    .columns()
-                    .iter()
-                    .map(|c| take(c.as_ref(), &indices, None))
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| invalid(format!("{origin}: {e}")))?;
-                let kept_times =
-                    take(&times, &indices, None).map_err(|e| invalid(e.to_string()))?;
-                let n = indices.len() as u64;
-                let arrivals: Vec<u64> = (state.next_arrival..state.next_arrival + n).collect();
+                let n = keep.len() as u64;
+                stored.push(numbered(
+                    &all,
+                    &times,
+                    keep,
+                    state.next_arrival,
+                    target.as_ref(),
+                    &origin,
+                )?);
                 state.next_arrival += n;
-                columns.push(kept_times);
-                columns.push(Arc::new(UInt64Array::from(arrivals)));
-                let mut fields: Vec<Field> = all
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone().with_nullable(true))
-                    .collect();
-                fields.push(Field::new(
-                    TIME,
-                    DataType::Timestamp(TimeUnit::Microsecond, None),
-                    false,
-                ));
-                fields.push(Field::new(ARRIVAL, DataType::UInt64, false));
-                let mut out = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-                    .map_err(|e| invalid(format!("{origin}: {e}")))?;
-                if let Some(schema) = &target {
-                    out = conform(&out, schema, &origin)?;
-                }
-                stored.push(out);
             }
         }
         let count: usize = stored.iter().map(RecordBatch::num_rows).sum();
@@ -354,35 +332,51 @@ impl FeatureStore {
         })
     }
 
-    /// Computes every row of a view from its source's history and replaces
-    /// the view's rows in the offline store.
-    pub fn compute_view(&self, name: &str) -> Result<ViewSummary> {
+    /// Stores events of source `name` read from its event log (`batch`, source columns only),
+    /// numbered in log order (so the lateness rule judges them as they arrived), and records
+    /// that the log was consumed up to sequence `consumed`. Returns the rows as stored (with
+    /// `_time` and `_arrival`). The part and the state are written as by [`ingest`], so a
+    /// crash between them redoes the same part.
+    ///
+    /// [`ingest`]: FeatureStore::ingest
+    pub(crate) fn store_events(
+        &self,
+        name: &str,
+        batch: &RecordBatch,
+        consumed: u64,
+    ) -> Result<Option<RecordBatch>> {
+        let source = self.source(name)?;
+        let mut state = self.offline.state(name)?;
+        let origin = format!("source {name:?} (events)");
+        let stored = if batch.num_rows() == 0 {
+            None
+        } else {
+            let times = event_times(batch, source.timestamp.get_ref(), &origin, 0)?;
+            let newest = times
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .and_then(|t| t.values().iter().copied().max());
+            let target = self.offline.source_schema(name)?;
+            let keep = (0..batch.num_rows() as u32).collect();
+            let first = state.next_arrival;
+            let rows = numbered(batch, &times, keep, first, target.as_ref(), &origin)?;
+            self.offline.append(name, first, std::slice::from_ref(&rows))?;
+            state.next_arrival += rows.num_rows() as u64;
+            state.watermark = newest.max(state.watermark);
+            Some(rows)
+        };
+        state.consumed = consumed;
+        self.offline.set_state(name, &state)?;
+        Ok(stored)
+    }
+
+    /// Compiles view `name` for execution: the SQL of its row-level features and aggregation
+    /// inputs over its source, its windows and its allowed lateness.
+    pub(crate) fn compile(&self, name: &str) -> Result<Compiled> {
         let view = self.view(name)?;
-        let source = view.source.get_ref();
-        let key = self.entity_key(view)?;
-        let batches = self.offline.read_all(&self.offline.source_dir(source))?;
-        if batches.iter().all(|b| b.num_rows() == 0) {
-            return Err(invalid(format!(
-                "feature view {name:?}: source {source:?} has no rows yet; run `vigie ingest {source}`"
-            )));
-        }
-        let schema = batches[0].schema();
-        for column in [key, TIME, ARRIVAL] {
-            if schema.field_with_name(column).is_err() {
-                return Err(invalid(format!(
-                    "feature view {name:?}: source {source:?} has no column {column:?} (the entity key); its columns are: {}",
-                    schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .filter(|n| !n.starts_with('_'))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
+        let key = self.entity_key(view)?.to_owned();
         let mut select = vec![
-            format!("CAST({} AS VARCHAR) AS {}", quote(key), quote(KEY)),
+            format!("CAST({} AS VARCHAR) AS {}", quote(&key), quote(KEY)),
             quote(TIME),
             quote(ARRIVAL),
         ];
@@ -405,7 +399,51 @@ impl FeatureStore {
                 window: micros(window),
             });
         }
-        let sql = format!("SELECT {} FROM source", select.join(", "));
+        let lateness = view
+            .allowed_lateness
+            .as_ref()
+            .map(|l| parse_duration(l.get_ref()).map(micros))
+            .transpose()
+            .map_err(invalid)?
+            .unwrap_or(0);
+        Ok(Compiled {
+            name: name.to_owned(),
+            source: view.source.get_ref().clone(),
+            key,
+            sql: format!("SELECT {} FROM source", select.join(", ")),
+            specs,
+            lateness,
+            columns: view.columns.keys().cloned().collect(),
+            aggregations: view.aggregations.iter().map(|a| a.name.get_ref().clone()).collect(),
+        })
+    }
+
+    /// Runs a compiled view's SQL over stored source rows (`batches`, of `schema`): one row
+    /// per input row with its key, time, arrival, row-level features and aggregation inputs.
+    /// An expression that does not plan is named with its feature.
+    pub(crate) fn evaluate(
+        &self,
+        compiled: &Compiled,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<RecordBatch> {
+        let name = &compiled.name;
+        let source = &compiled.source;
+        for column in [compiled.key.as_str(), TIME, ARRIVAL] {
+            if schema.field_with_name(column).is_err() {
+                return Err(invalid(format!(
+                    "feature view {name:?}: source {source:?} has no column {column:?} (the entity key); its columns are: {}",
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .filter(|n| !n.starts_with('_'))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let view = self.view(name)?;
         let context = format!("feature view {name:?}");
         let table = MemTable::try_new(schema, vec![batches])
             .map_err(FeatureError::engine(context.clone()))?;
@@ -413,7 +451,7 @@ impl FeatureStore {
         let computed = self.runtime.block_on(async {
             ctx.register_table("source", Arc::new(table))
                 .map_err(FeatureError::engine(context.clone()))?;
-            let frame = match ctx.sql(&sql).await {
+            let frame = match ctx.sql(&compiled.sql).await {
                 Ok(frame) => frame,
                 Err(error) => {
                     // Name the expression at fault: plan each one alone.
@@ -437,15 +475,23 @@ impl FeatureStore {
         let Some(first) = computed.first() else {
             return Err(invalid(format!("feature view {name:?}: no rows")));
         };
-        let all = concat_batches(&first.schema(), &computed).map_err(|e| invalid(e.to_string()))?;
-        let lateness = view
-            .allowed_lateness
-            .as_ref()
-            .map(|l| parse_duration(l.get_ref()).map(micros))
-            .transpose()
-            .map_err(invalid)?
-            .unwrap_or(0);
-        let (rows, late) = run_windows(&all, view, &specs, lateness)?;
+        concat_batches(&first.schema(), &computed).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Computes every row of a view from its source's history and replaces
+    /// the view's rows in the offline store.
+    pub fn compute_view(&self, name: &str) -> Result<ViewSummary> {
+        let compiled = self.compile(name)?;
+        let source = &compiled.source;
+        let batches = self.offline.read_all(&self.offline.source_dir(source))?;
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            return Err(invalid(format!(
+                "feature view {name:?}: source {source:?} has no rows yet; run `vigie ingest {source}`"
+            )));
+        }
+        let schema = batches[0].schema();
+        let all = self.evaluate(&compiled, schema, batches)?;
+        let (rows, late) = run_windows(&all, &compiled)?;
         let keys = rows
             .column_by_name(KEY)
             .and_then(|c| c.as_any().downcast_ref::<StringArray>())
@@ -527,6 +573,39 @@ fn event_times(
     Ok(times)
 }
 
+/// The rows `keep` of `all`, in that order, with their event `times` and arrival numbers from
+/// `first_arrival` appended as the `_time` and `_arrival` columns, cast to the source's types.
+fn numbered(
+    all: &RecordBatch,
+    times: &ArrayRef,
+    keep: Vec<u32>,
+    first_arrival: u64,
+    target: Option<&SchemaRef>,
+    origin: &str,
+) -> Result<RecordBatch> {
+    let n = keep.len() as u64;
+    let indices = arrow::array::UInt32Array::from(keep);
+    let mut columns: Vec<ArrayRef> = all
+        .columns()
+        .iter()
+        .map(|c| take(c.as_ref(), &indices, None))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| invalid(format!("{origin}: {e}")))?;
+    columns.push(take(times, &indices, None).map_err(|e| invalid(e.to_string()))?);
+    columns
+        .push(Arc::new(UInt64Array::from((first_arrival..first_arrival + n).collect::<Vec<_>>())));
+    let mut fields: Vec<Field> =
+        all.schema().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+    fields.push(Field::new(TIME, DataType::Timestamp(TimeUnit::Microsecond, None), false));
+    fields.push(Field::new(ARRIVAL, DataType::UInt64, false));
+    let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| invalid(format!("{origin}: {e}")))?;
+    match target {
+        Some(schema) => conform(&out, schema, origin),
+        None => Ok(out),
+    }
+}
+
 /// Casts a new part to the types of the source's first part, so one source has one schema.
 fn conform(batch: &RecordBatch, schema: &SchemaRef, origin: &str) -> Result<RecordBatch> {
     let mut columns = Vec::with_capacity(schema.fields().len());
@@ -575,15 +654,29 @@ fn cells(values: &ArrayRef) -> Result<Vec<Cell>> {
     })
 }
 
-/// Runs the lateness rule and the windows over computed rows; returns the
-/// view's rows (key, time, arrival, row-level features, aggregations) and how
-/// many events were late.
-fn run_windows(
-    all: &RecordBatch,
-    view: &FeatureView,
-    specs: &[WindowSpec],
-    lateness: i64,
-) -> Result<(RecordBatch, usize)> {
+/// A view compiled for execution by the batch engine and the stream processor alike.
+#[derive(Debug, Clone)]
+pub(crate) struct Compiled {
+    /// The view.
+    pub(crate) name: String,
+    /// Its source.
+    pub(crate) source: String,
+    /// The entity key column.
+    key: String,
+    /// The SQL of the row-level features and aggregation inputs over table `source`.
+    sql: String,
+    /// One window per aggregation.
+    pub(crate) specs: Vec<WindowSpec>,
+    /// The allowed lateness, microseconds.
+    pub(crate) lateness: i64,
+    /// Row-level feature names, in definition order.
+    pub(crate) columns: Vec<String>,
+    /// Aggregation names, in definition order.
+    pub(crate) aggregations: Vec<String>,
+}
+
+/// The window kernel's events of evaluated rows (see [`FeatureStore::evaluate`]), in row order.
+pub(crate) fn events(all: &RecordBatch, specs: usize) -> Result<Vec<Event>> {
     let keys_column = cast(
         all.column_by_name(KEY).ok_or_else(|| invalid("internal: no key column"))?,
         &DataType::Utf8,
@@ -599,28 +692,57 @@ fn run_windows(
             arrivals.value(row) + 1
         )));
     }
-    let inputs: Vec<Vec<Cell>> = (0..specs.len())
+    let inputs: Vec<Vec<Cell>> = (0..specs)
         .map(|idx| {
             all.column_by_name(&format!("_agg{idx}"))
                 .ok_or_else(|| invalid("internal: aggregation input"))
                 .and_then(cells)
         })
         .collect::<Result<_>>()?;
-    // The arrival numbers are distinct: they index the rows back.
-    let mut row_of: std::collections::HashMap<u64, usize> =
-        std::collections::HashMap::with_capacity(n);
-    let events: Vec<Event> = (0..n)
-        .map(|i| {
-            row_of.insert(arrivals.value(i), i);
-            Event {
-                key: keys.value(i).to_owned(),
-                time: times.value(i),
-                arrival: arrivals.value(i),
-                cells: inputs.iter().map(|column| column[i]).collect(),
-            }
+    Ok((0..n)
+        .map(|i| Event {
+            key: keys.value(i).to_owned(),
+            time: times.value(i),
+            arrival: arrivals.value(i),
+            cells: inputs.iter().map(|column| column[i]).collect(),
         })
-        .collect();
-    let (results, late_arrivals) = window::batch(&events, specs, lateness);
+        .collect())
+}
+
+/// A row-level feature column as views store it: text as UTF-8, booleans and every
+/// numeric type as `Float64`, anything else as computed.
+pub(crate) fn feature_array(values: &ArrayRef) -> Result<ArrayRef> {
+    Ok(match values.data_type() {
+        DataType::Utf8View | DataType::LargeUtf8 => {
+            cast(values, &DataType::Utf8).map_err(|e| invalid(e.to_string()))?
+        }
+        DataType::Boolean
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Float32 => {
+            cast(values, &DataType::Float64).map_err(|e| invalid(e.to_string()))?
+        }
+        _ => values.clone(),
+    })
+}
+
+/// Runs the lateness rule and the windows over evaluated rows; returns the
+/// view's rows (key, time, arrival, row-level features, aggregations) and how
+/// many events were late.
+fn run_windows(all: &RecordBatch, compiled: &Compiled) -> Result<(RecordBatch, usize)> {
+    let specs = &compiled.specs;
+    let events = events(all, specs.len())?;
+    // The arrival numbers are distinct: they index the rows back.
+    let row_of: std::collections::HashMap<u64, usize> =
+        events.iter().enumerate().map(|(i, e)| (e.arrival, i)).collect();
+    let (results, late_arrivals) = window::batch(&events, specs, compiled.lateness);
+    drop(events);
     let late = late_arrivals.len();
     let mut order = Vec::with_capacity(results.len());
     let mut outputs: Vec<Vec<f64>> = vec![Vec::with_capacity(results.len()); specs.len()];
@@ -640,33 +762,25 @@ fn run_windows(
         Field::new(ARRIVAL, DataType::UInt64, false),
     ];
     let pick = |array: &dyn Array| take(array, &indices, None).map_err(|e| invalid(e.to_string()));
-    let mut columns: Vec<ArrayRef> = vec![pick(keys)?, pick(times)?, pick(arrivals)?];
-    for feature in view.columns.keys() {
-        let values =
-            all.column_by_name(feature).ok_or_else(|| invalid("internal: feature column"))?;
-        let values = match values.data_type() {
-            DataType::Utf8View | DataType::LargeUtf8 => {
-                cast(values, &DataType::Utf8).map_err(|e| invalid(e.to_string()))?
-            }
-            DataType::Boolean
-            | DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64
-            | DataType::Float32 => {
-                cast(values, &DataType::Float64).map_err(|e| invalid(e.to_string()))?
-            }
-            _ => values.clone(),
-        };
+    let keys = cast(
+        all.column_by_name(KEY).ok_or_else(|| invalid("internal: no key column"))?,
+        &DataType::Utf8,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    let mut columns: Vec<ArrayRef> = vec![
+        pick(keys.as_ref())?,
+        pick(column::<TimestampMicrosecondArray>(all, TIME)?)?,
+        pick(column::<UInt64Array>(all, ARRIVAL)?)?,
+    ];
+    for feature in &compiled.columns {
+        let values = feature_array(
+            all.column_by_name(feature).ok_or_else(|| invalid("internal: feature column"))?,
+        )?;
         fields.push(Field::new(feature, values.data_type().clone(), true));
         columns.push(pick(values.as_ref())?);
     }
-    for (aggregation, values) in view.aggregations.iter().zip(outputs) {
-        fields.push(Field::new(aggregation.name.get_ref(), DataType::Float64, true));
+    for (name, values) in compiled.aggregations.iter().zip(outputs) {
+        fields.push(Field::new(name, DataType::Float64, true));
         columns.push(Arc::new(Float64Array::from(values)));
     }
     let rows = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)

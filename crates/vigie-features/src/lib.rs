@@ -16,13 +16,17 @@
 
 pub mod engine;
 mod error;
+pub mod events;
 pub mod join;
 pub mod offline;
 pub mod online;
 mod sources;
+pub mod stream;
 pub mod window;
 
 pub use engine::{FeatureStore, IngestSummary, ViewSummary};
 pub use error::{FeatureError, Result};
+pub use events::{AppendError, Appended, DeadLetter, EventLog, Refusal};
 pub use join::{FeatureRef, TrainingTable};
 pub use online::{OnlineRow, OnlineStore};
+pub use stream::{StepSummary, StreamProcessor};

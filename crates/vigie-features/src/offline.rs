@@ -30,6 +30,10 @@ pub struct SourceState {
     pub watermark: Option<i64>,
     /// The arrival number of the next row.
     pub next_arrival: u64,
+    /// Events of the source's event log (HTTP sources) stored so far: the log's next
+    /// sequence number to read.
+    #[serde(default)]
+    pub consumed: u64,
 }
 
 /// The offline store's folder.

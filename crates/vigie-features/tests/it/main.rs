@@ -3,4 +3,5 @@
 mod join;
 mod sources;
 mod store;
+mod stream;
 mod window;
