@@ -74,6 +74,18 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Run the stream processor in the foreground: events posted to the project's HTTP sources
+    /// (`POST /v1/events/SOURCE` on `vigie serve`) into the offline store and, through the
+    /// feature views' windows, into the online store. `vigie serve` runs it too, unless a
+    /// `vigie stream` already does. Stops on Ctrl-C or SIGTERM.
+    Stream {
+        /// Process what the logs hold now, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Serve every registered model's champion over REST: KServe V2 (/v2), MLflow scoring
     /// (/invocations) and /v1/models/NAME/predict; promotions and rollbacks apply without restart.
     Serve {

@@ -76,6 +76,11 @@ impl Spinner {
         Spinner { bar }
     }
 
+    /// Changes the message.
+    pub fn set_message(&self, message: &str) {
+        self.bar.set_message(message.to_owned());
+    }
+
     /// Clears the spinner.
     pub fn finish(&self) {
         self.bar.finish_and_clear();

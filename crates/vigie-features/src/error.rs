@@ -50,6 +50,9 @@ pub enum FeatureError {
         /// What failed.
         message: String,
     },
+    /// Another stream processor holds the project's lock.
+    #[error("{0}: another stream processor (`vigie stream` or `vigie serve`) runs on this project")]
+    Busy(PathBuf),
     /// The online store failed.
     #[error("online store: {0}")]
     Online(#[from] vigie_online::OnlineError),
@@ -69,6 +72,7 @@ impl FeatureError {
             },
             FeatureError::Source { error, .. } => error.code(),
             FeatureError::Storage { .. } => ErrorCode::Unavailable,
+            FeatureError::Busy(_) => ErrorCode::Conflict,
             FeatureError::Online(error) => error.code(),
         }
     }

@@ -205,12 +205,7 @@ impl<'s> StreamProcessor<'s> {
             .write(true)
             .open(&lock_path)
             .map_err(|e| storage(&lock_path, e))?;
-        lock.try_lock().map_err(|_| {
-            storage(
-                &lock_path,
-                "another stream processor (`vigie stream` or `vigie serve`) runs on this project",
-            )
-        })?;
+        lock.try_lock().map_err(|_| FeatureError::Busy(lock_path.clone()))?;
         let config = store.config();
         let mut sources = Vec::new();
         for (name, shape) in EventShape::of(config)? {
@@ -276,9 +271,13 @@ impl<'s> StreamProcessor<'s> {
                 }
             }
         }
-        total.waiting =
-            self.sources.iter().flat_map(|s| &s.views).map(|v| v.stream.waiting() as u64).sum();
+        total.waiting = self.waiting();
         Ok(total)
+    }
+
+    /// Events held until the watermark passes them, over every view.
+    pub fn waiting(&self) -> u64 {
+        self.sources.iter().flat_map(|s| &s.views).map(|v| v.stream.waiting() as u64).sum()
     }
 
     fn step_source(&mut self, index: usize, max: usize) -> Result<StepSummary> {

@@ -13,7 +13,7 @@
 //! issuer. Fetches run on the blocking pool, never on the request runtime.
 //!
 //! Scopes become [`Right`]s: `vigie:predict`, `vigie:explain`,
-//! `vigie:feedback` and `vigie:admin` (space-separated in the `scope` claim,
+//! `vigie:feedback`, `vigie:admin` and `vigie:ingest` (space-separated in the `scope` claim,
 //! or a list in `scp`). Each scope grants its right alone; `vigie:admin`
 //! does not imply the others. A handler checks what it needs with
 //! `caller.require(Right::Predict)?`.
@@ -82,11 +82,14 @@ pub enum Right {
     Feedback,
     /// Registry and deployment administration (`vigie:admin`).
     Admin,
+    /// Post events to the streaming sources (`vigie:ingest`).
+    Ingest,
 }
 
 impl Right {
     /// Every right, in order.
-    pub const ALL: [Right; 4] = [Right::Predict, Right::Explain, Right::Feedback, Right::Admin];
+    pub const ALL: [Right; 5] =
+        [Right::Predict, Right::Explain, Right::Feedback, Right::Admin, Right::Ingest];
 
     /// The scope that grants this right.
     pub fn scope(self) -> &'static str {
@@ -95,6 +98,7 @@ impl Right {
             Right::Explain => "vigie:explain",
             Right::Feedback => "vigie:feedback",
             Right::Admin => "vigie:admin",
+            Right::Ingest => "vigie:ingest",
         }
     }
 

@@ -8,7 +8,8 @@
 //! - Vigie's own `/v1/models/{name}/predict`, with exact explanations ([`v1`]),
 //!   from records or by entity key with features read from the online store
 //!   (`entity`, `online`); `/v1/features/{view}/{key}`; `/v1/feedback`,
-//!   ground truth for live accuracy (`feedback`); and the admin routes of
+//!   ground truth for live accuracy (`feedback`); `/v1/events/{source}`,
+//!   events for the stream processor (`events`); and the admin routes of
 //!   `/v1` ([`admin`]): models, routing, aliases, rollback, per-variant
 //!   statistics.
 //!
@@ -38,6 +39,7 @@ mod binary;
 mod catalog;
 mod entity;
 mod error;
+mod events;
 mod feedback;
 mod metrics;
 mod mlflow;
@@ -61,6 +63,7 @@ pub use audit::{AuditLog, AuditOptions};
 pub use auth::{Access, AuthConfig, AuthError, Authenticator, Caller, Right};
 pub use catalog::{Catalog, OpenRegistry, Served, Shared};
 pub use error::ApiError;
+pub use events::{EventError, EventMetrics, EventSink, Events};
 pub use feedback::FeedbackLog;
 pub use metrics::Metrics;
 pub use online::OnlineReader;
@@ -78,6 +81,8 @@ pub struct Stores {
     pub online: Arc<OnlineReader>,
     /// Feedback on past predictions.
     pub feedback: Arc<FeedbackLog>,
+    /// The event log of the HTTP sources, when the project has any.
+    pub events: Option<Events>,
 }
 
 /// What the routes need besides the catalog.
@@ -108,7 +113,7 @@ pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
         .route("/v2/models/{name}/infer", post(v2::infer))
         .route("/v2/models/{name}/versions/{version}/infer", post(v2::infer_version))
         .layer(axum::middleware::map_response(v2::protocol_error));
-    Router::new()
+    let mut app = Router::new()
         .merge(kserve)
         .route("/invocations", post(mlflow::invocations))
         .route("/ping", get(mlflow::ping))
@@ -116,6 +121,7 @@ pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
         .route("/v1/models/{name}/predict", post(v1::predict))
         .route("/v1/features/{view}/{key}", get(online::features))
         .route("/v1/feedback", post(feedback::feedback))
+        .route("/v1/events/{source}", post(events::post))
         .route("/v1/openapi.json", get(openapi::document))
         .merge(admin::router())
         .fallback(error::not_found)
@@ -129,8 +135,11 @@ pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
         .layer(Extension(audit))
         .layer(Extension(metrics))
         .layer(Extension(stores.online))
-        .layer(Extension(stores.feedback))
-        .with_state(shared)
+        .layer(Extension(stores.feedback));
+    if let Some(events) = stores.events {
+        app = app.layer(Extension(events));
+    }
+    app.with_state(shared)
 }
 
 /// Serves on `listener` (over TLS when `tls` is given) until Ctrl-C or

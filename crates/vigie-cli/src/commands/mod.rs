@@ -11,6 +11,7 @@ mod predict;
 mod routing;
 mod runs;
 mod serve;
+mod stream;
 mod train;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest { source, format } => features::ingest(&project, source, format),
         Command::Materialize { view, format } => features::materialize(&project, view, format),
         Command::Features { command } => features::run(&project, command),
+        Command::Stream { once, format } => stream::run(&project, once, format),
         Command::Serve { addr, model, security } => serve::run(&project, &addr, model, security),
         Command::Train(args) => train::run(&project, *args),
         Command::Predict(args) => predict::run(&project, args),

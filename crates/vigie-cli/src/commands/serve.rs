@@ -29,6 +29,9 @@ pub fn run(
     let tls = tls_config(&security)?;
     let access = Arc::new(bearer_access(security)?);
     let (shared, parts) = open_server(project, model, access.clone())?;
+    // Stopped after the server, when this function returns.
+    let _stream =
+        parts.stores.events.as_ref().map(|events| super::stream::start_in_server(project, events));
     let catalog = shared.catalog();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -63,7 +66,7 @@ pub fn run(
 
 /// The catalog of the project's served models (all, or `model` alone) and what the routes need:
 /// the audit log, metrics, the prediction store's copier when vigie.toml sets one, the online
-/// store and the feedback log. Shared by `vigie serve` and `vigie demo`.
+/// store, the feedback log and the event log of the HTTP sources. Shared by `vigie serve` and `vigie demo`.
 pub fn open_server(
     project: &Project,
     model: Option<String>,
@@ -90,6 +93,7 @@ pub fn open_server(
             &metrics,
         )
         .map_err(anyhow::Error::msg)?,
+        events: super::stream::server_events(project, &metrics)?,
     };
     Ok((shared, vigie_server::Parts { audit, metrics, access, stores }))
 }

@@ -15,6 +15,7 @@ mod predictions;
 mod registry;
 mod routing;
 mod serve;
+mod stream;
 mod support;
 mod train_predict;
 mod tritonclient;
