@@ -5,8 +5,8 @@
 //! point-in-time join that builds training sets.
 //!
 //! DataFusion runs on a private multi-threaded tokio runtime; every public
-//! function here blocks. The stream processor (not yet written) will run the
-//! same compiled view on micro-batches of events.
+//! function here blocks. The stream processor (`stream`) runs the same
+//! compiled view (`compile`, `evaluate`) on micro-batches of events.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -272,10 +272,17 @@ impl FeatureStore {
                 (batches, path.display().to_string())
             }
             SourceKind::Postgres | SourceKind::Mongodb => sources::read(name, source, previous)?,
-            other => {
+            SourceKind::Http => {
                 return Err(FeatureError::Unsupported(format!(
-                    "source {name:?}: {other:?} sources are events for the stream processor, \
-                     which this build does not have yet; `vigie ingest` reads files, postgres and mongodb"
+                    "source {name:?}: an http source takes events posted to `vigie serve` \
+                     (POST /v1/events/{name}), which its stream processor (or `vigie stream`) \
+                     stores; `vigie ingest` reads files, postgres and mongodb"
+                )));
+            }
+            SourceKind::Kafka => {
+                return Err(FeatureError::Unsupported(format!(
+                    "source {name:?}: Kafka sources are not supported yet; an http source \
+                     takes events posted to `vigie serve`"
                 )));
             }
         };

@@ -9,10 +9,12 @@
 //! - [`online`]: materialisation of views into the embedded online store
 //!   (crate `vigie-online`), latest row per entity key.
 //! - [`offline`]: the Parquet layout on disk.
+//! - [`events`]: the log of events posted to HTTP sources, their checks and
+//!   their conversion to rows; [`stream`]: the stream processor, which runs
+//!   the same compiled views and window kernel over them as they arrive.
 //!
 //! DataFusion lives in this crate only; database clients live in
-//! `vigie-connectors`. Kafka and HTTP sources, the stream processor, S3 and
-//! MongoDB stores are not written yet.
+//! `vigie-connectors`. Kafka sources, S3 and MongoDB stores are not written yet.
 
 pub mod engine;
 mod error;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde_json::{Value as Json, json};
-use vigie_core::config::EMBEDDED;
+use vigie_core::config::{EMBEDDED, SourceKind};
 use vigie_features::{FeatureRef, FeatureStore, OnlineStore};
 
 use super::{Project, UsageError};
@@ -41,9 +41,22 @@ fn names_or_all(one: Option<String>, all: Vec<&String>) -> Vec<String> {
 /// Ingests SOURCE (default: every source) with a spinner; one JSON summary per source.
 pub fn ingest_sources(project: &Project, source: Option<String>) -> anyhow::Result<Vec<Json>> {
     let store = store(project)?;
-    let names = names_or_all(source, store.config().sources.keys().collect());
+    // Every source but the streaming ones, whose events come through the stream processor.
+    let batch_sources = store
+        .config()
+        .sources
+        .iter()
+        .filter(|(_, s)| !matches!(s.kind.get_ref(), SourceKind::Http | SourceKind::Kafka))
+        .map(|(name, _)| name)
+        .collect();
+    let names = names_or_all(source, batch_sources);
     if names.is_empty() {
-        return Err(UsageError("vigie.toml declares no [sources]; see `vigie init`".into()).into());
+        return Err(UsageError(
+            "vigie.toml declares no [sources] that `vigie ingest` reads (files, postgres, \
+             mongodb); events of http sources come through `vigie serve` and `vigie stream`"
+                .into(),
+        )
+        .into());
     }
     let mut summaries = Vec::new();
     for name in names {
