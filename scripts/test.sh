@@ -3,7 +3,7 @@
 # formatting and lints, then builds and runs every test of the workspace.
 # With CI=true or VIGIE_SERVICES=1 it first starts the real servers the tests
 # talk to (scripts/services.sh: MLflow, PostgreSQL, S3, MongoDB, Prometheus, the Python
-# clients and an OAuth2 issuer today; Kafka as its issue lands) and stops them at exit.
+# clients, an OAuth2 issuer and Kafka) and stops them at exit.
 # Without them, those tests skip loudly; in CI they fail instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ if [ "${CI:-}" = "true" ] || [ "${VIGIE_SERVICES:-}" = "1" ]; then
     # shellcheck source=scripts/services.sh
     source scripts/services.sh
     trap stop_services EXIT
-    start_services mlflow postgres s3 mongodb prometheus pyclients oidc
+    start_services mlflow postgres s3 mongodb prometheus pyclients oidc kafka
 fi
 echo "==> cargo test"
 cargo test --workspace --locked

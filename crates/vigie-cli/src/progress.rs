@@ -81,6 +81,11 @@ impl Spinner {
         self.bar.set_message(message.to_owned());
     }
 
+    /// Prints a line above the spinner.
+    pub fn println(&self, line: &str) {
+        self.bar.println(line);
+    }
+
     /// Clears the spinner.
     pub fn finish(&self) {
         self.bar.finish_and_clear();

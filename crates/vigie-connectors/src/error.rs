@@ -82,6 +82,14 @@ pub enum ConnectorError {
         /// What was expected and found.
         message: String,
     },
+    /// A Kafka broker could not be reached, or refused a request.
+    #[error("kafka {brokers}: {message}")]
+    Kafka {
+        /// The bootstrap servers.
+        brokers: String,
+        /// What happened.
+        message: String,
+    },
     /// An artifact store (folder or S3 bucket) refused or failed a request.
     #[error("{location}: {message}")]
     Artifacts {
@@ -112,7 +120,7 @@ impl ConnectorError {
             ConnectorError::PostgresUrl { .. } | ConnectorError::SourceInput { .. } => {
                 ErrorCode::InvalidInput
             }
-            ConnectorError::Mongo { .. } => ErrorCode::Unavailable,
+            ConnectorError::Mongo { .. } | ConnectorError::Kafka { .. } => ErrorCode::Unavailable,
             ConnectorError::Postgres { .. } | ConnectorError::SqlType { .. } => {
                 ErrorCode::Unavailable
             }

@@ -1,8 +1,9 @@
 //! Sources and sinks of data: files (CSV and Parquet, through Arrow), and the
 //! feature store's database sources as Arrow record batches read since a
 //! watermark: `postgres::read_since` (a table or query) and
-//! `mongodb::read_since` (a collection, nested fields flattened); S3 and
-//! Kafka as the feature-store issue adds them, one module per system. Also the clients of external servers that are not
+//! `mongodb::read_since` (a collection, nested fields flattened); `kafka`, a
+//! topic of JSON events read in a consumer group (and a producer), one module
+//! per system. Also the clients of external servers that are not
 //! data sources: `mlflow`, the tracking server the registry exports to;
 //! `postgres`, the registry's shared metadata database (rows as [`sql`]
 //! values); `artifacts`, model files on local disk or S3.
@@ -14,6 +15,7 @@
 pub mod artifacts;
 mod error;
 pub mod files;
+pub mod kafka;
 pub mod mlflow;
 pub mod mongodb;
 pub mod postgres;

@@ -26,7 +26,7 @@ use vigie_core::Config;
 use vigie_core::config::{FeatureView, Source, SourceKind, parse_duration};
 
 use crate::error::{FeatureError, Result};
-use crate::offline::Offline;
+use crate::offline::{Offline, SourceState};
 use crate::sources;
 use crate::window::{self, Cell, Event, WindowSpec, text_hash};
 
@@ -339,9 +339,9 @@ impl FeatureStore {
         })
     }
 
-    /// Stores events of source `name` read from its event log (`batch`, source columns only),
-    /// numbered in log order (so the lateness rule judges them as they arrived), and records
-    /// that the log was consumed up to sequence `consumed`. Returns the rows as stored (with
+    /// Stores events of streaming source `name` (`batch`, source columns only), numbered in
+    /// the order they arrived (so the lateness rule judges them as they arrived), and records
+    /// with `position` how far its log or topic was read. Returns the rows as stored (with
     /// `_time` and `_arrival`). The part and the state are written as by [`ingest`], so a
     /// crash between them redoes the same part.
     ///
@@ -350,7 +350,7 @@ impl FeatureStore {
         &self,
         name: &str,
         batch: &RecordBatch,
-        consumed: u64,
+        position: impl FnOnce(&mut SourceState),
     ) -> Result<Option<RecordBatch>> {
         let source = self.source(name)?;
         let mut state = self.offline.state(name)?;
@@ -372,7 +372,7 @@ impl FeatureStore {
             state.watermark = newest.max(state.watermark);
             Some(rows)
         };
-        state.consumed = consumed;
+        position(&mut state);
         self.offline.set_state(name, &state)?;
         Ok(stored)
     }

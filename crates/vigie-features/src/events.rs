@@ -361,8 +361,16 @@ pub(crate) struct LogCursor {
     at: Option<(u64, u64)>,
 }
 
-/// One event read from a log: its sequence number and the event, or why its line is unreadable.
-pub(crate) type LogEvent = (u64, std::result::Result<Json, String>);
+/// One event read from a log or topic: where it was, and the event or why it is unreadable.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Incoming {
+    /// The Kafka partition (none for a log).
+    pub(crate) partition: Option<i32>,
+    /// The sequence number in the log, or the offset in the partition.
+    pub(crate) sequence: u64,
+    /// The event, or why it cannot be read.
+    pub(crate) event: std::result::Result<Json, String>,
+}
 
 impl LogCursor {
     pub(crate) fn new(root: &Path, source: &str, next: u64) -> Self {
@@ -370,7 +378,7 @@ impl LogCursor {
     }
 
     /// Up to `max` complete events from the current position.
-    pub(crate) fn read(&mut self, max: usize) -> Result<Vec<LogEvent>> {
+    pub(crate) fn read(&mut self, max: usize) -> Result<Vec<Incoming>> {
         let mut out = Vec::new();
         let segments = segments(&self.dir)?;
         while out.len() < max {
@@ -399,7 +407,7 @@ impl LogCursor {
                 position += n as u64;
                 let event = serde_json::from_slice(&line[..n - 1])
                     .map_err(|e| format!("{}: unreadable line: {e}", path.display()));
-                out.push((self.next, event));
+                out.push(Incoming { partition: None, sequence: self.next, event });
                 self.next += 1;
             }
             self.at = Some((first, position));
@@ -450,7 +458,9 @@ impl LogCursor {
 /// An event that cannot be stored, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
-    /// The event's sequence number in its log (or offset in its topic).
+    /// The Kafka partition it came from (none for a log).
+    pub partition: Option<i32>,
+    /// The event's sequence number in its log (or offset in its partition).
     pub sequence: u64,
     /// Why it was set aside.
     pub reason: String,
@@ -467,11 +477,13 @@ fn lookup<'e>(event: &'e Json, path: &str) -> Option<&'e Json> {
     Some(value)
 }
 
-/// The type of a column of events when no schema is stored yet: numbers are `Float64`
-/// (a later `10.5` must fit where `10` came first), but an entity `key` of whole numbers is
-/// `Int64`, so that customer 42 is `"42"` and not `"42.0"`.
+/// The type of a column of events when no schema is stored yet: the kind most values have
+/// (numbers, booleans or text; a tie is text), so that one stray `"n/a"` among numbers is a
+/// dead letter rather than turning the column into text. Numbers are `Float64` (a later
+/// `10.5` must fit where `10` came first), but an entity `key` of whole numbers is `Int64`,
+/// so that customer 42 is `"42"` and not `"42.0"`.
 fn infer(values: &[Option<&Json>], key: bool) -> DataType {
-    let (mut ints, mut floats, mut bools, mut others) = (0, 0, 0, 0);
+    let (mut ints, mut floats, mut bools, mut others) = (0usize, 0usize, 0usize, 0usize);
     for value in values.iter().flatten() {
         match value {
             Json::Null => {}
@@ -481,11 +493,13 @@ fn infer(values: &[Option<&Json>], key: bool) -> DataType {
             _ => others += 1,
         }
     }
-    match (ints + floats > 0, bools > 0, others > 0) {
-        (true, false, false) if key && floats == 0 => DataType::Int64,
-        (true, false, false) => DataType::Float64,
-        (false, true, false) => DataType::Boolean,
-        _ => DataType::Utf8,
+    let numbers = ints + floats;
+    if numbers > bools.max(others) {
+        if key && floats == 0 { DataType::Int64 } else { DataType::Float64 }
+    } else if bools > numbers.max(others) {
+        DataType::Boolean
+    } else {
+        DataType::Utf8
     }
 }
 
@@ -568,8 +582,8 @@ fn build(values: &[Option<&Json>], data_type: &DataType) -> ArrayRef {
 pub(crate) struct Converted {
     /// The rows of the events that can be stored, in log order.
     pub(crate) batch: RecordBatch,
-    /// The sequence number and body of each row's event.
-    pub(crate) sequences: Vec<(u64, Json)>,
+    /// Where each row's event was (partition, sequence) and its body.
+    pub(crate) sequences: Vec<(Option<i32>, u64, Json)>,
     /// Each row's event time, microseconds.
     pub(crate) times: Vec<i64>,
     /// The events that cannot be stored.
@@ -580,18 +594,19 @@ pub(crate) struct Converted {
 /// columns, when there is one), setting aside as dead letters the events that cannot be
 /// stored: unreadable, failing [`EventShape::check`], or with a value of the wrong type.
 pub(crate) fn to_batch(
-    events: Vec<LogEvent>,
+    events: Vec<Incoming>,
     shape: &EventShape,
     schema: Option<&Schema>,
 ) -> Result<Converted> {
     let mut dead = Vec::new();
-    let mut good: Vec<(u64, Json)> = Vec::with_capacity(events.len());
-    for (sequence, event) in events {
+    let mut good: Vec<(Option<i32>, u64, Json)> = Vec::with_capacity(events.len());
+    for Incoming { partition, sequence, event } in events {
         match event {
-            Err(reason) => dead.push(DeadLetter { sequence, reason, event: Json::Null }),
+            Err(reason) => dead.push(DeadLetter { partition, sequence, reason, event: Json::Null }),
             Ok(event) => match shape.check(&event) {
-                Ok(()) => good.push((sequence, event)),
+                Ok(()) => good.push((partition, sequence, event)),
                 Err(refusal) => dead.push(DeadLetter {
+                    partition,
                     sequence,
                     reason: match refusal.field {
                         Some(field) => format!("{field}: {}", refusal.message),
@@ -615,16 +630,17 @@ pub(crate) fn to_batch(
                     DataType::Utf8
                 } else {
                     let values: Vec<Option<&Json>> =
-                        good.iter().map(|(_, e)| lookup(e, path)).collect();
+                        good.iter().map(|(_, _, e)| lookup(e, path)).collect();
                     infer(&values, shape.keys.contains(column))
                 }
             })
         })
         .collect();
-    good.retain(|(sequence, event)| {
+    good.retain(|(partition, sequence, event)| {
         for ((column, path), data_type) in shape.columns.iter().zip(&types) {
             if let Some(reason) = lookup(event, path).and_then(|v| misfit(v, data_type)) {
                 dead.push(DeadLetter {
+                    partition: *partition,
                     sequence: *sequence,
                     reason: format!("{column}: {reason}"),
                     event: event.clone(),
@@ -634,11 +650,11 @@ pub(crate) fn to_batch(
         }
         true
     });
-    dead.sort_by_key(|d| d.sequence);
+    dead.sort_by_key(|d| (d.partition, d.sequence));
     let time_path = shape.path(&shape.timestamp);
     let times = good
         .iter()
-        .map(|(_, e)| {
+        .map(|(_, _, e)| {
             lookup(e, time_path)
                 .and_then(Json::as_str)
                 .and_then(|t| string_to_timestamp_nanos(t).ok())
@@ -648,7 +664,7 @@ pub(crate) fn to_batch(
     let mut fields = Vec::with_capacity(shape.columns.len());
     let mut arrays = Vec::with_capacity(shape.columns.len());
     for ((column, path), data_type) in shape.columns.iter().zip(types) {
-        let values: Vec<Option<&Json>> = good.iter().map(|(_, e)| lookup(e, path)).collect();
+        let values: Vec<Option<&Json>> = good.iter().map(|(_, _, e)| lookup(e, path)).collect();
         arrays.push(build(&values, &data_type));
         fields.push(Field::new(column, data_type, true));
     }

@@ -34,6 +34,9 @@ pub struct SourceState {
     /// sequence number to read.
     #[serde(default)]
     pub consumed: u64,
+    /// Kafka sources: the next offset of each partition stored so far.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub partitions: std::collections::BTreeMap<i32, i64>,
 }
 
 /// The offline store's folder.

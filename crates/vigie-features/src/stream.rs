@@ -3,11 +3,15 @@
 //! windows into the online store (so serving sees them), with the same
 //! compiled view and the same window kernel as the batch engine.
 //!
-//! One step reads a micro-batch from each HTTP source's [event log](crate::events):
-//! the events that cannot be stored become dead letters
+//! One step reads a micro-batch from each HTTP source's [event log](crate::events)
+//! and each Kafka source's topic (in a consumer group, through
+//! `vigie_connectors::kafka`): the events that cannot be stored become dead letters
 //! (`DEAD/SOURCE.jsonl`, with the reason); the others are stored as one part
 //! of the source, numbered in arrival order, together with the log position
-//! they reach (one state file, written after the part); then each view runs
+//! or partition offsets they reach (one state file, written after the part);
+//! a topic's offsets are committed to the group only then, and messages
+//! before the stored offsets are skipped when redelivered, so an event never
+//! counts twice. Then each view runs
 //! its SQL over the part, pushes the rows into its [`window::Stream`], and
 //! writes the latest released row of each key to the online store. Events
 //! the view's lateness rule refuses are dead letters too, and the batch
@@ -20,7 +24,7 @@
 //!
 //! Only one processor runs per project: it holds a lock file while open.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,12 +33,14 @@ use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use serde_json::{Map, Value as Json, json};
-use vigie_core::config::SourceKind;
+use vigie_connectors::kafka::KafkaReader;
+use vigie_core::config::{Source, SourceKind, expand_env};
 use vigie_online::{LatestRow, OnlineStore};
 
 use crate::engine::{self, Compiled, FeatureStore, format_micros};
 use crate::error::{FeatureError, Result};
-use crate::events::{DeadLetter, EventShape, LogCursor, to_batch};
+use crate::events::{DeadLetter, EventShape, Incoming, LogCursor, to_batch};
+use crate::offline::SourceState;
 use crate::window::{Output, Stream};
 
 /// Events read per source and step.
@@ -59,16 +65,23 @@ pub struct StepSummary {
     pub updated: u64,
     /// Events held until the watermark passes them, over every view.
     pub waiting: u64,
+    /// Why the last commit of a topic's offsets failed, if it did (the stored offsets stay
+    /// the authority; the next commit catches up).
+    pub commit_error: Option<String>,
 }
 
 impl StepSummary {
-    fn add(&mut self, other: &StepSummary) {
+    /// Adds the counts of `other` (its waiting count replaces this one's).
+    pub fn add(&mut self, other: &StepSummary) {
         self.events += other.events;
         self.stored += other.stored;
         self.dead_letters += other.dead_letters;
         self.late += other.late;
         self.updated += other.updated;
         self.waiting = other.waiting;
+        if other.commit_error.is_some() {
+            self.commit_error.clone_from(&other.commit_error);
+        }
     }
 }
 
@@ -149,13 +162,114 @@ impl ViewRun {
 struct SourceRun {
     name: String,
     shape: EventShape,
-    cursor: LogCursor,
-    /// The log position stored in the offline store's state.
-    consumed: u64,
+    input: Input,
     views: Vec<ViewRun>,
 }
 
-/// The stream processor of a project's HTTP sources.
+/// Where a source's events come from, and how far they are stored.
+enum Input {
+    /// An HTTP source's log; `stored` is the next sequence number not stored.
+    Log { cursor: LogCursor, stored: u64 },
+    /// A Kafka topic; `stored` is the next offset of each partition not stored.
+    Kafka { reader: Box<KafkaReader>, stored: BTreeMap<i32, i64> },
+}
+
+/// How long a step waits for the first message of a topic.
+const KAFKA_WAIT: Duration = Duration::from_millis(100);
+
+impl Input {
+    fn open(name: &str, source: &Source, log_root: &Path, state: &SourceState) -> Result<Input> {
+        if *source.kind.get_ref() == SourceKind::Http {
+            return Ok(Input::Log {
+                cursor: LogCursor::new(log_root, name, state.consumed),
+                stored: state.consumed,
+            });
+        }
+        let text = |field: &Option<toml::Spanned<String>>, key: &str| {
+            field.as_ref().map(|v| v.get_ref().clone()).ok_or_else(|| {
+                FeatureError::InvalidData(format!("source {name:?}: a kafka source needs `{key}`"))
+            })
+        };
+        let brokers = expand_env(&text(&source.brokers, "brokers")?)
+            .map_err(|e| FeatureError::InvalidData(format!("source {name:?}: brokers: {e}")))?;
+        let topic = text(&source.topic, "topic")?;
+        let group =
+            source.group.as_ref().map_or_else(|| format!("vigie-{name}"), |g| g.get_ref().clone());
+        let reader = KafkaReader::open(&brokers, &topic, &group, state.partitions.clone())
+            .map_err(|error| FeatureError::Source { name: name.to_owned(), error })?;
+        Ok(Input::Kafka { reader: Box::new(reader), stored: state.partitions.clone() })
+    }
+
+    /// Up to `max` events after the last ones read.
+    fn read(&mut self, name: &str, max: usize) -> Result<Vec<Incoming>> {
+        match self {
+            Input::Log { cursor, .. } => cursor.read(max),
+            Input::Kafka { reader, .. } => Ok(reader
+                .poll(max, KAFKA_WAIT)
+                .map_err(|error| FeatureError::Source { name: name.to_owned(), error })?
+                .into_iter()
+                .map(|m| Incoming {
+                    partition: Some(m.partition),
+                    sequence: u64::try_from(m.offset).unwrap_or_default(),
+                    event: m.event,
+                })
+                .collect()),
+        }
+    }
+
+    /// Records in `state` how far the events read so far go.
+    fn position(&self, last: u64) -> impl FnOnce(&mut SourceState) + use<> {
+        let partitions = match self {
+            Input::Kafka { reader, .. } => Some(reader.positions().clone()),
+            Input::Log { .. } => None,
+        };
+        move |state: &mut SourceState| match partitions {
+            Some(partitions) => state.partitions = partitions,
+            None => state.consumed = last + 1,
+        }
+    }
+
+    /// After a store: remembers what is stored, and tidies (prunes the log's stored
+    /// segments, commits the topic's offsets). A failed commit is only reported.
+    fn stored(&mut self, last: u64) -> Result<Option<String>> {
+        match self {
+            Input::Log { cursor, stored } => {
+                *stored = last + 1;
+                cursor.prune(*stored)?;
+                Ok(None)
+            }
+            Input::Kafka { reader, stored } => {
+                *stored = reader.positions().clone();
+                Ok(reader.commit(stored).err().map(|e| e.to_string()))
+            }
+        }
+    }
+
+    /// Whether everything the source held when asked has been read.
+    fn caught_up(&self, name: &str, read_nothing: bool) -> Result<bool> {
+        match self {
+            Input::Log { .. } => Ok(read_nothing),
+            Input::Kafka { reader, .. } => reader
+                .caught_up()
+                .map_err(|error| FeatureError::Source { name: name.to_owned(), error }),
+        }
+    }
+
+    /// After a failed step: reads again from what is stored, so nothing read is skipped.
+    fn rewind(&mut self, name: &str, log_root: &Path) -> Result<()> {
+        match self {
+            Input::Log { cursor, stored } => {
+                *cursor = LogCursor::new(log_root, name, *stored);
+                Ok(())
+            }
+            Input::Kafka { reader, stored } => reader
+                .rewind(stored.clone())
+                .map_err(|error| FeatureError::Source { name: name.to_owned(), error }),
+        }
+    }
+}
+
+/// The stream processor of a project's streaming sources (HTTP and Kafka).
 pub struct StreamProcessor<'s> {
     store: &'s FeatureStore,
     online: OnlineStore,
@@ -188,9 +302,10 @@ fn cell(column: &dyn Array, row: usize) -> Json {
 }
 
 impl<'s> StreamProcessor<'s> {
-    /// Opens the processor of `store`'s HTTP sources, whose logs are under `log_root` and
-    /// dead letters go under `dead_dir`: takes the project's processor lock, then replays
-    /// each source's stored history to rebuild the windows and the online rows.
+    /// Opens the processor of `store`'s streaming sources (HTTP sources, whose logs are
+    /// under `log_root`, and Kafka topics); dead letters go under `dead_dir`. Takes the
+    /// project's processor lock, joins the topics' groups, then replays each source's stored
+    /// history to rebuild the windows and the online rows.
     pub fn open(
         store: &'s FeatureStore,
         log_root: &Path,
@@ -209,9 +324,7 @@ impl<'s> StreamProcessor<'s> {
         let config = store.config();
         let mut sources = Vec::new();
         for (name, shape) in EventShape::of(config)? {
-            if config.sources.get(&name).is_none_or(|s| *s.kind.get_ref() != SourceKind::Http) {
-                continue;
-            }
+            let Some(source) = config.sources.get(&name) else { continue };
             let state = store.offline().state(&name)?;
             let views = config
                 .feature_views
@@ -224,8 +337,7 @@ impl<'s> StreamProcessor<'s> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let mut run = SourceRun {
-                cursor: LogCursor::new(log_root, &name, state.consumed),
-                consumed: state.consumed,
+                input: Input::open(&name, source, log_root, &state)?,
                 name,
                 shape,
                 views,
@@ -252,7 +364,7 @@ impl<'s> StreamProcessor<'s> {
         })
     }
 
-    /// The HTTP sources processed.
+    /// The sources processed.
     pub fn sources(&self) -> impl Iterator<Item = &str> {
         self.sources.iter().map(|s| s.name.as_str())
     }
@@ -264,15 +376,36 @@ impl<'s> StreamProcessor<'s> {
             match self.step_source(index, max) {
                 Ok(summary) => total.add(&summary),
                 Err(error) => {
-                    // Read again from what is stored, so nothing read is skipped.
                     let source = &mut self.sources[index];
-                    source.cursor = LogCursor::new(&self.log_root, &source.name, source.consumed);
+                    source.input.rewind(&source.name, &self.log_root)?;
                     return Err(error);
                 }
             }
         }
         total.waiting = self.waiting();
         Ok(total)
+    }
+
+    /// Steps until every source has been read up to where it stood when asked (the end of
+    /// each log, each partition's high watermark); returns the totals.
+    pub fn catch_up(&mut self, mut report: impl FnMut(&StepSummary)) -> Result<StepSummary> {
+        let mut total = StepSummary::default();
+        loop {
+            let step = self.step(MICRO_BATCH)?;
+            if step.events > 0 {
+                total.add(&step);
+                report(&step);
+                continue;
+            }
+            let mut done = true;
+            for source in &self.sources {
+                done &= source.input.caught_up(&source.name, true)?;
+            }
+            if done {
+                total.waiting = self.waiting();
+                return Ok(total);
+            }
+        }
     }
 
     /// Events held until the watermark passes them, over every view.
@@ -283,16 +416,16 @@ impl<'s> StreamProcessor<'s> {
     fn step_source(&mut self, index: usize, max: usize) -> Result<StepSummary> {
         let store = self.store;
         let source = &mut self.sources[index];
-        let events = source.cursor.read(max)?;
-        let Some(&(last, _)) = events.last() else {
+        let events = source.input.read(&source.name, max)?;
+        let Some(last) = events.last().map(|e| e.sequence) else {
             return Ok(StepSummary::default());
         };
         let read = events.len() as u64;
         let schema = store.offline().source_schema(&source.name)?;
         let converted = to_batch(events, &source.shape, schema.as_deref())?;
         append_dead(&self.dead_dir, &source.name, None, &converted.dead)?;
-        let stored = store.store_events(&source.name, &converted.batch, last + 1)?;
-        source.consumed = last + 1;
+        let stored =
+            store.store_events(&source.name, &converted.batch, source.input.position(last))?;
         let mut summary = StepSummary {
             events: read,
             stored: converted.batch.num_rows() as u64,
@@ -314,9 +447,10 @@ impl<'s> StreamProcessor<'s> {
                     .iter()
                     .filter_map(|&arrival| {
                         let row = usize::try_from(arrival.checked_sub(first_arrival)?).ok()?;
-                        let (sequence, event) = converted.sequences.get(row)?.clone();
+                        let (partition, sequence, event) = converted.sequences.get(row)?.clone();
                         let time = converted.times.get(row).copied().unwrap_or_default();
                         Some(DeadLetter {
+                            partition,
                             sequence,
                             reason: format!(
                                 "late: event time {} arrived after the view's watermark had passed it \
@@ -332,7 +466,7 @@ impl<'s> StreamProcessor<'s> {
                 summary.updated += write_online(&mut self.online, &view.compiled.name, fed.latest)?;
             }
         }
-        source.cursor.prune(source.consumed)?;
+        summary.commit_error = source.input.stored(last)?;
         Ok(summary)
     }
 
@@ -386,6 +520,7 @@ fn append_dead(dir: &Path, source: &str, view: Option<&str>, dead: &[DeadLetter]
     let mut lines = Vec::new();
     for letter in dead {
         let record = json!({
+            "partition": letter.partition,
             "sequence": letter.sequence,
             "view": view,
             "reason": letter.reason,

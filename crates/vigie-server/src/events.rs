@@ -87,11 +87,11 @@ impl EventMetrics {
     }
 }
 
-/// The event log and its counters, in the router's extensions.
+/// The event log and the counters of the stream processor, in the router's extensions.
 #[derive(Clone)]
 pub struct Events {
-    /// The log.
-    pub sink: Arc<dyn EventSink>,
+    /// The log, when the project has HTTP sources.
+    pub sink: Option<Arc<dyn EventSink>>,
     /// The counters.
     pub metrics: Arc<EventMetrics>,
 }
@@ -104,10 +104,14 @@ pub async fn post(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Json>), ApiError> {
     caller.require(Right::Ingest)?;
-    let Some(Extension(events)) = events else {
+    let Some((events, sink)) =
+        events.and_then(|Extension(events)| events.sink.clone().map(|sink| (events, sink)))
+    else {
         return Err(ApiError::from_code(
             ErrorCode::NotFound,
-            format!("no source {source:?} takes events: this server has no event log"),
+            format!(
+                "no source {source:?} takes events: the project has no source with kind = \"http\""
+            ),
         ));
     };
     let body = parse_body(&body?)?;
@@ -131,7 +135,6 @@ pub async fn post(
         )));
     }
     let count = list.len();
-    let sink = Arc::clone(&events.sink);
     let name = source.clone();
     let appended = tokio::task::spawn_blocking(move || {
         let list = match body {

@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
+use vigie_features::events::EventShape;
 use vigie_features::{AppendError, EventLog, FeatureError, StepSummary, StreamProcessor};
 
 use super::Project;
@@ -49,18 +50,22 @@ impl vigie_server::EventSink for Sink {
     }
 }
 
-/// The event log and its counters for `vigie serve`, when the project has HTTP sources.
+/// The event log and the processor's counters for `vigie serve`, when the project has
+/// streaming sources (the log only for HTTP ones).
 pub fn server_events(
     project: &Project,
     metrics: &vigie_server::Metrics,
 ) -> anyhow::Result<Option<vigie_server::Events>> {
-    let log = EventLog::open(&log_dir(project), &project.config()?)?;
-    if log.sources().next().is_none() {
+    let config = project.config()?;
+    if EventShape::of(&config)?.is_empty() {
         return Ok(None);
     }
+    let log = EventLog::open(&log_dir(project), &config)?;
+    let sink: Option<Arc<dyn vigie_server::EventSink>> =
+        if log.sources().next().is_some() { Some(Arc::new(Sink(log))) } else { None };
     let metrics = vigie_server::EventMetrics::register(metrics)
         .map_err(|e| anyhow::anyhow!("event metrics: {e}"))?;
-    Ok(Some(vigie_server::Events { sink: Arc::new(Sink(log)), metrics }))
+    Ok(Some(vigie_server::Events { sink, metrics }))
 }
 
 /// The stream processor running on a thread of `vigie serve`; stopped (after its current
@@ -99,7 +104,12 @@ pub fn start_in_server(project: &Project, events: &vigie_server::Events) -> Back
                     processor.sources().collect::<Vec<_>>().join(", ")
                 );
                 processor.run(&flag, POLL, |step| {
-                    metrics.processed(step.stored, step.dead_letters, step.late, step.updated)
+                    metrics.processed(step.stored, step.dead_letters, step.late, step.updated);
+                    if let Some(error) = &step.commit_error {
+                        eprintln!(
+                            "stream: {error} (the offsets are stored; the next commit catches up)"
+                        );
+                    }
                 })?;
                 Ok(())
             })();
@@ -170,32 +180,25 @@ pub fn run(project: &Project, once: bool, format: Format) -> anyhow::Result<()> 
     let sources: Vec<String> = processor.sources().map(str::to_owned).collect();
     if sources.is_empty() {
         return Err(super::UsageError(
-            "vigie.toml declares no source with kind = \"http\"; see `vigie init`".into(),
+            "vigie.toml declares no streaming source (kind = \"http\" or \"kafka\")".into(),
         )
         .into());
     }
     let spinner = Spinner::new(&format!("processing the events of {}", sources.join(", ")));
     let mut total = StepSummary::default();
     let show = |step: &StepSummary, total: &mut StepSummary| {
-        total.events += step.events;
-        total.stored += step.stored;
-        total.dead_letters += step.dead_letters;
-        total.late += step.late;
-        total.updated += step.updated;
-        total.waiting = step.waiting;
+        total.add(step);
+        if let Some(error) = &step.commit_error {
+            spinner
+                .println(&format!("{error} (the offsets are stored; the next commit catches up)"));
+        }
         spinner.set_message(&format!(
             "{} events: {} stored, {} dead letters, {} late, {} online rows written",
             total.events, total.stored, total.dead_letters, total.late, total.updated
         ));
     };
     let result = if once {
-        loop {
-            match processor.step(vigie_features::stream::MICRO_BATCH) {
-                Ok(step) if step.events == 0 => break Ok(()),
-                Ok(step) => show(&step, &mut total),
-                Err(error) => break Err(error),
-            }
-        }
+        processor.catch_up(|step| show(step, &mut total)).map(|_| ())
     } else {
         let stop = Arc::new(AtomicBool::new(false));
         stop_on_signal(Arc::clone(&stop))?;

@@ -91,21 +91,24 @@ fn the_log_rolls_segments_cuts_a_torn_tail_and_is_read_in_order() {
     let mut cursor = LogCursor::new(dir.path(), "clicks", 0);
     let read = cursor.read(4).expect("read");
     let read_more = cursor.read(100).expect("read");
-    let sequences: Vec<u64> = read.iter().chain(&read_more).map(|(s, _)| *s).collect();
+    let sequences: Vec<u64> = read.iter().chain(&read_more).map(|i| i.sequence).collect();
     assert_eq!(sequences, (0..10).collect::<Vec<_>>(), "the torn line is not an event");
-    assert_eq!(read_more.last().and_then(|(_, e)| e.as_ref().ok()), Some(&event(9, 9)));
+    assert_eq!(read_more.last().and_then(|i| i.event.as_ref().ok()), Some(&event(9, 9)));
 
     let reopened =
         super::EventLog::open(dir.path(), &Config::parse(PROJECT, "vigie.toml").expect("config"))
             .expect("log");
     assert_eq!(reopened.append("clicks", &[event(10, 10)]).expect("append").first, 10);
-    assert_eq!(cursor.read(100).expect("read").iter().map(|(s, _)| *s).collect::<Vec<_>>(), [10]);
+    assert_eq!(
+        cursor.read(100).expect("read").iter().map(|i| i.sequence).collect::<Vec<_>>(),
+        [10]
+    );
     // A cursor opened in the middle skips to its position.
     let middle: Vec<u64> = LogCursor::new(dir.path(), "clicks", 7)
         .read(100)
         .expect("read")
         .iter()
-        .map(|(s, _)| *s)
+        .map(|i| i.sequence)
         .collect();
     assert_eq!(middle, [7, 8, 9, 10]);
 
@@ -117,7 +120,7 @@ fn the_log_rolls_segments_cuts_a_torn_tail_and_is_read_in_order() {
         .read(100)
         .expect("read")
         .iter()
-        .map(|(s, _)| *s)
+        .map(|i| i.sequence)
         .collect();
     assert_eq!(rest, [8, 9, 10]);
 }

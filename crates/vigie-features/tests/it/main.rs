@@ -1,6 +1,7 @@
 //! Integration tests of the feature store: one binary, one module per area.
 
 mod join;
+mod kafka;
 mod sources;
 mod store;
 mod stream;

@@ -22,7 +22,7 @@ use vigie_features::FeatureStore;
 
 /// The value of a server's variable, or none after printing why the test is skipped. In CI
 /// (`CI=true`) a missing server is a failure, never a skip.
-fn server(variable: &str, service: &str) -> Option<String> {
+pub fn server(variable: &str, service: &str) -> Option<String> {
     match std::env::var(variable) {
         Ok(value) if !value.is_empty() => Some(value),
         _ if std::env::var("CI").as_deref() == Ok("true") => panic!(
