@@ -31,4 +31,4 @@ pub use error::{FeatureError, Result};
 pub use events::{AppendError, Appended, DeadLetter, EventLog, Refusal};
 pub use join::{FeatureRef, TrainingTable};
 pub use online::{OnlineRow, OnlineStore};
-pub use stream::{StepSummary, StreamProcessor};
+pub use stream::{Progress, StepSummary, StreamProcessor};

@@ -34,6 +34,7 @@ use std::time::Duration;
 use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use serde_json::{Map, Value as Json, json};
 use vigie_connectors::kafka::KafkaReader;
+use vigie_core::ErrorCode;
 use vigie_core::config::{Source, SourceKind, expand_env};
 use vigie_online::{LatestRow, OnlineStore};
 
@@ -470,26 +471,50 @@ impl<'s> StreamProcessor<'s> {
         Ok(summary)
     }
 
-    /// Steps until `stop` is set, waiting `poll` whenever the logs have nothing new; calls
-    /// `report` after each step that read events. Returns the totals.
+    /// Steps until `stop` is set, waiting `poll` whenever the sources have nothing new.
+    /// `report` hears of each step that read events, and of each failed step: a source or
+    /// store that is unavailable (a broker away, a full disk) is retried after a pause, from
+    /// what is stored; any other error ends the run.
     pub fn run(
         &mut self,
         stop: &AtomicBool,
         poll: Duration,
-        mut report: impl FnMut(&StepSummary),
+        mut report: impl FnMut(Progress<'_>),
     ) -> Result<StepSummary> {
         let mut total = StepSummary::default();
         while !stop.load(Ordering::Relaxed) {
-            let step = self.step(MICRO_BATCH)?;
+            let step = match self.step(MICRO_BATCH) {
+                Ok(step) => step,
+                Err(error) if error.code() == ErrorCode::Unavailable => {
+                    report(Progress::Retrying(&error));
+                    for _ in 0..20 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        std::thread::sleep(poll);
+                    }
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             if step.events == 0 {
                 std::thread::sleep(poll);
                 continue;
             }
             total.add(&step);
-            report(&step);
+            report(Progress::Step(&step));
         }
         Ok(total)
     }
+}
+
+/// What [`StreamProcessor::run`] reports.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// A step that read events.
+    Step(&'a StepSummary),
+    /// A step failed on an unavailable source or store; it is tried again.
+    Retrying(&'a FeatureError),
 }
 
 /// Writes the latest rows of `view` into the online store; returns the keys updated.

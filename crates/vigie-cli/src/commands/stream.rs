@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 use vigie_features::events::EventShape;
-use vigie_features::{AppendError, EventLog, FeatureError, StepSummary, StreamProcessor};
+use vigie_features::{AppendError, EventLog, FeatureError, Progress, StepSummary, StreamProcessor};
 
 use super::Project;
 use super::features::{online, store};
@@ -103,13 +103,16 @@ pub fn start_in_server(project: &Project, events: &vigie_server::Events) -> Back
                     "stream: processing the events of {}",
                     processor.sources().collect::<Vec<_>>().join(", ")
                 );
-                processor.run(&flag, POLL, |step| {
-                    metrics.processed(step.stored, step.dead_letters, step.late, step.updated);
-                    if let Some(error) = &step.commit_error {
-                        eprintln!(
-                            "stream: {error} (the offsets are stored; the next commit catches up)"
-                        );
+                processor.run(&flag, POLL, |progress| match progress {
+                    Progress::Step(step) => {
+                        metrics.processed(step.stored, step.dead_letters, step.late, step.updated);
+                        if let Some(error) = &step.commit_error {
+                            eprintln!(
+                                "stream: {error} (the offsets are stored; the next commit catches up)"
+                            );
+                        }
                     }
+                    Progress::Retrying(error) => eprintln!("stream: {error}; trying again in 1 s"),
                 })?;
                 Ok(())
             })();
@@ -202,7 +205,14 @@ pub fn run(project: &Project, once: bool, format: Format) -> anyhow::Result<()> 
     } else {
         let stop = Arc::new(AtomicBool::new(false));
         stop_on_signal(Arc::clone(&stop))?;
-        processor.run(&stop, POLL, |step| show(step, &mut total)).map(|_| ())
+        processor
+            .run(&stop, POLL, |progress| match progress {
+                Progress::Step(step) => show(step, &mut total),
+                Progress::Retrying(error) => {
+                    spinner.println(&format!("{error}; trying again in 1 s"));
+                }
+            })
+            .map(|_| ())
     };
     spinner.finish();
     result?;
