@@ -21,7 +21,7 @@ use crate::audit::{AuditLog, Prediction};
 use crate::auth::{Caller, Right};
 use crate::catalog::Shared;
 use crate::error::ApiError;
-use crate::routing::{KeySources, pick};
+use crate::routing::{KeySources, ShadowAudit, pick};
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
 pub async fn ping() -> &'static str {
@@ -90,7 +90,13 @@ pub async fn invocations(
         })
         .await?;
     let reply_headers = pick.headers();
-    pick.finish(&shared, &outputs, move |model| input_frame(model, &request));
+    let shadow_audit = ShadowAudit {
+        log: &audit_log,
+        request_id: &id,
+        caller: &caller.subject,
+        route: "/invocations",
+    };
+    pick.finish(&shared, &outputs, shadow_audit, move |model| input_frame(model, &request));
     Ok((audited, reply_headers, axum::Json(json!({"predictions": predictions}))))
 }
 

@@ -22,7 +22,7 @@ use crate::catalog::Shared;
 use crate::entity;
 use crate::error::ApiError;
 use crate::online::OnlineReader;
-use crate::routing::{KeySources, Pick, pick};
+use crate::routing::{KeySources, Pick, ShadowAudit, pick};
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
 /// The `records` of a request as `model`'s input frame.
@@ -114,7 +114,13 @@ pub async fn predict(
     let variant = pick.variant.clone();
     // The shadow scores the rows the answering version received, lookups included.
     let shadow_request = json!({ "records": records });
-    pick.finish(&shared, &outputs, move |model| input_frame(model, &shadow_request));
+    let shadow_audit = ShadowAudit {
+        log: &audit_log,
+        request_id: &id,
+        caller: &caller.subject,
+        route: "/v1/models/{name}/predict",
+    };
+    pick.finish(&shared, &outputs, shadow_audit, move |model| input_frame(model, &shadow_request));
     Ok((
         audited,
         reply_headers,

@@ -21,7 +21,7 @@ use crate::auth::{Caller, Right};
 use crate::binary;
 use crate::catalog::{Served, Shared};
 use crate::error::{ApiError, ErrorMessage};
-use crate::routing::{KeySources, Pick, pick};
+use crate::routing::{KeySources, Pick, ShadowAudit, pick};
 use crate::rows::{Rows, parse_body, prediction, request_id, score};
 
 /// Restates an error in the protocol's shape, `{"error": "message"}`, which
@@ -160,12 +160,12 @@ pub async fn infer_version(
 /// counts it and runs its shadow.
 async fn run(
     shared: &Arc<Shared>,
-    audit_log: &AuditLog,
+    audit_log: &Arc<AuditLog>,
     caller: &Caller,
     pick: Pick,
     request: Arc<Json>,
     id: String,
-    route: &str,
+    route: &'static str,
 ) -> Result<(Audited, [(HeaderName, HeaderValue); 3], Response), ApiError> {
     let served = Arc::clone(&pick.served);
     let frame = input_frame(&served.model, &request)?;
@@ -201,7 +201,9 @@ async fn run(
         "parameters": {"threshold": served.model.card.threshold, "variant": pick.variant},
     }));
     let headers = pick.headers();
-    pick.finish(shared, &outputs, move |model| input_frame(model, &request));
+    let shadow_audit =
+        ShadowAudit { log: audit_log, request_id: &id, caller: &caller.subject, route };
+    pick.finish(shared, &outputs, shadow_audit, move |model| input_frame(model, &request));
     Ok((audited, headers, response))
 }
 
