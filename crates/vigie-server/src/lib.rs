@@ -46,6 +46,7 @@ mod openapi;
 mod predictions;
 pub mod routing;
 mod rows;
+mod scoring;
 pub mod tls;
 mod v1;
 mod v2;

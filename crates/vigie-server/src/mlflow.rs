@@ -22,7 +22,8 @@ use crate::auth::{Caller, Right};
 use crate::catalog::Shared;
 use crate::error::ApiError;
 use crate::routing::{KeySources, ShadowAudit, pick};
-use crate::rows::{Rows, parse_body, prediction, request_id, score};
+use crate::rows::{Rows, parse_body, prediction, request_id};
+use crate::scoring::{self, Scored};
 
 pub async fn ping() -> &'static str {
     "\n"
@@ -76,7 +77,7 @@ pub async fn invocations(
     let pick = pick(&shared, &name, &headers, &sources)?;
     let model = &pick.served.model;
     let frame = input_frame(model, &request)?;
-    let outputs = score(model, &frame)?;
+    let Scored { frame, outputs, .. } = scoring::score(&pick.served, frame, false).await?;
     let predictions: Vec<Json> = outputs.iter().map(|o| prediction(model, o)).collect();
     let audited = audit_log
         .record(Prediction {

@@ -22,7 +22,8 @@ use crate::binary;
 use crate::catalog::{Served, Shared};
 use crate::error::{ApiError, ErrorMessage};
 use crate::routing::{KeySources, Pick, ShadowAudit, pick};
-use crate::rows::{Rows, parse_body, prediction, request_id, score};
+use crate::rows::{Rows, parse_body, prediction, request_id};
+use crate::scoring::{self, Scored};
 
 /// Restates an error in the protocol's shape, `{"error": "message"}`, which
 /// its clients (tritonclient, KServe's SDK) read.
@@ -170,7 +171,7 @@ async fn run(
     let served = Arc::clone(&pick.served);
     let frame = input_frame(&served.model, &request)?;
     let n_rows = frame.n_rows();
-    let outputs = score(&served.model, &frame)?;
+    let Scored { frame, outputs, .. } = scoring::score(&served, frame, false).await?;
     let multiclass = matches!(served.model.card.task, Task::Multiclass { .. });
     let width = served.model.card.task.n_outputs();
     let scores: Vec<f64> = outputs.iter().flatten().copied().collect();

@@ -1,6 +1,7 @@
 //! `vigie serve` over real HTTP on 127.0.0.1: the KServe V2, MLflow scoring
-//! and /v1 routes give the scores `vigie predict` gives, errors are 4xx with
-//! a JSON body naming the problem, and a promotion is served without a restart.
+//! and /v1 routes give the scores `vigie predict` gives (a batch large enough
+//! to be scored off the async runtime too), errors are 4xx with a JSON body
+//! naming the problem, and a promotion is served without a restart.
 
 use std::time::Duration;
 
@@ -90,7 +91,9 @@ pub fn close(a: f64, b: f64) -> bool {
 fn every_protocol_scores_like_predict_and_refuses_bad_requests_with_json() {
     let project = Project::new();
     train(&project, "gbdt");
-    let (records, expected) = reference(&project, 5);
+    // 600 rows: over the 256 scored inline, so scored on the blocking pool.
+    let (batch, batch_expected) = reference(&project, 600);
+    let (records, expected) = (batch[..5].to_vec(), batch_expected[..5].to_vec());
     let server = Server::start(&project, &[]);
 
     assert_eq!(server.get("/v2/health/live"), (200, json!({"live": true})));
@@ -158,6 +161,26 @@ fn every_protocol_scores_like_predict_and_refuses_bad_requests_with_json() {
     let margin: f64 = contributions.values().filter_map(Json::as_f64).sum::<f64>()
         + first["bias"].as_f64().expect("bias");
     assert!(close(1.0 / (1.0 + (-margin).exp()), expected[0]), "contributions add up to the score");
+
+    // A large batch, and one explained (weighing more): scored off the runtime, same scores.
+    for (rows, explain) in [(batch.len(), false), (20, true)] {
+        let (status, reply) = server.post(
+            "/v1/models/credit/predict",
+            &json!({"records": batch[..rows], "explain": explain}).to_string(),
+        );
+        assert_eq!(status, 200, "{reply}");
+        let scores: Vec<f64> = reply["predictions"]
+            .as_array()
+            .expect("predictions")
+            .iter()
+            .filter_map(|p| p["score"].as_f64())
+            .collect();
+        assert_eq!(scores.len(), rows);
+        assert!(scores.iter().zip(&batch_expected).all(|(a, b)| close(*a, *b)), "{rows} rows");
+        let explained =
+            reply["predictions"][rows - 1]["contributions"].as_object().map(|c| c.len());
+        assert_eq!(explained, explain.then_some(3));
+    }
 
     // Bad requests: 4xx with a JSON body naming the problem: `{"error":
     // {"code", "message"}}`, or on KServe V2 routes that protocol's
