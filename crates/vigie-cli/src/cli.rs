@@ -83,6 +83,16 @@ pub enum Command {
         /// Serve this model alone (the one /invocations scores).
         #[arg(long, value_name = "NAME")]
         model: Option<String>,
+        /// Requests handled at once; one more is answered 503 with Retry-After at once, never
+        /// queued. Health probes and /metrics are not counted. Requests mostly wait on the audit
+        /// log's disk flush, not the CPU, hence a fixed default rather than one per core.
+        #[arg(
+            long,
+            default_value_t = vigie_server::DEFAULT_MAX_IN_FLIGHT,
+            value_name = "N",
+            value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+        )]
+        max_in_flight: usize,
         /// TLS and OAuth2 bearer tokens.
         #[command(flatten)]
         security: ServeSecurityArgs,

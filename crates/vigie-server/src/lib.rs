@@ -47,6 +47,7 @@ mod predictions;
 pub mod routing;
 mod rows;
 mod scoring;
+mod shedding;
 pub mod tls;
 mod v1;
 mod v2;
@@ -67,6 +68,7 @@ pub use metrics::Metrics;
 pub use online::OnlineReader;
 pub use predictions::PredictionStore;
 pub use routing::{Route, RoutingState, VariantCounters, VariantSnapshot};
+pub use shedding::DEFAULT_MAX_IN_FLIGHT;
 pub use tls::TlsError;
 
 /// Largest request body accepted.
@@ -91,13 +93,16 @@ pub struct Parts {
     pub access: Arc<Access>,
     /// The online store and the feedback log.
     pub stores: Stores,
+    /// Requests handled at once before more are shed with 503 ([`DEFAULT_MAX_IN_FLIGHT`]).
+    pub max_in_flight: usize,
 }
 
 /// The routes of every protocol over the shared catalog, behind
 /// authentication; predictions are recorded in the audit log and counted in
 /// the metrics (refused requests too).
 pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
-    let Parts { audit, metrics, access, stores } = parts;
+    let Parts { audit, metrics, access, stores, max_in_flight } = parts;
+    let admission = shedding::Admission::new(max_in_flight, metrics.clone());
     let kserve = Router::new()
         .route("/v2", get(v2::server_metadata))
         .route("/v2/health/live", get(v2::live))
@@ -124,6 +129,7 @@ pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
         .layer(axum::middleware::from_fn_with_state(error::REQUEST_TIME_LIMIT, error::time_limit))
         .layer(axum::middleware::from_fn(error::refuse_declared_oversize))
         .layer(axum::middleware::from_fn_with_state(access, auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(admission, shedding::admit))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track))
         // After the layers above: no body limit, not counted as traffic.
         .route("/metrics", get(metrics::render))

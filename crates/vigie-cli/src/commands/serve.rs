@@ -12,6 +12,7 @@ pub fn run(
     project: &Project,
     addr: &str,
     model: Option<String>,
+    max_in_flight: usize,
     security: ServeSecurityArgs,
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = addr.parse().map_err(|e| {
@@ -28,7 +29,8 @@ pub fn run(
     }
     let tls = tls_config(&security)?;
     let access = Arc::new(bearer_access(security)?);
-    let (shared, parts) = open_server(project, model, access.clone())?;
+    let (shared, mut parts) = open_server(project, model, access.clone())?;
+    parts.max_in_flight = max_in_flight;
     let catalog = shared.catalog();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -63,7 +65,8 @@ pub fn run(
 
 /// The catalog of the project's served models (all, or `model` alone) and what the routes need:
 /// the audit log, metrics, the prediction store's copier when vigie.toml sets one, the online
-/// store and the feedback log. Shared by `vigie serve` and `vigie demo`.
+/// store and the feedback log, with the default --max-in-flight. Shared by `vigie serve` and
+/// `vigie demo`.
 pub fn open_server(
     project: &Project,
     model: Option<String>,
@@ -91,7 +94,8 @@ pub fn open_server(
         )
         .map_err(anyhow::Error::msg)?,
     };
-    Ok((shared, vigie_server::Parts { audit, metrics, access, stores }))
+    let max_in_flight = vigie_server::DEFAULT_MAX_IN_FLIGHT;
+    Ok((shared, vigie_server::Parts { audit, metrics, access, stores, max_in_flight }))
 }
 
 /// The `[predictions]` store of `vigie.toml`, if one is set.

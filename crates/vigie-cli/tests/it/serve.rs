@@ -1,8 +1,12 @@
 //! `vigie serve` over real HTTP on 127.0.0.1: the KServe V2, MLflow scoring
 //! and /v1 routes give the scores `vigie predict` gives (a batch large enough
 //! to be scored off the async runtime too), errors are 4xx with a JSON body
-//! naming the problem, and a promotion is served without a restart.
+//! naming the problem, and a promotion is served without a restart. Under
+//! load: a request over `--max-in-flight` is shed with 503 while probes
+//! answer.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
@@ -14,19 +18,67 @@ use crate::support::{Project, Server, data, eventually, read_csv};
 /// client that writes the whole oversized body races the server closing
 /// the connection and may see a broken pipe instead of the reply.)
 fn post_declaring(server: &Server, path: &str, declared: usize) -> (u16, Json) {
-    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(server.host()).expect("connect");
+    stream.write_all(post_head(server, path, declared).as_bytes()).expect("write the head");
+    read_reply(stream)
+}
+
+/// The head of a JSON POST of `length` bytes on a connection closed after the reply.
+fn post_head(server: &Server, path: &str, length: usize) -> String {
     let host = server.host();
-    let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\nconnection: close\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).expect("write the head");
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
+    )
+}
+
+/// The status and body of the reply on `stream`, read until the server closes it.
+fn read_reply(mut stream: TcpStream) -> (u16, Json) {
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply).expect("read the reply");
     let reply = String::from_utf8(reply).expect("utf-8 reply");
     let status = reply.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
     let body = reply.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     (status, serde_json::from_str(body).unwrap_or(Json::String(body.to_owned())))
+}
+
+/// A POST held in flight: its head and the first half of its body are sent,
+/// the rest only by [`HeldRequest::finish`], so the server handles it (waiting
+/// for the body) for as long as the test needs.
+struct HeldRequest {
+    stream: TcpStream,
+    rest: Vec<u8>,
+}
+
+impl HeldRequest {
+    fn start(server: &Server, path: &str, body: &Json) -> HeldRequest {
+        let body = body.to_string().into_bytes();
+        let mut stream = TcpStream::connect(server.host()).expect("connect");
+        let (first, rest) = body.split_at(body.len() / 2);
+        stream.write_all(post_head(server, path, body.len()).as_bytes()).expect("write the head");
+        stream.write_all(first).expect("write half the body");
+        HeldRequest { stream, rest: rest.to_vec() }
+    }
+
+    /// Sends the rest of the body; the reply.
+    fn finish(mut self) -> (u16, Json) {
+        self.stream.write_all(&self.rest).expect("write the rest of the body");
+        read_reply(self.stream)
+    }
+}
+
+/// The value of an unlabelled metric in `/metrics`.
+fn metric(server: &Server, name: &str) -> Option<f64> {
+    let (status, text) = server.get("/metrics");
+    assert_eq!(status, 200, "{text}");
+    let text = text.as_str().unwrap_or_default().to_owned();
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Waits until the server counts `n` requests in flight.
+fn wait_in_flight(server: &Server, n: f64) {
+    eventually("the held request in flight", Duration::from_secs(30), || {
+        (metric(server, "vigie_requests_in_flight") == Some(n)).then_some(())
+    });
 }
 
 /// Trains the model `credit` on Default.csv with `algorithm` (2-fold CV).
@@ -235,4 +287,41 @@ fn a_promotion_is_served_without_a_restart() {
     // Non-loopback addresses are refused until authentication exists.
     let error = project.fails(&["serve", "--addr", "0.0.0.0:8080"], 2);
     assert!(error.contains("loopback addresses only"), "{error}");
+}
+
+#[test]
+fn a_request_over_max_in_flight_is_shed_with_503_while_probes_answer() {
+    let project = Project::new();
+    train(&project, "logistic");
+    let (records, _) = reference(&project, 2);
+    let server = Server::start(&project, &["--max-in-flight", "1"]);
+    let body = json!({"records": records});
+    let held = HeldRequest::start(&server, "/v1/models/credit/predict", &body);
+    wait_in_flight(&server, 1.0);
+
+    let mut shed = server
+        .agent
+        .post(format!("{}/invocations", server.base))
+        .header("content-type", "application/json")
+        .send(json!({"dataframe_records": records}).to_string())
+        .expect("an answer");
+    assert_eq!(shed.status().as_u16(), 503);
+    assert_eq!(shed.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let reply: Json = serde_json::from_str(&shed.body_mut().read_to_string().expect("body"))
+        .expect("a JSON body");
+    assert_eq!(reply["error"]["code"], json!("service_unavailable"), "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("limit of 1 requests (--max-in-flight)"), "{reply}");
+    // Probes are neither counted nor shed.
+    for probe in ["/v2/health/live", "/v2/health/ready", "/v2/models/credit/ready", "/ping"] {
+        assert_eq!(server.get(probe).0, 200, "{probe}");
+    }
+    assert_eq!(metric(&server, "vigie_requests_shed_total"), Some(1.0));
+
+    // The held request was not disturbed, and its place is free again once answered.
+    let (status, reply) = held.finish();
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["predictions"].as_array().map(Vec::len), Some(2), "{reply}");
+    assert_eq!(server.post("/v1/models/credit/predict", &body.to_string()).0, 200);
+    assert_eq!(metric(&server, "vigie_requests_shed_total"), Some(1.0));
 }
