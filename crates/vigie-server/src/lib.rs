@@ -44,6 +44,7 @@ mod mlflow;
 mod online;
 mod openapi;
 mod predictions;
+mod readiness;
 pub mod routing;
 mod rows;
 mod scoring;
@@ -66,7 +67,7 @@ pub use error::ApiError;
 pub use feedback::FeedbackLog;
 pub use metrics::Metrics;
 pub use online::OnlineReader;
-pub use predictions::PredictionStore;
+pub use predictions::{PredictionStore, PredictionStoreState};
 pub use routing::{Route, RoutingState, VariantCounters, VariantSnapshot};
 pub use shedding::DEFAULT_MAX_IN_FLIGHT;
 pub use tls::TlsError;
@@ -81,6 +82,8 @@ pub struct Stores {
     pub online: Arc<OnlineReader>,
     /// Feedback on past predictions.
     pub feedback: Arc<FeedbackLog>,
+    /// The prediction store's copier, when one runs (its state is reported by readiness).
+    pub predictions: Option<Arc<PredictionStoreState>>,
 }
 
 /// What the routes need besides the catalog.
@@ -103,6 +106,8 @@ pub struct Parts {
 pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
     let Parts { audit, metrics, access, stores, max_in_flight } = parts;
     let admission = shedding::Admission::new(max_in_flight, metrics.clone());
+    let readiness =
+        readiness::Readiness::new(audit.clone(), stores.online.clone(), stores.predictions.clone());
     let kserve = Router::new()
         .route("/v2", get(v2::server_metadata))
         .route("/v2/health/live", get(v2::live))
@@ -137,6 +142,7 @@ pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
         .layer(Extension(metrics))
         .layer(Extension(stores.online))
         .layer(Extension(stores.feedback))
+        .layer(Extension(readiness))
         .with_state(shared)
 }
 

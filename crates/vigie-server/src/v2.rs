@@ -21,6 +21,7 @@ use crate::auth::{Caller, Right};
 use crate::binary;
 use crate::catalog::{Served, Shared};
 use crate::error::{ApiError, ErrorMessage};
+use crate::readiness::Readiness;
 use crate::routing::{KeySources, Pick, ShadowAudit, pick};
 use crate::rows::{Rows, parse_body, prediction, request_id};
 use crate::scoring::{self, Scored};
@@ -44,9 +45,13 @@ pub async fn live() -> axum::Json<Json> {
     axum::Json(json!({"live": true}))
 }
 
-pub async fn ready(State(shared): State<Arc<Shared>>) -> axum::Json<Json> {
-    let catalog = shared.catalog();
-    axum::Json(json!({"ready": true, "models": catalog.models.len()}))
+/// Server readiness: 200, or 503 naming what is not ready ([`Readiness`]).
+pub async fn ready(
+    State(shared): State<Arc<Shared>>,
+    Extension(readiness): Extension<Arc<Readiness>>,
+) -> Response {
+    let models = shared.catalog().models.len();
+    readiness.report(&shared, None).await.respond(json!({ "models": models }))
 }
 
 /// The tensor datatypes the protocol names (FP16 and BF16 aside).
@@ -106,20 +111,22 @@ pub async fn version_metadata(
 
 pub async fn model_ready(
     State(shared): State<Arc<Shared>>,
+    Extension(readiness): Extension<Arc<Readiness>>,
     Path(name): Path<String>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<Response, ApiError> {
     let served = shared.serving(&name)?;
-    Ok(axum::Json(json!({"name": served.name, "ready": true})))
+    let report = readiness.report(&shared, Some(&served)).await;
+    Ok(report.respond(json!({ "name": served.name })))
 }
 
 pub async fn version_ready(
     State(shared): State<Arc<Shared>>,
+    Extension(readiness): Extension<Arc<Readiness>>,
     Path((name, version)): Path<(String, String)>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<Response, ApiError> {
     let served = shared.version(&name, parse_version(&version)?).await?;
-    Ok(axum::Json(
-        json!({"name": served.name, "version": served.version.to_string(), "ready": true}),
-    ))
+    let report = readiness.report(&shared, Some(&served)).await;
+    Ok(report.respond(json!({"name": served.name, "version": served.version.to_string()})))
 }
 
 pub async fn infer(

@@ -78,10 +78,16 @@ pub fn open_server(
     let shared = vigie_server::Shared::start(open, model).map_err(anyhow::Error::msg)?;
     shared.routing().set_key_columns(super::routing::key_columns(project));
     let (audit, metrics) = super::audit::open_for_serving(project)?;
-    if let Some(store) = prediction_store(project)? {
-        store.start(&super::audit::audit_dir(project), &metrics).map_err(anyhow::Error::msg)?;
-        eprintln!("predictions: copied from the audit log to {}", store.describe());
-    }
+    let predictions = match prediction_store(project)? {
+        Some(store) => {
+            let state = store
+                .start(&super::audit::audit_dir(project), &metrics)
+                .map_err(anyhow::Error::msg)?;
+            eprintln!("predictions: copied from the audit log to {}", store.describe());
+            Some(state)
+        }
+        None => None,
+    };
     let stores = vigie_server::Stores {
         online: vigie_server::OnlineReader::new(
             project.state_dir().join("online.db"),
@@ -93,6 +99,7 @@ pub fn open_server(
             &metrics,
         )
         .map_err(anyhow::Error::msg)?,
+        predictions,
     };
     let max_in_flight = vigie_server::DEFAULT_MAX_IN_FLIGHT;
     Ok((shared, vigie_server::Parts { audit, metrics, access, stores, max_in_flight }))

@@ -3,7 +3,7 @@
 //! to be scored off the async runtime too), errors are 4xx with a JSON body
 //! naming the problem, and a promotion is served without a restart. Under
 //! load: a request over `--max-in-flight` is shed with 503 while probes
-//! answer.
+//! answer; readiness names what is not ready (a MongoDB that is down is not).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -325,3 +325,61 @@ fn a_request_over_max_in_flight_is_shed_with_503_while_probes_answer() {
     assert_eq!(server.post("/v1/models/credit/predict", &body.to_string()).0, 200);
     assert_eq!(metric(&server, "vigie_requests_shed_total"), Some(1.0));
 }
+
+#[test]
+fn readiness_names_what_is_not_ready_and_a_prediction_store_down_is_not_one() {
+    let project = Project::new();
+    // A MongoDB address where nothing listens: the port of a listener just closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    std::fs::write(
+        project.path("vigie.toml"),
+        format!("[predictions]\nurl = \"mongodb://127.0.0.1:{port}\"\n"),
+    )
+    .expect("write vigie.toml");
+    train(&project, "logistic");
+    let (records, _) = reference(&project, 1);
+    let server = Server::start(&project, &[]);
+    let (status, ready) = server.get("/v2/health/ready");
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!((ready["ready"].clone(), ready["models"].clone()), (json!(true), json!(1)));
+    for check in ["draining", "catalog", "audit", "online_store"] {
+        assert_eq!(ready["checks"][check]["ok"], json!(true), "{check}: {ready}");
+    }
+
+    // MongoDB is down: predictions are answered and spooled, and the server stays ready.
+    let (status, reply) =
+        server.post("/v1/models/credit/predict", &json!({"records": records}).to_string());
+    assert_eq!(status, 200, "{reply}");
+    let store = eventually("the prediction store's outage reported", LIMIT, || {
+        let (status, ready) = server.get("/v2/health/ready");
+        assert_eq!(status, 200, "{ready}");
+        let store = ready["checks"]["prediction_store"].clone();
+        (store["ok"] == json!(false)).then_some(store)
+    });
+    assert_eq!(store["required"], json!(false), "{store}");
+    assert!(store["detail"].as_str().is_some_and(|d| d.contains("spooled")), "{store}");
+
+    // An online store that cannot be read makes the server unready, naming it; a model that
+    // reads no features from it stays ready, and liveness is not readiness.
+    std::fs::write(project.path(".vigie/online.db"), "not a database").expect("a broken store");
+    let (status, ready) = server.get("/v2/health/ready");
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["ready"], json!(false), "{ready}");
+    let error = ready["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("not ready: online_store: "), "{ready}");
+    assert!(!error.contains("prediction_store"), "{ready}");
+    let (status, model) = server.get("/v2/models/credit/ready");
+    assert_eq!(status, 200, "{model}");
+    assert_eq!(model["checks"].get("online_store"), None, "{model}");
+    for live in ["/v2/health/live", "/ping", "/health"] {
+        assert_eq!(server.get(live).0, 200, "{live}");
+    }
+    std::fs::remove_file(project.path(".vigie/online.db")).expect("remove the broken store");
+    assert_eq!(server.get("/v2/health/ready").0, 200);
+}
+
+/// How long a change may take to show on a slow machine.
+const LIMIT: Duration = Duration::from_secs(60);
