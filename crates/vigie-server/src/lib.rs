@@ -30,6 +30,13 @@
 //! scopes mapped to [`Right`]s, or an anonymous caller with every right when
 //! no issuer is configured (the CLI allows that on loopback addresses only).
 //! [`tls`] serves the same routes over HTTPS (rustls, TLS 1.2+).
+//!
+//! Under load and when stopping: at most `max_in_flight` requests are handled
+//! at once, more are answered 503 with `Retry-After` (`shedding`); large
+//! requests are scored off the async runtime (`scoring`); readiness says
+//! whether the server should get traffic and why not (`readiness`); on
+//! SIGTERM or Ctrl-C [`serve`] stops accepting, turns unready, lets the
+//! requests in flight and their shadow scorings finish, then returns.
 
 pub mod admin;
 pub mod audit;
@@ -147,7 +154,7 @@ pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
 }
 
 /// Serves on `listener` (over TLS when `tls` is given) until Ctrl-C or
-/// SIGTERM, then lets in-flight requests finish.
+/// SIGTERM, then drains as [`serve_until`] does.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
@@ -158,7 +165,12 @@ pub async fn serve(
 }
 
 /// Serves as [`serve`] does until `stop` completes (`vigie demo` stops its
-/// in-process server this way), then lets in-flight requests finish.
+/// in-process server this way), then drains: readiness turns 503 at once,
+/// the listener closes (new connections are refused), idle connections
+/// close, each request in flight gets its reply (axum's graceful shutdown),
+/// and the shadow scorings they started write their records. Every answered
+/// prediction was durable before its reply, so the audit log then holds
+/// everything; its writer stops when the last handle is dropped.
 pub async fn serve_until(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
@@ -166,14 +178,21 @@ pub async fn serve_until(
     tls: Option<Arc<rustls::ServerConfig>>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(shared, parts);
+    let app = router(Arc::clone(&shared), parts);
+    let stopping = Arc::clone(&shared);
+    let stop = async move {
+        stop.await;
+        stopping.start_draining();
+    };
     match tls {
-        None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
+        None => axum::serve(listener, app).with_graceful_shutdown(stop).await?,
         Some(config) => {
             let listener = tls::TlsListener::new(listener, config)?;
-            axum::serve(listener, app).with_graceful_shutdown(stop).await
+            axum::serve(listener, app).with_graceful_shutdown(stop).await?;
         }
     }
+    shared.routing().shadows_finished().await;
+    Ok(())
 }
 
 /// Whether `addr` is a loopback address, the only kind served without authentication.
@@ -200,4 +219,5 @@ async fn shutdown() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+    eprintln!("stopping: no new connections; finishing the requests in flight");
 }

@@ -16,7 +16,8 @@
 //! scores) and written to the audit log as a record of their own: the same request id, the
 //! variant `shadow`, never awaited by the reply nor returned to the client. At most
 //! [`MAX_SHADOW_JOBS`] run at once; beyond that a shadow scoring is dropped and counted, so a
-//! slow shadow never slows the answered path.
+//! slow shadow never slows the answered path. A stopping server waits for the running ones
+//! ([`RoutingState::shadows_finished`]), so their records are on disk before it exits.
 //!
 //! Counters live in memory since the server started ([`RoutingState::snapshot`]); they are the
 //! hook for the Prometheus exporter, which this module does not build.
@@ -282,7 +283,7 @@ impl Pick {
         let elapsed = self.started.elapsed();
         state.count(&self.served, &self.variant, outputs, elapsed);
         let Some(shadow) = self.shadow else { return };
-        // The slot is held until the shadow's record is durable.
+        // The slot is held until the shadow's record is durable, so a drain waits for it.
         let Ok(slot) = Arc::clone(&state.shadow_slots).try_acquire_owned() else {
             state.count_dropped(&shadow);
             return;
@@ -568,6 +569,14 @@ impl RoutingState {
 
     fn count_unrecorded(&self, shadow: &Served) {
         self.update(shadow, SHADOW, |c| c.unrecorded += 1);
+    }
+
+    /// Waits until no shadow scoring runs, their records written: a stopping server calls it
+    /// once every request has its reply.
+    pub async fn shadows_finished(&self) {
+        let all = u32::try_from(MAX_SHADOW_JOBS).unwrap_or(u32::MAX);
+        // The semaphore is never closed: this returns once every place is free.
+        let _ = self.shadow_slots.acquire_many(all).await;
     }
 
     fn count_shadow(

@@ -59,6 +59,7 @@ pub fn run(
             }
         }
         vigie_server::serve(listener, shared, parts, tls).await?;
+        eprintln!("stopped: every request in flight was answered");
         anyhow::Ok(())
     })
 }

@@ -2,8 +2,10 @@
 //! and /v1 routes give the scores `vigie predict` gives (a batch large enough
 //! to be scored off the async runtime too), errors are 4xx with a JSON body
 //! naming the problem, and a promotion is served without a restart. Under
-//! load: a request over `--max-in-flight` is shed with 503 while probes
-//! answer; readiness names what is not ready (a MongoDB that is down is not).
+//! load and when stopping: a request over `--max-in-flight` is shed with 503
+//! while probes answer, SIGTERM lets a request in flight finish and be
+//! audited before the process exits 0, and readiness names what is not
+//! ready (a MongoDB that is down is not).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -324,6 +326,62 @@ fn a_request_over_max_in_flight_is_shed_with_503_while_probes_answer() {
     assert_eq!(reply["predictions"].as_array().map(Vec::len), Some(2), "{reply}");
     assert_eq!(server.post("/v1/models/credit/predict", &body.to_string()).0, 200);
     assert_eq!(metric(&server, "vigie_requests_shed_total"), Some(1.0));
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_audited_and_exits_0() {
+    let project = Project::new();
+    train(&project, "logistic");
+    let (records, expected) = reference(&project, 3);
+    // v2 shadows v1: its scoring starts after the reply, and the drain waits for its record.
+    train(&project, "gbdt");
+    project.ok(&["models", "promote", "credit", "1"]);
+    project.ok(&["models", "route", "credit", "--shadow", "2"]);
+    let mut server = Server::start(&project, &[]);
+    let held =
+        HeldRequest::start(&server, "/v1/models/credit/predict", &json!({"records": records}));
+    wait_in_flight(&server, 1.0);
+
+    let pid = server.child.id().to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(killed.success());
+    // A connection made before the signal was handled may still be accepted; after, none is.
+    let host = server.host().to_owned();
+    eventually("new connections refused", Duration::from_secs(30), || {
+        TcpStream::connect(&host).is_err().then_some(())
+    });
+    assert!(server.child.try_wait().expect("the process").is_none(), "it exited before the reply");
+
+    let (status, reply) = held.finish();
+    assert_eq!(status, 200, "{reply}");
+    let scores: Vec<f64> = reply["predictions"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|p| p["score"].as_f64())
+        .collect();
+    assert!(scores.iter().zip(&expected).all(|(a, b)| close(*a, *b)), "{scores:?}");
+    let exit = eventually("vigie serve exits", Duration::from_secs(30), || {
+        server.child.try_wait().expect("the process")
+    });
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+
+    let request_id = reply["request_id"].as_str().expect("a request id");
+    let listed = project.json(&["audit", "list", "--request-id", request_id, "--format", "json"]);
+    let variants: Vec<(&Json, &Json, usize)> = listed
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| (&r["variant"], &r["version"], r["rows"].as_array().map_or(0, Vec::len)))
+        .collect();
+    // Newest first: the shadow's record follows the answer's.
+    assert_eq!(
+        variants,
+        [(&json!("shadow"), &json!(2), 3), (&json!("champion"), &json!(1), 3)],
+        "{listed}"
+    );
+    let verified = project.json(&["audit", "verify", "--format", "json"]);
+    assert_eq!((verified["ok"].clone(), verified["records"].clone()), (json!(true), json!(2)));
 }
 
 #[test]
