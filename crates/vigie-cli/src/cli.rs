@@ -88,6 +88,11 @@ pub enum Command {
     },
     /// Serve every registered model's champion over REST: KServe V2 (/v2), MLflow scoring
     /// (/invocations) and /v1/models/NAME/predict; promotions and rollbacks apply without restart.
+    ///
+    /// /v2/health/ready is 200 once the models are loaded, the audit log takes records and the
+    /// online store (if any) can be read, else 503 naming what is not. On SIGTERM or Ctrl-C the
+    /// server stops accepting connections, turns unready, finishes the requests in flight (their
+    /// audit records are on disk before each reply) and exits 0.
     Serve {
         /// The address to listen on; beyond loopback, TLS and OAuth2 are required.
         #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
@@ -95,6 +100,16 @@ pub enum Command {
         /// Serve this model alone (the one /invocations scores).
         #[arg(long, value_name = "NAME")]
         model: Option<String>,
+        /// Requests handled at once; one more is answered 503 with Retry-After at once, never
+        /// queued. Health probes and /metrics are not counted. Requests mostly wait on the audit
+        /// log's disk flush, not the CPU, hence a fixed default rather than one per core.
+        #[arg(
+            long,
+            default_value_t = vigie_server::DEFAULT_MAX_IN_FLIGHT,
+            value_name = "N",
+            value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+        )]
+        max_in_flight: usize,
         /// TLS and OAuth2 bearer tokens.
         #[command(flatten)]
         security: ServeSecurityArgs,

@@ -293,6 +293,7 @@ fn snapshot_json(snapshot: &VariantSnapshot) -> Json {
     if snapshot.variant == crate::routing::SHADOW {
         entry["failures"] = json!(counters.failures);
         entry["dropped"] = json!(counters.dropped);
+        entry["unrecorded"] = json!(counters.unrecorded);
         entry["mean_abs_difference"] = mean(counters.abs_difference_sum, counters.rows);
     }
     entry

@@ -5,7 +5,10 @@
 //!
 //! A scoring handler calls [`AuditLog::record`] once per request (one
 //! record holds all its rows, kept apart) and answers only after the record
-//! is on disk. The record goes through a bounded queue to the one writer
+//! is on disk. A shadow version's scores of the same request are a second
+//! record with the same request id and the variant `shadow`
+//! ([`AuditLog::record_shadow`]), written after the reply and never awaited
+//! by it. The record goes through a bounded queue to the one writer
 //! thread (`writer.rs`), which commits everything queued with a single
 //! `fdatasync`. A full queue is refused at once with 503 (load shedding,
 //! no unbounded memory); a failed write is a 503 too, never a silent drop.
@@ -22,7 +25,7 @@ mod writer;
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::http::HeaderValue;
 use axum::response::{IntoResponseParts, ResponseParts};
@@ -144,7 +147,8 @@ pub struct Prediction<'a> {
     pub caller: &'a str,
     /// The route pattern, e.g. `/v1/models/{name}/predict`.
     pub route: &'a str,
-    /// The routing variant: [`CHAMPION`], [`PINNED`], or a canary's name.
+    /// The routing variant: [`CHAMPION`], [`PINNED`], a canary's or A/B variant's
+    /// name, or `shadow` ([`AuditLog::record_shadow`]).
     pub variant: &'a str,
     /// The model version that answered.
     pub served: &'a Served,
@@ -195,6 +199,8 @@ pub struct AuditLog {
     capacity: usize,
     metrics: Arc<Metrics>,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Why the writer refuses every record, once a write or flush failed.
+    failure: Arc<OnceLock<String>>,
 }
 
 impl Drop for AuditLog {
@@ -217,12 +223,13 @@ impl AuditLog {
     ) -> Result<(Arc<AuditLog>, Recovery), AuditError> {
         let capacity = options.queue_capacity.max(1);
         let (writer, recovery) = Writer::recover(dir, options, metrics.clone())?;
+        let failure = writer.failure();
         let (queue, receiver) = mpsc::channel(capacity);
         let writer = std::thread::Builder::new()
             .name("vigie-audit-writer".into())
             .spawn(move || writer.run(receiver))
             .map_err(|source| AuditError::Io { path: dir.to_owned(), source })?;
-        let log = AuditLog { queue, capacity, metrics, writer: Some(writer) };
+        let log = AuditLog { queue, capacity, metrics, writer: Some(writer), failure };
         Ok((Arc::new(log), recovery))
     }
 
@@ -236,10 +243,7 @@ impl AuditLog {
             version: served.version.to_string(),
             variant: prediction.variant.to_owned(),
         };
-        let fields = serde_json::to_string(&fields(&prediction)).map_err(|e| {
-            ApiError::from_code(ErrorCode::Internal, format!("cannot encode the audit record: {e}"))
-        })?;
-        self.submit(fields).await?;
+        self.submit(encode(&prediction)?).await?;
         // Counted once recorded: the metrics describe predictions that were answered.
         let task = served.model.card.task;
         self.metrics.observe_prediction(
@@ -248,6 +252,28 @@ impl AuditLog {
             prediction.outputs.iter().filter_map(|row| observed_score(task, row)),
         );
         Ok(Audited { request_id: prediction.request_id.to_owned(), labels })
+    }
+
+    /// Records a shadow version's scores of a request already answered (its
+    /// variant is `shadow`) and waits until they are durable. Nothing is
+    /// answered from them, so the metrics do not observe them.
+    pub async fn record_shadow(&self, prediction: Prediction<'_>) -> Result<(), ApiError> {
+        self.submit(encode(&prediction)?).await?;
+        Ok(())
+    }
+
+    /// Whether the writer takes records: why not when it stopped or a write failed.
+    pub fn health(&self) -> Result<(), String> {
+        if let Some(reason) = self.failure.get() {
+            return Err(format!(
+                "a write failed, every record is refused until restarted: {reason}"
+            ));
+        }
+        let stopped = self.writer.as_ref().is_none_or(std::thread::JoinHandle::is_finished);
+        if stopped || self.queue.is_closed() {
+            return Err("the writer thread stopped".to_owned());
+        }
+        Ok(())
     }
 
     /// Queues one record's fields for the writer and waits until they are
@@ -283,6 +309,13 @@ fn observed_score(task: Task, outputs: &[f64]) -> Option<f64> {
         Task::Multiclass { .. } => outputs.iter().copied().reduce(f64::max),
         Task::Regression => None,
     }
+}
+
+/// A record's fields as the compact JSON the writer chains.
+fn encode(prediction: &Prediction<'_>) -> Result<String, ApiError> {
+    serde_json::to_string(&fields(prediction)).map_err(|e| {
+        ApiError::from_code(ErrorCode::Internal, format!("cannot encode the audit record: {e}"))
+    })
 }
 
 fn fields<'a>(prediction: &Prediction<'a>) -> RecordFields<'a> {

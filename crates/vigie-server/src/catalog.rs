@@ -9,6 +9,7 @@
 //! the old catalog until they finish).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -54,6 +55,8 @@ pub struct Shared {
     /// Only this model, when the server is one model's microservice.
     only: Option<String>,
     routing: crate::routing::RoutingState,
+    /// Set when the server stops: readiness answers 503 while requests in flight finish.
+    draining: AtomicBool,
 }
 
 impl Catalog {
@@ -106,6 +109,7 @@ impl Shared {
             open,
             only,
             routing: crate::routing::RoutingState::default(),
+            draining: AtomicBool::new(false),
         });
         let watcher = Arc::downgrade(&shared);
         std::thread::Builder::new()
@@ -145,6 +149,16 @@ impl Shared {
             *slot = Arc::new(fresh);
         }
         Ok(())
+    }
+
+    /// Marks the server as stopping: from now on readiness answers 503.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether the server is stopping (finishing its requests in flight).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     /// Opens a connection to the registry (for admin changes).

@@ -31,6 +31,13 @@
 //! scopes mapped to [`Right`]s, or an anonymous caller with every right when
 //! no issuer is configured (the CLI allows that on loopback addresses only).
 //! [`tls`] serves the same routes over HTTPS (rustls, TLS 1.2+).
+//!
+//! Under load and when stopping: at most `max_in_flight` requests are handled
+//! at once, more are answered 503 with `Retry-After` (`shedding`); large
+//! requests are scored off the async runtime (`scoring`); readiness says
+//! whether the server should get traffic and why not (`readiness`); on
+//! SIGTERM or Ctrl-C [`serve`] stops accepting, turns unready, lets the
+//! requests in flight and their shadow scorings finish, then returns.
 
 pub mod admin;
 pub mod audit;
@@ -46,8 +53,11 @@ mod mlflow;
 mod online;
 mod openapi;
 mod predictions;
+mod readiness;
 pub mod routing;
 mod rows;
+mod scoring;
+mod shedding;
 pub mod tls;
 mod v1;
 mod v2;
@@ -67,8 +77,9 @@ pub use events::{EventError, EventMetrics, EventSink, Events};
 pub use feedback::FeedbackLog;
 pub use metrics::Metrics;
 pub use online::OnlineReader;
-pub use predictions::PredictionStore;
+pub use predictions::{PredictionStore, PredictionStoreState};
 pub use routing::{Route, RoutingState, VariantCounters, VariantSnapshot};
+pub use shedding::DEFAULT_MAX_IN_FLIGHT;
 pub use tls::TlsError;
 
 /// Largest request body accepted.
@@ -83,6 +94,8 @@ pub struct Stores {
     pub feedback: Arc<FeedbackLog>,
     /// The event log of the HTTP sources, when the project has any.
     pub events: Option<Events>,
+    /// The prediction store's copier, when one runs (its state is reported by readiness).
+    pub predictions: Option<Arc<PredictionStoreState>>,
 }
 
 /// What the routes need besides the catalog.
@@ -95,13 +108,18 @@ pub struct Parts {
     pub access: Arc<Access>,
     /// The online store and the feedback log.
     pub stores: Stores,
+    /// Requests handled at once before more are shed with 503 ([`DEFAULT_MAX_IN_FLIGHT`]).
+    pub max_in_flight: usize,
 }
 
 /// The routes of every protocol over the shared catalog, behind
 /// authentication; predictions are recorded in the audit log and counted in
 /// the metrics (refused requests too).
 pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
-    let Parts { audit, metrics, access, stores } = parts;
+    let Parts { audit, metrics, access, stores, max_in_flight } = parts;
+    let admission = shedding::Admission::new(max_in_flight, metrics.clone());
+    let readiness =
+        readiness::Readiness::new(audit.clone(), stores.online.clone(), stores.predictions.clone());
     let kserve = Router::new()
         .route("/v2", get(v2::server_metadata))
         .route("/v2/health/live", get(v2::live))
@@ -129,13 +147,15 @@ pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
         .layer(axum::middleware::from_fn_with_state(error::REQUEST_TIME_LIMIT, error::time_limit))
         .layer(axum::middleware::from_fn(error::refuse_declared_oversize))
         .layer(axum::middleware::from_fn_with_state(access, auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(admission, shedding::admit))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track))
         // After the layers above: no body limit, not counted as traffic.
         .route("/metrics", get(metrics::render))
         .layer(Extension(audit))
         .layer(Extension(metrics))
         .layer(Extension(stores.online))
-        .layer(Extension(stores.feedback));
+        .layer(Extension(stores.feedback))
+        .layer(Extension(readiness));
     if let Some(events) = stores.events {
         app = app.layer(Extension(events));
     }
@@ -143,7 +163,7 @@ pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
 }
 
 /// Serves on `listener` (over TLS when `tls` is given) until Ctrl-C or
-/// SIGTERM, then lets in-flight requests finish.
+/// SIGTERM, then drains as [`serve_until`] does.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
@@ -154,7 +174,12 @@ pub async fn serve(
 }
 
 /// Serves as [`serve`] does until `stop` completes (`vigie demo` stops its
-/// in-process server this way), then lets in-flight requests finish.
+/// in-process server this way), then drains: readiness turns 503 at once,
+/// the listener closes (new connections are refused), idle connections
+/// close, each request in flight gets its reply (axum's graceful shutdown),
+/// and the shadow scorings they started write their records. Every answered
+/// prediction was durable before its reply, so the audit log then holds
+/// everything; its writer stops when the last handle is dropped.
 pub async fn serve_until(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
@@ -162,14 +187,21 @@ pub async fn serve_until(
     tls: Option<Arc<rustls::ServerConfig>>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(shared, parts);
+    let app = router(Arc::clone(&shared), parts);
+    let stopping = Arc::clone(&shared);
+    let stop = async move {
+        stop.await;
+        stopping.start_draining();
+    };
     match tls {
-        None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
+        None => axum::serve(listener, app).with_graceful_shutdown(stop).await?,
         Some(config) => {
             let listener = tls::TlsListener::new(listener, config)?;
-            axum::serve(listener, app).with_graceful_shutdown(stop).await
+            axum::serve(listener, app).with_graceful_shutdown(stop).await?;
         }
     }
+    shared.routing().shadows_finished().await;
+    Ok(())
 }
 
 /// Whether `addr` is a loopback address, the only kind served without authentication.
@@ -196,4 +228,5 @@ async fn shutdown() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+    eprintln!("stopping: no new connections; finishing the requests in flight");
 }

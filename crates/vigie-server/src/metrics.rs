@@ -20,7 +20,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use vigie_core::Frame;
 
@@ -45,6 +46,10 @@ pub struct Metrics {
     missing_features: IntCounterVec,
     /// Time of one online-store read (all the lookups of one request).
     pub(crate) online_store_duration: Histogram,
+    /// Requests being handled (probes and `/metrics` aside).
+    pub(crate) requests_in_flight: IntGauge,
+    /// Requests answered 503 at once because too many were in flight.
+    pub(crate) requests_shed: IntCounter,
     /// Predictions waiting for the audit writer.
     pub(crate) audit_queue_depth: IntGauge,
     /// Time of one audit commit: append and `fdatasync`.
@@ -92,6 +97,14 @@ impl Metrics {
             Opts::new("vigie_missing_features_total", "Model inputs received missing (null)"),
             &["model", "feature"],
         )?;
+        let requests_in_flight = IntGauge::new(
+            "vigie_requests_in_flight",
+            "Requests being handled (health probes and /metrics aside)",
+        )?;
+        let requests_shed = IntCounter::new(
+            "vigie_requests_shed_total",
+            "Requests answered 503 at once because --max-in-flight requests were being handled",
+        )?;
         let audit_queue_depth =
             IntGauge::new("vigie_audit_queue_depth", "Predictions waiting for the audit writer")?;
         let audit_commit_duration = Histogram::with_opts(
@@ -109,6 +122,8 @@ impl Metrics {
         registry.register(Box::new(prediction_duration.clone()))?;
         registry.register(Box::new(score.clone()))?;
         registry.register(Box::new(missing_features.clone()))?;
+        registry.register(Box::new(requests_in_flight.clone()))?;
+        registry.register(Box::new(requests_shed.clone()))?;
         let online_store_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "vigie_online_store_duration_seconds",
@@ -128,6 +143,8 @@ impl Metrics {
             score,
             missing_features,
             online_store_duration,
+            requests_in_flight,
+            requests_shed,
             audit_queue_depth,
             audit_commit_duration,
             audit_batch_records,

@@ -21,8 +21,9 @@ use crate::audit::{AuditLog, Prediction};
 use crate::auth::{Caller, Right};
 use crate::catalog::Shared;
 use crate::error::ApiError;
-use crate::routing::{KeySources, pick};
-use crate::rows::{Rows, parse_body, prediction, request_id, score};
+use crate::routing::{KeySources, ShadowAudit, pick};
+use crate::rows::{Rows, parse_body, prediction, request_id};
+use crate::scoring::{self, Scored};
 
 pub async fn ping() -> &'static str {
     "\n"
@@ -76,7 +77,7 @@ pub async fn invocations(
     let pick = pick(&shared, &name, &headers, &sources)?;
     let model = &pick.served.model;
     let frame = input_frame(model, &request)?;
-    let outputs = score(model, &frame)?;
+    let Scored { frame, outputs, .. } = scoring::score(&pick.served, frame, false).await?;
     let predictions: Vec<Json> = outputs.iter().map(|o| prediction(model, o)).collect();
     let audited = audit_log
         .record(Prediction {
@@ -90,7 +91,13 @@ pub async fn invocations(
         })
         .await?;
     let reply_headers = pick.headers();
-    pick.finish(&shared, &outputs, move |model| input_frame(model, &request));
+    let shadow_audit = ShadowAudit {
+        log: &audit_log,
+        request_id: &id,
+        caller: &caller.subject,
+        route: "/invocations",
+    };
+    pick.finish(&shared, &outputs, shadow_audit, move |model| input_frame(model, &request));
     Ok((audited, reply_headers, axum::Json(json!({"predictions": predictions}))))
 }
 

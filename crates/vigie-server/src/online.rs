@@ -63,6 +63,21 @@ impl OnlineReader {
         .map_err(|e| ApiError::from_code(ErrorCode::Internal, format!("online read failed: {e}")))?
     }
 
+    /// Whether the store answers, for readiness: `Ok` with what was found
+    /// (no file yet is fine: the first `vigie materialize` creates it), or
+    /// why it cannot be read. Bounded by `limit`, so a hung disk is an answer.
+    pub async fn check(self: &Arc<Self>, limit: Duration) -> Result<String, String> {
+        if !self.path.exists() {
+            return Ok("no store yet (`vigie materialize` creates it); predictions by record only"
+                .to_owned());
+        }
+        match tokio::time::timeout(limit, self.read(|store| Ok(store.views()?))).await {
+            Ok(Ok(views)) => Ok(format!("{} feature view(s) readable", views.len())),
+            Ok(Err(error)) => Err(error.message),
+            Err(_) => Err(format!("no answer within {limit:?}")),
+        }
+    }
+
     fn checkout(&self) -> Result<OnlineStore, ApiError> {
         if let Some(store) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             return Ok(store);

@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge};
@@ -32,6 +33,35 @@ pub struct PredictionStore {
     pub database: String,
     /// The collection.
     pub collection: String,
+}
+
+/// What the forwarder last saw, for readiness to report. A store that is
+/// down never makes the server unready: the audit log spools its predictions.
+#[derive(Debug)]
+pub struct PredictionStoreState {
+    target: String,
+    /// Why the last attempt failed, while the store is unreachable.
+    outage: Mutex<Option<String>>,
+}
+
+impl PredictionStoreState {
+    /// `Ok` with where predictions go while they reach it; `Err` with why not
+    /// while they are spooled in the audit log.
+    pub fn describe(&self) -> Result<String, String> {
+        let outage = self.outage.lock().map_or_else(|p| p.into_inner().clone(), |o| o.clone());
+        match outage {
+            None => Ok(format!("copying predictions to {}", self.target)),
+            Some(reason) => Err(format!(
+                "{reason}; predictions are spooled in the audit log and sent when it answers"
+            )),
+        }
+    }
+
+    fn set_outage(&self, outage: Option<String>) {
+        if let Ok(mut slot) = self.outage.lock() {
+            *slot = outage;
+        }
+    }
 }
 
 /// Records sent to MongoDB in one write, at most.
@@ -98,23 +128,30 @@ impl PredictionStore {
     }
 
     /// Starts the thread that copies the audit log in `audit_dir` into the
-    /// store, for the life of the process.
-    pub fn start(&self, audit_dir: &Path, metrics: &Metrics) -> Result<(), String> {
+    /// store, for the life of the process; returns what it last saw.
+    pub fn start(
+        &self,
+        audit_dir: &Path,
+        metrics: &Metrics,
+    ) -> Result<Arc<PredictionStoreState>, String> {
         let sink = MongoSink::new(&self.url, &self.database, &self.collection, SERVER_TIMEOUT)
             .map_err(|e| e.to_string())?;
         let counters = Counters::register(metrics).map_err(|e| e.to_string())?;
+        let state =
+            Arc::new(PredictionStoreState { target: self.describe(), outage: Mutex::new(None) });
         let forwarder = Forwarder {
             sink,
             target: self.describe(),
             dir: audit_dir.to_owned(),
             counters,
             indexed: false,
+            state: Arc::clone(&state),
         };
         std::thread::Builder::new()
             .name("vigie-prediction-store".into())
             .spawn(move || forwarder.run())
-            .map(drop)
-            .map_err(|e| format!("cannot start the prediction store's thread: {e}"))
+            .map_err(|e| format!("cannot start the prediction store's thread: {e}"))?;
+        Ok(state)
     }
 }
 
@@ -124,6 +161,7 @@ struct Forwarder {
     dir: PathBuf,
     counters: Counters,
     indexed: bool,
+    state: Arc<PredictionStoreState>,
 }
 
 impl Forwarder {
@@ -179,6 +217,7 @@ impl Forwarder {
                             "prediction store: {} reachable again after: {reason}; catching up",
                             self.target
                         );
+                        self.state.set_outage(None);
                     }
                     backoff = POLL;
                     cursor = batch.next;
@@ -196,6 +235,7 @@ impl Forwarder {
                              are sent when it answers"
                         );
                     }
+                    self.state.set_outage(Some(reason.clone()));
                     outage = Some(reason);
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(MAX_BACKOFF);

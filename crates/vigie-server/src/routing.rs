@@ -12,15 +12,17 @@
 //! whole.
 //!
 //! The shadow version scores the same request on the blocking pool after the reply is built;
-//! its scores are only counted and compared (mean, mean absolute difference from the answered
-//! scores). At most [`MAX_SHADOW_JOBS`] run at once; beyond that a shadow scoring is dropped
-//! and counted, so a slow shadow never slows the answered path.
+//! its scores are counted and compared (mean, mean absolute difference from the answered
+//! scores) and written to the audit log as a record of their own: the same request id, the
+//! variant `shadow`, never awaited by the reply nor returned to the client. At most
+//! [`MAX_SHADOW_JOBS`] run at once; beyond that a shadow scoring is dropped and counted, so a
+//! slow shadow never slows the answered path. A stopping server waits for the running ones
+//! ([`RoutingState::shadows_finished`]), so their records are on disk before it exits.
 //!
 //! Counters live in memory since the server started ([`RoutingState::snapshot`]); they are the
 //! hook for the Prometheus exporter, which this module does not build.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -30,6 +32,7 @@ use vigie_core::Frame;
 use vigie_ml::Model;
 use vigie_registry::{ModelRef, Registry, Routing, Selector, Split};
 
+use crate::audit::{AuditLog, Prediction};
 use crate::catalog::{Served, Shared};
 use crate::error::ApiError;
 use crate::rows::score;
@@ -265,50 +268,77 @@ impl Pick {
     }
 
     /// Counts the answered request and starts the shadow scoring, if any. `frame_for` builds
-    /// the request's input frame for another model (the shadow's inputs may differ).
-    pub fn finish<F>(self, shared: &Arc<Shared>, outputs: &[Vec<f64>], frame_for: F)
-    where
+    /// the request's input frame for another model (the shadow's inputs may differ); `audit`
+    /// is what the shadow's record shares with the answered one.
+    pub fn finish<F>(
+        self,
+        shared: &Arc<Shared>,
+        outputs: &[Vec<f64>],
+        audit: ShadowAudit<'_>,
+        frame_for: F,
+    ) where
         F: FnOnce(&Model) -> Result<Frame, ApiError> + Send + 'static,
     {
         let state = shared.routing();
         let elapsed = self.started.elapsed();
         state.count(&self.served, &self.variant, outputs, elapsed);
         let Some(shadow) = self.shadow else { return };
-        let Some(slot) = ShadowSlot::take(shared) else {
+        // The slot is held until the shadow's record is durable, so a drain waits for it.
+        let Ok(slot) = Arc::clone(&state.shadow_slots).try_acquire_owned() else {
             state.count_dropped(&shadow);
             return;
         };
         let answered: Vec<f64> = outputs.iter().map(|o| first(o)).collect();
-        tokio::task::spawn_blocking(move || {
-            let state = slot.shared.routing();
-            let started = Instant::now();
-            let scored = frame_for(&shadow.model).and_then(|frame| score(&shadow.model, &frame));
-            state.count_shadow(&shadow, scored.as_deref().ok(), &answered, started.elapsed());
+        let (shared, audit_log) = (Arc::clone(shared), Arc::clone(audit.log));
+        let (request_id, caller, route) =
+            (audit.request_id.to_owned(), audit.caller.to_owned(), audit.route);
+        tokio::spawn(async move {
+            let _slot = slot;
+            let scorer = Arc::clone(&shadow);
+            let scoring = tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
+                let scored = frame_for(&scorer.model).and_then(|frame| {
+                    let outputs = score(&scorer.model, &frame)?;
+                    Ok((frame, outputs))
+                });
+                (scored, started.elapsed())
+            });
+            let state = shared.routing();
+            // A panic while scoring is a failure like any other.
+            let Ok((Ok((frame, outputs)), elapsed)) = scoring.await else {
+                state.count_shadow(&shadow, None, &answered, Duration::ZERO);
+                return;
+            };
+            state.count_shadow(&shadow, Some(&outputs), &answered, elapsed);
+            let recorded = audit_log
+                .record_shadow(Prediction {
+                    request_id: &request_id,
+                    caller: &caller,
+                    route,
+                    variant: SHADOW,
+                    served: &shadow,
+                    inputs: &frame,
+                    outputs: &outputs,
+                })
+                .await;
+            if recorded.is_err() {
+                state.count_unrecorded(&shadow);
+            }
         });
     }
 }
 
-/// One of the [`MAX_SHADOW_JOBS`] places for a running shadow scoring, given back when
-/// dropped (also if the scoring panics).
-struct ShadowSlot {
-    shared: Arc<Shared>,
-}
-
-impl ShadowSlot {
-    fn take(shared: &Arc<Shared>) -> Option<ShadowSlot> {
-        let jobs = &shared.routing().shadow_jobs;
-        if jobs.fetch_add(1, Ordering::AcqRel) >= MAX_SHADOW_JOBS {
-            jobs.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(ShadowSlot { shared: Arc::clone(shared) })
-    }
-}
-
-impl Drop for ShadowSlot {
-    fn drop(&mut self) {
-        self.shared.routing().shadow_jobs.fetch_sub(1, Ordering::AcqRel);
-    }
+/// What a shadow's audit record shares with the answered request's record.
+#[derive(Clone, Copy)]
+pub struct ShadowAudit<'a> {
+    /// The log both records go to.
+    pub log: &'a Arc<AuditLog>,
+    /// The request id, the same in both records.
+    pub request_id: &'a str,
+    /// Who asked.
+    pub caller: &'a str,
+    /// The route pattern that answered.
+    pub route: &'static str,
 }
 
 fn first(outputs: &[f64]) -> f64 {
@@ -458,6 +488,8 @@ pub struct VariantCounters {
     pub dropped: u64,
     /// Shadow only: sum over rows of |shadow score - answered score|.
     pub abs_difference_sum: f64,
+    /// Shadow only: scorings whose audit record was refused (queue full, log unwritable).
+    pub unrecorded: u64,
 }
 
 impl VariantCounters {
@@ -489,11 +521,22 @@ pub struct VariantSnapshot {
 
 /// The routing state a server keeps beside its catalog: the entity key column of each model
 /// and the per-variant counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RoutingState {
     key_columns: RwLock<BTreeMap<String, String>>,
     counters: Mutex<BTreeMap<(String, String, u32), VariantCounters>>,
-    shadow_jobs: AtomicUsize,
+    /// [`MAX_SHADOW_JOBS`] permits, one per running shadow scoring.
+    shadow_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for RoutingState {
+    fn default() -> Self {
+        RoutingState {
+            key_columns: RwLock::default(),
+            counters: Mutex::default(),
+            shadow_slots: Arc::new(tokio::sync::Semaphore::new(MAX_SHADOW_JOBS)),
+        }
+    }
 }
 
 impl RoutingState {
@@ -522,6 +565,18 @@ impl RoutingState {
 
     fn count_dropped(&self, shadow: &Served) {
         self.update(shadow, SHADOW, |c| c.dropped += 1);
+    }
+
+    fn count_unrecorded(&self, shadow: &Served) {
+        self.update(shadow, SHADOW, |c| c.unrecorded += 1);
+    }
+
+    /// Waits until no shadow scoring runs, their records written: a stopping server calls it
+    /// once every request has its reply.
+    pub async fn shadows_finished(&self) {
+        let all = u32::try_from(MAX_SHADOW_JOBS).unwrap_or(u32::MAX);
+        // The semaphore is never closed: this returns once every place is free.
+        let _ = self.shadow_slots.acquire_many(all).await;
     }
 
     fn count_shadow(

@@ -22,8 +22,9 @@ use crate::catalog::Shared;
 use crate::entity;
 use crate::error::ApiError;
 use crate::online::OnlineReader;
-use crate::routing::{KeySources, Pick, pick};
-use crate::rows::{Rows, parse_body, prediction, request_id, score};
+use crate::routing::{KeySources, Pick, ShadowAudit, pick};
+use crate::rows::{Rows, parse_body, prediction, request_id};
+use crate::scoring::{self, Scored};
 
 /// The `records` of a request as `model`'s input frame.
 fn input_frame(model: &Model, request: &Json) -> Result<Frame, ApiError> {
@@ -80,10 +81,9 @@ pub async fn predict(
     // Records as sent, or entities whose features are read from the online store.
     let entity::Inputs { frame, looked_up, records } =
         entity::inputs(&online, model, &request).await?;
-    let outputs = score(model, &frame)?;
+    let Scored { frame, outputs, explanation } = scoring::score(&served, frame, explain).await?;
     let mut predictions: Vec<Json> = outputs.iter().map(|o| prediction(model, o)).collect();
-    if explain {
-        let explanation = model.explain(&frame)?;
+    if let Some(explanation) = explanation {
         let width = explanation.columns.len();
         let per_row = explanation.n_outputs * width;
         for (row, prediction) in predictions.iter_mut().enumerate() {
@@ -114,7 +114,13 @@ pub async fn predict(
     let variant = pick.variant.clone();
     // The shadow scores the rows the answering version received, lookups included.
     let shadow_request = json!({ "records": records });
-    pick.finish(&shared, &outputs, move |model| input_frame(model, &shadow_request));
+    let shadow_audit = ShadowAudit {
+        log: &audit_log,
+        request_id: &id,
+        caller: &caller.subject,
+        route: "/v1/models/{name}/predict",
+    };
+    pick.finish(&shared, &outputs, shadow_audit, move |model| input_frame(model, &shadow_request));
     Ok((
         audited,
         reply_headers,

@@ -21,8 +21,10 @@ use crate::auth::{Caller, Right};
 use crate::binary;
 use crate::catalog::{Served, Shared};
 use crate::error::{ApiError, ErrorMessage};
-use crate::routing::{KeySources, Pick, pick};
-use crate::rows::{Rows, parse_body, prediction, request_id, score};
+use crate::readiness::Readiness;
+use crate::routing::{KeySources, Pick, ShadowAudit, pick};
+use crate::rows::{Rows, parse_body, prediction, request_id};
+use crate::scoring::{self, Scored};
 
 /// Restates an error in the protocol's shape, `{"error": "message"}`, which
 /// its clients (tritonclient, KServe's SDK) read.
@@ -43,9 +45,13 @@ pub async fn live() -> axum::Json<Json> {
     axum::Json(json!({"live": true}))
 }
 
-pub async fn ready(State(shared): State<Arc<Shared>>) -> axum::Json<Json> {
-    let catalog = shared.catalog();
-    axum::Json(json!({"ready": true, "models": catalog.models.len()}))
+/// Server readiness: 200, or 503 naming what is not ready ([`Readiness`]).
+pub async fn ready(
+    State(shared): State<Arc<Shared>>,
+    Extension(readiness): Extension<Arc<Readiness>>,
+) -> Response {
+    let models = shared.catalog().models.len();
+    readiness.report(&shared, None).await.respond(json!({ "models": models }))
 }
 
 /// The tensor datatypes the protocol names (FP16 and BF16 aside).
@@ -105,20 +111,22 @@ pub async fn version_metadata(
 
 pub async fn model_ready(
     State(shared): State<Arc<Shared>>,
+    Extension(readiness): Extension<Arc<Readiness>>,
     Path(name): Path<String>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<Response, ApiError> {
     let served = shared.serving(&name)?;
-    Ok(axum::Json(json!({"name": served.name, "ready": true})))
+    let report = readiness.report(&shared, Some(&served)).await;
+    Ok(report.respond(json!({ "name": served.name })))
 }
 
 pub async fn version_ready(
     State(shared): State<Arc<Shared>>,
+    Extension(readiness): Extension<Arc<Readiness>>,
     Path((name, version)): Path<(String, String)>,
-) -> Result<axum::Json<Json>, ApiError> {
+) -> Result<Response, ApiError> {
     let served = shared.version(&name, parse_version(&version)?).await?;
-    Ok(axum::Json(
-        json!({"name": served.name, "version": served.version.to_string(), "ready": true}),
-    ))
+    let report = readiness.report(&shared, Some(&served)).await;
+    Ok(report.respond(json!({"name": served.name, "version": served.version.to_string()})))
 }
 
 pub async fn infer(
@@ -160,17 +168,17 @@ pub async fn infer_version(
 /// counts it and runs its shadow.
 async fn run(
     shared: &Arc<Shared>,
-    audit_log: &AuditLog,
+    audit_log: &Arc<AuditLog>,
     caller: &Caller,
     pick: Pick,
     request: Arc<Json>,
     id: String,
-    route: &str,
+    route: &'static str,
 ) -> Result<(Audited, [(HeaderName, HeaderValue); 3], Response), ApiError> {
     let served = Arc::clone(&pick.served);
     let frame = input_frame(&served.model, &request)?;
     let n_rows = frame.n_rows();
-    let outputs = score(&served.model, &frame)?;
+    let Scored { frame, outputs, .. } = scoring::score(&served, frame, false).await?;
     let multiclass = matches!(served.model.card.task, Task::Multiclass { .. });
     let width = served.model.card.task.n_outputs();
     let scores: Vec<f64> = outputs.iter().flatten().copied().collect();
@@ -201,7 +209,9 @@ async fn run(
         "parameters": {"threshold": served.model.card.threshold, "variant": pick.variant},
     }));
     let headers = pick.headers();
-    pick.finish(shared, &outputs, move |model| input_frame(model, &request));
+    let shadow_audit =
+        ShadowAudit { log: audit_log, request_id: &id, caller: &caller.subject, route };
+    pick.finish(shared, &outputs, shadow_audit, move |model| input_frame(model, &request));
     Ok((audited, headers, response))
 }
 

@@ -37,7 +37,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Materialize { view, format } => features::materialize(&project, view, format),
         Command::Features { command } => features::run(&project, command),
         Command::Stream { once, format } => stream::run(&project, once, format),
-        Command::Serve { addr, model, security } => serve::run(&project, &addr, model, security),
+        Command::Serve { addr, model, max_in_flight, security } => {
+            serve::run(&project, &addr, model, max_in_flight, security)
+        }
         Command::Train(args) => train::run(&project, *args),
         Command::Predict(args) => predict::run(&project, args),
         Command::Forecast(args) => forecast::run(&project, args),

@@ -12,6 +12,7 @@ pub fn run(
     project: &Project,
     addr: &str,
     model: Option<String>,
+    max_in_flight: usize,
     security: ServeSecurityArgs,
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = addr.parse().map_err(|e| {
@@ -28,7 +29,8 @@ pub fn run(
     }
     let tls = tls_config(&security)?;
     let access = Arc::new(bearer_access(security)?);
-    let (shared, parts) = open_server(project, model, access.clone())?;
+    let (shared, mut parts) = open_server(project, model, access.clone())?;
+    parts.max_in_flight = max_in_flight;
     // Stopped after the server, when this function returns.
     let _stream =
         parts.stores.events.as_ref().map(|events| super::stream::start_in_server(project, events));
@@ -60,13 +62,15 @@ pub fn run(
             }
         }
         vigie_server::serve(listener, shared, parts, tls).await?;
+        eprintln!("stopped: every request in flight was answered");
         anyhow::Ok(())
     })
 }
 
 /// The catalog of the project's served models (all, or `model` alone) and what the routes need:
 /// the audit log, metrics, the prediction store's copier when vigie.toml sets one, the online
-/// store, the feedback log and the event log of the HTTP sources. Shared by `vigie serve` and `vigie demo`.
+/// store, the feedback log and the event log of the streaming sources, with the default
+/// --max-in-flight. Shared by `vigie serve` and `vigie demo`.
 pub fn open_server(
     project: &Project,
     model: Option<String>,
@@ -78,10 +82,16 @@ pub fn open_server(
     let shared = vigie_server::Shared::start(open, model).map_err(anyhow::Error::msg)?;
     shared.routing().set_key_columns(super::routing::key_columns(project));
     let (audit, metrics) = super::audit::open_for_serving(project)?;
-    if let Some(store) = prediction_store(project)? {
-        store.start(&super::audit::audit_dir(project), &metrics).map_err(anyhow::Error::msg)?;
-        eprintln!("predictions: copied from the audit log to {}", store.describe());
-    }
+    let predictions = match prediction_store(project)? {
+        Some(store) => {
+            let state = store
+                .start(&super::audit::audit_dir(project), &metrics)
+                .map_err(anyhow::Error::msg)?;
+            eprintln!("predictions: copied from the audit log to {}", store.describe());
+            Some(state)
+        }
+        None => None,
+    };
     let stores = vigie_server::Stores {
         online: vigie_server::OnlineReader::new(
             project.state_dir().join("online.db"),
@@ -94,8 +104,10 @@ pub fn open_server(
         )
         .map_err(anyhow::Error::msg)?,
         events: super::stream::server_events(project, &metrics)?,
+        predictions,
     };
-    Ok((shared, vigie_server::Parts { audit, metrics, access, stores }))
+    let max_in_flight = vigie_server::DEFAULT_MAX_IN_FLIGHT;
+    Ok((shared, vigie_server::Parts { audit, metrics, access, stores, max_in_flight }))
 }
 
 /// The `[predictions]` store of `vigie.toml`, if one is set.

@@ -1,6 +1,6 @@
 //! Routing between versions in `vigie serve`, over real HTTP on 127.0.0.1: a canary takes its
-//! share of distinct keys and each key sticks to one version, a shadow is scored but never
-//! answered, an A/B test splits and counts per variant, routing changes and rollbacks made
+//! share of distinct keys and each key sticks to one version, a shadow is scored and audited
+//! but never answered, an A/B test splits and counts per variant, routing changes and rollbacks made
 //! while a client hammers the server fail no request, and the admin routes refuse bad changes
 //! with 4xx JSON; two replicas on one PostgreSQL registry (`VIGIE_TEST_POSTGRES_URL`) follow
 //! one routing change. Bounds are statistical (binomial), never timings.
@@ -259,6 +259,37 @@ fn a_shadow_is_scored_and_counted_but_the_champion_answers() {
     let champion = &server.variants()["champion"];
     assert_eq!(champion["requests"], json!(n + 1));
     assert!(champion["latency_ms"]["p99"].as_f64().is_some_and(|p99| p99 > 0.0));
+
+    // Each shadow scoring is audited: a record of its own beside the answer's, with the same
+    // request id, the variant `shadow` and the shadow's version and score.
+    let records = eventually("the shadow's 50 audit records", LIMIT, || {
+        let listed = project.json(&["audit", "list", "--limit", "1000", "--format", "json"]);
+        let records = listed.as_array().cloned().unwrap_or_default();
+        let shadows = records.iter().filter(|r| r["variant"] == json!("shadow")).count();
+        (shadows == n).then_some(records)
+    });
+    let score = |record: &Json| record["rows"][0]["outputs"]["score"].as_f64().expect("a score");
+    for shadow in records.iter().filter(|r| r["variant"] == json!("shadow")) {
+        let answer = records
+            .iter()
+            .find(|r| r["request_id"] == shadow["request_id"] && r["variant"] != json!("shadow"))
+            .expect("the answer's record");
+        assert_eq!((&answer["variant"], &answer["version"]), (&json!("champion"), &json!(1)));
+        assert_eq!(shadow["version"], json!(2), "{shadow}");
+        assert_eq!(shadow["rows"][0]["inputs"], answer["rows"][0]["inputs"]);
+        assert_eq!((score(answer), score(shadow)), (champion_score, shadow_score));
+        assert_eq!(shadow["route"], json!("/v1/models/{name}/predict"));
+    }
+    assert_eq!(server.variants()["shadow"]["unrecorded"], json!(0));
+    // Feedback on a shadowed request is on the answer the client got, not on the shadow.
+    let request_id =
+        records.iter().find(|r| r["variant"] == json!("shadow")).expect("a shadow")["request_id"]
+            .clone();
+    let given = server.post("/v1/feedback", &json!({"request_id": request_id, "label": "No"}), &[]);
+    assert_eq!(given.status, 200, "{}", given.body);
+    assert_eq!((&given.body["variant"], &given.body["version"]), (&json!("champion"), &json!(1)));
+    let verified = project.json(&["audit", "verify", "--format", "json"]);
+    assert_eq!(verified["ok"], json!(true), "{verified}");
 }
 
 #[test]

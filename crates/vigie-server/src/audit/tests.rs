@@ -80,7 +80,7 @@ fn a_full_queue_is_refused_at_once() {
     let metrics = Metrics::new().expect("metrics");
     // A queue of one that no writer drains, already holding a record.
     let (queue, _undrained) = mpsc::channel(1);
-    let log = AuditLog { queue, capacity: 1, metrics, writer: None };
+    let log = AuditLog { queue, capacity: 1, metrics, writer: None, failure: Default::default() };
     let runtime = runtime();
     let (ack, _) = tokio::sync::oneshot::channel();
     log.queue.try_send(super::Submission { fields: String::new(), ack }).expect("fills the queue");
@@ -88,4 +88,24 @@ fn a_full_queue_is_refused_at_once() {
     assert!(matches!(refused, Err(AuditError::QueueFull { capacity: 1 })), "{refused:?}");
     let reply = crate::ApiError::from(refused.expect_err("refused"));
     assert_eq!(reply.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[test]
+fn health_names_a_failed_write_and_a_stopped_writer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (log, _) = open(dir.path(), AuditOptions::default());
+    assert_eq!(log.health(), Ok(()));
+    // What the writer records on a failed write or flush.
+    log.failure.set("audit-000001.jsonl: No space left on device".to_owned()).expect("unset");
+    let reason = log.health().expect_err("a failed write");
+    assert!(reason.contains("No space left on device"), "{reason}");
+    let (queue, _) = mpsc::channel(1);
+    let stopped = AuditLog {
+        queue,
+        capacity: 1,
+        metrics: Metrics::new().expect("metrics"),
+        writer: None,
+        failure: Default::default(),
+    };
+    assert_eq!(stopped.health(), Err("the writer thread stopped".to_owned()));
 }

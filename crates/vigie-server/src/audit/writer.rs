@@ -14,7 +14,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
@@ -44,7 +44,8 @@ pub(crate) struct Writer {
     len: u64,
     next_seq: u64,
     head: String,
-    failed: Option<String>,
+    /// Set by the first failed write or flush; shared with the log's handle for readiness.
+    failed: Arc<OnceLock<String>>,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
@@ -107,10 +108,15 @@ impl Writer {
             len: complete as u64,
             next_seq,
             head,
-            failed: None,
+            failed: Arc::new(OnceLock::new()),
         };
         let recovery = Recovery { segment: path, records: next_seq - 1, truncated_bytes };
         Ok((writer, recovery))
+    }
+
+    /// Why the writer refuses records, once it does: shared with the log's handle.
+    pub(crate) fn failure(&self) -> Arc<OnceLock<String>> {
+        Arc::clone(&self.failed)
     }
 
     /// Commits batches until every sender is gone.
@@ -139,7 +145,7 @@ impl Writer {
 
     /// Appends `batch` and flushes it; returns the first record's seq.
     fn commit(&mut self, batch: &[Submission]) -> Result<u64, String> {
-        if let Some(reason) = &self.failed {
+        if let Some(reason) = self.failed.get() {
             return Err(reason.clone());
         }
         if self.len >= self.options.segment_bytes {
@@ -185,7 +191,8 @@ impl Writer {
 
     /// Refuses every later record, for `reason`.
     fn fail(&mut self, reason: String) -> String {
-        self.failed = Some(reason.clone());
+        // Only the first failure is kept: it is the cause of the later ones.
+        let _ = self.failed.set(reason.clone());
         reason
     }
 }

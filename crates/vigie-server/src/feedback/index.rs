@@ -5,7 +5,9 @@
 //! has read (segment and byte offset), and on a request id it does not know
 //! it reads only what was appended since. A `vigie serve` restart rebuilds
 //! it from the whole log on the first feedback. A record read back is
-//! checked against its own hash before it is trusted.
+//! checked against its own hash before it is trusted. A shadow version's
+//! record (same request id, variant `shadow`) is not indexed: feedback is
+//! on the answer the client got.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -24,10 +26,11 @@ struct Location {
     offset: u64,
 }
 
-/// The one field the index reads from each record.
+/// The fields the index reads from each record.
 #[derive(Deserialize)]
 struct Head {
     request_id: Option<String>,
+    variant: Option<String>,
 }
 
 /// Request id → record location, for one audit log.
@@ -74,7 +77,10 @@ impl AuditIndex {
                 if read == 0 || !line.ends_with(b"\n") {
                     break;
                 }
-                if let Ok(Head { request_id: Some(id) }) = serde_json::from_slice(&line) {
+                // A shadow's record shares its request's id, but feedback is on the answer.
+                if let Ok(Head { request_id: Some(id), variant }) = serde_json::from_slice(&line)
+                    && variant.as_deref() != Some(crate::routing::SHADOW)
+                {
                     self.by_request.insert(id, Location { segment, offset });
                 }
                 offset += read as u64;
