@@ -8,6 +8,7 @@ mod demo;
 mod entity;
 mod features;
 mod forecast;
+mod kafka;
 mod metrics;
 mod mlflow;
 mod openapi;
