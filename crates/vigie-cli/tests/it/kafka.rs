@@ -162,7 +162,7 @@ aggregations = [{{ name = "sum_1d", function = "sum", column = "amount", window 
     let _ = processor.wait();
     vigie_connectors::kafka::produce(&brokers, "payments", &events(700, 1000), key)
         .expect("produce");
-    let mut processor = stream(&project);
+    let processor = stream(&project);
     eventually("every event stored", Duration::from_secs(90), || {
         (stored(project.dir.path()) >= 1000).then_some(())
     });
