@@ -31,7 +31,7 @@ pub fn audit_dir(project: &Project) -> PathBuf {
 }
 
 /// The metrics and the opened audit log of `vigie serve`, saying on stderr
-/// what recovery did.
+/// what recovery did and how many records the log already holds (nothing for a new log).
 pub fn open_for_serving(project: &Project) -> anyhow::Result<(Arc<AuditLog>, Arc<Metrics>)> {
     let metrics = Metrics::new()?;
     let dir = audit_dir(project);
@@ -43,7 +43,9 @@ pub fn open_for_serving(project: &Project) -> anyhow::Result<(Arc<AuditLog>, Arc
             recovery.segment.display()
         );
     }
-    eprintln!("audit: {} records in {}", recovery.records, dir.display());
+    if recovery.records > 0 {
+        eprintln!("audit: {} records in {}", recovery.records, dir.display());
+    }
     Ok((log, metrics))
 }
 

@@ -1,13 +1,15 @@
 //! `vigie demo`: the whole loop in one process, on the embedded defaults, so a
 //! newcomer sees what Vigie does with one command and no server to install.
 //!
-//! In the project folder: write the example project (as `vigie init`), ingest,
-//! materialize, train the `fraud` model from the feature store with
-//! cross-validation (version 1, the champion) and a second version (the
-//! canary), serve them in-process on a loopback port the OS picks (the same
-//! setup as `vigie serve`), route 20% of customers to the canary through the
-//! admin API, score every customer by entity key over HTTP, replay past
-//! transactions (their features as of their time) as records, feed back the
+//! In the project folder: write the example project (as `vigie init`) and keep
+//! its last week of transactions aside, ingest, materialize, train the `fraud`
+//! model from the feature store with cross-validation (version 1, the
+//! champion) and a second version (the canary), then let the kept week
+//! "arrive" (ingested and materialized incrementally), serve the models
+//! in-process on a loopback port the OS picks (the same setup as `vigie
+//! serve`), route 20% of customers to the canary through the admin API, score
+//! every customer by entity key over HTTP, send the new week's transactions
+//! (their features as of their time, never seen in training) as records, feed back the
 //! generated labels for half of the predictions, explain one fraudulent
 //! transaction, stop the server and check the audit log. Everything it writes
 //! stays in the folder, so `vigie models show fraud` or `vigie audit list`
@@ -38,9 +40,11 @@ const CANARY_WEIGHT: f64 = 20.0;
 const DATA_SEED: u64 = 7;
 /// Every how many predictions one asks for an explanation.
 const EXPLAIN_EVERY: usize = 10;
-/// Past fraudulent transactions replayed as records.
+/// The last days of generated transactions, kept from training and sent as new traffic.
+const NEW_DAYS: u64 = 7;
+/// New fraudulent transactions scored as records, at most.
 const REPLAYED_FRAUDS: usize = 50;
-/// Past legitimate transactions replayed as records.
+/// New legitimate transactions scored as records, at most.
 const REPLAYED_LEGITIMATE: usize = 150;
 /// Every how many predictions one gets its ground truth back.
 const FEEDBACK_EVERY: usize = 2;
@@ -62,6 +66,7 @@ pub fn run(project: &Project, args: DemoArgs) -> anyhow::Result<()> {
     let written = steps.run("writing the example project (vigie init)", || {
         super::init::write_example(&project.dir, args.rows, DATA_SEED)
     })?;
+    let held_out = hold_out_last_days(&written.data, NEW_DAYS)?;
     let ingested = steps
         .run("ingesting transactions into the offline store (vigie ingest)", || {
             super::features::ingest_sources(project, None)
@@ -71,10 +76,19 @@ pub fn run(project: &Project, args: DemoArgs) -> anyhow::Result<()> {
             super::features::materialize_views(project, None)
         })?;
     let (champion, canary) = train_versions(project, &mut steps)?;
+    let arrived = steps.run(
+        "new transactions since training arrive: ingested, features updated (vigie ingest, \
+         vigie materialize)",
+        || {
+            append(&written.data, &held_out.rows)?;
+            super::features::ingest_sources(project, None)?;
+            super::features::materialize_views(project, None)
+        },
+    )?;
     let plan = Plan {
         champion: champion.version.version,
         canary: canary.version.version,
-        calls: calls(&latest_labels(&written.data)?, &past_transactions(project)?),
+        calls: calls(&latest_labels(&written.data)?, &new_transactions(project, held_out.count)?),
     };
     let served = serve_and_send(project, &mut steps, &plan)?;
     let audit_dir = absolute(&super::audit::audit_dir(project));
@@ -87,6 +101,12 @@ pub fn run(project: &Project, args: DemoArgs) -> anyhow::Result<()> {
         "data": {"path": absolute(&written.data).display().to_string(), "rows": written.rows, "fraud_rows": written.frauds},
         "ingested": ingested,
         "materialized": materialized,
+        "new_transactions": {
+            "since": held_out.since,
+            "rows": held_out.count,
+            "frauds": held_out.frauds,
+            "materialized": arrived,
+        },
         "models": [trained_json(&champion, "champion"), trained_json(&canary, "canary")],
         "server": served,
         "audit": {
@@ -284,7 +304,7 @@ fn talk(client: &Client, steps: &mut Steps, plan: &Plan) -> anyhow::Result<Json>
             set_canary(client, plan.canary)
         })?;
     let traffic = steps.run(
-        "scoring each customer by entity key, then replaying past transactions as records \
+        "scoring each customer by entity key, then the new transactions as records \
          (POST /v1/models/fraud/predict)",
         || send_traffic(client, &plan.calls),
     )?;
@@ -439,10 +459,11 @@ fn explain_flagged(client: &Client, fraudulent: &Json) -> anyhow::Result<Json> {
     }))
 }
 
-/// The latest fraudulent and legitimate rows of the fraud model's training table (each
-/// transaction's features as they were at its time, by the join training used), newest first,
-/// as records with their labels: [`REPLAYED_FRAUDS`] and [`REPLAYED_LEGITIMATE`] at most.
-fn past_transactions(project: &Project) -> anyhow::Result<Vec<(Json, u8)>> {
+/// The transactions that arrived after training, newest first, as records with their labels
+/// (each with its features as they were at its time, by the join training uses): the last
+/// `arrived` rows of the fraud model's table, [`REPLAYED_FRAUDS`] and [`REPLAYED_LEGITIMATE`]
+/// at most. No model saw them: their scores are out of sample.
+fn new_transactions(project: &Project, arrived: usize) -> anyhow::Result<Vec<(Json, u8)>> {
     let store = super::features::store(project)?;
     let training = store.training_table(MODEL)?;
     let frame = vigie_connectors::files::frame_from_batches(
@@ -452,7 +473,8 @@ fn past_transactions(project: &Project) -> anyhow::Result<Vec<(Json, u8)>> {
     )?;
     let labels = frame.column(&training.label)?;
     let (mut frauds, mut legitimate) = (Vec::new(), Vec::new());
-    for row in (0..frame.n_rows()).rev() {
+    let first_new = frame.n_rows().saturating_sub(arrived);
+    for row in (first_new..frame.n_rows()).rev() {
         let (kept, limit) = if is_positive(&labels.data.value(row)) {
             (&mut frauds, REPLAYED_FRAUDS)
         } else {
@@ -475,6 +497,59 @@ fn past_transactions(project: &Project) -> anyhow::Result<Vec<(Json, u8)>> {
     rows.extend(legitimate.into_iter().map(|row| (row, 0)));
     rows.sort_by_key(|&(row, _)| std::cmp::Reverse(row));
     Ok(rows.into_iter().map(|(row, truth)| (record(row), truth)).collect())
+}
+
+/// The transactions kept from training.
+struct HeldOut {
+    /// Their rows of the CSV (no header).
+    rows: String,
+    /// How many.
+    count: usize,
+    /// How many are fraudulent.
+    frauds: usize,
+    /// The first time kept, `YYYY-MM-DDTHH:MM:SS`.
+    since: String,
+}
+
+/// Cuts the transactions of the last `days` days out of `data` (sorted by time, `ts` its
+/// third column), so training does not see them; returns them.
+fn hold_out_last_days(data: &Path, days: u64) -> anyhow::Result<HeldOut> {
+    let csv =
+        std::fs::read_to_string(data).with_context(|| format!("cannot read {}", data.display()))?;
+    let time = |line: &str| line.split(',').nth(2).unwrap_or_default().to_owned();
+    let last = csv.lines().last().map(time).unwrap_or_default();
+    let end = humantime::parse_rfc3339_weak(&last)
+        .with_context(|| format!("{}: the last row's time {last:?}", data.display()))?;
+    let cutoff = humantime::format_rfc3339_seconds(end - Duration::from_secs(days * 86_400))
+        .to_string()
+        .trim_end_matches('Z')
+        .to_owned();
+    let mut kept = String::new();
+    let mut held = String::new();
+    let (mut count, mut frauds) = (0, 0);
+    for (index, line) in csv.lines().enumerate() {
+        if index > 0 && time(line) >= cutoff {
+            held.push_str(line);
+            held.push('\n');
+            count += 1;
+            frauds += usize::from(line.ends_with(",1"));
+        } else {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    std::fs::write(data, kept).with_context(|| format!("cannot write {}", data.display()))?;
+    Ok(HeldOut { rows: held, count, frauds, since: cutoff })
+}
+
+/// Appends `rows` to the CSV file `data`.
+fn append(data: &Path, rows: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(data)
+        .and_then(|mut file| file.write_all(rows.as_bytes()))
+        .with_context(|| format!("cannot append to {}", data.display()))
 }
 
 /// Whether a label is the example's positive class (1, "1" or true).
@@ -599,9 +674,14 @@ fn print_story(facts: &Json) -> std::io::Result<()> {
     )?;
     outln!()?;
     outln!(
-        "Data: {} generated card transactions, {} fraudulent.",
+        "Data: {} generated card transactions, {} fraudulent; the last {} ({} since {}, {} \
+         fraudulent) kept from training.",
         facts["data"]["rows"],
-        facts["data"]["fraud_rows"]
+        facts["data"]["fraud_rows"],
+        format_args!("{NEW_DAYS} days"),
+        facts["new_transactions"]["rows"],
+        text(&facts["new_transactions"]["since"]),
+        facts["new_transactions"]["frauds"],
     )?;
     for model in facts["models"].as_array().into_iter().flatten() {
         outln!(
@@ -634,9 +714,10 @@ fn print_story(facts: &Json) -> std::io::Result<()> {
         requests["fraudulent"]["entity"],
     )?;
     outln!(
-        "  {} past transactions replayed as records (features as of their time; seen in \
-         training, so in-sample): {} flagged, {} fraudulent",
+        "  {} transactions of the last {} days, which training did not see, as records (features \
+         as of their time): {} flagged, {} fraudulent",
         requests["by_record"],
+        NEW_DAYS,
         requests["flagged"]["record"],
         requests["fraudulent"]["record"],
     )?;

@@ -5,8 +5,10 @@
 //! own devices, at a rate and amount of their own; some travel, change phones
 //! or splurge now and then, as legitimate look-alikes of fraud. A small share meet
 //! fraud: card testing (a burst of tiny online payments at many merchants
-//! within minutes), account takeover (a new device in another country, then a
-//! few large payments) and amount spikes (one payment many times the usual).
+//! within minutes, mostly at night, when night owls pay too), account takeover
+//! (a new device in another country, then a few large payments), amount spikes
+//! (one payment many times the usual) and quiet fraud (a stolen card used much
+//! as its owner would, which no feature gives away).
 //! Fraudulent rows have `is_fraud = 1`. The days are the four weeks before
 //! today, so the online store's values are fresh; the same seed on the same
 //! day gives the same file.
@@ -90,9 +92,11 @@ pub fn transactions(rows: usize, seed: u64, end_day: i64) -> String {
             (first, first + 2 + (rng.next_f64() * 3.0) as i64, pick(&mut rng, &COUNTRIES[5..]))
         });
         let new_phone = (rng.next_f64() < 0.08).then(|| (rng.next_f64() * DAYS as f64) as i64);
+        // Night owls and shift workers pay at night too, as card testers do.
+        let wake = if rng.next_f64() < 0.08 { 0.0 } else { 7.0 * 3600.0 };
         for day in 0..DAYS {
             // Poisson arrivals by inversion of exponential gaps over the waking day.
-            let mut t = 7.0 * 3600.0 + rng.next_f64() * 3600.0;
+            let mut t = wake + rng.next_f64() * 3600.0;
             loop {
                 t += -(1.0 - rng.next_f64()).ln() * (16.0 * 3600.0 / customer.per_day.max(0.05));
                 if t >= 23.5 * 3600.0 {
@@ -126,8 +130,14 @@ pub fn transactions(rows: usize, seed: u64, end_day: i64) -> String {
         let roll = rng.next_f64();
         let when = start + (rng.next_f64() * (DAYS - 1) as f64 * 86_400.0) as i64;
         if roll < 0.04 {
-            // Card testing: tiny online payments at many merchants within minutes, at night.
-            let start = when - when.rem_euclid(86_400) + (1 + (rng.next_f64() * 4.0) as i64) * 3600;
+            // Card testing: tiny online payments at many merchants within minutes, mostly at
+            // night.
+            let hour = if rng.next_f64() < 0.6 {
+                1 + (rng.next_f64() * 4.0) as i64
+            } else {
+                9 + (rng.next_f64() * 12.0) as i64
+            };
+            let start = when - when.rem_euclid(86_400) + hour * 3600;
             for k in 0..(5 + (rng.next_f64() * 10.0) as i64) {
                 txns.push(Transaction {
                     time: start + k * (20 + (rng.next_f64() * 60.0) as i64),
@@ -157,7 +167,23 @@ pub fn transactions(rows: usize, seed: u64, end_day: i64) -> String {
                     fraud: true,
                 });
             }
-        } else if roll < 0.09 {
+        } else if roll < 0.105 {
+            // Quiet fraud: a stolen card used like its owner would, a little larger; the
+            // patterns above do not show it, so no model catches all of it.
+            for _ in 0..(1 + (rng.next_f64() * 3.0) as i64) {
+                txns.push(Transaction {
+                    time: start + (rng.next_f64() * (DAYS - 1) as f64 * 86_400.0) as i64,
+                    customer: c,
+                    amount: (customer.mean_amount * (1.5 + 1.5 * rng.next_f64()) * 100.0).round()
+                        / 100.0,
+                    merchant: pick(&mut rng, &customer.merchants),
+                    country: customer.home,
+                    device: customer.device.clone(),
+                    channel: if rng.next_f64() < 0.5 { "online" } else { "pos" },
+                    fraud: true,
+                });
+            }
+        } else if roll < 0.125 {
             // An amount spike at an unusual merchant.
             txns.push(Transaction {
                 time: when,

@@ -26,6 +26,15 @@ fn demo_runs_the_loop_and_leaves_a_project_other_commands_see() {
     assert_eq!(by_entity + by_record, sent, "{requests}");
     assert!(by_entity > 0 && number(&requests["fraudulent"]["record"], "frauds replayed") > 0);
 
+    // The last week was kept from training: the models trained on the rows before it, and the
+    // records scored are from it (out of sample).
+    let data_rows = number(&facts["data"]["rows"], "generated rows");
+    let new_rows = number(&facts["new_transactions"]["rows"], "new rows");
+    assert!(new_rows > by_record && new_rows < data_rows / 2, "{}", facts["new_transactions"]);
+    for model in facts["models"].as_array().expect("models") {
+        assert_eq!(number(&model["rows"], "training rows"), data_rows - new_rows, "{model}");
+    }
+
     // The canary (v2) answered some of the traffic, the champion (v1) the rest.
     let variants = server["variants"].as_array().expect("variants");
     let requests_of = |name: &str| {
