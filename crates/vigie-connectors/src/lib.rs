@@ -22,3 +22,14 @@ pub mod postgres;
 pub mod sql;
 
 pub use error::ConnectorError;
+
+/// The rows of a database source read since a watermark.
+#[derive(Debug)]
+pub struct SourceRows {
+    /// The rows whose time is later than the watermark, in time order.
+    pub batches: Vec<arrow::array::RecordBatch>,
+    /// Rows (or documents) matching the source whose time is missing (NULL, absent or not a
+    /// date): never read, since no watermark can place them, and counted so they are not lost
+    /// silently.
+    pub untimed: u64,
+}

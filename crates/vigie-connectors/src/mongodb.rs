@@ -31,8 +31,8 @@ use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::options::ClientOptions;
 use mongodb::sync::Client;
 
-use crate::ConnectorError;
 use crate::postgres::redact_url;
+use crate::{ConnectorError, SourceRows};
 
 /// What a MongoDB source reads.
 #[derive(Debug, Clone, Copy)]
@@ -283,10 +283,12 @@ fn build(values: &[Option<Bson>], data_type: &DataType) -> ArrayRef {
 
 /// Reads the documents of `source` whose timestamp is later than `watermark` (microseconds
 /// since 1970-01-01 UTC; none reads every document), in timestamp order, as one record batch.
+/// Documents whose timestamp is missing or not a date are not read; they are counted in
+/// [`SourceRows::untimed`].
 pub fn read_since(
     source: &MongoSource<'_>,
     watermark: Option<i64>,
-) -> Result<Vec<RecordBatch>, ConnectorError> {
+) -> Result<SourceRows, ConnectorError> {
     let location = redact_url(source.url);
     let refused = |message: String| ConnectorError::SourceInput {
         system: "mongodb",
@@ -298,7 +300,7 @@ pub fn read_since(
     let client = client(source.url, TIMEOUT)?;
 
     let time_path = source.fields.get(source.timestamp).map_or(source.timestamp, String::as_str);
-    let mut conditions = Vec::new();
+    let mut conditions: Vec<Document> = Vec::new();
     if let Some(filter) = source.filter {
         let json: serde_json::Value = serde_json::from_str(filter)
             .map_err(|e| refused(format!("filter: not JSON ({e}): {filter}")))?;
@@ -308,6 +310,8 @@ pub fn read_since(
             Err(e) => return Err(refused(format!("filter: {e}: {filter}"))),
         }
     }
+    let mut untimed_query = conditions.clone();
+    untimed_query.push(doc! { time_path: { "$not": { "$type": "date" } } });
     if let Some(mark) = watermark {
         // BSON dates count milliseconds: a watermark inside a millisecond compares to its start.
         let millis = mark.div_euclid(1000);
@@ -375,7 +379,9 @@ pub fn read_since(
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
             .map_err(|e| refused(format!("reading {what}: {e}")))?
     };
-    Ok(vec![batch])
+    let untimed =
+        collection.count_documents(doc! { "$and": untimed_query }).run().map_err(&failed)?;
+    Ok(SourceRows { batches: vec![batch], untimed })
 }
 
 #[cfg(test)]

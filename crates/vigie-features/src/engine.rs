@@ -48,6 +48,8 @@ pub struct IngestSummary {
     pub stored: usize,
     /// The latest event time stored, microseconds since the epoch.
     pub watermark: Option<i64>,
+    /// Rows of a database source without a time (NULL, absent or not a date): never read.
+    pub untimed: u64,
 }
 
 /// What computing a view did.
@@ -257,7 +259,7 @@ impl FeatureStore {
         let source = self.source(name)?;
         let mut state = self.offline.state(name)?;
         let previous = state.watermark;
-        let (batches, origin) = match source.kind.get_ref() {
+        let (batches, untimed, origin) = match source.kind.get_ref() {
             SourceKind::File => {
                 let path_text =
                     source.path.as_ref().map(|p| p.get_ref().as_str()).unwrap_or_default();
@@ -269,7 +271,7 @@ impl FeatureStore {
                 let path = self.project_dir.join(path_text);
                 let batches =
                     self.read_file(&path, source.format.as_ref().map(|f| f.get_ref().as_str()))?;
-                (batches, path.display().to_string())
+                (batches, 0, path.display().to_string())
             }
             SourceKind::Postgres | SourceKind::Mongodb => sources::read(name, source, previous)?,
             SourceKind::Http => {
@@ -336,6 +338,7 @@ impl FeatureStore {
             read,
             stored: count,
             watermark: state.watermark,
+            untimed,
         })
     }
 

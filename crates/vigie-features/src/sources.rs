@@ -18,13 +18,14 @@ fn text(field: &Option<toml::Spanned<String>>) -> Option<&str> {
     field.as_ref().map(|value| value.get_ref().as_str())
 }
 
-/// Reads the rows of database source `name` newer than `watermark`; returns them and how to
-/// name where they came from in messages (`source "orders" (postgresql postgres://vigie@db/shop)`).
+/// Reads the rows of database source `name` newer than `watermark`; returns them, how many
+/// rows have no time (never read), and how to name where they came from in messages
+/// (`source "orders" (postgresql postgres://vigie@db/shop)`).
 pub(crate) fn read(
     name: &str,
     source: &Source,
     watermark: Option<i64>,
-) -> Result<(Vec<RecordBatch>, String)> {
+) -> Result<(Vec<RecordBatch>, u64, String)> {
     let kind = *source.kind.get_ref();
     let url = text(&source.url).ok_or_else(|| {
         FeatureError::InvalidData(format!("source {name:?}: a {kind:?} source needs `url`"))
@@ -33,7 +34,7 @@ pub(crate) fn read(
         .map_err(|e| FeatureError::InvalidData(format!("source {name:?}: url: {e}")))?;
     let failed = |error| FeatureError::Source { name: name.to_owned(), error };
     let timestamp = source.timestamp.get_ref();
-    let batches = match kind {
+    let rows = match kind {
         SourceKind::Postgres => {
             let relation = match (text(&source.table), text(&source.query)) {
                 (Some(table), None) => PgRelation::Table(table),
@@ -76,7 +77,7 @@ pub(crate) fn read(
         }
     };
     let system = if kind == SourceKind::Postgres { "postgresql" } else { "mongodb" };
-    Ok((batches, format!("source {name:?} ({system} {})", redact_url(&url))))
+    Ok((rows.batches, rows.untimed, format!("source {name:?} ({system} {})", redact_url(&url))))
 }
 
 #[cfg(test)]

@@ -69,6 +69,7 @@ pub fn ingest_sources(project: &Project, source: Option<String>) -> anyhow::Resu
             "read": summary.read,
             "stored": summary.stored,
             "watermark": summary.watermark.map(vigie_features::engine::format_micros),
+            "untimed": summary.untimed,
         }));
     }
     Ok(summaries)
@@ -90,6 +91,14 @@ pub fn ingest(project: &Project, source: Option<String>, format: Format) -> anyh
                 ]);
             }
             outln!("{table}")?;
+            for s in summaries.iter().filter(|s| s["untimed"].as_u64().unwrap_or(0) > 0) {
+                outln!(
+                    "warning: source {}: {} rows have no time (NULL, or not a date) and are never \
+                     read; give them one to ingest them",
+                    s["source"],
+                    s["untimed"]
+                )?;
+            }
             Ok(())
         }
     }

@@ -23,7 +23,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use super::{PgClient, PgOptions, with_causes};
-use crate::ConnectorError;
+use crate::{ConnectorError, SourceRows};
 
 /// What a PostgreSQL source reads: a table (`events` or `schema.events`) or a query.
 #[derive(Debug, Clone, Copy)]
@@ -178,13 +178,13 @@ fn finish(
 
 /// Reads the rows of `relation` on the server of `url` whose `timestamp` column is later than
 /// `watermark` (microseconds since 1970-01-01 UTC; none reads every row), in timestamp order.
-/// Rows whose timestamp is NULL are not read.
+/// Rows whose timestamp is NULL are not read; they are counted in [`SourceRows::untimed`].
 pub fn read_since(
     url: &str,
     relation: PgRelation<'_>,
     timestamp: &str,
     watermark: Option<i64>,
-) -> Result<Vec<RecordBatch>, ConnectorError> {
+) -> Result<SourceRows, ConnectorError> {
     let mut client = PgClient::connect(url, PgOptions::default())?;
     client.batch_execute("SET TIME ZONE 'UTC'; SET default_transaction_read_only = on")?;
     let location = client.location().to_owned();
@@ -303,5 +303,11 @@ pub fn read_since(
     if pending > 0 || batches.is_empty() {
         batches.push(finish(&schema, &mut builders).map_err(&refused)?);
     }
-    Ok(batches)
+    drop(rows);
+    let untimed: i64 = client
+        .client
+        .query_one(&format!("SELECT count(*) FROM {from} AS vigie_source WHERE {ts} IS NULL"), &[])
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| lost(&e))?;
+    Ok(SourceRows { batches, untimed: u64::try_from(untimed).unwrap_or(0) })
 }

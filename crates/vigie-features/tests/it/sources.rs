@@ -152,6 +152,7 @@ fn postgres_rows_are_ingested_incrementally_and_feed_windows() {
 
     let first = store.ingest("orders").expect("first ingest");
     assert_eq!((first.read, first.stored), (4, 4), "the row without a time is not read");
+    assert_eq!(first.untimed, 1, "but it is counted");
     assert_eq!(first.watermark, Some(micros("2024-03-01T02:00:00")));
     let rows = stored(&store, "orders");
     assert_eq!(
@@ -178,6 +179,7 @@ fn postgres_rows_are_ingested_incrementally_and_feed_windows() {
         .expect("insert newer rows");
     let second = store.ingest("orders").expect("second ingest");
     assert_eq!((second.read, second.stored), (1, 1), "only the row after the watermark");
+    assert_eq!(second.untimed, 1, "counted again: it is still not read");
     assert_eq!(second.watermark, Some(micros("2024-03-01T02:20:00")));
     assert_eq!(stored(&store, "orders").num_rows(), 5);
 
@@ -269,6 +271,7 @@ fn mongodb_documents_are_flattened_and_ingested_incrementally() {
         (4, 4),
         "the refunded document is filtered out, the one with a text time is not read"
     );
+    assert_eq!(first.untimed, 1, "the document with a text time is counted");
     assert_eq!(first.watermark, Some(micros("2024-03-01T02:00:00")));
     let rows = stored(&store, "orders");
     let customers = typed::<StringArray>(&rows, "customer_id");
