@@ -6,7 +6,8 @@
 //! object whole; on disk it writes a temporary file and renames it). `object_store` is async:
 //! each [`ArtifactStore`] drives it on a private current-thread tokio runtime, so callers stay
 //! synchronous. Do not call it from inside another tokio runtime. What it does not do: stream
-//! large objects (artifacts are read and written whole), list, or create buckets.
+//! large objects (objects are read and written whole) or create buckets. It also holds the
+//! feature store's offline store (Parquet parts, state files), which lists its folders.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -146,6 +147,12 @@ impl ArtifactStore {
         })
     }
 
+    /// The underlying object store (rooted at the bucket for S3, at the folder on disk), for
+    /// readers that take one, such as the feature store's SQL engine.
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+
     /// Where `key` is, for people: a file path or an `s3://` URL.
     pub fn location(&self, key: &str) -> String {
         match &self.root {
@@ -191,6 +198,29 @@ impl ArtifactStore {
             })
             .map(|bytes| bytes.to_vec())
             .map_err(|source| self.failed(key, source))
+    }
+
+    /// The keys of the objects under `prefix` (a folder-like key such as `sources/orders/`),
+    /// at any depth, in name order.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, ConnectorError> {
+        use futures::TryStreamExt as _;
+        let root = match &self.root {
+            Root::Local(_) => String::new(),
+            Root::S3 { prefix, .. } => prefix.clone(),
+        };
+        let path = self.path(prefix.trim_end_matches('/'))?;
+        let listed: Vec<object_store::ObjectMeta> =
+            match self.runtime.block_on(self.store.list(Some(&path)).try_collect::<Vec<_>>()) {
+                Ok(listed) => listed,
+                Err(object_store::Error::NotFound { .. }) => Vec::new(),
+                Err(source) => return Err(self.failed(prefix, source)),
+            };
+        let mut keys: Vec<String> = listed
+            .into_iter()
+            .filter_map(|meta| meta.location.as_ref().strip_prefix(&root).map(str::to_owned))
+            .collect();
+        keys.sort();
+        Ok(keys)
     }
 
     /// Deletes the object `key` (no error when it is already gone).

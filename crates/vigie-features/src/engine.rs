@@ -107,25 +107,20 @@ pub fn format_micros(time: i64) -> String {
 impl FeatureStore {
     /// The store of the project in `project_dir`, configured by `config`.
     pub fn open(project_dir: &Path, config: Config) -> Result<Self> {
-        let offline_dir = project_dir.join(&config.storage.offline);
-        if config.storage.offline.starts_with("s3://") {
-            return Err(FeatureError::Unsupported(
-                "[storage] offline: an S3 offline store is not supported yet; use a folder".into(),
-            ));
-        }
+        let offline = if config.storage.offline.starts_with("s3://") {
+            Offline::s3(&config.storage.offline)?
+        } else {
+            Offline::local(&project_dir.join(&config.storage.offline))?
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(std::thread::available_parallelism().map_or(2, usize::from))
             .thread_name("vigie-features")
+            .enable_all()
             .build()
             .map_err(|e| {
                 FeatureError::storage(project_dir)(format!("cannot start the SQL engine: {e}"))
             })?;
-        Ok(FeatureStore {
-            project_dir: project_dir.to_owned(),
-            config,
-            offline: Offline::new(offline_dir),
-            runtime,
-        })
+        Ok(FeatureStore { project_dir: project_dir.to_owned(), config, offline, runtime })
     }
 
     /// The project's configuration.
@@ -179,7 +174,18 @@ impl FeatureStore {
 
     /// Reads a CSV, JSON lines or Parquet file (or folder) into batches.
     pub fn read_file(&self, path: &Path, format: Option<&str>) -> Result<Vec<RecordBatch>> {
-        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
+        if !path.exists() {
+            return Err(FeatureError::storage(path)("no such file or folder".into()));
+        }
+        self.read_location(&path.display().to_string(), format)
+    }
+
+    /// Reads a file (or folder) at a local path or an `s3://BUCKET/KEY` URL (settings from
+    /// the `AWS_*` environment, as the offline store's): CSV, JSON lines or Parquet, by
+    /// `format` or else the extension.
+    fn read_location(&self, location: &str, format: Option<&str>) -> Result<Vec<RecordBatch>> {
+        let extension =
+            Path::new(location).extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
         let format = format.map_or_else(
             || match extension.as_str() {
                 "json" | "jsonl" | "ndjson" => "jsonl".to_owned(),
@@ -188,29 +194,35 @@ impl FeatureStore {
             },
             str::to_owned,
         );
-        if !path.exists() {
-            return Err(FeatureError::storage(path)("no such file or folder".into()));
-        }
-        let location = path.display().to_string();
         let dotted = format!(".{extension}");
         let context = format!("cannot read {location}");
         let ctx = SessionContext::new();
+        if let Some(rest) = location.strip_prefix("s3://") {
+            let bucket = rest.split('/').next().unwrap_or_default();
+            let store = vigie_connectors::artifacts::ArtifactStore::s3(
+                &format!("s3://{bucket}"),
+                &vigie_connectors::artifacts::S3Options::default(),
+            )
+            .map_err(|error| FeatureError::Storage {
+                path: location.into(),
+                message: error.to_string(),
+            })?;
+            let url = url::Url::parse(&format!("s3://{bucket}"))
+                .map_err(|e| invalid(format!("{location}: {e}")))?;
+            ctx.register_object_store(&url, store.object_store());
+        }
         self.runtime.block_on(async {
             let frame = match format.as_str() {
                 "csv" => {
-                    ctx.read_csv(location.as_str(), CsvReadOptions::new().file_extension(&dotted))
-                        .await
+                    ctx.read_csv(location, CsvReadOptions::new().file_extension(&dotted)).await
                 }
                 "jsonl" => {
-                    ctx.read_json(
-                        location.as_str(),
-                        JsonReadOptions::default().file_extension(&dotted),
-                    )
-                    .await
+                    ctx.read_json(location, JsonReadOptions::default().file_extension(&dotted))
+                        .await
                 }
                 _ => {
                     ctx.read_parquet(
-                        location.as_str(),
+                        location,
                         ParquetReadOptions::default().file_extension(&dotted),
                     )
                     .await
@@ -263,15 +275,13 @@ impl FeatureStore {
             SourceKind::File => {
                 let path_text =
                     source.path.as_ref().map(|p| p.get_ref().as_str()).unwrap_or_default();
+                let format = source.format.as_ref().map(|f| f.get_ref().as_str());
                 if path_text.starts_with("s3://") {
-                    return Err(FeatureError::Unsupported(format!(
-                        "source {name:?}: files on S3 are not supported yet"
-                    )));
+                    (self.read_location(path_text, format)?, 0, path_text.to_owned())
+                } else {
+                    let path = self.project_dir.join(path_text);
+                    (self.read_file(&path, format)?, 0, path.display().to_string())
                 }
-                let path = self.project_dir.join(path_text);
-                let batches =
-                    self.read_file(&path, source.format.as_ref().map(|f| f.get_ref().as_str()))?;
-                (batches, 0, path.display().to_string())
             }
             SourceKind::Postgres | SourceKind::Mongodb => sources::read(name, source, previous)?,
             SourceKind::Http => {
@@ -493,7 +503,7 @@ impl FeatureStore {
     pub fn compute_view(&self, name: &str) -> Result<ViewSummary> {
         let compiled = self.compile(name)?;
         let source = &compiled.source;
-        let batches = self.offline.read_all(&self.offline.source_dir(source))?;
+        let batches = self.offline.read_source(source)?;
         if batches.iter().all(|b| b.num_rows() == 0) {
             return Err(invalid(format!(
                 "feature view {name:?}: source {source:?} has no rows yet; run `vigie ingest {source}`"
@@ -533,7 +543,7 @@ impl FeatureStore {
     /// Every computed row of a view, sorted by key, time and arrival.
     pub fn view_rows(&self, name: &str) -> Result<RecordBatch> {
         self.view(name)?;
-        let batches = self.offline.read_all(&self.offline.view_dir(name))?;
+        let batches = self.offline.read_view(name)?;
         let Some(first) = batches.first() else {
             return Err(invalid(format!(
                 "feature view {name:?} has not been computed yet; run `vigie materialize {name}`"

@@ -316,7 +316,7 @@ impl FeatureStore {
             },
         })?;
         let source = spec.labels.get_ref();
-        let batches = self.offline().read_all(&self.offline().source_dir(source))?;
+        let batches = self.offline().read_source(source)?;
         let Some(first) = batches.first() else {
             return Err(invalid(format!(
                 "model {name:?}: label source {source:?} has no rows yet; run `vigie ingest {source}`"

@@ -8,13 +8,13 @@
 //! - [`join`]: the point-in-time join that builds training sets.
 //! - [`online`]: materialisation of views into the embedded online store
 //!   (crate `vigie-online`), latest row per entity key.
-//! - [`offline`]: the Parquet layout on disk.
+//! - [`offline`]: the Parquet layout, on disk or S3.
 //! - [`events`]: the log of events posted to HTTP sources, their checks and
 //!   their conversion to rows; [`stream`]: the stream processor, which runs
 //!   the same compiled views and window kernel over them as they arrive.
 //!
 //! DataFusion lives in this crate only; database clients live in
-//! `vigie-connectors`. Kafka sources, S3 and MongoDB stores are not written yet.
+//! `vigie-connectors`; the offline store and file sources may be on S3.
 
 pub mod engine;
 mod error;

@@ -1,18 +1,21 @@
-//! The offline store on local disk: Parquet files under one folder.
+//! The offline store: Parquet files in a folder on local disk or under an S3
+//! prefix, through one object-store API (`vigie_connectors::artifacts`), so
+//! both behave alike.
 //!
 //! ```text
-//! OFFLINE/sources/SOURCE/part-FIRSTARRIVAL.parquet     ingested rows, in arrival order
-//! OFFLINE/sources/SOURCE/_state.json                   watermark and next arrival number
-//! OFFLINE/views/VIEW/date=YYYY-MM-DD/part-0.parquet    computed feature rows, by event day
+//! ROOT/sources/SOURCE/part-FIRSTARRIVAL.parquet       ingested rows, in arrival order
+//! ROOT/sources/SOURCE/_state.json                     watermark, next arrival, log position
+//! ROOT/views/VIEW/_current.json                       which generation readers read
+//! ROOT/views/VIEW/gen-N/date=YYYY-MM-DD/part-0.parquet  computed feature rows, by event day
 //! ```
 //!
-//! Every file is written under a temporary name and renamed, and a part's
-//! name is its first arrival number, so an ingest interrupted between the
-//! part and the state is redone into the same file, never twice. S3 is not
-//! supported yet.
+//! Every object is written whole (on disk: a temporary file renamed), and a
+//! part's name is its first arrival number, so an ingest interrupted between
+//! the part and the state is redone into the same object, never twice. A
+//! view is replaced by writing a new generation and then its pointer, so a
+//! reader sees the old rows or the new ones, never a mix, on S3 as on disk.
 
-use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -20,6 +23,7 @@ use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
+use vigie_connectors::artifacts::{ArtifactStore, S3Options};
 
 use crate::error::{FeatureError, Result};
 
@@ -39,163 +43,172 @@ pub struct SourceState {
     pub partitions: std::collections::BTreeMap<i32, i64>,
 }
 
-/// The offline store's folder.
-#[derive(Debug, Clone)]
-pub struct Offline {
-    root: PathBuf,
+/// Which generation of a view's rows readers read.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Current {
+    generation: u64,
 }
 
-fn storage(path: &Path, error: impl std::fmt::Display) -> FeatureError {
-    FeatureError::storage(path)(error.to_string())
+/// The offline store.
+pub struct Offline {
+    objects: ArtifactStore,
+}
+
+fn failed(error: vigie_connectors::ConnectorError) -> FeatureError {
+    FeatureError::Storage { path: "offline store".into(), message: error.to_string() }
+}
+
+fn storage(location: &str, error: impl std::fmt::Display) -> FeatureError {
+    FeatureError::Storage { path: location.into(), message: error.to_string() }
 }
 
 impl Offline {
-    /// The store at `root` (created on first write).
-    pub fn new(root: PathBuf) -> Self {
-        Offline { root }
+    /// The store in the folder `root` (created on first write).
+    pub fn local(root: &Path) -> Result<Self> {
+        Ok(Offline { objects: ArtifactStore::local(root).map_err(failed)? })
     }
 
-    /// The folder of a source's ingested rows.
-    pub fn source_dir(&self, source: &str) -> PathBuf {
-        self.root.join("sources").join(source)
+    /// The store under `url` (`s3://BUCKET/PREFIX`), with the `AWS_*` environment's settings.
+    pub fn s3(url: &str) -> Result<Self> {
+        Ok(Offline { objects: ArtifactStore::s3(url, &S3Options::default()).map_err(failed)? })
     }
 
-    /// The folder of a view's feature rows.
-    pub fn view_dir(&self, view: &str) -> PathBuf {
-        self.root.join("views").join(view)
+    /// Where an object of the store is, for messages.
+    pub fn location(&self, key: &str) -> String {
+        self.objects.location(key)
+    }
+
+    fn source_prefix(source: &str) -> String {
+        format!("sources/{source}/")
+    }
+
+    fn state_key(source: &str) -> String {
+        format!("sources/{source}/_state.json")
     }
 
     /// How far ingest of `source` went.
     pub fn state(&self, source: &str) -> Result<SourceState> {
-        let path = self.source_dir(source).join("_state.json");
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| storage(&path, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SourceState::default()),
-            Err(e) => Err(storage(&path, e)),
+        let key = Self::state_key(source);
+        match self.objects.get(&key) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| storage(&self.location(&key), e))
+            }
+            Err(e) if e.code() == vigie_core::ErrorCode::NotFound => Ok(SourceState::default()),
+            Err(e) => Err(failed(e)),
         }
     }
 
     /// Records how far ingest of `source` went.
     pub fn set_state(&self, source: &str, state: &SourceState) -> Result<()> {
-        let path = self.source_dir(source).join("_state.json");
-        let bytes = serde_json::to_vec_pretty(state).map_err(|e| storage(&path, e))?;
-        write_atomically(&path, |file| {
-            use std::io::Write;
-            file.write_all(&bytes).map_err(|e| storage(&path, e))
-        })
+        let key = Self::state_key(source);
+        let bytes =
+            serde_json::to_vec_pretty(state).map_err(|e| storage(&self.location(&key), e))?;
+        self.objects.put(&key, bytes).map_err(failed)
     }
 
     /// Writes one part of a source's rows.
-    pub fn append(
-        &self,
-        source: &str,
-        first_arrival: u64,
-        batches: &[RecordBatch],
-    ) -> Result<PathBuf> {
-        let path = self.source_dir(source).join(format!("part-{first_arrival:012}.parquet"));
-        write_parquet(&path, batches)?;
-        Ok(path)
+    pub fn append(&self, source: &str, first_arrival: u64, batches: &[RecordBatch]) -> Result<()> {
+        let key = format!("sources/{source}/part-{first_arrival:012}.parquet");
+        self.put_parquet(&key, batches)
+    }
+
+    /// Whether any row of `source` is stored.
+    pub fn has_source(&self, source: &str) -> Result<bool> {
+        Ok(!self.parquet_keys(&Self::source_prefix(source))?.is_empty())
     }
 
     /// The schema of a source's first part, which later parts are cast to.
     pub fn source_schema(&self, source: &str) -> Result<Option<SchemaRef>> {
-        let Some(first) = parquet_files(&self.source_dir(source))?.into_iter().next() else {
+        let Some(first) = self.parquet_keys(&Self::source_prefix(source))?.into_iter().next()
+        else {
             return Ok(None);
         };
-        let file = File::open(&first).map_err(|e| storage(&first, e))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| storage(&first, e))?;
+        let bytes = self.objects.get(&first).map_err(failed)?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .map_err(|e| storage(&self.location(&first), e))?;
         Ok(Some(builder.schema().clone()))
     }
 
-    /// Every row of a source or view folder.
-    pub fn read_all(&self, dir: &Path) -> Result<Vec<RecordBatch>> {
+    /// Every stored row of `source`, in arrival order.
+    pub fn read_source(&self, source: &str) -> Result<Vec<RecordBatch>> {
+        self.read_all(&Self::source_prefix(source))
+    }
+
+    /// Every computed row of `view` (none before its first computation).
+    pub fn read_view(&self, view: &str) -> Result<Vec<RecordBatch>> {
+        let Some(current) = self.current(view)? else { return Ok(Vec::new()) };
+        self.read_all(&format!("views/{view}/gen-{}/", current.generation))
+    }
+
+    /// Replaces a view's rows with `parts` (one set of batches per event day): a new
+    /// generation, then the pointer to it, then the old generations are deleted.
+    pub fn replace_view(&self, view: &str, parts: &[(String, Vec<RecordBatch>)]) -> Result<()> {
+        let previous = self.current(view)?;
+        let generation = previous.map_or(1, |c| c.generation + 1);
+        let prefix = format!("views/{view}/gen-{generation}/");
+        // A generation left by an interrupted replace is overwritten whole.
+        for stale in self.objects.list(&prefix).map_err(failed)? {
+            self.objects.delete(&stale).map_err(failed)?;
+        }
+        for (day, batches) in parts {
+            self.put_parquet(&format!("{prefix}date={day}/part-0.parquet"), batches)?;
+        }
+        let key = format!("views/{view}/_current.json");
+        let bytes = serde_json::to_vec(&Current { generation })
+            .map_err(|e| storage(&self.location(&key), e))?;
+        self.objects.put(&key, bytes).map_err(failed)?;
+        for old in self.objects.list(&format!("views/{view}/")).map_err(failed)? {
+            if old.contains("/gen-") && !old.starts_with(&prefix) {
+                self.objects.delete(&old).map_err(failed)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn current(&self, view: &str) -> Result<Option<Current>> {
+        let key = format!("views/{view}/_current.json");
+        match self.objects.get(&key) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| storage(&self.location(&key), e)),
+            Err(e) if e.code() == vigie_core::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    /// The Parquet objects under `prefix`, in name order (so arrival order for sources).
+    fn parquet_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = self.objects.list(prefix).map_err(failed)?;
+        keys.retain(|key| key.ends_with(".parquet"));
+        Ok(keys)
+    }
+
+    fn read_all(&self, prefix: &str) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();
-        for path in parquet_files(dir)? {
-            let file = File::open(&path).map_err(|e| storage(&path, e))?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        for key in self.parquet_keys(prefix)? {
+            let bytes = self.objects.get(&key).map_err(failed)?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
                 .and_then(|b| b.with_batch_size(65_536).build())
-                .map_err(|e| storage(&path, e))?;
+                .map_err(|e| storage(&self.location(&key), e))?;
             for batch in reader {
-                batches.push(batch.map_err(|e| storage(&path, e))?);
+                batches.push(batch.map_err(|e| storage(&self.location(&key), e))?);
             }
         }
         Ok(batches)
     }
 
-    /// Replaces a view's rows with `parts` (one set of batches per event day).
-    pub fn replace_view(&self, view: &str, parts: &[(String, Vec<RecordBatch>)]) -> Result<()> {
-        let dir = self.view_dir(view);
-        let staging = dir.with_extension("partial");
-        if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(|e| storage(&staging, e))?;
-        }
-        for (day, batches) in parts {
-            write_parquet(&staging.join(format!("date={day}")).join("part-0.parquet"), batches)?;
-        }
-        fs::create_dir_all(&staging).map_err(|e| storage(&staging, e))?;
-        let old = dir.with_extension("old");
-        if dir.exists() {
-            if old.exists() {
-                fs::remove_dir_all(&old).map_err(|e| storage(&old, e))?;
-            }
-            fs::rename(&dir, &old).map_err(|e| storage(&dir, e))?;
-        }
-        fs::rename(&staging, &dir).map_err(|e| storage(&dir, e))?;
-        if old.exists() {
-            fs::remove_dir_all(&old).map_err(|e| storage(&old, e))?;
-        }
-        Ok(())
-    }
-}
-
-/// Parquet files under `dir`, recursively, in name order (so arrival order for sources).
-fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(folder) = pending.pop() {
-        let entries = match fs::read_dir(&folder) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(storage(&folder, e)),
+    fn put_parquet(&self, key: &str, batches: &[RecordBatch]) -> Result<()> {
+        let Some(first) = batches.first() else {
+            return Ok(());
         };
-        for entry in entries {
-            let path = entry.map_err(|e| storage(&folder, e))?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-fn write_atomically(path: &Path, write: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
-    if let Some(folder) = path.parent() {
-        fs::create_dir_all(folder).map_err(|e| storage(folder, e))?;
-    }
-    let partial = path.with_extension("partial");
-    let mut file = File::create(&partial).map_err(|e| storage(&partial, e))?;
-    write(&mut file)?;
-    file.sync_all().map_err(|e| storage(&partial, e))?;
-    fs::rename(&partial, path).map_err(|e| storage(path, e))
-}
-
-fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<()> {
-    let Some(first) = batches.first() else {
-        return Ok(());
-    };
-    let schema = Arc::clone(&first.schema());
-    write_atomically(path, |file| {
-        let handle = file.try_clone().map_err(|e| storage(path, e))?;
-        let mut writer =
-            ArrowWriter::try_new(handle, schema, None).map_err(|e| storage(path, e))?;
+        let schema = Arc::clone(&first.schema());
+        let mut bytes = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut bytes, schema, None)
+            .map_err(|e| storage(&self.location(key), e))?;
         for batch in batches {
-            writer.write(batch).map_err(|e| storage(path, e))?;
+            writer.write(batch).map_err(|e| storage(&self.location(key), e))?;
         }
-        writer.close().map_err(|e| storage(path, e))?;
-        Ok(())
-    })
+        writer.close().map_err(|e| storage(&self.location(key), e))?;
+        self.objects.put(key, bytes).map_err(failed)
+    }
 }

@@ -343,7 +343,7 @@ impl<'s> StreamProcessor<'s> {
                 shape,
                 views,
             };
-            let history = store.offline().read_all(&store.offline().source_dir(&run.name))?;
+            let history = store.offline().read_source(&run.name)?;
             if let Some(first) = history.iter().find(|b| b.num_rows() > 0) {
                 let schema = first.schema();
                 for view in &mut run.views {

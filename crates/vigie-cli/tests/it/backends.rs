@@ -168,3 +168,110 @@ fn an_unreachable_registry_database_is_one_line_naming_it_without_the_password()
     assert!(stderr.contains("expected postgres://"), "{stderr}");
     assert!(!project.path(".vigie/registry.db").exists(), "no SQLite file was made instead");
 }
+
+/// Writes an object by the S3 API.
+fn s3_put(endpoint: &str, bucket: &str, key: &str, body: &[u8]) {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to S3");
+    write!(
+        stream,
+        "PUT /{bucket}/{key} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .expect("send to S3");
+    stream.write_all(body).expect("send the body");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the S3 answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// The objects of `bucket` under `prefix`, by the S3 list API.
+fn s3_keys(endpoint: &str, bucket: &str, prefix: &str) -> String {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to S3");
+    write!(
+        stream,
+        "GET /{bucket}?list-type=2&prefix={prefix} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send to S3");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the S3 answer");
+    answer
+}
+
+#[test]
+fn a_source_file_and_the_offline_store_on_s3_give_the_features_they_give_on_disk() {
+    let Some(endpoint) = server("VIGIE_TEST_S3_ENDPOINT", "s3") else { return };
+    let bucket = fresh_bucket(&endpoint);
+    let on_disk = Project::new();
+    let on_s3 = Project::new()
+        .with_env("AWS_ENDPOINT_URL", &endpoint)
+        .with_env("AWS_ACCESS_KEY_ID", "vigie-test")
+        .with_env("AWS_SECRET_ACCESS_KEY", "vigie-test")
+        .with_env("AWS_REGION", "us-east-1");
+    for project in [&on_disk, &on_s3] {
+        project.ok(&["init", "--rows", "3000"]);
+    }
+    let config = on_s3.path("vigie.toml");
+    let text = std::fs::read_to_string(&config).expect("read vigie.toml");
+    let text = text
+        .replace("offline = \".vigie/offline\"", &format!("offline = \"s3://{bucket}/features\""))
+        .replace(
+            "path = \"data/transactions.csv\"",
+            &format!("path = \"s3://{bucket}/raw/transactions.csv\""),
+        );
+    std::fs::write(&config, text).expect("write vigie.toml");
+    // The source file too is on S3 (the same generated rows as the other project's).
+    let csv = std::fs::read(on_s3.path("data/transactions.csv")).expect("the generated file");
+    s3_put(&endpoint, &bucket, "raw/transactions.csv", &csv);
+
+    let mut results = Vec::new();
+    for project in [&on_disk, &on_s3] {
+        let ingested = project.json(&["ingest", "--format", "json"]);
+        let materialized = project.json(&["materialize", "--format", "json"]);
+        let got = project.json(&[
+            "features",
+            "get",
+            "customer_activity",
+            "--key",
+            "customer_id=C0003",
+            "--format",
+            "json",
+        ]);
+        let (entities, out) = (project.path("data/transactions.csv"), project.path("history.csv"));
+        project.ok(&[
+            "features",
+            "history",
+            "--entities",
+            &entities.display().to_string(),
+            "--features",
+            "customer_activity:*",
+            "--out",
+            &out.display().to_string(),
+        ]);
+        let history = std::fs::read_to_string(project.path("history.csv")).expect("history");
+        let counts = (ingested[0]["stored"].clone(), materialized[0]["rows"].clone());
+        results.push((counts, got["time"].clone(), got["features"].clone(), history));
+    }
+    let (disk, s3) = (&results[0], &results[1]);
+    assert_eq!(disk.0, s3.0, "rows stored and computed");
+    assert_eq!((&disk.1, &disk.2), (&s3.1, &s3.2), "the online features");
+    assert!(disk.3 == s3.3, "the same point-in-time history on S3 as on disk");
+    assert!(!std::path::Path::new(&on_s3.path(".vigie/offline")).exists(), "nothing on disk");
+    let keys = s3_keys(&endpoint, &bucket, "features/");
+    for key in [
+        "features/sources/transactions/part-000000000000.parquet",
+        "features/sources/transactions/_state.json",
+        "features/views/customer_activity/_current.json",
+        "features/views/customer_activity/gen-1/date=",
+    ] {
+        assert!(keys.contains(key), "{key} in {keys}");
+    }
+    // Computing the view again replaces its generation whole.
+    on_s3.ok(&["materialize"]);
+    let keys = s3_keys(&endpoint, &bucket, "features/views/");
+    assert!(keys.contains("gen-2/date=") && !keys.contains("gen-1/"), "{keys}");
+    let trained =
+        on_s3.json(&["train", "fraud", "--cv", "2", "--algorithm", "logistic", "--format", "json"]);
+    assert_eq!(trained["model"], "fraud", "{trained}");
+}

@@ -13,6 +13,14 @@ fn local_objects_round_trip_as_files() {
     let missing = store.get("artifacts/run1/none.vgm").unwrap_err();
     assert!(missing.to_string().contains("no such object"), "{missing}");
     assert_eq!(missing.code(), vigie_core::ErrorCode::NotFound);
+    store.put("artifacts/run1/z/deep.bin", b"z".to_vec()).unwrap();
+    store.put("artifacts/run10/other.bin", b"o".to_vec()).unwrap();
+    assert_eq!(
+        store.list("artifacts/run1/").unwrap(),
+        ["artifacts/run1/m-v1.vgm", "artifacts/run1/z/deep.bin"],
+        "at any depth, not the sibling run10"
+    );
+    assert_eq!(store.list("nothing/here/").unwrap(), Vec::<String>::new());
     store.delete("artifacts/run1/m-v1.vgm").unwrap();
     store.delete("artifacts/run1/m-v1.vgm").unwrap();
     assert!(store.get("artifacts/run1/m-v1.vgm").is_err());

@@ -84,7 +84,7 @@ aggregations = [
 
 /// Every stored row of `source`, in arrival order.
 fn stored(store: &FeatureStore, source: &str) -> RecordBatch {
-    let batches = store.offline().read_all(&store.offline().source_dir(source)).expect("read");
+    let batches = store.offline().read_source(source).expect("read");
     let first = batches.first().expect("a part");
     concat_batches(&first.schema(), &batches).expect("concat")
 }
@@ -121,7 +121,7 @@ fn check_unreachable(store: &FeatureStore, address: &str) {
     assert!(!message.contains("hunter2"), "{message}");
     assert_eq!(error.code(), vigie_core::ErrorCode::Unavailable, "{message}");
     assert_eq!(store.offline().state("gone").expect("state").watermark, None);
-    assert!(!store.offline().source_dir("gone").exists(), "no part written");
+    assert!(!store.offline().has_source("gone").expect("list"), "no part written");
     assert_eq!(store.offline().state("orders").expect("state"), before);
 }
 
@@ -226,7 +226,7 @@ fn postgres_rows_are_ingested_incrementally_and_feed_windows() {
     assert!(message.contains("reading the source's query"), "{message}");
     assert_eq!(error.code(), vigie_core::ErrorCode::Unavailable, "{message}");
     assert_eq!(store.offline().state("orders").expect("state").watermark, None);
-    assert!(!store.offline().source_dir("orders").exists(), "no part written");
+    assert!(!store.offline().has_source("orders").expect("list"), "no part written");
     client.batch_execute(&format!("DROP TABLE {table}")).expect("drop");
 }
 
