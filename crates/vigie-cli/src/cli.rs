@@ -144,6 +144,12 @@ pub enum Command {
         #[command(subcommand)]
         command: MlflowCommand,
     },
+    /// The example project on real servers (examples/fraud-on-servers).
+    Example {
+        /// What to do.
+        #[command(subcommand)]
+        command: ExampleCommand,
+    },
     /// The audit log of every prediction `vigie serve` answered: check its hash chain, list records.
     Audit {
         /// What to do.
@@ -177,6 +183,39 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+}
+
+/// `vigie example`.
+#[derive(Debug, Subcommand)]
+pub enum ExampleCommand {
+    /// Write the seeded card transactions of `vigie init` to real servers: every transaction
+    /// with its label into PostgreSQL (table `transactions`, replaced), a profile per customer
+    /// into MongoDB (`bank.customers`), and every transaction as a JSON event into Kafka
+    /// (topic `card-transactions`).
+    Load(ExampleLoadArgs),
+}
+
+/// `vigie example load`.
+#[derive(Debug, Args)]
+pub struct ExampleLoadArgs {
+    /// PostgreSQL URL.
+    #[arg(long, env = "VIGIE_EXAMPLE_POSTGRES_URL", value_name = "URL")]
+    pub postgres: String,
+    /// MongoDB URL.
+    #[arg(long, env = "VIGIE_EXAMPLE_MONGODB_URL", value_name = "URL")]
+    pub mongodb: String,
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "VIGIE_EXAMPLE_KAFKA_BROKERS", value_name = "HOST:PORT")]
+    pub kafka: String,
+    /// About how many transactions to generate.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    pub rows: usize,
+    /// The generator's seed.
+    #[arg(long, default_value_t = 7, value_name = "S")]
+    pub seed: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 /// `vigie serve`: HTTPS and OAuth2 bearer tokens.

@@ -141,6 +141,20 @@ impl FeatureStore {
         })
     }
 
+    /// What to run to store rows of `source`: `vigie ingest` for files and databases, the
+    /// stream processor for streaming sources.
+    pub(crate) fn how_to_fill(&self, source: &str) -> String {
+        match self.config.sources.get(source).map(|s| *s.kind.get_ref()) {
+            Some(SourceKind::Kafka) => {
+                "run `vigie stream` (or `vigie serve`) to read its topic".to_owned()
+            }
+            Some(SourceKind::Http) => format!(
+                "post its events to `vigie serve` (POST /v1/events/{source}), which stores them"
+            ),
+            _ => format!("run `vigie ingest {source}`"),
+        }
+    }
+
     /// A feature view's definition.
     pub fn view(&self, name: &str) -> Result<&FeatureView> {
         self.config.feature_views.get(name).ok_or_else(|| FeatureError::Unknown {
@@ -506,7 +520,8 @@ impl FeatureStore {
         let batches = self.offline.read_source(source)?;
         if batches.iter().all(|b| b.num_rows() == 0) {
             return Err(invalid(format!(
-                "feature view {name:?}: source {source:?} has no rows yet; run `vigie ingest {source}`"
+                "feature view {name:?}: source {source:?} has no rows yet; {}",
+                self.how_to_fill(source)
             )));
         }
         let schema = batches[0].schema();

@@ -319,7 +319,8 @@ impl FeatureStore {
         let batches = self.offline().read_source(source)?;
         let Some(first) = batches.first() else {
             return Err(invalid(format!(
-                "model {name:?}: label source {source:?} has no rows yet; run `vigie ingest {source}`"
+                "model {name:?}: label source {source:?} has no rows yet; {}",
+                self.how_to_fill(source)
             )));
         };
         let labels = arrow::compute::concat_batches(&first.schema(), &batches)

@@ -2,6 +2,7 @@
 
 mod audit;
 mod demo;
+mod example;
 mod features;
 mod forecast;
 mod init;
@@ -21,7 +22,7 @@ use anyhow::Context as _;
 use vigie_core::{ColumnKind, ErrorCode};
 use vigie_registry::{Registry, RegistryLocation};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ExampleCommand};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Runs { command } => runs::run(&project, command),
         Command::Mlflow { command } => mlflow::run(&project, command),
         Command::Audit { command } => audit::run(&project, command),
+        Command::Example { command: ExampleCommand::Load(args) } => example::load(args),
     }
 }
 
