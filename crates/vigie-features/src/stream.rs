@@ -155,6 +155,18 @@ impl ViewRun {
                 self.pending.insert(arrival, row_values(row));
             }
         }
+        // A key whose newest events wait for its watermark gets their provisional values:
+        // what the batch engine computes over the events so far. The final values replace
+        // them (same event, same time and arrival) once the watermark passes.
+        for key in self.stream.holding() {
+            if let Some((time, Output { arrival, values: aggregates })) = self.stream.preview(key) {
+                let mut values = self.pending.get(&arrival).cloned().unwrap_or_default();
+                for (name, value) in self.compiled.aggregations.iter().zip(aggregates) {
+                    values.insert(name.clone(), number(value));
+                }
+                latest.insert(key.to_owned(), (time, arrival, values));
+            }
+        }
         Ok(Fed { latest, late })
     }
 }

@@ -6,9 +6,18 @@
 //! An event at time `t` gets, for each aggregation, the value over the
 //! entity's accepted events in `(t - window, t]` processed before it, itself
 //! included. Events are processed per entity in `(time, arrival)` order. An
-//! event is accepted when its time is at least the watermark at its arrival
-//! (the latest time seen before it, minus the allowed lateness); a later one
-//! is a dead letter in both executions.
+//! event is accepted when its time is at least its entity's watermark at its
+//! arrival (the latest time seen for that entity before it, minus the allowed
+//! lateness); a later one is a dead letter in both executions. The watermark
+//! is per entity so that a stream split into partitions by entity (Kafka's
+//! keyed partitions, read interleaved) judges each entity's events in the
+//! order they were produced.
+//!
+//! The stream holds an entity's accepted events until its watermark passes
+//! them, so a late-but-allowed event still lands in order; meanwhile
+//! [`Stream::preview`] gives the values of its newest held event as if no
+//! earlier one were still to come, which is what the batch engine computes
+//! over the events received so far.
 
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
@@ -174,8 +183,8 @@ impl WindowState {
     }
 }
 
-/// Decides which events count, in arrival order: an event is late when its
-/// time is before the latest time seen so far minus the allowed lateness.
+/// Decides which events of one key count, in arrival order: an event is late
+/// when its time is before the latest time seen so far minus the allowed lateness.
 #[derive(Debug, Clone, Copy)]
 pub struct Watermark {
     lateness: i64,
@@ -259,6 +268,11 @@ impl<T> Reorder<T> {
         out
     }
 
+    /// The events held, in no particular order: `(time, arrival, item)`.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, u64, &T)> {
+        self.heap.iter().map(|p| (p.time, p.arrival, &p.item))
+    }
+
     /// Events held.
     pub fn len(&self) -> usize {
         self.heap.len()
@@ -292,18 +306,19 @@ pub struct Output {
     pub values: Vec<f64>,
 }
 
-/// The batch execution over a history: lateness decided in arrival order,
-/// then each key's accepted events in `(time, arrival)` order. Returns the
+/// The batch execution over a history: lateness decided in arrival order per
+/// key, then each key's accepted events in `(time, arrival)` order. Returns the
 /// outputs sorted by key, time and arrival, and the arrival numbers of the
 /// late events.
 pub fn batch(events: &[Event], specs: &[WindowSpec], lateness: i64) -> (Vec<Output>, Vec<u64>) {
     let mut by_arrival: Vec<&Event> = events.iter().collect();
     by_arrival.sort_by_key(|e| e.arrival);
-    let mut watermark = Watermark::new(lateness);
+    let mut marks: HashMap<&str, Watermark> = HashMap::new();
     let mut late = Vec::new();
     let mut accepted: Vec<&Event> = Vec::with_capacity(events.len());
     for event in by_arrival {
-        if watermark.accept(event.time) {
+        let mark = marks.entry(event.key.as_str()).or_insert_with(|| Watermark::new(lateness));
+        if mark.accept(event.time) {
             accepted.push(event);
         } else {
             late.push(event.arrival);
@@ -325,15 +340,26 @@ pub fn batch(events: &[Event], specs: &[WindowSpec], lateness: i64) -> (Vec<Outp
     (outputs, late)
 }
 
+/// One key's part of the stream: its watermark, its held events and its windows.
+#[derive(Debug)]
+struct KeyStream {
+    watermark: Watermark,
+    pending: Reorder<(u64, Vec<Cell>)>,
+    state: WindowState,
+}
+
 /// The stream execution: events pushed one at a time as they arrive, held
-/// until the watermark passes them, then aggregated per key. Gives the same
-/// outputs as [`batch`] on the same arrivals.
+/// until their key's watermark passes them, then aggregated per key. Gives
+/// the same outputs as [`batch`] on the same arrivals.
 #[derive(Debug)]
 pub struct Stream {
     specs: Vec<WindowSpec>,
-    watermark: Watermark,
-    pending: Reorder<(String, u64, Vec<Cell>)>,
-    states: HashMap<String, WindowState>,
+    lateness: i64,
+    keys: HashMap<String, KeyStream>,
+    /// Keys that got an event since the last release (only their watermarks moved).
+    touched: Vec<String>,
+    /// Keys of the last release's touched ones still holding events.
+    holding: Vec<String>,
 }
 
 impl Stream {
@@ -341,38 +367,85 @@ impl Stream {
     pub fn new(specs: &[WindowSpec], lateness: i64) -> Self {
         Stream {
             specs: specs.to_vec(),
-            watermark: Watermark::new(lateness),
-            pending: Reorder::default(),
-            states: HashMap::new(),
+            lateness,
+            keys: HashMap::new(),
+            touched: Vec::new(),
+            holding: Vec::new(),
         }
     }
 
     /// Takes an arriving event; `false` when it is late (a dead letter).
     pub fn push(&mut self, event: Event) -> bool {
-        if !self.watermark.accept(event.time) {
+        let (specs, lateness) = (&self.specs, self.lateness);
+        let key = self.keys.entry(event.key.clone()).or_insert_with(|| KeyStream {
+            watermark: Watermark::new(lateness),
+            pending: Reorder::default(),
+            state: WindowState::new(specs),
+        });
+        if !key.watermark.accept(event.time) {
             return false;
         }
-        self.pending.hold(event.time, event.arrival, (event.key, event.arrival, event.cells));
+        self.touched.push(event.key.clone());
+        key.pending.hold(event.time, event.arrival, (event.arrival, event.cells));
         true
     }
 
-    /// Aggregates the events the watermark has passed (all of them when
-    /// `end`), returning `(key, time, output)` in processing order.
+    /// Aggregates the events their key's watermark has passed (all of them when
+    /// `end`), returning `(key, time, output)`: per key in `(time, arrival)` order.
     pub fn release(&mut self, end: bool) -> Vec<(String, i64, Output)> {
-        let mark = if end { None } else { self.watermark.value() };
+        let mut keys: Vec<String> = if end {
+            self.keys.keys().cloned().collect()
+        } else {
+            std::mem::take(&mut self.touched)
+        };
+        keys.sort_unstable();
+        keys.dedup();
+        self.holding.clear();
         let mut out = Vec::new();
-        for (time, (key, arrival, cells)) in self.pending.release(mark) {
-            let state =
-                self.states.entry(key.clone()).or_insert_with(|| WindowState::new(&self.specs));
-            let mut values = vec![0.0; self.specs.len()];
-            state.push(time, &cells, &mut values);
-            out.push((key, time, Output { arrival, values }));
+        for name in keys {
+            let Some(key) = self.keys.get_mut(&name) else { continue };
+            let mark = if end { None } else { key.watermark.value() };
+            for (time, (arrival, cells)) in key.pending.release(mark) {
+                let mut values = vec![0.0; self.specs.len()];
+                key.state.push(time, &cells, &mut values);
+                out.push((name.clone(), time, Output { arrival, values }));
+            }
+            if !key.pending.is_empty() {
+                self.holding.push(name);
+            }
+        }
+        if end {
+            self.touched.clear();
         }
         out
     }
 
-    /// Events waiting for the watermark.
+    /// The keys that got events before the last [`release`](Stream::release) and still
+    /// hold some (their watermark has not passed their newest events).
+    pub fn holding(&self) -> impl Iterator<Item = &str> {
+        self.holding.iter().map(String::as_str)
+    }
+
+    /// The values of `key`'s newest held event, computed as if its held events were all
+    /// released now (a copy of its windows takes them; the stream is unchanged): the
+    /// provisional latest row, as the batch engine computes it over the events so far.
+    pub fn preview(&self, key: &str) -> Option<(i64, Output)> {
+        let held = self.keys.get(key)?;
+        let mut pending: Vec<(i64, u64, &Vec<Cell>)> =
+            held.pending.iter().map(|(time, arrival, (_, cells))| (time, arrival, cells)).collect();
+        pending.sort_by_key(|&(time, arrival, _)| (time, arrival));
+        let mut state = held.state.clone();
+        let mut last = None;
+        for (time, arrival, cells) in pending {
+            let mut values = vec![0.0; self.specs.len()];
+            state.push(time, cells, &mut values);
+            last = Some((time, Output { arrival, values }));
+        }
+        last
+    }
+
+    /// Events waiting for their key's watermark.
     pub fn waiting(&self) -> usize {
-        self.pending.len()
+        self.keys.values().map(|k| k.pending.len()).sum()
     }
 }

@@ -7,9 +7,10 @@
 //! a computed view into rows is the feature store's job
 //! (`vigie_features::online::materialize`); this crate stores and reads rows.
 //!
-//! A write upserts a key's row only when it is newer than the stored one
-//! (by event time, then arrival), so writing the same history twice, or
-//! overlapping history, changes nothing. MongoDB or Redis as an online store
+//! A write upserts a key's row only when it is newer than the stored one (by
+//! event time, then arrival) or is the same event with other values (the
+//! stream processor's final values after its provisional ones), so writing
+//! the same or older history again changes nothing. MongoDB or Redis as an online store
 //! is not written yet.
 
 use std::path::Path;
@@ -118,8 +119,8 @@ impl OnlineStore {
         Ok(OnlineStore { conn })
     }
 
-    /// Upserts `rows` of `view` in one transaction, each only when newer
-    /// than the stored row of its key; returns the keys written.
+    /// Upserts `rows` of `view` in one transaction, each only when newer than the stored
+    /// row of its key (or the same event with other values); returns the keys written.
     pub fn write<'a>(
         &mut self,
         view: &str,
@@ -132,7 +133,9 @@ impl OnlineStore {
                 "INSERT INTO features(view, key, time, arrival, row) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (view, key) DO UPDATE SET time = excluded.time, arrival = excluded.arrival, row = excluded.row
                  WHERE excluded.time > features.time
-                    OR (excluded.time = features.time AND excluded.arrival > features.arrival)",
+                    OR (excluded.time = features.time AND excluded.arrival > features.arrival)
+                    OR (excluded.time = features.time AND excluded.arrival = features.arrival
+                        AND excluded.row <> features.row)",
             )?;
             for row in rows {
                 let values = Json::Object(row.values).to_string();

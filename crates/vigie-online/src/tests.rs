@@ -9,13 +9,18 @@ fn values(amount: f64) -> Map<String, Json> {
 }
 
 #[test]
-fn only_newer_rows_replace_a_key_and_readers_see_them() {
+fn only_newer_rows_or_new_values_of_the_same_event_replace_a_key() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("state/online.db");
     let mut store = OnlineStore::open(&path).expect("open");
     let row = |key, time, arrival, amount| LatestRow { key, time, arrival, values: values(amount) };
     assert_eq!(store.write("v", [row("a", 10, 1, 1.0), row("b", 10, 1, 2.0)]).expect("write"), 2);
-    assert_eq!(store.write("v", [row("a", 10, 1, 9.0)]).expect("same"), 0, "not newer");
+    assert_eq!(store.write("v", [row("a", 10, 1, 1.0)]).expect("same"), 0, "the same row again");
+    assert_eq!(
+        store.write("v", [row("a", 10, 1, 9.0)]).expect("final"),
+        1,
+        "the same event with other values: final values after provisional ones"
+    );
     assert_eq!(store.write("v", [row("a", 5, 9, 9.0)]).expect("older"), 0, "older");
     assert_eq!(store.write("v", [row("a", 10, 2, 3.0)]).expect("later arrival"), 1);
 

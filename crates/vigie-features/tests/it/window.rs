@@ -1,6 +1,7 @@
-//! The window kernel: values equal a brute-force scan of the window, and the
+//! The window kernel: values equal a brute-force scan of the window, the
 //! stream execution equals the batch one row for row, late and out-of-order
-//! events included.
+//! events included, and a held key's preview equals the batch over the events
+//! so far.
 
 use proptest::prelude::*;
 use vigie_core::config::Function;
@@ -118,6 +119,32 @@ proptest! {
             prop_assert_eq!(s.arrival, b.arrival);
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             prop_assert_eq!(bits(&s.values), bits(&b.values));
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn a_preview_equals_the_batch_over_the_events_so_far((events, lateness) in events(), cut in 1..80usize) {
+        let specs = specs(&[25, 300]);
+        let prefix = &events[..cut.min(events.len())];
+        let mut stream = Stream::new(&specs, lateness);
+        for event in prefix {
+            stream.push(event.clone());
+        }
+        stream.release(false);
+        let (batch, _) = window::batch(prefix, &specs, lateness);
+        for key in stream.holding().map(str::to_owned).collect::<Vec<_>>() {
+            let (_, preview) = stream.preview(&key).expect("a held event");
+            // The batch's rows of this key are sorted by time and arrival: its newest is last.
+            let newest = batch
+                .iter()
+                .filter(|o| prefix.iter().any(|e| e.arrival == o.arrival && e.key == key))
+                .last()
+                .expect("the batch has the key");
+            prop_assert_eq!(preview.arrival, newest.arrival);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&preview.values), bits(&newest.values));
         }
     }
 }
