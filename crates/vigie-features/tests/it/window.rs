@@ -139,8 +139,8 @@ proptest! {
             // The batch's rows of this key are sorted by time and arrival: its newest is last.
             let newest = batch
                 .iter()
-                .filter(|o| prefix.iter().any(|e| e.arrival == o.arrival && e.key == key))
-                .last()
+                .rev()
+                .find(|o| prefix.iter().any(|e| e.arrival == o.arrival && e.key == key))
                 .expect("the batch has the key");
             prop_assert_eq!(preview.arrival, newest.arrival);
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
