@@ -190,8 +190,8 @@ pub enum AuditCommand {
 pub enum ExampleCommand {
     /// Write the seeded card transactions of `vigie init` to real servers: every transaction
     /// with its label into PostgreSQL (table `transactions`, replaced), a profile per customer
-    /// into MongoDB (`bank.customers`), and every transaction as a JSON event into Kafka
-    /// (topic `card-transactions`).
+    /// into MongoDB (`bank.customers` by default), and every transaction as a JSON event into
+    /// Kafka (topic `card-transactions` by default).
     Load(ExampleLoadArgs),
 }
 
@@ -207,6 +207,12 @@ pub struct ExampleLoadArgs {
     /// Kafka bootstrap servers.
     #[arg(long, env = "VIGIE_EXAMPLE_KAFKA_BROKERS", value_name = "HOST:PORT")]
     pub kafka: String,
+    /// The MongoDB database of the `customers` collection.
+    #[arg(long, default_value = "bank", value_name = "NAME")]
+    pub mongodb_database: String,
+    /// The Kafka topic (created with 3 partitions when missing).
+    #[arg(long, default_value = "card-transactions", value_name = "NAME")]
+    pub topic: String,
     /// About how many transactions to generate.
     #[arg(long, default_value_t = 20_000, value_name = "N")]
     pub rows: usize,

@@ -22,9 +22,6 @@ use crate::example;
 use crate::output::{self, outln};
 use crate::progress::Spinner;
 
-/// The Kafka topic of card transactions.
-pub const TOPIC: &str = "card-transactions";
-
 /// One generated transaction, as the CSV of `vigie init` has it.
 struct Row<'a> {
     cells: Vec<&'a str>,
@@ -87,28 +84,31 @@ pub fn load(args: ExampleLoadArgs) -> anyhow::Result<()> {
     summary["postgres"] = json!({"table": "transactions", "rows": written?});
 
     let spinner = Spinner::new("writing the customer profiles to MongoDB");
-    let written = load_mongodb(&args.mongodb, &rows);
+    let written = load_mongodb(&args.mongodb, &args.mongodb_database, &rows);
     spinner.finish();
-    summary["mongodb"] = json!({"collection": "bank.customers", "documents": written?});
+    let collection = format!("{}.customers", args.mongodb_database);
+    summary["mongodb"] = json!({"collection": collection, "documents": written?});
 
     let spinner = Spinner::new("sending the transactions to Kafka");
-    vigie_connectors::kafka::create_topic(&args.kafka, TOPIC, 3)?;
+    vigie_connectors::kafka::create_topic(&args.kafka, &args.topic, 3)?;
     let events: Vec<Json> = rows.iter().map(Row::event).collect();
-    let sent = vigie_connectors::kafka::produce(&args.kafka, TOPIC, &events, Some("customer_id"));
+    let sent =
+        vigie_connectors::kafka::produce(&args.kafka, &args.topic, &events, Some("customer_id"));
     spinner.finish();
     sent?;
-    summary["kafka"] = json!({"topic": TOPIC, "events": events.len()});
+    summary["kafka"] = json!({"topic": args.topic, "events": events.len()});
 
     match args.format {
         Format::Json => output::json(&summary),
         Format::Text => {
             outln!(
                 "{} transactions ({} fraudulent): PostgreSQL table transactions, {} customer \
-                 profiles in MongoDB bank.customers, {} events on Kafka topic {TOPIC}",
+                 profiles in MongoDB {collection}, {} events on Kafka topic {}",
                 summary["transactions"],
                 summary["frauds"],
                 summary["mongodb"]["documents"],
-                summary["kafka"]["events"]
+                summary["kafka"]["events"],
+                args.topic
             )?;
             Ok(())
         }
@@ -153,9 +153,9 @@ fn load_postgres(url: &str, rows: &[Row<'_>]) -> anyhow::Result<usize> {
     Ok(rows.len())
 }
 
-/// Writes one profile per customer into `bank.customers`: home country and segment nested
+/// Writes one profile per customer into `DATABASE.customers`: home country and segment nested
 /// under `profile`, `updated_at` a day before the customer's first transaction.
-fn load_mongodb(url: &str, rows: &[Row<'_>]) -> anyhow::Result<usize> {
+fn load_mongodb(url: &str, database: &str, rows: &[Row<'_>]) -> anyhow::Result<usize> {
     let mut first: BTreeMap<&str, &Row<'_>> = BTreeMap::new();
     let mut spent: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
     for row in rows {
@@ -189,7 +189,7 @@ fn load_mongodb(url: &str, rows: &[Row<'_>]) -> anyhow::Result<usize> {
             })
         })
         .collect();
-    let sink = MongoSink::new(url, "bank", "customers", Duration::from_secs(10))?;
+    let sink = MongoSink::new(url, database, "customers", Duration::from_secs(10))?;
     sink.insert_once(&documents)?;
     Ok(documents.len())
 }

@@ -6,6 +6,7 @@ mod auth;
 mod backends;
 mod demo;
 mod entity;
+mod example;
 mod features;
 mod forecast;
 mod kafka;
