@@ -158,6 +158,20 @@ pub struct Prediction<'a> {
     pub outputs: &'a [Vec<f64>],
 }
 
+/// One answered forecast request, as the forecast route hands it to
+/// [`AuditLog::record_forecast`]: one record row per series, its key columns and
+/// the horizon in, its forecast rows out.
+pub struct ForecastAnswer<'a> {
+    /// The request id returned to the client.
+    pub request_id: &'a str,
+    /// Who asked.
+    pub caller: &'a str,
+    /// The forecast model's serving version.
+    pub served: &'a crate::catalog::ServedForecast,
+    /// Per series: `{"inputs": {series columns, "horizon"}, "outputs": [forecast rows]}`.
+    pub rows: Vec<Json>,
+}
+
 /// Proof that a prediction is on disk, added to the reply: an
 /// `x-request-id` header, and the labels the metrics middleware counts by.
 #[derive(Debug)]
@@ -252,6 +266,32 @@ impl AuditLog {
             prediction.outputs.iter().filter_map(|row| observed_score(task, row)),
         );
         Ok(Audited { request_id: prediction.request_id.to_owned(), labels })
+    }
+
+    /// Records one answered forecast request and waits until it is durable.
+    pub async fn record_forecast(&self, answer: ForecastAnswer<'_>) -> Result<Audited, ApiError> {
+        let served = answer.served;
+        let labels = ServedLabels {
+            model: served.name.clone(),
+            version: served.version.to_string(),
+            variant: CHAMPION.to_owned(),
+        };
+        let fields = RecordFields {
+            ts: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            request_id: answer.request_id,
+            caller: answer.caller,
+            route: "/v1/models/{name}/forecast",
+            model: &served.name,
+            version: served.version,
+            variant: CHAMPION,
+            threshold: None,
+            rows: answer.rows,
+        };
+        let line = serde_json::to_string(&fields).map_err(|e| {
+            ApiError::from_code(ErrorCode::Internal, format!("cannot encode the audit record: {e}"))
+        })?;
+        self.submit(line).await?;
+        Ok(Audited { request_id: answer.request_id.to_owned(), labels })
     }
 
     /// Records a shadow version's scores of a request already answered (its

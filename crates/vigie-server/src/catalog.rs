@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use vigie_ml::Model;
+use vigie_ml::{Model, SavedModel};
 use vigie_registry::{ModelRef, Registry, Selector};
 
 use crate::error::ApiError;
@@ -34,6 +34,17 @@ pub struct Served {
     pub model: Model,
 }
 
+/// A forecast model's serving version.
+#[derive(Debug)]
+pub struct ServedForecast {
+    /// The model's name.
+    pub name: String,
+    /// Its version.
+    pub version: u32,
+    /// The model.
+    pub forecaster: vigie_ml::forecast::Forecaster,
+}
+
 /// The serving version of every model, as of one registry generation.
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -41,7 +52,9 @@ pub struct Catalog {
     pub generation: u64,
     /// Model name → its serving version.
     pub models: BTreeMap<String, Arc<Served>>,
-    /// Models the server skips, with why (forecast models, unreadable files).
+    /// Forecast model name → its serving version (`POST /v1/models/{name}/forecast`).
+    pub forecasters: BTreeMap<String, Arc<ServedForecast>>,
+    /// Models the server skips, with why (unreadable files).
     pub skipped: Vec<(String, String)>,
     /// Model name → its routing between versions, with the versions it needs loaded.
     pub routes: BTreeMap<String, Arc<crate::routing::Route>>,
@@ -73,12 +86,19 @@ impl Catalog {
         for name in names {
             let reference = ModelRef { name: name.clone(), selector: Selector::Default };
             let info = registry.resolve(&reference).map_err(|e| e.to_string())?;
-            match registry
-                .load(&info)
-                .map_err(|e| e.to_string())
-                .and_then(|saved| saved.into_tabular().map_err(|e| e.to_string()))
-            {
-                Ok(model) => {
+            match registry.load(&info).map_err(|e| e.to_string()) {
+                Ok(SavedModel::Forecast(forecaster)) => {
+                    catalog.forecasters.insert(
+                        name.clone(),
+                        Arc::new(ServedForecast {
+                            name,
+                            version: info.version,
+                            forecaster: *forecaster,
+                        }),
+                    );
+                }
+                Ok(SavedModel::Tabular(model)) => {
+                    let model = *model;
                     catalog.models.insert(
                         name.clone(),
                         Arc::new(Served {

@@ -48,6 +48,7 @@ mod entity;
 mod error;
 mod events;
 mod feedback;
+mod forecast;
 mod metrics;
 mod mlflow;
 mod online;
@@ -71,7 +72,7 @@ use axum::{Extension, Router};
 
 pub use audit::{AuditLog, AuditOptions};
 pub use auth::{Access, AuthConfig, AuthError, Authenticator, Caller, Right};
-pub use catalog::{Catalog, OpenRegistry, Served, Shared};
+pub use catalog::{Catalog, OpenRegistry, Served, ServedForecast, Shared};
 pub use error::ApiError;
 pub use events::{EventError, EventMetrics, EventSink, Events};
 pub use feedback::FeedbackLog;
@@ -137,6 +138,7 @@ pub fn router(shared: Arc<Shared>, parts: Parts) -> Router {
         .route("/ping", get(mlflow::ping))
         .route("/health", get(mlflow::ping))
         .route("/v1/models/{name}/predict", post(v1::predict))
+        .route("/v1/models/{name}/forecast", post(forecast::forecast))
         .route("/v1/features/{view}/{key}", get(online::features))
         .route("/v1/feedback", post(feedback::feedback))
         .route("/v1/events/{source}", post(events::post))

@@ -50,6 +50,14 @@ pub fn run(
                 served.model.card.task.name()
             );
         }
+        for (name, served) in &catalog.forecasters {
+            eprintln!(
+                "serving {name} v{} (forecast, {} series, up to {} periods ahead)",
+                served.version,
+                served.forecaster.keys.len(),
+                served.forecaster.model.horizon()
+            );
+        }
         for (name, reason) in &catalog.skipped {
             eprintln!("not serving {name}: {reason}");
         }

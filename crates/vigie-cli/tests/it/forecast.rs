@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use serde_json::json;
+
 use crate::support::{Project, read_csv};
 
 const SERIES: [(&str, &str); 4] =
@@ -327,4 +329,105 @@ fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
         error.contains("\"store=99|line=toys\"") && error.contains("not in the training data"),
         "{error}"
     );
+}
+
+#[test]
+fn vigie_serve_forecasts_as_vigie_forecast_does_and_refuses_bad_requests() {
+    let project = Project::new();
+    let data = project.path("revenue.csv");
+    std::fs::write(&data, table(0..DAYS, DAYS)).expect("write the table");
+    let trained = project.json(&[
+        "train",
+        "--task",
+        "forecast",
+        "--data",
+        data.to_str().expect("utf-8 path"),
+        "--time",
+        "date",
+        "--target",
+        "revenue",
+        "--series",
+        "store,line",
+        "--horizon",
+        "7",
+        "--name",
+        "revenue",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(trained["model"], "revenue", "{trained}");
+    let cli: serde_json::Value = serde_json::from_str(&project.ok(&[
+        "forecast",
+        "--model",
+        "revenue",
+        "--horizon",
+        "5",
+        "--format",
+        "json",
+    ]))
+    .expect("json");
+
+    let server = crate::support::Server::start(&project, &[]);
+    let (status, all) = server.post("/v1/models/revenue/forecast", r#"{"horizon": 5}"#);
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(
+        (&all["model"], &all["version"], &all["horizon"]),
+        (&json!("revenue"), &json!(1), &json!(5))
+    );
+    assert_eq!(all["forecasts"], cli, "the server's rows are vigie forecast's");
+
+    // One series by its columns: its rows only, in order.
+    let one = cli.as_array().expect("rows")[0].clone();
+    let body = json!({"horizon": 5, "series": [{"store": one["store"], "line": one["line"]}]});
+    let (status, picked) = server.post("/v1/models/revenue/forecast", &body.to_string());
+    assert_eq!(status, 200, "{picked}");
+    let expected: Vec<&serde_json::Value> = cli
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["store"] == one["store"] && r["line"] == one["line"])
+        .collect();
+    assert_eq!(
+        picked["forecasts"].as_array().map(|r| r.iter().collect::<Vec<_>>()),
+        Some(expected)
+    );
+    // Recorded in the audit log before the reply.
+    let listed = project.json(&[
+        "audit",
+        "list",
+        "--request-id",
+        picked["request_id"].as_str().expect("id"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(listed[0]["route"], "/v1/models/{name}/forecast", "{listed}");
+
+    for (body, code, message) in [
+        (
+            r#"{"horizon": 0}"#,
+            400,
+            "field \"horizon\": expected a whole number of periods from 1 to 7",
+        ),
+        (r#"{"horizon": 8}"#, 400, "from 1 to 7"),
+        (
+            r#"{"series": [{"store": "nowhere", "line": "x"}]}"#,
+            404,
+            "forecasts no series store=nowhere, line=x",
+        ),
+        (r#"{"series": [{"store": "s0"}]}"#, 400, "series[0].line: missing"),
+        (
+            r#"{"series": [{"store": "s0", "line": "a", "city": "Paris"}]}"#,
+            400,
+            "series[0].city: not a series column",
+        ),
+        (r#"{"series": "s0"}"#, 400, "field \"series\": expected a list"),
+    ] {
+        let (status, reply) = server.post("/v1/models/revenue/forecast", body);
+        assert_eq!(status, code, "{body}: {reply}");
+        let text = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(text.contains(message), "{body}: {text}");
+    }
+    let (status, reply) = server.post("/v1/models/nothing/forecast", "{}");
+    assert_eq!(status, 404, "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap_or_default().contains("revenue"), "{reply}");
 }

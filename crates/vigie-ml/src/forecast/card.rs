@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::calendar::format_period_time;
 use super::frame::ColumnRoles;
-use super::model::ForecastModel;
+use super::model::{ForecastModel, ForecastRow};
 use crate::error::{MlError, Result};
 use crate::model::DataFingerprint;
 
@@ -69,5 +70,43 @@ impl Forecaster {
             }
         }
         Ok(())
+    }
+
+    /// The key of the series whose series columns have `values` (in the card's column
+    /// order), if the model forecasts it.
+    pub fn key_of(&self, values: &[&str]) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(_, known)| known.iter().map(String::as_str).eq(values.iter().copied()))
+            .map(|(key, _)| key.as_str())
+    }
+
+    /// One forecast row as a record in the user's columns: the series columns' values, the
+    /// time column written as the training data's frequency writes it, and `forecast`,
+    /// `lo80`, `hi80`, `lo95`, `hi95` (null when not finite).
+    pub fn record(&self, row: &ForecastRow) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::Value as Json;
+        let mut record = serde_json::Map::new();
+        let values = self.keys.get(&row.series);
+        for (idx, column) in self.card.columns.series.iter().enumerate() {
+            let value =
+                values.and_then(|v| v.get(idx)).map_or(Json::Null, |v| Json::from(v.as_str()));
+            record.insert(column.clone(), value);
+        }
+        record.insert(
+            self.card.columns.time.clone(),
+            Json::from(format_period_time(row.time, self.model.frequency())),
+        );
+        let number = |x: f64| serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number);
+        for (name, value) in [
+            ("forecast", row.forecast),
+            ("lo80", row.lo80),
+            ("hi80", row.hi80),
+            ("lo95", row.lo95),
+            ("hi95", row.hi95),
+        ] {
+            record.insert(name.to_owned(), number(value));
+        }
+        record
     }
 }
