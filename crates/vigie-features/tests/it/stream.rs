@@ -2,7 +2,8 @@
 //! an HTTP source's log, processed in micro-batches (out of order, late and
 //! malformed events included, the processor restarted midway), give online
 //! rows equal to the batch view's rows for the same events, and the same
-//! events are refused by both.
+//! events are refused by both; with the embedded online store, and with a
+//! MongoDB one (`VIGIE_TEST_MONGODB_URL`, from `scripts/services.sh`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,7 +11,11 @@ use std::path::Path;
 use arrow::array::{Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use serde_json::{Value as Json, json};
 use vigie_core::Config;
-use vigie_features::{EventLog, FeatureStore, OnlineStore, StepSummary, StreamProcessor};
+use vigie_features::{
+    EventLog, FeatureStore, OnlineLocation, OnlineStore, StepSummary, StreamProcessor,
+};
+
+use crate::sources::{server, unique};
 
 const PROJECT: &str = r#"
 [entities.customer]
@@ -73,10 +78,19 @@ fn open(dir: &Path) -> (FeatureStore, EventLog) {
     (FeatureStore::open(dir, config).expect("store"), log)
 }
 
-fn processor<'s>(store: &'s FeatureStore, dir: &Path) -> StreamProcessor<'s> {
-    let online = OnlineStore::open(&dir.join(".vigie/online.db")).expect("online");
+fn processor<'s>(
+    store: &'s FeatureStore,
+    dir: &Path,
+    online: &OnlineLocation,
+) -> StreamProcessor<'s> {
+    let online = OnlineStore::open(online).expect("online");
     StreamProcessor::open(store, &dir.join(".vigie/events"), &dir.join(".vigie/dead"), online)
         .expect("processor")
+}
+
+/// The project's embedded online store.
+fn embedded(dir: &Path) -> OnlineLocation {
+    OnlineLocation::embedded(dir.join(".vigie/online.db"))
 }
 
 /// The batch view's rows by (key, time): feature → value.
@@ -112,7 +126,21 @@ fn batch_rows(rows: &RecordBatch) -> HashMap<(String, i64), HashMap<String, Json
 #[test]
 fn the_stream_equals_the_batch_row_for_row_across_restarts() {
     let dir = tempfile::tempdir().expect("dir");
-    let (store, log) = open(dir.path());
+    check_stream_equals_batch(dir.path(), &embedded(dir.path()));
+}
+
+#[test]
+fn the_stream_equals_the_batch_row_for_row_with_a_mongodb_online_store() {
+    let Some(url) = server("VIGIE_TEST_MONGODB_URL", "mongodb") else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let online = OnlineLocation::mongodb(&url, &unique("stream"), "online").expect("location");
+    check_stream_equals_batch(dir.path(), &online);
+}
+
+/// Streams the events through processors writing to `online`, in a project in `dir`, and
+/// checks every online row seen against the batch view.
+fn check_stream_equals_batch(dir: &Path, online: &OnlineLocation) {
+    let (store, log) = open(dir);
     let all = events(400);
     // Each customer's online row after each step: (key, time) → values, checked at the end.
     let mut seen: Vec<(String, i64, HashMap<String, Json>)> = Vec::new();
@@ -120,16 +148,16 @@ fn the_stream_equals_the_batch_row_for_row_across_restarts() {
     let mut sent = 0;
     let mut posted = 0;
     let snapshot = |seen: &mut Vec<_>| {
-        let online = OnlineStore::open(&dir.path().join(".vigie/online.db")).expect("online");
+        let reader = OnlineStore::open_read_only(online).expect("online");
         for customer in 0..6 {
-            if let Some(row) = online.get("live", &customer.to_string()).expect("read") {
+            if let Some(row) = reader.get("live", &customer.to_string()).expect("read") {
                 seen.push((customer.to_string(), row.time, row.values.into_iter().collect()));
             }
         }
     };
     for round in 0..2 {
         // A new processor each round: the second one rebuilds its windows from history.
-        let mut processor = processor(&store, dir.path());
+        let mut processor = processor(&store, dir, online);
         while sent < all.len() * (round + 1) / 2 {
             let end = (sent + 37).min(all.len());
             let mut request = all[sent..end].to_vec();
@@ -173,8 +201,7 @@ fn the_stream_equals_the_batch_row_for_row_across_restarts() {
         assert_eq!(values, expected, "customer {key} at {time}");
     }
 
-    let dead =
-        std::fs::read_to_string(dir.path().join(".vigie/dead/payments.jsonl")).expect("dead");
+    let dead = std::fs::read_to_string(dir.join(".vigie/dead/payments.jsonl")).expect("dead");
     let reasons: Vec<Json> = dead.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
     assert_eq!(reasons.len() as u64, total.dead_letters + total.late);
     assert!(reasons.iter().any(|r| {
@@ -188,8 +215,8 @@ fn the_stream_equals_the_batch_row_for_row_across_restarts() {
 fn only_one_processor_runs_per_project() {
     let dir = tempfile::tempdir().expect("dir");
     let (store, _log) = open(dir.path());
-    let _first = processor(&store, dir.path());
-    let online = OnlineStore::open(&dir.path().join(".vigie/online.db")).expect("online");
+    let _first = processor(&store, dir.path(), &embedded(dir.path()));
+    let online = OnlineStore::open(&embedded(dir.path())).expect("online");
     let second = StreamProcessor::open(
         &store,
         &dir.path().join(".vigie/events"),
