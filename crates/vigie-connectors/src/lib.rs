@@ -1,7 +1,8 @@
 //! Sources and sinks of data: files (CSV and Parquet, through Arrow), and the
 //! feature store's database sources as Arrow record batches read since a
 //! watermark: `postgres::read_since` (a table or query) and
-//! `mongodb::read_since` (a collection, nested fields flattened); `kafka`, a
+//! `mongodb::read_since` (a collection, nested fields flattened); `mongodb::MongoLatest`,
+//! the online store's collection of latest features per key; `kafka`, a
 //! topic of JSON events read in a consumer group (and a producer), one module
 //! per system. Also the clients of external servers that are not
 //! data sources: `mlflow`, the tracking server the registry exports to;

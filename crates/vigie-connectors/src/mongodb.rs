@@ -1,5 +1,6 @@
-//! MongoDB: the feature store's source, and [`MongoSink`], where the server
-//! copies its predictions.
+//! MongoDB: the feature store's source, [`MongoSink`], where the server
+//! copies its predictions, and [`MongoLatest`] (module `latest`), the online store's
+//! collection of each entity's latest features.
 //!
 //! The source: the documents of a collection whose timestamp is later than a
 //! watermark, flattened into columns of Arrow record batches.
@@ -33,6 +34,9 @@ use mongodb::sync::Client;
 
 use crate::postgres::redact_url;
 use crate::{ConnectorError, SourceRows};
+
+mod latest;
+pub use latest::{LatestDocument, LatestRead, MongoLatest};
 
 /// What a MongoDB source reads.
 #[derive(Debug, Clone, Copy)]

@@ -132,13 +132,24 @@ pub struct Project {
 pub struct Storage {
     /// The offline store: a folder (relative to the project) or `s3://bucket/prefix`.
     pub offline: String,
-    /// The online store: `embedded` or a `mongodb://` URI.
-    pub online: String,
+    /// The online store: `embedded` (`.vigie/online.db`) or a MongoDB URL,
+    /// `mongodb://USER:PASSWORD@HOST:PORT/?OPTIONS` (`${ENV}` is replaced from the
+    /// environment), with the database and collection below.
+    pub online: Spanned<String>,
+    /// The online store's MongoDB database (default `vigie`).
+    pub online_database: String,
+    /// The online store's MongoDB collection (default `online_features`).
+    pub online_collection: String,
 }
 
 impl Default for Storage {
     fn default() -> Self {
-        Storage { offline: DEFAULT_OFFLINE.to_owned(), online: EMBEDDED.to_owned() }
+        Storage {
+            offline: DEFAULT_OFFLINE.to_owned(),
+            online: Spanned::new(0..0, EMBEDDED.to_owned()),
+            online_database: "vigie".to_owned(),
+            online_collection: "online_features".to_owned(),
+        }
     }
 }
 
@@ -355,6 +366,17 @@ impl Config {
     }
 
     fn check(&self, at: &Locator<'_>) -> Result<(), ConfigError> {
+        let online = self.storage.online.get_ref();
+        // A URL from the environment (`${VAR}`) is checked once expanded, where it is used.
+        if online != EMBEDDED && !online.starts_with("mongodb://") && !online.starts_with("${") {
+            return Err(at.at(
+                &self.storage.online,
+                format!(
+                    "[storage] online: {online:?} is not `embedded` or a MongoDB URL \
+                     (mongodb://USER:PASSWORD@HOST:PORT/?OPTIONS; mongodb+srv:// is not supported)"
+                ),
+            ));
+        }
         let names =
             |map: Vec<&String>| map.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
         for (name, source) in &self.sources {

@@ -53,9 +53,16 @@ pub enum FeatureError {
     /// Another stream processor holds the project's lock.
     #[error("{0}: another stream processor (`vigie stream` or `vigie serve`) runs on this project")]
     Busy(PathBuf),
-    /// The online store failed.
+    /// The online store failed. Not marked `#[source]`, as for `Source`: a printed error chain
+    /// would repeat the message.
     #[error("online store: {0}")]
-    Online(#[from] vigie_online::OnlineError),
+    Online(vigie_online::OnlineError),
+}
+
+impl From<vigie_online::OnlineError> for FeatureError {
+    fn from(error: vigie_online::OnlineError) -> Self {
+        FeatureError::Online(error)
+    }
 }
 
 impl FeatureError {

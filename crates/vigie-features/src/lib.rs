@@ -6,8 +6,9 @@
 //!   (Parquet), views computed by DataFusion (row-level SQL expressions) and
 //!   the [`window`] kernel (per-entity sliding aggregations, lateness rule).
 //! - [`join`]: the point-in-time join that builds training sets.
-//! - [`online`]: materialisation of views into the embedded online store
-//!   (crate `vigie-online`), latest row per entity key.
+//! - [`online`]: materialisation of views into the online store (crate
+//!   `vigie-online`: embedded, or a MongoDB collection), latest row per
+//!   entity key.
 //! - [`offline`]: the Parquet layout, on disk or S3.
 //! - [`events`]: the log of events posted to HTTP sources, their checks and
 //!   their conversion to rows; [`stream`]: the stream processor, which runs
@@ -30,5 +31,5 @@ pub use engine::{FeatureStore, IngestSummary, ViewSummary};
 pub use error::{FeatureError, Result};
 pub use events::{AppendError, Appended, DeadLetter, EventLog, Refusal};
 pub use join::{FeatureRef, TrainingTable};
-pub use online::{OnlineRow, OnlineStore};
+pub use online::{OnlineError, OnlineLocation, OnlineRow, OnlineStore};
 pub use stream::{Progress, StepSummary, StreamProcessor};

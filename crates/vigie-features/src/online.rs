@@ -1,13 +1,14 @@
 //! Materialisation into the online store: the latest row of each entity
 //! key of a computed view, turned from Arrow columns into the JSON rows
 //! that the online store (crate `vigie-online`, shared with the server)
-//! keeps. The store itself, its SQL and its reads, live in that crate.
+//! keeps, embedded or in MongoDB. The store itself, its writes and its
+//! reads, live in that crate.
 
 use arrow::array::{
     Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
 };
 use serde_json::{Map, Value as Json};
-pub use vigie_online::{LatestRow, OnlineRow, OnlineStore};
+pub use vigie_online::{LatestRow, OnlineError, OnlineLocation, OnlineRow, OnlineStore};
 
 use crate::engine::{ARRIVAL, KEY, TIME};
 use crate::error::{FeatureError, Result};

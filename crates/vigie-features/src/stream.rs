@@ -20,7 +20,10 @@
 //! The window state is not saved: opening the processor replays the source's
 //! stored history through the same kernel, which rebuilds it exactly
 //! (pending events included) and rewrites each key's latest row, so a crash
-//! anywhere between the part and the online write loses nothing.
+//! anywhere between the part and the online write loses nothing. An online
+//! store that fails (a MongoDB that is down) fails the step after the events
+//! are stored: the rows it did not take wait in memory and are written first
+//! by the next step, before anything more is read, so no event is read twice.
 //!
 //! Only one processor runs per project: it holds a lock file while open.
 
@@ -94,10 +97,13 @@ struct ViewRun {
     pending: HashMap<u64, Map<String, Json>>,
 }
 
+/// The latest released row of each key: key → (time, arrival, values).
+type Latest = HashMap<String, (i64, u64, Map<String, Json>)>;
+
 /// What feeding rows to a view gave.
 struct Fed {
-    /// The latest released row of each key: key → (time, arrival, values).
-    latest: HashMap<String, (i64, u64, Map<String, Json>)>,
+    /// The latest released row of each key.
+    latest: Latest,
     /// Arrival numbers the lateness rule refused.
     late: Vec<u64>,
 }
@@ -286,6 +292,8 @@ impl Input {
 pub struct StreamProcessor<'s> {
     store: &'s FeatureStore,
     online: OnlineStore,
+    /// Latest rows per view released by a step whose online write failed, in release order.
+    unwritten: Vec<(String, Latest)>,
     log_root: PathBuf,
     dead_dir: PathBuf,
     sources: Vec<SourceRun>,
@@ -362,7 +370,7 @@ impl<'s> StreamProcessor<'s> {
                     let evaluated =
                         store.evaluate(&view.compiled, schema.clone(), history.clone())?;
                     let fed = view.feed(&evaluated)?;
-                    write_online(&mut online, &view.compiled.name, fed.latest)?;
+                    write_online(&mut online, &view.compiled.name, &fed.latest)?;
                 }
             }
             sources.push(run);
@@ -370,6 +378,7 @@ impl<'s> StreamProcessor<'s> {
         Ok(StreamProcessor {
             store,
             online,
+            unwritten: Vec::new(),
             log_root: log_root.to_owned(),
             dead_dir: dead_dir.to_owned(),
             sources,
@@ -385,6 +394,8 @@ impl<'s> StreamProcessor<'s> {
     /// Processes up to `max` new events of each source.
     pub fn step(&mut self, max: usize) -> Result<StepSummary> {
         let mut total = StepSummary::default();
+        // Rows an earlier step could not write go first; nothing is read until they are in.
+        total.updated += self.write_unwritten()?;
         for index in 0..self.sources.len() {
             match self.step_source(index, max) {
                 Ok(summary) => total.add(&summary),
@@ -476,11 +487,23 @@ impl<'s> StreamProcessor<'s> {
                     })
                     .collect();
                 append_dead(&self.dead_dir, &source.name, Some(&view.compiled.name), &late)?;
-                summary.updated += write_online(&mut self.online, &view.compiled.name, fed.latest)?;
+                self.unwritten.push((view.compiled.name.clone(), fed.latest));
             }
         }
+        // The events are stored: whatever the online store does, they are not read again.
         summary.commit_error = source.input.stored(last)?;
+        summary.updated += self.write_unwritten()?;
         Ok(summary)
+    }
+
+    /// Writes the rows waiting for the online store, oldest first; those it refuses wait on.
+    fn write_unwritten(&mut self) -> Result<u64> {
+        let mut written = 0;
+        while let Some((view, latest)) = self.unwritten.first() {
+            written += write_online(&mut self.online, view, latest)?;
+            self.unwritten.remove(0);
+        }
+        Ok(written)
     }
 
     /// Steps until `stop` is set, waiting `poll` whenever the sources have nothing new.
@@ -530,11 +553,7 @@ pub enum Progress<'a> {
 }
 
 /// Writes the latest rows of `view` into the online store; returns the keys updated.
-fn write_online(
-    online: &mut OnlineStore,
-    view: &str,
-    latest: HashMap<String, (i64, u64, Map<String, Json>)>,
-) -> Result<u64> {
+fn write_online(online: &mut OnlineStore, view: &str, latest: &Latest) -> Result<u64> {
     if latest.is_empty() {
         return Ok(0);
     }

@@ -1,33 +1,37 @@
-//! Reads of the embedded online store (crate `vigie-online`) for the
-//! server: a small pool of read-only SQLite connections used off the async
-//! runtime (SQLite blocks), every read timed in
+//! Reads of the online store (crate `vigie-online`, embedded or MongoDB)
+//! for the server: a small pool of read-only handles used off the async
+//! runtime (both backends block), every read timed in
 //! `vigie_online_store_duration_seconds`; and the route that returns an
-//! entity's latest features, `GET /v1/features/{view}/{key}`.
+//! entity's latest features, `GET /v1/features/{view}/{key}`. A store that
+//! cannot be read answers 503 (MongoDB down, a broken file), and readiness
+//! says so.
 //!
 //! The store is opened on first use, so `vigie serve` starts before the
-//! first `vigie materialize`, and sees what a later one writes (WAL).
+//! first `vigie materialize` (or with MongoDB down), and sees what a later
+//! one writes.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use axum::Extension;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde_json::{Value as Json, json};
 use vigie_core::ErrorCode;
-use vigie_online::{OnlineError, OnlineStore};
+use vigie_online::{OnlineError, OnlineLocation, OnlineStore};
 
 use crate::auth::{Caller, Right};
 use crate::catalog::Shared;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
-/// Idle connections kept for reuse; more are opened under load and closed after.
+/// Idle handles kept for reuse; more are opened under load and closed after (MongoDB
+/// handles share the location's client and its connection pool).
 const POOL_SIZE: usize = 8;
 
 /// The server's read-only access to the online store.
 pub struct OnlineReader {
-    path: PathBuf,
+    location: OnlineLocation,
     idle: Mutex<Vec<OnlineStore>>,
     metrics: Arc<Metrics>,
 }
@@ -39,9 +43,9 @@ impl From<OnlineError> for ApiError {
 }
 
 impl OnlineReader {
-    /// A reader of the store at `path` (opened on first use).
-    pub fn new(path: PathBuf, metrics: Arc<Metrics>) -> Arc<OnlineReader> {
-        Arc::new(OnlineReader { path, idle: Mutex::new(Vec::new()), metrics })
+    /// A reader of the store at `location` (opened on first use).
+    pub fn new(location: OnlineLocation, metrics: Arc<Metrics>) -> Arc<OnlineReader> {
+        Arc::new(OnlineReader { location, idle: Mutex::new(Vec::new()), metrics })
     }
 
     /// Runs `read` on a pooled connection on a blocking thread, and times
@@ -64,30 +68,34 @@ impl OnlineReader {
     }
 
     /// Whether the store answers, for readiness: `Ok` with what was found
-    /// (no file yet is fine: the first `vigie materialize` creates it), or
-    /// why it cannot be read. Bounded by `limit`, so a hung disk is an answer.
+    /// (no embedded file yet is fine: the first `vigie materialize` creates
+    /// it), or why it cannot be read. Bounded by `limit`, so a hung disk or
+    /// server is an answer.
     pub async fn check(self: &Arc<Self>, limit: Duration) -> Result<String, String> {
-        if !self.path.exists() {
-            return Ok("no store yet (`vigie materialize` creates it); predictions by record only"
-                .to_owned());
-        }
         match tokio::time::timeout(limit, self.read(|store| Ok(store.views()?))).await {
-            Ok(Ok(views)) => Ok(format!("{} feature view(s) readable", views.len())),
+            Ok(Ok(views)) => {
+                Ok(format!("{} feature view(s) readable in {}", views.len(), self.location))
+            }
+            Ok(Err(error)) if error.status == StatusCode::NOT_FOUND => {
+                Ok("no store yet (`vigie materialize` creates it); predictions by record only"
+                    .to_owned())
+            }
             Ok(Err(error)) => Err(error.message),
-            Err(_) => Err(format!("no answer within {limit:?}")),
+            Err(_) => Err(format!("no answer within {limit:?} from {}", self.location)),
         }
     }
 
     fn checkout(&self) -> Result<OnlineStore, ApiError> {
-        if let Some(store) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
-            return Ok(store);
-        }
-        if !self.path.exists() {
+        // Checked every time: a file removed since is no store, whatever handles are pooled.
+        if !self.location.exists() {
             return Err(ApiError::not_found(
                 "the online store is empty: run `vigie materialize` to fill it",
             ));
         }
-        Ok(OnlineStore::open_read_only(&self.path)?)
+        if let Some(store) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(store);
+        }
+        Ok(OnlineStore::open_read_only(&self.location)?)
     }
 
     fn checkin(&self, store: OnlineStore) {

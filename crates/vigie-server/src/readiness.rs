@@ -9,8 +9,10 @@
 //!   loads them before it opens its port, so this reports rather than gates.
 //! - `audit`: the audit writer takes records; no prediction is answered
 //!   without one.
-//! - `online_store`: the online store can be read, when the project has one
-//!   (no file yet is fine: predictions by record need none).
+//! - `online_store`: the online store can be read, embedded or MongoDB
+//!   (no embedded file yet is fine: predictions by record need none; a
+//!   MongoDB that does not answer is not ready, since predictions by entity
+//!   would fail).
 //! - `prediction_store`: reported, never required: while MongoDB is down the
 //!   audit log spools the predictions and the server keeps answering.
 //!

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use serde_json::{Value as Json, json};
-use vigie_core::config::{EMBEDDED, SourceKind};
-use vigie_features::{FeatureRef, FeatureStore, OnlineStore};
+use vigie_core::config::SourceKind;
+use vigie_features::{FeatureError, FeatureRef, FeatureStore, OnlineLocation, OnlineStore};
 
 use super::{Project, UsageError};
 use crate::cli::{FeaturesCommand, Format};
@@ -19,16 +19,18 @@ pub fn store(project: &Project) -> anyhow::Result<FeatureStore> {
     Ok(FeatureStore::open(&project.dir, project.config()?)?)
 }
 
-/// The project's online store.
+/// Where the project's online store is: `[storage] online` of vigie.toml.
+pub fn online_location(
+    project: &Project,
+    config: &vigie_core::Config,
+) -> anyhow::Result<OnlineLocation> {
+    Ok(OnlineLocation::from_config(&config.storage, &project.state_dir())
+        .map_err(FeatureError::from)?)
+}
+
+/// The project's online store, for reading and writing.
 pub fn online(project: &Project, store: &FeatureStore) -> anyhow::Result<OnlineStore> {
-    let online = &store.config().storage.online;
-    if online != EMBEDDED {
-        return Err(UsageError(format!(
-            "[storage] online = {online:?}: only the embedded online store is supported yet"
-        ))
-        .into());
-    }
-    Ok(OnlineStore::open(&project.state_dir().join("online.db"))?)
+    Ok(OnlineStore::open(&online_location(project, store.config())?).map_err(FeatureError::from)?)
 }
 
 fn names_or_all(one: Option<String>, all: Vec<&String>) -> Vec<String> {
@@ -190,7 +192,7 @@ fn get(project: &Project, view_name: &str, key: &str, format: Format) -> anyhow:
         .into());
     }
     let online = online(project, &store)?;
-    let Some(row) = online.get(view_name, value.trim())? else {
+    let Some(row) = online.get(view_name, value.trim()).map_err(FeatureError::from)? else {
         return Err(UsageError(format!(
             "no features of {key_column}={} in {view_name:?} (unknown entity, or run `vigie materialize {view_name}`)",
             value.trim()

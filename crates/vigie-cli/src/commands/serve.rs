@@ -102,7 +102,7 @@ pub fn open_server(
     };
     let stores = vigie_server::Stores {
         online: vigie_server::OnlineReader::new(
-            project.state_dir().join("online.db"),
+            super::features::online_location(project, &project.config()?)?,
             metrics.clone(),
         ),
         feedback: vigie_server::FeedbackLog::open(

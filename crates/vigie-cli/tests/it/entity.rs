@@ -4,12 +4,16 @@
 //! store, so the scores equal those of records holding the values `vigie
 //! features get` shows. Also the online features route, unknown entities,
 //! and feedback: accepted, refused twice (even after a restart), unknown,
-//! badly typed, and counted in the live accuracy metrics.
+//! badly typed, and counted in the live accuracy metrics. With a MongoDB
+//! online store (`VIGIE_TEST_MONGODB_URL`, from `scripts/services.sh`) the
+//! server answers as with the embedded one; with a MongoDB that does not
+//! answer, readers get 503 and the server is not ready.
 
+use mongodb::bson::{Document, doc};
 use serde_json::{Map, Value as Json, json};
 
 use crate::metrics::sample;
-use crate::support::{Project, Server};
+use crate::support::{Project, Server, service};
 
 const CUSTOMERS: [&str; 3] = ["C0001", "C0002", "C0003"];
 
@@ -252,6 +256,102 @@ fn rows_older_than_the_ttl_are_flagged_stale_as_the_cli_says_expired() {
         stale_seen += usize::from(cli["expired"] == true);
     }
     assert!(stale_seen > 0, "no customer older than an hour: the check proved nothing");
+}
+
+/// Points `[storage] online` of the project's vigie.toml at `url`, database `database`.
+fn use_online_store(project: &Project, url: &str, database: &str) {
+    let config = project.path("vigie.toml");
+    let text = std::fs::read_to_string(&config).expect("read vigie.toml");
+    let embedded = "online = \"embedded\"\n";
+    assert!(text.contains(embedded), "the example's [storage] moved");
+    let mongodb = format!("online = \"{url}\"\nonline_database = \"{database}\"\n");
+    std::fs::write(&config, text.replace(embedded, &mongodb)).expect("write vigie.toml");
+}
+
+#[test]
+fn entities_are_scored_the_same_on_a_mongodb_online_store() {
+    let Some(url) = service(
+        "VIGIE_TEST_MONGODB_URL",
+        "MongoDB server",
+        "scripts/services.sh run mongodb -- cargo test -p vigie-cli --test it entity",
+    ) else {
+        return;
+    };
+    let project = trained_project().with_env("VIGIE_ONLINE_URL", &url);
+    let embedded: Vec<Map<String, Json>> =
+        CUSTOMERS.iter().map(|c| features_of(&project, c)).collect();
+    let request = json!({"entities": CUSTOMERS, "explain": true});
+    let (on_embedded, route_on_embedded) = {
+        let server = Server::start(&project, &[]);
+        (predict(&server, &request), server.get("/v1/features/customer_activity/C0001"))
+    };
+
+    // The same model, its features materialised into MongoDB (the URL from the environment).
+    // A database no earlier run against the same server used.
+    let nanos = std::time::UNIX_EPOCH.elapsed().expect("after 1970").as_nanos();
+    let database = format!("entity_{}_{nanos}", std::process::id());
+    use_online_store(&project, "${VIGIE_ONLINE_URL}", &database);
+    let materialized = project.json(&["materialize", "--format", "json"]);
+    assert_eq!(materialized[0]["online_updated"], materialized[0]["keys"], "{materialized}");
+    let again = project.json(&["materialize", "--format", "json"]);
+    assert_eq!(again[0]["online_updated"], 0, "incremental: {again}");
+    for (customer, expected) in CUSTOMERS.iter().zip(&embedded) {
+        assert_eq!(&features_of(&project, customer), expected, "{customer}");
+    }
+    // Another application reads a customer's features as an ordinary document.
+    let client = mongodb::sync::Client::with_uri_str(&url).expect("client");
+    let document = client
+        .database(&database)
+        .collection::<Document>("online_features")
+        .find_one(doc! {"_view": "customer_activity", "_key": "C0001"})
+        .run()
+        .expect("find")
+        .expect("C0001's document");
+    assert_eq!(document.get_f64("amount_sum_24h").ok(), embedded[0]["amount_sum_24h"].as_f64());
+
+    let server = Server::start(&project, &[]);
+    let on_mongodb = predict(&server, &request);
+    assert_eq!(on_mongodb["predictions"], on_embedded["predictions"], "{on_mongodb}");
+    assert_eq!(server.get("/v1/features/customer_activity/C0001"), route_on_embedded);
+    let (status, ready) = server.get("/v2/health/ready");
+    assert_eq!(status, 200, "{ready}");
+    let detail = ready["checks"]["online_store"]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(&format!("{database}.online_features")), "{ready}");
+}
+
+#[test]
+fn a_mongodb_online_store_that_does_not_answer_is_503_and_not_ready() {
+    let project = trained_project();
+    // A port where nothing listens: that of a listener just closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("mongodb://vigie:s3cret@127.0.0.1:{port}/?serverSelectionTimeoutMS=300");
+    use_online_store(&project, &url, "vigie");
+    let named = |message: &str| {
+        message.contains(&format!("mongodb://vigie@127.0.0.1:{port}/"))
+            && !message.contains("s3cret")
+    };
+    let error = project.fails(&["materialize"], 1);
+    assert!(named(&error) && error.contains("online store"), "{error}");
+    let error =
+        project.fails(&["features", "get", "customer_activity", "--key", "customer_id=C0001"], 1);
+    assert!(named(&error), "{error}");
+
+    let server = Server::start(&project, &[]);
+    let (status, reply) =
+        server.post("/v1/models/fraud/predict", &json!({"entities": ["C0001"]}).to_string());
+    assert_eq!(status, 503, "{reply}");
+    assert!(reply["error"]["message"].as_str().is_some_and(named), "{reply}");
+    let (status, reply) = server.get("/v1/features/customer_activity/C0001");
+    assert_eq!(status, 503, "{reply}");
+    assert!(reply["error"]["message"].as_str().is_some_and(named), "{reply}");
+    let (status, ready) = server.get("/v2/health/ready");
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["checks"]["online_store"]["ok"], false, "{ready}");
+    let error = ready["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("not ready: online_store: ") && named(error), "{ready}");
 }
 
 #[test]

@@ -95,4 +95,24 @@ fn errors_name_the_file_line_column_and_key() {
 
     let e = error("[storage\noffline = 1");
     assert_eq!(e.line, 1, "{e}");
+
+    let e = error("[storage]\nonline = \"redis://127.0.0.1\"\n");
+    assert_eq!((e.line, e.column), (2, 10), "{e}");
+    assert!(e.message.starts_with("[storage] online: \"redis://127.0.0.1\" is not"), "{e}");
+}
+
+#[test]
+fn the_online_store_is_embedded_or_a_mongodb_collection() {
+    let config = Config::parse(
+        "[storage]\nonline = \"mongodb://${USER}:${PASSWORD}@db:27017/\"\n\
+         online_collection = \"latest\"\n",
+        "vigie.toml",
+    )
+    .expect("valid");
+    assert_eq!(config.storage.online.get_ref(), "mongodb://${USER}:${PASSWORD}@db:27017/");
+    assert_eq!(
+        (config.storage.online_database.as_str(), config.storage.online_collection.as_str()),
+        ("vigie", "latest")
+    );
+    assert_eq!(Storage::default().online.get_ref(), EMBEDDED);
 }

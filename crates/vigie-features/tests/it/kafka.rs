@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Value as Json, json};
 use vigie_core::Config;
-use vigie_features::{FeatureStore, OnlineStore, StreamProcessor};
+use vigie_features::{FeatureStore, OnlineLocation, OnlineStore, StreamProcessor};
 
 use crate::sources::server;
 
@@ -61,7 +61,8 @@ fn open(dir: &Path, text: &str) -> FeatureStore {
 }
 
 fn processor<'s>(store: &'s FeatureStore, dir: &Path) -> StreamProcessor<'s> {
-    let online = OnlineStore::open(&dir.join("online.db")).expect("online");
+    let online =
+        OnlineStore::open(&OnlineLocation::embedded(dir.join("online.db"))).expect("online");
     StreamProcessor::open(store, &dir.join("events"), &dir.join("dead"), online).expect("processor")
 }
 
@@ -129,7 +130,8 @@ fn kafka_events_are_stored_once_each_and_stream_as_the_batch_computes() {
         .map(|i| ((keys.value(i).to_owned(), times.value(i)), sums.value(i)))
         .collect();
     drop(second);
-    let online = OnlineStore::open(&dir.path().join("online.db")).expect("online");
+    let online =
+        OnlineStore::open(&OnlineLocation::embedded(dir.path().join("online.db"))).expect("online");
     for customer in 0..5 {
         let key = format!("c{customer}");
         let row = online.get("live", &key).expect("read").expect("a streamed row");

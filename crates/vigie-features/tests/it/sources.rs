@@ -41,7 +41,7 @@ pub fn server(variable: &str, service: &str) -> Option<String> {
 }
 
 /// A name no other test (or earlier run against the same server) uses.
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")

@@ -1,6 +1,8 @@
 //! The feature store end to end on files: incremental ingest, a view
 //! computed with SQL expressions and windows, the point-in-time join with a
-//! time-to-live, and the online store's latest rows.
+//! time-to-live, and the online store's latest rows, materialised
+//! incrementally into the embedded store and into MongoDB
+//! (`VIGIE_TEST_MONGODB_URL`, from `scripts/services.sh`).
 
 use std::path::Path;
 
@@ -8,7 +10,9 @@ use arrow::array::{Array, Float64Array, RecordBatch, StringArray, TimestampMicro
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use vigie_core::Config;
 use vigie_features::online::materialize;
-use vigie_features::{FeatureRef, FeatureStore, OnlineStore};
+use vigie_features::{FeatureRef, FeatureStore, OnlineLocation, OnlineStore};
+
+use crate::sources::{server, unique};
 
 const PROJECT: &str = r#"
 [entities.customer]
@@ -102,8 +106,23 @@ fn ingest_is_incremental_and_views_compute_windows_per_entity() {
 #[test]
 fn point_in_time_join_and_online_store_serve_the_values_as_of_each_time() {
     let dir = tempfile::tempdir().expect("dir");
-    std::fs::write(dir.path().join("transactions.csv"), format!("{HEADER}{FIRST}")).expect("write");
-    let store = store(dir.path());
+    let online = OnlineLocation::embedded(dir.path().join("online.db"));
+    check_join_and_online_store(dir.path(), &online);
+}
+
+#[test]
+fn materialisation_into_a_mongodb_online_store_serves_the_same_values() {
+    let Some(url) = server("VIGIE_TEST_MONGODB_URL", "mongodb") else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let online = OnlineLocation::mongodb(&url, &unique("store"), "online").expect("location");
+    check_join_and_online_store(dir.path(), &online);
+}
+
+/// In a project in `dir`: the point-in-time join, then materialisation into `online`, again
+/// (nothing newer), and after one more event (only its key).
+fn check_join_and_online_store(dir: &Path, online: &OnlineLocation) {
+    std::fs::write(dir.join("transactions.csv"), format!("{HEADER}{FIRST}")).expect("write");
+    let store = store(dir);
     store.ingest("transactions").expect("ingest");
     store.compute_view("activity").expect("view");
 
@@ -150,7 +169,7 @@ fn point_in_time_join_and_online_store_serve_the_values_as_of_each_time() {
         .to_string();
     assert!(error.contains("has no feature \"nope\"") && error.contains("count_1h"), "{error}");
 
-    let mut online = OnlineStore::open(&dir.path().join("online.db")).expect("online");
+    let mut online = OnlineStore::open(online).expect("online");
     let rows = store.view_rows("activity").expect("rows");
     let names = FeatureStore::feature_names(store.view("activity").expect("view"));
     assert_eq!(materialize(&mut online, "activity", &rows, &names).expect("materialize"), 2);
@@ -164,6 +183,18 @@ fn point_in_time_join_and_online_store_serve_the_values_as_of_each_time() {
     assert_eq!(latest.values["count_1h"], serde_json::json!(1.0));
     assert_eq!(latest.values["merchant_upper"], serde_json::json!("SHOP"));
     assert!(online.get("activity", "404").expect("get").is_none());
+
+    // One more event: only its key is newer.
+    let later = "2,2024-03-01T03:00:00,5,cafe\n";
+    std::fs::write(dir.join("transactions.csv"), format!("{HEADER}{FIRST}{later}")).expect("write");
+    store.ingest("transactions").expect("ingest");
+    store.compute_view("activity").expect("view");
+    let rows = store.view_rows("activity").expect("rows");
+    assert_eq!(materialize(&mut online, "activity", &rows, &names).expect("incremental"), 1);
+    let latest = online.get("activity", "2").expect("get").expect("customer 2");
+    assert_eq!(latest.time, micros("2024-03-01T03:00:00"));
+    assert_eq!(latest.values["merchants_1d"], serde_json::json!(2.0));
+    assert_eq!(online.count("activity").expect("count"), 2);
 }
 
 #[test]

@@ -2,15 +2,24 @@
 //! an HTTP source's log, processed in micro-batches (out of order, late and
 //! malformed events included, the processor restarted midway), give after
 //! every step online rows equal to the batch view's rows for the same events
-//! over the events stored so far, and the same events are refused by both.
+//! over the events stored so far, and the same events are refused by both; with the embedded online store, and with a
+//! MongoDB one (`VIGIE_TEST_MONGODB_URL`, from `scripts/services.sh`), also
+//! when that MongoDB stops mid-stream and comes back
+//! (`VIGIE_TEST_MONGODB_BIN`, a server of the test's own).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use arrow::array::{Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use serde_json::{Value as Json, json};
-use vigie_core::Config;
-use vigie_features::{EventLog, FeatureStore, OnlineStore, StepSummary, StreamProcessor};
+use vigie_core::{Config, ErrorCode};
+use vigie_features::{
+    EventLog, FeatureStore, OnlineLocation, OnlineStore, StepSummary, StreamProcessor,
+};
+
+use crate::sources::{server, unique};
 
 const PROJECT: &str = r#"
 [entities.customer]
@@ -73,10 +82,19 @@ fn open(dir: &Path) -> (FeatureStore, EventLog) {
     (FeatureStore::open(dir, config).expect("store"), log)
 }
 
-fn processor<'s>(store: &'s FeatureStore, dir: &Path) -> StreamProcessor<'s> {
-    let online = OnlineStore::open(&dir.join(".vigie/online.db")).expect("online");
+fn processor<'s>(
+    store: &'s FeatureStore,
+    dir: &Path,
+    online: &OnlineLocation,
+) -> StreamProcessor<'s> {
+    let online = OnlineStore::open(online).expect("online");
     StreamProcessor::open(store, &dir.join(".vigie/events"), &dir.join(".vigie/dead"), online)
         .expect("processor")
+}
+
+/// The project's embedded online store.
+fn embedded(dir: &Path) -> OnlineLocation {
+    OnlineLocation::embedded(dir.join(".vigie/online.db"))
 }
 
 /// The batch view's rows by (key, time): feature → value.
@@ -112,7 +130,21 @@ fn batch_rows(rows: &RecordBatch) -> HashMap<(String, i64), HashMap<String, Json
 #[test]
 fn the_stream_equals_the_batch_row_for_row_across_restarts() {
     let dir = tempfile::tempdir().expect("dir");
-    let (store, log) = open(dir.path());
+    check_stream_equals_batch(dir.path(), &embedded(dir.path()));
+}
+
+#[test]
+fn the_stream_equals_the_batch_row_for_row_with_a_mongodb_online_store() {
+    let Some(url) = server("VIGIE_TEST_MONGODB_URL", "mongodb") else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let online = OnlineLocation::mongodb(&url, &unique("stream"), "online").expect("location");
+    check_stream_equals_batch(dir.path(), &online);
+}
+
+/// Streams the events through processors writing to `online`, in a project in `dir`, and
+/// checks every online row seen against the batch view.
+fn check_stream_equals_batch(dir: &Path, online: &OnlineLocation) {
+    let (store, log) = open(dir);
     let all = events(400);
     let mut total = StepSummary::default();
     let mut sent = 0;
@@ -124,10 +156,10 @@ fn the_stream_equals_the_batch_row_for_row_across_restarts() {
     let mut check = |store: &FeatureStore| {
         store.compute_view("live").expect("batch so far");
         let batch = batch_rows(&store.view_rows("live").expect("rows"));
-        let online = OnlineStore::open(&dir.path().join(".vigie/online.db")).expect("online");
+        let reader = OnlineStore::open_read_only(online).expect("online");
         for customer in 0..6 {
             let key = customer.to_string();
-            let Some(row) = online.get("live", &key).expect("read") else { continue };
+            let Some(row) = reader.get("live", &key).expect("read") else { continue };
             let latest = batch
                 .keys()
                 .filter(|(k, _)| *k == key)
@@ -142,7 +174,7 @@ fn the_stream_equals_the_batch_row_for_row_across_restarts() {
     };
     for round in 0..2 {
         // A new processor each round: the second one rebuilds its windows from history.
-        let mut processor = processor(&store, dir.path());
+        let mut processor = processor(&store, dir, online);
         while sent < all.len() * (round + 1) / 2 {
             let end = (sent + 37).min(all.len());
             let mut request = all[sent..end].to_vec();
@@ -181,8 +213,7 @@ fn the_stream_equals_the_batch_row_for_row_across_restarts() {
     assert!(summary.late > 5, "the stream has late events: {}", summary.late);
     assert!(checked > 100, "{checked} online rows checked");
 
-    let dead =
-        std::fs::read_to_string(dir.path().join(".vigie/dead/payments.jsonl")).expect("dead");
+    let dead = std::fs::read_to_string(dir.join(".vigie/dead/payments.jsonl")).expect("dead");
     let reasons: Vec<Json> = dead.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
     assert_eq!(reasons.len() as u64, total.dead_letters + total.late);
     assert!(reasons.iter().any(|r| {
@@ -192,12 +223,120 @@ fn the_stream_equals_the_batch_row_for_row_across_restarts() {
         && r["reason"].as_str().is_some_and(|t| t.starts_with("late: event time"))));
 }
 
+/// A MongoDB server on disk, on a port of its own, that a test stops and restarts.
+struct Mongo {
+    bin: String,
+    port: u16,
+    data: PathBuf,
+    child: Option<Child>,
+}
+
+impl Mongo {
+    fn start(bin: &str, data: PathBuf) -> Mongo {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut mongo = Mongo { bin: bin.to_owned(), port, data, child: None };
+        mongo.restart();
+        mongo
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new(&self.bin)
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--storage-path"])
+            .arg(&self.data)
+            .args(["--log-level", "WARNING"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the MongoDB server");
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(60), "MongoDB did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+}
+
+impl Drop for Mongo {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Steps until the logs hold nothing new; a step that finds the online store unavailable is
+/// tried again (the processor's own loop does the same), for at most a minute.
+fn drain(processor: &mut StreamProcessor<'_>) {
+    let started = Instant::now();
+    loop {
+        match processor.step(50) {
+            Ok(step) if step.events == 0 => return,
+            Ok(_) => {}
+            Err(error) if error.code() == ErrorCode::Unavailable => {
+                assert!(started.elapsed() < Duration::from_secs(60), "still failing: {error}");
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+}
+
+#[test]
+fn a_mongodb_online_store_that_goes_away_mid_stream_loses_and_repeats_nothing() {
+    let Some(bin) = server("VIGIE_TEST_MONGODB_BIN", "mongodb") else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let mut mongo = Mongo::start(&bin, dir.path().join("mongo"));
+    let online = OnlineLocation::mongodb(&mongo.url(), "stream", "online").expect("location");
+    let (store, log) = open(dir.path());
+    let all = events(300);
+    let mut processor = processor(&store, dir.path(), &online);
+    log.append("payments", &all[..100]).expect("append");
+    drain(&mut processor);
+
+    mongo.stop();
+    log.append("payments", &all[100..200]).expect("append");
+    for _ in 0..2 {
+        let error = processor.step(50).expect_err("MongoDB is down");
+        assert_eq!(error.code(), ErrorCode::Unavailable, "{error}");
+        let address = format!("mongodb://127.0.0.1:{}/", mongo.port);
+        assert!(error.to_string().contains(&address), "{error}");
+    }
+    mongo.restart();
+    log.append("payments", &all[200..]).expect("append");
+    drain(&mut processor);
+
+    let parts = store.offline().read_source("payments").expect("read");
+    let rows: usize = parts.iter().map(|part| part.num_rows()).sum();
+    assert_eq!(rows, 300, "every event stored once");
+    store.compute_view("live").expect("batch");
+    let batch = batch_rows(&store.view_rows("live").expect("rows"));
+    let reader = OnlineStore::open_read_only(&online).expect("online");
+    for customer in 0..6 {
+        let key = customer.to_string();
+        let row = reader.get("live", &key).expect("read").expect("a row per customer");
+        let expected = batch.get(&(key.clone(), row.time)).expect("the batch has the event");
+        assert_eq!(&row.values.into_iter().collect::<HashMap<_, _>>(), expected, "customer {key}");
+    }
+}
+
 #[test]
 fn only_one_processor_runs_per_project() {
     let dir = tempfile::tempdir().expect("dir");
     let (store, _log) = open(dir.path());
-    let _first = processor(&store, dir.path());
-    let online = OnlineStore::open(&dir.path().join(".vigie/online.db")).expect("online");
+    let _first = processor(&store, dir.path(), &embedded(dir.path()));
+    let online = OnlineStore::open(&embedded(dir.path())).expect("online");
     let second = StreamProcessor::open(
         &store,
         &dir.path().join(".vigie/events"),

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value as Json;
 use tower::ServiceExt as _;
+use vigie_online::OnlineLocation;
 use vigie_registry::{Registry, RegistryLocation};
 
 use crate::{Access, AuditLog, AuditOptions, FeedbackLog, Metrics, OnlineReader, Parts, Shared};
@@ -25,7 +26,7 @@ fn server(dir: &std::path::Path) -> (Arc<Shared>, axum::Router) {
     let (audit, _) =
         AuditLog::open(&audit_dir, AuditOptions::default(), metrics.clone()).expect("audit log");
     let stores = crate::Stores {
-        online: OnlineReader::new(dir.join("online.db"), metrics.clone()),
+        online: OnlineReader::new(OnlineLocation::embedded(dir.join("online.db")), metrics.clone()),
         feedback: FeedbackLog::open(&dir.join("feedback.db"), &audit_dir, &metrics)
             .expect("feedback log"),
         predictions: None,
