@@ -307,8 +307,9 @@ impl FeatureStore {
             }
             SourceKind::Kafka => {
                 return Err(FeatureError::Unsupported(format!(
-                    "source {name:?}: Kafka sources are not supported yet; an http source \
-                     takes events posted to `vigie serve`"
+                    "source {name:?}: a kafka source is read by the stream processor \
+                     (`vigie stream`, or `vigie serve`); `vigie ingest` reads files, postgres \
+                     and mongodb"
                 )));
             }
         };

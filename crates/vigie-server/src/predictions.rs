@@ -251,7 +251,13 @@ impl Forwarder {
                 .map_err(|e| e.to_string())?;
             self.indexed = true;
         }
-        self.sink.insert_once(documents).map_err(|e| e.to_string())
+        let sent = self.sink.insert_once(documents).map_err(|e| e.to_string());
+        if sent.is_err() {
+            // The server may come back as a new one (restored, or one that keeps no index
+            // definitions across a restart): the indexes are made again (a no-op when they exist).
+            self.indexed = false;
+        }
+        sent
     }
 }
 
