@@ -381,6 +381,7 @@ class Load:
         if rate:
             cmd += ["-q", str(rate), "--latency-correction"]
         cmd.append(url)
+        wall0 = time.monotonic()
         total0, idle0 = machine_ticks()
         server0 = tree_cpu_ticks(server.pid)
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -388,6 +389,7 @@ class Load:
         children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         server1 = tree_cpu_ticks(server.pid)
         total1, idle1 = machine_ticks()
+        wall = time.monotonic() - wall0
         all_ticks = max(total1 - total0, 1)
         busy_ticks = all_ticks - (idle1 - idle0)
         oha_ticks = ((children1.ru_utime + children1.ru_stime)
@@ -410,6 +412,7 @@ class Load:
             "non_200": sum(v for k, v in statuses.items() if k != "200") + sum(errors.values()),
             # Shares of all cores during the run.
             "server_cpu": server_ticks / all_ticks,
+            "server_cpu_s": server_ticks / CLOCK_TICKS, "wall_s": wall,
             "oha_cpu": oha_ticks / all_ticks,
             "others_cpu": others,
         }
@@ -562,6 +565,14 @@ def ratio(better: float | None, worse: float | None) -> str:
     return f"{better / worse:,.1f}×"
 
 
+def cpu_per_request_us(run: dict | None) -> float | None:
+    """The server's CPU time (all its processes, user + system) per answered
+    request: what other work on the machine changes least."""
+    if not run or not run["requests"]:
+        return None
+    return run["server_cpu_s"] * 1e6 / run["requests"]
+
+
 def fell_behind(run: dict | None) -> bool:
     """A fixed-rate run whose server did not keep up with the rate."""
     return bool(run and run["rate"] and run["rps"] < 0.95 * run["rate"])
@@ -593,6 +604,13 @@ def report(results: list[dict], memory_after: dict, rates: list[float], auth: bo
         lines.append(f"| throughput at saturation, req/s: {title}{mark} | {fmt(sat['rps'])} | "
                      f"{fmt(mlflow_sat and mlflow_sat['rps'])} | "
                      f"{ratio(sat['rps'], mlflow_sat and mlflow_sat['rps'])} |")
+    for key, title in routes:
+        sat = find(results, f"{key} saturation")
+        if sat is None:
+            continue
+        v, m = cpu_per_request_us(sat), cpu_per_request_us(mlflow_sat)
+        lines.append(f"| server CPU per request at saturation, µs: {title} | {fmt(v)} | {fmt(m)} "
+                     f"| {ratio(m, v)} |")
     for wide in (r for r in results if r["label"].startswith("vigie /v1 predict saturation -c")):
         lines.append(f"| throughput at saturation, req/s: Vigie `/v1`, oha -c "
                      f"{wide['concurrency']} (no MLflow run){busy_mark(wide)} | {fmt(wide['rps'])} "
@@ -713,6 +731,10 @@ def main() -> None:
                         help="uvicorn workers of mlflow models serve (default: one per core)")
     parser.add_argument("--wait-idle", type=float, default=120.0,
                         help="seconds to wait for an idle machine before each server")
+    parser.add_argument("--state-dir", type=Path,
+                        help="where the temporary Vigie project (registry, audit log) lives "
+                             "[default: the system's temporary folder]; a tmpfs here shows "
+                             "what the disk's fdatasync costs, but makes nothing durable")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary Vigie project (its audit log) and print where")
     args = parser.parse_args()
@@ -720,14 +742,19 @@ def main() -> None:
 
     out = OUT / "serve"
     out.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="vigie-bench-serve-"))
+    workdir = Path(tempfile.mkdtemp(prefix="vigie-bench-serve-", dir=args.state_dir))
     project = workdir / "project"
     issuer = Issuer.from_env()
+    # The audit log's fdatasync is only as fast as this file system.
+    state_fs = subprocess.run(["stat", "-f", "-c", "%T", str(workdir)], capture_output=True,
+                              text=True).stdout.strip() or "unknown"
     record: dict = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(args.vigie, args.oha),
         "build": {"profile": args.build_profile, "seconds": args.build_seconds},
-        "settings": {k: v for k, v in vars(args).items() if k not in ("vigie", "oha")},
+        "vigie_state_fs": state_fs,
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
+                     if k not in ("vigie", "oha")},
     }
     try:
         log(f"data: {args.rows:,} rows x {args.features} features (seed {SEED})")
@@ -857,7 +884,7 @@ def main() -> None:
               f" {v['vigie']}, MLflow {v['mlflow']}, LightGBM {v['lightgbm']}, {v['oha']};"
               f" {args.rows:,} rows x {args.features} features, {args.trees} trees,"
               f" {args.leaves} leaves; oha -c {args.concurrency}, {args.duration:g} s per run,"
-              f" MLflow with {args.mlflow_workers} workers.\n")
+              f" MLflow with {args.mlflow_workers} workers; Vigie's audit log on {state_fs}.\n")
         print("\n".join(table))
         print()
         print("\n".join(goals))
