@@ -32,6 +32,7 @@ use vigie_ml::gbdt::{self, GbdtParams};
 use vigie_ml::model::{DataFingerprint, Model, ModelCard, RowScratch, predict_estimator};
 use vigie_ml::target::{self, TaskChoice};
 use vigie_ml::transform::{Pipeline, PipelineSpec, Target};
+use vigie_ml::tree::ShapScratch;
 use vigie_ml::{Task, metrics};
 
 /// Command-line arguments.
@@ -296,9 +297,10 @@ fn shap_latency(model: &Model, rows: &[Vec<Value>]) -> Result<Json> {
     let mut features = vec![0.0f32; n_features];
     let mut per_feature = vec![0.0f64; n_outputs * (n_features + 1)];
     let mut per_input = vec![0.0f64; model.pipeline.inputs.len()];
+    let mut scratch = ShapScratch::default();
     let mut explain = |values: &[Value]| -> Result<f64> {
         model.pipeline.transform_row_into(values, &mut features)?;
-        model.estimator.contributions_into(&features, &mut per_feature)?;
+        model.estimator.contributions_into(&features, &mut per_feature, &mut scratch)?;
         model.pipeline.fold_contributions(&per_feature[..n_features], &mut per_input);
         Ok(per_input.iter().sum::<f64>() + per_feature[n_features])
     };

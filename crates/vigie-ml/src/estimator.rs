@@ -11,7 +11,7 @@ use crate::error::{MlError, Result};
 use crate::linear::LinearModel;
 use crate::matrix::{FeatureInfo, Link, Matrix, Task};
 use crate::mlp::Mlp;
-use crate::tree::TreeEnsemble;
+use crate::tree::{ShapScratch, TreeEnsemble};
 
 /// Rows to learn from: features, targets, optional weights.
 #[derive(Debug, Clone, Copy)]
@@ -79,12 +79,15 @@ impl Estimator {
 
     /// Exact per-feature contributions of one row: `n_outputs * (n_features + 1)`
     /// values, per output, bias last; each output's values sum to its raw output.
-    pub fn contributions_into(&self, row: &[f32], out: &mut [f64]) -> Result<()> {
+    /// `scratch` holds the tree pass's buffers between calls.
+    pub fn contributions_into(
+        &self,
+        row: &[f32],
+        out: &mut [f64],
+        scratch: &mut ShapScratch,
+    ) -> Result<()> {
         match self {
-            Estimator::Trees(e) => {
-                e.contributions_into(row, out);
-                Ok(())
-            }
+            Estimator::Trees(e) => e.contributions_into(row, out, scratch),
             Estimator::Linear(m) => {
                 m.contributions_into(row, out);
                 Ok(())

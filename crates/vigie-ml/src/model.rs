@@ -12,6 +12,7 @@ use crate::error::{MlError, Result};
 use crate::estimator::Estimator;
 use crate::matrix::Task;
 use crate::transform::Pipeline;
+use crate::tree::ShapScratch;
 
 /// Mean and standard deviation of a metric over cross-validation folds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -241,9 +242,9 @@ impl Model {
         let width = n_features + 1;
         let rows: Vec<Result<(Vec<f64>, Vec<f64>)>> = (0..matrix.n_rows)
             .into_par_iter()
-            .map(|i| {
+            .map_init(ShapScratch::default, |scratch, i| {
                 let mut per_feature = vec![0.0; n_outputs * width];
-                self.estimator.contributions_into(matrix.row(i), &mut per_feature)?;
+                self.estimator.contributions_into(matrix.row(i), &mut per_feature, scratch)?;
                 let mut per_input = vec![0.0; n_outputs * n_inputs];
                 let mut bias = vec![0.0; n_outputs];
                 for k in 0..n_outputs {

@@ -113,9 +113,10 @@ fn contributions_sum_to_margin_on_boosted_trees() {
     let fitted = fit(&GbdtParams { n_rounds: 50, ..GbdtParams::default() }, &set, None, 1).unwrap();
     let mut raw = [0.0];
     let mut phi = vec![0.0; 5];
+    let mut scratch = crate::tree::ShapScratch::default();
     for i in 0..100 {
         fitted.ensemble.predict_raw_into(x.row(i), &mut raw);
-        fitted.ensemble.contributions_into(x.row(i), &mut phi);
+        fitted.ensemble.contributions_into(x.row(i), &mut phi, &mut scratch).unwrap();
         let sum: f64 = phi.iter().sum();
         assert!((sum - raw[0]).abs() <= 1e-6 * raw[0].abs().max(1.0), "{sum} vs {}", raw[0]);
     }

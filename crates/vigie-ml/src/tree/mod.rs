@@ -1,5 +1,5 @@
 //! Vigie's own tree-ensemble representation: every tree of every model in
-//! one flat node array, with the prediction walk and exact TreeSHAP.
+//! one flat node array, with the prediction walk; exact TreeSHAP is in [`shap`].
 //!
 //! Gradient boosting (trained by hessboost) and the random forest (trained
 //! here) both compile into a [`TreeEnsemble`], so saved models, prediction
@@ -7,7 +7,12 @@
 //! so that a child always comes after its parent; [`TreeEnsemble::validate`]
 //! checks that on load, which makes every walk terminate on any file.
 
+mod shap;
+
 use serde::{Deserialize, Serialize};
+
+use shap::ShapPlan;
+pub use shap::ShapScratch;
 
 use crate::error::{MlError, Result};
 use crate::matrix::Link;
@@ -125,10 +130,10 @@ pub struct TreeEnsemble {
     /// node instead of 40), built by [`TreeEnsemble::validate`].
     #[serde(skip)]
     walk: Vec<WalkNode>,
-    /// Each tree's TreeSHAP baseline (cover-weighted mean leaf value), built by
+    /// TreeSHAP's baselines, quadrature rules and compiled trees, built by
     /// [`TreeEnsemble::validate`].
     #[serde(skip)]
-    baselines: Vec<f64>,
+    shap: ShapPlan,
 }
 
 /// What the prediction walk reads of a node.
@@ -178,7 +183,7 @@ impl EnsembleBuilder {
                 link,
                 max_depth: 0,
                 walk: Vec::new(),
-                baselines: Vec::new(),
+                shap: ShapPlan::default(),
             },
         }
     }
@@ -298,8 +303,7 @@ impl TreeEnsemble {
                 categories: n.categories,
             })
             .collect();
-        self.baselines =
-            self.roots.iter().map(|&root| self.expected_value(root as usize)).collect();
+        self.shap = ShapPlan::new(self);
         Ok(())
     }
 
@@ -390,167 +394,10 @@ impl TreeEnsemble {
             }
         }
     }
-
-    /// The cover-weighted mean leaf value of the tree at `root`: TreeSHAP's baseline.
-    fn expected_value(&self, idx: usize) -> f64 {
-        let node = &self.nodes[idx];
-        if node.is_leaf() {
-            return node.value;
-        }
-        let (left, right) = (&self.nodes[node.left as usize], &self.nodes[node.right as usize]);
-        let (zl, zr) = zero_fractions(node, left, right);
-        zl * self.expected_value(node.left as usize) + zr * self.expected_value(node.right as usize)
-    }
-
-    /// Exact TreeSHAP contributions of one row: `out` is `n_outputs * (n_features + 1)`
-    /// long, laid out per output with the bias last, and each output's slice sums
-    /// to its raw output.
-    pub fn contributions_into(&self, row: &[f32], out: &mut [f64]) {
-        let width = self.n_features + 1;
-        out.fill(0.0);
-        for (k, base) in self.base_score.iter().enumerate() {
-            out[k * width + self.n_features] += base;
-        }
-        let depth = self.max_depth + 2;
-        let mut path = vec![PathElement::default(); depth * (depth + 1) / 2 + depth];
-        for (tree, (&root, &output)) in self.roots.iter().zip(&self.outputs).enumerate() {
-            let phi = &mut out[output as usize * width..(output as usize + 1) * width];
-            phi[self.n_features] += self
-                .baselines
-                .get(tree)
-                .copied()
-                .unwrap_or_else(|| self.expected_value(root as usize));
-            self.shap_recurse(row, phi, root as usize, &mut path, 0, 0, 1.0, 1.0, -1);
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn shap_recurse(
-        &self,
-        row: &[f32],
-        phi: &mut [f64],
-        idx: usize,
-        path: &mut [PathElement],
-        offset: usize,
-        mut unique_depth: usize,
-        parent_zero: f64,
-        parent_one: f64,
-        parent_feature: i64,
-    ) {
-        // This call's path lives at path[offset + unique_depth + 1 ..]: a copy of the parent's.
-        let start = offset + unique_depth + 1;
-        let (parent_part, own_part) = path.split_at_mut(start);
-        own_part[..=unique_depth].copy_from_slice(&parent_part[offset..offset + unique_depth + 1]);
-        let own = &mut own_part[..];
-        extend_path(own, unique_depth, parent_zero, parent_one, parent_feature);
-
-        let node = &self.nodes[idx];
-        if node.is_leaf() {
-            for i in 1..=unique_depth {
-                let weight = unwound_path_sum(own, unique_depth, i);
-                let element = own[i];
-                phi[element.feature as usize] += weight * (element.one - element.zero) * node.value;
-            }
-            return;
-        }
-        let x = row.get(node.feature as usize).copied().unwrap_or(f32::NAN);
-        let (left, right) = (node.left as usize, node.right as usize);
-        let (hot, cold) = if self.goes_left(node, x) { (left, right) } else { (right, left) };
-        let (zl, zr) = zero_fractions(node, &self.nodes[left], &self.nodes[right]);
-        let (hot_zero, cold_zero) = if hot == left { (zl, zr) } else { (zr, zl) };
-        let mut incoming_zero = 1.0;
-        let mut incoming_one = 1.0;
-        let feature = i64::from(node.feature);
-        if let Some(k) = (1..=unique_depth).find(|&k| own[k].feature == feature) {
-            incoming_zero = own[k].zero;
-            incoming_one = own[k].one;
-            unwind_path(own, unique_depth, k);
-            unique_depth -= 1;
-        }
-        self.shap_recurse(
-            row,
-            phi,
-            hot,
-            path,
-            start,
-            unique_depth + 1,
-            hot_zero * incoming_zero,
-            incoming_one,
-            feature,
-        );
-        self.shap_recurse(
-            row,
-            phi,
-            cold,
-            path,
-            start,
-            unique_depth + 1,
-            cold_zero * incoming_zero,
-            0.0,
-            feature,
-        );
-    }
 }
 
 fn zero_fractions(node: &Node, left: &Node, right: &Node) -> (f64, f64) {
     if node.cover > 0.0 { (left.cover / node.cover, right.cover / node.cover) } else { (0.5, 0.5) }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct PathElement {
-    feature: i64,
-    zero: f64,
-    one: f64,
-    weight: f64,
-}
-
-fn extend_path(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: i64) {
-    path[depth] = PathElement { feature, zero, one, weight: if depth == 0 { 1.0 } else { 0.0 } };
-    let d = depth as f64;
-    for i in (0..depth).rev() {
-        let fi = i as f64;
-        path[i + 1].weight += one * path[i].weight * (fi + 1.0) / (d + 1.0);
-        path[i].weight = zero * path[i].weight * (d - fi) / (d + 1.0);
-    }
-}
-
-fn unwind_path(path: &mut [PathElement], depth: usize, index: usize) {
-    let (one, zero) = (path[index].one, path[index].zero);
-    let d = depth as f64;
-    let mut next_one = path[depth].weight;
-    for i in (0..depth).rev() {
-        let fi = i as f64;
-        if one != 0.0 {
-            let tmp = path[i].weight;
-            path[i].weight = next_one * (d + 1.0) / ((fi + 1.0) * one);
-            next_one = tmp - path[i].weight * zero * (d - fi) / (d + 1.0);
-        } else {
-            path[i].weight = path[i].weight * (d + 1.0) / (zero * (d - fi));
-        }
-    }
-    for i in index..depth {
-        path[i].feature = path[i + 1].feature;
-        path[i].zero = path[i + 1].zero;
-        path[i].one = path[i + 1].one;
-    }
-}
-
-fn unwound_path_sum(path: &[PathElement], depth: usize, index: usize) -> f64 {
-    let (one, zero) = (path[index].one, path[index].zero);
-    let d = depth as f64;
-    let mut next_one = path[depth].weight;
-    let mut total = 0.0;
-    for i in (0..depth).rev() {
-        let fi = i as f64;
-        if one != 0.0 {
-            let tmp = next_one * (d + 1.0) / ((fi + 1.0) * one);
-            total += tmp;
-            next_one = path[i].weight - tmp * zero * (d - fi) / (d + 1.0);
-        } else if zero != 0.0 {
-            total += path[i].weight / zero / ((d - fi) / (d + 1.0));
-        }
-    }
-    total
 }
 
 #[cfg(test)]

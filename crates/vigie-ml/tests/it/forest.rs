@@ -8,7 +8,7 @@ use vigie_ml::estimator::Estimator;
 use vigie_ml::forest::{self, FittedForest, ForestParams, MaxFeatures};
 use vigie_ml::matrix::{FeatureInfo, Link, Matrix, Task};
 use vigie_ml::rng::Rng;
-use vigie_ml::tree::{NO_CATEGORIES, TreeEnsemble};
+use vigie_ml::tree::{NO_CATEGORIES, ShapScratch, TreeEnsemble};
 
 use crate::support::Table;
 
@@ -355,8 +355,11 @@ fn check_additivity(ensemble: &TreeEnsemble, x: &Matrix) {
     let width = ensemble.n_features + 1;
     let mut contributions = vec![0.0; ensemble.n_outputs * width];
     let mut raw = vec![0.0; ensemble.n_outputs];
+    let mut scratch = ShapScratch::default();
     for row in 0..x.n_rows.min(200) {
-        ensemble.contributions_into(x.row(row), &mut contributions);
+        ensemble
+            .contributions_into(x.row(row), &mut contributions, &mut scratch)
+            .expect("a fitted forest is validated");
         ensemble.predict_raw_into(x.row(row), &mut raw);
         for (output, &expected) in raw.iter().enumerate() {
             let sum: f64 = contributions[output * width..(output + 1) * width].iter().sum();

@@ -11,6 +11,7 @@ use vigie_ml::linear::{
 use vigie_ml::matrix::{Link, Matrix, Task};
 use vigie_ml::mlp::{self, Mlp, MlpParams};
 use vigie_ml::rng::Rng;
+use vigie_ml::tree::ShapScratch;
 
 use crate::support::Table;
 
@@ -429,7 +430,9 @@ fn contributions_sum_to_the_raw_output() {
                 (0..model.n_features).map(|_| (3.0 * rng.normal()) as f32).collect();
             let raw_outputs = raw(&model, &row);
             let mut contributions = vec![f64::NAN; model.n_outputs() * width];
-            estimator.contributions_into(&row, &mut contributions).unwrap();
+            estimator
+                .contributions_into(&row, &mut contributions, &mut ShapScratch::default())
+                .unwrap();
             for (output, slice) in contributions.chunks(width).enumerate() {
                 let sum: f64 = slice.iter().sum();
                 assert!(
