@@ -358,7 +358,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=10,
                         help="the second join's size, as a multiple of both (Vigie alone; 0: skip)")
     parser.add_argument("--repeats", type=int, default=3, help="timed joins, the median counts")
-    parser.add_argument("--feast-repeats", type=int, default=1)
+    parser.add_argument("--feast-repeats", type=int, default=3)
     parser.add_argument("--online-keys", type=int, default=100_000,
                         help="Vigie's timed online reads (random customers)")
     parser.add_argument("--feast-online-keys", type=int, default=5_000,
