@@ -24,7 +24,9 @@ echo "installing the peers into bench/.venv..." >&2
 cd "$REPO"
 echo "building vigie-bench (release)..." >&2
 start=$(date +%s)
-cargo build --release -p vigie-bench
+# Without the default `features` feature: the feature store's benchmark (and DataFusion) is
+# bench/features.sh's.
+cargo build --release -p vigie-bench --no-default-features
 echo "release build of vigie-bench took $(( $(date +%s) - start )) s" >&2
 
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps \

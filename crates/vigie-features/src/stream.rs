@@ -109,9 +109,9 @@ struct Fed {
 }
 
 impl ViewRun {
-    /// Pushes evaluated rows (in arrival order) into the windows and collects what they release.
+    /// Pushes evaluated rows into the windows in arrival order and collects what they release.
     fn feed(&mut self, evaluated: &RecordBatch) -> Result<Fed> {
-        let events = engine::events(evaluated, self.compiled.specs.len())?;
+        let mut events = engine::events(evaluated, self.compiled.specs.len())?;
         let features: Vec<(String, ArrayRef)> = self
             .compiled
             .columns
@@ -125,6 +125,11 @@ impl ViewRun {
             .collect::<Result<_>>()?;
         let row_of: HashMap<u64, usize> =
             events.iter().enumerate().map(|(row, e)| (e.arrival, row)).collect();
+        // DataFusion does not keep row order: past its batch size (8192 rows) it splits the
+        // input and runs the parts on several threads, so the second half of a micro-batch (or
+        // of the history replayed on open) can come back first. The lateness rule must see
+        // the events as they arrived, as the batch engine does (`window::batch` sorts them).
+        events.sort_by_key(|event| event.arrival);
         let mut late = Vec::new();
         let mut accepted = Vec::with_capacity(events.len());
         for event in events {
