@@ -139,16 +139,43 @@ pub struct TreeEnsemble {
 /// What the prediction walk reads of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 struct WalkNode {
-    /// The feature, with [`DEFAULT_LEFT`] set when missing values go left.
-    feature: u32,
-    threshold: f32,
+    route: Route,
     left: u32,
     right: u32,
-    categories: u32,
 }
 
-/// Bit of [`WalkNode::feature`] marking "missing values go left".
+/// How a split sends a row, packed in 8 bytes for the walks.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Route {
+    /// The feature, with the [`DEFAULT_LEFT`] and [`CATEGORICAL`] flags.
+    feature: u32,
+    /// A numeric split's threshold (as bits), or a categorical split's index
+    /// into [`TreeEnsemble::category_sets`].
+    value: u32,
+}
+
+/// Bit of [`Route::feature`] marking "missing values go left".
 const DEFAULT_LEFT: u32 = 1 << 31;
+/// Bit of [`Route::feature`] marking a categorical split.
+const CATEGORICAL: u32 = 1 << 30;
+/// The bits of [`Route::feature`] that hold the feature.
+const FEATURE: u32 = CATEGORICAL - 1;
+
+impl Route {
+    fn of(node: &Node) -> Self {
+        let default_left = if node.default_left { DEFAULT_LEFT } else { 0 };
+        if node.categories == NO_CATEGORIES {
+            Route { feature: node.feature | default_left, value: node.threshold.to_bits() }
+        } else {
+            Route { feature: node.feature | default_left | CATEGORICAL, value: node.categories }
+        }
+    }
+
+    #[inline(always)]
+    fn feature(self) -> usize {
+        (self.feature & FEATURE) as usize
+    }
+}
 
 /// Builds a [`TreeEnsemble`] one tree at a time, renumbering nodes so children follow parents.
 #[derive(Debug)]
@@ -261,6 +288,9 @@ impl TreeEnsemble {
             }
         }
         let mut depth = vec![0usize; n_nodes];
+        // Every node has one parent at most, and a root none, so trees are trees
+        // (a node shared by two parents would make some walks exponential).
+        let mut has_parent = vec![false; n_nodes];
         let mut max_depth = 0;
         for (idx, node) in self.nodes.iter().enumerate() {
             if !node.value.is_finite() || !node.cover.is_finite() {
@@ -284,24 +314,28 @@ impl TreeEnsemble {
             {
                 return bad(format!("node {idx} names category set {}", node.categories));
             }
+            if left == right || has_parent[left] || has_parent[right] {
+                return bad(format!("node {idx} shares a child with another node"));
+            }
+            (has_parent[left], has_parent[right]) = (true, true);
             depth[left] = depth[idx] + 1;
             depth[right] = depth[idx] + 1;
             max_depth = max_depth.max(depth[idx] + 1);
         }
-        if self.n_features >= DEFAULT_LEFT as usize {
+        if let Some(&root) = self.roots.iter().find(|&&root| has_parent[root as usize]) {
+            return bad(format!("tree root {root} is another node's child"));
+        }
+        if self.n_features > FEATURE as usize {
             return bad(format!("{} features is more than a model can have", self.n_features));
+        }
+        if max_depth >= 1 << 30 {
+            return bad(format!("a tree is {max_depth} levels deep"));
         }
         self.max_depth = max_depth;
         self.walk = self
             .nodes
             .iter()
-            .map(|n| WalkNode {
-                feature: n.feature | if n.default_left { DEFAULT_LEFT } else { 0 },
-                threshold: n.threshold,
-                left: n.left,
-                right: n.right,
-                categories: n.categories,
-            })
+            .map(|n| WalkNode { route: Route::of(n), left: n.left, right: n.right })
             .collect();
         self.shap = ShapPlan::new(self);
         Ok(())
@@ -312,20 +346,40 @@ impl TreeEnsemble {
         self.roots.len()
     }
 
+    /// Whether `node` sends value `x` left.
     #[inline]
     fn goes_left(&self, node: &Node, x: f32) -> bool {
+        self.sends_left(Route::of(node), x)
+    }
+
+    /// Whether a split sends value `x` left: below a numeric threshold, or in
+    /// the category set; a missing value goes the split's default way.
+    #[inline(always)]
+    fn sends_left(&self, route: Route, x: f32) -> bool {
+        if route.feature & CATEGORICAL != 0 {
+            return self.in_category_set(route, x);
+        }
+        (x < f32::from_bits(route.value)) | (x.is_nan() & (route.feature & DEFAULT_LEFT != 0))
+    }
+
+    /// Whether `x` is a category code of a categorical split's set; a value
+    /// that is no category code (negative, fractional) is not.
+    #[inline]
+    fn in_category_set(&self, route: Route, x: f32) -> bool {
         if x.is_nan() {
-            return node.default_left;
+            return route.feature & DEFAULT_LEFT != 0;
         }
-        if node.categories != NO_CATEGORIES {
-            if x < 0.0 || x.fract() != 0.0 {
-                return false;
-            }
-            let code = x as usize;
-            let bits = &self.category_sets[node.categories as usize];
-            return bits.get(code / 64).is_some_and(|word| word & (1 << (code % 64)) != 0);
+        if !(0.0..4_294_967_296.0).contains(&x) {
+            return false;
         }
-        x < node.threshold
+        let code = x as u32;
+        // A whole number, compared without `f32::fract` (a library call before SSE4.1).
+        code as f32 == x
+            && self
+                .category_sets
+                .get(route.value as usize)
+                .and_then(|bits| bits.get(code as usize / 64))
+                .is_some_and(|word| word >> (code % 64) & 1 == 1)
     }
 
     /// Index of the leaf `row` reaches in the tree rooted at `root`.
@@ -354,20 +408,12 @@ impl TreeEnsemble {
             if node.left == LEAF {
                 return idx;
             }
-            let feature = (node.feature & !DEFAULT_LEFT) as usize;
-            let x = row.get(feature).copied().unwrap_or(f32::NAN);
-            let left = if x.is_nan() {
-                node.feature & DEFAULT_LEFT != 0
-            } else if node.categories != NO_CATEGORIES {
-                x >= 0.0
-                    && x.fract() == 0.0
-                    && self.category_sets[node.categories as usize]
-                        .get(x as usize / 64)
-                        .is_some_and(|word| word & (1 << (x as usize % 64)) != 0)
+            let x = row.get(node.route.feature()).copied().unwrap_or(f32::NAN);
+            idx = if self.sends_left(node.route, x) {
+                node.left as usize
             } else {
-                x < node.threshold
+                node.right as usize
             };
-            idx = if left { node.left as usize } else { node.right as usize };
         }
     }
 

@@ -425,6 +425,18 @@ fn corrupted_child_links_are_refused() {
 }
 
 #[test]
+fn a_node_with_two_parents_is_refused() {
+    let mut ensemble = random_trees(3, 2, 1, 8, false, false);
+    let internal: Vec<usize> =
+        (0..ensemble.nodes.len()).filter(|&i| !ensemble.nodes[i].is_leaf()).collect();
+    assert!(internal.len() >= 2, "the random tree has two splits");
+    // The deeper split's left child becomes the shallower split's too.
+    let (shallow, deep) = (internal[0], internal[internal.len() - 1]);
+    ensemble.nodes[shallow].left = ensemble.nodes[deep].left;
+    assert!(matches!(ensemble.validate(), Err(MlError::Corrupted(_))));
+}
+
+#[test]
 fn categorical_split_routes_by_set_membership_and_missing_by_default() {
     let nodes = [
         Node { feature: 0, default_left: false, ..Node::leaf(0.0, 2.0) },
