@@ -8,11 +8,13 @@
 //! checks that on load, which makes every walk terminate on any file.
 
 mod shap;
+mod walk;
 
 use serde::{Deserialize, Serialize};
 
 use shap::ShapPlan;
 pub use shap::ShapScratch;
+use walk::Walk;
 
 use crate::error::{MlError, Result};
 use crate::matrix::Link;
@@ -126,22 +128,13 @@ pub struct TreeEnsemble {
     /// Deepest root-to-leaf path (edges), recomputed by [`TreeEnsemble::validate`].
     #[serde(skip)]
     pub max_depth: usize,
-    /// The nodes' routing fields packed for the prediction walk (20 bytes a
-    /// node instead of 40), built by [`TreeEnsemble::validate`].
+    /// The trees packed for the prediction walk, built by [`TreeEnsemble::validate`].
     #[serde(skip)]
-    walk: Vec<WalkNode>,
+    walk: Box<Walk>,
     /// TreeSHAP's baselines, quadrature rules and compiled trees, built by
     /// [`TreeEnsemble::validate`].
     #[serde(skip)]
-    shap: ShapPlan,
-}
-
-/// What the prediction walk reads of a node.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-struct WalkNode {
-    route: Route,
-    left: u32,
-    right: u32,
+    shap: Box<ShapPlan>,
 }
 
 /// How a split sends a row, packed in 8 bytes for the walks.
@@ -158,8 +151,9 @@ struct Route {
 const DEFAULT_LEFT: u32 = 1 << 31;
 /// Bit of [`Route::feature`] marking a categorical split.
 const CATEGORICAL: u32 = 1 << 30;
-/// The bits of [`Route::feature`] that hold the feature.
-const FEATURE: u32 = CATEGORICAL - 1;
+/// The bits of [`Route::feature`] that hold the feature: a model reads fewer
+/// than 2^29 features, so the walk's key slots (twice the feature count) fit too.
+const FEATURE: u32 = (1 << 29) - 1;
 
 impl Route {
     fn of(node: &Node) -> Self {
@@ -174,6 +168,13 @@ impl Route {
     #[inline(always)]
     fn feature(self) -> usize {
         (self.feature & FEATURE) as usize
+    }
+
+    /// Whether a numeric split sends `x` left: below the threshold, or missing
+    /// when missing values go left. Without branches.
+    #[inline(always)]
+    fn numeric_left(self, x: f32) -> bool {
+        (x < f32::from_bits(self.value)) | (x.is_nan() & (self.feature & DEFAULT_LEFT != 0))
     }
 }
 
@@ -209,8 +210,8 @@ impl EnsembleBuilder {
                 category_sets: Vec::new(),
                 link,
                 max_depth: 0,
-                walk: Vec::new(),
-                shap: ShapPlan::default(),
+                walk: Box::default(),
+                shap: Box::default(),
             },
         }
     }
@@ -332,12 +333,8 @@ impl TreeEnsemble {
             return bad(format!("a tree is {max_depth} levels deep"));
         }
         self.max_depth = max_depth;
-        self.walk = self
-            .nodes
-            .iter()
-            .map(|n| WalkNode { route: Route::of(n), left: n.left, right: n.right })
-            .collect();
-        self.shap = ShapPlan::new(self);
+        *self.walk = Walk::new(self);
+        *self.shap = ShapPlan::new(self);
         Ok(())
     }
 
@@ -346,25 +343,21 @@ impl TreeEnsemble {
         self.roots.len()
     }
 
-    /// Whether `node` sends value `x` left.
-    #[inline]
-    fn goes_left(&self, node: &Node, x: f32) -> bool {
-        self.sends_left(Route::of(node), x)
-    }
-
     /// Whether a split sends value `x` left: below a numeric threshold, or in
-    /// the category set; a missing value goes the split's default way.
-    #[inline(always)]
+    /// the category set; a missing value goes the split's default way. The
+    /// definition the walks (which split the two kinds apart) are tested against.
+    #[cfg(test)]
     fn sends_left(&self, route: Route, x: f32) -> bool {
         if route.feature & CATEGORICAL != 0 {
             return self.in_category_set(route, x);
         }
-        (x < f32::from_bits(route.value)) | (x.is_nan() & (route.feature & DEFAULT_LEFT != 0))
+        route.numeric_left(x)
     }
 
     /// Whether `x` is a category code of a categorical split's set; a value
-    /// that is no category code (negative, fractional) is not.
-    #[inline]
+    /// that is no category code (negative, fractional) is not. Kept out of
+    /// line: the walks are tighter without its code.
+    #[inline(never)]
     fn in_category_set(&self, route: Route, x: f32) -> bool {
         if x.is_nan() {
             return route.feature & DEFAULT_LEFT != 0;
@@ -380,65 +373,6 @@ impl TreeEnsemble {
                 .get(route.value as usize)
                 .and_then(|bits| bits.get(code as usize / 64))
                 .is_some_and(|word| word >> (code % 64) & 1 == 1)
-    }
-
-    /// Index of the leaf `row` reaches in the tree rooted at `root`.
-    #[inline]
-    pub fn leaf_of(&self, root: u32, row: &[f32]) -> usize {
-        if self.walk.len() == self.nodes.len() {
-            return self.walk_to_leaf(root, row);
-        }
-        let mut idx = root as usize;
-        loop {
-            let node = &self.nodes[idx];
-            if node.is_leaf() {
-                return idx;
-            }
-            let x = row.get(node.feature as usize).copied().unwrap_or(f32::NAN);
-            idx = if self.goes_left(node, x) { node.left as usize } else { node.right as usize };
-        }
-    }
-
-    /// [`TreeEnsemble::leaf_of`] over the packed nodes.
-    #[inline]
-    fn walk_to_leaf(&self, root: u32, row: &[f32]) -> usize {
-        let mut idx = root as usize;
-        loop {
-            let node = &self.walk[idx];
-            if node.left == LEAF {
-                return idx;
-            }
-            let x = row.get(node.route.feature()).copied().unwrap_or(f32::NAN);
-            idx = if self.sends_left(node.route, x) {
-                node.left as usize
-            } else {
-                node.right as usize
-            };
-        }
-    }
-
-    /// Raw outputs of one row into `out` (`n_outputs` long). No allocation.
-    #[inline]
-    pub fn predict_raw_into(&self, row: &[f32], out: &mut [f64]) {
-        out.copy_from_slice(&self.base_score);
-        for (&root, &output) in self.roots.iter().zip(&self.outputs) {
-            out[output as usize] += self.nodes[self.leaf_of(root, row)].value;
-        }
-    }
-
-    /// Raw outputs of the rows `first..` of `matrix` into `out` (`n_outputs` per
-    /// row, as many rows as `out` holds), walking tree after tree over the block.
-    pub fn predict_block_into(&self, matrix: &crate::Matrix, first: usize, out: &mut [f64]) {
-        let n_outputs = self.n_outputs;
-        for row_out in out.chunks_mut(n_outputs) {
-            row_out.copy_from_slice(&self.base_score);
-        }
-        for (&root, &output) in self.roots.iter().zip(&self.outputs) {
-            for (j, row_out) in out.chunks_mut(n_outputs).enumerate() {
-                row_out[output as usize] +=
-                    self.nodes[self.leaf_of(root, matrix.row(first + j))].value;
-            }
-        }
     }
 }
 

@@ -30,7 +30,7 @@
 //! each call instead and computes the lanes as it goes. Nothing allocates
 //! once the [`ShapScratch`] has grown to the ensemble's size.
 
-use super::{CATEGORICAL, DEFAULT_LEFT, Node, Route, TreeEnsemble, zero_fractions};
+use super::{CATEGORICAL, Node, Route, TreeEnsemble, zero_fractions};
 use crate::error::{MlError, Result};
 
 /// Quadrature points handled together: one SSE2 register of `f64`.
@@ -597,7 +597,7 @@ impl TreeEnsemble {
         // of each node would mispredict as often as categorical splits come.
         left.extend(program.routes.iter().map(|&route| {
             let x = row.get(route.feature()).copied().unwrap_or(f32::NAN);
-            (x < f32::from_bits(route.value)) | (x.is_nan() & (route.feature & DEFAULT_LEFT != 0))
+            route.numeric_left(x)
         }));
         for &position in &program.categorical {
             let route = program.routes[position as usize];
