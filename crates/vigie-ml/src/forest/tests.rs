@@ -142,7 +142,7 @@ fn bootstrapped_rows_reach_the_leaf_they_were_grown_in() {
     for row in 0..n_rows {
         // The in-bag weight, rounded to f32 as training stores it.
         let drawn = f64::from(weights[row] * workspace.draws[row] as f32);
-        reached[ensemble.leaf_of(0, x.row(row))] += drawn;
+        reached[ensemble.leaf_of(0, x.row(row)).unwrap()] += drawn;
     }
     for (idx, node) in ensemble.nodes.iter().enumerate().filter(|(_, node)| node.is_leaf()) {
         assert!(

@@ -44,6 +44,24 @@ impl TextNormalize {
         self.chars(raw).collect()
     }
 
+    /// `raw` normalised, without allocating, when it is ASCII (and, if it
+    /// needs folding, short enough for `buffer`); `None` otherwise.
+    #[inline]
+    fn ascii<'a>(self, raw: &'a str, buffer: &'a mut [u8; 64]) -> Option<&'a str> {
+        if !raw.is_ascii() {
+            return None;
+        }
+        let text = if self.trim { raw.trim() } else { raw };
+        if !self.lowercase || !text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Some(text);
+        }
+        let folded = buffer.get_mut(..text.len())?;
+        for (out, byte) in folded.iter_mut().zip(text.bytes()) {
+            *out = byte.to_ascii_lowercase();
+        }
+        std::str::from_utf8(folded).ok()
+    }
+
     fn compare(self, stored: &str, raw: &str) -> Ordering {
         if !self.lowercase {
             let text = if self.trim { raw.trim() } else { raw };
@@ -261,11 +279,16 @@ impl FittedText {
     }
 
     /// The code of a raw value: its category's position, or the rare bucket.
+    /// ASCII values (the usual case) compare as bytes; others char by char
+    /// through the normalisation. Both orders are the stored strings' order.
     #[inline]
     fn code(&self, raw: &str) -> usize {
-        self.categories
-            .binary_search_by(|stored| self.normalize.compare(stored, raw))
-            .unwrap_or(self.categories.len())
+        let mut buffer = [0u8; 64];
+        let found = match self.normalize.ascii(raw, &mut buffer) {
+            Some(text) => self.categories.binary_search_by(|stored| stored.as_str().cmp(text)),
+            None => self.categories.binary_search_by(|stored| self.normalize.compare(stored, raw)),
+        };
+        found.unwrap_or(self.categories.len())
     }
 
     /// For native encoding, the number of codes (kept categories plus the rare bucket).

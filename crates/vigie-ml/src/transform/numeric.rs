@@ -136,6 +136,12 @@ impl FittedNumeric {
     /// Encodes one value into `out` (`width` long).
     #[inline]
     pub fn encode(&self, x: f64, out: &mut [f32]) {
+        if self.fill.is_none() && !self.indicator && self.center == 0.0 && self.scale == 1.0 {
+            // The tree recipe: the value as it is (the general formula gives the
+            // same bits, a division later).
+            out[0] = if x.is_finite() { x as f32 } else { f32::NAN };
+            return;
+        }
         let missing = x.is_nan() || x.is_infinite();
         let value = if missing { self.fill.unwrap_or(f64::NAN) } else { x };
         out[0] = ((value - self.center) / self.scale) as f32;

@@ -8,11 +8,13 @@
 //! checks that on load, which makes every walk terminate on any file.
 
 mod shap;
+mod walk;
 
 use serde::{Deserialize, Serialize};
 
 use shap::ShapPlan;
 pub use shap::ShapScratch;
+use walk::Walk;
 
 use crate::error::{MlError, Result};
 use crate::matrix::Link;
@@ -126,29 +128,55 @@ pub struct TreeEnsemble {
     /// Deepest root-to-leaf path (edges), recomputed by [`TreeEnsemble::validate`].
     #[serde(skip)]
     pub max_depth: usize,
-    /// The nodes' routing fields packed for the prediction walk (20 bytes a
-    /// node instead of 40), built by [`TreeEnsemble::validate`].
+    /// The trees packed for the prediction walk, built by [`TreeEnsemble::validate`].
     #[serde(skip)]
-    walk: Vec<WalkNode>,
+    walk: Box<Walk>,
     /// TreeSHAP's baselines, quadrature rules and compiled trees, built by
     /// [`TreeEnsemble::validate`].
     #[serde(skip)]
-    shap: ShapPlan,
+    shap: Box<ShapPlan>,
 }
 
-/// What the prediction walk reads of a node.
+/// How a split sends a row, packed in 8 bytes for the walks.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-struct WalkNode {
-    /// The feature, with [`DEFAULT_LEFT`] set when missing values go left.
+struct Route {
+    /// The feature, with the [`DEFAULT_LEFT`] and [`CATEGORICAL`] flags.
     feature: u32,
-    threshold: f32,
-    left: u32,
-    right: u32,
-    categories: u32,
+    /// A numeric split's threshold (as bits), or a categorical split's index
+    /// into [`TreeEnsemble::category_sets`].
+    value: u32,
 }
 
-/// Bit of [`WalkNode::feature`] marking "missing values go left".
+/// Bit of [`Route::feature`] marking "missing values go left".
 const DEFAULT_LEFT: u32 = 1 << 31;
+/// Bit of [`Route::feature`] marking a categorical split.
+const CATEGORICAL: u32 = 1 << 30;
+/// The bits of [`Route::feature`] that hold the feature: a model reads fewer
+/// than 2^29 features, so the walk's key slots (twice the feature count) fit too.
+const FEATURE: u32 = (1 << 29) - 1;
+
+impl Route {
+    fn of(node: &Node) -> Self {
+        let default_left = if node.default_left { DEFAULT_LEFT } else { 0 };
+        if node.categories == NO_CATEGORIES {
+            Route { feature: node.feature | default_left, value: node.threshold.to_bits() }
+        } else {
+            Route { feature: node.feature | default_left | CATEGORICAL, value: node.categories }
+        }
+    }
+
+    #[inline(always)]
+    fn feature(self) -> usize {
+        (self.feature & FEATURE) as usize
+    }
+
+    /// Whether a numeric split sends `x` left: below the threshold, or missing
+    /// when missing values go left. Without branches.
+    #[inline(always)]
+    fn numeric_left(self, x: f32) -> bool {
+        (x < f32::from_bits(self.value)) | (x.is_nan() & (self.feature & DEFAULT_LEFT != 0))
+    }
+}
 
 /// Builds a [`TreeEnsemble`] one tree at a time, renumbering nodes so children follow parents.
 #[derive(Debug)]
@@ -182,8 +210,8 @@ impl EnsembleBuilder {
                 category_sets: Vec::new(),
                 link,
                 max_depth: 0,
-                walk: Vec::new(),
-                shap: ShapPlan::default(),
+                walk: Box::default(),
+                shap: Box::default(),
             },
         }
     }
@@ -261,6 +289,9 @@ impl TreeEnsemble {
             }
         }
         let mut depth = vec![0usize; n_nodes];
+        // Every node has one parent at most, and a root none, so trees are trees
+        // (a node shared by two parents would make some walks exponential).
+        let mut has_parent = vec![false; n_nodes];
         let mut max_depth = 0;
         for (idx, node) in self.nodes.iter().enumerate() {
             if !node.value.is_finite() || !node.cover.is_finite() {
@@ -284,26 +315,26 @@ impl TreeEnsemble {
             {
                 return bad(format!("node {idx} names category set {}", node.categories));
             }
+            if left == right || has_parent[left] || has_parent[right] {
+                return bad(format!("node {idx} shares a child with another node"));
+            }
+            (has_parent[left], has_parent[right]) = (true, true);
             depth[left] = depth[idx] + 1;
             depth[right] = depth[idx] + 1;
             max_depth = max_depth.max(depth[idx] + 1);
         }
-        if self.n_features >= DEFAULT_LEFT as usize {
+        if let Some(&root) = self.roots.iter().find(|&&root| has_parent[root as usize]) {
+            return bad(format!("tree root {root} is another node's child"));
+        }
+        if self.n_features > FEATURE as usize {
             return bad(format!("{} features is more than a model can have", self.n_features));
         }
+        if max_depth >= 1 << 30 {
+            return bad(format!("a tree is {max_depth} levels deep"));
+        }
         self.max_depth = max_depth;
-        self.walk = self
-            .nodes
-            .iter()
-            .map(|n| WalkNode {
-                feature: n.feature | if n.default_left { DEFAULT_LEFT } else { 0 },
-                threshold: n.threshold,
-                left: n.left,
-                right: n.right,
-                categories: n.categories,
-            })
-            .collect();
-        self.shap = ShapPlan::new(self);
+        *self.walk = Walk::new(self);
+        *self.shap = ShapPlan::new(self);
         Ok(())
     }
 
@@ -312,87 +343,36 @@ impl TreeEnsemble {
         self.roots.len()
     }
 
-    #[inline]
-    fn goes_left(&self, node: &Node, x: f32) -> bool {
+    /// Whether a split sends value `x` left: below a numeric threshold, or in
+    /// the category set; a missing value goes the split's default way. The
+    /// definition the walks (which split the two kinds apart) are tested against.
+    #[cfg(test)]
+    fn sends_left(&self, route: Route, x: f32) -> bool {
+        if route.feature & CATEGORICAL != 0 {
+            return self.in_category_set(route, x);
+        }
+        route.numeric_left(x)
+    }
+
+    /// Whether `x` is a category code of a categorical split's set; a value
+    /// that is no category code (negative, fractional) is not. Kept out of
+    /// line: the walks are tighter without its code.
+    #[inline(never)]
+    fn in_category_set(&self, route: Route, x: f32) -> bool {
         if x.is_nan() {
-            return node.default_left;
+            return route.feature & DEFAULT_LEFT != 0;
         }
-        if node.categories != NO_CATEGORIES {
-            if x < 0.0 || x.fract() != 0.0 {
-                return false;
-            }
-            let code = x as usize;
-            let bits = &self.category_sets[node.categories as usize];
-            return bits.get(code / 64).is_some_and(|word| word & (1 << (code % 64)) != 0);
+        if !(0.0..4_294_967_296.0).contains(&x) {
+            return false;
         }
-        x < node.threshold
-    }
-
-    /// Index of the leaf `row` reaches in the tree rooted at `root`.
-    #[inline]
-    pub fn leaf_of(&self, root: u32, row: &[f32]) -> usize {
-        if self.walk.len() == self.nodes.len() {
-            return self.walk_to_leaf(root, row);
-        }
-        let mut idx = root as usize;
-        loop {
-            let node = &self.nodes[idx];
-            if node.is_leaf() {
-                return idx;
-            }
-            let x = row.get(node.feature as usize).copied().unwrap_or(f32::NAN);
-            idx = if self.goes_left(node, x) { node.left as usize } else { node.right as usize };
-        }
-    }
-
-    /// [`TreeEnsemble::leaf_of`] over the packed nodes.
-    #[inline]
-    fn walk_to_leaf(&self, root: u32, row: &[f32]) -> usize {
-        let mut idx = root as usize;
-        loop {
-            let node = &self.walk[idx];
-            if node.left == LEAF {
-                return idx;
-            }
-            let feature = (node.feature & !DEFAULT_LEFT) as usize;
-            let x = row.get(feature).copied().unwrap_or(f32::NAN);
-            let left = if x.is_nan() {
-                node.feature & DEFAULT_LEFT != 0
-            } else if node.categories != NO_CATEGORIES {
-                x >= 0.0
-                    && x.fract() == 0.0
-                    && self.category_sets[node.categories as usize]
-                        .get(x as usize / 64)
-                        .is_some_and(|word| word & (1 << (x as usize % 64)) != 0)
-            } else {
-                x < node.threshold
-            };
-            idx = if left { node.left as usize } else { node.right as usize };
-        }
-    }
-
-    /// Raw outputs of one row into `out` (`n_outputs` long). No allocation.
-    #[inline]
-    pub fn predict_raw_into(&self, row: &[f32], out: &mut [f64]) {
-        out.copy_from_slice(&self.base_score);
-        for (&root, &output) in self.roots.iter().zip(&self.outputs) {
-            out[output as usize] += self.nodes[self.leaf_of(root, row)].value;
-        }
-    }
-
-    /// Raw outputs of the rows `first..` of `matrix` into `out` (`n_outputs` per
-    /// row, as many rows as `out` holds), walking tree after tree over the block.
-    pub fn predict_block_into(&self, matrix: &crate::Matrix, first: usize, out: &mut [f64]) {
-        let n_outputs = self.n_outputs;
-        for row_out in out.chunks_mut(n_outputs) {
-            row_out.copy_from_slice(&self.base_score);
-        }
-        for (&root, &output) in self.roots.iter().zip(&self.outputs) {
-            for (j, row_out) in out.chunks_mut(n_outputs).enumerate() {
-                row_out[output as usize] +=
-                    self.nodes[self.leaf_of(root, matrix.row(first + j))].value;
-            }
-        }
+        let code = x as u32;
+        // A whole number, compared without `f32::fract` (a library call before SSE4.1).
+        code as f32 == x
+            && self
+                .category_sets
+                .get(route.value as usize)
+                .and_then(|bits| bits.get(code as usize / 64))
+                .is_some_and(|word| word >> (code % 64) & 1 == 1)
     }
 }
 

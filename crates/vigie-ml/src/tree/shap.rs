@@ -30,7 +30,7 @@
 //! each call instead and computes the lanes as it goes. Nothing allocates
 //! once the [`ShapScratch`] has grown to the ensemble's size.
 
-use super::{Node, TreeEnsemble, zero_fractions};
+use super::{CATEGORICAL, Node, Route, TreeEnsemble, zero_fractions};
 use crate::error::{MlError, Result};
 
 /// Quadrature points handled together: one SSE2 register of `f64`.
@@ -121,40 +121,68 @@ pub(super) fn gauss_legendre(n: usize) -> (Vec<f64>, Vec<f64>) {
     (points, weights)
 }
 
-/// One edge of a compiled tree. Edges come in depth-first order, the left
-/// child first whatever the row, so a pass's branches repeat from row to row.
+/// One edge of a compiled tree, as the pass reads it (24 bytes). Edges come
+/// in depth-first order, the left child first whatever the row, so a pass's
+/// branches repeat from row to row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Edge {
-    /// The parent's position in its tree's list of internal nodes.
+    /// The factor when the feature's `o` above the edge is 0: the edge's zero
+    /// fraction, times the child's value when it is a leaf.
+    cold_factor: f64,
+    /// The parent's position in [`Program::routes`].
     parent: u32,
-    /// Whether the edge leads to the parent's right child.
-    right: bool,
-    /// The parent's depth (the root's is 0).
-    depth: u32,
     /// The parent's feature.
     feature: u32,
     /// 1 + the position of the nearest edge above that tests the same feature; 0 when none.
     above: u32,
-    /// The edge's own zero fraction.
-    zero_edge: f64,
+    /// The parent's depth (the root's is 0), with the [`RIGHT`] and [`INTO_LEAF`] flags.
+    depth: u32,
+}
+
+/// Bit of [`Edge::depth`]: the edge leads to its parent's right child.
+const RIGHT: u32 = 1 << 31;
+/// Bit of [`Edge::depth`]: the edge leads to a leaf.
+const INTO_LEAF: u32 = 1 << 30;
+
+impl Edge {
+    #[inline(always)]
+    fn depth(&self) -> usize {
+        (self.depth & (INTO_LEAF - 1)) as usize
+    }
+
+    #[inline(always)]
+    fn leads_to_leaf(&self) -> bool {
+        self.depth & INTO_LEAF != 0
+    }
+}
+
+/// What an edge's lanes are made of.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Shape {
     /// The feature's combined zero fraction below the edge and above it (1 when not above).
     zero: f64,
     zero_above: f64,
-    /// Whether the child is a leaf, and its value then.
-    leaf: bool,
-    value: f64,
+    /// Whether the feature is tested above.
+    tested_above: bool,
+    /// The child's value when it is a leaf, else `None`.
+    leaf: Option<f64>,
 }
 
 /// A tree compiled for the pass.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Program {
-    /// Node index and depth of each internal node, in the order edges name them.
-    internal: Vec<u32>,
-    depths: Vec<u32>,
+    /// How each internal node sends the row, in the order edges name them.
+    routes: Vec<Route>,
+    /// The positions in `routes` of categorical splits.
+    categorical: Vec<u32>,
     edges: Vec<Edge>,
     /// Per edge, four blocks of lanes: [`edge_lanes`] for `o = 0`, then for `o = 1`.
     /// Empty when the lanes are computed during the pass.
     tables: Vec<Lanes>,
+    /// Per edge, what its lanes are made of.
+    shapes: Vec<Shape>,
+    /// While compiling: node index and depth of each internal node.
+    internal: Vec<(u32, u32)>,
 }
 
 /// What TreeSHAP needs of one tree beyond its nodes.
@@ -222,7 +250,10 @@ impl ShapPlan {
             .zip(&ensemble.roots)
             .map(|(tree, &root)| {
                 let edges = tree_size(nodes, root).saturating_sub(1);
-                edges * (size_of::<Edge>() + 4 * tree.chunks * size_of::<Lanes>())
+                edges
+                    * (size_of::<Edge>()
+                        + size_of::<Shape>()
+                        + 4 * tree.chunks * size_of::<Lanes>())
             })
             .sum();
         if bytes <= budget {
@@ -301,15 +332,17 @@ fn compile(
     stack: &mut Vec<Step>,
     last_edge: &mut [u32],
 ) {
-    program.internal.clear();
-    program.depths.clear();
+    program.routes.clear();
+    program.categorical.clear();
     program.edges.clear();
     program.tables.clear();
+    program.shapes.clear();
+    program.internal.clear();
     stack.clear();
     if nodes[root as usize].is_leaf() {
         return;
     }
-    push_children(program, stack, root, 0);
+    push_children(nodes, program, stack, root, 0);
     while let Some(step) = stack.pop() {
         let (parent, right) = match step {
             Step::Restore { feature, above } => {
@@ -318,7 +351,7 @@ fn compile(
             }
             Step::Child { parent, right } => (parent, right),
         };
-        let parent_idx = program.internal[parent as usize];
+        let (parent_idx, depth) = program.internal[parent as usize];
         let node = &nodes[parent_idx as usize];
         let child = if right { node.right } else { node.left };
         let (zero_left, zero_right) =
@@ -326,44 +359,55 @@ fn compile(
         let zero_edge = if right { zero_right } else { zero_left };
         let above = last_edge[node.feature as usize];
         let zero_above = match above.checked_sub(1) {
-            Some(edge) => program.edges[edge as usize].zero,
+            Some(edge) => program.shapes[edge as usize].zero,
             None => 1.0,
         };
         let child_node = &nodes[child as usize];
+        let leaf = child_node.is_leaf().then_some(child_node.value);
         let edge = Edge {
+            cold_factor: zero_edge * leaf.unwrap_or(1.0),
             parent,
-            right,
-            depth: program.depths[parent as usize],
             feature: node.feature,
             above,
-            zero_edge,
-            zero: zero_above * zero_edge,
-            zero_above,
-            leaf: child_node.is_leaf(),
-            value: child_node.value,
+            depth: depth
+                | if right { RIGHT } else { 0 }
+                | if leaf.is_some() { INTO_LEAF } else { 0 },
         };
+        let shape =
+            Shape { zero: zero_above * zero_edge, zero_above, tested_above: above != 0, leaf };
         if let Some(rule) = rule {
             for one in [0.0, 1.0] {
                 let start = program.tables.len();
                 program.tables.resize(start + 2 * rule.weights.len(), [0.0; LANES]);
-                let (ratio, coefficient) = program.tables[start..].split_at_mut(rule.weights.len());
-                edge_lanes(&edge, one, rule, ratio, coefficient);
+                let (factor, credit) = program.tables[start..].split_at_mut(rule.weights.len());
+                edge_lanes(&shape, one, rule, factor, credit);
             }
         }
         program.edges.push(edge);
-        if !child_node.is_leaf() {
+        program.shapes.push(shape);
+        if leaf.is_none() {
             stack.push(Step::Restore { feature: node.feature, above });
             last_edge[node.feature as usize] = program.edges.len() as u32;
-            push_children(program, stack, child, edge.depth + 1);
+            push_children(nodes, program, stack, child, depth + 1);
         }
     }
 }
 
 /// Lists internal node `idx` (at `depth`) and schedules its children, left first.
-fn push_children(program: &mut Program, stack: &mut Vec<Step>, idx: u32, depth: u32) {
-    let parent = program.internal.len() as u32;
-    program.internal.push(idx);
-    program.depths.push(depth);
+fn push_children(
+    nodes: &[Node],
+    program: &mut Program,
+    stack: &mut Vec<Step>,
+    idx: u32,
+    depth: u32,
+) {
+    let parent = program.routes.len() as u32;
+    let route = Route::of(&nodes[idx as usize]);
+    if route.feature & CATEGORICAL != 0 {
+        program.categorical.push(parent);
+    }
+    program.routes.push(route);
+    program.internal.push((idx, depth));
     stack.push(Step::Child { parent, right: true });
     stack.push(Step::Child { parent, right: false });
 }
@@ -379,13 +423,13 @@ fn push_children(program: &mut Program, stack: &mut Vec<Step>, idx: u32, depth: 
 /// times its value, `factor` is `value × ratio` and `credit` is `value × ratio
 /// × coefficient`, so the pass credits the leaf straight from the product above.
 fn edge_lanes(
-    edge: &Edge,
+    shape: &Shape,
     one: f64,
     rule: &Quadrature,
     factor: &mut [Lanes],
     credit: &mut [Lanes],
 ) {
-    let (z, z_above, fresh) = (edge.zero, edge.zero_above, edge.above == 0);
+    let (z, z_above, fresh) = (shape.zero, shape.zero_above, !shape.tested_above);
     let lanes = factor
         .iter_mut()
         .zip(credit.iter_mut())
@@ -409,10 +453,9 @@ fn edge_lanes(
             };
             let ratio = own_factor / factor_above;
             let coefficient = own_coefficient - coefficient_above;
-            (factor[j], credit[j]) = if edge.leaf {
-                (edge.value * ratio, edge.value * ratio * coefficient)
-            } else {
-                (ratio, coefficient)
+            (factor[j], credit[j]) = match shape.leaf {
+                Some(value) => (value * ratio, value * ratio * coefficient),
+                None => (ratio, coefficient),
             };
         }
     }
@@ -549,71 +592,87 @@ impl TreeEnsemble {
         let n = if C == 0 { rule.weights.len() } else { C };
         let ShapScratch { path, subtree, coefficient, feature, left, one, lanes, .. } = scratch;
         left.clear();
-        left.extend(program.internal.iter().map(|&idx| {
-            let node = &self.nodes[idx as usize];
-            self.goes_left(node, row.get(node.feature as usize).copied().unwrap_or(f32::NAN))
+        // Numeric tests first, without branches (the numeric test of a categorical
+        // split is meaningless), then the categorical splits: branching on the kind
+        // of each node would mispredict as often as categorical splits come.
+        left.extend(program.routes.iter().map(|&route| {
+            let x = row.get(route.feature()).copied().unwrap_or(f32::NAN);
+            route.numeric_left(x)
         }));
+        for &position in &program.categorical {
+            let route = program.routes[position as usize];
+            let x = row.get(route.feature()).copied().unwrap_or(f32::NAN);
+            left[position as usize] = self.in_category_set(route, x);
+        }
         one.clear();
         one.push(1.0);
         path[..n].copy_from_slice(&rule.weights[..n]);
         // Edges whose subtree sum is still open: those into depths 1..=open.
         let mut open = 0;
         for (position, edge) in program.edges.iter().enumerate() {
-            let depth = edge.depth as usize;
+            let depth = edge.depth();
             while open > depth {
                 close(subtree, coefficient, feature, phi, open, n);
                 open -= 1;
             }
             let one_above = one[edge.above as usize];
-            let this_way = left[edge.parent as usize] != edge.right;
-            let edge_one = if this_way { one_above } else { 0.0 };
+            let this_way = left[edge.parent as usize] == (edge.depth & RIGHT == 0);
+            // A product, not a select: LLVM turns the select into a branch that
+            // mispredicts every other edge.
+            let edge_one = one_above * f64::from(u8::from(this_way));
             one.push(edge_one);
             let (above, below) = path.split_at_mut((depth + 1) * n);
             let (above, below) = (&above[depth * n..depth * n + n], &mut below[..n]);
             let (upper, lower) = subtree.split_at_mut((depth + 1) * n);
             let (parent_sum, sum) = (&mut upper[depth * n..depth * n + n], &mut lower[..n]);
-            if one_above == 0.0 {
-                // Cold above and below: the factor shrinks by the edge's zero fraction,
-                // and the two edges' credits, both `-1 / (1 - u)`, cancel.
-                if edge.leaf {
-                    for k in 0..n {
-                        parent_sum[k] =
-                            add(parent_sum[k], scale(above[k], edge.zero_edge * edge.value));
-                    }
-                } else {
-                    for k in 0..n {
-                        below[k] = scale(above[k], edge.zero_edge);
-                        sum[k] = [0.0; LANES];
-                    }
-                    coefficient[(depth + 1) * n..(depth + 2) * n].fill([0.0; LANES]);
-                    feature[depth + 1] = edge.feature;
-                    open = depth + 1;
-                }
-                continue;
-            }
             let (factor, credit): (&[Lanes], &[Lanes]) = if program.tables.is_empty() {
                 let (factor, credit) = lanes[..2 * n].split_at_mut(n);
-                edge_lanes(edge, edge_one, rule, factor, credit);
+                edge_lanes(&program.shapes[position], edge_one, rule, factor, credit);
                 (factor, credit)
             } else {
                 let start = (4 * position + 2 * usize::from(edge_one != 0.0)) * n;
                 program.tables[start..start + 2 * n].split_at(n)
             };
-            if edge.leaf {
-                // Opened and closed at once: the subtree is the leaf.
-                let mut total = [0.0; LANES];
-                for k in 0..n {
-                    total = add(total, mul(above[k], credit[k]));
-                    parent_sum[k] = add(parent_sum[k], mul(above[k], factor[k]));
-                }
-                phi[edge.feature as usize] += total.iter().sum::<f64>();
+            // The lanes assume the feature's `o` above is 1. When it is 0 (the row
+            // failed a test of this feature higher up), the factor only shrinks by
+            // the edge's zero fraction and the credits of this edge and the one
+            // above, both `-1 / (1 - u)`, cancel. Blended rather than branched on,
+            // since which way that goes changes from row to row; the feature is
+            // above on about one edge in three, and the others need no blend.
+            let blend = Blend { one_above, cold_factor: (1.0 - one_above) * edge.cold_factor };
+            let into_leaf = edge.leads_to_leaf();
+            let share = if edge.above == 0 {
+                descend::<false>(
+                    above,
+                    below,
+                    sum,
+                    parent_sum,
+                    coefficient,
+                    factor,
+                    credit,
+                    blend,
+                    into_leaf,
+                    depth,
+                    n,
+                )
             } else {
-                let coefficient = &mut coefficient[(depth + 1) * n..(depth + 2) * n];
-                for k in 0..n {
-                    below[k] = mul(above[k], factor[k]);
-                    sum[k] = [0.0; LANES];
-                    coefficient[k] = credit[k];
-                }
+                descend::<true>(
+                    above,
+                    below,
+                    sum,
+                    parent_sum,
+                    coefficient,
+                    factor,
+                    credit,
+                    blend,
+                    into_leaf,
+                    depth,
+                    n,
+                )
+            };
+            if into_leaf {
+                phi[edge.feature as usize] += share;
+            } else {
                 feature[depth + 1] = edge.feature;
                 open = depth + 1;
             }
@@ -622,6 +681,64 @@ impl TreeEnsemble {
             close(subtree, coefficient, feature, phi, open, n);
             open -= 1;
         }
+    }
+}
+
+/// How lanes computed for a feature whose `o` above is 1 are corrected when it is 0.
+#[derive(Clone, Copy)]
+struct Blend {
+    one_above: f64,
+    cold_factor: f64,
+}
+
+/// Applies one edge: into a leaf, adds the leaf's product to its parent's sum
+/// and returns its credit; into an internal node, opens its subtree (path
+/// product, zero sum, coefficient) one level below `depth` and returns 0.
+/// With `BLEND`, corrects `factor` and `credit` by `blend`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pass's buffers, split so they can be borrowed together"
+)]
+#[inline(always)]
+fn descend<const BLEND: bool>(
+    above: &[Lanes],
+    below: &mut [Lanes],
+    sum: &mut [Lanes],
+    parent_sum: &mut [Lanes],
+    coefficient: &mut [Lanes],
+    factor: &[Lanes],
+    credit: &[Lanes],
+    blend: Blend,
+    into_leaf: bool,
+    depth: usize,
+    n: usize,
+) -> f64 {
+    let lane = |k: usize| -> (Lanes, Lanes) {
+        if BLEND {
+            let f = add(scale(factor[k], blend.one_above), [blend.cold_factor; LANES]);
+            (f, scale(credit[k], blend.one_above))
+        } else {
+            (factor[k], credit[k])
+        }
+    };
+    if into_leaf {
+        // Opened and closed at once: the subtree is the leaf.
+        let mut total = [0.0; LANES];
+        for k in 0..n {
+            let (f, c) = lane(k);
+            total = add(total, mul(above[k], c));
+            parent_sum[k] = add(parent_sum[k], mul(above[k], f));
+        }
+        total.iter().sum()
+    } else {
+        let coefficient = &mut coefficient[(depth + 1) * n..(depth + 2) * n];
+        for k in 0..n {
+            let (f, c) = lane(k);
+            below[k] = mul(above[k], f);
+            sum[k] = [0.0; LANES];
+            coefficient[k] = c;
+        }
+        0.0
     }
 }
 

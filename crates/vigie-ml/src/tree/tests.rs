@@ -69,8 +69,11 @@ fn conditional(ensemble: &TreeEnsemble, row: &[f32], subset: u32) -> f64 {
             return node.value;
         }
         if subset & (1 << node.feature) != 0 {
-            let next =
-                if e.goes_left(node, row[node.feature as usize]) { node.left } else { node.right };
+            let next = if e.sends_left(Route::of(node), row[node.feature as usize]) {
+                node.left
+            } else {
+                node.right
+            };
             return walk(e, next as usize, row, subset);
         }
         let (zl, zr) =
@@ -106,7 +109,7 @@ fn brute_force_shap(ensemble: &TreeEnsemble, row: &[f32]) -> Vec<f64> {
 /// Vigie ran before the quadrature pass: `O(leaves × depth²)` per tree, kept
 /// here as the reference the new pass must equal.
 mod reference {
-    use super::super::{Node, TreeEnsemble, zero_fractions};
+    use super::super::{Node, Route, TreeEnsemble, zero_fractions};
 
     #[derive(Debug, Clone, Copy, Default)]
     struct PathElement {
@@ -169,7 +172,8 @@ mod reference {
         }
         let x = row.get(node.feature as usize).copied().unwrap_or(f32::NAN);
         let (left, right) = (node.left as usize, node.right as usize);
-        let (hot, cold) = if e.goes_left(node, x) { (left, right) } else { (right, left) };
+        let (hot, cold) =
+            if e.sends_left(Route::of(node), x) { (left, right) } else { (right, left) };
         let (zl, zr) = zero_fractions(node, &e.nodes[left], &e.nodes[right]);
         let (hot_zero, cold_zero) = if hot == left { (zl, zr) } else { (zr, zl) };
         let (mut incoming_zero, mut incoming_one) = (1.0, 1.0);
@@ -328,7 +332,7 @@ fn trees_compiled_at_each_call_explain_as_the_kept_tables_do() {
             .collect()
     };
     let with_tables = explain(&ensemble, &mut scratch);
-    ensemble.shap = shap::ShapPlan::within(&ensemble, 0);
+    *ensemble.shap = shap::ShapPlan::within(&ensemble, 0);
     let without = explain(&ensemble, &mut scratch);
     for (a, b) in with_tables.iter().flatten().zip(without.iter().flatten()) {
         assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "{a} vs {b}");
@@ -415,12 +419,95 @@ fn quadrature_pass_stays_exact_on_a_path_of_a_hundred_splits() {
     }
 }
 
+/// The leaf `row` reaches in the tree at `root`, by the definition of a split.
+fn reference_leaf(ensemble: &TreeEnsemble, root: u32, row: &[f32]) -> usize {
+    let mut idx = root as usize;
+    while !ensemble.nodes[idx].is_leaf() {
+        let node = &ensemble.nodes[idx];
+        let x = row.get(node.feature as usize).copied().unwrap_or(f32::NAN);
+        idx = if ensemble.sends_left(Route::of(node), x) { node.left } else { node.right } as usize;
+    }
+    idx
+}
+
+/// Row values that probe the walk's integer keys: thresholds themselves,
+/// signed zeros, infinities, missing values, category codes and non-codes.
+fn probing_value() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        Just(f32::NAN),
+        Just(0.0f32),
+        Just(-0.0f32),
+        Just(f32::INFINITY),
+        Just(f32::NEG_INFINITY),
+        (0u32..4).prop_map(|code| code as f32),
+        Just(2.5f32),
+        -3.0f32..3.0,
+    ]
+}
+
+proptest! {
+    #[test]
+    fn the_walk_reaches_the_leaf_the_splits_define(
+        seed in 0u64..100_000,
+        n_features in 1usize..10,
+        values in proptest::collection::vec(probing_value(), 10),
+    ) {
+        let mut ensemble = random_trees(seed, n_features, 11, 40, true, false);
+        // Thresholds at values the rows take, negative ones and a signed zero.
+        for (i, node) in ensemble.nodes.iter_mut().enumerate() {
+            node.threshold = [0.0, -0.0, 1.0, -1.5, 2.0, f32::INFINITY][i % 6];
+        }
+        ensemble.validate().unwrap();
+        let row = &values[..n_features];
+        for (tree, &root) in ensemble.roots.iter().enumerate() {
+            prop_assert_eq!(ensemble.leaf_of(tree, row), Some(reference_leaf(&ensemble, root, row)));
+        }
+        let mut raw = [0.0];
+        ensemble.predict_raw_into(row, &mut raw);
+        let expected = ensemble.base_score[0]
+            + ensemble.roots.iter().map(|&r| ensemble.nodes[reference_leaf(&ensemble, r, row)].value).sum::<f64>();
+        prop_assert!((raw[0] - expected).abs() <= 1e-12 * (1.0 + expected.abs()));
+        // A batch gives the same bits as one row at a time.
+        let matrix = crate::Matrix { values: row.to_vec(), n_rows: 1, n_cols: n_features };
+        let mut batch = [0.0];
+        ensemble.predict_block_into(&matrix, 0, &mut batch);
+        prop_assert_eq!(batch[0].to_bits(), raw[0].to_bits());
+    }
+}
+
+#[test]
+fn a_model_of_many_features_walks_with_keys_on_the_heap() {
+    let n_features = 300;
+    let ensemble = random_trees(8, n_features, 20, 30, true, false);
+    for seed in 0..20 {
+        let mut rng = crate::rng::Rng::new(seed);
+        let row: Vec<f32> = (0..n_features)
+            .map(|_| if rng.below(10) == 0 { f32::NAN } else { rng.next_f64() as f32 * 3.0 })
+            .collect();
+        for (tree, &root) in ensemble.roots.iter().enumerate() {
+            assert_eq!(ensemble.leaf_of(tree, &row), Some(reference_leaf(&ensemble, root, &row)));
+        }
+    }
+}
+
 #[test]
 fn corrupted_child_links_are_refused() {
     let mut ensemble = random_ensemble(3, 2, 1, false);
     if let Some(node) = ensemble.nodes.iter_mut().find(|n| !n.is_leaf()) {
         node.left = 0;
     }
+    assert!(matches!(ensemble.validate(), Err(MlError::Corrupted(_))));
+}
+
+#[test]
+fn a_node_with_two_parents_is_refused() {
+    let mut ensemble = random_trees(3, 2, 1, 8, false, false);
+    let internal: Vec<usize> =
+        (0..ensemble.nodes.len()).filter(|&i| !ensemble.nodes[i].is_leaf()).collect();
+    assert!(internal.len() >= 2, "the random tree has two splits");
+    // The deeper split's left child becomes the shallower split's too.
+    let (shallow, deep) = (internal[0], internal[internal.len() - 1]);
+    ensemble.nodes[shallow].left = ensemble.nodes[deep].left;
     assert!(matches!(ensemble.validate(), Err(MlError::Corrupted(_))));
 }
 

@@ -215,7 +215,7 @@ fn check_training_rows_reach_their_leaves(table: &Table) {
         let end = ensemble.roots.get(tree + 1).map_or(ensemble.nodes.len(), |&next| next as usize);
         let mut reached = vec![(0.0f64, 0.0f64); ensemble.nodes.len()];
         for row in 0..table.x.n_rows {
-            let leaf = ensemble.leaf_of(root, table.x.row(row));
+            let leaf = ensemble.leaf_of(tree, table.x.row(row)).expect("tree exists");
             reached[leaf].0 += 1.0;
             reached[leaf].1 += f64::from(table.y[row]);
         }
