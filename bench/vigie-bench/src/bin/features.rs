@@ -31,7 +31,9 @@ use serde_json::{Value as Json, json};
 use vigie_core::Config;
 use vigie_features::join::as_of_indices;
 use vigie_features::online::materialize;
-use vigie_features::{EventLog, FeatureRef, FeatureStore, OnlineStore, StreamProcessor};
+use vigie_features::{
+    EventLog, FeatureRef, FeatureStore, OnlineLocation, OnlineStore, StreamProcessor,
+};
 
 /// The feature view every join and online read asks for.
 const VIEW: &str = "customer_stats";
@@ -344,7 +346,7 @@ fn run_online(args: &OnlineArgs) -> Result<Json> {
     // Setup, as `vigie materialize` does it: the latest row of each key.
     let started = Instant::now();
     let rows = store.view_rows(VIEW)?;
-    let mut writer = OnlineStore::open(&db)?;
+    let mut writer = OnlineStore::open(&OnlineLocation::embedded(&db))?;
     let written = materialize(&mut writer, VIEW, &rows, &names)?;
     drop(writer);
     let materialize_s = started.elapsed().as_secs_f64();
@@ -360,7 +362,7 @@ fn run_online(args: &OnlineArgs) -> Result<Json> {
         bail!("{}: no keys", args.keys.display());
     }
     // The server's way in: a read-only connection.
-    let reader = OnlineStore::open_read_only(&db)?;
+    let reader = OnlineStore::open_read_only(&OnlineLocation::embedded(&db))?;
     for key in keys.iter().rev().take(args.warmup) {
         black_box(reader.get(VIEW, key)?);
     }
@@ -475,7 +477,8 @@ fn run_stream(args: &StreamArgs) -> Result<Json> {
     let store = open_store(&args.project, &text)?;
     let log_root = args.project.join(".vigie/events");
     let dead_dir = args.project.join(".vigie/dead");
-    let online = OnlineStore::open(&args.project.join(".vigie/online.db"))?;
+    let online =
+        OnlineStore::open(&OnlineLocation::embedded(args.project.join(".vigie/online.db")))?;
 
     let mut rng = Rng(args.seed);
     let warmup = payments(&mut rng, 0, args.warmup, args.customers);
@@ -568,7 +571,9 @@ fn run_stream(args: &StreamArgs) -> Result<Json> {
 
     // Stream == batch: each key's online row equals the batch engine's latest row over the
     // same stored events (untimed).
-    let reader = OnlineStore::open_read_only(&args.project.join(".vigie/online.db"))?;
+    let reader = OnlineStore::open_read_only(&OnlineLocation::embedded(
+        args.project.join(".vigie/online.db"),
+    ))?;
     let batch = store.compute_view("payments_live")?;
     let rows = store.view_rows("payments_live")?;
     let keys = rows
