@@ -70,6 +70,11 @@ pub enum Command {
     Materialize {
         /// One feature view of vigie.toml (default: every view).
         view: Option<String>,
+        /// Learn the views' cleaning (`[feature_views.V.clean]`) again from all their rows,
+        /// instead of keeping what was learned when they were first computed. No stream
+        /// processor may run meanwhile (stop `vigie serve` and `vigie stream`).
+        #[arg(long)]
+        refit: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,

@@ -293,6 +293,98 @@ pub struct FeatureView {
     /// Windowed aggregations per entity.
     #[serde(default)]
     pub aggregations: Vec<Aggregation>,
+    /// Cleaning of row-level features, learned from the view's rows: feature → how.
+    #[serde(default)]
+    pub clean: BTreeMap<String, Spanned<Clean>>,
+}
+
+/// How missing values of a cleaned feature are filled from what was learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CleanImpute {
+    /// Keep them missing (the default).
+    None,
+    /// The mean of the learned values (numbers).
+    Mean,
+    /// The median of the learned values (numbers).
+    Median,
+    /// The most frequent learned value (numbers) or kept category (text).
+    MostFrequent,
+}
+
+/// How a cleaned number is rescaled with what was learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CleanScale {
+    /// Not at all (the default).
+    None,
+    /// `(x - mean) / standard deviation`.
+    Standard,
+    /// `(x - min) / (max - min)`.
+    Minmax,
+    /// `(x - median) / inter-quartile range`.
+    Robust,
+}
+
+/// A constant for missing values: a number for numeric features, a string for text ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CleanFill {
+    /// For a numeric feature.
+    Number(f64),
+    /// For a text feature.
+    Text(String),
+}
+
+/// `[feature_views.NAME.clean] FEATURE = { ... }`: the ML engine's cleaning transforms on
+/// one row-level feature, fitted on the view's rows and applied identically by the batch
+/// engine and the stream processor. Which keys apply depends on the feature's type.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clean {
+    /// Fill missing values with a learned statistic.
+    #[serde(default)]
+    pub impute: Option<CleanImpute>,
+    /// Fill missing values with this constant instead.
+    #[serde(default)]
+    pub fill: Option<CleanFill>,
+    /// Numbers: rescale with learned statistics.
+    #[serde(default)]
+    pub scale: Option<CleanScale>,
+    /// Text: strip surrounding white space (default true).
+    #[serde(default)]
+    pub trim: Option<bool>,
+    /// Text: fold to lower case (default true).
+    #[serde(default)]
+    pub lowercase: Option<bool>,
+    /// Text: values seen on fewer learned rows than this become the rare category (default 5).
+    #[serde(default)]
+    pub min_frequency: Option<usize>,
+    /// Text: at most this many categories are kept, the most frequent (default 256).
+    #[serde(default)]
+    pub max_categories: Option<usize>,
+    /// Text: what rare and unseen values become (default `"other"`).
+    #[serde(default)]
+    pub rare: Option<String>,
+}
+
+impl Clean {
+    /// Whether any text-only key is set.
+    pub fn has_text_keys(&self) -> bool {
+        self.trim.is_some()
+            || self.lowercase.is_some()
+            || self.min_frequency.is_some()
+            || self.max_categories.is_some()
+            || self.rare.is_some()
+            || matches!(self.fill, Some(CleanFill::Text(_)))
+    }
+
+    /// Whether any number-only key is set.
+    pub fn has_numeric_keys(&self) -> bool {
+        self.scale.is_some_and(|s| s != CleanScale::None)
+            || matches!(self.impute, Some(CleanImpute::Mean | CleanImpute::Median))
+            || matches!(self.fill, Some(CleanFill::Number(_)))
+    }
 }
 
 /// `[models.NAME]`: a model trained from feature views by `vigie train NAME`.
@@ -490,6 +582,40 @@ impl Config {
                             ),
                         ));
                     }
+                }
+            }
+            for (feature, clean) in &view.clean {
+                let field = format!("{}.{feature}", key("clean"));
+                if !view.columns.contains_key(feature) {
+                    return Err(at.at(
+                        clean,
+                        format!(
+                            "{field}: {feature:?} is not a row-level feature of the view; \
+                             its row-level features are: {}",
+                            names(view.columns.keys().collect())
+                        ),
+                    ));
+                }
+                let recipe = clean.get_ref();
+                let problem = if recipe.impute.is_some_and(|i| i != CleanImpute::None)
+                    && recipe.fill.is_some()
+                {
+                    Some("`impute` and `fill` both fill missing values; keep one")
+                } else if recipe.has_text_keys() && recipe.has_numeric_keys() {
+                    Some(
+                        "mixes keys for numbers (scale, impute mean/median, a numeric fill) \
+                         with keys for text (trim, lowercase, min_frequency, max_categories, \
+                         rare, a text fill)",
+                    )
+                } else if recipe.max_categories == Some(0) {
+                    Some("max_categories must be at least 1")
+                } else if matches!(&recipe.fill, Some(CleanFill::Number(x)) if !x.is_finite()) {
+                    Some("fill must be a finite number")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err(at.at(clean, format!("{field}: {problem}")));
                 }
             }
         }

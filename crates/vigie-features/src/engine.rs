@@ -8,9 +8,9 @@
 //! function here blocks. The stream processor (`stream`) runs the same
 //! compiled view (`compile`, `evaluate`) on micro-batches of events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::{
@@ -25,6 +25,7 @@ use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, S
 use vigie_core::Config;
 use vigie_core::config::{FeatureView, Source, SourceKind, parse_duration};
 
+use crate::clean::Cleaning;
 use crate::error::{FeatureError, Result};
 use crate::offline::{Offline, SourceState};
 use crate::sources;
@@ -73,6 +74,8 @@ pub struct FeatureStore {
     config: Config,
     offline: Offline,
     runtime: tokio::runtime::Runtime,
+    /// Each view's learned cleaning, once read or learned.
+    cleanings: Mutex<HashMap<String, Arc<Cleaning>>>,
 }
 
 fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
@@ -120,7 +123,13 @@ impl FeatureStore {
             .map_err(|e| {
                 FeatureError::storage(project_dir)(format!("cannot start the SQL engine: {e}"))
             })?;
-        Ok(FeatureStore { project_dir: project_dir.to_owned(), config, offline, runtime })
+        Ok(FeatureStore {
+            project_dir: project_dir.to_owned(),
+            config,
+            offline,
+            runtime,
+            cleanings: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The project's configuration.
@@ -510,7 +519,48 @@ impl FeatureStore {
         let Some(first) = computed.first() else {
             return Err(invalid(format!("feature view {name:?}: no rows")));
         };
-        concat_batches(&first.schema(), &computed).map_err(|e| invalid(e.to_string()))
+        let rows =
+            concat_batches(&first.schema(), &computed).map_err(|e| invalid(e.to_string()))?;
+        if view.clean.is_empty() {
+            return Ok(rows);
+        }
+        self.cleaning(name, &rows)?.apply(name, view, rows)
+    }
+
+    /// View `name`'s learned cleaning: as read or learned before, else as stored, else
+    /// learned from `rows` (the view's evaluated rows) and stored, so that every later
+    /// computation, batch or stream, cleans with the same statistics.
+    fn cleaning(&self, name: &str, rows: &RecordBatch) -> Result<Arc<Cleaning>> {
+        let view = self.view(name)?;
+        let mut cache = self.cleanings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(known) = cache.get(name).filter(|c| c.fits(view)) {
+            return Ok(Arc::clone(known));
+        }
+        let cleaning = match self.offline.cleaning(name)? {
+            Some(stored) if stored.fits(view) => stored,
+            _ => {
+                let learned = Cleaning::fit(name, view, rows)?;
+                self.offline.set_cleaning(name, &learned)?;
+                learned
+            }
+        };
+        let cleaning = Arc::new(cleaning);
+        cache.insert(name.to_owned(), Arc::clone(&cleaning));
+        Ok(cleaning)
+    }
+
+    /// Forgets view `name`'s learned cleaning: its next computation learns it again
+    /// from all the rows it computes (`vigie materialize --refit`).
+    pub fn forget_cleaning(&self, name: &str) -> Result<()> {
+        self.view(name)?;
+        self.cleanings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
+        self.offline.forget_cleaning(name)
+    }
+
+    /// Rows view `name`'s cleaning was learned from, if it has one.
+    pub fn cleaning_rows(&self, name: &str) -> Result<Option<usize>> {
+        let view = self.view(name)?;
+        Ok(self.offline.cleaning(name)?.filter(|c| c.fits(view)).map(|c| c.rows))
     }
 
     /// Computes every row of a view from its source's history and replaces

@@ -5,6 +5,9 @@
 //!   `sources`) ingested incrementally into the offline store
 //!   (Parquet), views computed by DataFusion (row-level SQL expressions) and
 //!   the [`window`] kernel (per-entity sliding aggregations, lateness rule).
+//! - [`clean`]: the view's learned cleaning of row-level features (the ML
+//!   engine's imputation, scaling and text categorisation), shared by both
+//!   executions.
 //! - [`join`]: the point-in-time join that builds training sets.
 //! - [`online`]: materialisation of views into the online store (crate
 //!   `vigie-online`: embedded, or a MongoDB collection), latest row per
@@ -17,6 +20,7 @@
 //! DataFusion lives in this crate only; database clients live in
 //! `vigie-connectors`; the offline store and file sources may be on S3.
 
+pub mod clean;
 pub mod engine;
 mod error;
 pub mod events;

@@ -6,6 +6,7 @@
 //! ROOT/sources/SOURCE/part-FIRSTARRIVAL.parquet       ingested rows, in arrival order
 //! ROOT/sources/SOURCE/_state.json                     watermark, next arrival, log position
 //! ROOT/views/VIEW/_current.json                       which generation readers read
+//! ROOT/views/VIEW/_cleaning.json                      the view's learned cleaning, if any
 //! ROOT/views/VIEW/gen-N/date=YYYY-MM-DD/part-0.parquet  computed feature rows, by event day
 //! ```
 //!
@@ -25,6 +26,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 use vigie_connectors::artifacts::{ArtifactStore, S3Options};
 
+use crate::clean::Cleaning;
 use crate::error::{FeatureError, Result};
 
 /// Where an ingest of one source stands.
@@ -88,22 +90,51 @@ impl Offline {
 
     /// How far ingest of `source` went.
     pub fn state(&self, source: &str) -> Result<SourceState> {
-        let key = Self::state_key(source);
-        match self.objects.get(&key) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| storage(&self.location(&key), e))
-            }
-            Err(e) if e.code() == vigie_core::ErrorCode::NotFound => Ok(SourceState::default()),
-            Err(e) => Err(failed(e)),
-        }
+        Ok(self.get_json(&Self::state_key(source))?.unwrap_or_default())
     }
 
     /// Records how far ingest of `source` went.
     pub fn set_state(&self, source: &str, state: &SourceState) -> Result<()> {
-        let key = Self::state_key(source);
+        self.put_json(&Self::state_key(source), state)
+    }
+
+    fn cleaning_key(view: &str) -> String {
+        format!("views/{view}/_cleaning.json")
+    }
+
+    /// The learned cleaning of `view`, if any was stored.
+    pub fn cleaning(&self, view: &str) -> Result<Option<Cleaning>> {
+        self.get_json(&Self::cleaning_key(view))
+    }
+
+    /// Stores the learned cleaning of `view`.
+    pub fn set_cleaning(&self, view: &str, cleaning: &Cleaning) -> Result<()> {
+        self.put_json(&Self::cleaning_key(view), cleaning)
+    }
+
+    /// Forgets the learned cleaning of `view` (the next computation learns it again).
+    pub fn forget_cleaning(&self, view: &str) -> Result<()> {
+        match self.objects.delete(&Self::cleaning_key(view)) {
+            Err(e) if e.code() != vigie_core::ErrorCode::NotFound => Err(failed(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The JSON object `key`, or `None` when there is none.
+    fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.objects.get(key) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| storage(&self.location(key), e)),
+            Err(e) if e.code() == vigie_core::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
         let bytes =
-            serde_json::to_vec_pretty(state).map_err(|e| storage(&self.location(&key), e))?;
-        self.objects.put(&key, bytes).map_err(failed)
+            serde_json::to_vec_pretty(value).map_err(|e| storage(&self.location(key), e))?;
+        self.objects.put(key, bytes).map_err(failed)
     }
 
     /// Writes one part of a source's rows.
@@ -153,10 +184,7 @@ impl Offline {
         for (day, batches) in parts {
             self.put_parquet(&format!("{prefix}date={day}/part-0.parquet"), batches)?;
         }
-        let key = format!("views/{view}/_current.json");
-        let bytes = serde_json::to_vec(&Current { generation })
-            .map_err(|e| storage(&self.location(&key), e))?;
-        self.objects.put(&key, bytes).map_err(failed)?;
+        self.put_json(&format!("views/{view}/_current.json"), &Current { generation })?;
         for old in self.objects.list(&format!("views/{view}/")).map_err(failed)? {
             if old.contains("/gen-") && !old.starts_with(&prefix) {
                 self.objects.delete(&old).map_err(failed)?;
@@ -166,14 +194,7 @@ impl Offline {
     }
 
     fn current(&self, view: &str) -> Result<Option<Current>> {
-        let key = format!("views/{view}/_current.json");
-        match self.objects.get(&key) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| storage(&self.location(&key), e)),
-            Err(e) if e.code() == vigie_core::ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(failed(e)),
-        }
+        self.get_json(&format!("views/{view}/_current.json"))
     }
 
     /// The Parquet objects under `prefix`, in name order (so arrival order for sources).

@@ -327,6 +327,22 @@ fn cell(column: &dyn Array, row: usize) -> Json {
     }
 }
 
+/// Takes the project's processor lock (under `log_root`), held while the returned file
+/// is open: a second processor, or a change that needs none running (`vigie
+/// materialize --refit`), is refused with [`FeatureError::Busy`].
+pub fn processor_lock(log_root: &Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(log_root).map_err(|e| storage(log_root, e))?;
+    let lock_path = log_root.join(".processor.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| storage(&lock_path, e))?;
+    lock.try_lock().map_err(|_| FeatureError::Busy(lock_path.clone()))?;
+    Ok(lock)
+}
+
 impl<'s> StreamProcessor<'s> {
     /// Opens the processor of `store`'s streaming sources (HTTP sources, whose logs are
     /// under `log_root`, and Kafka topics); dead letters go under `dead_dir`. Takes the
@@ -338,15 +354,7 @@ impl<'s> StreamProcessor<'s> {
         dead_dir: &Path,
         mut online: OnlineStore,
     ) -> Result<Self> {
-        std::fs::create_dir_all(log_root).map_err(|e| storage(log_root, e))?;
-        let lock_path = log_root.join(".processor.lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| storage(&lock_path, e))?;
-        lock.try_lock().map_err(|_| FeatureError::Busy(lock_path.clone()))?;
+        let lock = processor_lock(log_root)?;
         let config = store.config();
         let mut sources = Vec::new();
         for (name, shape) in EventShape::of(config)? {

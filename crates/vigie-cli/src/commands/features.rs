@@ -124,6 +124,7 @@ pub fn materialize_views(project: &Project, view: Option<String>) -> anyhow::Res
         let rows = store.view_rows(&name)?;
         let features = FeatureStore::feature_names(store.view(&name)?);
         let updated = vigie_features::online::materialize(&mut online, &name, &rows, &features)?;
+        let cleaning_rows = store.cleaning_rows(&name)?;
         summaries.push(json!({
             "view": name,
             "rows": summary.rows,
@@ -132,34 +133,65 @@ pub fn materialize_views(project: &Project, view: Option<String>) -> anyhow::Res
             "days": summary.days,
             "online_updated": updated,
             "features": features,
+            "cleaning_learned_from_rows": cleaning_rows,
         }));
     }
     Ok(summaries)
 }
 
-/// `vigie materialize [VIEW]`.
-pub fn materialize(project: &Project, view: Option<String>, format: Format) -> anyhow::Result<()> {
+/// Forgets the learned cleaning of views `view` (default: all) so that their next
+/// computation learns it from all their rows. Refused while a stream processor runs: it
+/// would go on cleaning with the old statistics.
+fn forget_cleaning(project: &Project, view: Option<String>) -> anyhow::Result<()> {
+    let store = store(project)?;
+    let _no_processor = vigie_features::stream::processor_lock(&super::stream::log_dir(project))?;
+    for name in names_or_all(view, store.config().feature_views.keys().collect()) {
+        store.forget_cleaning(&name)?;
+    }
+    Ok(())
+}
+
+/// `vigie materialize [VIEW] [--refit]`.
+pub fn materialize(
+    project: &Project,
+    view: Option<String>,
+    refit: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    if refit {
+        forget_cleaning(project, view.clone())?;
+    }
     let summaries = materialize_views(project, view)?;
     match format {
         Format::Json => output::json(&Json::Array(summaries)),
         Format::Text => {
-            let mut table = output::table(&[
+            let mut header = vec![
                 "view",
                 "feature rows",
                 "entities",
                 "late events",
                 "days",
                 "online keys updated",
-            ]);
+            ];
+            let cleaned = summaries.iter().any(|s| !s["cleaning_learned_from_rows"].is_null());
+            if cleaned {
+                header.push("cleaning learned from rows");
+            }
+            let mut table = output::table(&header);
             for s in &summaries {
-                table.add_row(vec![
+                let mut row = vec![
                     s["view"].as_str().unwrap_or_default().to_owned(),
                     s["rows"].to_string(),
                     s["keys"].to_string(),
                     s["late"].to_string(),
                     s["days"].to_string(),
                     s["online_updated"].to_string(),
-                ]);
+                ];
+                if cleaned {
+                    let rows = &s["cleaning_learned_from_rows"];
+                    row.push(if rows.is_null() { "-".to_owned() } else { rows.to_string() });
+                }
+                table.add_row(row);
             }
             outln!("{table}")?;
             Ok(())

@@ -35,7 +35,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&project, args),
         Command::Init(args) => init::run(&project, args),
         Command::Ingest { source, format } => features::ingest(&project, source, format),
-        Command::Materialize { view, format } => features::materialize(&project, view, format),
+        Command::Materialize { view, refit, format } => {
+            features::materialize(&project, view, refit, format)
+        }
         Command::Features { command } => features::run(&project, command),
         Command::Stream { once, format } => stream::run(&project, once, format),
         Command::Serve { addr, model, max_in_flight, security } => {

@@ -28,6 +28,26 @@ fn the_example_project_ingests_materializes_and_serves_features() {
     let entities = view["keys"].as_u64().expect("keys");
     assert_eq!(view["online_updated"].as_u64(), Some(entities));
     assert_eq!(project.json(&["materialize", "--format", "json"])[0]["online_updated"], 0);
+    // The view's cleaning was learned from every row of that first computation.
+    assert_eq!(view["cleaning_learned_from_rows"].as_u64(), Some(stored), "{view}");
+
+    // Learning it again is refused while a stream processor holds the project's lock...
+    let events = project.path(".vigie/events");
+    std::fs::create_dir_all(&events).expect("events dir");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(events.join(".processor.lock"))
+        .expect("lock file");
+    lock.try_lock().expect("lock");
+    let refused = project.fails(&["materialize", "--refit"], 2);
+    assert!(refused.contains("another stream processor"), "{refused}");
+    drop(lock);
+    // ...and done once none runs; nothing changed, so no online row is rewritten.
+    let refit = project.json(&["materialize", "--refit", "--format", "json"]);
+    assert_eq!(refit[0]["cleaning_learned_from_rows"].as_u64(), Some(stored), "{refit}");
+    assert_eq!(refit[0]["online_updated"], 0, "{refit}");
 
     let got = project.json(&[
         "features",
@@ -44,6 +64,8 @@ fn the_example_project_ingests_materializes_and_serves_features() {
         assert!(features.contains_key(name), "{name}: {got}");
     }
     assert!(features["txn_count_1h"].as_f64().is_some_and(|c| c >= 1.0), "{got}");
+    let category = features["category"].as_str().expect("a cleaned category");
+    assert_eq!(category, category.trim().to_lowercase(), "{got}");
 
     // A training table: labels joined as of each transaction's time.
     let transactions = project.path("data/transactions.csv");

@@ -116,3 +116,32 @@ fn the_online_store_is_embedded_or_a_mongodb_collection() {
     );
     assert_eq!(Storage::default().online.get_ref(), EMBEDDED);
 }
+
+#[test]
+fn cleaning_recipes_are_checked_where_they_are_written() {
+    let with = |clean: &str| {
+        PROJECT.replace(
+            "\n[models.fraud]",
+            &format!("[feature_views.activity.clean]\n{clean}\n\n[models.fraud]"),
+        )
+    };
+    let good = with("amount_log = { impute = \"median\", scale = \"robust\" }");
+    let config = Config::parse(&good, "vigie.toml").expect("valid");
+    let clean = config.feature_views["activity"].clean["amount_log"].get_ref();
+    assert_eq!((clean.impute, clean.scale), (Some(CleanImpute::Median), Some(CleanScale::Robust)));
+
+    let cases = [
+        ("amount = { impute = \"mean\" }", "amount =", "\"amount\" is not a row-level feature"),
+        ("amount_log = { impute = \"average\" }", "average", "unknown variant `average`"),
+        ("amount_log = { impute = \"mean\", fill = 0 }", "fill = 0", "keep one"),
+        ("amount_log = { scale = \"standard\", lowercase = true }", "lowercase", "mixes keys"),
+        ("amount_log = { max_categories = 0 }", "max_categories", "at least 1"),
+        ("amount_log = { clip = 3 }", "clip", "unknown field `clip`"),
+    ];
+    for (clean, needle, message) in cases {
+        let text = with(clean);
+        let e = error(&text);
+        assert_eq!(e.line, line_of(&text, needle), "{e}");
+        assert!(e.message.contains(message), "{clean}: {e}");
+    }
+}

@@ -2,7 +2,8 @@
 //! an HTTP source's log, processed in micro-batches (out of order, late and
 //! malformed events included, the processor restarted midway), give after
 //! every step online rows equal to the batch view's rows for the same events
-//! over the events stored so far, and the same events are refused by both; with the embedded online store, and with a
+//! over the events stored so far, and the same events are refused by both (the view
+//! cleans two features, with statistics learned once); with the embedded online store, and with a
 //! MongoDB one (`VIGIE_TEST_MONGODB_URL`, from `scripts/services.sh`), also
 //! when that MongoDB stops mid-stream and comes back
 //! (`VIGIE_TEST_MONGODB_BIN`, a server of the test's own).
@@ -34,14 +35,19 @@ fields = { customer_id = "customer_id", ts = "ts", amount = "payment.amount", me
 source = "payments"
 entity = "customer"
 allowed_lateness = "10m"
-columns = { big = "CASE WHEN amount > 50 THEN 1 ELSE 0 END", shop = "upper(merchant)" }
+columns = { big = "CASE WHEN amount > 50 THEN 1 ELSE 0 END", shop = "upper(merchant)", amount_clean = "amount" }
 aggregations = [
   { name = "count_1h", function = "count", window = "1h" },
   { name = "sum_1h", function = "sum", column = "amount", window = "1h" },
   { name = "max_1d", function = "max", column = "amount", window = "1d" },
   { name = "merchants_1d", function = "distinct_count", column = "merchant", window = "1d" },
   { name = "big_1h", function = "sum", column = "big", window = "1h" },
+  { name = "clean_sum_1h", function = "sum", column = "amount_clean", window = "1h" },
+  { name = "shops_1d", function = "distinct_count", column = "shop", window = "1d" },
 ]
+# Learned from the first micro-batch the processor computes, then used by both executions.
+clean.amount_clean = { impute = "median", scale = "robust" }
+clean.shop = { min_frequency = 3, impute = "most-frequent" }
 "#;
 
 /// A seeded stream: 6 customers, a minute apart on average, out of order by

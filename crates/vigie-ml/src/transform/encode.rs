@@ -291,6 +291,16 @@ impl FittedText {
         found.unwrap_or(self.categories.len())
     }
 
+    /// The kept category `raw` normalises to, or `None` when it is rare or unseen.
+    pub fn category(&self, raw: &str) -> Option<&str> {
+        self.categories.get(self.code(raw)).map(String::as_str)
+    }
+
+    /// The kept categories, normalised and sorted.
+    pub fn categories(&self) -> &[String] {
+        &self.categories
+    }
+
     /// For native encoding, the number of codes (kept categories plus the rare bucket).
     pub fn native_categories(&self) -> Option<u32> {
         matches!(self.encoding, Encoding::Native).then_some(self.categories.len() as u32 + 1)

@@ -142,12 +142,19 @@ impl FittedNumeric {
             out[0] = if x.is_finite() { x as f32 } else { f32::NAN };
             return;
         }
+        out[0] = self.value(x) as f32;
+        if self.indicator {
+            out[1] = f32::from(u8::from(x.is_nan() || x.is_infinite()));
+        }
+    }
+
+    /// `x` filled when missing (NaN or infinite; NaN when nothing fills it), then rescaled:
+    /// the first output of [`FittedNumeric::encode`], in full precision.
+    #[inline]
+    pub fn value(&self, x: f64) -> f64 {
         let missing = x.is_nan() || x.is_infinite();
         let value = if missing { self.fill.unwrap_or(f64::NAN) } else { x };
-        out[0] = ((value - self.center) / self.scale) as f32;
-        if self.indicator {
-            out[1] = f32::from(u8::from(missing));
-        }
+        (value - self.center) / self.scale
     }
 
     /// A one-line description.
