@@ -23,6 +23,14 @@
 //! missing scope. Without an issuer configured (loopback only, see the CLI)
 //! every request is an anonymous caller with every right.
 //!
+//! A token whose signature and claims passed is remembered (at most
+//! [`VERIFIED_CAPACITY`] of them) until its `exp` (plus the leeway), so a
+//! client that sends the same token with every request pays for one
+//! signature check, not one per request. A remembered token is accepted again
+//! only while the key that verified it is still the issuer's key for its id
+//! in the current key set, so a withdrawn or rotated key stops it exactly as
+//! it stops a token checked afresh.
+//!
 //! Not here: token introspection (opaque tokens), several issuers, mTLS.
 
 use std::collections::HashMap;
@@ -53,6 +61,10 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 /// How long fetched keys are trusted before the next token refetches them
 /// (so a key the issuer withdrew stops being accepted).
 pub const KEYS_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// Verified tokens remembered at most; when full, the expired ones are
+/// dropped, and all of them if none had expired.
+pub const VERIFIED_CAPACITY: usize = 10_000;
 
 /// Timeout of one request to the issuer.
 const ISSUER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -284,6 +296,32 @@ pub struct Authenticator {
     keys: tokio::sync::RwLock<KeySet>,
     /// Held while refetching, so concurrent unknown key ids cause one fetch.
     refresh: tokio::sync::Mutex<Option<Instant>>,
+    /// Tokens already verified: token → who and until when.
+    verified: std::sync::Mutex<HashMap<Box<str>, Verified>>,
+}
+
+/// A token that passed every check, remembered.
+struct Verified {
+    caller: Caller,
+    kid: String,
+    /// The key that checked its signature.
+    key: Arc<IssuerKey>,
+    /// Unix seconds from which (`nbf` less the leeway) and until which (`exp` plus the
+    /// leeway) jsonwebtoken accepts it.
+    from: u64,
+    until: u64,
+}
+
+impl Verified {
+    fn valid_at(&self, now: u64) -> bool {
+        self.from <= now && now <= self.until
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// The issuer's keys by key id, and when they were fetched.
@@ -322,6 +360,9 @@ struct Claims {
     azp: Option<String>,
     scope: Option<String>,
     scp: Option<Json>,
+    /// Checked by jsonwebtoken; read again to know how long the token may be remembered.
+    exp: Option<u64>,
+    nbf: Option<u64>,
 }
 
 impl Authenticator {
@@ -346,6 +387,7 @@ impl Authenticator {
             algorithms,
             keys: tokio::sync::RwLock::new(KeySet { by_kid: keys, fetched: Instant::now() }),
             refresh: tokio::sync::Mutex::new(None),
+            verified: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -357,13 +399,52 @@ impl Authenticator {
     /// The caller a request's `Authorization` header proves, or why not.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, AuthError> {
         let token = bearer_token(authorization)?;
+        if let Some(caller) = self.remembered(token).await {
+            return Ok(caller);
+        }
         let (alg, kid) = self.pinned_header(token)?;
         let issuer_key = self.key(&kid).await?;
         issuer_key.fits(&kid, alg)?;
         let claims = jsonwebtoken::decode::<Claims>(token, &issuer_key.key, &self.validation(alg))
             .map_err(|e| self.explain(e, &kid, token))?
             .claims;
-        Ok(caller(claims))
+        let leeway = self.validation(alg).leeway;
+        let verified = Verified {
+            from: claims.nbf.map_or(0, |nbf| nbf.saturating_sub(leeway)),
+            until: claims.exp.map_or(0, |exp| exp.saturating_add(leeway)),
+            caller: caller(claims),
+            kid,
+            key: issuer_key,
+        };
+        let caller = verified.caller.clone();
+        self.remember(token, verified);
+        Ok(caller)
+    }
+
+    /// The caller of a token verified before, if it is still within its times and the
+    /// key that verified it is still the current key set's key for its id.
+    async fn remembered(&self, token: &str) -> Option<Caller> {
+        let (kid, key, caller) = {
+            let verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let known = verified.get(token).filter(|v| v.valid_at(unix_now()))?;
+            (known.kid.clone(), Arc::clone(&known.key), known.caller.clone())
+        };
+        let keys = self.keys.read().await;
+        let current = keys.by_kid.get(&kid).filter(|_| keys.fetched.elapsed() < KEYS_MAX_AGE)?;
+        Arc::ptr_eq(current, &key).then_some(caller)
+    }
+
+    fn remember(&self, token: &str, verified: Verified) {
+        let mut remembered =
+            self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if remembered.len() >= VERIFIED_CAPACITY {
+            let now = unix_now();
+            remembered.retain(|_, v| v.valid_at(now));
+            if remembered.len() >= VERIFIED_CAPACITY {
+                remembered.clear();
+            }
+        }
+        remembered.insert(token.into(), verified);
     }
 
     /// The header's algorithm, checked against the pinned list before

@@ -13,6 +13,7 @@ fn authenticator() -> Authenticator {
         algorithms: DEFAULT_ALGORITHMS.to_vec(),
         keys: tokio::sync::RwLock::new(KeySet { by_kid: HashMap::new(), fetched: Instant::now() }),
         refresh: tokio::sync::Mutex::new(None),
+        verified: std::sync::Mutex::new(HashMap::new()),
     }
 }
 
@@ -58,6 +59,8 @@ fn scopes_grant_their_rights_only() {
         azp: None,
         scope: Some("openid vigie:predict vigie:predict".to_owned()),
         scp: Some(json!(["vigie:feedback"])),
+        exp: None,
+        nbf: None,
     };
     let caller = caller(claims);
     assert_eq!(caller.subject, "batch");
@@ -69,4 +72,53 @@ fn scopes_grant_their_rights_only() {
         refused.message,
         "the token of batch lacks the scope \"vigie:explain\" (it has: vigie:predict vigie:feedback)"
     );
+}
+
+#[test]
+fn a_verified_token_is_remembered_while_its_times_and_its_key_hold() {
+    let auth = authenticator();
+    let key = || {
+        Arc::new(IssuerKey { key: DecodingKey::from_secret(b"test only").expect("key"), alg: None })
+    };
+    let first = key();
+    auth.keys.try_write().expect("keys").by_kid.insert("k1".to_owned(), Arc::clone(&first));
+    let now = unix_now();
+    let verified = |from: u64, until: u64| Verified {
+        caller: Caller {
+            subject: "batch".to_owned(),
+            client_id: None,
+            rights: vec![Right::Predict],
+        },
+        kid: "k1".to_owned(),
+        key: Arc::clone(&first),
+        from,
+        until,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let remembered = |token: &str| runtime.block_on(auth.remembered(token)).map(|c| c.subject);
+
+    auth.remember("valid", verified(now - 10, now + 60));
+    auth.remember("expired", verified(now - 120, now - 1));
+    auth.remember("not yet", verified(now + 5, now + 60));
+    assert_eq!(remembered("valid").as_deref(), Some("batch"));
+    assert_eq!(remembered("expired"), None);
+    assert_eq!(remembered("not yet"), None);
+    assert_eq!(remembered("never seen"), None);
+
+    // The issuer rotated its keys: the same key id now holds another key.
+    auth.keys.try_write().expect("keys").by_kid.insert("k1".to_owned(), key());
+    assert_eq!(remembered("valid"), None, "checked afresh against the new key");
+    // The key id was withdrawn.
+    auth.keys.try_write().expect("keys").by_kid.clear();
+    assert_eq!(remembered("valid"), None);
+
+    // Full: the expired ones go first, and the newest is kept.
+    auth.keys.try_write().expect("keys").by_kid.insert("k1".to_owned(), Arc::clone(&first));
+    for i in 0..VERIFIED_CAPACITY {
+        auth.remember(&format!("t{i}"), verified(now - 10, now + 60));
+    }
+    auth.remember("last", verified(now - 10, now + 60));
+    let size = auth.verified.lock().expect("lock").len();
+    assert!(size <= VERIFIED_CAPACITY, "{size} remembered");
+    assert_eq!(remembered("last").as_deref(), Some("batch"));
 }
