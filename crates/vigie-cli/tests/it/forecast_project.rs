@@ -1,0 +1,309 @@
+//! Forecasting inside a project: forecast models declared in `vigie.toml`,
+//! trained from a source's or a feature view's rows exactly as `vigie train
+//! --task forecast --data` trains a file, their settings checked with the
+//! file, line and key.
+
+use std::fmt::Write as _;
+
+use crate::forecast::date;
+use crate::support::Project;
+
+/// 2024-01-01, a Monday, in days since the epoch.
+const FIRST_DAY: i64 = 19_723;
+const DAYS: usize = 120;
+const LINES: [&str; 2] = ["toys", "food"];
+
+/// Units sold by series `series` on day `day`: a level, a weekly pattern, promotions.
+fn units(series: usize, day: usize) -> u32 {
+    let level = [40.0, 300.0, 12.0, 90.0, 25.0, 150.0][series];
+    let weekly = [0.9, 0.85, 0.95, 1.0, 1.2, 1.5, 1.3][day % 7];
+    let uplift = if promo(series, day) { 1.4 } else { 1.0 };
+    let wobble = 1.0 + ((day * 7919 + series * 104_729) % 17) as f64 / 170.0;
+    (level * weekly * uplift * wobble).round() as u32
+}
+
+fn promo(series: usize, day: usize) -> bool {
+    (day * 7 + series * 3).is_multiple_of(11)
+}
+
+fn price(series: usize, day: usize) -> f64 {
+    (2.5 + series as f64 + (day / 30) as f64 * 0.25) * if promo(series, day) { 0.8 } else { 1.0 }
+}
+
+/// `stores` × `lines` series of `days` days: `store,line,date,units,price,promo,revenue`.
+fn sales(stores: &[&str], lines: &[&str], days: usize) -> String {
+    let mut csv = "store,line,date,units,price,promo,revenue\n".to_owned();
+    for (s, store) in stores.iter().enumerate() {
+        for (l, line) in lines.iter().enumerate() {
+            let series = s * lines.len() + l;
+            for day in 0..days {
+                let (units, price) = (units(series, day), price(series, day));
+                writeln!(
+                    csv,
+                    "{store},{line},{},{units},{price},{},{}",
+                    date(FIRST_DAY + day as i64),
+                    u8::from(promo(series, day)),
+                    f64::from(units) * price
+                )
+                .expect("write to a string");
+            }
+        }
+    }
+    csv
+}
+
+/// A project with `vigie.toml` and `data/sales.csv`.
+fn project(toml: &str, csv: &str) -> Project {
+    let project = Project::new();
+    std::fs::create_dir_all(project.path("data")).expect("data folder");
+    std::fs::write(project.path("vigie.toml"), toml).expect("write vigie.toml");
+    std::fs::write(project.path("data/sales.csv"), csv).expect("write the sales");
+    project
+}
+
+const BY_LINE: &str = r#"
+[sources.sales]
+kind = "file"
+path = "data/sales.csv"
+timestamp = "date"
+
+[models.revenue]
+task = "forecast"
+source = "sales"
+target = "revenue"
+series = ["store", "line"]
+horizon = 7
+future_covariates = ["promo"]
+"#;
+
+/// The backtest of a `--format json` training summary: strategy, metrics, baselines.
+fn backtest(trained: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!([trained["strategy"], trained["backtest"], trained["baselines"]])
+}
+
+#[test]
+fn a_forecast_model_of_vigie_toml_trains_from_its_source_as_the_flags_train_the_file() {
+    let project = project(BY_LINE, &sales(&["S1", "S2"], &LINES, DAYS));
+    let declared = project.json(&["train", "revenue", "--format", "json"]);
+    assert_eq!(
+        (declared["model"].as_str(), declared["version"].as_u64()),
+        (Some("revenue"), Some(1))
+    );
+    assert_eq!(
+        declared["history"]["ingested"]["stored"].as_u64(),
+        Some(4 * DAYS as u64),
+        "{declared}"
+    );
+    assert_eq!(declared["history"]["rows"].as_u64(), Some(4 * DAYS as u64));
+    assert_eq!((declared["series"].as_u64(), declared["horizon"].as_u64()), (Some(4), Some(7)));
+
+    let data = project.path("data/sales.csv");
+    let flags = project.json(&[
+        "train",
+        "--task",
+        "forecast",
+        "--data",
+        data.to_str().expect("utf-8"),
+        "--time",
+        "date",
+        "--target",
+        "revenue",
+        "--series",
+        "store,line",
+        "--horizon",
+        "7",
+        "--future-covariates",
+        "promo",
+        "--name",
+        "flags",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(backtest(&declared), backtest(&flags), "the same history, the same training");
+
+    // The same forecasts, in the same columns, from the same future promotions.
+    let mut future = "store,line,date,promo\n".to_owned();
+    for (store, line) in [("S1", "toys"), ("S1", "food"), ("S2", "toys"), ("S2", "food")] {
+        for day in DAYS..DAYS + 7 {
+            writeln!(future, "{store},{line},{},{}", date(FIRST_DAY + day as i64), day % 2)
+                .unwrap();
+        }
+    }
+    std::fs::write(project.path("future.csv"), future).expect("write");
+    let forecast = |model: &str| {
+        let future = project.path("future.csv");
+        project.ok(&[
+            "forecast",
+            "--model",
+            model,
+            "--horizon",
+            "7",
+            "--data",
+            future.to_str().unwrap(),
+        ])
+    };
+    let from_toml = forecast("revenue");
+    assert!(
+        from_toml.starts_with("store,line,date,forecast,lo80,hi80,lo95,hi95\nS1,food,"),
+        "{from_toml}"
+    );
+    assert_eq!(from_toml.lines().count(), 1 + 4 * 7);
+    assert_eq!(from_toml, forecast("flags"));
+
+    // Again: nothing new to ingest, the same model as version 2.
+    let again = project.json(&["train", "revenue", "--format", "json"]);
+    assert_eq!(again["history"]["ingested"]["stored"], 0, "{again}");
+    assert_eq!((again["version"].as_u64(), backtest(&again)), (Some(2), backtest(&declared)));
+    let text = project.ok(&["train", "revenue", "--horizon", "5", "--backtest-windows", "2"]);
+    assert!(text.starts_with("Ingested 0 new rows of sales; read 480 history rows\n"), "{text}");
+    assert!(
+        text.contains("horizon 5,") && text.contains("over 2 rolling-origin windows"),
+        "{text}"
+    );
+}
+
+const BY_STORE: &str = r#"
+[entities.store]
+key = "store"
+
+[sources.sales]
+kind = "file"
+path = "data/sales.csv"
+timestamp = "date"
+
+[feature_views.daily]
+source = "sales"
+entity = "store"
+columns = { revenue = "units * price", promo = "promo" }
+aggregations = [{ name = "units_7d", function = "sum", column = "units", window = "7d" }]
+
+[models.by_store]
+task = "forecast"
+view = "daily"
+target = "revenue"
+covariates = ["units_7d"]
+horizon = 7
+backtest_windows = 2
+"#;
+
+#[test]
+fn a_forecast_model_trains_on_the_rows_of_its_feature_view() {
+    let stores = ["S1", "S2", "S3"];
+    let project = project(BY_STORE, &sales(&stores, &["all"], DAYS));
+    let trained = project.json(&["train", "by_store", "--format", "json"]);
+    let history = &trained["history"];
+    assert_eq!(history["ingested"]["stored"].as_u64(), Some(3 * DAYS as u64), "{trained}");
+    assert_eq!(history["computed"]["view"], "daily");
+    assert_eq!(history["computed"]["rows"].as_u64(), Some(3 * DAYS as u64));
+    assert_eq!(
+        (history["computed"]["late"].as_u64(), history["rows"].as_u64()),
+        (Some(0), Some(360))
+    );
+    assert_eq!(trained["series"], 3);
+
+    // The view's rows, computed here by hand: revenue per row, units over (t - 7d, t].
+    let mut table = "store,date,revenue,units_7d\n".to_owned();
+    for (s, store) in stores.iter().enumerate() {
+        for day in 0..DAYS {
+            let units_7d: u32 = (day.saturating_sub(6)..=day).map(|d| units(s, d)).sum();
+            let revenue = f64::from(units(s, day)) * price(s, day);
+            writeln!(table, "{store},{},{revenue},{units_7d}", date(FIRST_DAY + day as i64))
+                .unwrap();
+        }
+    }
+    let expected = project.path("expected.csv");
+    std::fs::write(&expected, table).expect("write");
+    let flags = project.json(&[
+        "train",
+        "--task",
+        "forecast",
+        "--data",
+        expected.to_str().expect("utf-8"),
+        "--time",
+        "date",
+        "--target",
+        "revenue",
+        "--series",
+        "store",
+        "--covariates",
+        "units_7d",
+        "--horizon",
+        "7",
+        "--backtest-windows",
+        "2",
+        "--name",
+        "flags",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(backtest(&trained), backtest(&flags), "the view's rows are the table");
+
+    // Forecasts are written under the entity's key and the source's time column.
+    let out = project.ok(&["forecast", "--model", "by_store", "--horizon", "2"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "store,date,forecast,lo80,hi80,lo95,hi95");
+    assert!(lines[1].starts_with(&format!("S1,{},", date(FIRST_DAY + DAYS as i64))), "{out}");
+    assert_eq!(lines.len(), 1 + 3 * 2);
+}
+
+#[test]
+fn a_view_with_two_rows_of_a_series_in_one_period_is_refused_as_a_file_is() {
+    // Two product lines per store: the view, keyed by store, has two rows per store and day.
+    let project = project(BY_STORE, &sales(&["S1"], &LINES, 30));
+    let error = project.fails(&["train", "by_store"], 2);
+    for part in [
+        "cannot train on feature view \"daily\" (data row N is its Nth row, sorted by key and time)",
+        "series \"S1\": duplicate time 2024-01-01 at data row 1 and data row 2",
+    ] {
+        assert!(error.contains(part), "{part:?} not in: {error}");
+    }
+    // A missing day of a store: the gap, as for a file.
+    let csv: String = sales(&["S1"], &["all"], 40)
+        .lines()
+        .filter(|line| !line.contains(",2024-01-10,"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let project = self::project(BY_STORE, &csv);
+    let error = project.fails(&["train", "by_store"], 2);
+    assert!(error.contains("series \"S1\": gap after 2024-01-09 (data row 9)"), "{error}");
+    assert!(project.json(&["models", "list", "--format", "json"]).as_array().unwrap().is_empty());
+}
+
+#[test]
+fn bad_forecast_settings_in_vigie_toml_are_named_by_line_column_and_key() {
+    let toml = BY_LINE.replace("horizon = 7", "horizon = 0");
+    let project = project(&toml, &sales(&["S1"], &LINES, 30));
+    let error = project.fails(&["train", "revenue"], 2);
+    let line = toml.lines().position(|l| l == "horizon = 0").unwrap() + 1;
+    assert!(
+        error.contains(&format!(
+            "vigie.toml:{line}:11: [models.revenue] horizon: 0 periods; it must be at least 1"
+        )),
+        "{error}"
+    );
+    let toml = BY_LINE.replace("horizon = 7", "horizon = 7\nfeatures = [\"x:*\"]");
+    std::fs::write(project.path("vigie.toml"), &toml).unwrap();
+    let error = project.fails(&["train", "revenue"], 2);
+    assert!(
+        error.contains("[models.revenue] features: not a setting of a forecast model"),
+        "{error}"
+    );
+
+    // Columns come from vigie.toml alone; the tabular flags and tasks are refused.
+    std::fs::write(project.path("vigie.toml"), BY_LINE).unwrap();
+    let error = project.fails(&["train", "revenue", "--target", "units"], 2);
+    assert!(
+        error.contains("--target: model \"revenue\" takes its columns from [models.revenue]"),
+        "{error}"
+    );
+    let error = project.fails(&["train", "revenue", "--algorithm", "gbdt"], 2);
+    assert!(error.contains("--algorithm: not for --task forecast"), "{error}");
+    let error = project.fails(&["train", "revenue", "--task", "regression"], 2);
+    assert!(
+        error.contains("--task regression: model \"revenue\" of vigie.toml is a forecast model"),
+        "{error}"
+    );
+    let error = project.fails(&["train", "revenue", "--horizon", "0"], 2);
+    assert!(error.contains("--horizon must be at least 1"), "{error}");
+    assert!(project.json(&["models", "list", "--format", "json"]).as_array().unwrap().is_empty());
+}
