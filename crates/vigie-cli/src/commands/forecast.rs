@@ -15,7 +15,7 @@ use vigie_core::{Column, ColumnData, ColumnKind, Frame, TextColumn};
 use vigie_ml::SavedModel;
 use vigie_ml::forecast::{
     self, BacktestReport, ColumnRoles, ForecastCard, ForecastParams, ForecastRow, Forecaster,
-    Frequency, format_period_time, split_frame,
+    Frequency, NewerRows, format_period_time, split_frame,
 };
 use vigie_ml::model::DataFingerprint;
 use vigie_registry::{ModelRef, Registry, RunStatus};
@@ -457,38 +457,14 @@ pub fn run(project: &Project, args: ForecastArgs) -> anyhow::Result<()> {
     let info = registry.resolve(&reference)?;
     let forecaster = registry.load(&info)?.into_forecast()?;
     let roles = &forecaster.card.columns;
-    let model = &forecaster.model;
-
-    let mut skipped = 0;
-    let (newer, future) = match &args.data {
-        None => (None, None),
+    let newer = match &args.data {
+        None => NewerRows::default(),
         Some(path) => {
-            let mut frame = read_table(path, &column_types(path, roles)?)?;
-            // A file of future rows alone may leave the target column out.
-            if frame.column(&roles.target).is_err() {
-                let mut columns = frame.columns().to_vec();
-                columns.push(Column {
-                    name: roles.target.clone(),
-                    data: ColumnData::Numeric(vec![f64::NAN; frame.n_rows()]),
-                });
-                frame = Frame::new(columns)?;
-            }
-            let mut present = roles.clone();
-            present.covariates.retain(|name| frame.column(name).is_ok());
-            let tables =
-                split_frame(&frame, &present).map_err(|e| in_file(e, "cannot read", path))?;
-            // Rows the model already knows (its training history) are skipped.
-            let history = &tables.history;
-            let newer = history.filter(|row| {
-                model.last_time(&history.series[row]).is_none_or(|last| history.times[row] > last)
-            });
-            skipped = history.series.len() - newer.series.len();
-            let newer = (!newer.series.is_empty()).then_some(newer);
-            let future = (!tables.future.series.is_empty()).then_some(tables.future);
-            (newer, future)
+            let frame = read_table(path, &column_types(path, roles)?)?;
+            forecaster.newer_rows(&frame).map_err(|e| in_file(e, "cannot read", path))?
         }
     };
-    let rows = model.forecast(args.horizon, newer.as_ref(), future.as_ref()).map_err(|e| {
+    let rows = forecaster.forecast(args.horizon, &newer, None).map_err(|e| {
         let what = format!("cannot forecast {} v{} from", info.model, info.version);
         match &args.data {
             Some(path) => in_file(e, &what, path),
@@ -521,8 +497,8 @@ pub fn run(project: &Project, args: ForecastArgs) -> anyhow::Result<()> {
             info.model,
             info.version,
             path.display(),
-            if skipped > 0 {
-                format!("; {skipped} rows of --data the model already knew were skipped")
+            if newer.skipped > 0 {
+                format!("; {} rows of --data the model already knew were skipped", newer.skipped)
             } else {
                 String::new()
             }

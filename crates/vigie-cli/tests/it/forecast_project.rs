@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use serde_json::json;
+
 use crate::forecast::date;
 use crate::support::Project;
 
@@ -306,4 +308,158 @@ fn bad_forecast_settings_in_vigie_toml_are_named_by_line_column_and_key() {
     let error = project.fails(&["train", "revenue", "--horizon", "0"], 2);
     assert!(error.contains("--horizon must be at least 1"), "{error}");
     assert!(project.json(&["models", "list", "--format", "json"]).as_array().unwrap().is_empty());
+}
+
+/// A CSV's data rows as JSON records: numbers where a cell parses as one, nothing for an
+/// empty cell.
+fn records(csv: &str) -> Vec<serde_json::Value> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    lines
+        .map(|line| {
+            let mut record = serde_json::Map::new();
+            for (name, cell) in header.iter().zip(line.split(',')) {
+                let value = match cell.parse::<f64>() {
+                    _ if cell.is_empty() => continue,
+                    _ if *name == "store" || *name == "line" || *name == "date" => json!(cell),
+                    Ok(number) => json!(number),
+                    Err(_) => json!(cell),
+                };
+                record.insert((*name).to_owned(), value);
+            }
+            serde_json::Value::Object(record)
+        })
+        .collect()
+}
+
+#[test]
+fn the_forecast_route_takes_newer_history_and_future_covariates_as_vigie_forecast_data_does() {
+    let project = project(BY_LINE, &sales(&["S1", "S2"], &LINES, DAYS));
+    let trained = project.json(&["train", "revenue", "--format", "json"]);
+    assert_eq!(
+        trained["strategy"], "global_gbdt",
+        "on this data the promotions make the global model win, so it needs them ahead: {trained}"
+    );
+    // Three newer days of actuals, then the promotions of the next seven.
+    let all = sales(&["S1", "S2"], &LINES, DAYS + 10);
+    let mut newer = "store,line,date,revenue,promo\n".to_owned();
+    for line in all.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let day = (0..DAYS + 10).position(|d| date(FIRST_DAY + d as i64) == cells[2]).unwrap();
+        let revenue = if day < DAYS + 3 { cells[6] } else { "" };
+        if day >= DAYS {
+            writeln!(newer, "{},{},{},{revenue},{}", cells[0], cells[1], cells[2], cells[5])
+                .unwrap();
+        }
+    }
+    std::fs::write(project.path("newer.csv"), &newer).expect("write");
+    let newer_path = project.path("newer.csv");
+    let cli: serde_json::Value = serde_json::from_str(&project.ok(&[
+        "forecast",
+        "--model",
+        "revenue",
+        "--horizon",
+        "7",
+        "--data",
+        newer_path.to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
+    .expect("json");
+    let cli = cli.as_array().expect("rows").clone();
+    assert_eq!(cli.len(), 4 * 7);
+    assert_eq!(cli[0]["date"], date(FIRST_DAY + DAYS as i64 + 3), "after the newer actuals");
+
+    let server = crate::support::Server::start(&project, &[]);
+    let rows = records(&newer);
+    let (status, reply) = server
+        .post("/v1/models/revenue/forecast", &json!({"horizon": 7, "data": rows}).to_string());
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply["forecasts"].as_array(),
+        Some(&cli),
+        "the route forecasts as vigie forecast --data"
+    );
+
+    // One series: its rows alone, and only its future promotions are needed.
+    let one: Vec<&serde_json::Value> =
+        rows.iter().filter(|r| r["store"] == "S2" && r["line"] == "food").collect();
+    let body = json!({"horizon": 7, "series": [{"store": "S2", "line": "food"}], "data": one});
+    let (status, reply) = server.post("/v1/models/revenue/forecast", &body.to_string());
+    assert_eq!(status, 200, "{reply}");
+    let expected: Vec<&serde_json::Value> =
+        cli.iter().filter(|r| r["store"] == "S2" && r["line"] == "food").collect();
+    assert_eq!(reply["forecasts"].as_array().map(|r| r.iter().collect::<Vec<_>>()), Some(expected));
+    // The audit record holds the rows the answer used.
+    let listed = project.json(&[
+        "audit",
+        "list",
+        "--request-id",
+        reply["request_id"].as_str().expect("id"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        listed[0]["rows"][0]["inputs"]["data"].as_array().map(Vec::len),
+        Some(10),
+        "{listed}"
+    );
+
+    // Bad rows: a 400 naming the field.
+    let with = |edit: &dyn Fn(&mut Vec<serde_json::Value>)| {
+        let mut rows = rows.clone();
+        edit(&mut rows);
+        json!({"horizon": 7, "data": rows}).to_string()
+    };
+    let history_only: Vec<serde_json::Value> =
+        rows.iter().filter(|r| r.get("revenue").is_some()).cloned().collect();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            json!({"horizon": 7, "data": history_only}).to_string(),
+            "field \"data\": model \"revenue\" needs the future values of promo for every forecast period",
+        ),
+        (json!({"horizon": 7}).to_string(), "needs the future values of promo"),
+        (
+            with(&|rows| {
+                rows[5].as_object_mut().unwrap().remove("promo");
+            }),
+            "data: future covariate \"promo\" is missing for series \"store=S1|line=toys\" at 2024-05-05 (step 3 of 7)",
+        ),
+        (
+            with(&|rows| rows[2]["date"] = json!("2024-13-40")),
+            "data[2].date: \"2024-13-40\" is not a time",
+        ),
+        (
+            with(&|rows| rows[2]["date"] = json!(20240101)),
+            "data[2].date: expected a date or time as text",
+        ),
+        (
+            with(&|rows| rows[0]["store"] = json!("S9")),
+            "data[0]: model \"revenue\" forecasts no series store=S9, line=toys",
+        ),
+        (with(&|rows| rows[1]["revenue"] = json!("lots")), "data[1].revenue: expected a number"),
+        (
+            with(&|rows| rows[0]["city"] = json!("Paris")),
+            "data[0].city: not a column of model \"revenue\"",
+        ),
+        (
+            with(&|rows| {
+                rows[0].as_object_mut().unwrap().remove("line");
+            }),
+            "data[0].line: missing",
+        ),
+        (
+            with(&|rows| {
+                rows.remove(0);
+            }),
+            "data: series \"store=S1|line=toys\": gap between",
+        ),
+        (json!({"data": {"store": "S1"}}).to_string(), "field \"data\": expected a list of rows"),
+    ];
+    for (body, message) in cases {
+        let (status, reply) = server.post("/v1/models/revenue/forecast", &body);
+        let text = reply["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!(status, 400, "{message}: {reply}");
+        assert!(text.contains(message), "{message:?} not in: {text}");
+    }
 }
