@@ -174,7 +174,7 @@ fn prepare_folder(dir: &Path, force: bool) -> anyhow::Result<()> {
         return Err(UsageError(format!(
             "{} already holds a Vigie project (vigie.toml or .vigie); the demo writes a fresh \
              one: run it in an empty folder (--project DIR), or add --force to replace its \
-             vigie.toml, data/transactions.csv and .vigie state",
+             vigie.toml, data/transactions.csv, data/revenue.csv and .vigie state",
             dir.display()
         ))
         .into());

@@ -463,3 +463,56 @@ fn the_forecast_route_takes_newer_history_and_future_covariates_as_vigie_forecas
         assert!(text.contains(message), "{message:?} not in: {text}");
     }
 }
+
+#[test]
+fn the_example_project_forecasts_its_revenue_out_of_the_box() {
+    let project = Project::new();
+    let written = project.json(&["init", "--rows", "3000", "--format", "json"]);
+    assert_eq!(written["revenue"]["series"], 27, "3 stores × 9 product lines: {written}");
+    let csv = std::fs::read_to_string(project.path("data/revenue.csv")).expect("the revenue");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("store,product_line,date,revenue,promo,price"));
+    let rows: Vec<Vec<&str>> = lines.map(|line| line.split(',').collect()).collect();
+    assert_eq!(written["revenue"]["rows"].as_u64(), Some(rows.len() as u64));
+    // Every series ends yesterday (UTC); the late store has a shorter history.
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_secs() / 86_400) as i64)
+        .expect("a clock after 1970");
+    let yesterday = date(today - 1);
+    let mut lengths = std::collections::BTreeMap::new();
+    for row in &rows {
+        *lengths.entry((row[0], row[1])).or_insert(0) += 1;
+        let revenue: f64 = row[3].parse().expect("revenue");
+        assert!(revenue >= 0.0, "{row:?}");
+        if row[2].ends_with("-12-25") || row[2].ends_with("-01-01") {
+            assert_eq!(revenue, 0.0, "the stores close on 25 December and 1 January: {row:?}");
+        }
+    }
+    assert_eq!(lengths.len(), 27);
+    assert!(lengths.iter().all(|((store, _), &n)| (*store == "S3") != (n == 730)), "{lengths:?}");
+    assert!(lengths.values().all(|&n| n >= 42), "two weeks and the horizon at least: {lengths:?}");
+    for (store, line) in lengths.keys() {
+        let last = rows.iter().rfind(|r| r[0] == *store && r[1] == *line).expect("a row");
+        assert_eq!(last[2], yesterday, "{last:?}");
+    }
+
+    // The commands the README gives, as they are.
+    let trained = project.json(&["train", "revenue", "--format", "json"]);
+    assert_eq!((trained["series"].as_u64(), trained["horizon"].as_u64()), (Some(27), Some(28)));
+    assert_eq!(trained["history"]["ingested"]["stored"].as_u64(), Some(rows.len() as u64));
+    let mase = trained["backtest"]["mase"]["mean"].as_f64().expect("mase");
+    let naive = trained["baselines"]["seasonal_naive"]["mase"]["mean"].as_f64().expect("naive");
+    assert!(mase < naive, "the chosen strategy beats repeating last week: {trained}");
+    let forecasts = project.ok(&["forecast", "--model", "revenue", "--horizon", "28"]);
+    let lines: Vec<&str> = forecasts.lines().collect();
+    assert_eq!(lines[0], "store,product_line,date,forecast,lo80,hi80,lo95,hi95");
+    assert_eq!(lines.len(), 1 + 27 * 28);
+    assert!(lines[1].starts_with(&format!("S1,apparel,{},", date(today))), "{}", lines[1]);
+
+    // Seeded: the same seed on the same day writes the same file.
+    let again = Project::new();
+    again.ok(&["init", "--rows", "3000"]);
+    let other = std::fs::read_to_string(again.path("data/revenue.csv")).expect("the revenue");
+    assert!(other == csv, "the same revenue from the same seed");
+}
