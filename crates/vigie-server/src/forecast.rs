@@ -133,6 +133,7 @@ fn data(forecaster: &Forecaster, request: &Json, asked: &[Asked]) -> Result<Data
         }
     };
     let n_rows = list.len();
+    let known = roles.columns();
     let mut series: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(n_rows); roles.series.len()];
     let mut times = Vec::with_capacity(n_rows);
     let mut target = Vec::with_capacity(n_rows);
@@ -143,12 +144,12 @@ fn data(forecaster: &Forecaster, request: &Json, asked: &[Asked]) -> Result<Data
         let object = entry.as_object().ok_or_else(|| {
             ApiError::bad_request(format!("data[{i}]: expected an object (column → value)"))
         })?;
-        if let Some(extra) = object.keys().find(|k| !roles.columns().contains(&k.as_str())) {
+        if let Some(extra) = object.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(ApiError::bad_request(format!(
                 "{}: not a column of model {:?}; its columns are: {}",
                 field(i, extra),
                 forecaster.card.name,
-                roles.columns().join(", ")
+                known.join(", ")
             )));
         }
         let mut values = Vec::with_capacity(roles.series.len());

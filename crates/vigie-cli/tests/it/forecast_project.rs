@@ -1,7 +1,9 @@
 //! Forecasting inside a project: forecast models declared in `vigie.toml`,
 //! trained from a source's or a feature view's rows exactly as `vigie train
 //! --task forecast --data` trains a file, their settings checked with the
-//! file, line and key.
+//! file, line and key; the forecast route taking newer rows as `vigie
+//! forecast --data` does; the example project's revenue model out of the box;
+//! and the `task` key of a tabular model.
 
 use std::fmt::Write as _;
 
@@ -515,4 +517,23 @@ fn the_example_project_forecasts_its_revenue_out_of_the_box() {
     again.ok(&["init", "--rows", "3000"]);
     let other = std::fs::read_to_string(again.path("data/revenue.csv")).expect("the revenue");
     assert!(other == csv, "the same revenue from the same seed");
+}
+
+#[test]
+fn a_tabular_model_s_task_in_vigie_toml_reaches_training() {
+    let project = Project::new();
+    project.ok(&["init", "--rows", "2000"]);
+    let toml = std::fs::read_to_string(project.path("vigie.toml")).expect("vigie.toml");
+    let toml = toml.replace("label = \"is_fraud\"", "label = \"is_fraud\"\ntask = \"regression\"");
+    std::fs::write(project.path("vigie.toml"), toml).expect("write");
+    project.ok(&["ingest", "transactions"]);
+    project.ok(&["materialize"]);
+    let trained =
+        project.json(&["train", "fraud", "--cv", "2", "--algorithm", "linear", "--format", "json"]);
+    assert_eq!(trained["task"], "regression", "vigie.toml's task, not the label's guess");
+    let error = project.fails(&["train", "fraud", "--task", "forecast"], 2);
+    assert!(
+        error.contains("--task forecast: model \"fraud\" of vigie.toml is a regression model"),
+        "{error}"
+    );
 }
