@@ -1,9 +1,13 @@
-//! `vigie train --task forecast` and `vigie forecast`: read a long table of
-//! series, backtest and fit, register the model; forecast from its saved
-//! history or from newer rows, with intervals.
+//! `vigie train --task forecast`, `vigie train MODEL` of a forecast model of
+//! vigie.toml, and `vigie forecast`: read a long table of series (a file, or
+//! the rows of a source or feature view through `history`), backtest and
+//! fit, register the model; forecast from its saved history or from newer
+//! rows, with intervals.
 //!
 //! Glue only: the table's roles and rows are split by
 //! `vigie_ml::forecast::split_frame`, the modelling is `vigie_ml::forecast`.
+
+mod history;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,8 +27,6 @@ use vigie_registry::{ModelRef, Registry, RunStatus};
 use super::models::metrics_json;
 use super::{Project, UsageError, header, is_csv, now_rfc3339, read_table};
 use crate::cli::{ForecastArgs, Format, TableFormat, TrainArgs};
-
-mod history;
 use crate::output;
 use crate::output::outln;
 use crate::progress::Bars;
