@@ -6,7 +6,8 @@
 # HTTP API and prints what happened; then, in the same project: read one
 # customer's online features; train on a real credit-default table with
 # cross-validation, score and explain every row, run a seeded random search;
-# forecast seeded revenue series with intervals.
+# train the example's forecast model on its seeded revenue series and forecast
+# the next 28 days with intervals.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 demo="${VIGIE_DEMO_DIR:-$root/target/demo}"
@@ -40,12 +41,9 @@ head -n 4 scores.csv
 echo "==> vigie train --search random: 8 seeded candidates, each 5-fold cross-validated, saved as version 2"
 "$vigie" train --data data/default.csv --label default --name credit --algorithm gbdt --search random --trials 8 --time-budget 120
 
-echo "==> vigie train --task forecast: 40 seeded revenue series, backtested strategies, 80/95% intervals"
-python3 "$root/examples/forecasting/generate_revenue.py" --series 40 --periods 400 --out data/revenue.csv
-python3 "$root/examples/forecasting/generate_revenue.py" --series 40 --periods 400 --future 14 --out data/revenue_future.csv
-"$vigie" train --task forecast --data data/revenue.csv --time date --target revenue \
-    --series store,product_line --horizon 14 --future-covariates promo --name revenue
-"$vigie" forecast --model revenue --horizon 14 --data data/revenue_future.csv --out forecast.csv
+echo "==> vigie train revenue: the example's forecast model (vigie.toml), 27 seeded store × product-line series, backtested strategies, 80/95% intervals"
+"$vigie" train revenue
+"$vigie" forecast --model revenue --horizon 28 --out forecast.csv
 head -n 4 forecast.csv
 
 echo "==> vigie models list"

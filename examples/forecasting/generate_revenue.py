@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Seeded store × product-line revenue series, for Vigie's forecasting demo and bench.
+"""Seeded store × product-line revenue series, for Vigie's forecasting examples and bench.
 
 Python 3 standard library only: it runs wherever the demo runs. The same
 arguments give the same file, byte for byte, on any machine.

@@ -513,8 +513,9 @@ pub struct RouteArgs {
 (global gradient-boosted trees, ETS, seasonal naive) and calibrates 80% and 95% intervals."
 )]
 pub struct TrainArgs {
-    /// A model declared in vigie.toml: its training table is built from the feature store
-    /// (the label source joined with its features as of each row's time) instead of --data.
+    /// A model declared in vigie.toml, trained from the feature store instead of --data: a
+    /// tabular model's label source joined with its features as of each row's time; a forecast
+    /// model's source or feature view, brought up to date first (ingested, recomputed).
     #[arg(value_name = "MODEL", required_unless_present = "data", conflicts_with = "data")]
     pub from_store: Option<String>,
     /// The training table (.csv or .parquet).
@@ -535,18 +536,20 @@ pub struct TrainArgs {
     /// Forecasting: periods ahead to forecast and to backtest.
     #[arg(long, value_name = "H")]
     pub horizon: Option<usize>,
-    /// Forecasting: the series' frequency (hourly, daily, weekly, monthly, quarterly), inferred by default.
-    #[arg(long, default_value = "auto", value_name = "auto|H|D|W|M|Q")]
-    pub frequency: String,
+    /// Forecasting: the series' frequency (hourly, daily, weekly, monthly, quarterly); default
+    /// auto, inferred from the times (or vigie.toml's for MODEL).
+    #[arg(long, value_name = "auto|H|D|W|M|Q")]
+    pub frequency: Option<String>,
     /// Forecasting: covariates known only up to the forecast origin (footfall, last week's visits).
     #[arg(long, value_name = "COL,...", value_delimiter = ',')]
     pub covariates: Vec<String>,
     /// Forecasting: covariates known ahead (promotions, prices, holidays), given for forecast periods.
     #[arg(long, value_name = "COL,...", value_delimiter = ',')]
     pub future_covariates: Vec<String>,
-    /// Forecasting: rolling-origin backtest windows (the last ones of the history).
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    pub backtest_windows: usize,
+    /// Forecasting: rolling-origin backtest windows (the last ones of the history); default 3
+    /// (or vigie.toml's for MODEL).
+    #[arg(long, value_name = "N")]
+    pub backtest_windows: Option<usize>,
     /// The positive class of a binary label (default: the minority class).
     #[arg(long, value_name = "VALUE")]
     pub positive: Option<String>,

@@ -387,24 +387,172 @@ impl Clean {
     }
 }
 
-/// `[models.NAME]`: a model trained from feature views by `vigie train NAME`.
+/// What a model of `vigie.toml` predicts: `task` (default `auto`, a tabular task inferred
+/// from the label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelTask {
+    /// Tabular; binary, multiclass or regression from the label's values.
+    #[default]
+    Auto,
+    /// Tabular, two classes.
+    Binary,
+    /// Tabular, more classes.
+    Multiclass,
+    /// Tabular, a number.
+    Regression,
+    /// Many time series forecast ahead, from a source's or a feature view's rows.
+    Forecast,
+}
+
+impl ModelTask {
+    /// The name as written in `vigie.toml` (and taken by `vigie train --task`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelTask::Auto => "auto",
+            ModelTask::Binary => "binary",
+            ModelTask::Multiclass => "multiclass",
+            ModelTask::Regression => "regression",
+            ModelTask::Forecast => "forecast",
+        }
+    }
+}
+
+/// `[models.NAME]`: a model trained by `vigie train NAME`.
+///
+/// A tabular model (the default task) joins its label source with feature views
+/// (`labels`, `label`, `entity`, `features`); a forecast model (`task = "forecast"`)
+/// learns from the rows of a `source` or a feature `view` (`time`, `target`, `series`,
+/// `horizon`…). A field of the other kind is an error; [`ModelSpec::forecast`] gives a
+/// checked forecast model's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// The source of labelled rows (entity key, event time, label).
+    /// What the model predicts (default: auto, tabular).
+    #[serde(default)]
+    pub task: Option<Spanned<ModelTask>>,
+    /// Tabular: the source of labelled rows (entity key, event time, label).
+    #[serde(default = "unset")]
     pub labels: Spanned<String>,
-    /// The label column.
+    /// Tabular: the label column.
+    #[serde(default)]
     pub label: String,
-    /// The entity whose features are joined.
+    /// Tabular: the entity whose features are joined.
+    #[serde(default = "unset")]
     pub entity: Spanned<String>,
-    /// `VIEW:FEATURE` or `VIEW:*`.
+    /// Tabular: `VIEW:FEATURE` or `VIEW:*`.
+    #[serde(default)]
     pub features: Vec<Spanned<String>>,
-    /// The algorithm (default: auto).
+    /// Tabular: the algorithm (default: auto).
     #[serde(default)]
     pub algorithm: Option<String>,
-    /// The positive class.
+    /// Tabular: the positive class.
     #[serde(default)]
     pub positive: Option<String>,
+    /// Forecast: the history is this source's stored rows.
+    #[serde(default)]
+    pub source: Option<Spanned<String>>,
+    /// Forecast: the history is this feature view's rows.
+    #[serde(default)]
+    pub view: Option<Spanned<String>>,
+    /// Forecast: the time column (default: the source's `timestamp`; a view's rows
+    /// are at their event time, written under this name).
+    #[serde(default)]
+    pub time: Option<Spanned<String>>,
+    /// Forecast: the value to forecast (a view: one of its features).
+    #[serde(default)]
+    pub target: Option<Spanned<String>>,
+    /// Forecast: the columns whose values name a series (default: a source's rows are
+    /// one series; a view's series are its entity keys, under the key column's name).
+    #[serde(default)]
+    pub series: Vec<Spanned<String>>,
+    /// Forecast: periods ahead to forecast and to backtest.
+    #[serde(default)]
+    pub horizon: Option<Spanned<i64>>,
+    /// Forecast: `auto` (the default), `H`, `D`, `W`, `M` or `Q`.
+    #[serde(default)]
+    pub frequency: Option<Spanned<String>>,
+    /// Forecast: covariates known only up to the forecast origin.
+    #[serde(default)]
+    pub covariates: Vec<Spanned<String>>,
+    /// Forecast: covariates known ahead, given for the forecast periods.
+    #[serde(default)]
+    pub future_covariates: Vec<Spanned<String>>,
+    /// Forecast: rolling-origin backtest windows (default 3).
+    #[serde(default)]
+    pub backtest_windows: Option<Spanned<i64>>,
+}
+
+/// An absent spanned text: empty, spanning nothing.
+fn unset() -> Spanned<String> {
+    Spanned::new(0..0, String::new())
+}
+
+/// Where a forecast model's history comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForecastHistory {
+    /// A source's stored rows.
+    Source(String),
+    /// A feature view's rows.
+    View(String),
+}
+
+/// The settings of a forecast model of `vigie.toml`, as checked by [`Config::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForecastSpec {
+    /// Where its history comes from.
+    pub history: ForecastHistory,
+    /// The time column, when not the default.
+    pub time: Option<String>,
+    /// The value to forecast.
+    pub target: String,
+    /// The series columns, when not the default.
+    pub series: Vec<String>,
+    /// Periods ahead.
+    pub horizon: usize,
+    /// The frequency's code or name, when not inferred.
+    pub frequency: Option<String>,
+    /// Covariates known only up to the origin.
+    pub covariates: Vec<String>,
+    /// Covariates known ahead.
+    pub future_covariates: Vec<String>,
+    /// Rolling-origin backtest windows, when not the default.
+    pub backtest_windows: Option<usize>,
+}
+
+impl ModelSpec {
+    /// The model's task (`auto` when not written).
+    pub fn task(&self) -> ModelTask {
+        self.task.as_ref().map_or(ModelTask::Auto, |task| *task.get_ref())
+    }
+
+    /// A forecast model's settings; `None` for a tabular model.
+    pub fn forecast(&self) -> Option<ForecastSpec> {
+        if self.task() != ModelTask::Forecast {
+            return None;
+        }
+        let text = |value: &Option<Spanned<String>>| value.as_ref().map(|v| v.get_ref().clone());
+        let texts =
+            |values: &[Spanned<String>]| values.iter().map(|v| v.get_ref().clone()).collect();
+        let count = |value: &Option<Spanned<i64>>| {
+            value.as_ref().and_then(|v| usize::try_from(*v.get_ref()).ok())
+        };
+        let history = match (text(&self.source), text(&self.view)) {
+            (_, Some(view)) => ForecastHistory::View(view),
+            (source, None) => ForecastHistory::Source(source.unwrap_or_default()),
+        };
+        Some(ForecastSpec {
+            history,
+            time: text(&self.time),
+            target: text(&self.target).unwrap_or_default(),
+            series: texts(&self.series),
+            horizon: count(&self.horizon).unwrap_or(0),
+            frequency: text(&self.frequency).filter(|f| !f.eq_ignore_ascii_case("auto")),
+            covariates: texts(&self.covariates),
+            future_covariates: texts(&self.future_covariates),
+            backtest_windows: count(&self.backtest_windows),
+        })
+    }
 }
 
 /// A duration such as `10m`, `1h`, `24h`, `7d`.
@@ -428,6 +576,25 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// What a forecast model's `frequency` may be: the codes and names
+/// `vigie_ml::forecast::Frequency` reads, and `auto`.
+const FREQUENCIES: &[&str] =
+    &["auto", "H", "D", "W", "M", "Q", "hourly", "daily", "weekly", "monthly", "quarterly"];
+
+/// Names for a message: `a, b, c`.
+fn listing<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    names.map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// A feature view's feature names: row-level columns, then aggregations.
+fn view_features(view: &FeatureView) -> Vec<&str> {
+    view.columns
+        .keys()
+        .map(String::as_str)
+        .chain(view.aggregations.iter().map(|a| a.name.get_ref().as_str()))
+        .collect()
+}
+
 /// Builds located errors for one file.
 struct Locator<'a> {
     file: &'a str,
@@ -436,8 +603,18 @@ struct Locator<'a> {
 
 impl Locator<'_> {
     fn at<T>(&self, spanned: &Spanned<T>, message: impl fmt::Display) -> ConfigError {
-        let (line, column) = position(self.text, spanned.span().start);
+        self.at_offset(spanned.span().start, message)
+    }
+
+    fn at_offset(&self, offset: usize, message: impl fmt::Display) -> ConfigError {
+        let (line, column) = position(self.text, offset);
         ConfigError { file: self.file.to_owned(), line, column, message: message.to_string() }
+    }
+
+    /// At the header of `[TABLE]` (for a key that is missing from it), else the file's start.
+    fn at_table(&self, table: &str, message: impl fmt::Display) -> ConfigError {
+        let offset = self.text.find(&format!("[{table}]")).unwrap_or(0);
+        self.at_offset(offset, message)
     }
 }
 
@@ -620,74 +797,341 @@ impl Config {
             }
         }
         for (name, model) in &self.models {
-            let key = |field: &str| format!("[models.{name}] {field}");
-            if !self.sources.contains_key(model.labels.get_ref()) {
-                return Err(at.at(
-                    &model.labels,
+            if model.task() == ModelTask::Forecast {
+                self.check_forecast_model(name, model, at)?;
+            } else {
+                self.check_tabular_model(name, model, at)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A tabular model: no forecast setting; its label source, entity and features exist.
+    fn check_tabular_model(
+        &self,
+        name: &str,
+        model: &ModelSpec,
+        at: &Locator<'_>,
+    ) -> Result<(), ConfigError> {
+        let key = |field: &str| format!("[models.{name}] {field}");
+        let task = model.task().name();
+        let texts = [
+            ("source", model.source.as_ref()),
+            ("view", model.view.as_ref()),
+            ("time", model.time.as_ref()),
+            ("target", model.target.as_ref()),
+            ("series", model.series.first()),
+            ("frequency", model.frequency.as_ref()),
+            ("covariates", model.covariates.first()),
+            ("future_covariates", model.future_covariates.first()),
+        ];
+        let forecast_only = texts
+            .into_iter()
+            .filter_map(|(field, value)| value.map(|v| (field, v.span().start)))
+            .chain(
+                [
+                    ("horizon", model.horizon.as_ref()),
+                    ("backtest_windows", model.backtest_windows.as_ref()),
+                ]
+                .into_iter()
+                .filter_map(|(field, value)| value.map(|v| (field, v.span().start))),
+            )
+            .min_by_key(|&(_, offset)| offset);
+        if let Some((field, offset)) = forecast_only {
+            return Err(at.at_offset(
+                offset,
+                format!(
+                    "{}: a forecast setting, but the model's task is {task}; write task = \"forecast\" \
+                     for a forecast model",
+                    key(field)
+                ),
+            ));
+        }
+        let table = format!("models.{name}");
+        for (field, missing, what) in [
+            ("labels", model.labels.get_ref().is_empty(), "the source of labelled rows"),
+            ("label", model.label.is_empty(), "the label column"),
+            ("entity", model.entity.get_ref().is_empty(), "the entity whose features are joined"),
+        ] {
+            if missing {
+                return Err(at.at_table(
+                    &table,
                     format!(
-                        "{}: no source {:?}; the sources are: {}",
-                        key("labels"),
-                        model.labels.get_ref(),
-                        names(self.sources.keys().collect())
+                        "{}: missing: {what} (or task = \"forecast\" for a forecast model)",
+                        key(field)
                     ),
                 ));
             }
-            if !self.entities.contains_key(model.entity.get_ref()) {
+        }
+        if !self.sources.contains_key(model.labels.get_ref()) {
+            return Err(at.at(
+                &model.labels,
+                format!(
+                    "{}: no source {:?}; the sources are: {}",
+                    key("labels"),
+                    model.labels.get_ref(),
+                    listing(self.sources.keys())
+                ),
+            ));
+        }
+        if !self.entities.contains_key(model.entity.get_ref()) {
+            return Err(at.at(
+                &model.entity,
+                format!("{}: no entity {:?}", key("entity"), model.entity.get_ref()),
+            ));
+        }
+        if model.features.is_empty() {
+            return Err(at.at(&model.labels, format!("{}: no features listed", key("features"))));
+        }
+        for feature in &model.features {
+            let Some((view, column)) = feature.get_ref().split_once(':') else {
                 return Err(at.at(
-                    &model.entity,
-                    format!("{}: no entity {:?}", key("entity"), model.entity.get_ref()),
+                    feature,
+                    format!(
+                        "{}: {:?} is not VIEW:FEATURE or VIEW:*",
+                        key("features"),
+                        feature.get_ref()
+                    ),
+                ));
+            };
+            let Some(found) = self.feature_views.get(view) else {
+                return Err(at.at(
+                    feature,
+                    format!(
+                        "{}: no feature view {view:?}; the views are: {}",
+                        key("features"),
+                        listing(self.feature_views.keys())
+                    ),
+                ));
+            };
+            let known = column == "*" || view_features(found).contains(&column);
+            if !known {
+                return Err(at.at(
+                    feature,
+                    format!("{}: feature view {view:?} has no feature {column:?}", key("features")),
                 ));
             }
-            if model.features.is_empty() {
-                return Err(
-                    at.at(&model.labels, format!("{}: no features listed", key("features")))
+            if found.entity.get_ref() != model.entity.get_ref() {
+                return Err(at.at(
+                    feature,
+                    format!(
+                        "{}: feature view {view:?} is about {:?}, the model about {:?}",
+                        key("features"),
+                        found.entity.get_ref(),
+                        model.entity.get_ref()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A forecast model: no tabular setting; one history (a source or a view) that exists;
+    /// a target and a horizon; a view's columns among its features; one role per column.
+    fn check_forecast_model(
+        &self,
+        name: &str,
+        model: &ModelSpec,
+        at: &Locator<'_>,
+    ) -> Result<(), ConfigError> {
+        let key = |field: &str| format!("[models.{name}] {field}");
+        let table = format!("models.{name}");
+        // `task` is there: it made this a forecast model.
+        let task_offset = model.task.as_ref().map_or(0, |task| task.span().start);
+        let tabular_only = [
+            ("labels", (!model.labels.get_ref().is_empty()).then(|| model.labels.span().start)),
+            ("entity", (!model.entity.get_ref().is_empty()).then(|| model.entity.span().start)),
+            ("features", model.features.first().map(|f| f.span().start)),
+            ("label", (!model.label.is_empty()).then_some(task_offset)),
+            ("algorithm", model.algorithm.as_ref().map(|_| task_offset)),
+            ("positive", model.positive.as_ref().map(|_| task_offset)),
+        ];
+        if let Some((field, offset)) = tabular_only
+            .into_iter()
+            .filter_map(|(field, offset)| offset.map(|o| (field, o)))
+            .min_by_key(|&(_, offset)| offset)
+        {
+            return Err(at.at_offset(
+                offset,
+                format!(
+                    "{}: not a setting of a forecast model, whose history is its `source` or \
+                     `view` (time, target, series, horizon, frequency, covariates, \
+                     future_covariates, backtest_windows)",
+                    key(field)
+                ),
+            ));
+        }
+        // Where the history comes from, and the columns it has by default.
+        let (time_default, series_default, view) = match (&model.source, &model.view) {
+            (Some(_), Some(view)) => {
+                return Err(at.at(
+                    view,
+                    format!("{}: give `source` or `view` for the history, not both", key("view")),
+                ));
+            }
+            (None, None) => {
+                return Err(at.at_table(
+                    &table,
+                    format!(
+                        "{}: missing: a forecast model learns from a `source`'s rows or a \
+                         feature `view`'s rows",
+                        key("source")
+                    ),
+                ));
+            }
+            (Some(source), None) => {
+                let Some(found) = self.sources.get(source.get_ref()) else {
+                    return Err(at.at(
+                        source,
+                        format!(
+                            "{}: no source {:?}; the sources are: {}",
+                            key("source"),
+                            source.get_ref(),
+                            listing(self.sources.keys())
+                        ),
+                    ));
+                };
+                (found.timestamp.get_ref().clone(), Vec::new(), None)
+            }
+            (None, Some(view)) => {
+                let Some(found) = self.feature_views.get(view.get_ref()) else {
+                    return Err(at.at(
+                        view,
+                        format!(
+                            "{}: no feature view {:?}; the views are: {}",
+                            key("view"),
+                            view.get_ref(),
+                            listing(self.feature_views.keys())
+                        ),
+                    ));
+                };
+                // The view's own checks (above) found its source and entity.
+                let timestamp =
+                    self.sources.get(found.source.get_ref()).map(|s| s.timestamp.get_ref().clone());
+                let entity_key =
+                    self.entities.get(found.entity.get_ref()).map(|e| e.key.get_ref().clone());
+                (
+                    timestamp.unwrap_or_default(),
+                    entity_key.clone().into_iter().collect(),
+                    Some((view.get_ref().as_str(), found, entity_key)),
+                )
+            }
+        };
+        let Some(target) = &model.target else {
+            return Err(
+                at.at_table(&table, format!("{}: missing: the value to forecast", key("target")))
+            );
+        };
+        match &model.horizon {
+            None => {
+                return Err(at.at_table(
+                    &table,
+                    format!("{}: missing: the periods ahead to forecast", key("horizon")),
+                ));
+            }
+            Some(horizon) if *horizon.get_ref() < 1 => {
+                return Err(at.at(
+                    horizon,
+                    format!(
+                        "{}: {} periods; it must be at least 1",
+                        key("horizon"),
+                        horizon.get_ref()
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        if let Some(windows) = &model.backtest_windows
+            && *windows.get_ref() < 1
+        {
+            return Err(at.at(
+                windows,
+                format!(
+                    "{}: {}; it must be at least 1: the backtest chooses the strategy and \
+                     calibrates the intervals",
+                    key("backtest_windows"),
+                    windows.get_ref()
+                ),
+            ));
+        }
+        if let Some(frequency) = &model.frequency {
+            let text = frequency.get_ref();
+            if !FREQUENCIES.iter().any(|k| k.eq_ignore_ascii_case(text.trim())) {
+                return Err(at.at(
+                    frequency,
+                    format!(
+                        "{}: unknown frequency {text:?}, expected auto, H, D, W, M or Q",
+                        key("frequency")
+                    ),
+                ));
+            }
+        }
+        // A view's rows hold its entity key and its features, nothing else.
+        if let Some((view_name, view, entity_key)) = view {
+            let features = view_features(view);
+            let listed = || features.join(", ");
+            let roles = std::iter::once(("target", target))
+                .chain(model.covariates.iter().map(|c| ("covariates", c)))
+                .chain(model.future_covariates.iter().map(|c| ("future_covariates", c)));
+            for (field, column) in roles {
+                if !features.contains(&column.get_ref().as_str()) {
+                    return Err(at.at(
+                        column,
+                        format!(
+                            "{}: feature view {view_name:?} has no feature {:?}; its features are: {}",
+                            key(field),
+                            column.get_ref(),
+                            listed()
+                        ),
+                    ));
+                }
+            }
+            for column in &model.series {
+                let name = column.get_ref().as_str();
+                if Some(name) != entity_key.as_deref() && !features.contains(&name) {
+                    return Err(at.at(
+                        column,
+                        format!(
+                            "{}: {name:?} is neither the key of feature view {view_name:?} ({}) nor \
+                             one of its features: {}",
+                            key("series"),
+                            entity_key.as_deref().unwrap_or("?"),
+                            listed()
+                        ),
+                    ));
+                }
+            }
+        }
+        // One role per column, as `vigie train --task forecast` demands.
+        let time = model.time.as_ref().map_or(time_default, |t| t.get_ref().clone());
+        let series: Vec<(String, Option<&Spanned<String>>)> = if model.series.is_empty() {
+            series_default.into_iter().map(|s| (s, None)).collect()
+        } else {
+            model.series.iter().map(|s| (s.get_ref().clone(), Some(s))).collect()
+        };
+        let mut seen: Vec<(String, &str)> = vec![(time, "time")];
+        let named = std::iter::once(("target", target.get_ref().clone(), Some(target)))
+            .chain(series.into_iter().map(|(s, span)| ("series", s, span)))
+            .chain(model.covariates.iter().map(|c| ("covariates", c.get_ref().clone(), Some(c))))
+            .chain(
+                model
+                    .future_covariates
+                    .iter()
+                    .map(|c| ("future_covariates", c.get_ref().clone(), Some(c))),
+            );
+        for (field, column, span) in named {
+            if let Some((_, first)) = seen.iter().find(|(name, _)| *name == column) {
+                let message = format!(
+                    "{}: column {column:?} is already the model's {first}; a column has one role \
+                     (time, target, series, covariate)",
+                    key(field)
                 );
+                return Err(match span {
+                    Some(span) => at.at(span, message),
+                    None => at.at_table(&table, message),
+                });
             }
-            for feature in &model.features {
-                let Some((view, column)) = feature.get_ref().split_once(':') else {
-                    return Err(at.at(
-                        feature,
-                        format!(
-                            "{}: {:?} is not VIEW:FEATURE or VIEW:*",
-                            key("features"),
-                            feature.get_ref()
-                        ),
-                    ));
-                };
-                let Some(found) = self.feature_views.get(view) else {
-                    return Err(at.at(
-                        feature,
-                        format!(
-                            "{}: no feature view {view:?}; the views are: {}",
-                            key("features"),
-                            names(self.feature_views.keys().collect())
-                        ),
-                    ));
-                };
-                let known = column == "*"
-                    || found.columns.contains_key(column)
-                    || found.aggregations.iter().any(|a| a.name.get_ref() == column);
-                if !known {
-                    return Err(at.at(
-                        feature,
-                        format!(
-                            "{}: feature view {view:?} has no feature {column:?}",
-                            key("features")
-                        ),
-                    ));
-                }
-                if found.entity.get_ref() != model.entity.get_ref() {
-                    return Err(at.at(
-                        feature,
-                        format!(
-                            "{}: feature view {view:?} is about {:?}, the model about {:?}",
-                            key("features"),
-                            found.entity.get_ref(),
-                            model.entity.get_ref()
-                        ),
-                    ));
-                }
-            }
+            seen.push((column, field));
         }
         Ok(())
     }

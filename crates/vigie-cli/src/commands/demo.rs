@@ -67,10 +67,10 @@ pub fn run(project: &Project, args: DemoArgs) -> anyhow::Result<()> {
         super::init::write_example(&project.dir, args.rows, DATA_SEED)
     })?;
     let held_out = hold_out_last_days(&written.data, NEW_DAYS)?;
-    let ingested = steps
-        .run("ingesting transactions into the offline store (vigie ingest)", || {
-            super::features::ingest_sources(project, None)
-        })?;
+    let ingested = steps.run(
+        "ingesting the transactions (and the sales) into the offline store (vigie ingest)",
+        || super::features::ingest_sources(project, None),
+    )?;
     let materialized = steps
         .run("computing feature views, updating the online store (vigie materialize)", || {
             super::features::materialize_views(project, None)
@@ -174,7 +174,7 @@ fn prepare_folder(dir: &Path, force: bool) -> anyhow::Result<()> {
         return Err(UsageError(format!(
             "{} already holds a Vigie project (vigie.toml or .vigie); the demo writes a fresh \
              one: run it in an empty folder (--project DIR), or add --force to replace its \
-             vigie.toml, data/transactions.csv and .vigie state",
+             vigie.toml, data/transactions.csv, data/revenue.csv and .vigie state",
             dir.display()
         ))
         .into());

@@ -1,20 +1,25 @@
-//! `vigie train --task forecast` and `vigie forecast`: read a long table of
-//! series, backtest and fit, register the model; forecast from its saved
-//! history or from newer rows, with intervals.
+//! `vigie train --task forecast`, `vigie train MODEL` of a forecast model of
+//! vigie.toml, and `vigie forecast`: read a long table of series (a file, or
+//! the rows of a source or feature view through `history`), backtest and
+//! fit, register the model; forecast from its saved history or from newer
+//! rows, with intervals.
 //!
 //! Glue only: the table's roles and rows are split by
 //! `vigie_ml::forecast::split_frame`, the modelling is `vigie_ml::forecast`.
+
+mod history;
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context as _;
 use serde_json::{Map, Value as Json, json};
+use vigie_core::config::ForecastSpec;
 use vigie_core::{Column, ColumnData, ColumnKind, Frame, TextColumn};
 use vigie_ml::SavedModel;
 use vigie_ml::forecast::{
     self, BacktestReport, ColumnRoles, ForecastCard, ForecastParams, ForecastRow, Forecaster,
-    Frequency, format_period_time, split_frame,
+    Frequency, NewerRows, format_period_time, split_frame,
 };
 use vigie_ml::model::DataFingerprint;
 use vigie_registry::{ModelRef, Registry, RunStatus};
@@ -111,7 +116,96 @@ fn refuse_tabular_flags(args: &TrainArgs) -> anyhow::Result<()> {
     }
 }
 
-/// `vigie train --task forecast`.
+/// What a forecast training is asked for, from the flags of `vigie train --task forecast`
+/// or from a model of vigie.toml: both are checked and trained by the same code.
+struct Request {
+    time: String,
+    target: String,
+    series: Vec<String>,
+    covariates: Vec<String>,
+    future_covariates: Vec<String>,
+    horizon: Option<usize>,
+    frequency: Option<String>,
+    backtest_windows: Option<usize>,
+    seed: u64,
+}
+
+/// Where the history of a training comes from, for messages and the run.
+enum Origin<'a> {
+    /// `--data FILE`.
+    File(&'a Path),
+    /// A source or feature view of the project, as `StoreHistory::read` brought it.
+    Store(&'a history::StoreHistory),
+}
+
+impl Origin<'_> {
+    /// The history's description for the model card and the run.
+    fn describe(&self) -> String {
+        match self {
+            Origin::File(path) => path.display().to_string(),
+            Origin::Store(store) => store.description.clone(),
+        }
+    }
+
+    /// `error` in the context of training on this history.
+    fn context(&self, error: impl Into<anyhow::Error>) -> anyhow::Error {
+        match self {
+            Origin::File(path) => in_file(error, "cannot train on", path),
+            Origin::Store(store) => error.into().context(format!(
+                "cannot train on {} (data row N is its Nth row, {})",
+                store.description, store.order
+            )),
+        }
+    }
+}
+
+impl Request {
+    /// The checked column roles and parameters.
+    fn settings(&self) -> anyhow::Result<(ColumnRoles, ForecastParams)> {
+        let horizon = match self.horizon {
+            Some(0) => return Err(UsageError("--horizon must be at least 1 period".into()).into()),
+            Some(horizon) => horizon,
+            None => {
+                return Err(
+                    UsageError("--task forecast needs --horizon H (periods ahead)".into()).into()
+                );
+            }
+        };
+        let backtest_windows = self.backtest_windows.unwrap_or(DEFAULT_BACKTEST_WINDOWS);
+        if backtest_windows == 0 {
+            return Err(UsageError(
+                "--backtest-windows must be at least 1: the backtest chooses the strategy and calibrates the intervals"
+                    .into(),
+            )
+            .into());
+        }
+        let mut covariates = self.covariates.clone();
+        covariates.extend(self.future_covariates.iter().cloned());
+        let roles = ColumnRoles {
+            time: self.time.clone(),
+            target: self.target.clone(),
+            series: self.series.clone(),
+            covariates,
+        };
+        roles.check().map_err(|e| UsageError(e.to_string()))?;
+        let mut params = ForecastParams::new(horizon);
+        params.frequency = match self.frequency.as_deref() {
+            None | Some("auto") => None,
+            Some(code) => Some(
+                code.parse::<Frequency>().map_err(|e| UsageError(format!("--frequency: {e}")))?,
+            ),
+        };
+        params.backtest_windows = backtest_windows;
+        params.past_only_covariates = self.covariates.clone();
+        params.seed = self.seed;
+        Ok((roles, params))
+    }
+}
+
+/// Rolling-origin backtest windows when neither the flag nor vigie.toml says.
+const DEFAULT_BACKTEST_WINDOWS: usize = 3;
+
+/// `vigie train --task forecast --data FILE`.
 pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     refuse_tabular_flags(&args)?;
     let path =
@@ -123,76 +217,128 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         .time
         .clone()
         .ok_or_else(|| UsageError("--task forecast needs --time COLUMN".into()))?;
-    let horizon = match args.horizon {
-        Some(0) => return Err(UsageError("--horizon must be at least 1 period".into()).into()),
-        Some(horizon) => horizon,
-        None => {
-            return Err(
-                UsageError("--task forecast needs --horizon H (periods ahead)".into()).into()
-            );
-        }
+    let request = Request {
+        time,
+        target,
+        series: args.series.clone(),
+        covariates: args.covariates.clone(),
+        future_covariates: args.future_covariates.clone(),
+        horizon: args.horizon,
+        frequency: args.frequency.clone(),
+        backtest_windows: args.backtest_windows,
+        seed: args.seed,
     };
-    if args.backtest_windows == 0 {
-        return Err(UsageError(
-            "--backtest-windows must be at least 1: the backtest chooses the strategy and calibrates the intervals"
-                .into(),
-        )
-        .into());
-    }
+    let (roles, params) = request.settings()?;
     let name = match &args.name {
         Some(name) => name.clone(),
         None => path.file_stem().and_then(|s| s.to_str()).unwrap_or("forecast").to_owned(),
     };
     vigie_registry::validate_name(&name)?;
-    let mut covariates = args.covariates.clone();
-    covariates.extend(args.future_covariates.iter().cloned());
-    let roles = ColumnRoles { time, target, series: args.series.clone(), covariates };
-    roles.check().map_err(|e| UsageError(e.to_string()))?;
-    let mut params = ForecastParams::new(horizon);
-    params.frequency = match args.frequency.as_str() {
-        "auto" => None,
-        code => {
-            Some(code.parse::<Frequency>().map_err(|e| UsageError(format!("--frequency: {e}")))?)
-        }
-    };
-    params.backtest_windows = args.backtest_windows;
-    params.past_only_covariates = args.covariates.clone();
-    params.seed = args.seed;
-
     let frame = read_table(&path, &column_types(&path, &roles)?)?;
-    let tables = split_frame(&frame, &roles).map_err(|e| in_file(e, "cannot train on", &path))?;
-    let source = path.display().to_string();
-    let data = DataFingerprint::of(&frame, &roles.columns(), &source);
+    fit_and_register(project, &args, &name, &roles, &params, &frame, Origin::File(&path))
+}
+
+/// `vigie train MODEL` for a forecast model of vigie.toml: its source's or view's rows,
+/// brought up to date, trained as `vigie train --task forecast` trains a file. The flags
+/// `--horizon`, `--frequency` and `--backtest-windows` override vigie.toml's.
+pub fn train_declared(
+    project: &Project,
+    args: TrainArgs,
+    spec: ForecastSpec,
+) -> anyhow::Result<()> {
+    refuse_tabular_flags(&args)?;
+    let model = args.from_store.clone().unwrap_or_default();
+    let in_toml: Vec<&str> = [
+        ("--time", args.time.is_some()),
+        ("--target", args.target.is_some()),
+        ("--series", !args.series.is_empty()),
+        ("--covariates", !args.covariates.is_empty()),
+        ("--future-covariates", !args.future_covariates.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    if !in_toml.is_empty() {
+        return Err(UsageError(format!(
+            "{}: model {model:?} takes its columns from [models.{model}] of vigie.toml; change them there",
+            in_toml.join(", ")
+        ))
+        .into());
+    }
+    if !["auto", "forecast"].contains(&args.task.as_str()) {
+        return Err(UsageError(format!(
+            "--task {}: model {model:?} of vigie.toml is a forecast model",
+            args.task
+        ))
+        .into());
+    }
+    let name = args.name.clone().unwrap_or_else(|| model.clone());
+    vigie_registry::validate_name(&name)?;
+    let store = super::features::store(project)?;
+    let mut history = history::plan(&store, &spec)?;
+    let request = Request {
+        time: history.time.clone(),
+        target: spec.target.clone(),
+        series: history.series.clone(),
+        covariates: spec.covariates.clone(),
+        future_covariates: spec.future_covariates.clone(),
+        horizon: args.horizon.or(Some(spec.horizon)),
+        frequency: args.frequency.clone().or(spec.frequency.clone()),
+        backtest_windows: args.backtest_windows.or(spec.backtest_windows),
+        seed: args.seed,
+    };
+    let (roles, params) = request.settings()?;
+    let frame = history.read(&store, &roles)?;
+    fit_and_register(project, &args, &name, &roles, &params, &frame, Origin::Store(&history))
+}
+
+/// Backtests and fits on `frame`, registers the model and prints the summary: the one
+/// training of every forecast model.
+fn fit_and_register(
+    project: &Project,
+    args: &TrainArgs,
+    name: &str,
+    roles: &ColumnRoles,
+    params: &ForecastParams,
+    frame: &Frame,
+    origin: Origin<'_>,
+) -> anyhow::Result<()> {
+    let tables = split_frame(frame, roles).map_err(|e| origin.context(e))?;
+    let source = origin.describe();
+    let data = DataFingerprint::of(frame, &roles.columns(), &source);
 
     let mut registry = project.registry()?;
     let (run_id, user) =
-        project.start_training_run(&mut registry, &name, args.experiment.as_deref(), &source)?;
+        project.start_training_run(&mut registry, name, args.experiment.as_deref(), &source)?;
+    if let Origin::Store(store) = origin {
+        registry.set_tags(&run_id, &store.lineage)?;
+    }
     let started = std::time::Instant::now();
     let bars = Bars::new();
-    let fitted = forecast::fit_with_progress(&tables.history, &params, &bars);
+    let fitted = forecast::fit_with_progress(&tables.history, params, &bars);
     bars.finish();
     let (model, report) = match fitted {
         Ok(fitted) => fitted,
         Err(error) => {
             registry.end_run(&run_id, RunStatus::Failed)?;
-            return Err(in_file(error, "cannot train on", &path));
+            return Err(origin.context(error));
         }
     };
     let card = ForecastCard {
-        name: name.clone(),
+        name: name.to_owned(),
         version: 0,
         columns: roles.clone(),
-        past_only_covariates: args.covariates.clone(),
-        backtest_windows: args.backtest_windows,
+        past_only_covariates: params.past_only_covariates.clone(),
+        backtest_windows: params.backtest_windows,
         data,
-        seed: args.seed,
+        seed: params.seed,
         train_seconds: started.elapsed().as_secs_f64(),
         trained_at: now_rfc3339(),
         vigie_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let keys = tables.keys.into_iter().filter(|(key, _)| model.last_time(key).is_some()).collect();
     let forecaster = Forecaster { card, keys, model };
-    track(&mut registry, &run_id, &forecaster, &params)?;
+    track(&mut registry, &run_id, &forecaster, params)?;
     let mut saved = SavedModel::from(forecaster);
     let version = registry.register(&mut saved, &run_id, &user)?;
     registry.end_run(&run_id, RunStatus::Finished)?;
@@ -201,6 +347,10 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     let card = &forecaster.card;
     let model = &forecaster.model;
     let unused = tables.future.series.len();
+    let refreshed = match origin {
+        Origin::File(_) => None,
+        Origin::Store(store) => Some(&store.refreshed),
+    };
 
     match args.format {
         Format::Json => output::json(&json!({
@@ -218,6 +368,7 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
             "rows": tables.history.series.len(),
             "rows_without_target": unused,
             "future_covariates": model.required_future_covariates(),
+            "history": refreshed.map(history::Refreshed::json),
             "train_seconds": card.train_seconds,
             "data_sha256": card.data.sha256,
             "run_id": run_id,
@@ -225,6 +376,9 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
             "path": registry.artifact_path(&version).display().to_string(),
         })),
         Format::Text => {
+            if let Some(refreshed) = refreshed {
+                outln!("{}", refreshed.sentence())?;
+            }
             outln!(
                 "Trained {} v{}: forecast of {} {} series, horizon {}, in {:.1}s",
                 card.name,
@@ -305,38 +459,14 @@ pub fn run(project: &Project, args: ForecastArgs) -> anyhow::Result<()> {
     let info = registry.resolve(&reference)?;
     let forecaster = registry.load(&info)?.into_forecast()?;
     let roles = &forecaster.card.columns;
-    let model = &forecaster.model;
-
-    let mut skipped = 0;
-    let (newer, future) = match &args.data {
-        None => (None, None),
+    let newer = match &args.data {
+        None => NewerRows::default(),
         Some(path) => {
-            let mut frame = read_table(path, &column_types(path, roles)?)?;
-            // A file of future rows alone may leave the target column out.
-            if frame.column(&roles.target).is_err() {
-                let mut columns = frame.columns().to_vec();
-                columns.push(Column {
-                    name: roles.target.clone(),
-                    data: ColumnData::Numeric(vec![f64::NAN; frame.n_rows()]),
-                });
-                frame = Frame::new(columns)?;
-            }
-            let mut present = roles.clone();
-            present.covariates.retain(|name| frame.column(name).is_ok());
-            let tables =
-                split_frame(&frame, &present).map_err(|e| in_file(e, "cannot read", path))?;
-            // Rows the model already knows (its training history) are skipped.
-            let history = &tables.history;
-            let newer = history.filter(|row| {
-                model.last_time(&history.series[row]).is_none_or(|last| history.times[row] > last)
-            });
-            skipped = history.series.len() - newer.series.len();
-            let newer = (!newer.series.is_empty()).then_some(newer);
-            let future = (!tables.future.series.is_empty()).then_some(tables.future);
-            (newer, future)
+            let frame = read_table(path, &column_types(path, roles)?)?;
+            forecaster.newer_rows(&frame).map_err(|e| in_file(e, "cannot read", path))?
         }
     };
-    let rows = model.forecast(args.horizon, newer.as_ref(), future.as_ref()).map_err(|e| {
+    let rows = forecaster.forecast(args.horizon, &newer, None).map_err(|e| {
         let what = format!("cannot forecast {} v{} from", info.model, info.version);
         match &args.data {
             Some(path) => in_file(e, &what, path),
@@ -369,8 +499,8 @@ pub fn run(project: &Project, args: ForecastArgs) -> anyhow::Result<()> {
             info.model,
             info.version,
             path.display(),
-            if skipped > 0 {
-                format!("; {skipped} rows of --data the model already knew were skipped")
+            if newer.skipped > 0 {
+                format!("; {} rows of --data the model already knew were skipped", newer.skipped)
             } else {
                 String::new()
             }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value as Json, json};
+use vigie_core::config::{ModelSpec, ModelTask};
 use vigie_ml::search::{SearchKind, Space};
 use vigie_ml::target::TaskChoice;
 use vigie_ml::threshold::ThresholdGoal;
@@ -37,6 +38,23 @@ fn parse_params(pairs: &[String]) -> anyhow::Result<Map<String, Json>> {
 }
 
 pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
+    if let Some(model) = &args.from_store {
+        let config = project.config()?;
+        let spec = config.models.get(model);
+        if let Some(forecast) = spec.and_then(ModelSpec::forecast) {
+            return super::forecast::train_declared(project, args, forecast);
+        }
+        if let Some(spec) = spec
+            && args.task == "forecast"
+        {
+            return Err(UsageError(format!(
+                "--task forecast: model {model:?} of vigie.toml is a {} model; a forecast model \
+                 says task = \"forecast\" there",
+                spec.task().name()
+            ))
+            .into());
+        }
+    }
     if args.task == "forecast" || (args.task == "auto" && args.target.is_some()) {
         return super::forecast::train(project, args);
     }
@@ -45,7 +63,8 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         ("--time", args.time.is_some()),
         ("--series", !args.series.is_empty()),
         ("--horizon", args.horizon.is_some()),
-        ("--frequency", args.frequency != "auto"),
+        ("--frequency", args.frequency.is_some()),
+        ("--backtest-windows", args.backtest_windows.is_some()),
         ("--covariates", !args.covariates.is_empty()),
         ("--future-covariates", !args.future_covariates.is_empty()),
     ]
@@ -143,6 +162,15 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a tabular model of vigie.toml sets, below the command line's flags.
+#[derive(Default)]
+struct Declared {
+    label: Option<String>,
+    positive: Option<String>,
+    algorithm: Option<String>,
+    task: ModelTask,
+}
+
 /// A trained and registered version.
 pub struct Fitted {
     /// Every candidate tried, in order.
@@ -162,42 +190,40 @@ pub struct Fitted {
 /// Trains a tabular model as the arguments say, tracks the run and registers a new version.
 pub fn fit(project: &Project, args: &TrainArgs) -> anyhow::Result<Fitted> {
     // The training table: a file, or a model of vigie.toml built from the feature store.
-    let (frame, source, spec_label, spec_positive, spec_algorithm, store_inputs) =
-        match (&args.from_store, &args.data) {
-            (Some(model), _) => {
-                let store = super::features::store(project)?;
-                let spinner =
-                    Spinner::new("joining the labels with their features as of each row's time");
-                let training = store.training_table(model);
-                spinner.finish();
-                let training = training?;
-                let spec = store.config().models.get(model);
-                let frame = vigie_connectors::files::frame_from_batches(
-                    std::path::Path::new("vigie.toml"),
-                    &training.table.schema(),
-                    std::slice::from_ref(&training.table),
-                )?;
-                (
-                    frame,
-                    training.source,
-                    Some(training.label),
-                    spec.and_then(|s| s.positive.clone()),
-                    spec.and_then(|s| s.algorithm.clone()),
-                    Some(training.inputs),
-                )
-            }
-            (None, Some(data)) => {
-                let frame = read_table(data, &column_types(&args.column_types)?)?;
-                (frame, data.display().to_string(), None, None, None, None)
-            }
-            (None, None) => {
-                return Err(UsageError("give --data FILE or a MODEL of vigie.toml".into()).into());
-            }
-        };
+    let (frame, source, declared, store_inputs) = match (&args.from_store, &args.data) {
+        (Some(model), _) => {
+            let store = super::features::store(project)?;
+            let spinner =
+                Spinner::new("joining the labels with their features as of each row's time");
+            let training = store.training_table(model);
+            spinner.finish();
+            let training = training?;
+            let spec = store.config().models.get(model);
+            let frame = vigie_connectors::files::frame_from_batches(
+                std::path::Path::new("vigie.toml"),
+                &training.table.schema(),
+                std::slice::from_ref(&training.table),
+            )?;
+            let declared = Declared {
+                label: Some(training.label),
+                positive: spec.and_then(|s| s.positive.clone()),
+                algorithm: spec.and_then(|s| s.algorithm.clone()),
+                task: spec.map_or(ModelTask::Auto, ModelSpec::task),
+            };
+            (frame, training.source, declared, Some(training.inputs))
+        }
+        (None, Some(data)) => {
+            let frame = read_table(data, &column_types(&args.column_types)?)?;
+            (frame, data.display().to_string(), Declared::default(), None)
+        }
+        (None, None) => {
+            return Err(UsageError("give --data FILE or a MODEL of vigie.toml".into()).into());
+        }
+    };
     let label = args
         .label
         .clone()
-        .or(spec_label)
+        .or(declared.label)
         .ok_or_else(|| UsageError("--label COLUMN is required".into()))?;
     let name = match (&args.name, &args.from_store, &args.data) {
         (Some(name), _, _) => name.clone(),
@@ -209,10 +235,12 @@ pub fn fit(project: &Project, args: &TrainArgs) -> anyhow::Result<Fitted> {
     };
     vigie_registry::validate_name(&name)?;
     let mut request = TrainRequest::new(&name, &label);
-    request.positive = args.positive.clone().or(spec_positive);
+    request.positive = args.positive.clone().or(declared.positive);
     request.ignore = args.ignore.clone();
-    request.task = usage("--task", args.task.parse::<TaskChoice>())?;
-    let algorithm = match (args.algorithm.as_str(), &spec_algorithm) {
+    // The command line's task, else vigie.toml's.
+    let task = if args.task == "auto" { declared.task.name() } else { args.task.as_str() };
+    request.task = usage("--task", task.parse::<TaskChoice>())?;
+    let algorithm = match (args.algorithm.as_str(), &declared.algorithm) {
         ("auto", Some(from_spec)) => from_spec.as_str(),
         (given, _) => given,
     };

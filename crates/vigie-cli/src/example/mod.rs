@@ -1,5 +1,7 @@
-//! The example project that `vigie init` writes: a commented `vigie.toml`
-//! and a seeded table of card transactions with three fraud patterns.
+//! The example project that `vigie init` writes: a commented `vigie.toml`,
+//! a seeded table of card transactions with three fraud patterns (here) and
+//! seeded daily revenue per store and product line for its forecast model
+//! ([`revenue`]).
 //!
 //! Customers buy at their usual merchants, in their home country, on their
 //! own devices, at a rate and amount of their own; some travel, change phones
@@ -13,9 +15,13 @@
 //! today, so the online store's values are fresh; the same seed on the same
 //! day gives the same file.
 
+pub mod revenue;
+
 use std::fmt::Write as _;
 
 use vigie_ml::rng::Rng;
+
+pub use self::revenue::revenue;
 
 /// The project file.
 pub const PROJECT_FILE: &str = include_str!("vigie.toml");

@@ -13,10 +13,16 @@ fn the_example_project_ingests_materializes_and_serves_features() {
     let project = Project::new();
     init(&project);
     let ingested = project.json(&["ingest", "--format", "json"]);
-    assert_eq!(ingested[0]["source"], "transactions");
-    let stored = ingested[0]["stored"].as_u64().expect("count");
+    let sources: Vec<&serde_json::Value> = ingested.as_array().expect("sources").iter().collect();
+    assert_eq!(
+        sources.iter().map(|s| s["source"].as_str()).collect::<Vec<_>>(),
+        [Some("sales"), Some("transactions")],
+        "every source of the example, the forecast model's sales too"
+    );
+    let transactions = sources[1];
+    let stored = transactions["stored"].as_u64().expect("count");
     assert!(stored > 2500, "{ingested}");
-    assert_eq!(ingested[0]["read"].as_u64(), Some(stored));
+    assert_eq!(transactions["read"].as_u64(), Some(stored));
     // Nothing new the second time.
     assert_eq!(project.json(&["ingest", "transactions", "--format", "json"])[0]["stored"], 0);
 

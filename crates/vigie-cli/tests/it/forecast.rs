@@ -17,7 +17,7 @@ const FIRST_DAY: i64 = 19_723;
 
 /// `YYYY-MM-DD` of a day number (Hinnant's `civil_from_days`, restated so the
 /// test does not trust the code under test for its dates).
-fn date(days: i64) -> String {
+pub(crate) fn date(days: i64) -> String {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted - era * 146_097;

@@ -9,6 +9,7 @@ mod entity;
 mod example;
 mod features;
 mod forecast;
+mod forecast_project;
 mod kafka;
 mod metrics;
 mod mlflow;

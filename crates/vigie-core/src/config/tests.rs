@@ -145,3 +145,217 @@ fn cleaning_recipes_are_checked_where_they_are_written() {
         assert!(e.message.contains(message), "{clean}: {e}");
     }
 }
+
+/// A project with a source of daily sales, a view over it and a forecast model of each kind.
+const FORECASTS: &str = r#"
+[entities.store]
+key = "store_id"
+
+[sources.sales]
+kind = "file"
+path = "data/sales.csv"
+timestamp = "day"
+
+[feature_views.daily]
+source = "sales"
+entity = "store"
+columns = { revenue = "revenue", promo = "promo", region = "region" }
+aggregations = [{ name = "revenue_7d", function = "sum", column = "revenue", window = "7d" }]
+
+[models.by_line]
+task = "forecast"
+source = "sales"
+target = "revenue"
+series = ["store_id", "line"]
+horizon = 28
+frequency = "D"
+future_covariates = ["promo"]
+
+[models.by_store]
+task = "forecast"
+view = "daily"
+time = "date"
+target = "revenue"
+horizon = 14
+covariates = ["revenue_7d"]
+backtest_windows = 2
+"#;
+
+#[test]
+fn forecast_models_take_their_history_from_a_source_or_a_view() {
+    let config = Config::parse(FORECASTS, "vigie.toml").expect("valid");
+    let by_line = config.models["by_line"].forecast().expect("a forecast model");
+    assert_eq!(
+        by_line,
+        ForecastSpec {
+            history: ForecastHistory::Source("sales".to_owned()),
+            time: None,
+            target: "revenue".to_owned(),
+            series: vec!["store_id".to_owned(), "line".to_owned()],
+            horizon: 28,
+            frequency: Some("D".to_owned()),
+            covariates: Vec::new(),
+            future_covariates: vec!["promo".to_owned()],
+            backtest_windows: None,
+        }
+    );
+    let by_store = config.models["by_store"].forecast().expect("a forecast model");
+    assert_eq!(by_store.history, ForecastHistory::View("daily".to_owned()));
+    assert_eq!(
+        (by_store.time.as_deref(), by_store.horizon, by_store.backtest_windows),
+        (Some("date"), 14, Some(2))
+    );
+    assert_eq!(by_store.covariates, ["revenue_7d"]);
+
+    let tabular = Config::parse(PROJECT, "vigie.toml").expect("valid");
+    assert_eq!(tabular.models["fraud"].task(), ModelTask::Auto);
+    assert_eq!(tabular.models["fraud"].forecast(), None);
+}
+
+#[test]
+fn forecast_model_errors_name_the_line_column_and_key() {
+    // (edit of FORECASTS, the text its error's line holds, the column, the message's start)
+    let cases: [(&str, &str, &str, usize, &str); 12] = [
+        (
+            "source = \"sales\"\ntarget",
+            "source = \"salez\"\ntarget",
+            "salez",
+            10,
+            "[models.by_line] source: no source \"salez\"; the sources are: sales",
+        ),
+        (
+            "view = \"daily\"",
+            "view = \"weekly\"",
+            "weekly",
+            8,
+            "[models.by_store] view: no feature view \"weekly\"; the views are: daily",
+        ),
+        (
+            "view = \"daily\"",
+            "view = \"daily\"\nsource = \"sales\"",
+            "view = \"daily\"",
+            8,
+            "[models.by_store] view: give `source` or `view` for the history, not both",
+        ),
+        (
+            "source = \"sales\"\ntarget",
+            "target",
+            "[models.by_line]",
+            1,
+            "[models.by_line] source: missing: a forecast model learns from",
+        ),
+        (
+            "horizon = 28\n",
+            "",
+            "[models.by_line]",
+            1,
+            "[models.by_line] horizon: missing: the periods ahead to forecast",
+        ),
+        (
+            "horizon = 14",
+            "horizon = 0",
+            "horizon = 0",
+            11,
+            "[models.by_store] horizon: 0 periods; it must be at least 1",
+        ),
+        (
+            "frequency = \"D\"",
+            "frequency = \"fortnightly\"",
+            "fortnightly",
+            13,
+            "[models.by_line] frequency: unknown frequency \"fortnightly\", expected auto, H, D",
+        ),
+        (
+            "backtest_windows = 2",
+            "backtest_windows = 0",
+            "backtest_windows = 0",
+            20,
+            "[models.by_store] backtest_windows: 0; it must be at least 1",
+        ),
+        (
+            "covariates = [\"revenue_7d\"]",
+            "covariates = [\"revenue_30d\"]",
+            "revenue_30d",
+            15,
+            "[models.by_store] covariates: feature view \"daily\" has no feature \"revenue_30d\"; \
+             its features are: promo, region, revenue, revenue_7d",
+        ),
+        (
+            "time = \"date\"",
+            "time = \"date\"\nseries = [\"line\"]",
+            "series = [\"line\"]",
+            11,
+            "[models.by_store] series: \"line\" is neither the key of feature view \"daily\" \
+             (store_id) nor one of its features",
+        ),
+        (
+            "future_covariates = [\"promo\"]",
+            "future_covariates = [\"promo\", \"line\"]",
+            "future_covariates",
+            31,
+            "[models.by_line] future_covariates: column \"line\" is already the model's series",
+        ),
+        (
+            "covariates = [\"revenue_7d\"]",
+            "covariates = [\"revenue_7d\", \"revenue\"]",
+            "covariates = [\"revenue_7d\", ",
+            29,
+            "[models.by_store] covariates: column \"revenue\" is already the model's target",
+        ),
+    ];
+    for (from, to, needle, column, start) in cases {
+        assert!(FORECASTS.contains(from), "{from:?}");
+        let text = FORECASTS.replacen(from, to, 1);
+        let e = error(&text);
+        assert_eq!((e.line, e.column), (line_of(&text, needle), column), "{e}");
+        assert!(e.message.starts_with(start), "{start:?} is not the start of: {e}");
+    }
+}
+
+#[test]
+fn a_setting_of_the_other_kind_of_model_is_an_error() {
+    // A forecast setting on a tabular model, named where it is written.
+    let text = PROJECT
+        .replace("entity = \"customer\"\nfeatures", "entity = \"customer\"\nhorizon = 7\nfeatures");
+    let e = error(&text);
+    assert_eq!((e.line, e.column), (line_of(&text, "horizon = 7"), 11), "{e}");
+    assert!(
+        e.message.starts_with(
+            "[models.fraud] horizon: a forecast setting, but the model's task is auto; \
+             write task = \"forecast\""
+        ),
+        "{e}"
+    );
+    let text = PROJECT
+        .replace("label = \"is_fraud\"", "label = \"is_fraud\"\ntask = \"binary\"\ntarget = \"x\"");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "target = \"x\""), "{e}");
+    assert!(e.message.contains("the model's task is binary"), "{e}");
+
+    // A tabular setting on a forecast model.
+    let text = FORECASTS.replace("horizon = 14", "horizon = 14\nfeatures = [\"daily:*\"]");
+    let e = error(&text);
+    assert_eq!((e.line, e.column), (line_of(&text, "features = "), 13), "{e}");
+    assert!(
+        e.message.starts_with("[models.by_store] features: not a setting of a forecast model"),
+        "{e}"
+    );
+    // `label` carries no position of its own: the error points at `task`.
+    let text = FORECASTS.replace("horizon = 28", "horizon = 28\nlabel = \"revenue\"");
+    let e = error(&text);
+    let task_line = text.lines().position(|l| l.starts_with("[models.by_line]")).unwrap() + 2;
+    assert_eq!((e.line, e.column), (task_line, 8), "{e}");
+    assert!(e.message.starts_with("[models.by_line] label: not a setting"), "{e}");
+
+    // A tabular model without its label source, and an unknown task.
+    let text = PROJECT.replace("labels = \"labels\"\n", "");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "[models.fraud]"), "{e}");
+    assert!(
+        e.message.starts_with("[models.fraud] labels: missing: the source of labelled rows"),
+        "{e}"
+    );
+    let e = error(&FORECASTS.replacen("task = \"forecast\"", "task = \"forecasting\"", 1));
+    assert!(e.message.contains("unknown variant `forecasting`"), "{e}");
+    assert_eq!(e.line, line_of(FORECASTS, "task = \"forecast\""), "{e}");
+}

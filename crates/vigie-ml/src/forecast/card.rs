@@ -1,14 +1,18 @@
 //! A forecast model as it is saved and registered: the fitted
 //! [`ForecastModel`], the card that says how it was trained, and the values
 //! of the series columns behind each series key, so forecasts are written
-//! back in the user's columns.
+//! back in the user's columns; and [`NewerRows`], the one reading of the
+//! newer rows a forecast is given (a file for `vigie forecast --data`, a
+//! request's rows for the server).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use vigie_core::{Column, ColumnData, Frame};
 
 use super::calendar::format_period_time;
-use super::frame::ColumnRoles;
+use super::data::{CovariateTable, SeriesTable};
+use super::frame::{ColumnRoles, split_frame};
 use super::model::{ForecastModel, ForecastRow};
 use crate::error::{MlError, Result};
 use crate::model::DataFingerprint;
@@ -49,7 +53,60 @@ pub struct Forecaster {
     pub model: ForecastModel,
 }
 
+/// The rows given to a forecast besides the saved history, split by
+/// [`Forecaster::newer_rows`].
+#[derive(Debug, Clone, Default)]
+pub struct NewerRows {
+    /// Observations after the model's history (rows with a target).
+    pub history: Option<SeriesTable>,
+    /// Covariate values of the periods to forecast (rows without a target).
+    pub future: Option<CovariateTable>,
+    /// Rows with a target the model already knew (at or before its last time of
+    /// their series), left out.
+    pub skipped: usize,
+}
+
 impl Forecaster {
+    /// Splits a table of the training columns into newer history and future
+    /// covariates. The target column may be left out (future rows only), and so
+    /// may covariates the rows do not give; rows the model already knows are skipped.
+    /// Errors name the data row (1 is the table's first).
+    pub fn newer_rows(&self, frame: &Frame) -> Result<NewerRows> {
+        let roles = &self.card.columns;
+        let mut columns = frame.columns().to_vec();
+        if frame.column(&roles.target).is_err() {
+            columns.push(Column {
+                name: roles.target.clone(),
+                data: ColumnData::Numeric(vec![f64::NAN; frame.n_rows()]),
+            });
+        }
+        let frame = Frame::new(columns).map_err(|e| MlError::InvalidData(e.to_string()))?;
+        let mut present = roles.clone();
+        present.covariates.retain(|name| frame.column(name).is_ok());
+        let tables = split_frame(&frame, &present)?;
+        let history = &tables.history;
+        let newer = history.filter(|row| {
+            self.model.last_time(&history.series[row]).is_none_or(|last| history.times[row] > last)
+        });
+        Ok(NewerRows {
+            skipped: history.series.len() - newer.series.len(),
+            history: (!newer.series.is_empty()).then_some(newer),
+            future: (!tables.future.series.is_empty()).then_some(tables.future),
+        })
+    }
+
+    /// Forecasts each series (those whose keys are in `only`, else all) `horizon`
+    /// periods after its last known period: the saved history moved forward by
+    /// `rows` (no refitting), with their future covariates.
+    pub fn forecast(
+        &self,
+        horizon: usize,
+        rows: &NewerRows,
+        only: Option<&[String]>,
+    ) -> Result<Vec<ForecastRow>> {
+        self.model.forecast_series(horizon, rows.history.as_ref(), rows.future.as_ref(), only)
+    }
+
     /// Checks a loaded forecaster's parts against each other.
     pub fn validate(&self) -> Result<()> {
         let width = self.card.columns.series.len();

@@ -39,7 +39,7 @@ mod state;
 
 pub use backtest::{Backtest, BacktestReport, BacktestWindow, SeriesBacktest};
 pub use calendar::{Frequency, format_period_time, format_time, parse_time};
-pub use card::{ForecastCard, Forecaster};
+pub use card::{ForecastCard, Forecaster, NewerRows};
 pub use data::{Covariate, CovariateTable, SeriesTable};
 pub use frame::{ColumnRoles, FrameTables, SINGLE_SERIES, split_frame};
 pub use interval::IntervalWidths;

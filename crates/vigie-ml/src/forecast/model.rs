@@ -283,6 +283,18 @@ impl ForecastModel {
         newer_history: Option<&SeriesTable>,
         future: Option<&CovariateTable>,
     ) -> Result<Vec<ForecastRow>> {
+        self.forecast_series(horizon, newer_history, future, None)
+    }
+
+    /// [`ForecastModel::forecast`] of the series whose keys are in `only` (every
+    /// series when `None`); future covariates are needed for those series alone.
+    pub fn forecast_series(
+        &self,
+        horizon: usize,
+        newer_history: Option<&SeriesTable>,
+        future: Option<&CovariateTable>,
+        only: Option<&[String]>,
+    ) -> Result<Vec<ForecastRow>> {
         if horizon == 0 || horizon > self.horizon {
             return Err(MlError::param(
                 "horizon",
@@ -327,7 +339,8 @@ impl ForecastModel {
         };
         let global = self.global.as_ref().map(|g| &g.0);
         let mut rows = Vec::with_capacity(series.len() * horizon);
-        for model in &series {
+        let wanted = |key: &str| only.is_none_or(|keys| keys.iter().any(|k| k == key));
+        for model in series.iter().filter(|model| wanted(&model.key)) {
             let last = model.history.last_period;
             let mut lookup = |step: usize, column: usize| -> Result<f64> {
                 let period = last + step as i64;
@@ -336,6 +349,9 @@ impl ForecastModel {
                     .as_ref()
                     .zip(columns.get(column))
                     .and_then(|(values, &idx)| values.value(idx, &model.key, period))
+                    // An empty cell is as missing as an absent row: the trees would read it
+                    // as "unknown" where the user means to give it.
+                    .filter(|value| !value.is_nan())
                     .ok_or_else(|| {
                         MlError::InvalidData(format!(
                             "future covariate {name:?} is missing for series {:?} at {} (step {step} of \
