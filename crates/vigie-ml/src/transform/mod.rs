@@ -13,6 +13,7 @@ mod numeric;
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use vigie_core::{ColumnData, ColumnKind, Frame, Value};
 
@@ -150,19 +151,26 @@ impl Pipeline {
         target: Target<'_>,
         seed: u64,
     ) -> Result<Self> {
+        // Columns are fitted independently, in parallel (numeric fits sort, text fits count).
+        let fitted: Vec<(FittedColumn, ColumnKind)> = inputs
+            .par_iter()
+            .map(|name| {
+                let column = frame.column(name).map_err(|e| MlError::InvalidData(e.to_string()))?;
+                let fitted = match &column.data {
+                    ColumnData::Numeric(values) | ColumnData::Boolean(values) => {
+                        FittedColumn::Numeric(FittedNumeric::fit(&spec.numeric, values, rows))
+                    }
+                    ColumnData::Text(text) => {
+                        FittedColumn::Text(FittedText::fit(&spec.text, text, rows, target, seed)?)
+                    }
+                };
+                Ok((fitted, column.data.kind()))
+            })
+            .collect::<Result<_>>()?;
         let mut columns = Vec::with_capacity(inputs.len());
         let mut input_columns = Vec::with_capacity(inputs.len());
         let mut features = Vec::new();
-        for (source, name) in inputs.iter().enumerate() {
-            let column = frame.column(name).map_err(|e| MlError::InvalidData(e.to_string()))?;
-            let fitted = match &column.data {
-                ColumnData::Numeric(values) | ColumnData::Boolean(values) => {
-                    FittedColumn::Numeric(FittedNumeric::fit(&spec.numeric, values, rows))
-                }
-                ColumnData::Text(text) => {
-                    FittedColumn::Text(FittedText::fit(&spec.text, text, rows, target, seed)?)
-                }
-            };
+        for (source, (name, (fitted, kind))) in inputs.iter().zip(fitted).enumerate() {
             let names = match &fitted {
                 FittedColumn::Numeric(n) => n.feature_names(name),
                 FittedColumn::Text(t) => t.feature_names(name),
@@ -174,7 +182,7 @@ impl Pipeline {
             for feature_name in names {
                 features.push(FeatureInfo { name: feature_name, source, categories });
             }
-            input_columns.push(InputColumn { name: (*name).to_owned(), kind: column.data.kind() });
+            input_columns.push(InputColumn { name: (*name).to_owned(), kind });
             columns.push(fitted);
         }
         Ok(Pipeline { inputs: input_columns, features, columns })

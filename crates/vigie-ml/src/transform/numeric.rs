@@ -60,6 +60,17 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 impl FittedNumeric {
     /// Learns fill value and scale from `values[rows]`.
     pub fn fit(recipe: &NumericRecipe, values: &[f64], rows: &[usize]) -> Self {
+        if recipe.impute.is_none() && recipe.scale.is_none() {
+            // The tree recipe keeps values as they are: only whether any is missing matters.
+            let any_missing = rows.iter().any(|&i| values.get(i).is_none_or(|x| x.is_nan()));
+            return FittedNumeric {
+                fill: None,
+                indicator: recipe.missing_indicator && any_missing,
+                center: 0.0,
+                scale: 1.0,
+                scaling: None,
+            };
+        }
         let mut present: Vec<f64> =
             rows.iter().filter_map(|&i| values.get(i).copied()).filter(|x| !x.is_nan()).collect();
         let any_missing = present.len() < rows.len();
