@@ -639,7 +639,8 @@ pub struct PredictArgs {
     /// Where to write the scores (.csv).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
-    /// Add one contribution column per input column (exact TreeSHAP or linear).
+    /// Add one contribution column per input column (exact TreeSHAP or linear; Shapley values
+    /// against a reference row for the MLP).
     #[arg(long)]
     pub explain: bool,
     /// Columns copied to the output to identify rows (default: the columns the model does not read).

@@ -93,7 +93,9 @@ impl Estimator {
                 Ok(())
             }
             Estimator::Mlp(_) => Err(MlError::Unsupported(
-                "exact explanations are available for tree and linear models, not the MLP".into(),
+                "per-feature contributions are for tree and linear models; the MLP's are \
+                 per input column (Model::explain)"
+                    .into(),
             )),
         }
     }

@@ -24,6 +24,12 @@ use crate::rng::Rng;
 /// this many `f32`.
 pub const MAX_HIDDEN_WIDTH: usize = 256;
 
+/// Input columns up to which [`Mlp::shapley_into`] evaluates every subset (2^10 passes).
+pub const EXACT_SHAPLEY_COLUMNS: usize = 10;
+
+/// Permutations [`Mlp::shapley_into`] samples beyond that, in antithetic pairs.
+pub const SHAPLEY_PERMUTATIONS: usize = 64;
+
 /// Rows per sub-batch, at least; see [`sub_batch_rows`].
 const MIN_SUB_BATCH_ROWS: usize = 32;
 /// At most this many sub-batches per minibatch, bounding gradient buffers.
@@ -213,6 +219,120 @@ impl Mlp {
         let rows = output_layer.weights.chunks_exact(output_layer.n_inputs.max(1));
         for ((slot, weights), bias) in out.iter_mut().zip(rows).zip(&output_layer.biases) {
             *slot = f64::from(bias + dot(weights, input));
+        }
+    }
+
+    /// Shapley values of one row's input columns, against the reference row of
+    /// all zeros in the encoded space (the MLP's pipeline standardises numbers
+    /// and one-hot encodes categories, so the reference is every number at its
+    /// training mean, present, and no category). `group_of` gives each encoded
+    /// feature's input column (`< n_groups`; a feature of none keeps the row's
+    /// value throughout); a column's features are switched together, so a
+    /// one-hot column is never half on.
+    ///
+    /// Writes `n_outputs * (n_groups + 1)` values: per output, one per column,
+    /// then the reference's raw output; each output's values sum to the row's
+    /// raw output (every term is a difference of two evaluations of the
+    /// network, and they telescope). Exact (every subset of columns evaluated)
+    /// up to [`EXACT_SHAPLEY_COLUMNS`] columns; beyond, the mean over
+    /// [`SHAPLEY_PERMUTATIONS`] permutations in antithetic pairs, seeded, so a
+    /// row always gets the same values.
+    pub fn shapley_into(&self, row: &[f32], group_of: &[usize], n_groups: usize, out: &mut [f64]) {
+        let n_out = self.n_outputs();
+        let width = n_groups + 1;
+        debug_assert_eq!(out.len(), n_out * width);
+        out.fill(0.0);
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_groups];
+        let mut reference = vec![0f32; row.len()];
+        for (feature, &group) in group_of.iter().enumerate().take(row.len()) {
+            match members.get_mut(group) {
+                Some(list) => list.push(feature),
+                None => reference[feature] = row[feature],
+            }
+        }
+        let mut base = vec![0f64; n_out];
+        self.predict_raw_into(&reference, &mut base);
+        for (k, value) in base.iter().enumerate() {
+            out[k * width + n_groups] = *value;
+        }
+        if n_groups <= EXACT_SHAPLEY_COLUMNS {
+            self.exact_shapley(row, &members, &reference, out);
+            return;
+        }
+        let mut rng = Rng::new(0x5348_4150);
+        let mut order: Vec<usize> = (0..n_groups).collect();
+        let (mut z, mut previous, mut current) =
+            (reference.clone(), base.clone(), vec![0f64; n_out]);
+        for pass in 0..SHAPLEY_PERMUTATIONS {
+            if pass % 2 == 0 {
+                rng.shuffle(&mut order);
+            } else {
+                order.reverse();
+            }
+            z.copy_from_slice(&reference);
+            previous.copy_from_slice(&base);
+            for &group in &order {
+                for &feature in &members[group] {
+                    z[feature] = row[feature];
+                }
+                self.predict_raw_into(&z, &mut current);
+                for k in 0..n_out {
+                    out[k * width + group] += current[k] - previous[k];
+                }
+                std::mem::swap(&mut previous, &mut current);
+            }
+        }
+        let scale = 1.0 / SHAPLEY_PERMUTATIONS as f64;
+        for k in 0..n_out {
+            for value in &mut out[k * width..k * width + n_groups] {
+                *value *= scale;
+            }
+        }
+    }
+
+    /// The Shapley formula over every subset of the columns: the network is
+    /// evaluated once per subset, then each column's value is the weighted sum
+    /// of what adding it to each subset without it changes.
+    fn exact_shapley(
+        &self,
+        row: &[f32],
+        members: &[Vec<usize>],
+        reference: &[f32],
+        out: &mut [f64],
+    ) {
+        let n = members.len();
+        let n_out = self.n_outputs();
+        let width = n + 1;
+        let subsets = 1usize << n;
+        let mut values = vec![0f64; subsets * n_out];
+        let mut z = reference.to_vec();
+        for mask in 0..subsets {
+            z.copy_from_slice(reference);
+            for (group, features) in members.iter().enumerate() {
+                if (mask >> group) & 1 == 1 {
+                    for &feature in features {
+                        z[feature] = row[feature];
+                    }
+                }
+            }
+            self.predict_raw_into(&z, &mut values[mask * n_out..(mask + 1) * n_out]);
+        }
+        // weight[s] = s! (n - s - 1)! / n! = 1 / (n * C(n - 1, s)).
+        let mut weight = vec![0f64; n.max(1)];
+        let mut choose = 1f64;
+        for (s, w) in weight.iter_mut().enumerate() {
+            *w = 1.0 / (n as f64 * choose);
+            choose = choose * (n - 1 - s) as f64 / (s + 1) as f64;
+        }
+        for mask in 0..subsets {
+            let size = mask.count_ones() as usize;
+            for group in (0..n).filter(|g| (mask >> g) & 1 == 0) {
+                let with = mask | 1 << group;
+                for k in 0..n_out {
+                    out[k * width + group] +=
+                        weight[size] * (values[with * n_out + k] - values[mask * n_out + k]);
+                }
+            }
         }
     }
 
@@ -703,5 +823,132 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += a * xi;
+    }
+}
+
+#[cfg(test)]
+mod shapley_tests {
+    use super::*;
+
+    /// A network of `inputs` columns, one hidden ReLU layer of 8 units with seeded weights.
+    fn network(inputs: usize, seed: u64) -> Mlp {
+        let mut rng = Rng::new(seed);
+        let mut layer = |n_inputs: usize, n_outputs: usize| DenseLayer {
+            n_inputs,
+            n_outputs,
+            weights: (0..n_inputs * n_outputs).map(|_| rng.normal() as f32).collect(),
+            biases: (0..n_outputs).map(|_| rng.normal() as f32 * 0.1).collect(),
+        };
+        Mlp { layers: vec![layer(inputs, 8), layer(8, 2)], link: Link::Softmax }
+    }
+
+    fn raw(mlp: &Mlp, row: &[f32]) -> Vec<f64> {
+        let mut out = vec![0.0; mlp.n_outputs()];
+        mlp.predict_raw_into(row, &mut out);
+        out
+    }
+
+    fn next_permutation(order: &mut [usize]) -> bool {
+        let Some(i) = (1..order.len()).rev().find(|&i| order[i - 1] < order[i]) else {
+            return false;
+        };
+        let j = (i..order.len()).rev().find(|&j| order[j] > order[i - 1]).expect("a larger one");
+        order.swap(i - 1, j);
+        order[i..].reverse();
+        true
+    }
+
+    #[test]
+    fn exact_values_are_the_mean_over_every_order_and_add_up() {
+        // 5 features in 4 columns: features 1 and 2 are one column (switched together).
+        let mlp = network(5, 7);
+        let group_of = [0, 1, 1, 2, 3];
+        let row = [0.8f32, -1.2, 0.4, 2.0, -0.3];
+        let mut values = vec![0.0; 2 * 5];
+        mlp.shapley_into(&row, &group_of, 4, &mut values);
+
+        let mut mean = [0.0; 2 * 4];
+        let mut order: Vec<usize> = (0..4).collect();
+        let mut orders = 0.0;
+        loop {
+            let mut z = [0f32; 5];
+            let mut previous = raw(&mlp, &z);
+            for &group in &order {
+                for (feature, _) in group_of.iter().enumerate().filter(|(_, g)| **g == group) {
+                    z[feature] = row[feature];
+                }
+                let current = raw(&mlp, &z);
+                for k in 0..2 {
+                    mean[k * 4 + group] += current[k] - previous[k];
+                }
+                previous = current;
+            }
+            orders += 1.0;
+            if !next_permutation(&mut order) {
+                break;
+            }
+        }
+        assert_eq!(orders, 24.0);
+        let output = raw(&mlp, &row);
+        let reference = raw(&mlp, &[0.0; 5]);
+        for k in 0..2 {
+            for group in 0..4 {
+                let expected = mean[k * 4 + group] / orders;
+                assert!(
+                    (values[k * 5 + group] - expected).abs() < 1e-9,
+                    "output {k} column {group}"
+                );
+            }
+            assert_eq!(values[k * 5 + 4], reference[k]);
+            let sum: f64 = values[k * 5..(k + 1) * 5].iter().sum();
+            assert!((sum - output[k]).abs() < 1e-9 * output[k].abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn sampled_values_add_up_and_are_exact_for_an_additive_network() {
+        // 14 columns: beyond the exact limit, so permutations are sampled.
+        let columns = 14;
+        assert!(columns > EXACT_SHAPLEY_COLUMNS);
+        let mlp = network(columns, 11);
+        let group_of: Vec<usize> = (0..columns).collect();
+        let row: Vec<f32> = (0..columns).map(|i| (i as f32 - 6.0) * 0.3).collect();
+        let mut values = vec![0.0; 2 * (columns + 1)];
+        mlp.shapley_into(&row, &group_of, columns, &mut values);
+        let output = raw(&mlp, &row);
+        for k in 0..2 {
+            let sum: f64 = values[k * (columns + 1)..(k + 1) * (columns + 1)].iter().sum();
+            assert!((sum - output[k]).abs() < 1e-9 * output[k].abs().max(1.0), "output {k}");
+        }
+        let mut again = vec![0.0; values.len()];
+        mlp.shapley_into(&row, &group_of, columns, &mut again);
+        assert_eq!(values, again, "seeded: the same values every time");
+
+        // Each hidden unit reads one column: f = Σ g_i(x_i), whatever the order each column
+        // adds g_i(x_i) - g_i(0), so sampling is exact.
+        let mut additive = network(columns, 13);
+        let hidden = &mut additive.layers[0];
+        *hidden = DenseLayer {
+            n_inputs: columns,
+            n_outputs: columns,
+            weights: (0..columns * columns)
+                .map(|i| if i / columns == i % columns { 1.5 } else { 0.0 })
+                .collect(),
+            biases: vec![0.1; columns],
+        };
+        additive.layers[1] = DenseLayer {
+            n_inputs: columns,
+            n_outputs: 1,
+            weights: (0..columns).map(|i| i as f32 * 0.25 - 1.0).collect(),
+            biases: vec![0.5],
+        };
+        additive.link = Link::Logistic;
+        let mut values = vec![0.0; columns + 1];
+        additive.shapley_into(&row, &group_of, columns, &mut values);
+        for i in 0..columns {
+            let g = |x: f32| f64::from((i as f32 * 0.25 - 1.0) * (1.5 * x + 0.1).max(0.0));
+            let expected = g(row[i]) - g(0.0);
+            assert!((values[i] - expected).abs() < 1e-6, "column {i}: {} vs {expected}", values[i]);
+        }
     }
 }

@@ -233,16 +233,31 @@ impl Model {
         }
     }
 
-    /// Exact per-input-column contributions for every row of `frame` (raw-output scale).
+    /// Per-input-column contributions for every row of `frame` (raw-output scale): exact
+    /// for trees (TreeSHAP) and linear models; Shapley values against a reference row for
+    /// the MLP ([`crate::mlp::Mlp::shapley_into`]: exact up to 10 input columns, sampled
+    /// beyond). Each row's contributions and bias sum to its raw output.
     pub fn explain(&self, frame: &Frame) -> Result<Explanation> {
         let matrix = self.pipeline.transform(frame)?;
         let n_outputs = self.estimator.n_outputs();
         let n_features = self.pipeline.n_features();
         let n_inputs = self.pipeline.inputs.len();
         let width = n_features + 1;
+        let group_of: Vec<usize> = self.pipeline.features.iter().map(|f| f.source).collect();
         let rows: Vec<Result<(Vec<f64>, Vec<f64>)>> = (0..matrix.n_rows)
             .into_par_iter()
             .map_init(ShapScratch::default, |scratch, i| {
+                if let Estimator::Mlp(mlp) = &self.estimator {
+                    let mut values = vec![0.0; n_outputs * (n_inputs + 1)];
+                    mlp.shapley_into(matrix.row(i), &group_of, n_inputs, &mut values);
+                    let mut per_input = Vec::with_capacity(n_outputs * n_inputs);
+                    let mut bias = Vec::with_capacity(n_outputs);
+                    for block in values.chunks_exact(n_inputs + 1) {
+                        per_input.extend_from_slice(&block[..n_inputs]);
+                        bias.push(block[n_inputs]);
+                    }
+                    return Ok((per_input, bias));
+                }
                 let mut per_feature = vec![0.0; n_outputs * width];
                 self.estimator.contributions_into(matrix.row(i), &mut per_feature, scratch)?;
                 let mut per_input = vec![0.0; n_outputs * n_inputs];

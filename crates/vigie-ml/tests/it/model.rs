@@ -133,7 +133,8 @@ fn version_1_files_still_load_as_tabular_models() {
 #[test]
 fn explanations_add_up_to_the_raw_output_per_input_column() {
     let frame = table(2000, 2);
-    for algorithm in [Algorithm::Gbdt, Algorithm::RandomForest, Algorithm::Logistic] {
+    for algorithm in [Algorithm::Gbdt, Algorithm::RandomForest, Algorithm::Logistic, Algorithm::Mlp]
+    {
         let model = train(&frame, &request(algorithm), &NoProgress).expect("train").model;
         let explanation = model.explain(&frame).expect("explain");
         assert_eq!(explanation.columns, ["amount", "age", "country", "online"]);
