@@ -8,8 +8,9 @@
 //! ```
 //!
 //! An append is written and `fdatasync`ed before it returns, so an event the
-//! server acknowledged survives a crash; a torn last line (a crash mid-write)
-//! is cut when the log is opened again. The processor reads complete lines
+//! server acknowledged survives a crash; concurrent requests share one
+//! `fdatasync` (group commit); a torn last line (a crash mid-write) is cut
+//! when the log is opened again. The processor reads complete lines
 //! from a sequence number on and deletes the segments it has stored.
 //!
 //! A streaming source declares its columns in `fields` (column → dotted path
@@ -23,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
@@ -212,15 +213,38 @@ pub struct Appended {
 struct Writer {
     dir: PathBuf,
     file: File,
+    /// The first sequence number of the segment being written.
+    segment: u64,
+    /// Bytes written to the segment.
     size: u64,
+    /// The sequence number of the next event.
     next: u64,
+    /// Events below this sequence number are durable, and the segment's first `durable_size`
+    /// bytes with them.
+    durable: u64,
+    durable_size: u64,
+    /// A `fdatasync` runs without the lock held.
+    syncing: bool,
+    /// Per failed sync, in order, what was durable when it failed (and stays so): a
+    /// request that wrote before a failure learns from it whether its events were cut.
+    failures: Vec<u64>,
+}
+
+/// One source's log writer and the group commit around it: each request writes its lines
+/// under the lock, then either finds them durable already, waits for the sync in flight,
+/// or runs one `fdatasync` (the lock released meanwhile) that makes everything written
+/// so far durable, for every request waiting.
+#[derive(Default)]
+struct SourceLog {
+    writer: Mutex<Option<Writer>>,
+    synced: Condvar,
 }
 
 /// The event logs of a project's HTTP sources, for appending.
 pub struct EventLog {
     root: PathBuf,
     shapes: BTreeMap<String, EventShape>,
-    writers: HashMap<String, Mutex<Option<Writer>>>,
+    writers: HashMap<String, SourceLog>,
 }
 
 /// The segments of a source's log folder: (first sequence number, path), in order.
@@ -266,27 +290,46 @@ impl Writer {
         let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         if complete < bytes.len() {
             file.set_len(complete as u64).map_err(|e| storage(&path, e))?;
-            file.sync_data().map_err(|e| storage(&path, e))?;
         }
+        // What an earlier process wrote may not have reached the disk: make it durable.
+        file.sync_data().map_err(|e| storage(&path, e))?;
         let lines = bytes[..complete].iter().filter(|&&b| b == b'\n').count() as u64;
-        Ok(Writer { dir: dir.to_owned(), file, size: complete as u64, next: first + lines })
+        let size = complete as u64;
+        Ok(Writer {
+            dir: dir.to_owned(),
+            file,
+            segment: first,
+            size,
+            next: first + lines,
+            durable: first + lines,
+            durable_size: size,
+            syncing: false,
+            failures: Vec::new(),
+        })
     }
 
-    fn append(&mut self, lines: &[u8], count: u64) -> Result<u64> {
+    /// Writes `count` events' `lines` (not yet durable); returns the first one's sequence
+    /// number. A past-full segment is made durable and closed first.
+    fn write(&mut self, lines: &[u8], count: u64) -> Result<u64> {
         if self.size > SEGMENT_BYTES {
+            if self.durable < self.next {
+                // A sync in flight covers at most what was written when it started.
+                self.sync_now()?;
+            }
             let path = segment_path(&self.dir, self.next);
             self.file = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&path)
                 .map_err(|e| storage(&path, e))?;
+            self.segment = self.next;
             self.size = 0;
+            self.durable_size = 0;
             // The new segment's name must survive a crash too.
             File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| storage(&self.dir, e))?;
         }
         let first = self.next;
-        let written = self.file.write_all(lines).and_then(|()| self.file.sync_data());
-        if let Err(error) = written {
+        if let Err(error) = self.file.write_all(lines) {
             // Cut whatever part was written, so the log holds whole events only.
             let _ = self.file.set_len(self.size);
             return Err(storage(&self.dir, error));
@@ -294,6 +337,88 @@ impl Writer {
         self.size += lines.len() as u64;
         self.next += count;
         Ok(first)
+    }
+
+    /// Syncs the segment with the lock held (before a segment is closed).
+    fn sync_now(&mut self) -> Result<()> {
+        match self.file.sync_data() {
+            Ok(()) => {
+                self.durable = self.next;
+                self.durable_size = self.size;
+                Ok(())
+            }
+            Err(error) => {
+                self.forget_undurable();
+                Err(storage(&self.dir, error))
+            }
+        }
+    }
+
+    /// After a failed sync: what was written since the last durable point is cut, and the
+    /// requests that wrote it get an error.
+    fn forget_undurable(&mut self) {
+        let _ = self.file.set_len(self.durable_size);
+        self.size = self.durable_size;
+        self.next = self.durable;
+        self.failures.push(self.durable);
+    }
+}
+
+impl SourceLog {
+    /// Writes `lines` and returns once they are durable: the first event's sequence number.
+    fn append(&self, dir: &Path, lines: &[u8], count: u64) -> Result<u64> {
+        let mut guard = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.is_none() {
+            *guard = Some(Writer::open(dir)?);
+        }
+        let Some(writer) = guard.as_mut() else {
+            return Err(storage(dir, "the log is not open"));
+        };
+        let first = writer.write(lines, count)?;
+        let (end, failures) = (first + count, writer.failures.len());
+        loop {
+            let Some(writer) = guard.as_mut() else {
+                return Err(storage(dir, "the log is not open"));
+            };
+            if let Some(&floor) = writer.failures.get(failures) {
+                // A sync failed after these events were written: they survived it only if
+                // they were durable already; otherwise they were cut.
+                if end <= floor {
+                    return Ok(first);
+                }
+                return Err(storage(dir, "fdatasync failed; the events were not stored"));
+            }
+            if writer.durable >= end {
+                return Ok(first);
+            }
+            if writer.syncing {
+                guard = self.synced.wait(guard).unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            // Lead a sync for everything written so far.
+            writer.syncing = true;
+            let (target, target_size, segment) = (writer.next, writer.size, writer.segment);
+            let file = writer.file.try_clone().map_err(|e| storage(dir, e));
+            drop(guard);
+            let synced = file.and_then(|f| f.sync_data().map_err(|e| storage(dir, e)));
+            guard = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(writer) = guard.as_mut() {
+                writer.syncing = false;
+                // A segment closed meanwhile was synced whole when it was closed: this
+                // sync's outcome says nothing of the segment written now.
+                if writer.segment == segment {
+                    match &synced {
+                        Ok(()) if target > writer.durable => {
+                            writer.durable = target;
+                            writer.durable_size = target_size;
+                        }
+                        Ok(()) => {}
+                        Err(_) => writer.forget_undurable(),
+                    }
+                }
+            }
+            self.synced.notify_all();
+        }
     }
 }
 
@@ -306,7 +431,7 @@ impl EventLog {
                 config.sources.get(name).is_some_and(|s| *s.kind.get_ref() == SourceKind::Http)
             })
             .collect();
-        let writers = shapes.keys().map(|name| (name.clone(), Mutex::new(None))).collect();
+        let writers = shapes.keys().map(|name| (name.clone(), SourceLog::default())).collect();
         Ok(EventLog { root: root.to_owned(), shapes, writers })
     }
 
@@ -340,14 +465,7 @@ impl EventLog {
         if count == 0 {
             return Ok(Appended { first: 0, count: 0 });
         }
-        let mut guard = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guard.is_none() {
-            *guard = Some(Writer::open(&self.root.join(source))?);
-        }
-        let Some(open) = guard.as_mut() else {
-            return Err(AppendError::Storage(storage(&self.root, "the log is not open")));
-        };
-        let first = open.append(&lines, count)?;
+        let first = writer.append(&self.root.join(source), &lines, count)?;
         Ok(Appended { first, count })
     }
 }
