@@ -139,6 +139,63 @@ pub fn materialize_views(project: &Project, view: Option<String>) -> anyhow::Res
     Ok(summaries)
 }
 
+/// Ingests `source`'s new rows when `vigie ingest` reads it (not a streaming source, whose
+/// events the stream processor stores); returns it with the number of rows stored.
+pub fn ingest_batch_source(
+    store: &FeatureStore,
+    source: &str,
+) -> anyhow::Result<Option<(String, usize)>> {
+    let streaming = store
+        .config()
+        .sources
+        .get(source)
+        .is_some_and(|s| matches!(s.kind.get_ref(), SourceKind::Http | SourceKind::Kafka));
+    if streaming {
+        return Ok(None);
+    }
+    let spinner = Spinner::new(&format!("ingesting {source}"));
+    let summary = store.ingest(source);
+    spinner.finish();
+    Ok(Some((source.to_owned(), summary?.stored)))
+}
+
+/// Brings the inputs of `[models.MODEL]` up to date before its training table is built:
+/// ingests the batch sources it reads (its labels, its views' sources) and computes its
+/// views again in the offline store (the online store is `vigie materialize`'s). Returns
+/// one phrase per step, for the summary.
+pub fn refresh_model_inputs(store: &FeatureStore, model: &str) -> anyhow::Result<Vec<String>> {
+    let config = store.config();
+    let Some(spec) = config.models.get(model) else { return Ok(Vec::new()) };
+    let mut views: Vec<String> = Vec::new();
+    for feature in &spec.features {
+        let view = feature.get_ref().split(':').next().unwrap_or_default().to_owned();
+        if !views.contains(&view) {
+            views.push(view);
+        }
+    }
+    let mut sources = vec![spec.labels.get_ref().clone()];
+    for view in &views {
+        let source = store.view(view)?.source.get_ref().clone();
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+    let mut done = Vec::new();
+    for source in &sources {
+        if let Some((name, stored)) = ingest_batch_source(store, source)? {
+            done.push(format!("ingested {stored} new rows of {name}"));
+        }
+    }
+    for view in &views {
+        let spinner = Spinner::new(&format!("computing {view}"));
+        let computed = store.compute_view(view);
+        spinner.finish();
+        let summary = computed?;
+        done.push(format!("computed {view}: {} rows", summary.rows));
+    }
+    Ok(done)
+}
+
 /// Forgets the learned cleaning of views `view` (default: all) so that their next
 /// computation learns it from all their rows. Refused while a stream processor runs: it
 /// would go on cleaning with the old statistics.

@@ -76,7 +76,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
             UsageError(format!("{}: for --task forecast only", forecast_flags.join(", "))).into()
         );
     }
-    let Fitted { trials, best, model, version, run_id, path } = fit(project, &args)?;
+    let Fitted { trials, best, model, version, run_id, path, refreshed } = fit(project, &args)?;
     let card = &model.card;
 
     match args.format {
@@ -109,9 +109,16 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
                 "run_id": run_id,
                 "aliases": version.aliases,
                 "path": path.display().to_string(),
+                "refreshed": refreshed,
             }))?;
         }
         Format::Text => {
+            if !refreshed.is_empty() {
+                let sentence = refreshed.join("; ");
+                let mut chars = sentence.chars();
+                let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+                outln!("{}{}", first.unwrap_or_default(), chars.as_str())?;
+            }
             outln!(
                 "Trained {} v{}: {} {} on {} rows × {} columns in {:.1}s",
                 card.name,
@@ -185,14 +192,18 @@ pub struct Fitted {
     pub run_id: String,
     /// Where its file is.
     pub path: std::path::PathBuf,
+    /// A model of vigie.toml: what bringing its inputs up to date did, one phrase a step.
+    pub refreshed: Vec<String>,
 }
 
 /// Trains a tabular model as the arguments say, tracks the run and registers a new version.
 pub fn fit(project: &Project, args: &TrainArgs) -> anyhow::Result<Fitted> {
+    let mut refreshed = Vec::new();
     // The training table: a file, or a model of vigie.toml built from the feature store.
     let (frame, source, declared, store_inputs) = match (&args.from_store, &args.data) {
         (Some(model), _) => {
             let store = super::features::store(project)?;
+            refreshed = super::features::refresh_model_inputs(&store, model)?;
             let spinner =
                 Spinner::new("joining the labels with their features as of each row's time");
             let training = store.training_table(model);
@@ -339,7 +350,15 @@ pub fn fit(project: &Project, args: &TrainArgs) -> anyhow::Result<Fitted> {
     super::mlflow::mirror(project);
     let model = saved.into_tabular()?;
     let path = registry.artifact_path(&version);
-    Ok(Fitted { trials: outcome.trials, best: outcome.best, model, version, run_id, path })
+    Ok(Fitted {
+        trials: outcome.trials,
+        best: outcome.best,
+        model,
+        version,
+        run_id,
+        path,
+        refreshed,
+    })
 }
 
 fn json_text(value: &Json) -> String {

@@ -181,3 +181,29 @@ fn feature_commands_refuse_bad_input_with_located_messages() {
     let error = project.fails(&["init"], 2);
     assert!(error.contains("--force"), "{error}");
 }
+
+#[test]
+fn training_from_the_store_brings_its_inputs_up_to_date_first() {
+    let project = Project::new();
+    init(&project);
+    // Nothing ingested or materialized yet: `vigie train fraud` does it.
+    let trained = project.json(&["train", "fraud", "--cv", "2", "--format", "json"]);
+    let refreshed: Vec<&str> =
+        trained["refreshed"].as_array().expect("steps").iter().filter_map(|s| s.as_str()).collect();
+    assert_eq!(refreshed.len(), 2, "{trained}");
+    let stored: u64 = refreshed[0]
+        .strip_prefix("ingested ")
+        .and_then(|rest| rest.strip_suffix(" new rows of transactions"))
+        .and_then(|n| n.parse().ok())
+        .expect("ingested rows");
+    assert!(stored > 2500, "{refreshed:?}");
+    assert_eq!(refreshed[1], format!("computed customer_activity: {stored} rows"));
+    assert_eq!(trained["rows"].as_u64(), Some(stored), "one training row per transaction");
+
+    let again = project.ok(&["train", "fraud", "--cv", "2"]);
+    let first = again.lines().next().expect("a line");
+    assert_eq!(
+        first,
+        format!("Ingested 0 new rows of transactions; computed customer_activity: {stored} rows")
+    );
+}

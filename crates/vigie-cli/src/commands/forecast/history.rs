@@ -19,13 +19,14 @@
 use std::path::Path;
 
 use serde_json::{Value as Json, json};
-use vigie_core::config::{ForecastHistory, ForecastSpec, SourceKind};
+use vigie_core::config::{ForecastHistory, ForecastSpec};
 use vigie_core::{Column, Frame};
 use vigie_features::FeatureStore;
 use vigie_features::engine::{KEY, TIME};
 use vigie_ml::forecast::ColumnRoles;
 
 use crate::commands::UsageError;
+use crate::commands::features::ingest_batch_source;
 use crate::progress::Spinner;
 
 /// Where the rows come from.
@@ -141,7 +142,7 @@ impl StoreHistory {
         let source = match &self.kind {
             Kind::Source { name, .. } | Kind::View { source: name, .. } => name.clone(),
         };
-        self.refreshed.ingested = ingest(store, &source)?;
+        self.refreshed.ingested = ingest_batch_source(store, &source)?;
         // (column in the store, column of the table), in the roles' order.
         let mut picks: Vec<(&str, &str)> = Vec::new();
         let (batches, noun) = match &self.kind {
@@ -216,21 +217,4 @@ impl StoreHistory {
             .collect();
         Ok(Frame::new(columns)?)
     }
-}
-
-/// Ingests `source`'s new rows when `vigie ingest` reads it (not a streaming source);
-/// returns it with the number of rows stored.
-fn ingest(store: &FeatureStore, source: &str) -> anyhow::Result<Option<(String, usize)>> {
-    let streaming = store
-        .config()
-        .sources
-        .get(source)
-        .is_some_and(|s| matches!(s.kind.get_ref(), SourceKind::Http | SourceKind::Kafka));
-    if streaming {
-        return Ok(None);
-    }
-    let spinner = Spinner::new(&format!("ingesting {source}"));
-    let summary = store.ingest(source);
-    spinner.finish();
-    Ok(Some((source.to_owned(), summary?.stored)))
 }
