@@ -39,6 +39,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -211,11 +212,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The self-signed certificate of the TLS run, which our own requests trust (oha: --insecure).
+TLS_TRUST: ssl.SSLContext | None = None
+
+
+def self_signed(workdir: Path) -> tuple[Path, Path]:
+    """A P-256 certificate for 127.0.0.1 and its key, made by openssl."""
+    cert, key = workdir / "tls-cert.pem", workdir / "tls-key.pem"
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"])
+    return cert, key
+
+
 def http(method: str, url: str, body: bytes | None = None,
          headers: dict[str, str] | None = None, timeout: float = 10.0) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    context = TLS_TRUST if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
             return reply.status, reply.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -399,6 +414,9 @@ class Load:
         cmd = [self.oha, "--no-tui", "--output-format", "json", "-z", f"{seconds}s",
                "-c", str(self.concurrency), "-w", "-m", "POST", "-D", str(body_file),
                "-T", "application/json"]
+        if url.startswith("https:"):
+            # The certificate is self-signed; TLS is still negotiated and paid for.
+            cmd.append("--insecure")
         for key, value in headers.items():
             cmd += ["-H", f"{key}: {value}"]
         if rate:
@@ -621,6 +639,8 @@ def report(results: list[dict], memory_after: dict, rates: list[float], auth: bo
         routes.append(("vigie /v1 predict + OAuth2", "Vigie `/v1` predict, OAuth2 on"))
         routes.append(("vigie /v1 by entity + OAuth2",
                        "Vigie `/v1` predict by entity key (online features), OAuth2 on"))
+        routes.append(("vigie /v1 by entity + OAuth2 + TLS",
+                       "Vigie `/v1` by entity key, OAuth2 and HTTPS on"))
     for key, title in routes:
         sat = find(results, f"{key} saturation")
         if sat is None:
@@ -883,6 +903,29 @@ def main() -> None:
                                body_files["entity"], bearer, rates, args.warmup)
                 memory_after["vigie_oauth2"] = memory(server.pid)
                 record["vigie_oauth2_metrics"] = server_metrics(base, bearer)
+
+            # ---- The same with HTTPS: what a deployment beyond loopback runs.
+            global TLS_TRUST
+            cert, key = self_signed(workdir)
+            TLS_TRUST = ssl.create_default_context(cafile=str(cert))
+            busy["vigie_tls"] = settle("vigie serve (TLS + OAuth2)", args.wait_idle)
+            port = free_port()
+            base = f"https://127.0.0.1:{port}"
+            log(f"vigie serve on {base} (TLS, audit log on, OAuth2 bearer tokens)")
+            with started("vigie", [args.vigie, "--project", str(project), "serve", "--addr",
+                                   f"127.0.0.1:{port}", "--oauth-issuer", issuer.url,
+                                   "--oauth-audience", issuer.audience, "--tls-cert", str(cert),
+                                   "--tls-key", str(key)],
+                         f"{base}/v2/health/ready", workdir / "vigie-tls.log") as server:
+                bearer = {"authorization": f"Bearer {token}"}
+                url = f"{base}/v1/models/{STORE_MODEL}/predict"
+                checks["vigie /v1 by entity + OAuth2 + TLS"] = check_reply(
+                    "vigie (TLS, OAuth2, by entity)", url, body_files["entity"].read_bytes(),
+                    bearer)
+                load.scenarios(server, "vigie /v1 by entity + OAuth2 + TLS", url,
+                               body_files["entity"], bearer, rates, args.warmup)
+                memory_after["vigie_tls"] = memory(server.pid)
+                record["vigie_tls_metrics"] = server_metrics(base, bearer)
         else:
             log("no OAuth2 issuer (VIGIE_TEST_OIDC_* unset): Vigie ran without auth only")
 
