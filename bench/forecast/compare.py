@@ -670,6 +670,21 @@ def environment(binary: Path, wheel: Path | None, peers_only: bool) -> dict:
     }
 
 
+def earlier_peers(earlier: dict | None, key: str, args) -> list[dict] | None:
+    """The peers' rows of data set `key` in an earlier report, when it ran on the same data."""
+    if earlier is None:
+        return None
+    settings = earlier.get("settings", {})
+    same = (settings.get("seed") == args.seed
+            and (key != "revenue" or (settings.get("revenue_series"), settings.get("revenue_days"))
+                 == (args.series, args.days)))
+    rows = [r for r in earlier.get("datasets", {}).get(key, {}).get("results", [])
+            if r.get("method") in PEERS]
+    if not same or {r["method"] for r in rows} != set(PEERS):
+        return None
+    return [dict(r, reused_from=str(args.peers_from)) for r in rows]
+
+
 def find_wheel(given: Path | None) -> Path | None:
     if given:
         return given
@@ -701,6 +716,10 @@ def main() -> None:
     parser.add_argument("--wait-idle", type=float, default=120.0,
                         help="seconds to wait before each method for other work on the "
                              "machine to stop (default 120; 0 to not wait)")
+    parser.add_argument("--peers-from", type=Path, default=None,
+                        help="take the peers' rows from this earlier report (a copy of "
+                             "bench/out/forecast.json) instead of running them; only data "
+                             "sets of the same size and seed are taken, the others run")
     parser.add_argument("--keep", action="store_true",
                         help="keep Vigie's temporary projects (their paths go to the JSON)")
     args = parser.parse_args()
@@ -717,6 +736,7 @@ def main() -> None:
     if {"airline", "shampoo"} & set(wanted) and wheel is None:
         raise SystemExit("no sktime wheel: run bench/forecast/run.sh, or pass --sktime-wheel")
     env = environment(binary, wheel, args.peers_only)
+    earlier = json.loads(args.peers_from.read_text()) if args.peers_from else None
 
     print("# Vigie forecasting vs statsforecast and mlforecast\n")
     print(f"{env['date']} · {env['cpu']} · {env['cores']} cores · {env['platform']}  ")
@@ -733,6 +753,7 @@ def main() -> None:
         "revenue_series": args.series, "revenue_days": args.days,
         "wait_idle_seconds": args.wait_idle,
         "peers_only": args.peers_only,
+        "peers_from": str(args.peers_from) if args.peers_from else None,
     }, "datasets": {}}
     for key in wanted:
         print(f"{key}: loading...", file=sys.stderr, flush=True)
@@ -747,9 +768,14 @@ def main() -> None:
         if not args.peers_only:
             print(f"{key}: Vigie...", file=sys.stderr, flush=True)
             rows.append(run_vigie(binary, data, args.seed, args.keep))
-        for name in PEERS:
-            print(f"{key}: {name}...", file=sys.stderr, flush=True)
-            rows.append(run_peer(name, data, args.seed))
+        reused = earlier_peers(earlier, key, args)
+        if reused is not None:
+            print(f"{key}: peers from {args.peers_from}", file=sys.stderr, flush=True)
+            rows.extend(reused)
+        else:
+            for name in PEERS:
+                print(f"{key}: {name}...", file=sys.stderr, flush=True)
+                rows.append(run_peer(name, data, args.seed))
         add_ratios(rows)
         first_cut, last_cut = data.cutoffs
         report["datasets"][key] = {

@@ -329,6 +329,32 @@ impl Grid {
         }
     }
 
+    /// Signed days from `period` (its first day) to the nearest Easter Sunday
+    /// and the nearest Black Friday, each within `±HOLIDAY_REACH` days.
+    ///
+    /// These are the two yearly retail events whose date moves, so that day
+    /// of year and month cannot place them; fixed-date holidays (Christmas,
+    /// New Year) are already placed by the calendar features.
+    pub fn holidays_into(&self, period: i64, out: &mut [f32]) {
+        let days = (self.time(period) / DAY).floor() as i64;
+        let (year, _, _) = civil_from_days(days);
+        let nearest = |holiday: fn(i64) -> i64| -> f32 {
+            let distance = [year - 1, year, year + 1]
+                .into_iter()
+                .map(|y| days - holiday(y))
+                .min_by_key(|d| d.abs())
+                .unwrap_or(HOLIDAY_REACH);
+            distance.clamp(-HOLIDAY_REACH, HOLIDAY_REACH) as f32
+        };
+        let values = [nearest(easter_sunday), nearest(black_friday)];
+        for (slot, value) in out.iter_mut().zip(values) {
+            *slot = value;
+        }
+    }
+
+    /// Names of the holiday features, in [`Grid::holidays_into`] order.
+    pub const HOLIDAY_NAMES: [&'static str; 2] = ["days_from_easter", "days_from_black_friday"];
+
     /// Names of the calendar features of this frequency.
     pub fn calendar_names(frequency: Frequency) -> &'static [&'static str] {
         match frequency {
@@ -339,6 +365,39 @@ impl Grid {
             Frequency::Quarterly => &["quarter"],
         }
     }
+}
+
+/// How far (in days) the holiday features tell one day from another; beyond,
+/// every day is "far from the holiday" alike.
+const HOLIDAY_REACH: i64 = 14;
+
+/// Western Easter Sunday of `year` (Gregorian computus, the anonymous
+/// algorithm of Meeus, *Astronomical Algorithms*, ch. 8), in days since the epoch.
+pub(crate) fn easter_sunday(year: i64) -> i64 {
+    let a = year.rem_euclid(19);
+    let b = year.div_euclid(100);
+    let c = year.rem_euclid(100);
+    let d = b.div_euclid(4);
+    let e = b.rem_euclid(4);
+    let f = (b + 8).div_euclid(25);
+    let g = (b - f + 1).div_euclid(3);
+    let h = (19 * a + b - d - g + 15).rem_euclid(30);
+    let i = c.div_euclid(4);
+    let k = c.rem_euclid(4);
+    let l = (32 + 2 * e + 2 * i - h - k).rem_euclid(7);
+    let m = (a + 11 * h + 22 * l).div_euclid(451);
+    let month = (h + l - 7 * m + 114).div_euclid(31);
+    let day = (h + l - 7 * m + 114).rem_euclid(31) + 1;
+    days_from_civil(year, month as u32, day as u32)
+}
+
+/// Black Friday of `year`: the day after the fourth Thursday of November
+/// (US Thanksgiving), in days since the epoch.
+pub(crate) fn black_friday(year: i64) -> i64 {
+    let first = days_from_civil(year, 11, 1);
+    let weekday = (first + 3).rem_euclid(7); // Monday is 0, as in `calendar_into`.
+    let first_thursday = first + (3 - weekday).rem_euclid(7);
+    first_thursday + 21 + 1
 }
 
 /// The frequency of series given as sorted timestamps: the class (hourly,

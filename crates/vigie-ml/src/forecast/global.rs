@@ -44,6 +44,31 @@ pub(crate) struct FeatureSpec {
     pub future_covariates: Vec<String>,
     /// Names of the covariates read at their last value before the target period.
     pub past_covariates: Vec<String>,
+    /// Whether the rows hold the days to the nearest moving holidays
+    /// ([`Grid::holidays_into`]); models saved before these features existed
+    /// read `false`.
+    #[serde(default)]
+    pub holidays: bool,
+    /// When not 0, the periods back to the same point a year ago (364 days,
+    /// the same weekday): the mean of the season centred there is a feature.
+    /// A year-ago lag would carry last year's moving holidays onto this
+    /// year's ordinary days (Black Friday 2023 falls 364 days before the
+    /// Friday a week ahead of Black Friday 2024); a week's mean keeps the
+    /// yearly level and blurs single days.
+    #[serde(default)]
+    pub year_ago: usize,
+    /// Whether daily rows hold the day of the year. New models do not: with
+    /// a year or two of history it names single days (binned, two or three
+    /// at a time), so the trees learn last year's moving holidays as dates,
+    /// while month and day of month place the fixed ones. Models saved
+    /// before read `true`.
+    #[serde(default = "day_of_year_by_default")]
+    pub day_of_year: bool,
+}
+
+/// What a model saved before `FeatureSpec::day_of_year` existed used.
+fn day_of_year_by_default() -> bool {
+    true
 }
 
 /// What is known before a target period: the values before it (at least the
@@ -73,15 +98,18 @@ impl FeatureSpec {
     pub fn keep(&self) -> usize {
         let longest_lag = self.lags.iter().copied().max().unwrap_or(0);
         let longest_window = self.windows.iter().copied().max().unwrap_or(0);
-        longest_lag.max(longest_window).max(self.season)
+        let year_ago = if self.year_ago > 0 { self.year_ago + self.season / 2 } else { 0 };
+        longest_lag.max(longest_window).max(self.season).max(year_ago)
     }
 
     /// Number of feature columns.
     pub fn n_features(&self) -> usize {
         self.lags.len()
             + self.windows.len()
+            + usize::from(self.year_ago > 0)
             + 3
-            + Grid::calendar_names(self.frequency).len()
+            + self.calendar_names().count()
+            + if self.holidays { Grid::HOLIDAY_NAMES.len() } else { 0 }
             + self.future_covariates.len()
             + self.past_covariates.len()
     }
@@ -91,10 +119,16 @@ impl FeatureSpec {
         let mut names: Vec<String> = Vec::with_capacity(self.n_features());
         names.extend(self.lags.iter().map(|lag| format!("lag_{lag}")));
         names.extend(self.windows.iter().map(|w| format!("rolling_mean_{w}")));
+        if self.year_ago > 0 {
+            names.push(format!("year_ago_mean_{}", self.season));
+        }
         names.push(format!("rolling_std_{}", self.season));
         names.push("history_mean".into());
         names.push("history_std".into());
-        names.extend(Grid::calendar_names(self.frequency).iter().map(|&n| n.to_owned()));
+        names.extend(self.calendar_names().map(str::to_owned));
+        if self.holidays {
+            names.extend(Grid::HOLIDAY_NAMES.iter().map(|&n| n.to_owned()));
+        }
         names.extend(self.future_covariates.iter().cloned());
         names.extend(self.past_covariates.iter().map(|n| format!("{n}_last")));
         names
@@ -102,6 +136,14 @@ impl FeatureSpec {
             .enumerate()
             .map(|(source, name)| FeatureInfo { name, source, categories: None })
             .collect()
+    }
+
+    /// The calendar features of the rows, in [`FeatureSpec::write_row`] order.
+    fn calendar_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        Grid::calendar_names(self.frequency)
+            .iter()
+            .copied()
+            .filter(|&name| self.day_of_year || name != "day_of_year")
     }
 
     /// The level rows are divided by: the mean absolute value of the last
@@ -142,6 +184,18 @@ impl FeatureSpec {
                 f32::NAN
             });
         }
+        if self.year_ago > 0 {
+            // The season centred `year_ago` periods before the target.
+            let half = self.season / 2;
+            let newest = self.year_ago.saturating_sub(half).max(1);
+            let oldest = self.year_ago + half;
+            put(if oldest <= n {
+                let window = &recent[n - oldest..=n - newest];
+                ratio(window.iter().sum::<f64>() / window.len() as f64)
+            } else {
+                f32::NAN
+            });
+        }
         let last_season = &recent[n.saturating_sub(self.season)..];
         put(if last_season.len() >= 2 {
             let mean = last_season.iter().sum::<f64>() / last_season.len() as f64;
@@ -154,10 +208,20 @@ impl FeatureSpec {
         put(ratio(summary.mean()));
         put(ratio(summary.std()));
         let mut calendar = [0f32; 4];
-        let n_calendar = Grid::calendar_names(self.frequency).len().min(calendar.len());
+        let names = Grid::calendar_names(self.frequency);
+        let n_calendar = names.len().min(calendar.len());
         grid.calendar_into(period, &mut calendar[..n_calendar]);
-        for &value in &calendar[..n_calendar] {
-            put(value);
+        for (&value, &name) in calendar[..n_calendar].iter().zip(names) {
+            if self.day_of_year || name != "day_of_year" {
+                put(value);
+            }
+        }
+        if self.holidays {
+            let mut holidays = [0f32; Grid::HOLIDAY_NAMES.len()];
+            grid.holidays_into(period, &mut holidays);
+            for value in holidays {
+                put(value);
+            }
         }
         for &value in future.iter().chain(past) {
             put(value as f32);

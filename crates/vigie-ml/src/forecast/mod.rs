@@ -84,8 +84,25 @@ fn prepare(
         windows: checked.windows.clone(),
         future_covariates: names(false),
         past_covariates: names(true),
+        holidays: spans_a_year(&panel),
+        year_ago: if panel.grid.frequency == Frequency::Daily { 364 } else { 0 },
+        day_of_year: false,
     };
     Ok((panel, checked, spec))
+}
+
+/// Whether the global model gets the moving-holiday features: for hourly,
+/// daily and weekly series when the longest covers a year, so that each
+/// holiday was seen at least once among ordinary days (shorter histories
+/// would learn the features from one week of the year, or not at all).
+fn spans_a_year(panel: &Panel) -> bool {
+    let periods_a_year = match panel.grid.frequency {
+        Frequency::Hourly => 24 * 365,
+        Frequency::Daily => 365,
+        Frequency::Weekly => 52,
+        Frequency::Monthly | Frequency::Quarterly => return false,
+    };
+    panel.series.iter().any(|series| series.values.len() >= periods_a_year)
 }
 
 /// Every series must cover the horizon and two seasons.

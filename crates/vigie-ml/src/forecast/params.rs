@@ -199,11 +199,13 @@ impl ForecastParams {
 pub(crate) const MAX_LOOKBACK: usize = 3_660;
 
 /// Default lags and rolling windows per frequency: recent periods, the
-/// season, and for daily and hourly data the next cycle up (year, week).
+/// season, and for hourly data the next cycle up (a week). Daily data's year
+/// ago is not a lag but a week's mean (`FeatureSpec::year_ago`): the
+/// same weekday a year ago may have been a holiday that moved.
 fn default_lookbacks(frequency: Frequency) -> (&'static [usize], &'static [usize]) {
     match frequency {
         Frequency::Hourly => (&[1, 2, 3, 24, 48, 168], &[6, 168]),
-        Frequency::Daily => (&[1, 2, 3, 4, 5, 6, 7, 14, 21, 28, 364], &[28, 91]),
+        Frequency::Daily => (&[1, 2, 3, 4, 5, 6, 7, 14, 21, 28], &[28, 91]),
         Frequency::Weekly => (&[1, 2, 3, 4, 52], &[4, 13]),
         Frequency::Monthly => (&[1, 2, 3, 6, 12], &[3]),
         Frequency::Quarterly => (&[1, 2, 3, 4, 8], &[2]),

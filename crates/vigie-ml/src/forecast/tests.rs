@@ -3,7 +3,8 @@
 //! known answer, and conformal interval widths.
 
 use super::calendar::{
-    Grid, civil_from_days, days_from_civil, format_period_time, format_time, parse_time,
+    Grid, black_friday, civil_from_days, days_from_civil, easter_sunday, format_period_time,
+    format_time, parse_time,
 };
 use super::ets::{EtsFit, SeasonKind, TrendKind};
 use super::global::{FeatureSpec, Known};
@@ -90,6 +91,32 @@ fn grids_number_periods_and_give_their_times_back() {
 }
 
 #[test]
+fn moving_holidays_fall_on_their_dates() {
+    // Easter Sundays and Black Fridays from published calendars.
+    for (year, month, day) in
+        [(2011, 4, 24), (2019, 4, 21), (2023, 4, 9), (2024, 3, 31), (2038, 4, 25)]
+    {
+        assert_eq!(civil_from_days(easter_sunday(year)), (year, month, day));
+    }
+    for (year, day) in [(2011, 25), (2019, 29), (2023, 24), (2024, 29), (2025, 28)] {
+        assert_eq!(civil_from_days(black_friday(year)), (year, 11, day));
+    }
+    let daily = Grid::through(Frequency::Daily, 0.0);
+    let mut holidays = [0f32; 2];
+    let at = |year, month, day| days_from_civil(year, month, day);
+    // 2024-11-30: 1 day after Black Friday; the nearest Easter is the next
+    // one, 141 days ahead (clamped to 14).
+    daily.holidays_into(at(2024, 11, 30), &mut holidays);
+    assert_eq!(holidays, [-14.0, 1.0]);
+    // 2024-03-29, Good Friday: 2 days before Easter; the last Black Friday is far behind.
+    daily.holidays_into(at(2024, 3, 29), &mut holidays);
+    assert_eq!(holidays, [-2.0, 14.0]);
+    // 2024-01-02 is nearer the previous Black Friday than the next: still far.
+    daily.holidays_into(at(2024, 1, 2), &mut holidays);
+    assert_eq!(holidays, [-14.0, 14.0]);
+}
+
+#[test]
 fn a_history_grown_in_steps_equals_one_built_at_once() {
     let values: Vec<f64> =
         (0..500).map(|t| 100.0 + (t % 7) as f64 * 3.0 + (t as f64 * 0.37).sin()).collect();
@@ -121,6 +148,9 @@ fn feature_rows_are_ratios_to_the_last_season() {
         windows: vec![14],
         future_covariates: vec!["promo".into()],
         past_covariates: vec!["footfall".into()],
+        holidays: false,
+        year_ago: 0,
+        day_of_year: true,
     };
     let grid = Grid::through(Frequency::Daily, 0.0);
     let recent: Vec<f64> = (1..=20).map(f64::from).collect();
