@@ -32,6 +32,16 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
+/// Phrases joined by `; ` into one sentence that starts with a capital letter.
+pub fn sentence(phrases: &[String]) -> String {
+    let joined = phrases.join("; ");
+    let mut chars = joined.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => joined,
+    }
+}
+
 /// Prints a JSON value on stdout.
 pub fn json(value: &serde_json::Value) -> anyhow::Result<()> {
     use std::io::Write;

@@ -114,10 +114,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         }
         Format::Text => {
             if !refreshed.is_empty() {
-                let sentence = refreshed.join("; ");
-                let mut chars = sentence.chars();
-                let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
-                outln!("{}{}", first.unwrap_or_default(), chars.as_str())?;
+                outln!("{}", output::sentence(&refreshed))?;
             }
             outln!(
                 "Trained {} v{}: {} {} on {} rows × {} columns in {:.1}s",

@@ -70,11 +70,7 @@ impl Refreshed {
             parts.push(format!("computed {view}: {rows} rows{late}"));
         }
         parts.push(format!("read {} history rows", self.rows));
-        let mut sentence = parts.join("; ");
-        if let Some(first) = sentence.get(..1) {
-            sentence = first.to_uppercase() + sentence.get(1..).unwrap_or_default();
-        }
-        sentence
+        crate::output::sentence(&parts)
     }
 }
 
