@@ -27,6 +27,7 @@ use vigie_core::config::{FeatureView, Source, SourceKind, parse_duration};
 
 use crate::clean::Cleaning;
 use crate::error::{FeatureError, Result};
+use crate::index::ViewIndex;
 use crate::offline::{Offline, SourceState};
 use crate::sources;
 use crate::window::{self, Cell, Event, WindowSpec, text_hash};
@@ -608,15 +609,24 @@ impl FeatureStore {
 
     /// Every computed row of a view, sorted by key, time and arrival.
     pub fn view_rows(&self, name: &str) -> Result<RecordBatch> {
+        self.view_index(name, None)?.sorted_rows()
+    }
+
+    /// A view's computed rows indexed by key (see [`ViewIndex`]): the key, time and arrival
+    /// columns, and the feature columns `features` (every column when `None`); only those
+    /// are decoded. A named feature the view lacks is not an error here:
+    /// [`ViewIndex::gather`] finds it missing.
+    pub fn view_index(&self, name: &str, features: Option<&[&str]>) -> Result<ViewIndex> {
         self.view(name)?;
-        let batches = self.offline.read_view(name)?;
-        let Some(first) = batches.first() else {
+        let columns: Option<Vec<&str>> = features
+            .map(|names| [KEY, TIME, ARRIVAL].into_iter().chain(names.iter().copied()).collect());
+        let batches = self.offline.read_view_columns(name, columns.as_deref())?;
+        if batches.is_empty() {
             return Err(invalid(format!(
                 "feature view {name:?} has not been computed yet; run `vigie materialize {name}`"
             )));
-        };
-        let all = concat_batches(&first.schema(), &batches).map_err(|e| invalid(e.to_string()))?;
-        sort_rows(&all)
+        }
+        ViewIndex::new(batches)
     }
 }
 
@@ -872,24 +882,6 @@ fn run_windows(all: &RecordBatch, compiled: &Compiled) -> Result<(RecordBatch, u
     let rows = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .map_err(|e| invalid(e.to_string()))?;
     Ok((rows, late))
-}
-
-/// Sorts view rows by key, time and arrival.
-fn sort_rows(rows: &RecordBatch) -> Result<RecordBatch> {
-    let keys = column::<StringArray>(rows, KEY)?;
-    let times = column::<TimestampMicrosecondArray>(rows, TIME)?;
-    let arrivals = column::<UInt64Array>(rows, ARRIVAL)?;
-    let mut order: Vec<u32> = (0..rows.num_rows() as u32).collect();
-    order.sort_unstable_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
-        (keys.value(a), times.value(a), arrivals.value(a)).cmp(&(
-            keys.value(b),
-            times.value(b),
-            arrivals.value(b),
-        ))
-    });
-    take_record_batch(rows, &arrow::array::UInt32Array::from(order))
-        .map_err(|e| invalid(e.to_string()))
 }
 
 /// Splits view rows by the UTC day of their event time.
