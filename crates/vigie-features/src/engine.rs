@@ -377,7 +377,8 @@ impl FeatureStore {
         })
     }
 
-    /// Stores events of streaming source `name` (`batch`, source columns only), numbered in
+    /// Stores events of streaming source `name` (`batch`, source columns only, with their
+    /// event `times` in microseconds, as the events' checks read them), numbered in
     /// the order they arrived (so the lateness rule judges them as they arrived), and records
     /// with `position` how far its log or topic was read. Returns the rows as stored (with
     /// `_time` and `_arrival`). The part and the state are written as by [`ingest`], so a
@@ -388,19 +389,23 @@ impl FeatureStore {
         &self,
         name: &str,
         batch: &RecordBatch,
+        times: &[i64],
         position: impl FnOnce(&mut SourceState),
     ) -> Result<Option<RecordBatch>> {
-        let source = self.source(name)?;
         let mut state = self.offline.state(name)?;
         let origin = format!("source {name:?} (events)");
         let stored = if batch.num_rows() == 0 {
             None
         } else {
-            let times = event_times(batch, source.timestamp.get_ref(), &origin, 0)?;
-            let newest = times
-                .as_any()
-                .downcast_ref::<TimestampMicrosecondArray>()
-                .and_then(|t| t.values().iter().copied().max());
+            if times.len() != batch.num_rows() {
+                return Err(invalid(format!(
+                    "internal: {origin}: {} times for {} rows",
+                    times.len(),
+                    batch.num_rows()
+                )));
+            }
+            let newest = times.iter().copied().max();
+            let times: ArrayRef = Arc::new(TimestampMicrosecondArray::from(times.to_vec()));
             let target = self.offline.source_schema(name)?;
             let keep = (0..batch.num_rows() as u32).collect();
             let first = state.next_arrival;
@@ -651,12 +656,12 @@ fn event_times(
         )));
     };
     let wanted = DataType::Timestamp(TimeUnit::Microsecond, None);
-    let text = cast(values, &DataType::Utf8).ok();
     let times =
         cast_with_options(values, &wanted, &CastOptions { safe: true, ..CastOptions::default() })
             .map_err(|e| invalid(format!("{origin}: column {column:?}: {e}")))?;
     if let Some(row) = (0..times.len()).find(|&i| times.is_null(i)) {
-        let shown = text
+        let shown = cast(values, &DataType::Utf8)
+            .ok()
             .as_ref()
             .and_then(|t| t.as_any().downcast_ref::<StringArray>().map(|s| s.value(row).to_owned()))
             .filter(|s| !s.is_empty());
@@ -729,7 +734,7 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
 }
 
 /// The cells of an aggregation input column.
-fn cells(values: &ArrayRef) -> Result<Vec<Cell>> {
+pub(crate) fn cells(values: &ArrayRef) -> Result<Vec<Cell>> {
     Ok(match values.data_type() {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let text = cast(values, &DataType::Utf8).map_err(|e| invalid(e.to_string()))?;
