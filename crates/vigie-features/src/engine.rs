@@ -27,6 +27,7 @@ use vigie_core::config::{FeatureView, Source, SourceKind, parse_duration};
 
 use crate::clean::Cleaning;
 use crate::error::{FeatureError, Result};
+use crate::index::ViewIndex;
 use crate::offline::{Offline, SourceState};
 use crate::sources;
 use crate::window::{self, Cell, Event, WindowSpec, text_hash};
@@ -376,7 +377,8 @@ impl FeatureStore {
         })
     }
 
-    /// Stores events of streaming source `name` (`batch`, source columns only), numbered in
+    /// Stores events of streaming source `name` (`batch`, source columns only, with their
+    /// event `times` in microseconds, as the events' checks read them), numbered in
     /// the order they arrived (so the lateness rule judges them as they arrived), and records
     /// with `position` how far its log or topic was read. Returns the rows as stored (with
     /// `_time` and `_arrival`). The part and the state are written as by [`ingest`], so a
@@ -387,19 +389,23 @@ impl FeatureStore {
         &self,
         name: &str,
         batch: &RecordBatch,
+        times: &[i64],
         position: impl FnOnce(&mut SourceState),
     ) -> Result<Option<RecordBatch>> {
-        let source = self.source(name)?;
         let mut state = self.offline.state(name)?;
         let origin = format!("source {name:?} (events)");
         let stored = if batch.num_rows() == 0 {
             None
         } else {
-            let times = event_times(batch, source.timestamp.get_ref(), &origin, 0)?;
-            let newest = times
-                .as_any()
-                .downcast_ref::<TimestampMicrosecondArray>()
-                .and_then(|t| t.values().iter().copied().max());
+            if times.len() != batch.num_rows() {
+                return Err(invalid(format!(
+                    "internal: {origin}: {} times for {} rows",
+                    times.len(),
+                    batch.num_rows()
+                )));
+            }
+            let newest = times.iter().copied().max();
+            let times: ArrayRef = Arc::new(TimestampMicrosecondArray::from(times.to_vec()));
             let target = self.offline.source_schema(name)?;
             let keep = (0..batch.num_rows() as u32).collect();
             let first = state.next_arrival;
@@ -608,15 +614,24 @@ impl FeatureStore {
 
     /// Every computed row of a view, sorted by key, time and arrival.
     pub fn view_rows(&self, name: &str) -> Result<RecordBatch> {
+        self.view_index(name, None)?.sorted_rows()
+    }
+
+    /// A view's computed rows indexed by key (see [`ViewIndex`]): the key, time and arrival
+    /// columns, and the feature columns `features` (every column when `None`); only those
+    /// are decoded. A named feature the view lacks is not an error here:
+    /// [`ViewIndex::gather`] finds it missing.
+    pub fn view_index(&self, name: &str, features: Option<&[&str]>) -> Result<ViewIndex> {
         self.view(name)?;
-        let batches = self.offline.read_view(name)?;
-        let Some(first) = batches.first() else {
+        let columns: Option<Vec<&str>> = features
+            .map(|names| [KEY, TIME, ARRIVAL].into_iter().chain(names.iter().copied()).collect());
+        let batches = self.offline.read_view_columns(name, columns.as_deref())?;
+        if batches.is_empty() {
             return Err(invalid(format!(
                 "feature view {name:?} has not been computed yet; run `vigie materialize {name}`"
             )));
-        };
-        let all = concat_batches(&first.schema(), &batches).map_err(|e| invalid(e.to_string()))?;
-        sort_rows(&all)
+        }
+        ViewIndex::new(batches)
     }
 }
 
@@ -641,12 +656,12 @@ fn event_times(
         )));
     };
     let wanted = DataType::Timestamp(TimeUnit::Microsecond, None);
-    let text = cast(values, &DataType::Utf8).ok();
     let times =
         cast_with_options(values, &wanted, &CastOptions { safe: true, ..CastOptions::default() })
             .map_err(|e| invalid(format!("{origin}: column {column:?}: {e}")))?;
     if let Some(row) = (0..times.len()).find(|&i| times.is_null(i)) {
-        let shown = text
+        let shown = cast(values, &DataType::Utf8)
+            .ok()
             .as_ref()
             .and_then(|t| t.as_any().downcast_ref::<StringArray>().map(|s| s.value(row).to_owned()))
             .filter(|s| !s.is_empty());
@@ -719,7 +734,7 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
 }
 
 /// The cells of an aggregation input column.
-fn cells(values: &ArrayRef) -> Result<Vec<Cell>> {
+pub(crate) fn cells(values: &ArrayRef) -> Result<Vec<Cell>> {
     Ok(match values.data_type() {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let text = cast(values, &DataType::Utf8).map_err(|e| invalid(e.to_string()))?;
@@ -872,24 +887,6 @@ fn run_windows(all: &RecordBatch, compiled: &Compiled) -> Result<(RecordBatch, u
     let rows = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .map_err(|e| invalid(e.to_string()))?;
     Ok((rows, late))
-}
-
-/// Sorts view rows by key, time and arrival.
-fn sort_rows(rows: &RecordBatch) -> Result<RecordBatch> {
-    let keys = column::<StringArray>(rows, KEY)?;
-    let times = column::<TimestampMicrosecondArray>(rows, TIME)?;
-    let arrivals = column::<UInt64Array>(rows, ARRIVAL)?;
-    let mut order: Vec<u32> = (0..rows.num_rows() as u32).collect();
-    order.sort_unstable_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
-        (keys.value(a), times.value(a), arrivals.value(a)).cmp(&(
-            keys.value(b),
-            times.value(b),
-            arrivals.value(b),
-        ))
-    });
-    take_record_batch(rows, &arrow::array::UInt32Array::from(order))
-        .map_err(|e| invalid(e.to_string()))
 }
 
 /// Splits view rows by the UTC day of their event time.

@@ -28,7 +28,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
 use arrow::datatypes::{DataType, Field, Schema};
@@ -114,6 +114,11 @@ impl EventShape {
     /// Why `event` cannot be accepted, naming the field: not an object, a field no column
     /// reads, no readable time, or a missing entity key.
     pub fn check(&self, event: &Json) -> std::result::Result<(), Refusal> {
+        self.checked_time(event).map(|_| ())
+    }
+
+    /// [`EventShape::check`], giving the event time (microseconds) it read.
+    fn checked_time(&self, event: &Json) -> std::result::Result<i64, Refusal> {
         let Json::Object(fields) = event else {
             return Err(Refusal { field: None, message: "an event is a JSON object".into() });
         };
@@ -127,8 +132,10 @@ impl EventShape {
             });
         }
         let path = self.path(&self.timestamp);
-        match lookup(event, path) {
-            Some(Json::String(text)) if string_to_timestamp_nanos(text).is_ok() => {}
+        let time = match lookup(event, path) {
+            Some(Json::String(text)) if let Ok(nanos) = string_to_timestamp_nanos(text) => {
+                nanos.div_euclid(1000)
+            }
             Some(Json::String(text)) => {
                 return Err(Refusal {
                     field: Some(path.to_owned()),
@@ -147,7 +154,7 @@ impl EventShape {
                     message: "the event time is missing".into(),
                 });
             }
-        }
+        };
         for key in &self.keys {
             let path = self.path(key);
             match lookup(event, path) {
@@ -168,7 +175,7 @@ impl EventShape {
                 }
             }
         }
-        Ok(())
+        Ok(time)
     }
 }
 
@@ -686,10 +693,11 @@ fn build(values: &[Option<&Json>], data_type: &DataType) -> ArrayRef {
         _ => {
             let mut b = StringBuilder::with_capacity(values.len(), values.len() * 16);
             for cell in cells {
-                b.append_option(cell.map(|v| match v {
-                    Json::String(s) => s.clone(),
-                    other => other.to_string(),
-                }));
+                match cell {
+                    None => b.append_null(),
+                    Some(Json::String(text)) => b.append_value(text),
+                    Some(other) => b.append_value(other.to_string()),
+                }
             }
             Arc::new(b.finish())
         }
@@ -700,8 +708,9 @@ fn build(values: &[Option<&Json>], data_type: &DataType) -> ArrayRef {
 pub(crate) struct Converted {
     /// The rows of the events that can be stored, in log order.
     pub(crate) batch: RecordBatch,
-    /// Where each row's event was (partition, sequence) and its body.
-    pub(crate) sequences: Vec<(Option<i32>, u64, Json)>,
+    /// Where each row's event was (partition, sequence), and its body when the caller
+    /// asked to keep it (see [`to_batch`]).
+    pub(crate) sequences: Vec<(Option<i32>, u64, Option<Json>)>,
     /// Each row's event time, microseconds.
     pub(crate) times: Vec<i64>,
     /// The events that cannot be stored.
@@ -711,18 +720,21 @@ pub(crate) struct Converted {
 /// Turns events into source rows of `shape` (typed as `schema`, the source's stored
 /// columns, when there is one), setting aside as dead letters the events that cannot be
 /// stored: unreadable, failing [`EventShape::check`], or with a value of the wrong type.
+/// `keep_body` hears each stored event's time, in order, and says whether to keep its body
+/// (for a dead letter a view may still write); the others are dropped here.
 pub(crate) fn to_batch(
     events: Vec<Incoming>,
     shape: &EventShape,
     schema: Option<&Schema>,
+    keep_body: &mut dyn FnMut(i64) -> bool,
 ) -> Result<Converted> {
     let mut dead = Vec::new();
-    let mut good: Vec<(Option<i32>, u64, Json)> = Vec::with_capacity(events.len());
+    let mut good: Vec<(Option<i32>, u64, Json, i64)> = Vec::with_capacity(events.len());
     for Incoming { partition, sequence, event } in events {
         match event {
             Err(reason) => dead.push(DeadLetter { partition, sequence, reason, event: Json::Null }),
-            Ok(event) => match shape.check(&event) {
-                Ok(()) => good.push((partition, sequence, event)),
+            Ok(event) => match shape.checked_time(&event) {
+                Ok(time) => good.push((partition, sequence, event, time)),
                 Err(refusal) => dead.push(DeadLetter {
                     partition,
                     sequence,
@@ -738,6 +750,7 @@ pub(crate) fn to_batch(
     let stored_type = |column: &str| {
         schema.and_then(|s| s.field_with_name(column).ok()).map(|f| f.data_type().clone())
     };
+    let width = shape.columns.len();
     // Types: the stored ones, else inferred from these events; then drop the misfits.
     let types: Vec<DataType> = shape
         .columns
@@ -748,48 +761,81 @@ pub(crate) fn to_batch(
                     DataType::Utf8
                 } else {
                     let values: Vec<Option<&Json>> =
-                        good.iter().map(|(_, _, e)| lookup(e, path)).collect();
+                        good.iter().map(|(_, _, e, _)| lookup(e, path)).collect();
                     infer(&values, shape.keys.contains(column))
                 }
             })
         })
         .collect();
-    good.retain(|(partition, sequence, event)| {
-        for ((column, path), data_type) in shape.columns.iter().zip(&types) {
-            if let Some(reason) = lookup(event, path).and_then(|v| misfit(v, data_type)) {
+    // Each column's value of each event, looked up once: column-major.
+    fn lookups<'e>(
+        good: &'e [(Option<i32>, u64, Json, i64)],
+        columns: &[(String, String)],
+    ) -> Vec<Option<&'e Json>> {
+        let mut cells = Vec::with_capacity(good.len() * columns.len());
+        for (_, path) in columns {
+            cells.extend(good.iter().map(|(_, _, e, _)| lookup(e, path)));
+        }
+        cells
+    }
+    let cells = lookups(&good, &shape.columns);
+    let mut misfits = vec![false; good.len()];
+    for (column_index, ((column, _), data_type)) in shape.columns.iter().zip(&types).enumerate() {
+        // The event time was read by the check; a text column takes any scalar.
+        if *column == shape.timestamp && matches!(data_type, DataType::Timestamp(..)) {
+            continue;
+        }
+        let values = cells.get(column_index * good.len()..).unwrap_or_default();
+        for ((value, misfit_flag), event) in values.iter().zip(misfits.iter_mut()).zip(&good) {
+            if *misfit_flag {
+                continue;
+            }
+            if let Some(reason) = value.and_then(|v| misfit(v, data_type)) {
+                let (partition, sequence, body, _) = event;
                 dead.push(DeadLetter {
                     partition: *partition,
                     sequence: *sequence,
                     reason: format!("{column}: {reason}"),
-                    event: event.clone(),
+                    event: body.clone(),
                 });
-                return false;
+                *misfit_flag = true;
             }
         }
-        true
-    });
+    }
     dead.sort_by_key(|d| (d.partition, d.sequence));
-    let time_path = shape.path(&shape.timestamp);
-    let times = good
-        .iter()
-        .map(|(_, _, e)| {
-            lookup(e, time_path)
-                .and_then(Json::as_str)
-                .and_then(|t| string_to_timestamp_nanos(t).ok())
-                .map_or(0, |nanos| nanos.div_euclid(1000))
-        })
-        .collect();
-    let mut fields = Vec::with_capacity(shape.columns.len());
-    let mut arrays = Vec::with_capacity(shape.columns.len());
-    for ((column, path), data_type) in shape.columns.iter().zip(types) {
-        let values: Vec<Option<&Json>> = good.iter().map(|(_, _, e)| lookup(e, path)).collect();
-        arrays.push(build(&values, &data_type));
+    let cells = if misfits.contains(&true) {
+        drop(cells);
+        let mut keep = misfits.iter();
+        good.retain(|_| keep.next().is_some_and(|misfit| !misfit));
+        lookups(&good, &shape.columns)
+    } else {
+        cells
+    };
+    let times: Vec<i64> = good.iter().map(|&(_, _, _, time)| time).collect();
+    let mut fields = Vec::with_capacity(width);
+    let mut arrays = Vec::with_capacity(width);
+    let rows = good.len();
+    for (index, ((column, _), data_type)) in shape.columns.iter().zip(types).enumerate() {
+        let values = cells.get(index * rows..(index + 1) * rows).unwrap_or_default();
+        let array = if *column == shape.timestamp && matches!(data_type, DataType::Timestamp(..)) {
+            Arc::new(TimestampMicrosecondArray::from(times.clone())) as ArrayRef
+        } else {
+            build(values, &data_type)
+        };
+        arrays.push(array);
         fields.push(Field::new(column, data_type, true));
     }
+    drop(cells);
     let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(good.len()));
     let batch = RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)
         .map_err(|e| FeatureError::InvalidData(format!("internal: event rows: {e}")))?;
-    Ok(Converted { batch, sequences: good, times, dead })
+    let sequences = good
+        .into_iter()
+        .map(|(partition, sequence, event, time)| {
+            (partition, sequence, keep_body(time).then_some(event))
+        })
+        .collect();
+    Ok(Converted { batch, sequences, times, dead })
 }
 
 #[cfg(test)]

@@ -3,20 +3,22 @@
 //! view row of the same key with the latest time not after the row's time,
 //! and none when that row is older than the view's time-to-live. No value
 //! from after a row's time can reach it (a property test checks it against a
-//! nested loop).
+//! nested loop). The view's rows are found through a [`ViewIndex`], which
+//! groups them by key without sorting them, and only the requested features
+//! are decoded and gathered.
+//!
+//! [`ViewIndex`]: crate::index::ViewIndex
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
-};
-use arrow::compute::{CastOptions, cast, cast_with_options, take};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::compute::{CastOptions, cast, cast_with_options};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use vigie_core::config::parse_duration;
 use vigie_core::lineage::{StoreInput, StoreInputs};
 
-use crate::engine::{FeatureStore, KEY, TIME};
+use crate::engine::{FeatureStore, TIME};
 use crate::error::{FeatureError, Result};
 
 /// One requested feature: `VIEW:FEATURE`, or `VIEW:*` for all of a view's.
@@ -41,45 +43,6 @@ impl std::str::FromStr for FeatureRef {
 
 fn invalid(message: impl Into<String>) -> FeatureError {
     FeatureError::InvalidData(message.into())
-}
-
-/// For each entity row, the index of the view row it gets, if any.
-///
-/// `view_keys` and `view_times` must be sorted by key then time (then
-/// arrival); the last row at or before the entity's time wins.
-pub fn as_of_indices(
-    entity_keys: &StringArray,
-    entity_times: &[i64],
-    view_keys: &StringArray,
-    view_times: &[i64],
-    ttl: Option<i64>,
-) -> Vec<Option<u32>> {
-    let mut ranges: HashMap<&str, (usize, usize)> = HashMap::new();
-    let mut start = 0;
-    for i in 1..=view_keys.len() {
-        if i == view_keys.len() || view_keys.value(i) != view_keys.value(start) {
-            ranges.insert(view_keys.value(start), (start, i));
-            start = i;
-        }
-    }
-    (0..entity_keys.len())
-        .map(|row| {
-            if entity_keys.is_null(row) {
-                return None;
-            }
-            let &(lo, hi) = ranges.get(entity_keys.value(row))?;
-            let time = entity_times[row];
-            let times = &view_times[lo..hi];
-            // The number of view rows at or before `time`.
-            let at_or_before = times.partition_point(|&t| t <= time);
-            let found = at_or_before.checked_sub(1)?;
-            let found_time = times[found];
-            if ttl.is_some_and(|ttl| time - found_time > ttl) {
-                return None;
-            }
-            Some((lo + found) as u32)
-        })
-        .collect()
 }
 
 impl FeatureStore {
@@ -151,31 +114,16 @@ impl FeatureStore {
             let key_text = cast(key_values, &DataType::Utf8).map_err(|e| invalid(e.to_string()))?;
             let key_text =
                 key_text.as_any().downcast_ref::<StringArray>().ok_or_else(|| invalid("keys"))?;
-            let rows = self.view_rows(view_name)?;
-            let view_keys = rows
-                .column_by_name(KEY)
-                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                .ok_or_else(|| invalid("internal: view keys"))?;
-            let view_times = rows
-                .column_by_name(TIME)
-                .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
-                .ok_or_else(|| invalid("internal: view times"))?;
             let ttl = Self::ttl_micros(view)?;
-            let indices = UInt32Array::from(as_of_indices(
-                key_text,
-                &times,
-                view_keys,
-                view_times.values(),
-                ttl,
-            ));
+            let wanted: Vec<&str> = names.iter().map(|(name, _)| name.as_str()).collect();
+            let index = self.view_index(view_name, Some(&wanted))?;
+            let picks = index.as_of(key_text, &times, ttl);
             for (name, output) in names {
-                let values = rows.column_by_name(name).ok_or_else(|| {
+                let joined = index.gather(name, &picks)?.ok_or_else(|| {
                     invalid(format!(
                         "feature view {view_name:?} has no computed column {name:?}; run `vigie materialize {view_name}`"
                     ))
                 })?;
-                let joined =
-                    take(values.as_ref(), &indices, None).map_err(|e| invalid(e.to_string()))?;
                 fields.push(Field::new(output, joined.data_type().clone(), true));
                 columns.push(joined);
             }

@@ -8,7 +8,8 @@
 //! - [`clean`]: the view's learned cleaning of row-level features (the ML
 //!   engine's imputation, scaling and text categorisation), shared by both
 //!   executions.
-//! - [`join`]: the point-in-time join that builds training sets.
+//! - [`join`]: the point-in-time join that builds training sets, over a
+//!   view's rows grouped by key ([`index`]).
 //! - [`online`]: materialisation of views into the online store (crate
 //!   `vigie-online`: embedded, or a MongoDB collection), latest row per
 //!   entity key.
@@ -24,6 +25,7 @@ pub mod clean;
 pub mod engine;
 mod error;
 pub mod events;
+pub mod index;
 pub mod join;
 pub mod offline;
 pub mod online;
@@ -34,6 +36,7 @@ pub mod window;
 pub use engine::{FeatureStore, IngestSummary, ViewSummary};
 pub use error::{FeatureError, Result};
 pub use events::{AppendError, Appended, DeadLetter, EventLog, Refusal};
+pub use index::ViewIndex;
 pub use join::{FeatureRef, TrainingTable};
 pub use online::{OnlineError, OnlineLocation, OnlineRow, OnlineStore};
 pub use stream::{Progress, StepSummary, StreamProcessor};

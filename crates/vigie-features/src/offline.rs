@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use serde::{Deserialize, Serialize};
 use vigie_connectors::artifacts::{ArtifactStore, S3Options};
 
@@ -165,10 +165,26 @@ impl Offline {
         self.read_all(&Self::source_prefix(source))
     }
 
-    /// Every computed row of `view` (none before its first computation).
+    /// Every computed row of `view` (none before its first computation), part by part in
+    /// event-day order.
     pub fn read_view(&self, view: &str) -> Result<Vec<RecordBatch>> {
+        self.read_view_columns(view, None)
+    }
+
+    /// The columns `columns` (every column when `None`) of every computed row of `view`,
+    /// part by part in event-day order; a named column that a part lacks is left out, so
+    /// the caller finds it missing. Only the named columns are decoded.
+    pub fn read_view_columns(
+        &self,
+        view: &str,
+        columns: Option<&[&str]>,
+    ) -> Result<Vec<RecordBatch>> {
         let Some(current) = self.current(view)? else { return Ok(Vec::new()) };
-        self.read_all(&format!("views/{view}/gen-{}/", current.generation))
+        let mut batches = Vec::new();
+        for key in self.parquet_keys(&format!("views/{view}/gen-{}/", current.generation))? {
+            self.read_part(&key, columns, &mut batches)?;
+        }
+        Ok(batches)
     }
 
     /// Replaces a view's rows with `parts` (one set of batches per event day): a new
@@ -207,15 +223,34 @@ impl Offline {
     fn read_all(&self, prefix: &str) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();
         for key in self.parquet_keys(prefix)? {
-            let bytes = self.objects.get(&key).map_err(failed)?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-                .and_then(|b| b.with_batch_size(65_536).build())
-                .map_err(|e| storage(&self.location(&key), e))?;
-            for batch in reader {
-                batches.push(batch.map_err(|e| storage(&self.location(&key), e))?);
-            }
+            self.read_part(&key, None, &mut batches)?;
         }
         Ok(batches)
+    }
+
+    /// Appends the rows of the Parquet object `key` to `batches`: the columns `columns`
+    /// (those the object has), or all of them.
+    fn read_part(
+        &self,
+        key: &str,
+        columns: Option<&[&str]>,
+        batches: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        let fail = |e: parquet::errors::ParquetError| storage(&self.location(key), e);
+        let bytes = self.objects.get(key).map_err(failed)?;
+        let mut builder =
+            ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).map_err(fail)?;
+        if let Some(columns) = columns {
+            let schema = builder.schema();
+            let wanted: Vec<usize> =
+                columns.iter().filter_map(|name| schema.index_of(name).ok()).collect();
+            let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
+            builder = builder.with_projection(mask);
+        }
+        for batch in builder.with_batch_size(65_536).build().map_err(fail)? {
+            batches.push(batch.map_err(|e| storage(&self.location(key), e))?);
+        }
+        Ok(())
     }
 
     fn put_parquet(&self, key: &str, batches: &[RecordBatch]) -> Result<()> {

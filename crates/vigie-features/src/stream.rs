@@ -23,7 +23,13 @@
 //! anywhere between the part and the online write loses nothing. An online
 //! store that fails (a MongoDB that is down) fails the step after the events
 //! are stored: the rows it did not take wait in memory and are written first
-//! by the next step, before anything more is read, so no event is read twice.
+//! by the next step, before anything more is stored, so no event is read twice.
+//!
+//! A step that read a full micro-batch reads the next one on a second thread
+//! (reading, JSON, checks and conversion to rows) while its own goes through
+//! the views and the online store; the next step stores it. Nothing read
+//! ahead is stored or committed until then, so a failed step, or a processor
+//! dropped, simply reads it again from what is stored.
 //!
 //! Only one processor runs per project: it holds a lock file while open.
 
@@ -34,8 +40,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
-use serde_json::{Map, Value as Json, json};
+use arrow::array::{
+    Array, ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
+};
+use arrow::datatypes::{DataType, SchemaRef};
+use serde_json::{Value as Json, json};
 use vigie_connectors::kafka::KafkaReader;
 use vigie_core::ErrorCode;
 use vigie_core::config::{Source, SourceKind, expand_env};
@@ -43,9 +52,9 @@ use vigie_online::{LatestRow, OnlineStore};
 
 use crate::engine::{self, Compiled, FeatureStore, format_micros};
 use crate::error::{FeatureError, Result};
-use crate::events::{DeadLetter, EventShape, Incoming, LogCursor, to_batch};
+use crate::events::{Converted, DeadLetter, EventShape, Incoming, LogCursor, to_batch};
 use crate::offline::SourceState;
-use crate::window::{Output, Stream};
+use crate::window::{Cell, Stream};
 
 /// Events read per source and step.
 pub const MICRO_BATCH: usize = 16_384;
@@ -93,92 +102,214 @@ impl StepSummary {
 struct ViewRun {
     compiled: Compiled,
     stream: Stream,
-    /// Row-level feature values of the events held by the stream, by arrival.
-    pending: HashMap<u64, Map<String, Json>>,
+    /// Row-level feature values (in column order) of the events held by the stream, by
+    /// arrival; empty for a view without row-level features.
+    pending: HashMap<u64, Vec<Json>>,
+    /// Key number → its row in the latest rows being collected (`u32::MAX`: none); all
+    /// `u32::MAX` between feeds.
+    slots: Vec<u32>,
 }
 
-/// The latest released row of each key: key → (time, arrival, values).
-type Latest = HashMap<String, (i64, u64, Map<String, Json>)>;
+/// The latest row of each key of one view that a step computed, for the online store.
+#[derive(Debug, Default)]
+struct Latest {
+    /// Feature names: row-level ones, then aggregations.
+    names: Vec<String>,
+    /// (key, time, arrival) of each row.
+    rows: Vec<(String, i64, u64)>,
+    /// Each row's values, one run of `names.len()` per row.
+    values: Vec<Json>,
+}
+
+/// The latest rows of a feed as they are collected: by key number, each key's row replaced
+/// by any later one (rows come in `(time, arrival)` order per key, provisional ones last).
+struct Collect<'a> {
+    slots: &'a mut Vec<u32>,
+    /// Row-level features per row.
+    columns: usize,
+    /// Values per row: row-level features, then aggregations.
+    width: usize,
+    keys: Vec<u32>,
+    rows: Vec<(i64, u64)>,
+    values: Vec<Json>,
+}
+
+impl Collect<'_> {
+    fn set(&mut self, key: u32, row: (i64, u64), features: &[Json], aggregates: &[f64]) {
+        let features = features.iter().cloned().chain(std::iter::repeat(Json::Null));
+        let values = features.take(self.columns).chain(aggregates.iter().map(|&v| number(v)));
+        let slot = self.slots.get(key as usize).copied().unwrap_or(u32::MAX);
+        if slot == u32::MAX {
+            if let Some(slot) = self.slots.get_mut(key as usize) {
+                *slot = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+            }
+            self.keys.push(key);
+            self.rows.push(row);
+            self.values.extend(values);
+            return;
+        }
+        let slot = slot as usize;
+        if let Some(old) = self.rows.get_mut(slot) {
+            *old = row;
+        }
+        if let Some(old) = self.values.get_mut(slot * self.width..(slot + 1) * self.width) {
+            for (old, new) in old.iter_mut().zip(values) {
+                *old = new;
+            }
+        }
+    }
+
+    /// The rows, keyed by text; the slots are cleared for the next feed.
+    fn finish(self, stream: &Stream, names: Vec<String>) -> Latest {
+        for &key in &self.keys {
+            if let Some(slot) = self.slots.get_mut(key as usize) {
+                *slot = u32::MAX;
+            }
+        }
+        let rows = self
+            .keys
+            .iter()
+            .zip(self.rows)
+            .map(|(&key, (time, arrival))| (stream.key_name(key).to_owned(), time, arrival))
+            .collect();
+        Latest { names, rows, values: self.values }
+    }
+}
 
 /// What feeding rows to a view gave.
 struct Fed {
-    /// The latest released row of each key.
+    /// The latest row of each key.
     latest: Latest,
     /// Arrival numbers the lateness rule refused.
     late: Vec<u64>,
 }
 
 impl ViewRun {
+    fn new(compiled: Compiled) -> Self {
+        let stream = Stream::new(&compiled.specs, compiled.lateness);
+        ViewRun { compiled, stream, pending: HashMap::new(), slots: Vec::new() }
+    }
+
     /// Pushes evaluated rows into the windows in arrival order and collects what they release.
     fn feed(&mut self, evaluated: &RecordBatch) -> Result<Fed> {
-        let mut events = engine::events(evaluated, self.compiled.specs.len())?;
-        let features: Vec<(String, ArrayRef)> = self
+        let internal = |what: &str| FeatureError::InvalidData(format!("internal: {what}"));
+        let keys = arrow::compute::cast(
+            evaluated.column_by_name(engine::KEY).ok_or_else(|| internal("no key column"))?,
+            &DataType::Utf8,
+        )
+        .map_err(|e| FeatureError::InvalidData(e.to_string()))?;
+        let keys = keys.as_any().downcast_ref::<StringArray>().ok_or_else(|| internal("keys"))?;
+        let times = evaluated
+            .column_by_name(engine::TIME)
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            .ok_or_else(|| internal("times"))?;
+        let arrivals = evaluated
+            .column_by_name(engine::ARRIVAL)
+            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+            .ok_or_else(|| internal("arrivals"))?;
+        if let Some(row) = (0..keys.len()).find(|&i| keys.is_null(i)) {
+            return Err(FeatureError::InvalidData(format!(
+                "the entity key is empty on ingested row {}",
+                arrivals.value(row) + 1
+            )));
+        }
+        let inputs: Vec<Vec<Cell>> = (0..self.compiled.specs.len())
+            .map(|idx| {
+                evaluated
+                    .column_by_name(&format!("_agg{idx}"))
+                    .ok_or_else(|| internal("aggregation input"))
+                    .and_then(engine::cells)
+            })
+            .collect::<Result<_>>()?;
+        let features: Vec<ArrayRef> = self
             .compiled
             .columns
             .iter()
             .map(|name| {
-                let values = evaluated.column_by_name(name).ok_or_else(|| {
-                    FeatureError::InvalidData(format!("internal: feature column {name:?}"))
-                })?;
-                Ok((name.clone(), engine::feature_array(values)?))
+                let values = evaluated
+                    .column_by_name(name)
+                    .ok_or_else(|| internal(&format!("feature column {name:?}")))?;
+                engine::feature_array(values)
             })
             .collect::<Result<_>>()?;
-        let row_of: HashMap<u64, usize> =
-            events.iter().enumerate().map(|(row, e)| (e.arrival, row)).collect();
+        let row_values = |row: usize| -> Vec<Json> {
+            features.iter().map(|column| cell(column.as_ref(), row)).collect()
+        };
         // DataFusion does not keep row order: past its batch size (8192 rows) it splits the
         // input and runs the parts on several threads, so the second half of a micro-batch (or
         // of the history replayed on open) can come back first. The lateness rule must see
         // the events as they arrived, as the batch engine does (`window::batch` sorts them).
-        events.sort_by_key(|event| event.arrival);
+        let mut order: Vec<usize> = (0..evaluated.num_rows()).collect();
+        if !arrivals.values().is_sorted() {
+            order.sort_unstable_by_key(|&row| arrivals.value(row));
+        }
+        let has_features = !features.is_empty();
         let mut late = Vec::new();
-        let mut accepted = Vec::with_capacity(events.len());
-        for event in events {
-            let arrival = event.arrival;
-            if self.stream.push(event) {
-                accepted.push(arrival);
+        let mut accepted = Vec::new();
+        let mut cells = vec![Cell::Missing; inputs.len()];
+        for &row in &order {
+            let key = self.stream.key_number(keys.value(row));
+            for (slot, input) in cells.iter_mut().zip(&inputs) {
+                *slot = input.get(row).copied().unwrap_or(Cell::Missing);
+            }
+            let arrival = arrivals.value(row);
+            if self.stream.push_number(key, times.value(row), arrival, &cells) {
+                if has_features {
+                    accepted.push(row);
+                }
             } else {
                 late.push(arrival);
             }
         }
-        let row_values = |row: usize| {
-            let mut values = Map::new();
-            for (name, column) in &features {
-                values.insert(name.clone(), cell(column.as_ref(), row));
-            }
-            values
+        let ViewRun { compiled, stream, pending, slots } = self;
+        slots.resize(stream.key_count(), u32::MAX);
+        let mut collect = Collect {
+            slots,
+            columns: compiled.columns.len(),
+            width: compiled.columns.len() + compiled.aggregations.len(),
+            keys: Vec::new(),
+            rows: Vec::new(),
+            values: Vec::new(),
         };
-        let mut latest = HashMap::new();
-        let mut released = HashSet::new();
-        for (key, time, Output { arrival, values: aggregates }) in self.stream.release(false) {
-            released.insert(arrival);
-            let mut values = match row_of.get(&arrival) {
-                Some(&row) => row_values(row),
-                None => self.pending.remove(&arrival).unwrap_or_default(),
-            };
-            for (name, value) in self.compiled.aggregations.iter().zip(aggregates) {
-                values.insert(name.clone(), number(value));
+        // The row of an event of this micro-batch, by arrival (`order` is in arrival order).
+        let row_of = |arrival: u64| {
+            order
+                .binary_search_by_key(&arrival, |&row| arrivals.value(row))
+                .ok()
+                .and_then(|at| order.get(at).copied())
+        };
+        let mut released_here = HashSet::new();
+        stream.release_into(false, |key, time, arrival, aggregates| {
+            if has_features {
+                released_here.insert(arrival);
+                let values = match row_of(arrival) {
+                    Some(row) => row_values(row),
+                    None => pending.remove(&arrival).unwrap_or_default(),
+                };
+                collect.set(key, (time, arrival), &values, aggregates);
+            } else {
+                // Released in (time, arrival) order: the last row of a key is its latest.
+                collect.set(key, (time, arrival), &[], aggregates);
             }
-            // Released in (time, arrival) order: the last row of a key is its latest.
-            latest.insert(key, (time, arrival, values));
-        }
-        for arrival in accepted.into_iter().filter(|a| !released.contains(a)) {
-            if let Some(&row) = row_of.get(&arrival) {
-                self.pending.insert(arrival, row_values(row));
+        });
+        for row in accepted {
+            let arrival = arrivals.value(row);
+            if !released_here.contains(&arrival) {
+                pending.insert(arrival, row_values(row));
             }
         }
         // A key whose newest events wait for its watermark gets their provisional values:
         // what the batch engine computes over the events so far. The final values replace
         // them (same event, same time and arrival) once the watermark passes.
-        for key in self.stream.holding() {
-            if let Some((time, Output { arrival, values: aggregates })) = self.stream.preview(key) {
-                let mut values = self.pending.get(&arrival).cloned().unwrap_or_default();
-                for (name, value) in self.compiled.aggregations.iter().zip(aggregates) {
-                    values.insert(name.clone(), number(value));
-                }
-                latest.insert(key.to_owned(), (time, arrival, values));
+        let mut aggregates = vec![0.0; compiled.specs.len()];
+        for &key in stream.holding_numbers() {
+            if let Some((time, arrival)) = stream.preview_into(key, &mut aggregates) {
+                let features = pending.get(&arrival).map_or(&[][..], Vec::as_slice);
+                collect.set(key, (time, arrival), features, &aggregates);
             }
         }
-        Ok(Fed { latest, late })
+        let names = compiled.columns.iter().chain(&compiled.aggregations).cloned().collect();
+        Ok(Fed { latest: collect.finish(stream, names), late })
     }
 }
 
@@ -188,6 +319,65 @@ struct SourceRun {
     shape: EventShape,
     input: Input,
     views: Vec<ViewRun>,
+    /// The types of the source's stored columns, once a part is stored.
+    schema: Option<SchemaRef>,
+    /// A micro-batch read ahead (on the second thread), not stored yet.
+    ahead: Option<ReadBatch>,
+    /// Which events a view's lateness rule may refuse, so their bodies are kept.
+    maybe_late: MaybeLate,
+}
+
+/// Events read from a source and turned into rows, not stored yet.
+struct ReadBatch {
+    /// Events read.
+    read: u64,
+    /// How far the source is read once they are stored.
+    position: Position,
+    /// Their rows and dead letters.
+    converted: Converted,
+}
+
+/// How far a source is read.
+#[derive(Debug, Clone)]
+enum Position {
+    /// An event log: the next sequence number.
+    Log(u64),
+    /// A topic: the next offset of each partition.
+    Kafka(BTreeMap<i32, i64>),
+}
+
+impl Position {
+    /// Records it in a source's state.
+    fn record(self, state: &mut SourceState) {
+        match self {
+            Position::Log(next) => state.consumed = next,
+            Position::Kafka(partitions) => state.partitions = partitions,
+        }
+    }
+}
+
+/// Tells whether an event may be refused as late by one of its source's views, from the
+/// latest event time seen before it: a view refuses an event older than its key's latest
+/// time minus the allowed lateness, and no key's latest is past the source's. The events
+/// that cannot be late need no body for a dead letter, and drop it early.
+#[derive(Debug, Clone, Copy)]
+struct MaybeLate {
+    /// The latest event time read so far.
+    newest: Option<i64>,
+    /// The smallest allowed lateness of the source's views (`None`: no views).
+    lateness: Option<i64>,
+}
+
+impl MaybeLate {
+    /// Whether the next event, at `time`, may be late; it then counts as seen.
+    fn check(&mut self, time: i64) -> bool {
+        let maybe = match (self.newest, self.lateness) {
+            (Some(newest), Some(lateness)) => time < newest.saturating_sub(lateness),
+            _ => false,
+        };
+        self.newest = Some(self.newest.map_or(time, |newest| newest.max(time)));
+        maybe
+    }
 }
 
 /// Where a source's events come from, and how far they are stored.
@@ -241,31 +431,42 @@ impl Input {
         }
     }
 
-    /// Records in `state` how far the events read so far go.
-    fn position(&self, last: u64) -> impl FnOnce(&mut SourceState) + use<> {
-        let partitions = match self {
-            Input::Kafka { reader, .. } => Some(reader.positions().clone()),
-            Input::Log { .. } => None,
+    /// Up to `max` events after the last ones read, turned into rows typed as `schema`
+    /// (the source's stored columns, if any); `None` when there are none.
+    fn read_batch(
+        &mut self,
+        name: &str,
+        shape: &EventShape,
+        schema: Option<&SchemaRef>,
+        max: usize,
+        maybe_late: &mut MaybeLate,
+    ) -> Result<Option<ReadBatch>> {
+        let events = self.read(name, max)?;
+        let Some(last) = events.last().map(|e| e.sequence) else { return Ok(None) };
+        let position = match self {
+            Input::Log { .. } => Position::Log(last + 1),
+            Input::Kafka { reader, .. } => Position::Kafka(reader.positions().clone()),
         };
-        move |state: &mut SourceState| match partitions {
-            Some(partitions) => state.partitions = partitions,
-            None => state.consumed = last + 1,
-        }
+        let read = events.len() as u64;
+        let converted =
+            to_batch(events, shape, schema.map(AsRef::as_ref), &mut |time| maybe_late.check(time))?;
+        Ok(Some(ReadBatch { read, position, converted }))
     }
 
-    /// After a store: remembers what is stored, and tidies (prunes the log's stored
-    /// segments, commits the topic's offsets). A failed commit is only reported.
-    fn stored(&mut self, last: u64) -> Result<Option<String>> {
-        match self {
-            Input::Log { cursor, stored } => {
-                *stored = last + 1;
-                cursor.prune(*stored)?;
+    /// After a store up to `position`: remembers what is stored, and tidies (prunes the
+    /// log's stored segments, commits the topic's offsets). A failed commit is only reported.
+    fn stored(&mut self, position: &Position) -> Result<Option<String>> {
+        match (self, position) {
+            (Input::Log { cursor, stored }, &Position::Log(next)) => {
+                *stored = next;
+                cursor.prune(next)?;
                 Ok(None)
             }
-            Input::Kafka { reader, stored } => {
-                *stored = reader.positions().clone();
+            (Input::Kafka { reader, stored }, Position::Kafka(partitions)) => {
+                stored.clone_from(partitions);
                 Ok(reader.commit(stored).err().map(|e| e.to_string()))
             }
+            _ => Err(FeatureError::InvalidData("internal: a position of another source".into())),
         }
     }
 
@@ -364,21 +565,25 @@ impl<'s> StreamProcessor<'s> {
                 .feature_views
                 .iter()
                 .filter(|(_, view)| view.source.get_ref() == &name)
-                .map(|(view, _)| {
-                    let compiled = store.compile(view)?;
-                    let stream = Stream::new(&compiled.specs, compiled.lateness);
-                    Ok(ViewRun { compiled, stream, pending: HashMap::new() })
-                })
+                .map(|(view, _)| Ok(ViewRun::new(store.compile(view)?)))
                 .collect::<Result<Vec<_>>>()?;
+            let maybe_late = MaybeLate {
+                newest: state.watermark,
+                lateness: views.iter().map(|v| v.compiled.lateness).min(),
+            };
             let mut run = SourceRun {
                 input: Input::open(&name, source, log_root, &state)?,
                 name,
                 shape,
                 views,
+                schema: None,
+                ahead: None,
+                maybe_late,
             };
             let history = store.offline().read_source(&run.name)?;
             if let Some(first) = history.iter().find(|b| b.num_rows() > 0) {
                 let schema = first.schema();
+                run.schema = Some(schema.clone());
                 for view in &mut run.views {
                     let evaluated =
                         store.evaluate(&view.compiled, schema.clone(), history.clone())?;
@@ -407,13 +612,14 @@ impl<'s> StreamProcessor<'s> {
     /// Processes up to `max` new events of each source.
     pub fn step(&mut self, max: usize) -> Result<StepSummary> {
         let mut total = StepSummary::default();
-        // Rows an earlier step could not write go first; nothing is read until they are in.
-        total.updated += self.write_unwritten()?;
+        // Rows an earlier step could not write go first; nothing is stored until they are in.
+        total.updated += write_unwritten(&mut self.online, &mut self.unwritten)?;
         for index in 0..self.sources.len() {
             match self.step_source(index, max) {
                 Ok(summary) => total.add(&summary),
                 Err(error) => {
                     let source = &mut self.sources[index];
+                    source.ahead = None;
                     source.input.rewind(&source.name, &self.log_root)?;
                     return Err(error);
                 }
@@ -450,73 +656,85 @@ impl<'s> StreamProcessor<'s> {
         self.sources.iter().flat_map(|s| &s.views).map(|v| v.stream.waiting() as u64).sum()
     }
 
+    /// Stores the next micro-batch of source `index` (read ahead by the last step, or read
+    /// now), then, when it was a full one, reads the one after it on a second thread while
+    /// this one goes through the views into the online store.
     fn step_source(&mut self, index: usize, max: usize) -> Result<StepSummary> {
         let store = self.store;
-        let source = &mut self.sources[index];
-        let events = source.input.read(&source.name, max)?;
-        let Some(last) = events.last().map(|e| e.sequence) else {
+        let online = &mut self.online;
+        let unwritten = &mut self.unwritten;
+        let dead_dir = self.dead_dir.as_path();
+        let log_root = self.log_root.as_path();
+        let Some(source) = self.sources.get_mut(index) else {
             return Ok(StepSummary::default());
         };
-        let read = events.len() as u64;
-        let schema = store.offline().source_schema(&source.name)?;
-        let converted = to_batch(events, &source.shape, schema.as_deref())?;
-        append_dead(&self.dead_dir, &source.name, None, &converted.dead)?;
-        let stored =
-            store.store_events(&source.name, &converted.batch, source.input.position(last))?;
+        if source.schema.is_none() {
+            source.schema = store.offline().source_schema(&source.name)?;
+        }
+        let batch = match source.ahead.take() {
+            Some(batch) => batch,
+            None => {
+                let read = source.input.read_batch(
+                    &source.name,
+                    &source.shape,
+                    source.schema.as_ref(),
+                    max,
+                    &mut source.maybe_late,
+                )?;
+                match read {
+                    Some(batch) => batch,
+                    None => return Ok(StepSummary::default()),
+                }
+            }
+        };
+        let ReadBatch { read, position, converted } = batch;
+        append_dead(dead_dir, &source.name, None, &converted.dead)?;
+        let stored = store.store_events(
+            &source.name,
+            &converted.batch,
+            &converted.times,
+            |state: &mut SourceState| position.clone().record(state),
+        )?;
+        if source.schema.is_none() {
+            source.schema = store.offline().source_schema(&source.name)?;
+        }
         let mut summary = StepSummary {
             events: read,
             stored: converted.batch.num_rows() as u64,
             dead_letters: converted.dead.len() as u64,
             ..StepSummary::default()
         };
-        if let Some(rows) = stored {
-            let first_arrival = rows
-                .column_by_name(engine::ARRIVAL)
-                .and_then(|c| c.as_any().downcast_ref::<arrow::array::UInt64Array>())
-                .map_or(0, |a| a.value(0));
-            for view in &mut source.views {
-                let evaluated =
-                    store.evaluate(&view.compiled, rows.schema(), vec![rows.clone()])?;
-                let fed = view.feed(&evaluated)?;
-                summary.late += fed.late.len() as u64;
-                let late: Vec<DeadLetter> = fed
-                    .late
-                    .iter()
-                    .filter_map(|&arrival| {
-                        let row = usize::try_from(arrival.checked_sub(first_arrival)?).ok()?;
-                        let (partition, sequence, event) = converted.sequences.get(row)?.clone();
-                        let time = converted.times.get(row).copied().unwrap_or_default();
-                        Some(DeadLetter {
-                            partition,
-                            sequence,
-                            reason: format!(
-                                "late: event time {} arrived after the view's watermark had passed it \
-                                 (allowed lateness {} s)",
-                                format_micros(time),
-                                view.compiled.lateness / 1_000_000
-                            ),
-                            event,
-                        })
-                    })
-                    .collect();
-                append_dead(&self.dead_dir, &source.name, Some(&view.compiled.name), &late)?;
-                self.unwritten.push((view.compiled.name.clone(), fed.latest));
-            }
-        }
-        // The events are stored: whatever the online store does, they are not read again.
-        summary.commit_error = source.input.stored(last)?;
-        summary.updated += self.write_unwritten()?;
-        Ok(summary)
-    }
+        // The events are stored: whatever the views and the online store do, they are not
+        // read again.
+        summary.commit_error = source.input.stored(&position)?;
 
-    /// Writes the rows waiting for the online store, oldest first; those it refuses wait on.
-    fn write_unwritten(&mut self) -> Result<u64> {
-        let mut written = 0;
-        while let Some((view, latest)) = self.unwritten.first() {
-            written += write_online(&mut self.online, view, latest)?;
-            self.unwritten.remove(0);
+        let SourceRun { name, shape, input, views, schema, ahead, maybe_late } = source;
+        let read_ahead = read >= max as u64;
+        let (next, processed) = std::thread::scope(|scope| {
+            let reader = read_ahead.then(|| {
+                scope.spawn(|| input.read_batch(name, shape, schema.as_ref(), max, maybe_late))
+            });
+            let processed = stored
+                .map_or(Ok(0), |rows| {
+                    feed_views(store, views, dead_dir, name, &rows, &converted, unwritten)
+                })
+                .and_then(|late| Ok((late, write_unwritten(online, unwritten)?)));
+            let next = reader.map(|reader| {
+                reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            (next, processed)
+        });
+        drop(converted);
+        match next {
+            Some(Ok(batch)) => *ahead = batch,
+            // What was read ahead is read again by the next step, which reports the error.
+            Some(Err(_)) => input.rewind(name, log_root)?,
+            None => {}
         }
-        Ok(written)
+        let (late, updated) = processed?;
+        summary.late = late;
+        summary.updated = updated;
+        Ok(summary)
     }
 
     /// Steps until `stop` is set, waiting `poll` whenever the sources have nothing new.
@@ -565,16 +783,77 @@ pub enum Progress<'a> {
     Retrying(&'a FeatureError),
 }
 
+/// Runs stored `rows` of source `source` (converted from the events in `converted`) through
+/// its `views`: each view's SQL, windows and lateness rule; late events become dead letters
+/// of the view, the latest rows join `unwritten`. Returns how many events were late.
+fn feed_views(
+    store: &FeatureStore,
+    views: &mut [ViewRun],
+    dead_dir: &Path,
+    source: &str,
+    rows: &RecordBatch,
+    converted: &Converted,
+    unwritten: &mut Vec<(String, Latest)>,
+) -> Result<u64> {
+    let first_arrival = rows
+        .column_by_name(engine::ARRIVAL)
+        .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+        .map_or(0, |a| a.value(0));
+    let mut late_count = 0;
+    for view in views {
+        let evaluated = store.evaluate(&view.compiled, rows.schema(), vec![rows.clone()])?;
+        let fed = view.feed(&evaluated)?;
+        late_count += fed.late.len() as u64;
+        let late: Vec<DeadLetter> = fed
+            .late
+            .iter()
+            .filter_map(|&arrival| {
+                let row = usize::try_from(arrival.checked_sub(first_arrival)?).ok()?;
+                let (partition, sequence, event) = converted.sequences.get(row)?;
+                let time = converted.times.get(row).copied().unwrap_or_default();
+                Some(DeadLetter {
+                    partition: *partition,
+                    sequence: *sequence,
+                    reason: format!(
+                        "late: event time {} arrived after the view's watermark had passed it \
+                         (allowed lateness {} s)",
+                        format_micros(time),
+                        view.compiled.lateness / 1_000_000
+                    ),
+                    event: event.clone().unwrap_or(Json::Null),
+                })
+            })
+            .collect();
+        append_dead(dead_dir, source, Some(&view.compiled.name), &late)?;
+        unwritten.push((view.compiled.name.clone(), fed.latest));
+    }
+    Ok(late_count)
+}
+
+/// Writes the rows waiting for the online store, oldest first; those it refuses wait on.
+fn write_unwritten(online: &mut OnlineStore, unwritten: &mut Vec<(String, Latest)>) -> Result<u64> {
+    let mut written = 0;
+    while let Some((view, latest)) = unwritten.first() {
+        written += write_online(online, view, latest)?;
+        unwritten.remove(0);
+    }
+    Ok(written)
+}
+
 /// Writes the latest rows of `view` into the online store; returns the keys updated.
 fn write_online(online: &mut OnlineStore, view: &str, latest: &Latest) -> Result<u64> {
-    if latest.is_empty() {
+    if latest.rows.is_empty() {
         return Ok(0);
     }
-    let rows = latest.iter().map(|(key, (time, arrival, values))| LatestRow {
-        key,
-        time: *time,
-        arrival: i64::try_from(*arrival).unwrap_or(i64::MAX),
-        values: values.clone(),
+    let width = latest.names.len();
+    let rows = latest.rows.iter().enumerate().map(|(index, (key, time, arrival))| {
+        let values = latest.values.get(index * width..(index + 1) * width).unwrap_or_default();
+        LatestRow {
+            key,
+            time: *time,
+            arrival: i64::try_from(*arrival).unwrap_or(i64::MAX),
+            values: latest.names.iter().cloned().zip(values.iter().cloned()).collect(),
+        }
     });
     Ok(online.write(view, rows)? as u64)
 }

@@ -19,7 +19,7 @@
 //! earlier one were still to come, which is what the batch engine computes
 //! over the events received so far.
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use vigie_core::config::Function;
 
@@ -150,6 +150,92 @@ impl Running {
         self.value()
     }
 
+    /// The value after pushing the events `held` (`(time, arrival)` in that order, no earlier
+    /// than any event pushed so far; `cell(i)` is the input of the `i`th), without pushing
+    /// them: the same operations as [`Running::push`] in the same order, so the same bits,
+    /// on copies of the running sums.
+    fn preview(&self, held: &[(i64, u64)], cell: impl Fn(usize) -> Cell) -> f64 {
+        let Some(&(last, _)) = held.last() else { return self.value() };
+        let stored = self.events.len();
+        // The window's events as a push would see them: the stored ones, then the held ones.
+        let event = |i: usize| match self.events.get(i) {
+            Some(&stored_event) => stored_event,
+            None => (held.get(i - stored).map_or(i64::MAX, |&(time, _)| time), cell(i - stored)),
+        };
+        let (mut count, mut sum, mut numbers) = (self.count, self.sum, self.numbers);
+        let counts_distinct = matches!(self.spec.function, Function::DistinctCount);
+        let mut distinct = self.distinct.len();
+        // Occurrences added (+) or evicted (-) per value, over the stored ones.
+        let mut changes: HashMap<u64, i64> = HashMap::new();
+        let mut occurrences = |key: u64, change: i64, distinct: &mut usize| {
+            let before = self.distinct.get(&key).map_or(0, |&n| i64::from(n));
+            let delta = changes.entry(key).or_insert(0);
+            let was = before + *delta;
+            *delta += change;
+            match (was, was + change) {
+                (0, 1..) => *distinct += 1,
+                (1.., 0) => *distinct -= 1,
+                _ => {}
+            }
+        };
+        let mut front = 0;
+        for (index, &(time, _)) in held.iter().enumerate() {
+            let start = time.saturating_sub(self.spec.window);
+            while front < stored + index {
+                let (old_time, old) = event(front);
+                if old_time > start {
+                    break;
+                }
+                front += 1;
+                count -= 1;
+                if let Some(x) = old.number() {
+                    sum -= x;
+                    numbers -= 1;
+                    if numbers == 0 {
+                        sum = 0.0;
+                    }
+                }
+                if counts_distinct && let Some(key) = old.identity() {
+                    occurrences(key, -1, &mut distinct);
+                }
+            }
+            let input = cell(index);
+            count += 1;
+            if let Some(x) = input.number() {
+                sum += x;
+                numbers += 1;
+            }
+            if counts_distinct && let Some(key) = input.identity() {
+                occurrences(key, 1, &mut distinct);
+            }
+        }
+        match self.spec.function {
+            Function::Count => count as f64,
+            Function::Sum => sum,
+            Function::Mean if numbers == 0 => f64::NAN,
+            Function::Mean => sum / numbers as f64,
+            Function::Min | Function::Max => {
+                // The kept candidates are in time order, most extreme first: the first one
+                // still in the window is the stored events' extreme. A held value at least as
+                // extreme replaces it, as a push would pop it.
+                let start = last.saturating_sub(self.spec.window);
+                let mut best = self.extremes.iter().find(|&&(t, _)| t > start).map(|&(_, x)| x);
+                for (index, &(time, _)) in held.iter().enumerate() {
+                    let Some(x) = cell(index).number().filter(|_| time > start) else { continue };
+                    let replaces = best.is_none_or(|kept| match self.spec.function {
+                        Function::Min => kept >= x,
+                        _ => kept <= x,
+                    });
+                    if replaces {
+                        best = Some(x);
+                    }
+                }
+                best.unwrap_or(f64::NAN)
+            }
+            Function::DistinctCount => distinct as f64,
+        }
+    }
+
     fn value(&self) -> f64 {
         match self.spec.function {
             Function::Count => self.count as f64,
@@ -172,6 +258,18 @@ impl WindowState {
     /// Empty windows for `specs`.
     pub fn new(specs: &[WindowSpec]) -> Self {
         WindowState { running: specs.iter().map(|&spec| Running::new(spec)).collect() }
+    }
+
+    /// Each aggregation's value, written into `out`, after the events `held` (`(time,
+    /// arrival)`, in that order, none earlier than those pushed so far) with their cells
+    /// `cells` (one run per event, one cell per aggregation), without pushing them.
+    fn preview(&self, held: &[(i64, u64)], cells: &[Cell], out: &mut [f64]) {
+        let width = self.running.len();
+        for (index, (running, slot)) in self.running.iter().zip(out.iter_mut()).enumerate() {
+            let cell =
+                |event: usize| cells.get(event * width + index).copied().unwrap_or(Cell::Missing);
+            *slot = running.preview(held, cell);
+        }
     }
 
     /// Adds the event at `time` with one input cell per aggregation, writing
@@ -209,78 +307,6 @@ impl Watermark {
         }
         self.latest = Some(self.latest.map_or(time, |t| t.max(time)));
         true
-    }
-}
-
-/// Holds accepted events until the watermark passes them, then releases them
-/// in `(time, arrival)` order: the stream processor's reordering buffer.
-#[derive(Debug)]
-pub struct Reorder<T> {
-    heap: BinaryHeap<Pending<T>>,
-}
-
-#[derive(Debug)]
-struct Pending<T> {
-    time: i64,
-    arrival: u64,
-    item: T,
-}
-
-impl<T> PartialEq for Pending<T> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.arrival) == (other.time, other.arrival)
-    }
-}
-impl<T> Eq for Pending<T> {}
-impl<T> PartialOrd for Pending<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<T> Ord for Pending<T> {
-    // Reversed: the heap pops the earliest first.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.time, other.arrival).cmp(&(self.time, self.arrival))
-    }
-}
-
-impl<T> Default for Reorder<T> {
-    fn default() -> Self {
-        Reorder { heap: BinaryHeap::new() }
-    }
-}
-
-impl<T> Reorder<T> {
-    /// Holds an accepted event.
-    pub fn hold(&mut self, time: i64, arrival: u64, item: T) {
-        self.heap.push(Pending { time, arrival, item });
-    }
-
-    /// Events no later event can precede any more: time before `watermark`
-    /// (everything when `None`, at the end of a finite stream).
-    pub fn release(&mut self, watermark: Option<i64>) -> Vec<(i64, T)> {
-        let mut out = Vec::new();
-        while self.heap.peek().is_some_and(|p| watermark.is_none_or(|mark| p.time < mark)) {
-            if let Some(pending) = self.heap.pop() {
-                out.push((pending.time, pending.item));
-            }
-        }
-        out
-    }
-
-    /// The events held, in no particular order: `(time, arrival, item)`.
-    pub fn iter(&self) -> impl Iterator<Item = (i64, u64, &T)> {
-        self.heap.iter().map(|p| (p.time, p.arrival, &p.item))
-    }
-
-    /// Events held.
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
     }
 }
 
@@ -344,22 +370,36 @@ pub fn batch(events: &[Event], specs: &[WindowSpec], lateness: i64) -> (Vec<Outp
 #[derive(Debug)]
 struct KeyStream {
     watermark: Watermark,
-    pending: Reorder<(u64, Vec<Cell>)>,
+    /// Accepted events not released yet, as `(time, arrival)`, in that order.
+    held: Vec<(i64, u64)>,
+    /// Their input cells: one run of `specs.len()` per held event, in the same order.
+    held_cells: Vec<Cell>,
     state: WindowState,
+    /// Whether the key is listed in `Stream::touched`.
+    touched: bool,
 }
 
 /// The stream execution: events pushed one at a time as they arrive, held
 /// until their key's watermark passes them, then aggregated per key. Gives
 /// the same outputs as [`batch`] on the same arrivals.
+///
+/// Keys are numbered on first sight ([`Stream::key_number`]); the per-event
+/// methods take the number, so an event costs one hash of its key and no
+/// allocation once its key's buffers have grown.
 #[derive(Debug)]
 pub struct Stream {
     specs: Vec<WindowSpec>,
     lateness: i64,
-    keys: HashMap<String, KeyStream>,
+    /// Key text → key number.
+    numbers: HashMap<String, u32>,
+    /// Key number → key text.
+    names: Vec<String>,
+    /// Key number → its part of the stream.
+    keys: Vec<KeyStream>,
     /// Keys that got an event since the last release (only their watermarks moved).
-    touched: Vec<String>,
+    touched: Vec<u32>,
     /// Keys of the last release's touched ones still holding events.
-    holding: Vec<String>,
+    holding: Vec<u32>,
 }
 
 impl Stream {
@@ -368,84 +408,155 @@ impl Stream {
         Stream {
             specs: specs.to_vec(),
             lateness,
-            keys: HashMap::new(),
+            numbers: HashMap::new(),
+            names: Vec::new(),
+            keys: Vec::new(),
             touched: Vec::new(),
             holding: Vec::new(),
         }
     }
 
+    /// The number of `key`, given on its first sight.
+    pub fn key_number(&mut self, key: &str) -> u32 {
+        if let Some(&number) = self.numbers.get(key) {
+            return number;
+        }
+        let number = u32::try_from(self.names.len()).expect("fewer than 2^32 keys in one stream");
+        self.numbers.insert(key.to_owned(), number);
+        self.names.push(key.to_owned());
+        self.keys.push(KeyStream {
+            watermark: Watermark::new(self.lateness),
+            held: Vec::new(),
+            held_cells: Vec::new(),
+            state: WindowState::new(&self.specs),
+            touched: false,
+        });
+        number
+    }
+
+    /// How many keys the stream has numbered.
+    pub fn key_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The text of key number `number` (empty for a number this stream never gave).
+    pub fn key_name(&self, number: u32) -> &str {
+        self.names.get(number as usize).map_or("", String::as_str)
+    }
+
     /// Takes an arriving event; `false` when it is late (a dead letter).
     pub fn push(&mut self, event: Event) -> bool {
-        let (specs, lateness) = (&self.specs, self.lateness);
-        let key = self.keys.entry(event.key.clone()).or_insert_with(|| KeyStream {
-            watermark: Watermark::new(lateness),
-            pending: Reorder::default(),
-            state: WindowState::new(specs),
-        });
-        if !key.watermark.accept(event.time) {
+        let number = self.key_number(&event.key);
+        self.push_number(number, event.time, event.arrival, &event.cells)
+    }
+
+    /// Takes an arriving event of key number `key` (from [`Stream::key_number`]) with one
+    /// input cell per aggregation; `false` when it is late (a dead letter).
+    pub fn push_number(&mut self, key: u32, time: i64, arrival: u64, cells: &[Cell]) -> bool {
+        let width = self.specs.len();
+        let Some(stream) = self.keys.get_mut(key as usize) else {
+            debug_assert!(false, "key number {key} was not given by this stream");
+            return false;
+        };
+        if !stream.watermark.accept(time) {
             return false;
         }
-        self.touched.push(event.key.clone());
-        key.pending.hold(event.time, event.arrival, (event.arrival, event.cells));
+        // Events mostly arrive in time order: the place is found from the back.
+        let mut at = stream.held.len();
+        while at > 0 && stream.held[at - 1] > (time, arrival) {
+            at -= 1;
+        }
+        stream.held.insert(at, (time, arrival));
+        let padded = cells.iter().copied().chain(std::iter::repeat(Cell::Missing)).take(width);
+        stream.held_cells.splice(at * width..at * width, padded);
+        if !stream.touched {
+            stream.touched = true;
+            self.touched.push(key);
+        }
         true
     }
 
     /// Aggregates the events their key's watermark has passed (all of them when
     /// `end`), returning `(key, time, output)`: per key in `(time, arrival)` order.
     pub fn release(&mut self, end: bool) -> Vec<(String, i64, Output)> {
-        let mut keys: Vec<String> = if end {
-            self.keys.keys().cloned().collect()
-        } else {
-            std::mem::take(&mut self.touched)
-        };
-        keys.sort_unstable();
-        keys.dedup();
-        self.holding.clear();
         let mut out = Vec::new();
-        for name in keys {
-            let Some(key) = self.keys.get_mut(&name) else { continue };
-            let mark = if end { None } else { key.watermark.value() };
-            for (time, (arrival, cells)) in key.pending.release(mark) {
-                let mut values = vec![0.0; self.specs.len()];
-                key.state.push(time, &cells, &mut values);
-                out.push((name.clone(), time, Output { arrival, values }));
-            }
-            if !key.pending.is_empty() {
-                self.holding.push(name);
-            }
-        }
-        if end {
-            self.touched.clear();
+        let mut released = Vec::new();
+        self.release_into(end, |key, time, arrival, values| {
+            released.push((key, time, Output { arrival, values: values.to_vec() }));
+        });
+        for (key, time, output) in released {
+            out.push((self.key_name(key).to_owned(), time, output));
         }
         out
+    }
+
+    /// Aggregates the events their key's watermark has passed (all of them when `end`),
+    /// handing each to `released` as (key number, time, arrival, one value per
+    /// aggregation): per key in `(time, arrival)` order.
+    pub fn release_into(&mut self, end: bool, mut released: impl FnMut(u32, i64, u64, &[f64])) {
+        let mut keys = std::mem::take(&mut self.touched);
+        if end {
+            keys = (0..self.keys.len()).filter_map(|k| u32::try_from(k).ok()).collect();
+        }
+        self.holding.clear();
+        let width = self.specs.len();
+        let mut values = vec![0.0; width];
+        for &key in &keys {
+            let Some(KeyStream { watermark, held, held_cells, state, touched }) =
+                self.keys.get_mut(key as usize)
+            else {
+                continue;
+            };
+            *touched = false;
+            let mark = if end { None } else { watermark.value() };
+            let ready = held.partition_point(|&(time, _)| mark.is_none_or(|mark| time < mark));
+            for (i, &(time, arrival)) in held[..ready].iter().enumerate() {
+                let cells = held_cells.get(i * width..(i + 1) * width).unwrap_or_default();
+                state.push(time, cells, &mut values);
+                released(key, time, arrival, &values);
+            }
+            held.drain(..ready);
+            held_cells.drain(..ready * width);
+            if !held.is_empty() {
+                self.holding.push(key);
+            }
+        }
+        keys.clear();
+        self.touched = keys;
     }
 
     /// The keys that got events before the last [`release`](Stream::release) and still
     /// hold some (their watermark has not passed their newest events).
     pub fn holding(&self) -> impl Iterator<Item = &str> {
-        self.holding.iter().map(String::as_str)
+        self.holding.iter().map(|&key| self.key_name(key))
+    }
+
+    /// The numbers of the keys [`Stream::holding`] lists.
+    pub fn holding_numbers(&self) -> &[u32] {
+        &self.holding
     }
 
     /// The values of `key`'s newest held event, computed as if its held events were all
-    /// released now (a copy of its windows takes them; the stream is unchanged): the
-    /// provisional latest row, as the batch engine computes it over the events so far.
+    /// released now (the stream is unchanged): the provisional latest row, as the batch
+    /// engine computes it over the events so far.
     pub fn preview(&self, key: &str) -> Option<(i64, Output)> {
-        let held = self.keys.get(key)?;
-        let mut pending: Vec<(i64, u64, &Vec<Cell>)> =
-            held.pending.iter().map(|(time, arrival, (_, cells))| (time, arrival, cells)).collect();
-        pending.sort_by_key(|&(time, arrival, _)| (time, arrival));
-        let mut state = held.state.clone();
-        let mut last = None;
-        for (time, arrival, cells) in pending {
-            let mut values = vec![0.0; self.specs.len()];
-            state.push(time, cells, &mut values);
-            last = Some((time, Output { arrival, values }));
-        }
-        last
+        let &number = self.numbers.get(key)?;
+        let mut values = vec![0.0; self.specs.len()];
+        let (time, arrival) = self.preview_into(number, &mut values)?;
+        Some((time, Output { arrival, values }))
+    }
+
+    /// [`Stream::preview`] of key number `key`, its values written into `values`: the
+    /// newest held event's time and arrival, or `None` when the key holds none.
+    pub fn preview_into(&self, key: u32, values: &mut [f64]) -> Option<(i64, u64)> {
+        let stream = self.keys.get(key as usize)?;
+        let &(time, arrival) = stream.held.last()?;
+        stream.state.preview(&stream.held, &stream.held_cells, values);
+        Some((time, arrival))
     }
 
     /// Events waiting for their key's watermark.
     pub fn waiting(&self) -> usize {
-        self.keys.values().map(|k| k.pending.len()).sum()
+        self.keys.iter().map(|k| k.held.len()).sum()
     }
 }

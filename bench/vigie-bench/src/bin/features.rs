@@ -6,8 +6,8 @@
 //! - `join`: [`FeatureStore::historical`] with the entity table already in
 //!   memory, what `vigie features history` runs between reading the entity
 //!   file and writing the result: reading the view's Parquet parts from the
-//!   offline store, sorting them by key and time, the as-of search per row
-//!   and gathering every feature column. Reading the entity file and the
+//!   offline store, grouping their rows by key ([`ViewIndex`]), the as-of
+//!   search per row and gathering every feature column. Reading the entity file and the
 //!   view's computation (`vigie materialize`) are timed apart, as setup.
 //! - `online`: [`OnlineStore::get`] of one key on a read-only store, as the
 //!   server reads it (SQLite lookup and JSON decoding of the row), one call
@@ -24,15 +24,14 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use arrow::array::{Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::compute::{cast, take};
+use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value as Json, json};
 use vigie_core::Config;
-use vigie_features::join::as_of_indices;
 use vigie_features::online::materialize;
 use vigie_features::{
-    EventLog, FeatureRef, FeatureStore, OnlineLocation, OnlineStore, StreamProcessor,
+    EventLog, FeatureRef, FeatureStore, OnlineLocation, OnlineStore, StreamProcessor, ViewIndex,
 };
 
 /// The feature view every join and online read asks for.
@@ -266,9 +265,15 @@ fn run_join(args: &JoinArgs) -> Result<Json> {
     let joined = joined.context("at least one join ran")?;
 
     // The same join in its parts, through the public pieces `historical` is made of.
+    let names = feature_names(args.n_features);
+    let columns: Vec<&str> =
+        ["_key", "_time", "_arrival"].into_iter().chain(names.iter().map(String::as_str)).collect();
     let started = Instant::now();
-    let rows = store.view_rows(VIEW)?;
-    let view_rows_s = started.elapsed().as_secs_f64();
+    let batches = store.offline().read_view_columns(VIEW, Some(&columns))?;
+    let read_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let index = ViewIndex::new(batches)?;
+    let index_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let keys = cast(
         entities.column_by_name("customer_id").context("entity key column")?,
@@ -285,29 +290,20 @@ fn run_join(args: &JoinArgs) -> Result<Json> {
         .context("times")?
         .values()
         .to_vec();
-    let view_keys = rows
-        .column_by_name("_key")
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .context("view keys")?;
-    let view_times = rows
-        .column_by_name("_time")
-        .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
-        .context("view times")?;
     let ttl = vigie_core::config::parse_duration(&args.ttl).map_err(anyhow::Error::msg)?;
     let ttl = i64::try_from(ttl.as_micros())?;
     let prepare_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let indices = as_of_indices(keys, &times, view_keys, view_times.values(), Some(ttl));
+    let picks = index.as_of(keys, &times, Some(ttl));
     let as_of_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let indices = arrow::array::UInt32Array::from(indices);
     let mut gathered = Vec::new();
-    for name in feature_names(args.n_features) {
-        let column = rows.column_by_name(&name).context("feature column")?;
-        gathered.push(take(column.as_ref(), &indices, None)?);
+    for name in &names {
+        gathered.push(index.gather(name, &picks)?.context("feature column")?);
     }
     let take_s = started.elapsed().as_secs_f64();
     black_box(gathered);
+    drop(index);
 
     if let Some(out) = &args.out {
         FeatureStore::write_table(out, &joined)?;
@@ -321,10 +317,11 @@ fn run_join(args: &JoinArgs) -> Result<Json> {
         "join_seconds": seconds,
         "join_median_s": median(seconds.clone()),
         "parts_s": {
-            "view_rows (read Parquet parts, concat, sort)": view_rows_s,
+            "read the view's parts (key, time, arrival, features)": read_s,
+            "ViewIndex::new (group by key, no sort)": index_s,
             "entity keys and times (cast)": prepare_s,
-            "as_of_indices": as_of_s,
-            "take (every feature column)": take_s,
+            "ViewIndex::as_of": as_of_s,
+            "ViewIndex::gather (every feature column)": take_s,
         },
         "setup_s": {
             "ingest": ingest_s,
