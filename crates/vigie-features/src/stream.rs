@@ -501,7 +501,7 @@ pub struct StreamProcessor<'s> {
     /// Latest rows per view released by a step whose online write failed, in release order.
     unwritten: Vec<(String, Latest)>,
     log_root: PathBuf,
-    dead_dir: PathBuf,
+    dead: DeadLetters,
     sources: Vec<SourceRun>,
     _lock: File,
 }
@@ -598,7 +598,7 @@ impl<'s> StreamProcessor<'s> {
             online,
             unwritten: Vec::new(),
             log_root: log_root.to_owned(),
-            dead_dir: dead_dir.to_owned(),
+            dead: DeadLetters::new(dead_dir),
             sources,
             _lock: lock,
         })
@@ -663,7 +663,7 @@ impl<'s> StreamProcessor<'s> {
         let store = self.store;
         let online = &mut self.online;
         let unwritten = &mut self.unwritten;
-        let dead_dir = self.dead_dir.as_path();
+        let dead = &mut self.dead;
         let log_root = self.log_root.as_path();
         let Some(source) = self.sources.get_mut(index) else {
             return Ok(StepSummary::default());
@@ -688,7 +688,7 @@ impl<'s> StreamProcessor<'s> {
             }
         };
         let ReadBatch { read, position, converted } = batch;
-        append_dead(dead_dir, &source.name, None, &converted.dead)?;
+        dead.append(&source.name, None, &converted.dead)?;
         let stored = store.store_events(
             &source.name,
             &converted.batch,
@@ -716,7 +716,7 @@ impl<'s> StreamProcessor<'s> {
             });
             let processed = stored
                 .map_or(Ok(0), |rows| {
-                    feed_views(store, views, dead_dir, name, &rows, &converted, unwritten)
+                    feed_views(store, views, dead, name, &rows, &converted, unwritten)
                 })
                 .and_then(|late| Ok((late, write_unwritten(online, unwritten)?)));
             let next = reader.map(|reader| {
@@ -789,7 +789,7 @@ pub enum Progress<'a> {
 fn feed_views(
     store: &FeatureStore,
     views: &mut [ViewRun],
-    dead_dir: &Path,
+    dead: &mut DeadLetters,
     source: &str,
     rows: &RecordBatch,
     converted: &Converted,
@@ -824,7 +824,7 @@ fn feed_views(
                 })
             })
             .collect();
-        append_dead(dead_dir, source, Some(&view.compiled.name), &late)?;
+        dead.append(source, Some(&view.compiled.name), &late)?;
         unwritten.push((view.compiled.name.clone(), fed.latest));
     }
     Ok(late_count)
@@ -858,26 +858,159 @@ fn write_online(online: &mut OnlineStore, view: &str, latest: &Latest) -> Result
     Ok(online.write(view, rows)? as u64)
 }
 
-/// Appends dead letters of `source` (refused by `view`, when one did) to `DEAD/SOURCE.jsonl`.
-fn append_dead(dir: &Path, source: &str, view: Option<&str>, dead: &[DeadLetter]) -> Result<()> {
-    if dead.is_empty() {
-        return Ok(());
+/// The dead-letter files `DEAD/SOURCE.jsonl`, appended to at most once per letter: a
+/// micro-batch read again after a crash or a retry (its events stored or not) gives the
+/// same letters at the same positions, which are skipped.
+struct DeadLetters {
+    dir: PathBuf,
+    /// Per source (once read from its file): per (view, partition), the highest sequence
+    /// number written. Positions only grow within a partition, in the order steps read them.
+    written: HashMap<String, HashMap<LetterKey, u64>>,
+}
+
+/// Whose letters are ordered together: (view, or none for the source's own checks; partition).
+type LetterKey = (Option<String>, Option<i32>);
+
+impl DeadLetters {
+    fn new(dir: &Path) -> Self {
+        DeadLetters { dir: dir.to_owned(), written: HashMap::new() }
     }
-    std::fs::create_dir_all(dir).map_err(|e| storage(dir, e))?;
-    let path = dir.join(format!("{source}.jsonl"));
-    let mut lines = Vec::new();
-    for letter in dead {
-        let record = json!({
-            "partition": letter.partition,
-            "sequence": letter.sequence,
-            "view": view,
-            "reason": letter.reason,
-            "event": letter.event,
-        });
-        serde_json::to_writer(&mut lines, &record).map_err(|e| storage(&path, e))?;
-        lines.push(b'\n');
+
+    /// What `source`'s file holds, by (view, partition): the highest sequence number.
+    fn read(path: &Path) -> Result<HashMap<LetterKey, u64>> {
+        let mut highest = HashMap::new();
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(highest),
+            Err(e) => return Err(storage(path, e)),
+        };
+        // A torn last line (a crash mid-append) is not a letter: it is cut, and written again.
+        let complete = text.rfind('\n').map_or(0, |at| at + 1);
+        if complete < text.len() {
+            OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|file| file.set_len(complete as u64))
+                .map_err(|e| storage(path, e))?;
+        }
+        for line in text[..complete].lines() {
+            let Ok(record) = serde_json::from_str::<Json>(line) else { continue };
+            let Some(sequence) = record["sequence"].as_u64() else { continue };
+            let view = record["view"].as_str().map(str::to_owned);
+            let partition = record["partition"].as_i64().and_then(|p| i32::try_from(p).ok());
+            let entry = highest.entry((view, partition)).or_insert(sequence);
+            *entry = (*entry).max(sequence);
+        }
+        Ok(highest)
     }
-    let mut file =
-        OpenOptions::new().create(true).append(true).open(&path).map_err(|e| storage(&path, e))?;
-    file.write_all(&lines).and_then(|()| file.sync_data()).map_err(|e| storage(&path, e))
+
+    /// Appends the letters of `source` (refused by `view`, when one did) not written yet.
+    fn append(&mut self, source: &str, view: Option<&str>, dead: &[DeadLetter]) -> Result<()> {
+        if dead.is_empty() {
+            return Ok(());
+        }
+        let path = self.dir.join(format!("{source}.jsonl"));
+        if !self.written.contains_key(source) {
+            let highest = Self::read(&path)?;
+            self.written.insert(source.to_owned(), highest);
+        }
+        let Some(written) = self.written.get_mut(source) else { return Ok(()) };
+        let view_name = view.map(str::to_owned);
+        let mut lines = Vec::new();
+        let mut highest: Vec<(LetterKey, u64)> = Vec::new();
+        for letter in dead {
+            let key = (view_name.clone(), letter.partition);
+            if written.get(&key).is_some_and(|&done| letter.sequence <= done) {
+                continue;
+            }
+            let record = json!({
+                "partition": letter.partition,
+                "sequence": letter.sequence,
+                "view": view,
+                "reason": letter.reason,
+                "event": letter.event,
+            });
+            serde_json::to_writer(&mut lines, &record).map_err(|e| storage(&path, e))?;
+            lines.push(b'\n');
+            highest.push((key, letter.sequence));
+        }
+        if lines.is_empty() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| storage(&self.dir, e))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| storage(&path, e))?;
+        file.write_all(&lines).and_then(|()| file.sync_data()).map_err(|e| storage(&path, e))?;
+        for (key, sequence) in highest {
+            let entry = written.entry(key).or_insert(sequence);
+            *entry = (*entry).max(sequence);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod dead_letter_tests {
+    use super::*;
+
+    fn letter(partition: Option<i32>, sequence: u64) -> DeadLetter {
+        DeadLetter {
+            partition,
+            sequence,
+            reason: format!("bad {sequence}"),
+            event: json!({"n": sequence}),
+        }
+    }
+
+    fn lines(path: &Path) -> Vec<Json> {
+        std::fs::read_to_string(path)
+            .expect("file")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    }
+
+    #[test]
+    fn letters_given_again_after_a_restart_are_written_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("payments.jsonl");
+        let mut dead = DeadLetters::new(dir.path());
+        dead.append("payments", None, &[letter(None, 3), letter(None, 5)]).expect("append");
+        dead.append("payments", Some("live"), &[letter(None, 4)]).expect("append");
+        dead.append("payments", None, &[letter(Some(1), 2)]).expect("append");
+        // The same micro-batch again in this process, then a torn line and a new process.
+        dead.append("payments", None, &[letter(None, 5)]).expect("append");
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"{\"partition\": null, \"seq"))
+            .expect("torn");
+        let mut again = DeadLetters::new(dir.path());
+        again
+            .append("payments", None, &[letter(None, 3), letter(None, 5), letter(None, 6)])
+            .expect("append");
+        again
+            .append("payments", Some("live"), &[letter(None, 4), letter(None, 7)])
+            .expect("append");
+        again.append("payments", None, &[letter(Some(1), 2), letter(Some(0), 2)]).expect("append");
+        let written: Vec<(Json, Json, u64)> = lines(&path)
+            .iter()
+            .map(|r| {
+                (r["view"].clone(), r["partition"].clone(), r["sequence"].as_u64().expect("n"))
+            })
+            .collect();
+        let expected: Vec<(Json, Json, u64)> = vec![
+            (Json::Null, Json::Null, 3),
+            (Json::Null, Json::Null, 5),
+            (json!("live"), Json::Null, 4),
+            (Json::Null, json!(1), 2),
+            (Json::Null, Json::Null, 6),
+            (json!("live"), Json::Null, 7),
+            (Json::Null, json!(0), 2),
+        ];
+        assert_eq!(written, expected);
+    }
 }
