@@ -64,8 +64,10 @@ impl Embedded {
     ) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let mut written = 0;
+        // One buffer for every row's JSON text (written with `to_writer`, not `Display`).
+        let mut text = Vec::with_capacity(256);
         {
-            let mut upsert = tx.prepare(
+            let mut upsert = tx.prepare_cached(
                 "INSERT INTO features(view, key, time, version, row) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (view, key) DO UPDATE
                  SET time = excluded.time, version = excluded.version, row = excluded.row
@@ -73,7 +75,10 @@ impl Embedded {
                     OR (excluded.version = features.version AND excluded.row <> features.row)",
             )?;
             for (key, time, version, values) in rows {
-                let values = Json::Object(values).to_string();
+                text.clear();
+                serde_json::to_writer(&mut text, &values)
+                    .expect("a JSON object always serialises into memory");
+                let values = std::str::from_utf8(&text).expect("serde_json writes UTF-8");
                 written += upsert.execute(params![view, key, time, version, values])?;
             }
         }
