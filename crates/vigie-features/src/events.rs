@@ -597,9 +597,19 @@ pub struct DeadLetter {
 fn lookup<'e>(event: &'e Json, path: &str) -> Option<&'e Json> {
     let mut value = event;
     for step in path.split('.') {
-        value = value.as_object()?.get(step)?;
+        value = field(value.as_object()?, step)?;
     }
     Some(value)
+}
+
+/// Field `name` of `object`. An event has a handful of fields: comparing their names is
+/// cheaper than hashing `name` (the map's SipHash) to probe for it.
+fn field<'e>(object: &'e serde_json::Map<String, Json>, name: &str) -> Option<&'e Json> {
+    if object.len() <= 16 {
+        object.iter().find_map(|(key, value)| (key == name).then_some(value))
+    } else {
+        object.get(name)
+    }
 }
 
 /// The type of a column of events when no schema is stored yet: the kind most values have

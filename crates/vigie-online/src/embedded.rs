@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value as Json};
 
 use crate::error::{OnlineError, Result};
@@ -56,8 +56,7 @@ impl Embedded {
 
     /// Upserts `rows` (key, time, version, values) of `view` in one transaction, each only
     /// when its version is greater than the stored one, or equal with other values; returns
-    /// the keys written. Rows go [`ROWS_PER_STATEMENT`] to a statement: SQLite's cost is
-    /// mostly per statement run, not per row.
+    /// the keys written.
     pub fn write<'a>(
         &mut self,
         view: &str,
@@ -65,22 +64,23 @@ impl Embedded {
     ) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let mut written = 0;
-        let mut rows = rows.map(|(key, time, version, values)| {
-            (key, time, version, Json::Object(values).to_string())
-        });
-        let mut chunk = Vec::with_capacity(ROWS_PER_STATEMENT);
-        loop {
-            chunk.clear();
-            chunk.extend(rows.by_ref().take(ROWS_PER_STATEMENT));
-            if chunk.is_empty() {
-                break;
+        // One buffer for every row's JSON text (written with `to_writer`, not `Display`).
+        let mut text = Vec::with_capacity(256);
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO features(view, key, time, version, row) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (view, key) DO UPDATE
+                 SET time = excluded.time, version = excluded.version, row = excluded.row
+                 WHERE excluded.version > features.version
+                    OR (excluded.version = features.version AND excluded.row <> features.row)",
+            )?;
+            for (key, time, version, values) in rows {
+                text.clear();
+                serde_json::to_writer(&mut text, &values)
+                    .expect("a JSON object always serialises into memory");
+                let values = std::str::from_utf8(&text).expect("serde_json writes UTF-8");
+                written += upsert.execute(params![view, key, time, version, values])?;
             }
-            let mut upsert = tx.prepare_cached(&upsert_sql(chunk.len()))?;
-            let mut params: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 5);
-            for (key, time, version, values) in &chunk {
-                params.extend([&view as &dyn ToSql, key, time, version, values]);
-            }
-            written += upsert.execute(params.as_slice())?;
         }
         tx.commit()?;
         Ok(written)
@@ -116,22 +116,6 @@ impl Embedded {
         let views = statement.query_map([], |r| r.get::<_, String>(0))?;
         Ok(views.collect::<rusqlite::Result<_>>()?)
     }
-}
-
-/// Rows upserted by one statement (5 parameters each, far below SQLite's limit).
-const ROWS_PER_STATEMENT: usize = 64;
-
-/// The upsert of `rows` rows: each replaces the stored row of its key only when its version
-/// is greater, or equal with other values (see [`crate::rows`]).
-fn upsert_sql(rows: usize) -> String {
-    let values = vec!["(?, ?, ?, ?, ?)"; rows].join(", ");
-    format!(
-        "INSERT INTO features(view, key, time, version, row) VALUES {values}
-         ON CONFLICT (view, key) DO UPDATE
-         SET time = excluded.time, version = excluded.version, row = excluded.row
-         WHERE excluded.version > features.version
-            OR (excluded.version = features.version AND excluded.row <> features.row)"
-    )
 }
 
 /// Gives the rows of a store of the earlier layout (`arrival`, no `version`) their version,
