@@ -230,7 +230,8 @@ fn ets_forecasts_a_clean_seasonal_series() {
         let forecast = fit.forecast(train.len() as i64 - 1, 14);
         let error = forecast.iter().zip(test).map(|(f, y)| (f - y).abs() / y).fold(0.0, f64::max);
         assert!(error < 0.02, "{} relative error {error}", fit.form());
-        assert_eq!(fit.trend, TrendKind::Damped, "{}", fit.form());
+        // The slope is constant: the undamped trend fits as well with one parameter fewer.
+        assert_eq!(fit.trend, TrendKind::Additive, "{}", fit.form());
         let expected =
             if multiplicative { SeasonKind::Multiplicative } else { SeasonKind::Additive };
         assert_eq!(fit.season, expected, "{}", fit.form());
