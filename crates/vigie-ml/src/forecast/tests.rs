@@ -277,3 +277,16 @@ fn interval_widths_are_conformal_quantiles_per_step() {
     assert_eq!(widths.width_95, [30.0, 30.0, 50.0, 50.0]);
     assert!(IntervalWidths::calibrate(&[Vec::new()]).is_none());
 }
+
+#[test]
+fn hourly_backtests_span_two_weeks_when_half_the_history_allows() {
+    use super::params::default_backtest_windows;
+    // Bikeshare: 48-hour windows, 12 weeks of history: 7 windows of two days.
+    assert_eq!(default_backtest_windows(Frequency::Hourly, 48, 2_016), 7);
+    // 100 hours: two weeks would be 112 windows of 3; half the history holds 16.
+    assert_eq!(default_backtest_windows(Frequency::Hourly, 3, 100), 16);
+    // Never fewer than 3, and 3 for other frequencies.
+    assert_eq!(default_backtest_windows(Frequency::Hourly, 48, 200), 3);
+    assert_eq!(default_backtest_windows(Frequency::Daily, 28, 672), 3);
+    assert_eq!(default_backtest_windows(Frequency::Monthly, 12, 144), 3);
+}
