@@ -269,6 +269,12 @@ fn filter(
     sse.is_finite().then_some((sse, state))
 }
 
+/// Relative tolerance on the simplex's spread of objective values at which
+/// Nelder-Mead stops: R's `optim` default, the square root of the machine
+/// epsilon (R's `forecast::ets` fits with it). Tighter gains nothing a
+/// forecast can see and costs most of the evaluations.
+const RELATIVE_TOLERANCE: f64 = 1.490_116_119_384_765_6e-8;
+
 /// Minimises `objective` from `start` by Nelder-Mead (standard coefficients),
 /// within `max_evaluations`; non-finite values count as +∞.
 fn nelder_mead(
@@ -296,7 +302,9 @@ fn nelder_mead(
     while evaluations < max_evaluations {
         simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
         let (best, worst) = (simplex[0].1, simplex[dims].1);
-        if worst.is_finite() && (worst - best).abs() <= 1e-10 * best.abs() + 1e-14 {
+        if worst.is_finite()
+            && (worst - best).abs() <= RELATIVE_TOLERANCE * (best.abs() + RELATIVE_TOLERANCE)
+        {
             break;
         }
         let mut centroid = vec![0.0; dims];
