@@ -171,8 +171,7 @@ impl Request {
                 );
             }
         };
-        let backtest_windows = self.backtest_windows.unwrap_or(DEFAULT_BACKTEST_WINDOWS);
-        if backtest_windows == 0 {
+        if self.backtest_windows == Some(0) {
             return Err(UsageError(
                 "--backtest-windows must be at least 1: the backtest chooses the strategy and calibrates the intervals"
                     .into(),
@@ -195,15 +194,12 @@ impl Request {
                 code.parse::<Frequency>().map_err(|e| UsageError(format!("--frequency: {e}")))?,
             ),
         };
-        params.backtest_windows = backtest_windows;
+        params.backtest_windows = self.backtest_windows;
         params.past_only_covariates = self.covariates.clone();
         params.seed = self.seed;
         Ok((roles, params))
     }
 }
-
-/// Rolling-origin backtest windows when neither the flag nor vigie.toml says.
-const DEFAULT_BACKTEST_WINDOWS: usize = 3;
 
 /// `vigie train --task forecast --data FILE`.
 pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
@@ -329,7 +325,8 @@ fn fit_and_register(
         version: 0,
         columns: roles.clone(),
         past_only_covariates: params.past_only_covariates.clone(),
-        backtest_windows: params.backtest_windows,
+        // Neither the flag nor vigie.toml said: the frequency's default, as run.
+        backtest_windows: params.backtest_windows.unwrap_or(report.origins.len()),
         data,
         seed: params.seed,
         train_seconds: started.elapsed().as_secs_f64(),
@@ -338,7 +335,7 @@ fn fit_and_register(
     };
     let keys = tables.keys.into_iter().filter(|(key, _)| model.last_time(key).is_some()).collect();
     let forecaster = Forecaster { card, keys, model };
-    track(&mut registry, &run_id, &forecaster, params)?;
+    track(&mut registry, &run_id, &forecaster)?;
     let mut saved = SavedModel::from(forecaster);
     let version = registry.register(&mut saved, &run_id, &user)?;
     registry.end_run(&run_id, RunStatus::Finished)?;
@@ -401,12 +398,7 @@ fn fit_and_register(
 }
 
 /// Records the run: parameters, the chosen strategy's backtest and every strategy's scores.
-fn track(
-    registry: &mut Registry,
-    run_id: &str,
-    forecaster: &Forecaster,
-    params: &ForecastParams,
-) -> anyhow::Result<()> {
+fn track(registry: &mut Registry, run_id: &str, forecaster: &Forecaster) -> anyhow::Result<()> {
     let card = &forecaster.card;
     let model = &forecaster.model;
     let report = model.report();
@@ -419,7 +411,7 @@ fn track(
             ("strategy".to_owned(), model.strategy().name().to_owned()),
             ("horizon".to_owned(), model.horizon().to_string()),
             ("frequency".to_owned(), model.frequency().code().to_owned()),
-            ("backtest_windows".to_owned(), params.backtest_windows.to_string()),
+            ("backtest_windows".to_owned(), card.backtest_windows.to_string()),
             ("time".to_owned(), card.columns.time.clone()),
             ("target".to_owned(), card.columns.target.clone()),
             ("series".to_owned(), list(&card.columns.series)),

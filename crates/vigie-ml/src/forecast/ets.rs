@@ -2,14 +2,17 @@
 //! form, additive errors), fitted by Nelder-Mead on the one-step squared
 //! error and chosen among forms by AICc.
 //!
-//! The forms are level only, damped trend, and each of those with an
-//! additive or (for positive series) multiplicative season: ETS(A,N,N),
-//! (A,Ad,N), (A,N,A), (A,Ad,A), (A,N,M), (A,Ad,M) in Hyndman et al.'s
-//! notation ("Forecasting with Exponential Smoothing", 2008, table 2.3).
-//! Initial states come from the first two seasons (a classical heuristic)
-//! and are not optimised; they still count as parameters in AICc, as in R's
-//! `forecast::ets`. Prediction intervals are not derived here: the backtest
-//! calibrates them for every strategy alike.
+//! The forms are level only, additive trend, damped trend, and each of
+//! those with an additive or (for positive series) multiplicative season:
+//! ETS(A,N,N), (A,A,N), (A,Ad,N), (A,N,A), (A,A,A), (A,Ad,A), (A,N,M),
+//! (A,A,M), (A,Ad,M) in Hyndman et al.'s notation ("Forecasting with
+//! Exponential Smoothing", 2008, table 2.3), the nine forms with additive
+//! errors that R's `forecast::ets` and statsforecast's `AutoETS` choose
+//! among. Initial states start from the first two seasons (a classical
+//! heuristic); the initial level and slope are then optimised with the
+//! smoothing parameters, the seasonal ones are not. All count as parameters
+//! in AICc, as in R's `forecast::ets`. Prediction intervals are not derived
+//! here: the backtest calibrates them for every strategy alike.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +24,16 @@ pub(crate) enum TrendKind {
     None,
     /// Additive trend damped by `phi` in `[0.8, 0.98]`.
     Damped,
+    /// Additive trend, undamped (`phi` = 1): the slope goes on for ever,
+    /// which suits short series that are mostly trend.
+    Additive,
+}
+
+impl TrendKind {
+    /// Whether the form has a slope.
+    fn has_slope(self) -> bool {
+        self != TrendKind::None
+    }
 }
 
 /// The season of an ETS form.
@@ -78,8 +91,7 @@ impl Smoothing {
     fn from_theta(theta: &[f64], trend: TrendKind, season: SeasonKind) -> Smoothing {
         let mut next = theta.iter().copied();
         let alpha = 1e-4 + (1.0 - 2e-4) * sigmoid(next.next().unwrap_or(0.0));
-        let beta_share =
-            if trend == TrendKind::Damped { sigmoid(next.next().unwrap_or(0.0)) } else { 0.0 };
+        let beta_share = if trend.has_slope() { sigmoid(next.next().unwrap_or(0.0)) } else { 0.0 };
         let gamma_share =
             if season != SeasonKind::None { sigmoid(next.next().unwrap_or(0.0)) } else { 0.0 };
         let phi = if trend == TrendKind::Damped {
@@ -93,7 +105,7 @@ impl Smoothing {
     /// A starting point: alpha 0.3, beta 0.1 alpha, gamma 0.1 (1 - alpha), phi 0.95.
     fn start(trend: TrendKind, season: SeasonKind) -> Vec<f64> {
         let mut theta = vec![logit((0.3 - 1e-4) / (1.0 - 2e-4))];
-        if trend == TrendKind::Damped {
+        if trend.has_slope() {
             theta.push(logit(0.1));
         }
         if season != SeasonKind::None {
@@ -114,18 +126,54 @@ struct State {
     seasonal: Vec<f64>,
 }
 
-/// Initial state from the first two seasons of `values` (at least `2 m` long), starting at `start`.
+/// How far the optimised initial level and slope move from the heuristic
+/// ones: `level_shift` and `slope_shift` in units of `unit` (the spread of
+/// the first two seasons), so that Nelder-Mead's unit steps fit any scale.
+#[derive(Debug, Clone, Copy, Default)]
+struct InitialShift {
+    level_shift: f64,
+    slope_shift: f64,
+    unit: f64,
+}
+
+impl InitialShift {
+    /// The unit of `values`' first two seasons: their standard deviation, else 1.
+    fn unit_of(values: &[f64], m: usize) -> f64 {
+        let head = &values[..(2 * m).min(values.len())];
+        let mean = head.iter().sum::<f64>() / head.len().max(1) as f64;
+        let variance =
+            head.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / head.len().max(1) as f64;
+        let sd = variance.sqrt();
+        if sd > 0.0 && sd.is_finite() { sd } else { mean.abs().max(1.0) }
+    }
+
+    /// The shifts in `rest` (the level's, then the slope's if trended).
+    fn from_theta(rest: &[f64], trend: TrendKind, unit: f64) -> InitialShift {
+        let level_shift = rest.first().copied().unwrap_or(0.0);
+        let slope_shift = if trend.has_slope() { rest.get(1).copied().unwrap_or(0.0) } else { 0.0 };
+        InitialShift { level_shift, slope_shift, unit }
+    }
+
+    /// How many shifts a form with `trend` optimises.
+    fn count(trend: TrendKind) -> usize {
+        1 + usize::from(trend.has_slope())
+    }
+}
+
+/// Initial state from the first two seasons of `values` (at least `2 m`
+/// long), starting at `start`, with the level and slope moved by `shift`.
 fn initial_state(
     values: &[f64],
     start: i64,
     m: usize,
     trend: TrendKind,
     season: SeasonKind,
+    shift: &InitialShift,
 ) -> State {
     let mean = |slice: &[f64]| slice.iter().sum::<f64>() / slice.len().max(1) as f64;
     let first = mean(&values[..m]);
     let second = mean(&values[m..2 * m]);
-    let slope = if trend == TrendKind::Damped { (second - first) / m as f64 } else { 0.0 };
+    let slope = if trend.has_slope() { (second - first) / m as f64 } else { 0.0 };
     let centre = (m as f64 - 1.0) / 2.0;
     // The level one period before the first value.
     let level = first - slope * (centre + 1.0);
@@ -153,7 +201,11 @@ fn initial_state(
             }
         }
     }
-    State { level, slope, seasonal }
+    State {
+        level: level + shift.level_shift * shift.unit,
+        slope: slope + shift.slope_shift * shift.unit / m as f64,
+        seasonal,
+    }
 }
 
 /// One filter step at `period` with observation `value`; returns the one-step
@@ -206,8 +258,9 @@ fn filter(
     trend: TrendKind,
     season: SeasonKind,
     smoothing: &Smoothing,
+    shift: &InitialShift,
 ) -> Option<(f64, State)> {
-    let mut state = initial_state(values, start, m, trend, season);
+    let mut state = initial_state(values, start, m, trend, season, shift);
     let mut sse = 0.0;
     for (t, &value) in values.iter().enumerate() {
         let error = step(&mut state, smoothing, season, m, start + t as i64, value)?;
@@ -215,6 +268,12 @@ fn filter(
     }
     sse.is_finite().then_some((sse, state))
 }
+
+/// Relative tolerance on the simplex's spread of objective values at which
+/// Nelder-Mead stops: R's `optim` default, the square root of the machine
+/// epsilon (R's `forecast::ets` fits with it). Tighter gains nothing a
+/// forecast can see and costs most of the evaluations.
+const RELATIVE_TOLERANCE: f64 = 1.490_116_119_384_765_6e-8;
 
 /// Minimises `objective` from `start` by Nelder-Mead (standard coefficients),
 /// within `max_evaluations`; non-finite values count as +∞.
@@ -243,7 +302,9 @@ fn nelder_mead(
     while evaluations < max_evaluations {
         simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
         let (best, worst) = (simplex[0].1, simplex[dims].1);
-        if worst.is_finite() && (worst - best).abs() <= 1e-10 * best.abs() + 1e-14 {
+        if worst.is_finite()
+            && (worst - best).abs() <= RELATIVE_TOLERANCE * (best.abs() + RELATIVE_TOLERANCE)
+        {
             break;
         }
         let mut centroid = vec![0.0; dims];
@@ -305,7 +366,7 @@ impl EtsFit {
         }
         let positive = values.iter().all(|&v| v > 0.0);
         let mut best: Option<EtsFit> = None;
-        for trend in [TrendKind::None, TrendKind::Damped] {
+        for trend in [TrendKind::None, TrendKind::Additive, TrendKind::Damped] {
             for season in [SeasonKind::None, SeasonKind::Additive, SeasonKind::Multiplicative] {
                 if season == SeasonKind::Multiplicative && !positive {
                     continue;
@@ -329,19 +390,28 @@ impl EtsFit {
         season: SeasonKind,
     ) -> Option<EtsFit> {
         let n = values.len();
+        let unit = InitialShift::unit_of(values, m);
+        let n_smoothing = Smoothing::start(trend, season).len();
+        // The smoothing parameters, then the initial level and slope shifts.
+        let split = |theta: &[f64]| {
+            let (smoothing, shifts) = theta.split_at(n_smoothing.min(theta.len()));
+            (
+                Smoothing::from_theta(smoothing, trend, season),
+                InitialShift::from_theta(shifts, trend, unit),
+            )
+        };
         let objective = |theta: &[f64]| {
-            let smoothing = Smoothing::from_theta(theta, trend, season);
-            filter(values, start, m, trend, season, &smoothing)
+            let (smoothing, shift) = split(theta);
+            filter(values, start, m, trend, season, &smoothing, &shift)
                 .map_or(f64::INFINITY, |(sse, _)| sse)
         };
-        let theta0 = Smoothing::start(trend, season);
+        let mut theta0 = Smoothing::start(trend, season);
+        theta0.resize(n_smoothing + InitialShift::count(trend), 0.0);
         let theta = nelder_mead(objective, &theta0, 150 * theta0.len() + 50);
-        let smoothing = Smoothing::from_theta(&theta, trend, season);
-        let (sse, state) = filter(values, start, m, trend, season, &smoothing)?;
-        let n_smoothing = theta0.len();
-        let n_states = 1
-            + usize::from(trend == TrendKind::Damped)
-            + if season == SeasonKind::None { 0 } else { m - 1 };
+        let (smoothing, shift) = split(&theta);
+        let (sse, state) = filter(values, start, m, trend, season, &smoothing, &shift)?;
+        let n_states =
+            1 + usize::from(trend.has_slope()) + if season == SeasonKind::None { 0 } else { m - 1 };
         let k = (n_smoothing + n_states + 1) as f64;
         let n_f = n as f64;
         let aicc = if n_f - k - 1.0 > 0.0 {
@@ -376,6 +446,7 @@ impl EtsFit {
         let trend = match self.trend {
             TrendKind::None => "N",
             TrendKind::Damped => "Ad",
+            TrendKind::Additive => "A",
         };
         let season = match self.season {
             SeasonKind::None => "N",
@@ -408,7 +479,7 @@ impl EtsFit {
         let mut power = 1.0;
         (1..=steps)
             .map(|h| {
-                if self.trend == TrendKind::Damped {
+                if self.trend.has_slope() {
                     power *= self.phi;
                     damping += power;
                 }

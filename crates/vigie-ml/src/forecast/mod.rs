@@ -44,7 +44,7 @@ pub use data::{Covariate, CovariateTable, SeriesTable};
 pub use frame::{ColumnRoles, FrameTables, SINGLE_SERIES, split_frame};
 pub use interval::IntervalWidths;
 pub use model::{CovariateRole, ForecastModel, ForecastRow};
-pub use params::{ForecastParams, Strategy, default_gbdt_params};
+pub use params::{ForecastParams, Strategy, default_backtest_windows, default_gbdt_params};
 
 use data::{Panel, data_row};
 use global::FeatureSpec;
@@ -66,7 +66,7 @@ fn prepare(
 ) -> Result<(Panel, CheckedParams, FeatureSpec)> {
     params.check_static()?;
     let panel = Panel::build(table, params.frequency, None)?;
-    let checked = params.check(panel.grid.frequency, &panel.covariate_names)?;
+    let checked = params.check(panel.grid.frequency, covered(&panel), &panel.covariate_names)?;
     check_lengths(&panel, &checked)?;
     let names = |past_only: bool| -> Vec<String> {
         panel
@@ -89,6 +89,13 @@ fn prepare(
         day_of_year: false,
     };
     Ok((panel, checked, spec))
+}
+
+/// Periods from the earliest start of a series to the latest end.
+fn covered(panel: &Panel) -> usize {
+    let earliest = panel.series.iter().map(|s| s.start).min().unwrap_or(0);
+    let latest = panel.series.iter().map(|s| s.end()).max().unwrap_or(0);
+    usize::try_from(latest - earliest + 1).unwrap_or(0)
 }
 
 /// Whether the global model gets the moving-holiday features: for hourly,

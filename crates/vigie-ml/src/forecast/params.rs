@@ -57,8 +57,10 @@ pub struct ForecastParams {
     pub horizon: usize,
     /// The series' frequency, or `None` to infer it from the timestamps.
     pub frequency: Option<Frequency>,
-    /// Rolling-origin backtest windows of `horizon` periods, the last ones of the history.
-    pub backtest_windows: usize,
+    /// Rolling-origin backtest windows of `horizon` periods, the last ones of
+    /// the history; `None` for the frequency's default
+    /// ([`default_backtest_windows`]).
+    pub backtest_windows: Option<usize>,
     /// The strategies the backtest chooses among (seasonal naive is always
     /// backtested too, as the reference).
     pub strategies: Vec<Strategy>,
@@ -104,7 +106,7 @@ impl Default for ForecastParams {
         ForecastParams {
             horizon: 0,
             frequency: None,
-            backtest_windows: 3,
+            backtest_windows: None,
             strategies: Strategy::ALL.to_vec(),
             gbdt: default_gbdt_params(),
             lags: None,
@@ -127,7 +129,7 @@ impl ForecastParams {
         if self.horizon == 0 {
             return Err(MlError::param("horizon", "must be at least 1 period"));
         }
-        if self.backtest_windows == 0 {
+        if self.backtest_windows == Some(0) {
             return Err(MlError::param(
                 "backtest_windows",
                 "must be at least 1: the backtest chooses the strategy and calibrates the intervals",
@@ -142,10 +144,12 @@ impl ForecastParams {
         Ok(())
     }
 
-    /// The checked parameters for series of `frequency` with these covariate columns.
+    /// The checked parameters for series of `frequency` covering `covered`
+    /// periods from the earliest to the latest, with these covariate columns.
     pub(crate) fn check(
         &self,
         frequency: Frequency,
+        covered: usize,
         covariates: &[String],
     ) -> Result<CheckedParams> {
         self.check_static()?;
@@ -183,7 +187,9 @@ impl ForecastParams {
         Ok(CheckedParams {
             horizon: self.horizon,
             season,
-            backtest_windows: self.backtest_windows,
+            backtest_windows: self
+                .backtest_windows
+                .unwrap_or_else(|| default_backtest_windows(frequency, self.horizon, covered)),
             strategies,
             gbdt: self.gbdt.clone(),
             lags,
@@ -198,13 +204,35 @@ impl ForecastParams {
 /// Longest lag or window accepted, in periods (ten years of days).
 pub(crate) const MAX_LOOKBACK: usize = 3_660;
 
+/// Backtest windows when the caller names none: 3, and for hourly series
+/// as many as make the origins span two weeks (so that every hour of every
+/// weekday is forecast at least twice from different origins) when the
+/// backtest then takes at most half of the history, never fewer than 3.
+/// Hourly windows are cheap (a day or two each) and three of them see one
+/// weekday at most once; daily and coarser windows are long enough already.
+pub fn default_backtest_windows(frequency: Frequency, horizon: usize, covered: usize) -> usize {
+    const AT_LEAST: usize = 3;
+    if frequency != Frequency::Hourly || horizon == 0 {
+        return AT_LEAST;
+    }
+    let two_weeks = (2 * 7 * 24_usize).div_ceil(horizon);
+    let half_history = covered / 2 / horizon;
+    two_weeks.min(half_history).max(AT_LEAST)
+}
+
+/// Hourly lags: the last day, hour by hour (as mlforecast's usual hourly
+/// setup), then the same hour two days and a week before.
+const HOURLY_LAGS: [usize; 26] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 48, 168,
+];
+
 /// Default lags and rolling windows per frequency: recent periods, the
 /// season, and for hourly data the next cycle up (a week). Daily data's year
 /// ago is not a lag but a week's mean (`FeatureSpec::year_ago`): the
 /// same weekday a year ago may have been a holiday that moved.
 fn default_lookbacks(frequency: Frequency) -> (&'static [usize], &'static [usize]) {
     match frequency {
-        Frequency::Hourly => (&[1, 2, 3, 24, 48, 168], &[6, 168]),
+        Frequency::Hourly => (&HOURLY_LAGS, &[6, 24, 168]),
         Frequency::Daily => (&[1, 2, 3, 4, 5, 6, 7, 14, 21, 28], &[28, 91]),
         Frequency::Weekly => (&[1, 2, 3, 4, 52], &[4, 13]),
         Frequency::Monthly => (&[1, 2, 3, 6, 12], &[3]),

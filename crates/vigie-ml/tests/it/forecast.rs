@@ -329,7 +329,7 @@ fn a_series_times_1000_gets_forecasts_times_1000() {
     }
     let params = ForecastParams {
         strategies: vec![Strategy::GlobalGbdt],
-        backtest_windows: 2,
+        backtest_windows: Some(2),
         ..ForecastParams::new(14)
     };
     let (model, report) = forecast::fit(&table, &params).unwrap();
@@ -382,7 +382,7 @@ fn leakage_fixture() -> &'static (Revenue, ForecastParams, forecast::Backtest) {
     FIXTURE.get_or_init(|| {
         let revenue = revenue(6, 400, 3, true);
         let params = ForecastParams {
-            backtest_windows: 3,
+            backtest_windows: Some(3),
             past_only_covariates: vec!["footfall".into()],
             gbdt: vigie_ml::gbdt::GbdtParams { n_rounds: 40, ..forecast::default_gbdt_params() },
             ..ForecastParams::new(14)
@@ -497,7 +497,7 @@ fn frequency_is_inferred_and_forecast_times_follow_the_calendar() {
         &leap,
         &ForecastParams {
             strategies: vec![Strategy::SeasonalNaive],
-            backtest_windows: 1,
+            backtest_windows: Some(1),
             ..ForecastParams::new(12)
         },
     )
@@ -571,7 +571,7 @@ fn bad_tables_get_errors_naming_the_series_and_row() {
         forecast::fit(&daily(60), &params).unwrap_err().to_string(),
         "invalid parameter past_only_covariates: \"footfall\" is not a covariate of the table; the covariates are []"
     );
-    let params = ForecastParams { backtest_windows: 20, ..ForecastParams::new(7) };
+    let params = ForecastParams { backtest_windows: Some(20), ..ForecastParams::new(7) };
     assert_eq!(
         forecast::fit(&daily(60), &params).unwrap_err().to_string(),
         "invalid parameter backtest_windows: 20 windows of 7 periods after two seasons of history need 154 daily periods; the table covers 60"
@@ -585,7 +585,7 @@ fn bad_tables_get_errors_naming_the_series_and_row() {
             staggered.values.push(1.0);
         }
     }
-    let params = ForecastParams { backtest_windows: 1, ..ForecastParams::new(7) };
+    let params = ForecastParams { backtest_windows: Some(1), ..ForecastParams::new(7) };
     assert_eq!(
         forecast::fit(&staggered, &params).unwrap_err().to_string(),
         "no series has two seasons (14 daily periods) of history before the first backtest origin 2024-02-28; use fewer backtest windows or a shorter horizon"
