@@ -84,11 +84,13 @@ pub struct ForecastParams {
 
 /// Boosting defaults for the global model: shallower, more regularised trees
 /// than for business tables, fixed rounds (no validation rows are held out of
-/// a history whose last periods matter most).
+/// a history whose last periods matter most). 150 rounds at 0.1 backtest as
+/// well as 300 at 0.05 did (revenue 0.608 against 0.609, bikeshare 0.601
+/// against 0.619) in half the boosting time, which is most of training.
 pub fn default_gbdt_params() -> GbdtParams {
     GbdtParams {
-        n_rounds: 300,
-        learning_rate: 0.05,
+        n_rounds: 150,
+        learning_rate: 0.1,
         max_leaves: 31,
         max_depth: None,
         min_child_weight: 20.0,
