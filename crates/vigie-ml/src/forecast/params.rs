@@ -19,8 +19,9 @@ use crate::gbdt::GbdtParams;
 pub enum Strategy {
     /// Repeat the last season: the forecast for `t` is the value at `t - season`.
     SeasonalNaive,
-    /// Exponential smoothing (Holt-Winters, damped trend, additive or
-    /// multiplicative season) fitted per series, the form picked by AICc.
+    /// Exponential smoothing (Holt-Winters: no, additive or damped trend;
+    /// no, additive or multiplicative season) fitted per series, the form
+    /// picked by AICc.
     Ets,
     /// One gradient-boosted tree model learned across all series on
     /// normalised lags, rolling statistics, calendar and covariates,
