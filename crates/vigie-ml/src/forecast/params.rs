@@ -19,8 +19,9 @@ use crate::gbdt::GbdtParams;
 pub enum Strategy {
     /// Repeat the last season: the forecast for `t` is the value at `t - season`.
     SeasonalNaive,
-    /// Exponential smoothing (Holt-Winters, damped trend, additive or
-    /// multiplicative season) fitted per series, the form picked by AICc.
+    /// Exponential smoothing (Holt-Winters: no, additive or damped trend;
+    /// no, additive or multiplicative season) fitted per series, the form
+    /// picked by AICc.
     Ets,
     /// One gradient-boosted tree model learned across all series on
     /// normalised lags, rolling statistics, calendar and covariates,
@@ -84,11 +85,13 @@ pub struct ForecastParams {
 
 /// Boosting defaults for the global model: shallower, more regularised trees
 /// than for business tables, fixed rounds (no validation rows are held out of
-/// a history whose last periods matter most).
+/// a history whose last periods matter most). 150 rounds at 0.1 backtest as
+/// well as 300 at 0.05 did (revenue 0.608 against 0.609, bikeshare 0.601
+/// against 0.619) in half the boosting time, which is most of training.
 pub fn default_gbdt_params() -> GbdtParams {
     GbdtParams {
-        n_rounds: 300,
-        learning_rate: 0.05,
+        n_rounds: 150,
+        learning_rate: 0.1,
         max_leaves: 31,
         max_depth: None,
         min_child_weight: 20.0,
