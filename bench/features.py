@@ -560,6 +560,10 @@ def report(results: dict) -> str:
             lines.append(f"| {name} | {s['events']:,} | {fmt(s['seconds'])} | "
                          f"{fmt(s['events_per_s'])} | {fmt(mb['min'])} / {fmt(mb['median'])} / "
                          f"{fmt(mb['max'])} | {fmt(ceiling)} | {target} | {met} |")
+        calls = {name: s.get("catch_up_calls") for name, s in stream.items()}
+        lines += ["", "catch_up calls to read every event (tansu may report a partition's end "
+                  "short of what it acknowledged): " +
+                  ", ".join(f"{name} {n}" for name, n in calls.items()) + "."]
         lines.append("")
     return "\n".join(lines)
 

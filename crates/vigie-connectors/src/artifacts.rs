@@ -190,13 +190,17 @@ impl ArtifactStore {
 
     /// Reads the object `key` whole.
     pub fn get(&self, key: &str) -> Result<Vec<u8>, ConnectorError> {
+        self.get_bytes(key).map(|bytes| bytes.to_vec())
+    }
+
+    /// Reads the object `key` whole, in the buffer the store read it into (no copy).
+    pub fn get_bytes(&self, key: &str) -> Result<bytes::Bytes, ConnectorError> {
         let path = self.path(key)?;
         self.runtime
             .block_on(async {
                 let found = self.store.get(&path).await?;
                 found.bytes().await
             })
-            .map(|bytes| bytes.to_vec())
             .map_err(|source| self.failed(key, source))
     }
 

@@ -110,21 +110,18 @@ impl ViewIndex {
             sum += count;
             starts.push(sum);
         }
-        // Pass 2: place the rows, stably, so each key keeps the order it was read in.
+        // Pass 2: place the rows, stably, so each key keeps the order it was read in. One
+        // record per row, so each placement touches one place in memory.
         let mut next: Vec<usize> = starts[..counts.len()].to_vec();
-        let mut order = vec![RowAt { batch: 0, row: 0 }; total];
-        let mut times = vec![0i64; total];
-        let mut arrivals = vec![0u64; total];
+        let mut placed = vec![(0i64, 0u64, RowAt { batch: 0, row: 0 }); total];
         let mut numbered = key_of_row.iter();
         for (index, batch) in batches.iter().enumerate() {
             let batch_times = time_column(batch, index)?.values();
             let batch_arrivals = arrival_column(batch, index)?.values();
-            for row in 0..batch.num_rows() {
+            for (row, (&time, &arrival)) in batch_times.iter().zip(batch_arrivals).enumerate() {
                 let Some(&number) = numbered.next() else { break };
                 let slot = &mut next[number as usize];
-                order[*slot] = RowAt { batch: index as u32, row: row as u32 };
-                times[*slot] = batch_times[row];
-                arrivals[*slot] = batch_arrivals[row];
+                placed[*slot] = (time, arrival, RowAt { batch: index as u32, row: row as u32 });
                 *slot += 1;
             }
         }
@@ -132,19 +129,13 @@ impl ViewIndex {
         // Parts written in day order and sorted within keep each key in time order; any
         // key that is not is sorted alone.
         for pair in starts.windows(2) {
-            let (lo, hi) = (pair[0], pair[1]);
-            let sorted =
-                (lo + 1..hi).all(|i| (times[i - 1], arrivals[i - 1]) <= (times[i], arrivals[i]));
-            if !sorted {
-                let mut rows: Vec<(i64, u64, RowAt)> =
-                    (lo..hi).map(|i| (times[i], arrivals[i], order[i])).collect();
+            let rows = &mut placed[pair[0]..pair[1]];
+            if !rows.is_sorted_by_key(|&(time, arrival, _)| (time, arrival)) {
                 rows.sort_unstable_by_key(|&(time, arrival, _)| (time, arrival));
-                for (offset, (time, _, at)) in rows.into_iter().enumerate() {
-                    times[lo + offset] = time;
-                    order[lo + offset] = at;
-                }
             }
         }
+        let times = placed.iter().map(|&(time, _, _)| time).collect();
+        let order = placed.into_iter().map(|(_, _, at)| at).collect();
         Ok(ViewIndex { batches, numbers, starts, order, times })
     }
 

@@ -180,9 +180,39 @@ impl Offline {
         columns: Option<&[&str]>,
     ) -> Result<Vec<RecordBatch>> {
         let Some(current) = self.current(view)? else { return Ok(Vec::new()) };
+        let keys = self.parquet_keys(&format!("views/{view}/gen-{}/", current.generation))?;
+        // The parts are independent: each thread reads and decodes a run of them.
+        let threads = std::thread::available_parallelism().map_or(1, usize::from).min(keys.len());
+        if threads <= 1 {
+            let mut batches = Vec::new();
+            for key in &keys {
+                self.read_part(key, columns, &mut batches)?;
+            }
+            return Ok(batches);
+        }
+        let runs: Vec<Result<Vec<RecordBatch>>> = std::thread::scope(|scope| {
+            let readers: Vec<_> = keys
+                .chunks(keys.len().div_ceil(threads))
+                .map(|run| {
+                    scope.spawn(move || {
+                        let mut batches = Vec::new();
+                        for key in run {
+                            self.read_part(key, columns, &mut batches)?;
+                        }
+                        Ok(batches)
+                    })
+                })
+                .collect();
+            readers
+                .into_iter()
+                .map(|reader| {
+                    reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
         let mut batches = Vec::new();
-        for key in self.parquet_keys(&format!("views/{view}/gen-{}/", current.generation))? {
-            self.read_part(&key, columns, &mut batches)?;
+        for run in runs {
+            batches.extend(run?);
         }
         Ok(batches)
     }
@@ -237,9 +267,8 @@ impl Offline {
         batches: &mut Vec<RecordBatch>,
     ) -> Result<()> {
         let fail = |e: parquet::errors::ParquetError| storage(&self.location(key), e);
-        let bytes = self.objects.get(key).map_err(failed)?;
-        let mut builder =
-            ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).map_err(fail)?;
+        let bytes = self.objects.get_bytes(key).map_err(failed)?;
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(fail)?;
         if let Some(columns) = columns {
             let schema = builder.schema();
             let wanted: Vec<usize> =
