@@ -546,8 +546,9 @@ pub struct TrainArgs {
     /// Forecasting: covariates known ahead (promotions, prices, holidays), given for forecast periods.
     #[arg(long, value_name = "COL,...", value_delimiter = ',')]
     pub future_covariates: Vec<String>,
-    /// Forecasting: rolling-origin backtest windows (the last ones of the history); default 3
-    /// (or vigie.toml's for MODEL).
+    /// Forecasting: rolling-origin backtest windows (the last ones of the history); default
+    /// vigie.toml's for MODEL, else 3, or for hourly series enough to span two weeks (at most
+    /// half the history, at least 3).
     #[arg(long, value_name = "N")]
     pub backtest_windows: Option<usize>,
     /// The positive class of a binary label (default: the minority class).
