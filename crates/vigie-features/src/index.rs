@@ -39,8 +39,10 @@ pub struct RowAt {
 #[derive(Debug)]
 pub struct ViewIndex {
     batches: Vec<RecordBatch>,
-    /// Key text → key number, numbered in order of first appearance.
-    numbers: HashMap<String, u32>,
+    /// Key text → key number, numbered in order of first appearance. foldhash rather than
+    /// SipHash: the keys come from the project's own offline store, and hashing them is
+    /// most of the index's work.
+    numbers: HashMap<String, u32, foldhash::fast::RandomState>,
     /// The rows of key number `k` are `order[starts[k]..starts[k + 1]]`.
     starts: Vec<usize>,
     /// Every row, grouped by key, each key's in `(time, arrival)` order.
@@ -77,7 +79,7 @@ impl ViewIndex {
             return Err(invalid(format!("a view of {total} rows is more than this join reads")));
         }
         // Pass 1: each row's key number, and how many rows each key has.
-        let mut numbers: HashMap<String, u32> = HashMap::new();
+        let mut numbers: HashMap<String, u32, _> = HashMap::default();
         let mut key_of_row: Vec<u32> = Vec::with_capacity(total);
         let mut counts: Vec<usize> = Vec::new();
         for (index, batch) in batches.iter().enumerate() {
@@ -158,7 +160,39 @@ impl ViewIndex {
     /// `(time, arrival)` at or before that time, if any and if not older than `ttl`
     /// microseconds.
     pub fn as_of(&self, keys: &StringArray, times: &[i64], ttl: Option<i64>) -> Vec<Option<RowAt>> {
-        (0..keys.len())
+        // Each core searches a run of the rows.
+        let rows = keys.len();
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        if threads <= 1 || rows < 65_536 {
+            return self.as_of_rows(keys, times, ttl, 0..rows);
+        }
+        let run = rows.div_ceil(threads);
+        std::thread::scope(|scope| {
+            let searches: Vec<_> = (0..rows)
+                .step_by(run)
+                .map(|start| {
+                    let range = start..(start + run).min(rows);
+                    scope.spawn(move || self.as_of_rows(keys, times, ttl, range))
+                })
+                .collect();
+            searches
+                .into_iter()
+                .flat_map(|search| {
+                    search.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    }
+
+    /// [`ViewIndex::as_of`] for the rows `range`.
+    fn as_of_rows(
+        &self,
+        keys: &StringArray,
+        times: &[i64],
+        ttl: Option<i64>,
+        range: std::ops::Range<usize>,
+    ) -> Vec<Option<RowAt>> {
+        range
             .map(|row| {
                 if keys.is_null(row) {
                     return None;
@@ -195,6 +229,36 @@ impl ViewIndex {
             .map(|pick| pick.map_or((missing, 0), |at| (at.batch as usize, at.row as usize)))
             .collect();
         interleave(&sources, &indices).map(Some).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// [`ViewIndex::gather`] of each of `names`, the columns shared among the cores.
+    pub fn gather_columns(
+        &self,
+        names: &[&str],
+        picks: &[Option<RowAt>],
+    ) -> Result<Vec<Option<ArrayRef>>> {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        if threads <= 1 || names.len() <= 1 {
+            return names.iter().map(|name| self.gather(name, picks)).collect();
+        }
+        let run = names.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let gathers: Vec<_> = names
+                .chunks(run)
+                .map(|run| {
+                    scope.spawn(move || {
+                        run.iter().map(|name| self.gather(name, picks)).collect::<Result<Vec<_>>>()
+                    })
+                })
+                .collect();
+            let mut columns = Vec::with_capacity(names.len());
+            for gather in gathers {
+                columns.extend(
+                    gather.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+                );
+            }
+            Ok(columns)
+        })
     }
 
     /// Every row, ordered by key text, then time and arrival.

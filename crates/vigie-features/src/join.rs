@@ -118,8 +118,9 @@ impl FeatureStore {
             let wanted: Vec<&str> = names.iter().map(|(name, _)| name.as_str()).collect();
             let index = self.view_index(view_name, Some(&wanted))?;
             let picks = index.as_of(key_text, &times, ttl);
-            for (name, output) in names {
-                let joined = index.gather(name, &picks)?.ok_or_else(|| {
+            let gathered = index.gather_columns(&wanted, &picks)?;
+            for ((name, output), joined) in names.iter().zip(gathered) {
+                let joined = joined.ok_or_else(|| {
                     invalid(format!(
                         "feature view {view_name:?} has no computed column {name:?}; run `vigie materialize {view_name}`"
                     ))

@@ -298,10 +298,8 @@ fn run_join(args: &JoinArgs) -> Result<Json> {
     let picks = index.as_of(keys, &times, Some(ttl));
     let as_of_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let mut gathered = Vec::new();
-    for name in &names {
-        gathered.push(index.gather(name, &picks)?.context("feature column")?);
-    }
+    let wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+    let gathered = index.gather_columns(&wanted, &picks)?;
     let take_s = started.elapsed().as_secs_f64();
     black_box(gathered);
     drop(index);
@@ -322,7 +320,7 @@ fn run_join(args: &JoinArgs) -> Result<Json> {
             "ViewIndex::new (group by key, no sort)": index_s,
             "entity keys and times (cast)": prepare_s,
             "ViewIndex::as_of": as_of_s,
-            "ViewIndex::gather (every feature column)": take_s,
+            "ViewIndex::gather_columns (every feature column)": take_s,
         },
         "setup_s": {
             "ingest": ingest_s,

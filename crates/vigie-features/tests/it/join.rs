@@ -116,3 +116,21 @@ proptest! {
         }
     }
 }
+
+/// Past 65,536 rows the search is shared among the cores: the same picks as row by row.
+#[test]
+fn a_long_entity_table_gets_the_same_rows_as_one_row_at_a_time() {
+    let mut view: Rows = (0..3_000).map(|i| (format!("c{}", i % 97), i * 7 % 1_000)).collect();
+    view.sort();
+    let index = ViewIndex::new(parts(&view, 5, false)).expect("index");
+    let keys: Vec<String> = (0..70_000).map(|i| format!("c{}", i % 101)).collect();
+    let times: Vec<i64> = (0..70_000).map(|i| i * 13 % 1_100 - 50).collect();
+    let all = index.as_of(&StringArray::from(keys.clone()), &times, Some(300));
+    assert_eq!(all.len(), keys.len());
+    for (row, pick) in all.iter().enumerate().step_by(7) {
+        let alone =
+            index.as_of(&StringArray::from(vec![keys[row].as_str()]), &times[row..=row], Some(300));
+        assert_eq!(alone, [*pick], "row {row}");
+    }
+    assert!(all.iter().filter(|p| p.is_some()).count() > 10_000, "the test finds rows");
+}
