@@ -560,6 +560,11 @@ def report(results: dict) -> str:
             lines.append(f"| {name} | {s['events']:,} | {fmt(s['seconds'])} | "
                          f"{fmt(s['events_per_s'])} | {fmt(mb['min'])} / {fmt(mb['median'])} / "
                          f"{fmt(mb['max'])} | {fmt(ceiling)} | {target} | {met} |")
+        cpu = {name: s.get("cpu_per_second") or {} for name, s in stream.items()}
+        lines += ["", "CPU per second of the timed part (the processor's thread / the whole "
+                  "process, of 2 cores): " + ", ".join(
+                      f"{name} {fmt(c.get('processor_thread'))} / {fmt(c.get('process'))}"
+                      for name, c in cpu.items()) + "."]
         calls = {name: s.get("catch_up_calls") for name, s in stream.items()}
         lines += ["", "catch_up calls to read every event (tansu may report a partition's end "
                   "short of what it acknowledged): " +

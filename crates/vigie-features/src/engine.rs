@@ -377,43 +377,34 @@ impl FeatureStore {
         })
     }
 
-    /// Stores events of streaming source `name` (`batch`, source columns only, with their
-    /// event `times` in microseconds, as the events' checks read them), numbered in
-    /// the order they arrived (so the lateness rule judges them as they arrived), and records
-    /// with `position` how far its log or topic was read. Returns the rows as stored (with
-    /// `_time` and `_arrival`). The part and the state are written as by [`ingest`], so a
-    /// crash between them redoes the same part.
+    /// Stores events of streaming source `name` as its next part, numbered in the order they
+    /// arrived (so the lateness rule judges them as they arrived), and records with
+    /// `position` how far its log or topic was read. `prepared` is the part made ahead by
+    /// [`EventRows::prepare`], used when numbered from the source's next arrival. Returns
+    /// the rows as stored (with `_time` and `_arrival`). The part and the state are written
+    /// as by [`ingest`], so a crash between them redoes the same part.
     ///
     /// [`ingest`]: FeatureStore::ingest
     pub(crate) fn store_events(
         &self,
         name: &str,
-        batch: &RecordBatch,
-        times: &[i64],
+        events: &EventRows<'_>,
+        prepared: Option<PreparedPart>,
         position: impl FnOnce(&mut SourceState),
     ) -> Result<Option<RecordBatch>> {
         let mut state = self.offline.state(name)?;
-        let origin = format!("source {name:?} (events)");
-        let stored = if batch.num_rows() == 0 {
+        let stored = if events.batch.num_rows() == 0 {
             None
         } else {
-            if times.len() != batch.num_rows() {
-                return Err(invalid(format!(
-                    "internal: {origin}: {} times for {} rows",
-                    times.len(),
-                    batch.num_rows()
-                )));
-            }
-            let newest = times.iter().copied().max();
-            let times: ArrayRef = Arc::new(TimestampMicrosecondArray::from(times.to_vec()));
-            let target = self.offline.source_schema(name)?;
-            let keep = (0..batch.num_rows() as u32).collect();
-            let first = state.next_arrival;
-            let rows = numbered(batch, &times, keep, first, target.as_ref(), &origin)?;
-            self.offline.append(name, first, std::slice::from_ref(&rows))?;
-            state.next_arrival += rows.num_rows() as u64;
-            state.watermark = newest.max(state.watermark);
-            Some(rows)
+            // A part numbered from another arrival (rows stored meanwhile) is made again.
+            let part = match prepared.filter(|part| part.first == state.next_arrival) {
+                Some(part) => part,
+                None => events.prepare(name, state.next_arrival)?,
+            };
+            self.offline.append_encoded(name, part.first, part.bytes)?;
+            state.next_arrival += part.rows.num_rows() as u64;
+            state.watermark = part.newest.max(state.watermark);
+            Some(part.rows)
         };
         position(&mut state);
         self.offline.set_state(name, &state)?;
@@ -685,14 +676,24 @@ fn numbered(
     origin: &str,
 ) -> Result<RecordBatch> {
     let n = keep.len() as u64;
-    let indices = arrow::array::UInt32Array::from(keep);
-    let mut columns: Vec<ArrayRef> = all
-        .columns()
-        .iter()
-        .map(|c| take(c.as_ref(), &indices, None))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| invalid(format!("{origin}: {e}")))?;
-    columns.push(take(times, &indices, None).map_err(|e| invalid(e.to_string()))?);
+    // Every row in order (the stream's events): the columns as they are.
+    let every_row =
+        keep.len() == all.num_rows() && keep.iter().enumerate().all(|(i, &k)| i == k as usize);
+    let mut columns: Vec<ArrayRef> = if every_row {
+        let mut columns = all.columns().to_vec();
+        columns.push(Arc::clone(times));
+        columns
+    } else {
+        let indices = arrow::array::UInt32Array::from(keep);
+        let mut columns: Vec<ArrayRef> = all
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &indices, None))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| invalid(format!("{origin}: {e}")))?;
+        columns.push(take(times, &indices, None).map_err(|e| invalid(e.to_string()))?);
+        columns
+    };
     columns
         .push(Arc::new(UInt64Array::from((first_arrival..first_arrival + n).collect::<Vec<_>>())));
     let mut fields: Vec<Field> =
@@ -724,6 +725,51 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef, origin: &str) -> Result<Reco
         columns.push(converted);
     }
     RecordBatch::try_new(schema.clone(), columns).map_err(|e| invalid(e.to_string()))
+}
+
+/// Events of a streaming source as rows, before they are stored.
+pub(crate) struct EventRows<'a> {
+    /// The source columns.
+    pub(crate) batch: &'a RecordBatch,
+    /// Each row's event time, microseconds, as the events' checks read it.
+    pub(crate) times: &'a [i64],
+    /// The types of the source's stored columns, which a new part is cast to.
+    pub(crate) target: Option<&'a SchemaRef>,
+}
+
+/// Events made into a part of their source: numbered, typed and encoded, not yet written.
+pub(crate) struct PreparedPart {
+    /// The arrival number of its first row.
+    first: u64,
+    /// Its rows, with `_time` and `_arrival`.
+    rows: RecordBatch,
+    /// Its Parquet object.
+    bytes: Vec<u8>,
+    /// The latest event time in it.
+    newest: Option<i64>,
+}
+
+impl EventRows<'_> {
+    /// The part these rows make when numbered from arrival `first`: pure computation, so the
+    /// stream processor makes the next part on its reading thread.
+    pub(crate) fn prepare(&self, source: &str, first: u64) -> Result<PreparedPart> {
+        let origin = format!("source {source:?} (events)");
+        let batch = self.batch;
+        if self.times.len() != batch.num_rows() {
+            return Err(invalid(format!(
+                "internal: {origin}: {} times for {} rows",
+                self.times.len(),
+                batch.num_rows()
+            )));
+        }
+        let newest = self.times.iter().copied().max();
+        let times: ArrayRef = Arc::new(TimestampMicrosecondArray::from(self.times.to_vec()));
+        let keep = (0..batch.num_rows() as u32).collect();
+        let rows = numbered(batch, &times, keep, first, self.target, &origin)?;
+        let bytes = crate::offline::encode_parquet(std::slice::from_ref(&rows))
+            .map_err(|e| invalid(format!("{origin}: {e}")))?;
+        Ok(PreparedPart { first, rows, bytes, newest })
+    }
 }
 
 fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {

@@ -139,8 +139,18 @@ impl Offline {
 
     /// Writes one part of a source's rows.
     pub fn append(&self, source: &str, first_arrival: u64, batches: &[RecordBatch]) -> Result<()> {
-        let key = format!("sources/{source}/part-{first_arrival:012}.parquet");
-        self.put_parquet(&key, batches)
+        let bytes = encode_parquet(batches)
+            .map_err(|e| storage(&self.location(&Self::part_key(source, first_arrival)), e))?;
+        self.append_encoded(source, first_arrival, bytes)
+    }
+
+    /// Writes one part of a source's rows already encoded by [`encode_parquet`].
+    pub fn append_encoded(&self, source: &str, first_arrival: u64, bytes: Vec<u8>) -> Result<()> {
+        self.objects.put(&Self::part_key(source, first_arrival), bytes).map_err(failed)
+    }
+
+    fn part_key(source: &str, first_arrival: u64) -> String {
+        format!("sources/{source}/part-{first_arrival:012}.parquet")
     }
 
     /// Whether any row of `source` is stored.
@@ -283,17 +293,25 @@ impl Offline {
     }
 
     fn put_parquet(&self, key: &str, batches: &[RecordBatch]) -> Result<()> {
-        let Some(first) = batches.first() else {
+        if batches.is_empty() {
             return Ok(());
-        };
-        let schema = Arc::clone(&first.schema());
-        let mut bytes = Vec::new();
-        let mut writer = ArrowWriter::try_new(&mut bytes, schema, None)
-            .map_err(|e| storage(&self.location(key), e))?;
-        for batch in batches {
-            writer.write(batch).map_err(|e| storage(&self.location(key), e))?;
         }
-        writer.close().map_err(|e| storage(&self.location(key), e))?;
+        let bytes = encode_parquet(batches).map_err(|e| storage(&self.location(key), e))?;
         self.objects.put(key, bytes).map_err(failed)
     }
+}
+
+/// `batches` (of one schema) as the bytes of a Parquet object; nothing for no batches. Pure
+/// computation: the stream processor runs it on its reading thread.
+pub fn encode_parquet(
+    batches: &[RecordBatch],
+) -> std::result::Result<Vec<u8>, parquet::errors::ParquetError> {
+    let mut bytes = Vec::new();
+    let Some(first) = batches.first() else { return Ok(bytes) };
+    let mut writer = ArrowWriter::try_new(&mut bytes, Arc::clone(&first.schema()), None)?;
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.close()?;
+    Ok(bytes)
 }

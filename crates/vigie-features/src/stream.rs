@@ -50,7 +50,7 @@ use vigie_core::ErrorCode;
 use vigie_core::config::{Source, SourceKind, expand_env};
 use vigie_online::{LatestRow, OnlineStore};
 
-use crate::engine::{self, Compiled, FeatureStore, format_micros};
+use crate::engine::{self, Compiled, EventRows, FeatureStore, PreparedPart, format_micros};
 use crate::error::{FeatureError, Result};
 use crate::events::{Converted, DeadLetter, EventShape, Incoming, LogCursor, to_batch};
 use crate::offline::SourceState;
@@ -335,6 +335,8 @@ struct ReadBatch {
     position: Position,
     /// Their rows and dead letters.
     converted: Converted,
+    /// Their part, made ahead (on the reading thread) when the arrival it starts at was known.
+    prepared: Option<PreparedPart>,
 }
 
 /// How far a source is read.
@@ -432,7 +434,8 @@ impl Input {
     }
 
     /// Up to `max` events after the last ones read, turned into rows typed as `schema`
-    /// (the source's stored columns, if any); `None` when there are none.
+    /// (the source's stored columns, if any), and into their part when its `first` arrival
+    /// is known; `None` when there are none.
     fn read_batch(
         &mut self,
         name: &str,
@@ -440,6 +443,7 @@ impl Input {
         schema: Option<&SchemaRef>,
         max: usize,
         maybe_late: &mut MaybeLate,
+        first: Option<u64>,
     ) -> Result<Option<ReadBatch>> {
         let events = self.read(name, max)?;
         let Some(last) = events.last().map(|e| e.sequence) else { return Ok(None) };
@@ -450,7 +454,13 @@ impl Input {
         let read = events.len() as u64;
         let converted =
             to_batch(events, shape, schema.map(AsRef::as_ref), &mut |time| maybe_late.check(time))?;
-        Ok(Some(ReadBatch { read, position, converted }))
+        let prepared = match first {
+            Some(first) if converted.batch.num_rows() > 0 => {
+                Some(event_rows(&converted, schema).prepare(name, first)?)
+            }
+            _ => None,
+        };
+        Ok(Some(ReadBatch { read, position, converted, prepared }))
     }
 
     /// After a store up to `position`: remembers what is stored, and tidies (prunes the
@@ -680,6 +690,7 @@ impl<'s> StreamProcessor<'s> {
                     source.schema.as_ref(),
                     max,
                     &mut source.maybe_late,
+                    None,
                 )?;
                 match read {
                     Some(batch) => batch,
@@ -687,14 +698,20 @@ impl<'s> StreamProcessor<'s> {
                 }
             }
         };
-        let ReadBatch { read, position, converted } = batch;
+        let ReadBatch { read, position, converted, prepared } = batch;
         dead.append(&source.name, None, &converted.dead)?;
         let stored = store.store_events(
             &source.name,
-            &converted.batch,
-            &converted.times,
+            &event_rows(&converted, source.schema.as_ref()),
+            prepared,
             |state: &mut SourceState| position.clone().record(state),
         )?;
+        // The arrival the next part starts at, so the reading thread can make it.
+        let next_first = stored.as_ref().and_then(|rows| {
+            let arrivals = rows.column_by_name(engine::ARRIVAL)?;
+            let arrivals = arrivals.as_any().downcast_ref::<UInt64Array>()?;
+            Some(arrivals.values().first()? + rows.num_rows() as u64)
+        });
         if source.schema.is_none() {
             source.schema = store.offline().source_schema(&source.name)?;
         }
@@ -712,7 +729,9 @@ impl<'s> StreamProcessor<'s> {
         let read_ahead = read >= max as u64;
         let (next, processed) = std::thread::scope(|scope| {
             let reader = read_ahead.then(|| {
-                scope.spawn(|| input.read_batch(name, shape, schema.as_ref(), max, maybe_late))
+                scope.spawn(|| {
+                    input.read_batch(name, shape, schema.as_ref(), max, maybe_late, next_first)
+                })
             });
             let processed = stored
                 .map_or(Ok(0), |rows| {
@@ -781,6 +800,11 @@ pub enum Progress<'a> {
     Step(&'a StepSummary),
     /// A step failed on an unavailable source or store; it is tried again.
     Retrying(&'a FeatureError),
+}
+
+/// The rows of converted events, typed as `schema` (the source's stored columns).
+fn event_rows<'a>(converted: &'a Converted, schema: Option<&'a SchemaRef>) -> EventRows<'a> {
+    EventRows { batch: &converted.batch, times: &converted.times, target: schema }
 }
 
 /// Runs stored `rows` of source `source` (converted from the events in `converted`) through

@@ -180,6 +180,24 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU seconds used so far by this thread, and by the whole process (every thread, ended
+/// ones included), where Linux tells them: `/proc/thread-self/schedstat` (nanoseconds) and
+/// `/proc/self/stat` (clock ticks, 100 a second on Linux).
+fn cpu_seconds() -> (Option<f64>, Option<f64>) {
+    let thread = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|nanos| nanos / 1e9);
+    let process = std::fs::read_to_string("/proc/self/stat").ok().and_then(|text| {
+        // Fields after the command name (in parentheses): utime and stime are the 12th and 13th.
+        let after = text.rsplit_once(')')?.1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / 100.0)
+    });
+    (thread, process)
+}
+
 fn feature_names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("f{i:02}")).collect()
 }
@@ -519,6 +537,7 @@ fn run_stream(args: &StreamArgs) -> Result<Json> {
     // `catch_up` stops where the source said it stood when it last ran dry. tansu (its log
     // on moto S3) sometimes reports a partition's end short of messages it has acknowledged,
     // so `catch_up` runs again until every produced event is read (each call counted).
+    let cpu_before = cpu_seconds();
     let mut summary = StepSummary::default();
     let mut catch_ups = 0u32;
     while summary.events < args.events as u64 && started.elapsed() < Duration::from_secs(600) {
@@ -531,6 +550,14 @@ fn run_stream(args: &StreamArgs) -> Result<Json> {
         summary.add(&more);
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_seconds();
+    let busy = |before: Option<f64>, after: Option<f64>| Some((after? - before?) / seconds);
+    let cpu = json!({
+        "what": "CPU seconds per second of the timed part: the processor's own thread, and \
+                 this whole process (the read-ahead thread, DataFusion's and librdkafka's)",
+        "processor_thread": busy(cpu_before.0, cpu_after.0),
+        "process": busy(cpu_before.1, cpu_after.1),
+    });
     if summary.events != args.events as u64 {
         bail!("catch_up read {} events, not {}", summary.events, args.events);
     }
@@ -631,6 +658,7 @@ fn run_stream(args: &StreamArgs) -> Result<Json> {
         "events_per_s": summary.events as f64 / seconds,
         "micro_batches": steps.len(),
         "catch_up_calls": catch_ups,
+        "cpu_per_second": cpu,
         "micro_batch_events_per_s": {
             "min": step_rates.first(),
             "median": median(step_rates.clone()),
