@@ -354,6 +354,8 @@ impl FeatureStore {
                     &origin,
                 )?);
                 state.next_arrival += n;
+                // No row of an ingest is late: no dead letter of it can be missing.
+                state.last_part = None;
             }
         }
         let count: usize = stored.iter().map(RecordBatch::num_rows).sum();
@@ -402,6 +404,7 @@ impl FeatureStore {
                 None => events.prepare(name, state.next_arrival)?,
             };
             self.offline.append_encoded(name, part.first, part.bytes)?;
+            state.last_part = Some(part.first);
             state.next_arrival += part.rows.num_rows() as u64;
             state.watermark = part.newest.max(state.watermark);
             Some(part.rows)

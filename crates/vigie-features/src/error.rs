@@ -53,6 +53,9 @@ pub enum FeatureError {
     /// Another stream processor holds the project's lock.
     #[error("{0}: another stream processor (`vigie stream` or `vigie serve`) runs on this project")]
     Busy(PathBuf),
+    /// Another process appends to the project's event logs.
+    #[error("{0}: another `vigie serve` appends to this project's event logs")]
+    LogBusy(PathBuf),
     /// The online store failed. Not marked `#[source]`, as for `Source`: a printed error chain
     /// would repeat the message.
     #[error("online store: {0}")]
@@ -79,7 +82,7 @@ impl FeatureError {
             },
             FeatureError::Source { error, .. } => error.code(),
             FeatureError::Storage { .. } => ErrorCode::Unavailable,
-            FeatureError::Busy(_) => ErrorCode::Conflict,
+            FeatureError::Busy(_) | FeatureError::LogBusy(_) => ErrorCode::Conflict,
             FeatureError::Online(error) => error.code(),
         }
     }

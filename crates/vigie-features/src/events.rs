@@ -252,6 +252,9 @@ pub struct EventLog {
     root: PathBuf,
     shapes: BTreeMap<String, EventShape>,
     writers: HashMap<String, SourceLog>,
+    /// The logs' writer lock (when the project has HTTP sources), held while this is open:
+    /// two processes appending to one log would interleave their sequence numbers.
+    _lock: Option<File>,
 }
 
 /// The segments of a source's log folder: (first sequence number, path), in order.
@@ -275,6 +278,21 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     }
     found.sort();
     Ok(found)
+}
+
+/// Takes the writer lock of the event logs under `root`, held while the returned file is
+/// open; a second writer is refused with [`FeatureError::LogBusy`].
+fn writer_lock(root: &Path) -> Result<File> {
+    fs::create_dir_all(root).map_err(|e| storage(root, e))?;
+    let path = root.join(".writer.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| storage(&path, e))?;
+    lock.try_lock().map_err(|_| FeatureError::LogBusy(path.clone()))?;
+    Ok(lock)
 }
 
 fn segment_path(dir: &Path, first: u64) -> PathBuf {
@@ -439,7 +457,8 @@ impl EventLog {
             })
             .collect();
         let writers = shapes.keys().map(|name| (name.clone(), SourceLog::default())).collect();
-        Ok(EventLog { root: root.to_owned(), shapes, writers })
+        let lock = if shapes.is_empty() { None } else { Some(writer_lock(root)?) };
+        Ok(EventLog { root: root.to_owned(), shapes, writers, _lock: lock })
     }
 
     /// The sources that take posted events.
@@ -591,6 +610,9 @@ pub struct DeadLetter {
     pub reason: String,
     /// The event as received (null when unreadable).
     pub event: Json,
+    /// The arrival number it was stored under: only events a view refused as late were
+    /// stored.
+    pub arrival: Option<u64>,
 }
 
 /// The value at a dotted path of `event`, if every step is an object.
@@ -742,7 +764,13 @@ pub(crate) fn to_batch(
     let mut good: Vec<(Option<i32>, u64, Json, i64)> = Vec::with_capacity(events.len());
     for Incoming { partition, sequence, event } in events {
         match event {
-            Err(reason) => dead.push(DeadLetter { partition, sequence, reason, event: Json::Null }),
+            Err(reason) => dead.push(DeadLetter {
+                partition,
+                sequence,
+                reason,
+                event: Json::Null,
+                arrival: None,
+            }),
             Ok(event) => match shape.checked_time(&event) {
                 Ok(time) => good.push((partition, sequence, event, time)),
                 Err(refusal) => dead.push(DeadLetter {
@@ -753,6 +781,7 @@ pub(crate) fn to_batch(
                         None => refusal.message,
                     },
                     event,
+                    arrival: None,
                 }),
             },
         }
@@ -807,6 +836,7 @@ pub(crate) fn to_batch(
                     sequence: *sequence,
                     reason: format!("{column}: {reason}"),
                     event: body.clone(),
+                    arrival: None,
                 });
                 *misfit_flag = true;
             }

@@ -43,6 +43,11 @@ pub struct SourceState {
     /// Kafka sources: the next offset of each partition stored so far.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub partitions: std::collections::BTreeMap<i32, i64>,
+    /// The arrival number of the first row of the last part, when the stream processor
+    /// stored it: the one part whose late events' dead letters a crash may have left
+    /// unwritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_part: Option<u64>,
 }
 
 /// Which generation of a view's rows readers read.

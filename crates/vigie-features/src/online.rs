@@ -5,7 +5,8 @@
 //! reads, live in that crate.
 
 use arrow::array::{
-    Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
+    Array, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray, UInt64Array,
 };
 use serde_json::{Map, Value as Json};
 pub use vigie_online::{LatestRow, OnlineError, OnlineLocation, OnlineRow, OnlineStore};
@@ -63,13 +64,20 @@ pub fn materialize(
     Ok(store.write(view, latest)?)
 }
 
-/// One cell as JSON: numbers (non-finite as null), text, or null.
-fn cell(column: &dyn Array, row: usize) -> Json {
+/// One cell as JSON: numbers (non-finite as null), booleans, text, anything else as
+/// displayed, or null.
+pub(crate) fn cell(column: &dyn Array, row: usize) -> Json {
     if column.is_null(row) {
         return Json::Null;
     }
     if let Some(numbers) = column.as_any().downcast_ref::<Float64Array>() {
         return serde_json::Number::from_f64(numbers.value(row)).map_or(Json::Null, Json::Number);
+    }
+    if let Some(integers) = column.as_any().downcast_ref::<Int64Array>() {
+        return Json::from(integers.value(row));
+    }
+    if let Some(flags) = column.as_any().downcast_ref::<BooleanArray>() {
+        return Json::Bool(flags.value(row));
     }
     if let Some(text) = column.as_any().downcast_ref::<StringArray>() {
         return Json::String(text.value(row).to_owned());

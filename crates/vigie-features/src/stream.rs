@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arrow::array::{
-    Array, ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
+    Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
 };
 use arrow::datatypes::{DataType, SchemaRef};
 use serde_json::{Value as Json, json};
@@ -54,6 +54,7 @@ use crate::engine::{self, Compiled, EventRows, FeatureStore, PreparedPart, forma
 use crate::error::{FeatureError, Result};
 use crate::events::{Converted, DeadLetter, EventShape, Incoming, LogCursor, to_batch};
 use crate::offline::SourceState;
+use crate::online::cell;
 use crate::window::{Cell, Stream};
 
 /// Events read per source and step.
@@ -521,23 +522,6 @@ fn number(value: f64) -> Json {
     serde_json::Number::from_f64(value).map_or(Json::Null, Json::Number)
 }
 
-/// One cell as JSON, as materialisation writes it.
-fn cell(column: &dyn Array, row: usize) -> Json {
-    if column.is_null(row) {
-        return Json::Null;
-    }
-    if let Some(numbers) = column.as_any().downcast_ref::<Float64Array>() {
-        return number(numbers.value(row));
-    }
-    if let Some(text) = column.as_any().downcast_ref::<StringArray>() {
-        return Json::String(text.value(row).to_owned());
-    }
-    match arrow::util::display::array_value_to_string(column, row) {
-        Ok(text) => Json::String(text),
-        Err(_) => Json::Null,
-    }
-}
-
 /// Takes the project's processor lock (under `log_root`), held while the returned file
 /// is open: a second processor, or a change that needs none running (`vigie
 /// materialize --refit`), is refused with [`FeatureError::Busy`].
@@ -567,6 +551,7 @@ impl<'s> StreamProcessor<'s> {
     ) -> Result<Self> {
         let lock = processor_lock(log_root)?;
         let config = store.config();
+        let mut dead = DeadLetters::new(dead_dir);
         let mut sources = Vec::new();
         for (name, shape) in EventShape::of(config)? {
             let Some(source) = config.sources.get(&name) else { continue };
@@ -599,6 +584,11 @@ impl<'s> StreamProcessor<'s> {
                         store.evaluate(&view.compiled, schema.clone(), history.clone())?;
                     let fed = view.feed(&evaluated)?;
                     write_online(&mut online, &view.compiled.name, &fed.latest)?;
+                    if let Some(last_part) = state.last_part {
+                        let late = fed.late.iter().copied().filter(|&a| a >= last_part);
+                        let event = |arrival| stored_event(&history, arrival);
+                        dead.recover(&run.name, &view.compiled, late, event)?;
+                    }
                 }
             }
             sources.push(run);
@@ -608,7 +598,7 @@ impl<'s> StreamProcessor<'s> {
             online,
             unwritten: Vec::new(),
             log_root: log_root.to_owned(),
-            dead: DeadLetters::new(dead_dir),
+            dead,
             sources,
             _lock: lock,
         })
@@ -838,13 +828,9 @@ fn feed_views(
                 Some(DeadLetter {
                     partition: *partition,
                     sequence: *sequence,
-                    reason: format!(
-                        "late: event time {} arrived after the view's watermark had passed it \
-                         (allowed lateness {} s)",
-                        format_micros(time),
-                        view.compiled.lateness / 1_000_000
-                    ),
+                    reason: late_reason(time, &view.compiled),
                     event: event.clone().unwrap_or(Json::Null),
+                    arrival: Some(arrival),
                 })
             })
             .collect();
@@ -852,6 +838,41 @@ fn feed_views(
         unwritten.push((view.compiled.name.clone(), fed.latest));
     }
     Ok(late_count)
+}
+
+/// The stored row of arrival number `arrival` in `history` (a source's stored parts): its
+/// event time and its columns as a JSON object.
+fn stored_event(history: &[RecordBatch], arrival: u64) -> Option<(i64, Json)> {
+    history.iter().rev().find_map(|part| {
+        let arrivals =
+            part.column_by_name(engine::ARRIVAL)?.as_any().downcast_ref::<UInt64Array>()?;
+        let first = *arrivals.values().first()?;
+        let row = usize::try_from(arrival.checked_sub(first)?).ok()?;
+        if row >= arrivals.len() || arrivals.value(row) != arrival {
+            return None;
+        }
+        let times = part.column_by_name(engine::TIME)?;
+        let time = times.as_any().downcast_ref::<TimestampMicrosecondArray>()?.value(row);
+        let schema = part.schema();
+        let body = schema
+            .fields()
+            .iter()
+            .zip(part.columns())
+            .filter(|(field, _)| !field.name().starts_with('_'))
+            .map(|(field, column)| (field.name().clone(), cell(column.as_ref(), row)))
+            .collect();
+        Some((time, Json::Object(body)))
+    })
+}
+
+/// Why a late event (at `time`, microseconds) became a dead letter of `view`.
+fn late_reason(time: i64, view: &Compiled) -> String {
+    format!(
+        "late: event time {} arrived after the view's watermark had passed it (allowed \
+         lateness {} s)",
+        format_micros(time),
+        view.lateness / 1_000_000
+    )
 }
 
 /// Writes the rows waiting for the online store, oldest first; those it refuses wait on.
@@ -887,9 +908,19 @@ fn write_online(online: &mut OnlineStore, view: &str, latest: &Latest) -> Result
 /// same letters at the same positions, which are skipped.
 struct DeadLetters {
     dir: PathBuf,
-    /// Per source (once read from its file): per (view, partition), the highest sequence
-    /// number written. Positions only grow within a partition, in the order steps read them.
-    written: HashMap<String, HashMap<LetterKey, u64>>,
+    /// Per source, once read from its file: what is written.
+    written: HashMap<String, Written>,
+}
+
+/// The letters of a source's file.
+#[derive(Default)]
+struct Written {
+    /// Per (view, partition), the highest sequence number. Positions only grow within a
+    /// partition, in the order steps read them.
+    sequences: HashMap<LetterKey, u64>,
+    /// Per view, the highest arrival number of its late events. Stored events are numbered
+    /// in the order steps store them.
+    late: HashMap<String, u64>,
 }
 
 /// Whose letters are ordered together: (view, or none for the source's own checks; partition).
@@ -900,12 +931,12 @@ impl DeadLetters {
         DeadLetters { dir: dir.to_owned(), written: HashMap::new() }
     }
 
-    /// What `source`'s file holds, by (view, partition): the highest sequence number.
-    fn read(path: &Path) -> Result<HashMap<LetterKey, u64>> {
-        let mut highest = HashMap::new();
+    /// What `source`'s file holds.
+    fn read(path: &Path) -> Result<Written> {
+        let mut written = Written::default();
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(highest),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(written),
             Err(e) => return Err(storage(path, e)),
         };
         // A torn last line (a crash mid-append) is not a letter: it is cut, and written again.
@@ -919,13 +950,80 @@ impl DeadLetters {
         }
         for line in text[..complete].lines() {
             let Ok(record) = serde_json::from_str::<Json>(line) else { continue };
-            let Some(sequence) = record["sequence"].as_u64() else { continue };
             let view = record["view"].as_str().map(str::to_owned);
+            if let (Some(view), Some(arrival)) = (&view, record["arrival"].as_u64()) {
+                let entry = written.late.entry(view.clone()).or_insert(arrival);
+                *entry = (*entry).max(arrival);
+            }
+            // A letter recovered after a crash has no position.
+            let Some(sequence) = record["sequence"].as_u64() else { continue };
             let partition = record["partition"].as_i64().and_then(|p| i32::try_from(p).ok());
-            let entry = highest.entry((view, partition)).or_insert(sequence);
+            let entry = written.sequences.entry((view, partition)).or_insert(sequence);
             *entry = (*entry).max(sequence);
         }
-        Ok(highest)
+        Ok(written)
+    }
+
+    /// What is written of `source`'s letters, read from its file the first time.
+    fn written(&mut self, source: &str) -> Result<(PathBuf, &mut Written)> {
+        let path = self.dir.join(format!("{source}.jsonl"));
+        if !self.written.contains_key(source) {
+            let written = Self::read(&path)?;
+            self.written.insert(source.to_owned(), written);
+        }
+        let written = self.written.entry(source.to_owned()).or_default();
+        Ok((path, written))
+    }
+
+    /// Appends `lines` (JSON records, one per line) to `path`, durable on return.
+    fn write(&self, path: &Path, lines: &[u8]) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| storage(&self.dir, e))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| storage(path, e))?;
+        file.write_all(lines).and_then(|()| file.sync_data()).map_err(|e| storage(path, e))
+    }
+
+    /// Writes the letters of the late events `late` (arrival numbers, ascending) of `view`
+    /// that its file lacks: a crash between storing a part and writing its letters leaves
+    /// them out, and replaying the stored events on opening finds them again. `event` gives
+    /// each one's stored row; its position in the log or topic is not kept, so the letter
+    /// has none.
+    fn recover(
+        &mut self,
+        source: &str,
+        view: &Compiled,
+        late: impl Iterator<Item = u64>,
+        mut event: impl FnMut(u64) -> Option<(i64, Json)>,
+    ) -> Result<u64> {
+        let (path, written) = self.written(source)?;
+        let after = written.late.get(&view.name).copied();
+        let mut lines = Vec::new();
+        let mut highest = None;
+        for arrival in late.filter(|&a| after.is_none_or(|done| a > done)) {
+            let Some((time, body)) = event(arrival) else { continue };
+            let record = json!({
+                "partition": null,
+                "sequence": null,
+                "arrival": arrival,
+                "view": view.name,
+                "reason": late_reason(time, view),
+                "recovered": true,
+                "event": body,
+            });
+            serde_json::to_writer(&mut lines, &record).map_err(|e| storage(&path, e))?;
+            lines.push(b'\n');
+            highest = Some(arrival);
+        }
+        let Some(highest) = highest else { return Ok(0) };
+        let count = lines.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.write(&path, &lines)?;
+        if let Some(written) = self.written.get_mut(source) {
+            written.late.insert(view.name.clone(), highest);
+        }
+        Ok(count)
     }
 
     /// Appends the letters of `source` (refused by `view`, when one did) not written yet.
@@ -933,27 +1031,25 @@ impl DeadLetters {
         if dead.is_empty() {
             return Ok(());
         }
-        let path = self.dir.join(format!("{source}.jsonl"));
-        if !self.written.contains_key(source) {
-            let highest = Self::read(&path)?;
-            self.written.insert(source.to_owned(), highest);
-        }
-        let Some(written) = self.written.get_mut(source) else { return Ok(()) };
+        let (path, written) = self.written(source)?;
         let view_name = view.map(str::to_owned);
         let mut lines = Vec::new();
         let mut highest: Vec<(LetterKey, u64)> = Vec::new();
         for letter in dead {
             let key = (view_name.clone(), letter.partition);
-            if written.get(&key).is_some_and(|&done| letter.sequence <= done) {
+            if written.sequences.get(&key).is_some_and(|&done| letter.sequence <= done) {
                 continue;
             }
-            let record = json!({
+            let mut record = json!({
                 "partition": letter.partition,
                 "sequence": letter.sequence,
                 "view": view,
                 "reason": letter.reason,
                 "event": letter.event,
             });
+            if let Some(arrival) = letter.arrival {
+                record["arrival"] = json!(arrival);
+            }
             serde_json::to_writer(&mut lines, &record).map_err(|e| storage(&path, e))?;
             lines.push(b'\n');
             highest.push((key, letter.sequence));
@@ -961,16 +1057,16 @@ impl DeadLetters {
         if lines.is_empty() {
             return Ok(());
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| storage(&self.dir, e))?;
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| storage(&path, e))?;
-        file.write_all(&lines).and_then(|()| file.sync_data()).map_err(|e| storage(&path, e))?;
+        let late = dead.iter().filter_map(|letter| letter.arrival).max();
+        self.write(&path, &lines)?;
+        let Some(written) = self.written.get_mut(source) else { return Ok(()) };
         for (key, sequence) in highest {
-            let entry = written.entry(key).or_insert(sequence);
+            let entry = written.sequences.entry(key).or_insert(sequence);
             *entry = (*entry).max(sequence);
+        }
+        if let (Some(view), Some(late)) = (view_name, late) {
+            let entry = written.late.entry(view).or_insert(late);
+            *entry = (*entry).max(late);
         }
         Ok(())
     }
@@ -986,6 +1082,7 @@ mod dead_letter_tests {
             sequence,
             reason: format!("bad {sequence}"),
             event: json!({"n": sequence}),
+            arrival: None,
         }
     }
 

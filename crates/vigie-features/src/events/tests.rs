@@ -95,6 +95,13 @@ fn the_log_rolls_segments_cuts_a_torn_tail_and_is_read_in_order() {
     assert_eq!(sequences, (0..10).collect::<Vec<_>>(), "the torn line is not an event");
     assert_eq!(read_more.last().and_then(|i| i.event.as_ref().ok()), Some(&event(9, 9)));
 
+    // One writer at a time: a second one (another `vigie serve`) is refused while the first
+    // is open, and opens once it is gone.
+    let config = Config::parse(PROJECT, "vigie.toml").expect("config");
+    let error = super::EventLog::open(dir.path(), &config).err().expect("refused");
+    assert!(matches!(error, FeatureError::LogBusy(_)), "{error}");
+    assert!(error.to_string().contains("another `vigie serve` appends"), "{error}");
+    drop(log);
     let reopened =
         super::EventLog::open(dir.path(), &Config::parse(PROJECT, "vigie.toml").expect("config"))
             .expect("log");
@@ -184,6 +191,7 @@ fn concurrent_requests_under_group_commit_each_get_their_events_in_the_log_once(
         }
     }
     // A new writer continues after the last acknowledged event.
+    drop(log);
     let reopened =
         super::EventLog::open(dir.path(), &Config::parse(PROJECT, "vigie.toml").expect("config"))
             .expect("log");

@@ -352,3 +352,66 @@ fn only_one_processor_runs_per_project() {
     let error = second.err().expect("refused").to_string();
     assert!(error.contains("another stream processor"), "{error}");
 }
+
+/// The dead-letter file's records.
+fn letters(dir: &Path) -> Vec<Json> {
+    std::fs::read_to_string(dir.join(".vigie/dead/payments.jsonl"))
+        .expect("dead letters")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}
+
+#[test]
+fn late_letters_a_crash_left_unwritten_are_written_on_opening_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, log) = open(dir.path());
+    let all = events(400);
+    log.append("payments", &all).expect("append");
+    let mut total = StepSummary::default();
+    let mut first = processor(&store, dir.path(), &embedded(dir.path()));
+    // Step until a step stores late events, then "crash" after it stored them: its late
+    // letters, the last lines of the file, are cut as if never written.
+    let late = loop {
+        let step = first.step(13).expect("step");
+        assert!(step.events > 0, "the stream has late events");
+        total.late += step.late;
+        if step.late > 0 {
+            break step.late as usize;
+        }
+    };
+    drop(first);
+    let written = letters(dir.path());
+    let (kept, lost) = written.split_at(written.len() - late);
+    assert!(lost.iter().all(|l| l["view"] == "live" && l["arrival"].is_u64()), "{lost:?}");
+    let kept: String = kept.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.path().join(".vigie/dead/payments.jsonl"), kept).expect("cut");
+
+    // Opening replays the stored events and writes the missing letters, from the stored rows.
+    drop(processor(&store, dir.path(), &embedded(dir.path())));
+    let again = letters(dir.path());
+    assert_eq!(again.len(), written.len(), "each lost letter is written once");
+    for (recovered, lost) in again[written.len() - late..].iter().zip(lost) {
+        assert_eq!(recovered["recovered"], true);
+        assert_eq!(recovered["arrival"], lost["arrival"]);
+        assert_eq!(recovered["reason"], lost["reason"]);
+        assert_eq!(recovered["event"]["customer_id"], lost["event"]["customer_id"]);
+        assert_eq!(recovered["event"]["merchant"], lost["event"]["merchant"]);
+        assert_eq!(recovered["event"]["amount"], lost["event"]["payment"]["amount"]);
+    }
+
+    // Opening again writes nothing, and the rest of the stream's letters follow, once each.
+    let mut last = processor(&store, dir.path(), &embedded(dir.path()));
+    assert_eq!(letters(dir.path()).len(), written.len());
+    loop {
+        let step = last.step(50).expect("step");
+        if step.events == 0 {
+            break;
+        }
+        total.late += step.late;
+    }
+    let summary = store.compute_view("live").expect("batch");
+    assert_eq!(summary.late as u64, total.late, "the same events are late in both executions");
+    let late_letters = letters(dir.path()).iter().filter(|l| l["view"] == "live").count();
+    assert_eq!(late_letters as u64, total.late, "one letter per late event");
+}
