@@ -22,12 +22,18 @@ echo "installing the peers into bench/.venv..." >&2
 "$VENV/bin/pip" install --quiet --no-deps islp
 
 cd "$REPO"
-echo "building vigie-bench (release)..." >&2
+# BENCH_PROFILE picks the cargo profile (default: release). `bench-serve` is release with
+# DataFusion at opt-level 0, which this binary does not link: the same code, and the build
+# folder bench/serve.sh and bench/features.sh use.
+PROFILE="${BENCH_PROFILE:-release}"
+PROFILE_DIR="$PROFILE"
+[[ "$PROFILE" == "dev" ]] && PROFILE_DIR=debug
+echo "building vigie-bench (profile $PROFILE)..." >&2
 start=$(date +%s)
 # Without the default `features` feature: the feature store's benchmark (and DataFusion) is
 # bench/features.sh's.
-cargo build --release -p vigie-bench --no-default-features
-echo "release build of vigie-bench took $(( $(date +%s) - start )) s" >&2
+cargo build --profile "$PROFILE" -p vigie-bench --no-default-features
+echo "build of vigie-bench ($PROFILE) took $(( $(date +%s) - start )) s" >&2
 
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps \
   | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
@@ -35,4 +41,4 @@ TARGET_DIR="$(cargo metadata --format-version 1 --no-deps \
 # The machine sets these for its own BLAS; they slow numpy down, so the peers
 # run without them.
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
-  "$VENV/bin/python" "$BENCH/compare.py" --vigie-bench "$TARGET_DIR/release/vigie-bench" "$@"
+  "$VENV/bin/python" "$BENCH/compare.py" --vigie-bench "$TARGET_DIR/$PROFILE_DIR/vigie-bench" "$@"
