@@ -283,15 +283,21 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 /// Takes the writer lock of the event logs under `root`, held while the returned file is
 /// open; a second writer is refused with [`FeatureError::LogBusy`].
 fn writer_lock(root: &Path) -> Result<File> {
-    fs::create_dir_all(root).map_err(|e| storage(root, e))?;
-    let path = root.join(".writer.lock");
+    lock_file(root, ".writer.lock", FeatureError::LogBusy)
+}
+
+/// Takes the lock file `name` in `dir` (made if missing), held while the returned file is
+/// open; held by another, it is refused with `busy` of its path.
+pub(crate) fn lock_file(dir: &Path, name: &str, busy: fn(PathBuf) -> FeatureError) -> Result<File> {
+    fs::create_dir_all(dir).map_err(|e| storage(dir, e))?;
+    let path = dir.join(name);
     let lock = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
         .map_err(|e| storage(&path, e))?;
-    lock.try_lock().map_err(|_| FeatureError::LogBusy(path.clone()))?;
+    lock.try_lock().map_err(|_| busy(path.clone()))?;
     Ok(lock)
 }
 

@@ -52,7 +52,7 @@ use vigie_online::{LatestRow, OnlineStore};
 
 use crate::engine::{self, Compiled, EventRows, FeatureStore, PreparedPart, format_micros};
 use crate::error::{FeatureError, Result};
-use crate::events::{Converted, DeadLetter, EventShape, Incoming, LogCursor, to_batch};
+use crate::events::{Converted, DeadLetter, EventShape, Incoming, LogCursor, lock_file, to_batch};
 use crate::offline::SourceState;
 use crate::online::cell;
 use crate::window::{Cell, Stream};
@@ -525,17 +525,8 @@ fn number(value: f64) -> Json {
 /// Takes the project's processor lock (under `log_root`), held while the returned file
 /// is open: a second processor, or a change that needs none running (`vigie
 /// materialize --refit`), is refused with [`FeatureError::Busy`].
-pub fn processor_lock(log_root: &Path) -> Result<std::fs::File> {
-    std::fs::create_dir_all(log_root).map_err(|e| storage(log_root, e))?;
-    let lock_path = log_root.join(".processor.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| storage(&lock_path, e))?;
-    lock.try_lock().map_err(|_| FeatureError::Busy(lock_path.clone()))?;
-    Ok(lock)
+pub fn processor_lock(log_root: &Path) -> Result<File> {
+    lock_file(log_root, ".processor.lock", FeatureError::Busy)
 }
 
 impl<'s> StreamProcessor<'s> {
