@@ -845,9 +845,12 @@ def main() -> None:
         busy["vigie"] = settle("vigie serve", args.wait_idle)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        log(f"vigie serve on {base} (audit log on, no auth: loopback)")
-        with started("vigie", [args.vigie, "--project", str(project), "serve", "--addr",
-                               f"127.0.0.1:{port}"], f"{base}/v2/health/ready",
+        log(f"vigie serve --model {MODEL_NAME} on {base} (audit log on, no auth: loopback)")
+        # The one model alone, as MLflow serves one (and as `/invocations` needs: the
+        # project also registers the feature store's model, served by the runs below).
+        with started("vigie", [args.vigie, "--project", str(project), "serve", "--model",
+                               MODEL_NAME, "--addr", f"127.0.0.1:{port}"],
+                     f"{base}/v2/health/ready",
                      workdir / "vigie.log") as server:
             memory_idle = memory(server.pid)
             targets_v = [("vigie /invocations", f"{base}/invocations", "invocations"),
