@@ -13,7 +13,7 @@
 //! is back.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -29,6 +29,8 @@ use crate::error::ConnectorError;
 
 /// How long a metadata request or a flush may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long [`KafkaReader::poll`] waits for more messages once the first one came.
+pub const FILL: Duration = Duration::from_millis(20);
 
 fn failed(brokers: &str, what: &str, error: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::Kafka { brokers: brokers.to_owned(), message: format!("{what}: {error}") }
@@ -71,6 +73,11 @@ impl KafkaReader {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "6000")
             .set("enable.partition.eof", "false")
+            // Once its local queue holds `queued.min.messages` (100,000), librdkafka pauses
+            // fetching for this long (by default a whole second): a reader slower than the
+            // fetches, as the stream processor is, would find the queue empty for most of
+            // that second. Paused 20 ms instead, the queue refills before it runs dry.
+            .set("fetch.queue.backoff.ms", "20")
             .create()
             .map_err(|e| failed(brokers, "cannot create a consumer", e))?;
         consumer.subscribe(&[topic]).map_err(|e| failed(brokers, "cannot subscribe", e))?;
@@ -82,14 +89,19 @@ impl KafkaReader {
         })
     }
 
-    /// Up to `max` new messages, waiting at most `wait` for the first one. A transport
-    /// error (the broker away) ends the batch early; librdkafka keeps reconnecting.
+    /// Up to `max` new messages, waiting at most `wait` for the first one, then at most
+    /// [`FILL`] more for the rest while messages keep coming: librdkafka hands over what
+    /// its fetches brought so far, and a batch cut at the first empty moment would be a
+    /// fraction of one. A transport error (the broker away) ends the batch early;
+    /// librdkafka keeps reconnecting.
     pub fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Received>, ConnectorError> {
         let mut out = Vec::new();
         let mut timeout = wait;
+        let mut fill_until = None;
         while out.len() < max {
             let Some(message) = self.consumer.poll(timeout) else { break };
-            timeout = Duration::ZERO;
+            let until = *fill_until.get_or_insert_with(|| Instant::now() + FILL);
+            timeout = until.saturating_duration_since(Instant::now());
             let message = match message {
                 Ok(message) => message,
                 Err(KafkaError::MessageConsumption(code)) if transient(code) => break,
