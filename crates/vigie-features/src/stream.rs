@@ -977,7 +977,7 @@ impl DeadLetters {
         file.write_all(lines).and_then(|()| file.sync_data()).map_err(|e| storage(path, e))
     }
 
-    /// Writes the letters of the late events `late` (arrival numbers, ascending) of `view`
+    /// Writes the letters of the late events `late` (arrival numbers) of `view`
     /// that its file lacks: a crash between storing a part and writing its letters leaves
     /// them out, and replaying the stored events on opening finds them again. `event` gives
     /// each one's stored row; its position in the log or topic is not kept, so the letter
@@ -1006,7 +1006,7 @@ impl DeadLetters {
             });
             serde_json::to_writer(&mut lines, &record).map_err(|e| storage(&path, e))?;
             lines.push(b'\n');
-            highest = Some(arrival);
+            highest = highest.max(Some(arrival));
         }
         let Some(highest) = highest else { return Ok(0) };
         let count = lines.iter().filter(|&&b| b == b'\n').count() as u64;
