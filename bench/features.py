@@ -387,6 +387,9 @@ def main() -> None:
                      "pyarrow": version("pyarrow"), "dask": version("dask")},
         "build": {"profile": args.build_profile, "seconds": args.build_seconds},
         "settings": vars(args) | {"vigie_bench": str(args.vigie_bench)},
+        # Where the Kafka broker (tansu) keeps its log: `memory`, or `s3` (a moto server on
+        # the same cores), as scripts/services.sh started it.
+        "kafka_storage": os.environ.get("VIGIE_KAFKA_STORAGE", "s3"),
     }
     results["settings"]["vigie_bench"] = str(binary)
 
@@ -482,7 +485,8 @@ def report(results: dict) -> str:
     v = results["versions"]
     lines.append(f"Build profile `{results['build']['profile']}`; Python {v['python']}, "
                  f"Feast {v['feast']}, Polars {v['polars']}, pandas {v['pandas']}, "
-                 f"pyarrow {v['pyarrow']}, dask {v['dask']}.")
+                 f"pyarrow {v['pyarrow']}, dask {v['dask']}; Kafka: tansu, its log in "
+                 f"{results.get('kafka_storage', 's3')}.")
     lines.append("")
     join = results.get("join")
     if join:

@@ -36,7 +36,10 @@ PROFILE_DIR="$PROFILE"
 [[ "$PROFILE" == "dev" ]] && PROFILE_DIR=debug
 
 # A Kafka broker of our own (tansu, as the tests use); start_services stops it when this
-# shell exits.
+# shell exits. Its log is in its memory unless VIGIE_KAFKA_STORAGE=s3: the tests' broker keeps
+# it in a moto S3 server (Python) on the same two cores, which then costs the stream about a
+# third of its rate (bench/README.md).
+export VIGIE_KAFKA_STORAGE="${VIGIE_KAFKA_STORAGE:-memory}"
 # shellcheck source=../scripts/services.sh
 source scripts/services.sh
 start_services kafka

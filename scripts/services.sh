@@ -510,6 +510,14 @@ start_kafka() {
     }
     # `kafka-broker.sh PORT BUCKET`: one broker in the foreground, its log in S3 bucket BUCKET
     # (created if needed). Tests that kill a broker and start it again run their own this way.
+    # VIGIE_KAFKA_STORAGE=memory keeps the log in the broker's memory instead (lost when it
+    # stops; moto then serves nothing): what bench/features.sh uses, so that the stream's
+    # figure is not that of a Python S3 server.
+    local storage='s3://$2/' where="log on S3"
+    if [ "${VIGIE_KAFKA_STORAGE:-s3}" = memory ]; then
+        storage='memory://tansu/'
+        where="log in memory"
+    fi
     launcher="$run/kafka-broker.sh"
     cat >"$launcher" <<LAUNCHER || return 1
 #!/bin/sh
@@ -519,7 +527,7 @@ cd "$run"
 AWS_ENDPOINT="http://127.0.0.1:$s3port" AWS_ACCESS_KEY_ID=vigie AWS_SECRET_ACCESS_KEY=vigie \\
 AWS_DEFAULT_REGION=us-east-1 AWS_ALLOW_HTTP=true exec "$tansu" broker \\
     --listener-url "tcp://127.0.0.1:\$1" --advertised-listener-url "tcp://127.0.0.1:\$1" \\
-    --storage-engine "s3://\$2/"
+    --storage-engine "$storage"
 LAUNCHER
     chmod +x "$launcher" || return 1
     port=${VIGIE_KAFKA_PORT:-$(_services_free_port)} || return 1
@@ -531,7 +539,7 @@ LAUNCHER
     }
     export VIGIE_TEST_KAFKA_BROKERS="127.0.0.1:$port"
     export VIGIE_TEST_KAFKA_BROKER_CMD="$launcher"
-    _services_log "Kafka (tansu, log on S3) at $VIGIE_TEST_KAFKA_BROKERS (log: $run/kafka.log)"
+    _services_log "Kafka (tansu, $where) at $VIGIE_TEST_KAFKA_BROKERS (log: $run/kafka.log)"
 }
 
 stop_kafka() {
