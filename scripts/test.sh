@@ -18,6 +18,8 @@ if [ "${CI:-}" = "true" ] || [ "${VIGIE_SERVICES:-}" = "1" ]; then
     source scripts/services.sh
     trap stop_services EXIT
     start_services mlflow postgres s3 mongodb prometheus pyclients oidc kafka
+    echo "==> deployment files"
+    bash scripts/check-deploy.sh
 fi
 echo "==> cargo test"
 cargo test --workspace --locked
