@@ -21,6 +21,15 @@
 //! factor of the feature's edge above, and takes back what that edge credited
 //! for the leaves below.
 //!
+//! A tree whose every path tests at most [`TABLE_FEATURES`] distinct features
+//! (and that has at most 64 splits) is explained from a leaf table instead
+//! ([`LeafTable`]): a leaf's shares depend on the row only through the `o`s
+//! of its path's features, at most `2^TABLE_FEATURES` cases, each computed
+//! once from the formula above. A pass then finds, per leaf, which case the
+//! row is (one mask test per feature on the row's split directions, kept as
+//! bits) and adds that case's shares: about 4× faster than the edge pass on
+//! trees over few features, whose paths repeat the same features deep down.
+//!
 //! Everything but the row's `o`s depends on the tree alone, so each tree is
 //! compiled once ([`ShapPlan::new`], at validation) into its edges in
 //! depth-first order and, per edge, the factor ratio and credit coefficient at
@@ -42,6 +51,133 @@ type Lanes = [f64; LANES];
 /// Bytes of compiled edges and lane tables an ensemble keeps at most (a
 /// 500-round boosted model of 31-leaf trees needs about 4 MiB).
 const TABLE_BUDGET: usize = 32 << 20;
+
+/// Most distinct features on every path of a tree explained from a [`LeafTable`].
+const TABLE_FEATURES: usize = 4;
+
+/// A tree explained from its leaves' precomputed shares (see the module's documentation):
+/// at most 64 splits, each a bit of the row's split directions, and at most
+/// [`TABLE_FEATURES`] distinct features on any path.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct LeafTable {
+    /// How each split sends the row: split `b` is bit `b` of the directions.
+    routes: Vec<Route>,
+    /// The positions in `routes` of categorical splits.
+    categorical: Vec<u32>,
+    leaves: Vec<TableLeaf>,
+    /// Per leaf from its `offset`: per case (bit `j` set when the row follows every test of
+    /// the path's feature `j`), the share of each of the path's features.
+    shares: Vec<f64>,
+}
+
+/// One leaf of a [`LeafTable`]: the distinct features of its path and, per feature, the
+/// splits of the path that test it and the directions the path takes there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TableLeaf {
+    features: [u32; TABLE_FEATURES],
+    /// Bits of the splits on the path that test each feature.
+    tested: [u64; TABLE_FEATURES],
+    /// Of those, the splits the path leaves by the left.
+    left: [u64; TABLE_FEATURES],
+    /// The distinct features on the path.
+    count: u32,
+    /// Where its shares start in [`LeafTable::shares`].
+    offset: u32,
+}
+
+/// What the walk that builds a [`LeafTable`] knows of the path to a node.
+#[derive(Debug, Clone, Copy)]
+struct TablePath {
+    leaf: TableLeaf,
+    /// Per feature, the product of its edges' zero fractions.
+    zero: [f64; TABLE_FEATURES],
+}
+
+/// The leaf table of the tree at `root`, or `None` when it has more than 64 splits or a
+/// path with more than [`TABLE_FEATURES`] distinct features.
+fn leaf_table(nodes: &[Node], root: u32) -> Option<LeafTable> {
+    let mut table = LeafTable::default();
+    let empty = TableLeaf {
+        features: [0; TABLE_FEATURES],
+        tested: [0; TABLE_FEATURES],
+        left: [0; TABLE_FEATURES],
+        count: 0,
+        offset: 0,
+    };
+    let mut stack = vec![(root, TablePath { leaf: empty, zero: [1.0; TABLE_FEATURES] })];
+    while let Some((idx, path)) = stack.pop() {
+        let node = &nodes[idx as usize];
+        if node.is_leaf() {
+            let count = path.leaf.count as usize;
+            let offset = u32::try_from(table.shares.len()).ok()?;
+            for case in 0..1usize << count {
+                for feature in 0..count {
+                    table.shares.push(leaf_share(node.value, &path.zero[..count], case, feature));
+                }
+            }
+            table.leaves.push(TableLeaf { offset, ..path.leaf });
+            continue;
+        }
+        let bit = table.routes.len();
+        if bit == 64 {
+            return None;
+        }
+        let route = Route::of(node);
+        if route.feature & CATEGORICAL != 0 {
+            table.categorical.push(bit as u32);
+        }
+        table.routes.push(route);
+        let (zero_left, zero_right) =
+            zero_fractions(node, &nodes[node.left as usize], &nodes[node.right as usize]);
+        for (child, goes_left, zero) in
+            [(node.right, false, zero_right), (node.left, true, zero_left)]
+        {
+            let mut below = path;
+            let leaf = &mut below.leaf;
+            let slot = match leaf.features[..leaf.count as usize]
+                .iter()
+                .position(|&f| f == node.feature)
+            {
+                Some(slot) => slot,
+                None if (leaf.count as usize) < TABLE_FEATURES => {
+                    leaf.features[leaf.count as usize] = node.feature;
+                    leaf.count += 1;
+                    leaf.count as usize - 1
+                }
+                None => return None,
+            };
+            leaf.tested[slot] |= 1 << bit;
+            if goes_left {
+                leaf.left[slot] |= 1 << bit;
+            }
+            below.zero[slot] *= zero;
+            stack.push((child, below));
+        }
+    }
+    Some(table)
+}
+
+/// The share of the path's feature `feature` in a leaf of value `value`, when the row
+/// follows the tests of the path's features in `case` (bit `j`: `o_j = 1`), the features'
+/// zero fractions being `zero`: the module's formula, summed over the subsets.
+fn leaf_share(value: f64, zero: &[f64], case: usize, feature: usize) -> f64 {
+    let count = zero.len();
+    let one = |j: usize| if case >> j & 1 == 1 { 1.0 } else { 0.0 };
+    let others: Vec<usize> = (0..count).filter(|&j| j != feature).collect();
+    let factorial = |k: usize| (1..=k).map(|i| i as f64).product::<f64>();
+    let mut total = 0.0;
+    for subset in 0..1usize << others.len() {
+        let size = subset.count_ones() as usize;
+        let weight = factorial(size) * factorial(count - size - 1) / factorial(count);
+        let product: f64 = others
+            .iter()
+            .enumerate()
+            .map(|(k, &j)| if subset >> k & 1 == 1 { one(j) } else { zero[j] })
+            .product();
+        total += weight * product;
+    }
+    value * (one(feature) - zero[feature]) * total
+}
 
 /// A Gauss–Legendre rule on `[0, 1]` with `LANES × chunks` points.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,6 +330,8 @@ struct ShapTree {
     chunks: usize,
     /// The compiled tree, when the ensemble's tables fit [`TABLE_BUDGET`].
     program: Option<Program>,
+    /// The tree's leaf table, when it has one (it is then explained from it).
+    table: Option<LeafTable>,
 }
 
 /// Everything TreeSHAP reads of an ensemble besides its nodes, built by
@@ -215,6 +353,12 @@ impl ShapPlan {
     /// Baselines, quadrature sizes and, within [`TABLE_BUDGET`], compiled trees.
     pub(super) fn new(ensemble: &TreeEnsemble) -> Self {
         Self::within(ensemble, TABLE_BUDGET)
+    }
+
+    /// How many trees are explained from a leaf table.
+    #[cfg(test)]
+    pub(super) fn leaf_tables(&self) -> usize {
+        self.trees.iter().filter(|tree| tree.table.is_some()).count()
     }
 
     /// [`ShapPlan::new`] with tables kept only if they take at most `budget` bytes.
@@ -240,14 +384,29 @@ impl ShapPlan {
                 baseline: expected[root as usize],
                 chunks: chunks_for(most_unique_features(nodes, root, &mut per_feature)),
                 program: None,
+                table: None,
             })
             .collect();
+        // Leaf tables first, as long as they fit the budget; the other trees are compiled.
+        let mut table_bytes = 0;
+        for (tree, &root) in trees.iter_mut().zip(&ensemble.roots) {
+            let Some(table) = leaf_table(nodes, root) else { continue };
+            table_bytes += table.shares.len() * size_of::<f64>()
+                + table.leaves.len() * size_of::<TableLeaf>()
+                + table.routes.len() * size_of::<Route>();
+            if table_bytes > budget {
+                break;
+            }
+            tree.table = Some(table);
+        }
+        let budget = budget.saturating_sub(table_bytes.min(budget));
         let most_chunks = trees.iter().map(|t| t.chunks).max().unwrap_or(1);
         let quadratures: Vec<Quadrature> = (1..=most_chunks).map(Quadrature::new).collect();
         // Every node but a root is the child end of one edge.
         let bytes: usize = trees
             .iter()
             .zip(&ensemble.roots)
+            .filter(|(tree, _)| tree.table.is_none())
             .map(|(tree, &root)| {
                 let edges = tree_size(nodes, root).saturating_sub(1);
                 edges
@@ -259,6 +418,9 @@ impl ShapPlan {
         if bytes <= budget {
             let mut stack = Vec::new();
             for (tree, &root) in trees.iter_mut().zip(&ensemble.roots) {
+                if tree.table.is_some() {
+                    continue;
+                }
                 let mut program = Program::default();
                 let rule = &quadratures[tree.chunks - 1];
                 compile(nodes, root, Some(rule), &mut program, &mut stack, &mut per_feature);
@@ -533,6 +695,10 @@ impl TreeEnsemble {
         for ((&root, &output), tree) in self.roots.iter().zip(&self.outputs).zip(&self.shap.trees) {
             let phi = &mut out[output as usize * width..(output as usize + 1) * width];
             phi[self.n_features] += tree.baseline;
+            if let Some(table) = &tree.table {
+                self.run_table(table, row, phi);
+                continue;
+            }
             let rule = &self.shap.quadratures[tree.chunks - 1];
             scratch.fit(self, tree.chunks);
             match &tree.program {
@@ -554,6 +720,33 @@ impl TreeEnsemble {
             }
         }
         Ok(())
+    }
+
+    /// Adds the contributions of one tree explained from its leaf table to `phi` (the bias
+    /// aside).
+    fn run_table(&self, table: &LeafTable, row: &[f32], phi: &mut [f64]) {
+        let mut left = 0u64;
+        for (bit, &route) in table.routes.iter().enumerate() {
+            let x = row.get(route.feature()).copied().unwrap_or(f32::NAN);
+            left |= u64::from(route.numeric_left(x)) << bit;
+        }
+        for &position in &table.categorical {
+            let route = table.routes[position as usize];
+            let x = row.get(route.feature()).copied().unwrap_or(f32::NAN);
+            let bit = 1u64 << position;
+            left = if self.in_category_set(route, x) { left | bit } else { left & !bit };
+        }
+        for leaf in &table.leaves {
+            let count = leaf.count as usize;
+            let mut case = 0;
+            for j in 0..count {
+                case |= usize::from(left & leaf.tested[j] == leaf.left[j]) << j;
+            }
+            let start = leaf.offset as usize + case * count;
+            for (&feature, &share) in leaf.features[..count].iter().zip(&table.shares[start..]) {
+                phi[feature as usize] += share;
+            }
+        }
     }
 
     /// Adds the contributions of one compiled tree to `phi` (the bias aside),

@@ -340,6 +340,43 @@ fn trees_compiled_at_each_call_explain_as_the_kept_tables_do() {
 }
 
 #[test]
+fn trees_over_few_features_explain_from_leaf_tables_as_the_edge_pass_does() {
+    // Deep trees over 3 features (with categorical splits and missing values): every path
+    // repeats features, and every tree has a leaf table.
+    let mut ensemble = random_trees(7, 3, 20, 40, true, true);
+    assert_eq!(ensemble.shap.leaf_tables(), 20, "every tree is explained from its table");
+    let mut scratch = ShapScratch::default();
+    let rows: Vec<Vec<f32>> = (0..50u64)
+        .map(|seed| {
+            let mut rng = crate::rng::Rng::new(seed);
+            (0..3).map(|_| if rng.below(8) == 0 { f32::NAN } else { rng.below(3) as f32 }).collect()
+        })
+        .collect();
+    let explain = |ensemble: &TreeEnsemble, scratch: &mut ShapScratch| -> Vec<Vec<f64>> {
+        rows.iter()
+            .map(|row| {
+                let mut contributions = vec![0.0; 4];
+                ensemble.contributions_into(row, &mut contributions, scratch).unwrap();
+                contributions
+            })
+            .collect()
+    };
+    let from_tables = explain(&ensemble, &mut scratch);
+    *ensemble.shap = shap::ShapPlan::within(&ensemble, 0);
+    assert_eq!(ensemble.shap.leaf_tables(), 0);
+    let from_edges = explain(&ensemble, &mut scratch);
+    for (row, (a, b)) in rows.iter().zip(from_tables.iter().zip(&from_edges)) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-12 * (1.0 + x.abs()), "row {row:?}: {a:?} vs {b:?}");
+        }
+        let mut raw = vec![0.0];
+        ensemble.predict_raw_into(row, &mut raw);
+        let sum: f64 = a.iter().sum();
+        assert!((sum - raw[0]).abs() <= 1e-9 * (1.0 + raw[0].abs()), "{sum} vs {}", raw[0]);
+    }
+}
+
+#[test]
 fn gauss_legendre_integrates_polynomials_below_twice_its_points_exactly() {
     for n in [1, 2, 4, 8, 12, 40, 100] {
         let (points, weights) = shap::gauss_legendre(n);
