@@ -958,11 +958,10 @@ impl DeadLetters {
     /// What is written of `source`'s letters, read from its file the first time.
     fn written(&mut self, source: &str) -> Result<(PathBuf, &mut Written)> {
         let path = self.dir.join(format!("{source}.jsonl"));
-        if !self.written.contains_key(source) {
-            let written = Self::read(&path)?;
-            self.written.insert(source.to_owned(), written);
-        }
-        let written = self.written.entry(source.to_owned()).or_default();
+        let written = match self.written.entry(source.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(Self::read(&path)?),
+        };
         Ok((path, written))
     }
 
@@ -992,24 +991,30 @@ impl DeadLetters {
         let (path, written) = self.written(source)?;
         let after = written.late.get(&view.name).copied();
         let mut lines = Vec::new();
-        let mut highest = None;
+        let (mut highest, mut count) = (None, 0);
         for arrival in late.filter(|&a| after.is_none_or(|done| a > done)) {
-            let Some((time, body)) = event(arrival) else { continue };
+            // A row not found is not dropped: its letter says so.
+            let (reason, body) = match event(arrival) {
+                Some((time, body)) => (late_reason(time, view), body),
+                None => {
+                    (format!("late: its stored row (arrival {arrival}) was not found"), Json::Null)
+                }
+            };
             let record = json!({
                 "partition": null,
                 "sequence": null,
                 "arrival": arrival,
                 "view": view.name,
-                "reason": late_reason(time, view),
+                "reason": reason,
                 "recovered": true,
                 "event": body,
             });
             serde_json::to_writer(&mut lines, &record).map_err(|e| storage(&path, e))?;
             lines.push(b'\n');
             highest = highest.max(Some(arrival));
+            count += 1;
         }
         let Some(highest) = highest else { return Ok(0) };
-        let count = lines.iter().filter(|&&b| b == b'\n').count() as u64;
         self.write(&path, &lines)?;
         if let Some(written) = self.written.get_mut(source) {
             written.late.insert(view.name.clone(), highest);

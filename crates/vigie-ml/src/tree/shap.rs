@@ -27,7 +27,7 @@
 //! of its path's features, at most `2^TABLE_FEATURES` cases, each computed
 //! once from the formula above. A pass then finds, per leaf, which case the
 //! row is (one mask test per feature on the row's split directions, kept as
-//! bits) and adds that case's shares: about 4× faster than the edge pass on
+//! bits) and adds that case's shares: about 3× faster than the edge pass on
 //! trees over few features, whose paths repeat the same features deep down.
 //!
 //! Everything but the row's `o`s depends on the tree alone, so each tree is
@@ -399,7 +399,7 @@ impl ShapPlan {
             }
             tree.table = Some(table);
         }
-        let budget = budget.saturating_sub(table_bytes.min(budget));
+        let budget = budget.saturating_sub(table_bytes);
         let most_chunks = trees.iter().map(|t| t.chunks).max().unwrap_or(1);
         let quadratures: Vec<Quadrature> = (1..=most_chunks).map(Quadrature::new).collect();
         // Every node but a root is the child end of one edge.

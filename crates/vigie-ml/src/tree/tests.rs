@@ -310,30 +310,41 @@ proptest! {
     }
 }
 
+/// `count` seeded rows of `n_features` values among 0, 1 and 2, one in eight missing.
+fn small_rows(count: u64, n_features: usize) -> Vec<Vec<f32>> {
+    (0..count)
+        .map(|seed| {
+            let mut rng = crate::rng::Rng::new(seed);
+            (0..n_features)
+                .map(|_| if rng.below(8) == 0 { f32::NAN } else { rng.below(3) as f32 })
+                .collect()
+        })
+        .collect()
+}
+
+/// The TreeSHAP contributions of each row (one output, the bias last).
+fn explain_rows(
+    ensemble: &TreeEnsemble,
+    rows: &[Vec<f32>],
+    scratch: &mut ShapScratch,
+) -> Vec<Vec<f64>> {
+    rows.iter()
+        .map(|row| {
+            let mut contributions = vec![0.0; ensemble.n_features + 1];
+            ensemble.contributions_into(row, &mut contributions, scratch).unwrap();
+            contributions
+        })
+        .collect()
+}
+
 #[test]
 fn trees_compiled_at_each_call_explain_as_the_kept_tables_do() {
     let mut ensemble = random_trees(5, 12, 6, 60, true, true);
     let mut scratch = ShapScratch::default();
-    let rows: Vec<Vec<f32>> = (0..20u64)
-        .map(|seed| {
-            let mut rng = crate::rng::Rng::new(seed);
-            (0..12)
-                .map(|_| if rng.below(8) == 0 { f32::NAN } else { rng.below(3) as f32 })
-                .collect()
-        })
-        .collect();
-    let explain = |ensemble: &TreeEnsemble, scratch: &mut ShapScratch| -> Vec<Vec<f64>> {
-        rows.iter()
-            .map(|row| {
-                let mut contributions = vec![0.0; 13];
-                ensemble.contributions_into(row, &mut contributions, scratch).unwrap();
-                contributions
-            })
-            .collect()
-    };
-    let with_tables = explain(&ensemble, &mut scratch);
+    let rows = small_rows(20, 12);
+    let with_tables = explain_rows(&ensemble, &rows, &mut scratch);
     *ensemble.shap = shap::ShapPlan::within(&ensemble, 0);
-    let without = explain(&ensemble, &mut scratch);
+    let without = explain_rows(&ensemble, &rows, &mut scratch);
     for (a, b) in with_tables.iter().flatten().zip(without.iter().flatten()) {
         assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "{a} vs {b}");
     }
@@ -346,25 +357,11 @@ fn trees_over_few_features_explain_from_leaf_tables_as_the_edge_pass_does() {
     let mut ensemble = random_trees(7, 3, 20, 40, true, true);
     assert_eq!(ensemble.shap.leaf_tables(), 20, "every tree is explained from its table");
     let mut scratch = ShapScratch::default();
-    let rows: Vec<Vec<f32>> = (0..50u64)
-        .map(|seed| {
-            let mut rng = crate::rng::Rng::new(seed);
-            (0..3).map(|_| if rng.below(8) == 0 { f32::NAN } else { rng.below(3) as f32 }).collect()
-        })
-        .collect();
-    let explain = |ensemble: &TreeEnsemble, scratch: &mut ShapScratch| -> Vec<Vec<f64>> {
-        rows.iter()
-            .map(|row| {
-                let mut contributions = vec![0.0; 4];
-                ensemble.contributions_into(row, &mut contributions, scratch).unwrap();
-                contributions
-            })
-            .collect()
-    };
-    let from_tables = explain(&ensemble, &mut scratch);
+    let rows = small_rows(50, 3);
+    let from_tables = explain_rows(&ensemble, &rows, &mut scratch);
     *ensemble.shap = shap::ShapPlan::within(&ensemble, 0);
     assert_eq!(ensemble.shap.leaf_tables(), 0);
-    let from_edges = explain(&ensemble, &mut scratch);
+    let from_edges = explain_rows(&ensemble, &rows, &mut scratch);
     for (row, (a, b)) in rows.iter().zip(from_tables.iter().zip(&from_edges)) {
         for (x, y) in a.iter().zip(b) {
             assert!((x - y).abs() <= 1e-12 * (1.0 + x.abs()), "row {row:?}: {a:?} vs {b:?}");
