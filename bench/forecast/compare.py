@@ -91,6 +91,8 @@ IDLE_WAIT = 0.0
 BUSY_LIMIT = 0.15
 # Seconds one Vigie command may run before it counts as failed (--vigie-timeout).
 VIGIE_TIMEOUT = 1800.0
+# Arguments added to every `vigie train` (--vigie-train-arg).
+EXTRA_TRAIN_ARGS: list[str] = []
 
 # ---------------------------------------------------------------------------
 # Data sets
@@ -458,7 +460,7 @@ def run_vigie(binary: Path, data: Dataset, seed: int, keep: bool) -> dict:
         train_cmd += ["--series", ",".join(data.series)]
     if data.covariates:
         train_cmd += ["--future-covariates", ",".join(data.covariates)]
-    train_cmd += data.vigie_args
+    train_cmd += data.vigie_args + EXTRA_TRAIN_ARGS
     forecast_cmd = [str(binary), "forecast", "--model", name, "--horizon", str(data.horizon),
                     "--out", str(forecast_path), "--format", "csv", "--project", str(project)]
     if data.covariates:
@@ -701,6 +703,9 @@ def main() -> None:
                         help="seconds each vigie command may take before it counts as "
                              "failed (default 1800)")
     parser.add_argument("--peers-only", action="store_true", help="do not run Vigie")
+    parser.add_argument("--vigie-train-arg", action="append", default=[], metavar="ARG",
+                        help="one more argument of every `vigie train` (repeatable), e.g. "
+                             "--vigie-train-arg=--param --vigie-train-arg=n_rounds=100")
     parser.add_argument("--datasets", default="revenue,bikeshare,airline,shampoo",
                         help="comma-separated: revenue, bikeshare, airline, shampoo")
     parser.add_argument("--series", type=int, default=1000,
@@ -723,8 +728,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true",
                         help="keep Vigie's temporary projects (their paths go to the JSON)")
     args = parser.parse_args()
-    global IDLE_WAIT, VIGIE_TIMEOUT
+    global IDLE_WAIT, VIGIE_TIMEOUT, EXTRA_TRAIN_ARGS
     IDLE_WAIT, VIGIE_TIMEOUT = args.wait_idle, args.vigie_timeout
+    EXTRA_TRAIN_ARGS = list(args.vigie_train_arg)
     binary = args.vigie if args.vigie.is_absolute() else REPO / args.vigie
 
     WORK.mkdir(parents=True, exist_ok=True)
@@ -752,7 +758,7 @@ def main() -> None:
         "seed": args.seed, "levels": LEVELS, "threads": THREADS,
         "revenue_series": args.series, "revenue_days": args.days,
         "wait_idle_seconds": args.wait_idle,
-        "peers_only": args.peers_only,
+        "peers_only": args.peers_only, "vigie_train_args": EXTRA_TRAIN_ARGS,
         "peers_from": str(args.peers_from) if args.peers_from else None,
     }, "datasets": {}}
     for key in wanted:

@@ -37,6 +37,15 @@ pub struct Cli {
 }
 
 /// Output format of commands that print results.
+/// `vigie serve --audit-durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditDurability {
+    /// Answer once the audit record is fdatasync'ed.
+    Disk,
+    /// Answer once the audit record is written to the operating system.
+    Process,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
     /// Human-readable text and tables.
@@ -97,7 +106,7 @@ pub enum Command {
     /// /v2/health/ready is 200 once the models are loaded, the audit log takes records and the
     /// online store (if any) can be read, else 503 naming what is not. On SIGTERM or Ctrl-C the
     /// server stops accepting connections, turns unready, finishes the requests in flight (their
-    /// audit records are on disk before each reply) and exits 0.
+    /// audit records are durable before each reply, see --audit-durability) and exits 0.
     Serve {
         /// The address to listen on; beyond loopback, TLS and OAuth2 are required.
         #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
@@ -115,6 +124,20 @@ pub enum Command {
             value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
         )]
         max_in_flight: usize,
+        /// When a prediction's audit record is durable, so when the prediction is answered: disk
+        /// (after fdatasync: it survives a power loss) or process (once written to the operating
+        /// system: it survives kill -9 and any crash of vigie; the log is fdatasync'ed every
+        /// --audit-flush-ms, so a power loss or kernel crash can lose that last interval).
+        #[arg(long, value_enum, default_value_t = AuditDurability::Disk, value_name = "WHEN")]
+        audit_durability: AuditDurability,
+        /// With --audit-durability process: the longest time between two flushes of the audit log.
+        #[arg(
+            long,
+            default_value_t = 10,
+            value_name = "MS",
+            value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..=60_000)
+        )]
+        audit_flush_ms: u64,
         /// TLS and OAuth2 bearer tokens.
         #[command(flatten)]
         security: ServeSecurityArgs,
@@ -551,6 +574,10 @@ pub struct TrainArgs {
     /// half the history, at least 3).
     #[arg(long, value_name = "N")]
     pub backtest_windows: Option<usize>,
+    /// Forecasting: fit every strategy again at each backtest origin (by default they are fitted
+    /// at the first origin and read the history up to the later ones: a windows-th of the time).
+    #[arg(long)]
+    pub backtest_refit: bool,
     /// The positive class of a binary label (default: the minority class).
     #[arg(long, value_name = "VALUE")]
     pub positive: Option<String>,
@@ -608,7 +635,8 @@ pub struct TrainArgs {
     /// The experiment the run is tracked in (default: the model's name).
     #[arg(long, value_name = "NAME")]
     pub experiment: Option<String>,
-    /// A hyper-parameter over the defaults, e.g. `--param learning_rate=0.1` (repeatable).
+    /// A hyper-parameter over the defaults, e.g. `--param learning_rate=0.1` (repeatable); with
+    /// --task forecast, of the global model's boosting (n_rounds, learning_rate, max_leaves, ...).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
     /// The searched space, e.g. `learning_rate=0.02..0.2;max_leaves=15,31,63` (default: the algorithm's).

@@ -64,6 +64,12 @@ impl OnlineLocation {
         OnlineLocation::mongodb(&url, &storage.online_database, &storage.online_collection)
     }
 
+    /// Whether the store is the embedded file (read in microseconds from the
+    /// page cache), not a server across the network.
+    pub fn is_embedded(&self) -> bool {
+        matches!(self.target, Target::Embedded(_))
+    }
+
     /// Whether there is a store to read: an embedded file that no writer has
     /// created yet is not; a MongoDB collection is (empty until written).
     pub fn exists(&self) -> bool {

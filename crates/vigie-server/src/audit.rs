@@ -63,12 +63,37 @@ pub struct AuditOptions {
     pub segment_bytes: u64,
     /// Most records in one commit.
     pub max_batch: usize,
+    /// When a record counts as durable, so when its request is answered.
+    pub durability: Durability,
 }
 
 impl Default for AuditOptions {
     fn default() -> Self {
-        AuditOptions { queue_capacity: 4096, segment_bytes: 64 * 1024 * 1024, max_batch: 1024 }
+        AuditOptions {
+            queue_capacity: 4096,
+            segment_bytes: 64 * 1024 * 1024,
+            max_batch: 1024,
+            durability: Durability::Disk,
+        }
     }
+}
+
+/// When an audit record is acknowledged, so when its request is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Once its commit is `fdatasync`ed: the record survives a power loss.
+    Disk,
+    /// Once its commit is written to the operating system: the record
+    /// survives the process being killed (`kill -9`, a panic, the OOM
+    /// killer), and a flusher thread `fdatasync`s the log every
+    /// `flush_every`, so a power loss or a kernel crash loses at most that
+    /// last interval's records. The reply no longer waits for the disk's
+    /// flush, whose latency (and its rare stalls of tens of milliseconds)
+    /// is otherwise every request's floor.
+    Process {
+        /// The longest time between two flushes.
+        flush_every: std::time::Duration,
+    },
 }
 
 /// Why the log cannot be opened, read or written.
@@ -209,10 +234,13 @@ struct RecordFields<'a> {
 /// The handle handlers record through; shared behind an `Arc`. Dropping
 /// the last handle lets the writer finish its batch and waits for it.
 pub struct AuditLog {
-    queue: mpsc::Sender<Submission>,
+    /// The writer thread's queue ([`Durability::Disk`]).
+    queue: Option<mpsc::Sender<Submission>>,
     capacity: usize,
     metrics: Arc<Metrics>,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// The writer each request appends through ([`Durability::Process`]).
+    direct: Option<writer::Direct>,
     /// Why the writer refuses every record, once a write or flush failed.
     failure: Arc<OnceLock<String>>,
 }
@@ -220,8 +248,7 @@ pub struct AuditLog {
 impl Drop for AuditLog {
     fn drop(&mut self) {
         // Close the queue (this handle holds its only sender), then wait for the writer.
-        let (closed, _) = mpsc::channel(1);
-        drop(std::mem::replace(&mut self.queue, closed));
+        drop(self.queue.take());
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
@@ -229,7 +256,8 @@ impl Drop for AuditLog {
 }
 
 impl AuditLog {
-    /// Opens (or creates) the log in `dir`, recovers it and starts its writer thread.
+    /// Opens (or creates) the log in `dir`, recovers it and starts its
+    /// writer thread (or, durable once written, its flusher thread).
     pub fn open(
         dir: &Path,
         options: AuditOptions,
@@ -238,12 +266,32 @@ impl AuditLog {
         let capacity = options.queue_capacity.max(1);
         let (writer, recovery) = Writer::recover(dir, options, metrics.clone())?;
         let failure = writer.failure();
-        let (queue, receiver) = mpsc::channel(capacity);
-        let writer = std::thread::Builder::new()
-            .name("vigie-audit-writer".into())
-            .spawn(move || writer.run(receiver))
-            .map_err(|source| AuditError::Io { path: dir.to_owned(), source })?;
-        let log = AuditLog { queue, capacity, metrics, writer: Some(writer), failure };
+        let thread_error = |source| AuditError::Io { path: dir.to_owned(), source };
+        let log = match options.durability {
+            Durability::Disk => {
+                let (queue, receiver) = mpsc::channel(capacity);
+                let writer = std::thread::Builder::new()
+                    .name("vigie-audit-writer".into())
+                    .spawn(move || writer.run(receiver))
+                    .map_err(thread_error)?;
+                AuditLog {
+                    queue: Some(queue),
+                    capacity,
+                    metrics,
+                    writer: Some(writer),
+                    direct: None,
+                    failure,
+                }
+            }
+            Durability::Process { flush_every } => AuditLog {
+                queue: None,
+                capacity,
+                metrics,
+                writer: None,
+                direct: Some(writer.into_direct(flush_every).map_err(thread_error)?),
+                failure,
+            },
+        };
         Ok((Arc::new(log), recovery))
     }
 
@@ -309,8 +357,11 @@ impl AuditLog {
                 "a write failed, every record is refused until restarted: {reason}"
             ));
         }
+        if let Some(direct) = &self.direct {
+            return direct.health();
+        }
         let stopped = self.writer.as_ref().is_none_or(std::thread::JoinHandle::is_finished);
-        if stopped || self.queue.is_closed() {
+        if stopped || self.queue.as_ref().is_none_or(mpsc::Sender::is_closed) {
             return Err("the writer thread stopped".to_owned());
         }
         Ok(())
@@ -319,9 +370,15 @@ impl AuditLog {
     /// Queues one record's fields for the writer and waits until they are
     /// durable; returns the record's seq number.
     async fn submit(&self, fields: String) -> Result<u64, AuditError> {
+        if let Some(direct) = &self.direct {
+            return direct.append(&fields).map_err(AuditError::Unwritable);
+        }
+        let Some(queue) = &self.queue else {
+            return Err(AuditError::Unwritable("the writer stopped".to_owned()));
+        };
         let (ack, acked) = oneshot::channel();
         self.metrics.audit_queue_depth.inc();
-        if let Err(refused) = self.queue.try_send(Submission { fields, ack }) {
+        if let Err(refused) = queue.try_send(Submission { fields, ack }) {
             self.metrics.audit_queue_depth.dec();
             return Err(match refused {
                 mpsc::error::TrySendError::Full(_) => {

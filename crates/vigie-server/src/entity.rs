@@ -68,7 +68,7 @@ pub async fn inputs(
         Vec::new()
     } else {
         online
-            .read(move |reader| {
+            .read(wanted.len(), move |reader| {
                 wanted.iter().map(|(view, key)| Ok(reader.get(view, key)?)).collect()
             })
             .await?

@@ -70,7 +70,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 
-pub use audit::{AuditLog, AuditOptions};
+pub use audit::{AuditLog, AuditOptions, Durability};
 pub use auth::{Access, AuthConfig, AuthError, Authenticator, Caller, Right};
 pub use catalog::{Catalog, OpenRegistry, Served, ServedForecast, Shared};
 pub use error::ApiError;

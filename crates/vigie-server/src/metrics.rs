@@ -52,8 +52,10 @@ pub struct Metrics {
     pub(crate) requests_shed: IntCounter,
     /// Predictions waiting for the audit writer.
     pub(crate) audit_queue_depth: IntGauge,
-    /// Time of one audit commit: append and `fdatasync`.
+    /// Time of one audit commit: append and `fdatasync` (append only with `--audit-durability process`).
     pub(crate) audit_commit_duration: Histogram,
+    /// Time of one background `fdatasync` (`--audit-durability process`).
+    pub(crate) audit_flush_duration: Histogram,
     /// Records per audit commit.
     pub(crate) audit_batch_records: Histogram,
 }
@@ -110,7 +112,14 @@ impl Metrics {
         let audit_commit_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "vigie_audit_commit_duration_seconds",
-                "Time of one audit group commit (append and fdatasync)",
+                "Time of one audit group commit (append and fdatasync; append only when durable once written)",
+            )
+            .buckets(latency_buckets()),
+        )?;
+        let audit_flush_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "vigie_audit_flush_duration_seconds",
+                "Time of one background fdatasync of the audit log (durable once written)",
             )
             .buckets(latency_buckets()),
         )?;
@@ -135,6 +144,7 @@ impl Metrics {
         registry.register(Box::new(online_store_duration.clone()))?;
         registry.register(Box::new(audit_queue_depth.clone()))?;
         registry.register(Box::new(audit_commit_duration.clone()))?;
+        registry.register(Box::new(audit_flush_duration.clone()))?;
         registry.register(Box::new(audit_batch_records.clone()))?;
         Ok(Arc::new(Metrics {
             registry,
@@ -147,6 +157,7 @@ impl Metrics {
             requests_shed,
             audit_queue_depth,
             audit_commit_duration,
+            audit_flush_duration,
             audit_batch_records,
         }))
     }

@@ -1,6 +1,9 @@
 //! Reads of the online store (crate `vigie-online`, embedded or MongoDB)
-//! for the server: a small pool of read-only handles used off the async
-//! runtime (both backends block), every read timed in
+//! for the server: a small pool of read-only handles, used off the async
+//! runtime (both backends block) except for a few keys of the embedded
+//! store, which are read in place (a read from SQLite's cache takes
+//! microseconds, less than the two thread switches of the blocking pool
+//! cost on a busy machine); every read timed in
 //! `vigie_online_store_duration_seconds`; and the route that returns an
 //! entity's latest features, `GET /v1/features/{view}/{key}`. A store that
 //! cannot be read answers 503 (MongoDB down, a broken file), and readiness
@@ -25,6 +28,9 @@ use crate::catalog::Shared;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
+/// Most keys of the embedded store read in place on the async runtime.
+const INLINE_KEYS: usize = 16;
+
 /// Idle handles kept for reuse; more are opened under load and closed after (MongoDB
 /// handles share the location's client and its connection pool).
 const POOL_SIZE: usize = 8;
@@ -48,23 +54,33 @@ impl OnlineReader {
         Arc::new(OnlineReader { location, idle: Mutex::new(Vec::new()), metrics })
     }
 
-    /// Runs `read` on a pooled connection on a blocking thread, and times
-    /// it as one online-store read.
+    /// Runs `read` of `keys` keys on a pooled connection, on a blocking
+    /// thread unless the store is embedded and the keys are few, and times it
+    /// as one online-store read.
     pub async fn read<T: Send + 'static>(
         self: &Arc<Self>,
+        keys: usize,
         read: impl FnOnce(&OnlineStore) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
+        if keys <= INLINE_KEYS && self.location.is_embedded() {
+            return self.read_here(read);
+        }
         let reader = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let started = Instant::now();
-            let store = reader.checkout()?;
-            let result = read(&store);
-            reader.checkin(store);
-            reader.metrics.online_store_duration.observe(started.elapsed().as_secs_f64());
-            result
-        })
-        .await
-        .map_err(|e| ApiError::from_code(ErrorCode::Internal, format!("online read failed: {e}")))?
+        tokio::task::spawn_blocking(move || reader.read_here(read)).await.map_err(|e| {
+            ApiError::from_code(ErrorCode::Internal, format!("online read failed: {e}"))
+        })?
+    }
+
+    fn read_here<T>(
+        &self,
+        read: impl FnOnce(&OnlineStore) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let started = Instant::now();
+        let store = self.checkout()?;
+        let result = read(&store);
+        self.checkin(store);
+        self.metrics.online_store_duration.observe(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Whether the store answers, for readiness: `Ok` with what was found
@@ -72,7 +88,9 @@ impl OnlineReader {
     /// it), or why it cannot be read. Bounded by `limit`, so a hung disk or
     /// server is an answer.
     pub async fn check(self: &Arc<Self>, limit: Duration) -> Result<String, String> {
-        match tokio::time::timeout(limit, self.read(|store| Ok(store.views()?))).await {
+        // On the blocking pool whatever the store, so that the limit holds.
+        let read = self.read(usize::MAX, |store| Ok(store.views()?));
+        match tokio::time::timeout(limit, read).await {
             Ok(Ok(views)) => {
                 Ok(format!("{} feature view(s) readable in {}", views.len(), self.location))
             }
@@ -143,7 +161,7 @@ pub async fn features(
     caller.require(Right::Predict)?;
     let (lookup_view, lookup_key) = (view.clone(), key.clone());
     let row = online
-        .read(move |store| {
+        .read(1, move |store| {
             let row = store.get(&lookup_view, &lookup_key)?;
             if row.is_none() {
                 let views = store.views()?;

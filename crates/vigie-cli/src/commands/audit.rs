@@ -32,10 +32,14 @@ pub fn audit_dir(project: &Project) -> PathBuf {
 
 /// The metrics and the opened audit log of `vigie serve`, saying on stderr
 /// what recovery did and how many records the log already holds (nothing for a new log).
-pub fn open_for_serving(project: &Project) -> anyhow::Result<(Arc<AuditLog>, Arc<Metrics>)> {
+pub fn open_for_serving(
+    project: &Project,
+    durability: vigie_server::Durability,
+) -> anyhow::Result<(Arc<AuditLog>, Arc<Metrics>)> {
     let metrics = Metrics::new()?;
     let dir = audit_dir(project);
-    let (log, recovery) = AuditLog::open(&dir, AuditOptions::default(), metrics.clone())?;
+    let options = AuditOptions { durability, ..AuditOptions::default() };
+    let (log, recovery) = AuditLog::open(&dir, options, metrics.clone())?;
     if recovery.truncated_bytes > 0 {
         eprintln!(
             "audit: cut {} bytes of a record torn by a crash at the end of {} (never acknowledged)",

@@ -278,7 +278,12 @@ fn calls(labels: &BTreeMap<String, u8>, past: &[(Json, u8)]) -> Vec<Call> {
 /// Starts the server in-process, sends the traffic, reads what the server counted, stops it.
 fn serve_and_send(project: &Project, steps: &mut Steps, plan: &Plan) -> anyhow::Result<Json> {
     let access = Arc::new(vigie_server::Access::Open);
-    let (shared, parts) = super::serve::open_server(project, Some(MODEL.to_owned()), access)?;
+    let (shared, parts) = super::serve::open_server(
+        project,
+        Some(MODEL.to_owned()),
+        access,
+        vigie_server::Durability::Disk,
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let base = format!("http://{}", listener.local_addr()?);

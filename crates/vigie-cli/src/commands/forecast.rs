@@ -96,7 +96,6 @@ fn refuse_tabular_flags(args: &TrainArgs) -> anyhow::Result<()> {
         ("--algorithm", args.algorithm != "auto"),
         ("--search", args.search != "none"),
         ("--space", args.space.is_some()),
-        ("--param", !args.params.is_empty()),
         ("--impute", args.impute.is_some()),
         ("--scale", args.scale.is_some()),
         ("--encode", args.encode.is_some()),
@@ -127,6 +126,9 @@ struct Request {
     horizon: Option<usize>,
     frequency: Option<String>,
     backtest_windows: Option<usize>,
+    backtest_refit: bool,
+    /// `--param KEY=VALUE` over the global model's boosting defaults.
+    gbdt_params: Vec<String>,
     seed: u64,
 }
 
@@ -195,6 +197,23 @@ impl Request {
             ),
         };
         params.backtest_windows = self.backtest_windows;
+        params.backtest_refit = self.backtest_refit;
+        if !self.gbdt_params.is_empty() {
+            let mut gbdt = match serde_json::to_value(&params.gbdt)? {
+                serde_json::Value::Object(map) => map,
+                other => anyhow::bail!("boosting parameters are not an object: {other}"),
+            };
+            // One at a time, so that an error names its key.
+            for (key, value) in super::train::parse_params(&self.gbdt_params)? {
+                gbdt.insert(key.clone(), value.clone());
+                params.gbdt = serde_json::from_value(serde_json::Value::Object(gbdt.clone()))
+                    .map_err(|e| {
+                        UsageError(format!(
+                            "--param {key}={value}: {e} (of the global model's boosting)"
+                        ))
+                    })?;
+            }
+        }
         params.past_only_covariates = self.covariates.clone();
         params.seed = self.seed;
         Ok((roles, params))
@@ -222,6 +241,8 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         horizon: args.horizon,
         frequency: args.frequency.clone(),
         backtest_windows: args.backtest_windows,
+        backtest_refit: args.backtest_refit,
+        gbdt_params: args.params.clone(),
         seed: args.seed,
     };
     let (roles, params) = request.settings()?;
@@ -281,6 +302,8 @@ pub fn train_declared(
         horizon: args.horizon.or(Some(spec.horizon)),
         frequency: args.frequency.clone().or(spec.frequency.clone()),
         backtest_windows: args.backtest_windows.or(spec.backtest_windows),
+        backtest_refit: args.backtest_refit,
+        gbdt_params: args.params.clone(),
         seed: args.seed,
     };
     let (roles, params) = request.settings()?;
@@ -335,7 +358,7 @@ fn fit_and_register(
     };
     let keys = tables.keys.into_iter().filter(|(key, _)| model.last_time(key).is_some()).collect();
     let forecaster = Forecaster { card, keys, model };
-    track(&mut registry, &run_id, &forecaster)?;
+    track(&mut registry, &run_id, &forecaster, params)?;
     let mut saved = SavedModel::from(forecaster);
     let version = registry.register(&mut saved, &run_id, &user)?;
     registry.end_run(&run_id, RunStatus::Finished)?;
@@ -360,6 +383,7 @@ fn fit_and_register(
             "frequency": model.frequency().code(),
             "backtest": metrics_json(&report.overall),
             "backtest_windows": card.backtest_windows,
+            "gbdt": params.gbdt,
             "baselines": report.strategies.iter().map(|(name, m)| (name.clone(), Json::Object(metrics_json(m)))).collect::<Map<_, _>>(),
             "series": forecaster.keys.len(),
             "rows": tables.history.series.len(),
@@ -397,8 +421,14 @@ fn fit_and_register(
     }
 }
 
-/// Records the run: parameters, the chosen strategy's backtest and every strategy's scores.
-fn track(registry: &mut Registry, run_id: &str, forecaster: &Forecaster) -> anyhow::Result<()> {
+/// Records the run: parameters (the global model's boosting ones as
+/// `gbdt.KEY`), the chosen strategy's backtest and every strategy's scores.
+fn track(
+    registry: &mut Registry,
+    run_id: &str,
+    forecaster: &Forecaster,
+    params: &ForecastParams,
+) -> anyhow::Result<()> {
     let card = &forecaster.card;
     let model = &forecaster.model;
     let report = model.report();
@@ -418,8 +448,14 @@ fn track(registry: &mut Registry, run_id: &str, forecaster: &Forecaster) -> anyh
             ("covariates".to_owned(), list(&card.columns.covariates)),
             ("past_only_covariates".to_owned(), list(&card.past_only_covariates)),
             ("seed".to_owned(), card.seed.to_string()),
+            ("backtest_refit".to_owned(), params.backtest_refit.to_string()),
         ],
     )?;
+    if let Json::Object(gbdt) = serde_json::to_value(&params.gbdt)? {
+        let rows: Vec<(String, String)> =
+            gbdt.iter().map(|(key, value)| (format!("gbdt.{key}"), value.to_string())).collect();
+        registry.log_params(run_id, &rows)?;
+    }
     let mut metrics = Vec::new();
     for (name, summary) in &report.overall {
         metrics.push((format!("backtest_{name}"), 0, summary.mean));

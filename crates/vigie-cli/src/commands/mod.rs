@@ -40,8 +40,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Features { command } => features::run(&project, command),
         Command::Stream { once, format } => stream::run(&project, once, format),
-        Command::Serve { addr, model, max_in_flight, security } => {
-            serve::run(&project, &addr, model, max_in_flight, security)
+        Command::Serve {
+            addr,
+            model,
+            max_in_flight,
+            audit_durability,
+            audit_flush_ms,
+            security,
+        } => {
+            let durability = match audit_durability {
+                crate::cli::AuditDurability::Disk => vigie_server::Durability::Disk,
+                crate::cli::AuditDurability::Process => vigie_server::Durability::Process {
+                    flush_every: std::time::Duration::from_millis(audit_flush_ms),
+                },
+            };
+            serve::run(&project, &addr, model, max_in_flight, durability, security)
         }
         Command::Train(args) => train::run(&project, *args),
         Command::Predict(args) => predict::run(&project, args),

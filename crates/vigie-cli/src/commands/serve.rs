@@ -13,6 +13,7 @@ pub fn run(
     addr: &str,
     model: Option<String>,
     max_in_flight: usize,
+    durability: vigie_server::Durability,
     security: ServeSecurityArgs,
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = addr.parse().map_err(|e| {
@@ -29,7 +30,7 @@ pub fn run(
     }
     let tls = tls_config(&security)?;
     let access = Arc::new(bearer_access(security)?);
-    let (shared, mut parts) = open_server(project, model, access.clone())?;
+    let (shared, mut parts) = open_server(project, model, access.clone(), durability)?;
     parts.max_in_flight = max_in_flight;
     // Stopped after the server, when this function returns.
     let _stream =
@@ -83,13 +84,14 @@ pub fn open_server(
     project: &Project,
     model: Option<String>,
     access: Arc<vigie_server::Access>,
+    durability: vigie_server::Durability,
 ) -> anyhow::Result<(Arc<vigie_server::Shared>, vigie_server::Parts)> {
     let opener = project.clone();
     let open: vigie_server::OpenRegistry =
         Arc::new(move || opener.registry().map_err(|e| format!("{e:#}")));
     let shared = vigie_server::Shared::start(open, model).map_err(anyhow::Error::msg)?;
     shared.routing().set_key_columns(super::routing::key_columns(project));
-    let (audit, metrics) = super::audit::open_for_serving(project)?;
+    let (audit, metrics) = super::audit::open_for_serving(project, durability)?;
     let predictions = match prediction_store(project)? {
         Some(store) => {
             let state = store

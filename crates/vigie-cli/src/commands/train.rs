@@ -24,7 +24,7 @@ fn usage<T, E: std::fmt::Display>(flag: &str, result: Result<T, E>) -> anyhow::R
     result.map_err(|e| UsageError(format!("{flag}: {e}")).into())
 }
 
-fn parse_params(pairs: &[String]) -> anyhow::Result<Map<String, Json>> {
+pub(crate) fn parse_params(pairs: &[String]) -> anyhow::Result<Map<String, Json>> {
     let mut params = Map::new();
     for pair in pairs {
         let (key, value) = pair
@@ -65,6 +65,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         ("--horizon", args.horizon.is_some()),
         ("--frequency", args.frequency.is_some()),
         ("--backtest-windows", args.backtest_windows.is_some()),
+        ("--backtest-refit", args.backtest_refit),
         ("--covariates", !args.covariates.is_empty()),
         ("--future-covariates", !args.future_covariates.is_empty()),
     ]

@@ -115,7 +115,29 @@ fn load(
 fn a_kill_9_under_load_loses_no_acknowledged_prediction() {
     let project = Project::new();
     train(&project);
-    let mut server = Server::start(&project, &[]);
+    kill_9_under_load(&project, &[]);
+}
+
+/// Acknowledged once written to the system and flushed every 60 s: the kill
+/// lands before the first flush, and still no acknowledged record is lost.
+#[test]
+fn with_process_durability_a_kill_9_loses_no_acknowledged_prediction() {
+    let project = Project::new();
+    train(&project);
+    let flushes = kill_9_under_load(
+        &project,
+        &["--audit-durability", "process", "--audit-flush-ms", "60000"],
+    );
+    assert!(flushes.is_some_and(|n| n == 0.0), "flushes before the kill: {flushes:?}");
+}
+
+/// Four threads predict until 1000 replies, then `vigie serve ARGS` is
+/// killed with SIGKILL: every acknowledged prediction is in the log once,
+/// the chain is whole, and a torn last record is cut on the next start.
+/// Returns the server's count of background audit flushes read from
+/// /metrics just before the kill.
+fn kill_9_under_load(project: &Project, args: &[&str]) -> Option<f64> {
+    let mut server = Server::start(project, args);
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged_so_far = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..4)
@@ -130,6 +152,7 @@ fn a_kill_9_under_load_loses_no_acknowledged_prediction() {
         assert!(started.elapsed() < Duration::from_secs(120), "fewer than 1000 replies in 120 s");
         std::thread::sleep(Duration::from_millis(20));
     }
+    let flushes = metric(&server.base, "vigie_audit_flush_duration_seconds_count");
     // SIGKILL while the four threads are mid-request.
     server.child.kill().expect("kill -9 vigie serve");
     server.child.wait().expect("reap vigie serve");
@@ -143,7 +166,7 @@ fn a_kill_9_under_load_loses_no_acknowledged_prediction() {
             *statuses.entry(status).or_default() += n;
         }
     }
-    let lines = audit_lines(&project);
+    let lines = audit_lines(project);
     let mut in_log: HashMap<String, usize> = HashMap::new();
     for (_, _, line) in &lines {
         let record: Json = serde_json::from_str(line).expect("a JSON record");
@@ -185,7 +208,7 @@ fn a_kill_9_under_load_loses_no_acknowledged_prediction() {
     let verified = project.json(&["audit", "verify", "--format", "json"]);
     assert_eq!(verified["ok"], json!(true), "{verified}");
     assert_eq!(verified["torn_tail"]["bytes"], json!(29), "{verified}");
-    let server = Server::start(&project, &[]);
+    let server = Server::start(project, &[]);
     let (status, reply) = post(
         &agent(),
         &format!("{}/v1/models/credit/predict", server.base),
@@ -202,6 +225,14 @@ fn a_kill_9_under_load_loses_no_acknowledged_prediction() {
     let listed = project.json(&["audit", "list", "--request-id", request_id, "--format", "json"]);
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     assert_eq!(listed[0]["seq"].as_u64(), Some(records_after_crash + 1), "{listed}");
+    flushes
+}
+
+/// The value of a metric without labels in the server's /metrics.
+fn metric(base: &str, name: &str) -> Option<f64> {
+    let text =
+        agent().get(&format!("{base}/metrics")).call().ok()?.body_mut().read_to_string().ok()?;
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 #[test]

@@ -60,12 +60,14 @@ fn table(days: std::ops::Range<usize>, known: usize) -> String {
     csv
 }
 
-fn train(project: &Project, name: &str) -> serde_json::Value {
+/// The arguments of `vigie train --task forecast` of the project's
+/// revenue.csv (written first if absent), horizon 7, JSON, then `extra`.
+fn train_args(project: &Project, extra: &[&str]) -> Vec<String> {
     let data = project.path("revenue.csv");
     if !data.exists() {
         std::fs::write(&data, table(0..DAYS, DAYS)).expect("write the table");
     }
-    project.json(&[
+    let mut args = vec![
         "train",
         "--task",
         "forecast",
@@ -81,11 +83,27 @@ fn train(project: &Project, name: &str) -> serde_json::Value {
         "7",
         "--future-covariates",
         "promo",
-        "--name",
-        name,
         "--format",
         "json",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    args.into_iter().map(str::to_owned).collect()
+}
+
+/// `vigie train` with [`train_args`]: the JSON it prints.
+fn train_with(project: &Project, extra: &[&str]) -> serde_json::Value {
+    let args = train_args(project, extra);
+    project.json(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// `vigie train` with [`train_args`] failing with exit code 2: its message.
+fn train_fails(project: &Project, extra: &[&str]) -> String {
+    let args = train_args(project, extra);
+    project.fails(&args.iter().map(String::as_str).collect::<Vec<_>>(), 2)
+}
+
+fn train(project: &Project, name: &str) -> serde_json::Value {
+    train_with(project, &["--name", name])
 }
 
 /// Checks a forecast CSV: one row per series and day after `last_day`, in order, intervals nested.
@@ -214,6 +232,35 @@ fn train_backtests_registers_and_forecast_writes_every_series_with_intervals() {
         project.json(&["runs", "show", trained["run_id"].as_str().unwrap(), "--format", "json"]);
     assert_eq!(run["status"], "FINISHED");
     assert!(run.to_string().contains("backtest_mase"), "{run}");
+    assert_eq!(trained["gbdt"]["n_rounds"], 150, "the defaults: {trained}");
+    assert!(run.to_string().contains("gbdt.n_rounds"), "{run}");
+}
+
+#[test]
+fn the_global_models_boosting_takes_param_and_the_backtest_can_refit() {
+    let project = Project::new();
+    let once = train_with(&project, &["--param", "n_rounds=30", "--param", "max_leaves=7"]);
+    assert_eq!(
+        (once["gbdt"]["n_rounds"].as_u64(), once["gbdt"]["max_leaves"].as_u64()),
+        (Some(30), Some(7))
+    );
+    let refit = train_with(
+        &project,
+        &["--param", "n_rounds=30", "--param", "max_leaves=7", "--backtest-refit"],
+    );
+    // Fitted again at the later origins: other global-model forecasts there, so other scores.
+    assert_ne!(
+        once["baselines"]["global_gbdt"]["mase"], refit["baselines"]["global_gbdt"]["mase"],
+        "{once}\n{refit}"
+    );
+    let run =
+        project.json(&["runs", "show", refit["run_id"].as_str().unwrap(), "--format", "json"]);
+    let text = run.to_string();
+    assert!(text.contains("gbdt.max_leaves") && text.contains("backtest_refit"), "{run}");
+    let error = train_fails(&project, &["--param", "n_rounds=many"]);
+    assert!(error.contains("--param") && error.contains("n_rounds"), "{error}");
+    let error = train_fails(&project, &["--param", "depth_of_field=3"]);
+    assert!(error.contains("unknown field `depth_of_field`"), "{error}");
 }
 
 #[test]

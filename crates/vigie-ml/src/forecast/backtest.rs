@@ -1,6 +1,15 @@
-//! Rolling-origin backtest: fit every strategy on the history up to each of
-//! the last `W` origins, forecast the next `horizon` periods, score them, pick
-//! the strategy and calibrate its intervals.
+//! Rolling-origin backtest: fit every strategy on the history up to the
+//! first of the last `W` origins, forecast the next `horizon` periods from
+//! each origin, score them, pick the strategy and calibrate its intervals.
+//!
+//! The models are fitted once, at the first origin, as mlforecast's and
+//! statsforecast's `refit=False` do: at each later origin the global model
+//! reads the history up to that origin, and each series' ETS state runs on
+//! over the periods in between with the smoothing fitted at the first.
+//! Later windows thus score models a little older than the final fit will
+//! be, so their errors, and the intervals calibrated on them, lean to the
+//! cautious side; [`CheckedParams::backtest_refit`] fits again at every
+//! origin instead, for `W` times the fitting.
 //!
 //! Origins are common times, not per-series positions: window `w` of `W`
 //! ends `(W - w) * horizon` periods before the latest period of the table,
@@ -120,31 +129,18 @@ pub(crate) fn fit_at(
     wanted: &[bool],
     seed: u64,
 ) -> Result<Fitted> {
-    let season = params.season;
     let with_ets = strategies.contains(&Strategy::Ets);
-    let past_columns: Vec<usize> =
-        (0..panel.covariate_names.len()).filter(|&c| params.past_only[c]).collect();
-    let future_columns: Vec<usize> =
-        (0..panel.covariate_names.len()).filter(|&c| !params.past_only[c]).collect();
     let series: Vec<Option<SeriesModel>> = panel
         .series
         .par_iter()
         .zip(cut)
         .zip(wanted)
         .map(|((series, &cut), &wanted)| {
-            if cut == 0 {
-                return None;
-            }
-            let values = &series.values[..cut];
-            let past: Vec<&[f64]> =
-                past_columns.iter().map(|&c| series.covariates[c].as_slice()).collect();
-            let history = History::of(series.start, values, &past, spec.keep(), season);
-            let ets =
-                if with_ets && wanted { EtsFit::fit(values, series.start, season) } else { None };
-            Some(SeriesModel { key: series.key.clone(), history, ets })
+            (cut > 0).then(|| series_at(params, spec, series, cut, with_ets && wanted, None))
         })
         .collect();
     let global = if strategies.contains(&Strategy::GlobalGbdt) {
+        let (past_columns, future_columns) = covariate_columns(panel, params);
         let views: Vec<SeriesView<'_>> = panel
             .series
             .iter()
@@ -171,6 +167,73 @@ pub(crate) fn fit_at(
     Ok(Fitted { series, global })
 }
 
+/// `earlier` (fitted at `from[i]` values of series `i`) moved on to `cut[i]`
+/// values without refitting, as the backtest does after its first window:
+/// the global model is kept, each series' history is rebuilt at the new
+/// cut, and its ETS state runs on over the values in between with the
+/// smoothing it was fitted with. A series with no earlier ETS fit where one
+/// is `wanted` now (too short at the earlier origin), or whose state leaves
+/// its domain, is fitted at the new cut.
+fn advance(
+    panel: &Panel,
+    params: &CheckedParams,
+    spec: &FeatureSpec,
+    earlier: Fitted,
+    from: &[usize],
+    cut: &[usize],
+    wanted: &[bool],
+) -> Fitted {
+    let with_ets = params.strategies.contains(&Strategy::Ets);
+    let series = earlier
+        .series
+        .into_par_iter()
+        .zip(&panel.series)
+        .zip(from.par_iter().zip(cut))
+        .zip(wanted)
+        .map(|(((model, series), (&from, &cut)), &wanted)| {
+            if cut == 0 {
+                return None;
+            }
+            let ets = model.and_then(|m| m.ets).and_then(|mut ets| {
+                let moved =
+                    (from..cut).all(|t| ets.update(series.start + t as i64, series.values[t]));
+                moved.then_some(ets)
+            });
+            Some(series_at(params, spec, series, cut, with_ets && wanted, ets))
+        })
+        .collect();
+    Fitted { series, global: earlier.global }
+}
+
+/// One series' model at `cut` values: its history there, and its ETS fit
+/// (`ets` when given, else fitted when `fit_ets`).
+fn series_at(
+    params: &CheckedParams,
+    spec: &FeatureSpec,
+    series: &super::data::Series,
+    cut: usize,
+    fit_ets: bool,
+    ets: Option<EtsFit>,
+) -> SeriesModel {
+    let values = &series.values[..cut];
+    let past: Vec<&[f64]> = (0..series.covariates.len())
+        .filter(|&c| params.past_only[c])
+        .map(|c| series.covariates[c].as_slice())
+        .collect();
+    let history = History::of(series.start, values, &past, spec.keep(), params.season);
+    let ets = match ets {
+        Some(ets) if fit_ets => Some(ets),
+        _ if fit_ets => EtsFit::fit(values, series.start, params.season),
+        _ => None,
+    };
+    SeriesModel { key: series.key.clone(), history, ets }
+}
+
+/// The covariate columns known only in the past, and those known in the future.
+fn covariate_columns(panel: &Panel, params: &CheckedParams) -> (Vec<usize>, Vec<usize>) {
+    (0..panel.covariate_names.len()).partition(|&c| params.past_only[c])
+}
+
 /// The seed of the model fitted at window `window` (`None`: the final fit).
 pub(crate) fn window_seed(seed: u64, window: Option<usize>) -> u64 {
     let stream = window.map_or(u64::MAX, |w| w as u64);
@@ -191,8 +254,7 @@ pub(crate) fn run(
         strategies.insert(0, Strategy::SeasonalNaive);
     }
     let last_period = panel.series.iter().map(|s| s.end()).max().unwrap_or(0);
-    let future_columns: Vec<usize> =
-        (0..panel.covariate_names.len()).filter(|&c| !params.past_only[c]).collect();
+    let (_, future_columns) = covariate_columns(panel, params);
     let earliest = panel.series.iter().map(|s| s.start).min().unwrap_or(0);
     let covered = usize::try_from(last_period - earliest + 1).unwrap_or(0);
     let needed = params.backtest_windows.saturating_mul(horizon).saturating_add(2 * season);
@@ -209,6 +271,8 @@ pub(crate) fn run(
     let mut windows = Vec::with_capacity(params.backtest_windows);
     let mut skipped = 0;
     let mut ets_forms = BTreeMap::new();
+    // The models of the last window and where they were cut.
+    let mut earlier: Option<(Fitted, Vec<usize>)> = None;
     progress.stage(
         &format!("backtesting {} strategies on {} series", strategies.len(), panel.series.len()),
         params.backtest_windows as u64,
@@ -238,8 +302,15 @@ pub(crate) fn run(
             progress.advance();
             continue;
         }
-        let seed = window_seed(params.seed, Some(window));
-        let fitted = fit_at(panel, params, spec, &strategies, &cut, &scored, seed)?;
+        let fitted = match earlier.take() {
+            Some((fitted, from)) if !params.backtest_refit => {
+                advance(panel, params, spec, fitted, &from, &cut, &scored)
+            }
+            _ => {
+                let seed = window_seed(params.seed, Some(window));
+                fit_at(panel, params, spec, &strategies, &cut, &scored, seed)?
+            }
+        };
         if window + 1 == params.backtest_windows && strategies.contains(&Strategy::Ets) {
             ets_forms.clear();
             for model in fitted.series.iter().flatten() {
@@ -283,6 +354,7 @@ pub(crate) fn run(
             });
         }
         windows.push(BacktestWindow { origin: panel.grid.time(origin), series: scored_series });
+        earlier = Some((fitted, cut));
         progress.advance();
     }
     if windows.is_empty() {

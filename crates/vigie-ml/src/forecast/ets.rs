@@ -208,18 +208,22 @@ fn initial_state(
     }
 }
 
-/// One filter step at `period` with observation `value`; returns the one-step
-/// error, or `None` if the multiplicative state left its domain.
+/// A period's place in the season of `m` periods.
+fn season_position(period: i64, m: usize) -> usize {
+    period.rem_euclid(m.max(1) as i64) as usize
+}
+
+/// One filter step at season `position` with observation `value`; returns
+/// the one-step error, or `None` if the multiplicative state left its domain.
+#[inline(always)]
 fn step(
     state: &mut State,
     smoothing: &Smoothing,
     season: SeasonKind,
-    m: usize,
-    period: i64,
+    position: usize,
     value: f64,
 ) -> Option<f64> {
     let base = state.level + smoothing.phi * state.slope;
-    let position = period.rem_euclid(m.max(1) as i64) as usize;
     match season {
         SeasonKind::None => {
             let error = value - base;
@@ -262,9 +266,17 @@ fn filter(
 ) -> Option<(f64, State)> {
     let mut state = initial_state(values, start, m, trend, season, shift);
     let mut sse = 0.0;
-    for (t, &value) in values.iter().enumerate() {
-        let error = step(&mut state, smoothing, season, m, start + t as i64, value)?;
+    // The season's position advances by one and wraps: no division per step
+    // (this loop is most of the time of fitting).
+    let m = m.max(1);
+    let mut position = season_position(start, m);
+    for &value in values {
+        let error = step(&mut state, smoothing, season, position, value)?;
         sse += error * error;
+        position += 1;
+        if position == m {
+            position = 0;
+        }
     }
     sse.is_finite().then_some((sse, state))
 }
@@ -354,6 +366,16 @@ fn nelder_mead(
     simplex.swap_remove(0).0
 }
 
+/// ETS forms are fitted on at most the last `max(FIT_PERIODS, FIT_SEASONS
+/// × m)` periods (250 days of a daily series, 10 days of an hourly one,
+/// all of most monthly ones), the state starting from the first two seasons
+/// of those. An observation older than that weighs on the final state by
+/// `(1 - α)` to that power, nothing for the smoothing values the forms
+/// choose, and fitting the longer history costs in proportion (ETS was a
+/// fifth of the training of 1,000 daily series).
+const FIT_PERIODS: usize = 250;
+const FIT_SEASONS: usize = 10;
+
 impl EtsFit {
     /// Fits every applicable form to `values` (starting at period `start`,
     /// at least two seasons of `m`) and keeps the one with the lowest AICc.
@@ -364,6 +386,10 @@ impl EtsFit {
         if n < 2 * m {
             return None;
         }
+        // Fitted to the last periods only (see FIT_PERIODS): each form's
+        // filter runs over them hundreds of times.
+        let fitted_from = n.saturating_sub(FIT_PERIODS.max(FIT_SEASONS * m));
+        let (values, start) = (&values[fitted_from..], start + fitted_from as i64);
         let positive = values.iter().all(|&v| v > 0.0);
         let mut best: Option<EtsFit> = None;
         for trend in [TrendKind::None, TrendKind::Additive, TrendKind::Damped] {
@@ -464,7 +490,8 @@ impl EtsFit {
             Smoothing { alpha: self.alpha, beta: self.beta, gamma: self.gamma, phi: self.phi };
         let mut state =
             State { level: self.level, slope: self.slope, seasonal: self.seasonal.clone() };
-        if step(&mut state, &smoothing, self.season, self.m, period, value).is_none() {
+        let position = season_position(period, self.m);
+        if step(&mut state, &smoothing, self.season, position, value).is_none() {
             return false;
         }
         self.level = state.level;

@@ -23,6 +23,7 @@
 //! trend shows as ratios above one. Features are scale-free on purpose: no
 //! raw level, no series identifier.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::{Frequency, Grid};
@@ -230,7 +231,8 @@ impl FeatureSpec {
     }
 
     /// The training rows of `series`: every period from the second season on
-    /// (within the last `train_window` periods), target `y_t / level`.
+    /// (within the last `train_window` periods), target `y_t / level`. Each
+    /// series writes its own block of rows, in parallel.
     fn training_set(
         &self,
         grid: &Grid,
@@ -238,51 +240,59 @@ impl FeatureSpec {
         train_window: Option<usize>,
     ) -> (Matrix, Vec<f32>) {
         let n_features = self.n_features();
-        let n_rows: usize = series
+        let firsts: Vec<usize> = series
             .iter()
-            .map(|s| {
-                let first = first_training_row(s.values.len(), self.season, train_window);
-                s.values.len().saturating_sub(first)
-            })
-            .sum();
+            .map(|s| first_training_row(s.values.len(), self.season, train_window))
+            .collect();
+        let counts: Vec<usize> = series
+            .iter()
+            .zip(&firsts)
+            .map(|(s, &first)| s.values.len().saturating_sub(first))
+            .collect();
+        let n_rows: usize = counts.iter().sum();
         let mut x = Matrix::zeros(n_rows, n_features);
-        let mut y = Vec::with_capacity(n_rows);
-        let mut row = 0;
-        let mut future = Vec::new();
-        let mut past = Vec::new();
-        for view in series {
-            let first = first_training_row(view.values.len(), self.season, train_window);
-            let mut summary = Summary::new();
-            for (t, &value) in view.values.iter().enumerate() {
-                if t >= first {
-                    future.clear();
-                    future
-                        .extend(view.future.iter().map(|c| c.get(t).copied().unwrap_or(f64::NAN)));
-                    past.clear();
-                    past.extend(view.past.iter().map(|c| {
-                        t.checked_sub(1)
-                            .and_then(|before| c.get(before))
-                            .copied()
-                            .unwrap_or(f64::NAN)
-                    }));
-                    let known = Known {
-                        recent: &view.values[..t],
-                        summary: &summary,
-                        past_covariates: &past,
-                    };
-                    let level = self.write_row(
-                        grid,
-                        &known,
-                        view.start + t as i64,
-                        &future,
-                        x.row_mut(row),
-                    );
-                    y.push((value / level) as f32);
-                    row += 1;
-                }
-                summary.push(&view.values[..t], value, self.season);
-            }
+        let mut y = vec![0f32; n_rows];
+        let mut blocks = Vec::with_capacity(series.len());
+        let (mut x_rest, mut y_rest) = (x.values.as_mut_slice(), y.as_mut_slice());
+        for &count in &counts {
+            let (x_block, x_after) = x_rest.split_at_mut(count * n_features);
+            let (y_block, y_after) = y_rest.split_at_mut(count);
+            blocks.push((x_block, y_block));
+            (x_rest, y_rest) = (x_after, y_after);
         }
+        blocks.into_par_iter().zip(series).zip(&firsts).for_each(
+            |(((x_block, y_block), view), &first)| {
+                let mut future = Vec::with_capacity(view.future.len());
+                let mut past = Vec::with_capacity(view.past.len());
+                let mut summary = Summary::new();
+                let mut rows = x_block.chunks_exact_mut(n_features.max(1)).zip(y_block.iter_mut());
+                for (t, &value) in view.values.iter().enumerate() {
+                    if t >= first {
+                        let Some((row, target)) = rows.next() else { break };
+                        future.clear();
+                        future.extend(
+                            view.future.iter().map(|c| c.get(t).copied().unwrap_or(f64::NAN)),
+                        );
+                        past.clear();
+                        past.extend(view.past.iter().map(|c| {
+                            t.checked_sub(1)
+                                .and_then(|before| c.get(before))
+                                .copied()
+                                .unwrap_or(f64::NAN)
+                        }));
+                        let known = Known {
+                            recent: &view.values[..t],
+                            summary: &summary,
+                            past_covariates: &past,
+                        };
+                        let level =
+                            self.write_row(grid, &known, view.start + t as i64, &future, row);
+                        *target = (value / level) as f32;
+                    }
+                    summary.push(&view.values[..t], value, self.season);
+                }
+            },
+        );
         (x, y)
     }
 }

@@ -62,6 +62,10 @@ pub struct ForecastParams {
     /// the history; `None` for the frequency's default
     /// ([`default_backtest_windows`]).
     pub backtest_windows: Option<usize>,
+    /// Fit every strategy again at each backtest origin; by default they are
+    /// fitted at the first origin and only read the history up to the later
+    /// ones (a `backtest_windows`-th of the fitting).
+    pub backtest_refit: bool,
     /// The strategies the backtest chooses among (seasonal naive is always
     /// backtested too, as the reference).
     pub strategies: Vec<Strategy>,
@@ -88,6 +92,9 @@ pub struct ForecastParams {
 /// a history whose last periods matter most). 150 rounds at 0.1 backtest as
 /// well as 300 at 0.05 did (revenue 0.608 against 0.609, bikeshare 0.601
 /// against 0.619) in half the boosting time, which is most of training.
+/// Each tree grows on 80% of the rows: on the benchmark's held-out periods
+/// every row in every tree forecast worse (revenue MASE 0.763 against
+/// 0.726, bikeshare 0.509 against 0.478) for 6% less training time.
 pub fn default_gbdt_params() -> GbdtParams {
     GbdtParams {
         n_rounds: 150,
@@ -110,6 +117,7 @@ impl Default for ForecastParams {
             horizon: 0,
             frequency: None,
             backtest_windows: None,
+            backtest_refit: false,
             strategies: Strategy::ALL.to_vec(),
             gbdt: default_gbdt_params(),
             lags: None,
@@ -193,6 +201,7 @@ impl ForecastParams {
             backtest_windows: self
                 .backtest_windows
                 .unwrap_or_else(|| default_backtest_windows(frequency, self.horizon, covered)),
+            backtest_refit: self.backtest_refit,
             strategies,
             gbdt: self.gbdt.clone(),
             lags,
@@ -249,6 +258,8 @@ pub(crate) struct CheckedParams {
     pub horizon: usize,
     pub season: usize,
     pub backtest_windows: usize,
+    /// Fit at every backtest origin rather than at the first only.
+    pub backtest_refit: bool,
     /// Sorted, distinct, simplest first.
     pub strategies: Vec<Strategy>,
     pub gbdt: GbdtParams,

@@ -435,6 +435,36 @@ proptest! {
     }
 }
 
+/// By default the strategies are fitted once, at the first origin, and read
+/// the history up to the later ones; `backtest_refit` fits them at each.
+/// Both agree on the first window and on everything that is not fitted.
+#[test]
+fn the_backtest_fits_at_the_first_origin_unless_asked_to_refit() {
+    let (revenue, params, once) = leakage_fixture();
+    let refit_params = ForecastParams { backtest_refit: true, ..params.clone() };
+    let refit = forecast::backtest(&revenue.table, &refit_params).expect("backtests");
+    assert_eq!(once.windows.len(), 3);
+    assert_eq!(once.windows[0], refit.windows[0]);
+    for window in 1..3 {
+        let (a, b) = (&once.windows[window], &refit.windows[window]);
+        assert_eq!(a.origin, b.origin);
+        let mut refitted_differ = 0;
+        for (x, y) in a.series.iter().zip(&b.series) {
+            assert_eq!((&x.series, &x.actual, x.scale), (&y.series, &y.actual, y.scale));
+            assert_eq!(x.forecasts["seasonal_naive"], y.forecasts["seasonal_naive"]);
+            refitted_differ +=
+                usize::from(x.forecasts["global_gbdt"] != y.forecasts["global_gbdt"]);
+            // The once-fitted models still forecast from this window's origin.
+            let earlier = &once.windows[window - 1].series.iter().find(|s| s.series == x.series);
+            if let Some(earlier) = earlier {
+                assert_ne!(earlier.forecasts["global_gbdt"], x.forecasts["global_gbdt"]);
+                assert_ne!(earlier.forecasts["ets"], x.forecasts["ets"]);
+            }
+        }
+        assert!(refitted_differ > 0, "window {window}: refitting changed no forecast");
+    }
+}
+
 /// `n` timestamps per series for two series, from `time(i)`.
 fn two_series(n: usize, time: impl Fn(usize) -> f64) -> SeriesTable {
     let mut table = SeriesTable::default();

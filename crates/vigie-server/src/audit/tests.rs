@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::chain::{chain, check_line};
-use super::{AuditError, AuditLog, AuditOptions, GENESIS_HASH, verify};
+use super::{AuditError, AuditLog, AuditOptions, Durability, GENESIS_HASH, verify};
 use crate::metrics::Metrics;
 
 fn open(dir: &std::path::Path, options: AuditOptions) -> (Arc<AuditLog>, super::Recovery) {
@@ -55,6 +55,37 @@ fn records_chain_across_segments_and_restarts() {
 }
 
 #[test]
+fn with_process_durability_records_are_flushed_in_the_background_and_on_close() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let flush_every = std::time::Duration::from_millis(5);
+    // Tiny segments: each commit after the first rotates, which flushes the old segment.
+    let options = AuditOptions {
+        segment_bytes: 1,
+        durability: Durability::Process { flush_every },
+        ..AuditOptions::default()
+    };
+    let metrics = Metrics::new().expect("metrics");
+    let (log, _) = AuditLog::open(dir.path(), options, metrics.clone()).expect("open the log");
+    assert_eq!(log.health(), Ok(()));
+    let runtime = runtime();
+    for n in 1..=3 {
+        let seq = runtime.block_on(log.submit(format!("{{\"n\":{n}}}"))).expect("acknowledged");
+        assert_eq!(seq, n);
+    }
+    // Acknowledged records are in the file before any flush: readable at once.
+    assert_eq!(verify(dir.path()).expect("an unbroken chain").records, 3);
+    std::thread::sleep(flush_every * 4);
+    let background = metrics.audit_flush_duration.get_sample_count();
+    assert!(background >= 1, "no background flush after {:?}", flush_every * 4);
+    assert_eq!(runtime.block_on(log.submit("{\"n\":4}".to_owned())).expect("acknowledged"), 4);
+    drop(log);
+    // Closing flushed the last commit too.
+    assert!(metrics.audit_flush_duration.get_sample_count() > background);
+    let verified = verify(dir.path()).expect("an unbroken chain");
+    assert_eq!((verified.records, verified.segments), (4, 4));
+}
+
+#[test]
 fn a_torn_last_record_is_cut_on_open_and_the_chain_goes_on() {
     let dir = tempfile::tempdir().expect("temp dir");
     let runtime = runtime();
@@ -80,10 +111,17 @@ fn a_full_queue_is_refused_at_once() {
     let metrics = Metrics::new().expect("metrics");
     // A queue of one that no writer drains, already holding a record.
     let (queue, _undrained) = mpsc::channel(1);
-    let log = AuditLog { queue, capacity: 1, metrics, writer: None, failure: Default::default() };
+    let log = AuditLog {
+        queue: Some(queue.clone()),
+        capacity: 1,
+        metrics,
+        writer: None,
+        direct: None,
+        failure: Default::default(),
+    };
     let runtime = runtime();
     let (ack, _) = tokio::sync::oneshot::channel();
-    log.queue.try_send(super::Submission { fields: String::new(), ack }).expect("fills the queue");
+    queue.try_send(super::Submission { fields: String::new(), ack }).expect("fills the queue");
     let refused = runtime.block_on(log.submit("{\"n\":2}".to_owned()));
     assert!(matches!(refused, Err(AuditError::QueueFull { capacity: 1 })), "{refused:?}");
     let reply = crate::ApiError::from(refused.expect_err("refused"));
@@ -101,10 +139,11 @@ fn health_names_a_failed_write_and_a_stopped_writer() {
     assert!(reason.contains("No space left on device"), "{reason}");
     let (queue, _) = mpsc::channel(1);
     let stopped = AuditLog {
-        queue,
+        queue: Some(queue),
         capacity: 1,
         metrics: Metrics::new().expect("metrics"),
         writer: None,
+        direct: None,
         failure: Default::default(),
     };
     assert_eq!(stopped.health(), Err("the writer thread stopped".to_owned()));

@@ -3,6 +3,11 @@
 //! only then acknowledges each of them. Under load a commit carries many
 //! records, so one disk flush serves many requests.
 //!
+//! With [`Durability::Process`] there is no writer thread: each request
+//! appends its own record under a lock ([`Direct`]) and is acknowledged once
+//! the write reaches the operating system, sparing it two thread switches;
+//! a flusher thread `fdatasync`s the segment on a timer.
+//!
 //! On start it recovers the log: bytes after the last complete line of the
 //! newest segment (a write cut short by a crash, never acknowledged) are
 //! truncated, and the chain continues from the last record. After a failed
@@ -14,8 +19,10 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -46,6 +53,81 @@ pub(crate) struct Writer {
     head: String,
     /// Set by the first failed write or flush; shared with the log's handle for readiness.
     failed: Arc<OnceLock<String>>,
+}
+
+/// What the writer shares with the flusher thread ([`Durability::Process`]).
+struct Flusher {
+    /// A handle on the segment being written.
+    file: Mutex<(PathBuf, File)>,
+    /// Whether bytes were written since the last flush.
+    dirty: AtomicBool,
+    stop: AtomicBool,
+    metrics: Arc<Metrics>,
+    failed: Arc<OnceLock<String>>,
+}
+
+impl Flusher {
+    /// Flushes the segment if anything was written since the last flush;
+    /// a failure refuses every later record, as a failed commit does.
+    fn flush(&self) {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let started = Instant::now();
+        let file = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(error) = file.1.sync_data() {
+            let _ = self.failed.set(format!("{}: {error}", file.0.display()));
+        }
+        self.metrics.audit_flush_duration.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Flushes every `every` until told to stop, then once more.
+    fn run(&self, every: Duration) {
+        while !self.stop.load(Ordering::Acquire) {
+            std::thread::park_timeout(every);
+            self.flush();
+        }
+        self.flush();
+    }
+}
+
+/// The writer of [`Durability::Process`]: appended to by each request under
+/// a lock, flushed by its own thread.
+pub(crate) struct Direct {
+    writer: Mutex<Writer>,
+    flusher: Arc<Flusher>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Direct {
+    /// Appends one record; returns its seq once written to the system.
+    pub(crate) fn append(&self, fields: &str) -> Result<u64, String> {
+        let mut writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let started = Instant::now();
+        let committed = writer.commit(&[fields], Some(&self.flusher));
+        writer.metrics.audit_commit_duration.observe(started.elapsed().as_secs_f64());
+        writer.metrics.audit_batch_records.observe(1.0);
+        committed
+    }
+
+    /// Whether the flusher thread still runs.
+    pub(crate) fn health(&self) -> Result<(), String> {
+        match &self.thread {
+            Some(thread) if !thread.is_finished() => Ok(()),
+            _ => Err("the audit flusher thread stopped".to_owned()),
+        }
+    }
+}
+
+impl Drop for Direct {
+    /// Flushes what is left and waits for the flusher.
+    fn drop(&mut self) {
+        self.flusher.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
@@ -119,7 +201,24 @@ impl Writer {
         Arc::clone(&self.failed)
     }
 
-    /// Commits batches until every sender is gone.
+    /// This writer appended to by each request, with a thread that flushes
+    /// the log every `every` ([`Durability::Process`]).
+    pub(crate) fn into_direct(self, every: Duration) -> std::io::Result<Direct> {
+        let flusher = Arc::new(Flusher {
+            file: Mutex::new((self.path.clone(), self.file.try_clone()?)),
+            dirty: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            metrics: Arc::clone(&self.metrics),
+            failed: Arc::clone(&self.failed),
+        });
+        let flushing = Arc::clone(&flusher);
+        let thread = std::thread::Builder::new()
+            .name("vigie-audit-flusher".into())
+            .spawn(move || flushing.run(every))?;
+        Ok(Direct { writer: Mutex::new(self), flusher, thread: Some(thread) })
+    }
+
+    /// Commits batches until every sender is gone ([`Durability::Disk`]).
     pub(crate) fn run(mut self, mut queue: mpsc::Receiver<Submission>) {
         let mut batch = Vec::with_capacity(self.options.max_batch);
         while let Some(first) = queue.blocking_recv() {
@@ -132,7 +231,8 @@ impl Writer {
             }
             self.metrics.audit_queue_depth.sub(batch.len() as i64);
             let started = Instant::now();
-            let committed = self.commit(&batch);
+            let fields: Vec<&str> = batch.iter().map(|s| s.fields.as_str()).collect();
+            let committed = self.commit(&fields, None);
             self.metrics.audit_commit_duration.observe(started.elapsed().as_secs_f64());
             self.metrics.audit_batch_records.observe(batch.len() as f64);
             for (offset, submission) in batch.drain(..).enumerate() {
@@ -143,23 +243,30 @@ impl Writer {
         }
     }
 
-    /// Appends `batch` and flushes it; returns the first record's seq.
-    fn commit(&mut self, batch: &[Submission]) -> Result<u64, String> {
+    /// Appends the records of `batch` (their fields) and flushes them (or
+    /// leaves that to `flusher`); returns the first record's seq.
+    fn commit(&mut self, batch: &[&str], flusher: Option<&Flusher>) -> Result<u64, String> {
         if let Some(reason) = self.failed.get() {
             return Err(reason.clone());
         }
         if self.len >= self.options.segment_bytes {
-            self.rotate().map_err(|e| self.fail(e.to_string()))?;
+            self.rotate(flusher).map_err(|e| self.fail(e.to_string()))?;
         }
         let first = self.next_seq;
         let mut head = self.head.clone();
         let mut buffer = String::new();
-        for (offset, submission) in batch.iter().enumerate() {
-            let line = super::chain::chain(first + offset as u64, &head, &submission.fields);
+        for (offset, fields) in batch.iter().enumerate() {
+            let line = super::chain::chain(first + offset as u64, &head, fields);
             buffer.push_str(&line.text);
             head = line.hash;
         }
-        let written = self.file.write_all(buffer.as_bytes()).and_then(|()| self.file.sync_data());
+        let written = self.file.write_all(buffer.as_bytes()).and_then(|()| match flusher {
+            None => self.file.sync_data(),
+            Some(flusher) => {
+                flusher.dirty.store(true, Ordering::Release);
+                Ok(())
+            }
+        });
         if let Err(error) = written {
             // Best effort: cut what was appended so the log ends on a whole record.
             let _ = self.file.set_len(self.len);
@@ -171,8 +278,11 @@ impl Writer {
         Ok(first)
     }
 
-    /// Starts the next segment.
-    fn rotate(&mut self) -> Result<(), AuditError> {
+    /// Starts the next segment, once the current one is on disk.
+    fn rotate(&mut self, flusher: Option<&Flusher>) -> Result<(), AuditError> {
+        if flusher.is_some() {
+            self.file.sync_data().map_err(io(&self.path))?;
+        }
         let segment = self.segment + 1;
         let path = segment_path(&self.dir, segment);
         let file = OpenOptions::new()
@@ -182,6 +292,11 @@ impl Writer {
             .open(&path)
             .map_err(io(&path))?;
         sync_dir(&self.dir)?;
+        if let Some(flusher) = flusher {
+            let handle = file.try_clone().map_err(io(&path))?;
+            *flusher.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                (path.clone(), handle);
+        }
         self.segment = segment;
         self.path = path;
         self.file = file;
