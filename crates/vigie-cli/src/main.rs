@@ -22,7 +22,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// commit arenas eagerly, which held 64 MiB after the serving benchmark's
 /// load (59.6 MiB so tuned; 40.5 with glibc's allocator). Not for training,
 /// whose large buffers freed and taken again every tree would be returned
-/// and faulted in each time (a third more time in system calls).
+/// and faulted in each time (three times the system time, a third more
+/// wall time on the forecasting benchmark).
 #[allow(unsafe_code)]
 fn tune_allocator_for_serving() {
     use libmimalloc_sys::mi_option_set;
