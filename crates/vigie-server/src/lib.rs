@@ -68,6 +68,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use axum::{Extension, Router};
 
 pub use audit::{AuditLog, AuditOptions, Durability};
@@ -196,7 +197,10 @@ pub async fn serve_until(
         stopping.start_draining();
     };
     match tls {
-        None => axum::serve(listener, app).with_graceful_shutdown(stop).await?,
+        None => {
+            let listener = listener.tap_io(no_delay);
+            axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+        }
         Some(config) => {
             let listener = tls::TlsListener::new(listener, config)?;
             axum::serve(listener, app).with_graceful_shutdown(stop).await?;
@@ -204,6 +208,13 @@ pub async fn serve_until(
     }
     shared.routing().shadows_finished().await;
     Ok(())
+}
+
+/// Replies leave at once: without `TCP_NODELAY` a reply can wait for the
+/// client's acknowledgement of the one before (Nagle's algorithm).
+pub(crate) fn no_delay(stream: &mut tokio::net::TcpStream) {
+    // Best effort: a socket that refuses it still works, only slower.
+    let _ = stream.set_nodelay(true);
 }
 
 /// Whether `addr` is a loopback address, the only kind served without authentication.

@@ -150,7 +150,8 @@ async fn accept_loop(
             () = sender.closed() => return,
         };
         match accepted {
-            Ok((stream, peer)) => {
+            Ok((mut stream, peer)) => {
+                crate::no_delay(&mut stream);
                 tokio::spawn(handshake(acceptor.clone(), stream, peer, sender.clone()));
             }
             // Out of file descriptors and the like: wait instead of spinning.
