@@ -319,40 +319,47 @@ pub(crate) fn run(
                 }
             }
         }
-        let mut scored_series = Vec::new();
-        for (idx, series) in panel.series.iter().enumerate() {
-            let (Some(Some(model)), true) = (fitted.series.get(idx), scored[idx]) else {
-                continue;
-            };
-            let cut = cut[idx];
-            let steps = horizon.min(series.values.len() - cut);
-            let mut forecasts = BTreeMap::new();
-            for &strategy in &strategies {
-                let mut lookup = |step: usize, column: usize| -> Result<f64> {
-                    future_columns
-                        .get(column)
-                        .and_then(|&c| series.covariates.get(c))
-                        .and_then(|values| values.get(cut + step - 1))
-                        .copied()
-                        .ok_or_else(|| MlError::InvalidData("future covariate out of range".into()))
-                };
-                let forecast = point_forecast(
-                    strategy,
-                    fitted.global.as_ref(),
-                    &panel.grid,
-                    model,
-                    steps,
-                    &mut lookup,
-                )?;
-                forecasts.insert(strategy.name().to_owned(), forecast);
-            }
-            scored_series.push(SeriesBacktest {
-                series: series.key.clone(),
-                scale: model.history.summary.scale(),
-                actual: series.values[cut..cut + steps].to_vec(),
-                forecasts,
-            });
-        }
+        // Each series forecast on its own (in parallel), in the panel's order.
+        let scored_series = panel
+            .series
+            .par_iter()
+            .enumerate()
+            .filter_map(|(idx, series)| match (fitted.series.get(idx), scored[idx]) {
+                (Some(Some(model)), true) => Some((series, model, cut[idx])),
+                _ => None,
+            })
+            .map(|(series, model, cut)| -> Result<SeriesBacktest> {
+                let steps = horizon.min(series.values.len() - cut);
+                let mut forecasts = BTreeMap::new();
+                for &strategy in &strategies {
+                    let mut lookup = |step: usize, column: usize| -> Result<f64> {
+                        future_columns
+                            .get(column)
+                            .and_then(|&c| series.covariates.get(c))
+                            .and_then(|values| values.get(cut + step - 1))
+                            .copied()
+                            .ok_or_else(|| {
+                                MlError::InvalidData("future covariate out of range".into())
+                            })
+                    };
+                    let forecast = point_forecast(
+                        strategy,
+                        fitted.global.as_ref(),
+                        &panel.grid,
+                        model,
+                        steps,
+                        &mut lookup,
+                    )?;
+                    forecasts.insert(strategy.name().to_owned(), forecast);
+                }
+                Ok(SeriesBacktest {
+                    series: series.key.clone(),
+                    scale: model.history.summary.scale(),
+                    actual: series.values[cut..cut + steps].to_vec(),
+                    forecasts,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         windows.push(BacktestWindow { origin: panel.grid.time(origin), series: scored_series });
         earlier = Some((fitted, cut));
         progress.advance();

@@ -8,6 +8,7 @@
 //! features, so a loaded model cannot index out of bounds. Saving it to a
 //! file is the caller's job.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::backtest::BacktestReport;
@@ -340,9 +341,13 @@ impl ForecastModel {
                 .collect::<Result<_>>()?,
         };
         let global = self.global.as_ref().map(|g| &g.0);
-        let mut rows = Vec::with_capacity(series.len() * horizon);
         let wanted = |key: &str| only.is_none_or(|keys| keys.iter().any(|k| k == key));
-        for model in series.iter().filter(|model| wanted(&model.key)) {
+        // Each series on its own, in parallel; the first error in series order is reported.
+        let per_series: Vec<Result<Vec<ForecastRow>>> = series
+            .par_iter()
+            .filter(|model| wanted(&model.key))
+            .map(|model| -> Result<Vec<ForecastRow>> {
+            let mut rows = Vec::with_capacity(horizon);
             let last = model.history.last_period;
             let mut lookup = |step: usize, column: usize| -> Result<f64> {
                 let period = last + step as i64;
@@ -384,6 +389,12 @@ impl ForecastModel {
                     hi95: forecast + width_95 * scale,
                 });
             }
+            Ok(rows)
+            })
+            .collect();
+        let mut rows = Vec::with_capacity(per_series.len() * horizon);
+        for series_rows in per_series {
+            rows.extend(series_rows?);
         }
         Ok(rows)
     }
