@@ -481,6 +481,10 @@ pub struct ModelSpec {
     /// Forecast: rolling-origin backtest windows (default 3).
     #[serde(default)]
     pub backtest_windows: Option<Spanned<i64>>,
+    /// Forecast: fit the strategies again at each backtest origin (default
+    /// false: fitted at the first origin, run on to the later ones).
+    #[serde(default)]
+    pub backtest_refit: Option<Spanned<bool>>,
 }
 
 /// An absent spanned text: empty, spanning nothing.
@@ -518,6 +522,8 @@ pub struct ForecastSpec {
     pub future_covariates: Vec<String>,
     /// Rolling-origin backtest windows, when not the default.
     pub backtest_windows: Option<usize>,
+    /// Whether the backtest fits at every origin.
+    pub backtest_refit: bool,
 }
 
 impl ModelSpec {
@@ -551,6 +557,7 @@ impl ModelSpec {
             covariates: texts(&self.covariates),
             future_covariates: texts(&self.future_covariates),
             backtest_windows: count(&self.backtest_windows),
+            backtest_refit: self.backtest_refit.as_ref().is_some_and(|refit| *refit.get_ref()),
         })
     }
 }
@@ -836,6 +843,7 @@ impl Config {
                 .into_iter()
                 .filter_map(|(field, value)| value.map(|v| (field, v.span().start))),
             )
+            .chain(model.backtest_refit.as_ref().map(|v| ("backtest_refit", v.span().start)))
             .min_by_key(|&(_, offset)| offset);
         if let Some((field, offset)) = forecast_only {
             return Err(at.at_offset(
@@ -956,7 +964,7 @@ impl Config {
                 format!(
                     "{}: not a setting of a forecast model, whose history is its `source` or \
                      `view` (time, target, series, horizon, frequency, covariates, \
-                     future_covariates, backtest_windows)",
+                     future_covariates, backtest_windows, backtest_refit)",
                     key(field)
                 ),
             ));

@@ -302,7 +302,7 @@ pub fn train_declared(
         horizon: args.horizon.or(Some(spec.horizon)),
         frequency: args.frequency.clone().or(spec.frequency.clone()),
         backtest_windows: args.backtest_windows.or(spec.backtest_windows),
-        backtest_refit: args.backtest_refit,
+        backtest_refit: args.backtest_refit || spec.backtest_refit,
         gbdt_params: args.params.clone(),
         seed: args.seed,
     };

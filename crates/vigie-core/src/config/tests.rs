@@ -179,6 +179,7 @@ target = "revenue"
 horizon = 14
 covariates = ["revenue_7d"]
 backtest_windows = 2
+backtest_refit = true
 "#;
 
 #[test]
@@ -197,13 +198,19 @@ fn forecast_models_take_their_history_from_a_source_or_a_view() {
             covariates: Vec::new(),
             future_covariates: vec!["promo".to_owned()],
             backtest_windows: None,
+            backtest_refit: false,
         }
     );
     let by_store = config.models["by_store"].forecast().expect("a forecast model");
     assert_eq!(by_store.history, ForecastHistory::View("daily".to_owned()));
     assert_eq!(
-        (by_store.time.as_deref(), by_store.horizon, by_store.backtest_windows),
-        (Some("date"), 14, Some(2))
+        (
+            by_store.time.as_deref(),
+            by_store.horizon,
+            by_store.backtest_windows,
+            by_store.backtest_refit
+        ),
+        (Some("date"), 14, Some(2), true)
     );
     assert_eq!(by_store.covariates, ["revenue_7d"]);
 
@@ -326,6 +333,13 @@ fn a_setting_of_the_other_kind_of_model_is_an_error() {
         ),
         "{e}"
     );
+    let text = PROJECT.replace(
+        "entity = \"customer\"\nfeatures",
+        "entity = \"customer\"\nbacktest_refit = true\nfeatures",
+    );
+    let e = error(&text);
+    assert_eq!((e.line, e.column), (line_of(&text, "backtest_refit = true"), 18), "{e}");
+    assert!(e.message.starts_with("[models.fraud] backtest_refit: a forecast setting"), "{e}");
     let text = PROJECT
         .replace("label = \"is_fraud\"", "label = \"is_fraud\"\ntask = \"binary\"\ntarget = \"x\"");
     let e = error(&text);
