@@ -575,7 +575,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     pub backtest_windows: Option<usize>,
     /// Forecasting: fit every strategy again at each backtest origin (by default they are fitted
-    /// at the first origin and read the history up to the later ones: a windows-th of the time).
+    /// once, at the first origin, and read the history up to the later ones).
     #[arg(long)]
     pub backtest_refit: bool,
     /// The positive class of a binary label (default: the minority class).
