@@ -130,17 +130,19 @@ pub(crate) fn fit_at(
     seed: u64,
 ) -> Result<Fitted> {
     let with_ets = strategies.contains(&Strategy::Ets);
+    let (past_columns, future_columns) = covariate_columns(panel, params);
     let series: Vec<Option<SeriesModel>> = panel
         .series
         .par_iter()
         .zip(cut)
         .zip(wanted)
         .map(|((series, &cut), &wanted)| {
-            (cut > 0).then(|| series_at(params, spec, series, cut, with_ets && wanted, None))
+            (cut > 0).then(|| {
+                series_at(params, spec, &past_columns, series, cut, with_ets && wanted, None)
+            })
         })
         .collect();
     let global = if strategies.contains(&Strategy::GlobalGbdt) {
-        let (past_columns, future_columns) = covariate_columns(panel, params);
         let views: Vec<SeriesView<'_>> = panel
             .series
             .iter()
@@ -184,6 +186,7 @@ fn advance(
     wanted: &[bool],
 ) -> Fitted {
     let with_ets = params.strategies.contains(&Strategy::Ets);
+    let (past_columns, _) = covariate_columns(panel, params);
     let series = earlier
         .series
         .into_par_iter()
@@ -199,27 +202,26 @@ fn advance(
                     (from..cut).all(|t| ets.update(series.start + t as i64, series.values[t]));
                 moved.then_some(ets)
             });
-            Some(series_at(params, spec, series, cut, with_ets && wanted, ets))
+            Some(series_at(params, spec, &past_columns, series, cut, with_ets && wanted, ets))
         })
         .collect();
     Fitted { series, global: earlier.global }
 }
 
-/// One series' model at `cut` values: its history there, and its ETS fit
-/// (`ets` when given, else fitted when `fit_ets`).
+/// One series' model at `cut` values: its history there (with the
+/// covariates `past_columns`), and its ETS fit (`ets` when given, else
+/// fitted when `fit_ets`).
 fn series_at(
     params: &CheckedParams,
     spec: &FeatureSpec,
+    past_columns: &[usize],
     series: &super::data::Series,
     cut: usize,
     fit_ets: bool,
     ets: Option<EtsFit>,
 ) -> SeriesModel {
     let values = &series.values[..cut];
-    let past: Vec<&[f64]> = (0..series.covariates.len())
-        .filter(|&c| params.past_only[c])
-        .map(|c| series.covariates[c].as_slice())
-        .collect();
+    let past: Vec<&[f64]> = past_columns.iter().map(|&c| series.covariates[c].as_slice()).collect();
     let history = History::of(series.start, values, &past, spec.keep(), params.season);
     let ets = match ets {
         Some(ets) if fit_ets => Some(ets),
