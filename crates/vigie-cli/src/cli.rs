@@ -578,6 +578,12 @@ pub struct TrainArgs {
     /// once, at the first origin, and read the history up to the later ones).
     #[arg(long)]
     pub backtest_refit: bool,
+    /// Forecasting: group each series' rows of one period (of --frequency, which it needs) into
+    /// one row at the period's start: the target by sum, mean, last, min, max or count, each
+    /// covariate by its mean. With sum and count an empty period is 0. Without it, two rows of
+    /// one series in one period are an error.
+    #[arg(long, value_name = "sum|mean|last|min|max|count")]
+    pub aggregate: Option<String>,
     /// The positive class of a binary label (default: the minority class).
     #[arg(long, value_name = "VALUE")]
     pub positive: Option<String>,

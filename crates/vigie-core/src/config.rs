@@ -485,6 +485,10 @@ pub struct ModelSpec {
     /// false: fitted at the first origin, run on to the later ones).
     #[serde(default)]
     pub backtest_refit: Option<Spanned<bool>>,
+    /// Forecast: group each series' rows of one period into one row, the target by
+    /// `sum`, `mean`, `last`, `min`, `max` or `count` (needs a `frequency`).
+    #[serde(default)]
+    pub aggregate: Option<Spanned<String>>,
 }
 
 /// An absent spanned text: empty, spanning nothing.
@@ -524,6 +528,8 @@ pub struct ForecastSpec {
     pub backtest_windows: Option<usize>,
     /// Whether the backtest fits at every origin.
     pub backtest_refit: bool,
+    /// How rows of one period are grouped, when they are.
+    pub aggregate: Option<String>,
 }
 
 impl ModelSpec {
@@ -558,6 +564,7 @@ impl ModelSpec {
             future_covariates: texts(&self.future_covariates),
             backtest_windows: count(&self.backtest_windows),
             backtest_refit: self.backtest_refit.as_ref().is_some_and(|refit| *refit.get_ref()),
+            aggregate: text(&self.aggregate),
         })
     }
 }
@@ -587,6 +594,10 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 /// `vigie_ml::forecast::Frequency` reads, and `auto`.
 const FREQUENCIES: &[&str] =
     &["auto", "H", "D", "W", "M", "Q", "hourly", "daily", "weekly", "monthly", "quarterly"];
+
+/// What a forecast model's `aggregate` may be: the names
+/// `vigie_ml::forecast::Aggregate` reads.
+const AGGREGATES: &[&str] = &["sum", "mean", "last", "min", "max", "count"];
 
 /// Names for a message: `a, b, c`.
 fn listing<'a>(names: impl Iterator<Item = &'a String>) -> String {
@@ -831,6 +842,7 @@ impl Config {
             ("frequency", model.frequency.as_ref()),
             ("covariates", model.covariates.first()),
             ("future_covariates", model.future_covariates.first()),
+            ("aggregate", model.aggregate.as_ref()),
         ];
         let forecast_only = texts
             .into_iter()
@@ -964,7 +976,7 @@ impl Config {
                 format!(
                     "{}: not a setting of a forecast model, whose history is its `source` or \
                      `view` (time, target, series, horizon, frequency, covariates, \
-                     future_covariates, backtest_windows, backtest_refit)",
+                     future_covariates, backtest_windows, backtest_refit, aggregate)",
                     key(field)
                 ),
             ));
@@ -1070,6 +1082,29 @@ impl Config {
                     format!(
                         "{}: unknown frequency {text:?}, expected auto, H, D, W, M or Q",
                         key("frequency")
+                    ),
+                ));
+            }
+        }
+        if let Some(aggregate) = &model.aggregate {
+            let text = aggregate.get_ref();
+            if !AGGREGATES.iter().any(|k| k.eq_ignore_ascii_case(text.trim())) {
+                return Err(at.at(
+                    aggregate,
+                    format!(
+                        "{}: unknown aggregate {text:?}, expected one of {}",
+                        key("aggregate"),
+                        AGGREGATES.join(", ")
+                    ),
+                ));
+            }
+            let named = model.frequency.as_ref().map(|f| f.get_ref().trim().to_owned());
+            if named.is_none_or(|f| f.eq_ignore_ascii_case("auto")) {
+                return Err(at.at(
+                    aggregate,
+                    format!(
+                        "{}: grouping rows into periods needs the periods: write frequency = \"H\", \"D\", \"W\", \"M\" or \"Q\"",
+                        key("aggregate")
                     ),
                 ));
             }

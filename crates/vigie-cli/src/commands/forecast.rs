@@ -19,7 +19,7 @@ use vigie_core::{Column, ColumnData, ColumnKind, Frame, TextColumn};
 use vigie_ml::SavedModel;
 use vigie_ml::forecast::{
     self, BacktestReport, ColumnRoles, ForecastCard, ForecastParams, ForecastRow, Forecaster,
-    Frequency, NewerRows, format_period_time, split_frame,
+    Frequency, NewerRows, PeriodGrouping, format_period_time, split_frame,
 };
 use vigie_ml::model::DataFingerprint;
 use vigie_registry::{ModelRef, Registry, RunStatus};
@@ -127,6 +127,8 @@ struct Request {
     frequency: Option<String>,
     backtest_windows: Option<usize>,
     backtest_refit: bool,
+    /// `--aggregate`: how each series' rows of one period are grouped.
+    aggregate: Option<String>,
     /// `--param KEY=VALUE` over the global model's boosting defaults.
     gbdt_params: Vec<String>,
     seed: u64,
@@ -182,20 +184,36 @@ impl Request {
         }
         let mut covariates = self.covariates.clone();
         covariates.extend(self.future_covariates.iter().cloned());
-        let roles = ColumnRoles {
-            time: self.time.clone(),
-            target: self.target.clone(),
-            series: self.series.clone(),
-            covariates,
-        };
-        roles.check().map_err(|e| UsageError(e.to_string()))?;
-        let mut params = ForecastParams::new(horizon);
-        params.frequency = match self.frequency.as_deref() {
+        let frequency = match self.frequency.as_deref() {
             None | Some("auto") => None,
             Some(code) => Some(
                 code.parse::<Frequency>().map_err(|e| UsageError(format!("--frequency: {e}")))?,
             ),
         };
+        let group = match (&self.aggregate, frequency) {
+            (None, _) => None,
+            (Some(how), Some(frequency)) => Some(PeriodGrouping {
+                frequency,
+                target: how.parse().map_err(|e| UsageError(format!("--aggregate: {e}")))?,
+            }),
+            (Some(_), None) => {
+                return Err(UsageError(
+                    "--aggregate groups rows into periods: give them with --frequency H, D, W, M or Q"
+                        .into(),
+                )
+                .into());
+            }
+        };
+        let roles = ColumnRoles {
+            time: self.time.clone(),
+            target: self.target.clone(),
+            series: self.series.clone(),
+            covariates,
+            group,
+        };
+        roles.check().map_err(|e| UsageError(e.to_string()))?;
+        let mut params = ForecastParams::new(horizon);
+        params.frequency = frequency;
         params.backtest_windows = self.backtest_windows;
         params.backtest_refit = self.backtest_refit;
         if !self.gbdt_params.is_empty() {
@@ -242,6 +260,7 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         frequency: args.frequency.clone(),
         backtest_windows: args.backtest_windows,
         backtest_refit: args.backtest_refit,
+        aggregate: args.aggregate.clone(),
         gbdt_params: args.params.clone(),
         seed: args.seed,
     };
@@ -303,6 +322,7 @@ pub fn train_declared(
         frequency: args.frequency.clone().or(spec.frequency.clone()),
         backtest_windows: args.backtest_windows.or(spec.backtest_windows),
         backtest_refit: args.backtest_refit || spec.backtest_refit,
+        aggregate: args.aggregate.clone().or(spec.aggregate.clone()),
         gbdt_params: args.params.clone(),
         seed: args.seed,
     };
@@ -388,6 +408,7 @@ fn fit_and_register(
             "series": forecaster.keys.len(),
             "rows": tables.history.series.len(),
             "rows_without_target": unused,
+            "aggregate": card.columns.group.map(|g| g.target.name()),
             "future_covariates": model.required_future_covariates(),
             "history": refreshed.map(history::Refreshed::json),
             "train_seconds": card.train_seconds,
@@ -409,6 +430,14 @@ fn fit_and_register(
                 model.horizon(),
                 card.train_seconds
             )?;
+            if let Some(group) = card.columns.group {
+                outln!(
+                    "Rows grouped into {} {} periods of the series (the target's {}, the covariates' mean)",
+                    tables.history.series.len(),
+                    group.frequency,
+                    group.target
+                )?;
+            }
             if unused > 0 {
                 outln!("{unused} rows without a target were not used for training")?;
             }
@@ -449,6 +478,10 @@ fn track(
             ("past_only_covariates".to_owned(), list(&card.past_only_covariates)),
             ("seed".to_owned(), card.seed.to_string()),
             ("backtest_refit".to_owned(), params.backtest_refit.to_string()),
+            (
+                "aggregate".to_owned(),
+                card.columns.group.map_or_else(String::new, |g| g.target.to_string()),
+            ),
         ],
     )?;
     if let Json::Object(gbdt) = serde_json::to_value(&params.gbdt)? {

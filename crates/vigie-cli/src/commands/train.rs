@@ -66,6 +66,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         ("--frequency", args.frequency.is_some()),
         ("--backtest-windows", args.backtest_windows.is_some()),
         ("--backtest-refit", args.backtest_refit),
+        ("--aggregate", args.aggregate.is_some()),
         ("--covariates", !args.covariates.is_empty()),
         ("--future-covariates", !args.future_covariates.is_empty()),
     ]

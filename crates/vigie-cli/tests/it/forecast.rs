@@ -236,6 +236,80 @@ fn train_backtests_registers_and_forecast_writes_every_series_with_intervals() {
     assert!(run.to_string().contains("gbdt.n_rounds"), "{run}");
 }
 
+/// [`table`] as events: each day's revenue in two halves, at 09:00 and at 17:30 (the
+/// promotion on both), and future days' promotions at noon.
+fn events(days: std::ops::Range<usize>, known: usize) -> String {
+    let mut csv = "store,line,at,revenue,promo\n".to_owned();
+    for (s, (store, line)) in SERIES.iter().enumerate() {
+        for day in days.clone() {
+            let promo = u8::from(promo(s, day));
+            let day_text = date(FIRST_DAY + day as i64);
+            if day < known {
+                let half = revenue(s, day) / 2.0;
+                for clock in ["09:00:00", "17:30:00"] {
+                    writeln!(csv, "{store},{line},{day_text}T{clock}Z,{half},{promo}").unwrap();
+                }
+            } else {
+                writeln!(csv, "{store},{line},{day_text}T12:00:00Z,,{promo}").unwrap();
+            }
+        }
+    }
+    csv
+}
+
+#[test]
+fn events_grouped_into_days_train_and_forecast_as_the_daily_table_does() {
+    let project = Project::new();
+    let daily = train_with(&project, &["--name", "daily", "--frequency", "D"]);
+    let path = project.path("events.csv");
+    std::fs::write(&path, events(0..DAYS, DAYS)).unwrap();
+    let mut args =
+        train_args(&project, &["--name", "events", "--aggregate", "sum", "--frequency", "D"]);
+    let data = args.iter().position(|a| a == "--data").unwrap() + 1;
+    args[data] = path.to_str().unwrap().to_owned();
+    let time = args.iter().position(|a| a == "date").unwrap();
+    args[time] = "at".to_owned();
+    let grouped = project.json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        (grouped["rows"].as_u64(), grouped["aggregate"].as_str()),
+        (Some((4 * DAYS) as u64), Some("sum"))
+    );
+    let scores =
+        |t: &serde_json::Value| serde_json::json!([t["strategy"], t["backtest"], t["baselines"]]);
+    assert_eq!(scores(&grouped), scores(&daily), "the same days, the same model");
+
+    // Newer events and future promotions, grouped the same way when forecasting.
+    let newer = project.path("newer.csv");
+    std::fs::write(&newer, events(DAYS..DAYS + 10, DAYS + 7)).unwrap();
+    let same_days = project.path("same-days.csv");
+    std::fs::write(&same_days, table(DAYS..DAYS + 10, DAYS + 7)).unwrap();
+    let forecast = |model: &str, data: &std::path::Path| {
+        project.ok(&[
+            "forecast",
+            "--model",
+            model,
+            "--horizon",
+            "3",
+            "--data",
+            data.to_str().unwrap(),
+        ])
+    };
+    let from_events = forecast("events", &newer);
+    assert_eq!(from_events.replace("at,", "date,"), forecast("daily", &same_days));
+    let out = project.path("out.csv");
+    std::fs::write(&out, from_events.replace("at,", "date,")).unwrap();
+    check_forecasts(&out, DAYS + 7, 3);
+
+    // Without the periods, grouping is refused.
+    let no_periods: Vec<&str> =
+        args.iter().map(String::as_str).filter(|a| !["--frequency", "D"].contains(a)).collect();
+    let error = project.fails(&no_periods, 2);
+    assert!(
+        error.contains("--aggregate groups rows into periods: give them with --frequency"),
+        "{error}"
+    );
+}
+
 #[test]
 fn the_global_models_boosting_takes_param_and_the_backtest_can_refit() {
     let project = Project::new();

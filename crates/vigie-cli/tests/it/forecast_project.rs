@@ -274,6 +274,93 @@ fn a_view_with_two_rows_of_a_series_in_one_period_is_refused_as_a_file_is() {
 }
 
 #[test]
+fn a_view_of_events_trains_once_its_rows_are_grouped_into_periods() {
+    // Two product lines per store: two rows per store and day, summed into one.
+    let stores = ["S1", "S2"];
+    let toml = BY_STORE.replace(
+        "backtest_windows = 2",
+        "backtest_windows = 2\nfrequency = \"D\"\naggregate = \"sum\"",
+    );
+    let project = project(&toml, &sales(&stores, &LINES, DAYS));
+    let trained = project.json(&["train", "by_store", "--format", "json"]);
+    assert_eq!(trained["history"]["rows"].as_u64(), Some((2 * 2 * DAYS) as u64), "{trained}");
+    assert_eq!(
+        (trained["rows"].as_u64(), trained["aggregate"].as_str()),
+        (Some((2 * DAYS) as u64), Some("sum"))
+    );
+
+    // The same periods by hand: each store's daily revenue summed over its lines, and the
+    // mean of the view's units over (t - 7d, t] on the day's two rows. A view row counts the
+    // events processed before it and itself: the day's first row (toys, first in the file)
+    // does not yet count the day's food units.
+    let mut table = "store,date,revenue,units_7d\n".to_owned();
+    for (s, store) in stores.iter().enumerate() {
+        let (toys, food) = (2 * s, 2 * s + 1);
+        for day in 0..DAYS {
+            let revenue: f64 =
+                [toys, food].iter().map(|&k| f64::from(units(k, day)) * price(k, day)).sum();
+            let week = |k: usize| (day.saturating_sub(6)..=day).map(|d| units(k, d)).sum::<u32>();
+            let both = f64::from(week(toys) + week(food));
+            let units_7d = (both - f64::from(units(food, day)) + both) / 2.0;
+            writeln!(table, "{store},{},{revenue},{units_7d}", date(FIRST_DAY + day as i64))
+                .unwrap();
+        }
+    }
+    let expected = project.path("expected.csv");
+    std::fs::write(&expected, table).expect("write");
+    let flags = project.json(&[
+        "train",
+        "--task",
+        "forecast",
+        "--data",
+        expected.to_str().expect("utf-8"),
+        "--time",
+        "date",
+        "--target",
+        "revenue",
+        "--series",
+        "store",
+        "--covariates",
+        "units_7d",
+        "--horizon",
+        "7",
+        "--backtest-windows",
+        "2",
+        "--frequency",
+        "D",
+        "--name",
+        "flags",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(backtest(&trained), backtest(&flags), "the grouped rows are the daily table");
+    let text = project.ok(&["train", "by_store"]);
+    assert!(
+        text.contains("Rows grouped into 240 daily periods of the series (the target's sum, the covariates' mean)"),
+        "{text}"
+    );
+
+    // Grouping needs the periods, and names only what it knows, by line and column.
+    for (setting, expected) in [
+        (
+            "aggregate = \"sum\"",
+            "[models.by_store] aggregate: grouping rows into periods needs the periods",
+        ),
+        (
+            "frequency = \"D\"\naggregate = \"total\"",
+            "[models.by_store] aggregate: unknown aggregate \"total\", expected one of sum, mean, last, min, max, count",
+        ),
+    ] {
+        let toml =
+            BY_STORE.replace("backtest_windows = 2", &format!("backtest_windows = 2\n{setting}"));
+        std::fs::write(project.path("vigie.toml"), &toml).unwrap();
+        let line = toml.lines().position(|l| l.starts_with("aggregate")).unwrap() + 1;
+        let error = project.fails(&["train", "by_store"], 2);
+        assert!(error.contains(&format!("vigie.toml:{line}:13: {expected}")), "{error}");
+    }
+}
+
+#[test]
 fn bad_forecast_settings_in_vigie_toml_are_named_by_line_column_and_key() {
     let toml = BY_LINE.replace("horizon = 7", "horizon = 0");
     let project = project(&toml, &sales(&["S1"], &LINES, 30));

@@ -199,6 +199,7 @@ fn forecast_models_take_their_history_from_a_source_or_a_view() {
             future_covariates: vec!["promo".to_owned()],
             backtest_windows: None,
             backtest_refit: false,
+            aggregate: None,
         }
     );
     let by_store = config.models["by_store"].forecast().expect("a forecast model");

@@ -137,6 +137,28 @@ impl FromStr for Frequency {
     }
 }
 
+/// The start of the period of `frequency` that `time` falls in: the UTC
+/// hour, the UTC day, Monday of its ISO week, the first of its month or of
+/// its quarter (at 00:00 UTC); or why there is none (not finite, too far).
+pub(crate) fn period_start(frequency: Frequency, time: f64) -> std::result::Result<f64, String> {
+    if !time.is_finite() || time.abs() > MAX_ABS_TIME {
+        return Err(format!("time {time} s is not a time in range"));
+    }
+    let days = (time / DAY).floor();
+    Ok(match frequency {
+        Frequency::Hourly => (time / HOUR).floor() * HOUR,
+        Frequency::Daily => days * DAY,
+        // 1970-01-01 was a Thursday: Monday is 3 days before.
+        Frequency::Weekly => (days - (days + 3.0).rem_euclid(7.0)) * DAY,
+        Frequency::Monthly | Frequency::Quarterly => {
+            let (year, month, _) = civil_from_days(days as i64);
+            let month =
+                if frequency == Frequency::Quarterly { month - (month - 1) % 3 } else { month };
+            days_from_civil(year, month, 1) as f64 * DAY
+        }
+    })
+}
+
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
 pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };

@@ -201,7 +201,8 @@ fn contiguous(
         let ((before, before_row), (after, after_row)) = (pair[0], pair[1]);
         if after == before {
             return Err(invalid(format!(
-                "series {key:?}: duplicate time {} at {} and {}",
+                "series {key:?}: duplicate time {} at {} and {} (rows of events are grouped into \
+                 one per period by an aggregate: `--aggregate sum`, or `aggregate` in vigie.toml)",
                 format_time(grid.time(after)),
                 number(before_row),
                 number(after_row)

@@ -14,6 +14,7 @@ use vigie_core::{ColumnData, Frame};
 
 use super::calendar::parse_time;
 use super::data::{Covariate, CovariateTable, SeriesTable};
+use super::periods::{PeriodGrouping, group_future, group_history};
 use crate::error::{MlError, Result};
 
 /// The key of the one series of a table without series columns.
@@ -30,6 +31,10 @@ pub struct ColumnRoles {
     pub series: Vec<String>,
     /// Numeric or boolean covariate columns.
     pub covariates: Vec<String>,
+    /// Rows of events grouped into periods (see `periods.rs`); `None`: one row per
+    /// series and period already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<PeriodGrouping>,
 }
 
 /// A frame split into history and future rows.
@@ -96,7 +101,8 @@ fn key_text(value: f64) -> String {
     }
 }
 
-/// Splits `frame` by `roles` into history and future rows.
+/// Splits `frame` by `roles` into history and future rows, grouped into
+/// periods when the roles say so.
 pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
     roles.check()?;
     let column = |name: &str, role: &str| {
@@ -216,6 +222,10 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
                 covariate.values.push(values[row]);
             }
         }
+    }
+    if let Some(grouping) = roles.group {
+        tables.history = group_history(&tables.history, grouping)?;
+        tables.future = group_future(&tables.future, grouping.frequency)?;
     }
     Ok(tables)
 }

@@ -4,6 +4,8 @@
 //!
 //! The flow of [`fit`]:
 //!
+//! 0. A table of events may first be grouped into one row per series and
+//!    period ([`PeriodGrouping`], `periods.rs`), by [`split_frame`].
 //! 1. [`SeriesTable`] (long form: series, time, target, covariates) is
 //!    checked into contiguous series on one calendar grid ([`Frequency`]
 //!    given or inferred). Gaps, duplicate times, non-finite targets and
@@ -35,6 +37,7 @@ mod global;
 mod interval;
 mod model;
 mod params;
+mod periods;
 mod state;
 
 pub use backtest::{Backtest, BacktestReport, BacktestWindow, SeriesBacktest};
@@ -45,6 +48,7 @@ pub use frame::{ColumnRoles, FrameTables, SINGLE_SERIES, split_frame};
 pub use interval::IntervalWidths;
 pub use model::{CovariateRole, ForecastModel, ForecastRow};
 pub use params::{ForecastParams, Strategy, default_backtest_windows, default_gbdt_params};
+pub use periods::{Aggregate, PeriodGrouping};
 
 use data::{Panel, data_row};
 use global::FeatureSpec;

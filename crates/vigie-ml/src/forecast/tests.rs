@@ -4,11 +4,12 @@
 
 use super::calendar::{
     Grid, black_friday, civil_from_days, days_from_civil, easter_sunday, format_period_time,
-    format_time, parse_time,
+    format_time, parse_time, period_start,
 };
 use super::ets::{EtsFit, SeasonKind, TrendKind};
 use super::global::{FeatureSpec, Known};
 use super::interval::IntervalWidths;
+use super::periods::{group_future, group_history};
 use super::state::{History, Summary};
 use super::*;
 
@@ -289,4 +290,116 @@ fn hourly_backtests_span_two_weeks_when_half_the_history_allows() {
     assert_eq!(default_backtest_windows(Frequency::Hourly, 48, 200), 3);
     assert_eq!(default_backtest_windows(Frequency::Daily, 28, 672), 3);
     assert_eq!(default_backtest_windows(Frequency::Monthly, 12, 144), 3);
+}
+
+#[test]
+fn periods_start_on_the_hour_day_monday_month_and_quarter() {
+    let at = |text: &str| parse_time(text).expect("a time");
+    let start = |frequency, text: &str| format_time(period_start(frequency, at(text)).unwrap());
+    assert_eq!(start(Frequency::Hourly, "2024-03-05T13:59:59Z"), "2024-03-05T13:00:00Z");
+    assert_eq!(start(Frequency::Daily, "2024-03-05T23:59:59Z"), "2024-03-05");
+    // 2024-03-05 is a Tuesday; 2024-03-04 a Monday; a Sunday belongs to the week before.
+    assert_eq!(start(Frequency::Weekly, "2024-03-05T08:00:00Z"), "2024-03-04");
+    assert_eq!(start(Frequency::Weekly, "2024-03-04"), "2024-03-04");
+    assert_eq!(start(Frequency::Weekly, "2024-03-10T23:00:00Z"), "2024-03-04");
+    assert_eq!(start(Frequency::Weekly, "1969-12-31"), "1969-12-29");
+    assert_eq!(start(Frequency::Monthly, "2024-02-29T12:00:00Z"), "2024-02-01");
+    assert_eq!(start(Frequency::Quarterly, "2024-06-30"), "2024-04-01");
+    assert_eq!(start(Frequency::Quarterly, "2024-12-31"), "2024-10-01");
+    assert!(period_start(Frequency::Daily, f64::NAN).is_err());
+}
+
+/// A table of `(series, time, value, covariate)` rows.
+fn events(rows: &[(&str, &str, f64, f64)]) -> SeriesTable {
+    SeriesTable {
+        series: rows.iter().map(|r| r.0.to_owned()).collect(),
+        times: rows.iter().map(|r| parse_time(r.1).expect("a time")).collect(),
+        values: rows.iter().map(|r| r.2).collect(),
+        covariates: vec![Covariate {
+            name: "promo".into(),
+            values: rows.iter().map(|r| r.3).collect(),
+        }],
+        row_numbers: Vec::new(),
+    }
+}
+
+/// The grouped table's rows as `(series, time, value, covariate, row number)`.
+fn grouped_rows(table: &SeriesTable) -> Vec<(String, String, f64, String, usize)> {
+    (0..table.series.len())
+        .map(|row| {
+            (
+                table.series[row].clone(),
+                format_time(table.times[row]),
+                table.values[row],
+                format!("{:?}", table.covariates[0].values[row]),
+                table.row_numbers[row],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn events_grouped_into_periods_aggregate_the_target_and_average_the_covariates() {
+    // Out of order; series b has no event on the 2nd.
+    let table = events(&[
+        ("a", "2024-01-01T09:00:00Z", 10.0, 1.0),
+        ("b", "2024-01-03T10:00:00Z", 7.0, f64::NAN),
+        ("a", "2024-01-02T18:00:00Z", 4.0, 0.0),
+        ("a", "2024-01-01T20:00:00Z", 5.0, 0.0),
+        ("b", "2024-01-01T00:00:00Z", 2.0, 1.0),
+        ("a", "2024-01-01T08:00:00Z", 1.0, f64::NAN),
+    ]);
+    let by = |target| PeriodGrouping { frequency: Frequency::Daily, target };
+    let sum = group_history(&table, by(Aggregate::Sum)).expect("grouped");
+    assert_eq!(
+        grouped_rows(&sum),
+        [
+            ("a".into(), "2024-01-01".into(), 16.0, "0.5".into(), 1),
+            ("a".into(), "2024-01-02".into(), 4.0, "0.0".into(), 3),
+            ("b".into(), "2024-01-01".into(), 2.0, "1.0".into(), 5),
+            // An empty day of a sum is 0, its covariates unknown; messages name the next row.
+            ("b".into(), "2024-01-02".into(), 0.0, "NaN".into(), 2),
+            ("b".into(), "2024-01-03".into(), 7.0, "NaN".into(), 2),
+        ]
+    );
+    let values = |how| {
+        let grouped = group_history(&table, by(how)).expect("grouped");
+        grouped
+            .series
+            .iter()
+            .zip(&grouped.values)
+            .map(|(s, v)| format!("{s}:{v}"))
+            .collect::<Vec<_>>()
+    };
+    // In order of each group's first row; no filled days.
+    assert_eq!(values(Aggregate::Mean), ["a:5.333333333333333", "b:7", "a:4", "b:2"]);
+    // The latest row of 2024-01-01 in series a is the one at 20:00, whatever the order.
+    assert_eq!(values(Aggregate::Last), ["a:5", "b:7", "a:4", "b:2"]);
+    assert_eq!(values(Aggregate::Min), ["a:1", "b:7", "a:4", "b:2"]);
+    assert_eq!(values(Aggregate::Max), ["a:10", "b:7", "a:4", "b:2"]);
+    let count = group_history(&table, by(Aggregate::Count)).expect("grouped");
+    assert_eq!(count.values, [3.0, 1.0, 1.0, 0.0, 1.0]);
+
+    // Weekly: Monday 2024-01-01 starts the week of every row.
+    let weekly = PeriodGrouping { frequency: Frequency::Weekly, target: Aggregate::Sum };
+    let weeks = group_history(&table, weekly).expect("grouped");
+    assert_eq!(
+        (weeks.series.as_slice(), weeks.values.as_slice()),
+        (&["a".to_owned(), "b".to_owned()][..], &[20.0, 9.0][..])
+    );
+
+    // Future rows: their covariates averaged per series and period.
+    let future = CovariateTable {
+        series: vec!["a".into(), "a".into(), "a".into()],
+        times: ["2024-01-09T01:00:00Z", "2024-01-09T05:00:00Z", "2024-01-10"]
+            .iter()
+            .map(|t| parse_time(t).expect("a time"))
+            .collect(),
+        covariates: vec![Covariate { name: "promo".into(), values: vec![1.0, 0.0, 1.0] }],
+        row_numbers: vec![8, 9, 10],
+    };
+    let future = group_future(&future, Frequency::Daily).expect("grouped");
+    assert_eq!(future.covariates[0].values, [0.5, 1.0]);
+    assert_eq!(future.row_numbers, [8, 10]);
+    assert_eq!(format_time(future.times[0]), "2024-01-09");
 }

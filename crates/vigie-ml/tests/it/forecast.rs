@@ -564,7 +564,9 @@ fn bad_tables_get_errors_naming_the_series_and_row() {
     gap.times[80] = gap.times[79]; // series b's day 20 repeats day 19.
     assert_eq!(
         fit_error(&gap, 7),
-        "series \"b\": duplicate time 2024-01-20 at data row 80 and data row 81"
+        "series \"b\": duplicate time 2024-01-20 at data row 80 and data row 81 (rows of events \
+         are grouped into one per period by an aggregate: `--aggregate sum`, or `aggregate` in \
+         vigie.toml)"
     );
     let mut gap = daily(60);
     gap.times.remove(80);
@@ -705,6 +707,7 @@ fn roles() -> ColumnRoles {
         target: "revenue".into(),
         series: vec!["store".into(), "line".into()],
         covariates: vec!["promo".into()],
+        group: None,
     }
 }
 
@@ -796,6 +799,7 @@ fn a_forecaster_round_trips_through_the_model_file() {
             target: "revenue".into(),
             series: vec!["series".into()],
             covariates: vec!["promo".into(), "price".into()],
+            group: None,
         },
         past_only_covariates: Vec::new(),
         backtest_windows: 3,

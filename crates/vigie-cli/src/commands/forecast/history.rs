@@ -11,8 +11,9 @@
 //! online store is left to `vigie materialize`). The time is the source's event time
 //! (a view's rows are at their event's time); a view's series are its entity keys,
 //! under the key column's name. As with a file, rows without a target give future
-//! covariates and are not trained on, and each series must have one row per period:
-//! duplicate times and gaps are errors naming the series and the times.
+//! covariates and are not trained on, and each series must have one row per period
+//! (duplicate times and gaps are errors naming the series and the times) unless the
+//! model's `aggregate` groups them into periods (`vigie_ml::forecast::split_frame`).
 //!
 //! Not here: the modelling (`vigie_ml::forecast`), the settings' checks (`Request`).
 

@@ -1,0 +1,259 @@
+//! Rows of events grouped into periods (`vigie train --aggregate`): every
+//! row of one series whose time falls in one period becomes one row at the
+//! period's start, its target aggregated ([`Aggregate`]) and each covariate
+//! the mean of its known values.
+//!
+//! Periods start on the UTC hour, the UTC day, Monday of the ISO week, the
+//! first of the month and the first of the quarter. A period without rows
+//! inside a series' span is a sum or a count of nothing, so `sum` and
+//! `count` fill it with 0 (and unknown covariates); the other aggregates
+//! leave it out, and the panel then reports the gap as for any table.
+//!
+//! Rows without a target (future covariates) are grouped the same way, their
+//! covariates averaged. This module decides nothing else: the grouped tables
+//! go through the same checks as a table of one row per period.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::calendar::{Frequency, Grid, period_start};
+use super::data::{Covariate, CovariateTable, SeriesTable};
+use crate::error::{MlError, Result};
+
+/// How the targets of one period's rows become its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    /// The total (revenue from transactions); an empty period is 0.
+    Sum,
+    /// The mean (prices, temperatures).
+    Mean,
+    /// The value of the latest row of the period (stock levels, balances).
+    Last,
+    /// The smallest value.
+    Min,
+    /// The largest value.
+    Max,
+    /// How many rows have a target (orders, visits); an empty period is 0.
+    Count,
+}
+
+impl Aggregate {
+    /// All aggregates, as named in settings.
+    pub const ALL: [Aggregate; 6] = [
+        Aggregate::Sum,
+        Aggregate::Mean,
+        Aggregate::Last,
+        Aggregate::Min,
+        Aggregate::Max,
+        Aggregate::Count,
+    ];
+
+    /// The name in settings and messages (`sum`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Aggregate::Sum => "sum",
+            Aggregate::Mean => "mean",
+            Aggregate::Last => "last",
+            Aggregate::Min => "min",
+            Aggregate::Max => "max",
+            Aggregate::Count => "count",
+        }
+    }
+
+    /// Whether a period with no rows has a value (0).
+    fn fills_empty_periods(self) -> bool {
+        matches!(self, Aggregate::Sum | Aggregate::Count)
+    }
+}
+
+impl fmt::Display for Aggregate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Aggregate {
+    type Err = MlError;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let wanted = text.trim();
+        Aggregate::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(wanted)).ok_or_else(|| {
+            MlError::param(
+                "aggregate",
+                format!("unknown aggregate {text:?}, expected one of sum, mean, last, min, max, count"),
+            )
+        })
+    }
+}
+
+/// Rows grouped into periods of `frequency`, the target by `target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodGrouping {
+    /// The periods.
+    pub frequency: Frequency,
+    /// How a period's targets become one value.
+    pub target: Aggregate,
+}
+
+/// One group's running values.
+struct Group {
+    /// Position of the group's first row in the table (its row number in messages).
+    first_row: usize,
+    rows: usize,
+    sum: f64,
+    min: f64,
+    max: f64,
+    /// The latest row's time and target; a later row of the same time wins.
+    last: (f64, f64),
+    /// Per covariate: sum and count of its known values.
+    covariates: Vec<(f64, usize)>,
+}
+
+impl Group {
+    fn new(first_row: usize, covariates: usize) -> Group {
+        Group {
+            first_row,
+            rows: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            last: (f64::NEG_INFINITY, f64::NAN),
+            covariates: vec![(0.0, 0); covariates],
+        }
+    }
+
+    fn add(&mut self, time: f64, value: f64, covariates: impl Iterator<Item = f64>) {
+        self.rows += 1;
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        if time >= self.last.0 {
+            self.last = (time, value);
+        }
+        for ((sum, known), value) in self.covariates.iter_mut().zip(covariates) {
+            if !value.is_nan() {
+                *sum += value;
+                *known += 1;
+            }
+        }
+    }
+
+    fn target(&self, how: Aggregate) -> f64 {
+        match how {
+            Aggregate::Sum => self.sum,
+            Aggregate::Mean => self.sum / self.rows as f64,
+            Aggregate::Last => self.last.1,
+            Aggregate::Min => self.min,
+            Aggregate::Max => self.max,
+            Aggregate::Count => self.rows as f64,
+        }
+    }
+
+    fn covariate(&self, column: usize) -> f64 {
+        let (sum, known) = self.covariates[column];
+        if known == 0 { f64::NAN } else { sum / known as f64 }
+    }
+}
+
+/// The groups of rows by series and period start, in order of first row.
+fn groups<'a>(
+    series: &'a [String],
+    times: &[f64],
+    covariates: &[Covariate],
+    frequency: Frequency,
+    mut value: impl FnMut(usize) -> f64,
+) -> Result<Vec<(&'a str, f64, Group)>> {
+    let mut index: HashMap<(&str, i64), usize> = HashMap::new();
+    let mut out: Vec<(&str, f64, Group)> = Vec::new();
+    for (row, key) in series.iter().enumerate() {
+        let start = period_start(frequency, times[row]).map_err(MlError::InvalidData)?;
+        // Period starts are whole seconds: an exact key.
+        let slot = *index.entry((key.as_str(), start as i64)).or_insert_with(|| {
+            out.push((key.as_str(), start, Group::new(row, covariates.len())));
+            out.len() - 1
+        });
+        let value = value(row);
+        out[slot].2.add(times[row], value, covariates.iter().map(|c| c.values[row]));
+    }
+    Ok(out)
+}
+
+/// `table` with one row per series and period of `grouping`.
+pub(crate) fn group_history(table: &SeriesTable, grouping: PeriodGrouping) -> Result<SeriesTable> {
+    let how = grouping.target;
+    let mut groups =
+        groups(&table.series, &table.times, &table.covariates, grouping.frequency, |row| {
+            table.values[row]
+        })?;
+    let number = |row: usize| table.row_numbers.get(row).copied().unwrap_or(row + 1);
+    let mut out = SeriesTable {
+        covariates: table
+            .covariates
+            .iter()
+            .map(|c| Covariate { name: c.name.clone(), values: Vec::new() })
+            .collect(),
+        ..SeriesTable::default()
+    };
+    let mut push = |key: &str, time: f64, value: f64, covariates: &dyn Fn(usize) -> f64, row| {
+        out.series.push(key.to_owned());
+        out.times.push(time);
+        out.values.push(value);
+        for (column, covariate) in out.covariates.iter_mut().enumerate() {
+            covariate.values.push(covariates(column));
+        }
+        out.row_numbers.push(row);
+    };
+    if !how.fills_empty_periods() {
+        for (key, start, group) in &groups {
+            push(key, *start, group.target(how), &|c| group.covariate(c), number(group.first_row));
+        }
+        return Ok(out);
+    }
+    // Each series' periods in order, the empty ones between its first and last filled.
+    groups.sort_by(|a, b| a.0.cmp(b.0).then(a.1.total_cmp(&b.1)));
+    let Some(first) = groups.first() else { return Ok(out) };
+    let grid = Grid::through(grouping.frequency, first.1);
+    let mut previous: Option<(&str, i64)> = None;
+    for (key, start, group) in &groups {
+        let period = grid.period(*start).map_err(MlError::InvalidData)?;
+        if let Some((before_key, before)) = previous
+            && before_key == *key
+        {
+            for empty in before + 1..period {
+                // The row named in messages about a filled period: the next real one.
+                push(key, grid.time(empty), 0.0, &|_| f64::NAN, number(group.first_row));
+            }
+        }
+        push(key, *start, group.target(how), &|c| group.covariate(c), number(group.first_row));
+        previous = Some((key, period));
+    }
+    Ok(out)
+}
+
+/// `table` (future covariates) with one row per series and period of
+/// `frequency`, each covariate the mean of its known values.
+pub(crate) fn group_future(table: &CovariateTable, frequency: Frequency) -> Result<CovariateTable> {
+    let groups = groups(&table.series, &table.times, &table.covariates, frequency, |_| 0.0)?;
+    let number = |row: usize| table.row_numbers.get(row).copied().unwrap_or(row + 1);
+    let mut out = CovariateTable {
+        covariates: table
+            .covariates
+            .iter()
+            .map(|c| Covariate { name: c.name.clone(), values: Vec::new() })
+            .collect(),
+        ..CovariateTable::default()
+    };
+    for (key, start, group) in &groups {
+        out.series.push((*key).to_owned());
+        out.times.push(*start);
+        out.row_numbers.push(number(group.first_row));
+        for (column, covariate) in out.covariates.iter_mut().enumerate() {
+            covariate.values.push(group.covariate(column));
+        }
+    }
+    Ok(out)
+}
