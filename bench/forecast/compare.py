@@ -254,9 +254,9 @@ def monthly(key: str, wheel: Path) -> Dataset:
         key=key, description=description, frame=frame, series=[], time="month",
         target="value", covariates=[], horizon=horizon, season=12, vigie_frequency="M",
         pandas_frequency="MS", time_format="%Y-%m-%d",
-        # Vigie backtests on 3 windows by default, which needs 2 seasons + 3·H of
-        # history; shampoo's 30 months allow one window.
-        vigie_args=["--backtest-windows", "1"] if key == "shampoo" else [],
+        # Vigie's defaults: shampoo's 30 months leave 6 after two seasons, so its
+        # backtest takes an origin at each of them (3 windows of 6 would need 42).
+        vigie_args=[],
         mlf={"lags": lags, "lag_transforms": lambda: {1: [RollingMean(window_size=3)]},
              "date_features": ["month"],
              "target_transforms": lambda: [Differences(differences)],

@@ -584,6 +584,10 @@ pub struct TrainArgs {
     /// one series in one period are an error.
     #[arg(long, value_name = "sum|mean|last|min|max|count")]
     pub aggregate: Option<String>,
+    /// Forecasting: the strategies the backtest chooses among (default all: seasonal_naive,
+    /// ets, global_gbdt); seasonal naive is always backtested as the reference.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub strategies: Vec<String>,
     /// The positive class of a binary label (default: the minority class).
     #[arg(long, value_name = "VALUE")]
     pub positive: Option<String>,

@@ -489,6 +489,9 @@ pub struct ModelSpec {
     /// `sum`, `mean`, `last`, `min`, `max` or `count` (needs a `frequency`).
     #[serde(default)]
     pub aggregate: Option<Spanned<String>>,
+    /// Forecast: the strategies the backtest chooses among (default all).
+    #[serde(default)]
+    pub strategies: Vec<Spanned<String>>,
 }
 
 /// An absent spanned text: empty, spanning nothing.
@@ -530,6 +533,8 @@ pub struct ForecastSpec {
     pub backtest_refit: bool,
     /// How rows of one period are grouped, when they are.
     pub aggregate: Option<String>,
+    /// The candidate strategies (empty: all).
+    pub strategies: Vec<String>,
 }
 
 impl ModelSpec {
@@ -565,6 +570,7 @@ impl ModelSpec {
             backtest_windows: count(&self.backtest_windows),
             backtest_refit: self.backtest_refit.as_ref().is_some_and(|refit| *refit.get_ref()),
             aggregate: text(&self.aggregate),
+            strategies: texts(&self.strategies),
         })
     }
 }
@@ -594,6 +600,9 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 /// `vigie_ml::forecast::Frequency` reads, and `auto`.
 const FREQUENCIES: &[&str] =
     &["auto", "H", "D", "W", "M", "Q", "hourly", "daily", "weekly", "monthly", "quarterly"];
+
+/// What a forecast model's `strategies` may name: `vigie_ml::forecast::Strategy`'s names.
+const STRATEGIES: &[&str] = &["seasonal_naive", "ets", "global_gbdt"];
 
 /// What a forecast model's `aggregate` may be: the names
 /// `vigie_ml::forecast::Aggregate` reads.
@@ -843,6 +852,7 @@ impl Config {
             ("covariates", model.covariates.first()),
             ("future_covariates", model.future_covariates.first()),
             ("aggregate", model.aggregate.as_ref()),
+            ("strategies", model.strategies.first()),
         ];
         let forecast_only = texts
             .into_iter()
@@ -976,7 +986,7 @@ impl Config {
                 format!(
                     "{}: not a setting of a forecast model, whose history is its `source` or \
                      `view` (time, target, series, horizon, frequency, covariates, \
-                     future_covariates, backtest_windows, backtest_refit, aggregate)",
+                     future_covariates, backtest_windows, backtest_refit, aggregate, strategies)",
                     key(field)
                 ),
             ));
@@ -1085,6 +1095,19 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Some(unknown) =
+            model.strategies.iter().find(|s| !STRATEGIES.contains(&s.get_ref().trim()))
+        {
+            return Err(at.at(
+                unknown,
+                format!(
+                    "{}: unknown strategy {:?}, expected {}",
+                    key("strategies"),
+                    unknown.get_ref(),
+                    STRATEGIES.join(", ")
+                ),
+            ));
         }
         if let Some(aggregate) = &model.aggregate {
             let text = aggregate.get_ref();

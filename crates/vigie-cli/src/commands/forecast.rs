@@ -19,7 +19,7 @@ use vigie_core::{Column, ColumnData, ColumnKind, Frame, TextColumn};
 use vigie_ml::SavedModel;
 use vigie_ml::forecast::{
     self, BacktestReport, ColumnRoles, ForecastCard, ForecastParams, ForecastRow, Forecaster,
-    Frequency, NewerRows, PeriodGrouping, format_period_time, split_frame,
+    Frequency, NewerRows, PeriodGrouping, Strategy, format_period_time, split_frame,
 };
 use vigie_ml::model::DataFingerprint;
 use vigie_registry::{ModelRef, Registry, RunStatus};
@@ -129,6 +129,8 @@ struct Request {
     backtest_refit: bool,
     /// `--aggregate`: how each series' rows of one period are grouped.
     aggregate: Option<String>,
+    /// `--strategies`: the candidates (empty: all).
+    strategies: Vec<String>,
     /// `--param KEY=VALUE` over the global model's boosting defaults.
     gbdt_params: Vec<String>,
     seed: u64,
@@ -216,6 +218,20 @@ impl Request {
         params.frequency = frequency;
         params.backtest_windows = self.backtest_windows;
         params.backtest_refit = self.backtest_refit;
+        if !self.strategies.is_empty() {
+            params.strategies = self
+                .strategies
+                .iter()
+                .map(|name| {
+                    Strategy::ALL.into_iter().find(|s| s.name() == name.trim()).ok_or_else(|| {
+                        UsageError(format!(
+                            "--strategies: unknown strategy {name:?}, expected {}",
+                            Strategy::ALL.map(Strategy::name).join(", ")
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
         if !self.gbdt_params.is_empty() {
             let mut gbdt = match serde_json::to_value(&params.gbdt)? {
                 serde_json::Value::Object(map) => map,
@@ -261,6 +277,7 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         backtest_windows: args.backtest_windows,
         backtest_refit: args.backtest_refit,
         aggregate: args.aggregate.clone(),
+        strategies: args.strategies.clone(),
         gbdt_params: args.params.clone(),
         seed: args.seed,
     };
@@ -323,6 +340,11 @@ pub fn train_declared(
         backtest_windows: args.backtest_windows.or(spec.backtest_windows),
         backtest_refit: args.backtest_refit || spec.backtest_refit,
         aggregate: args.aggregate.clone().or(spec.aggregate.clone()),
+        strategies: if args.strategies.is_empty() {
+            spec.strategies.clone()
+        } else {
+            args.strategies.clone()
+        },
         gbdt_params: args.params.clone(),
         seed: args.seed,
     };
@@ -478,6 +500,10 @@ fn track(
             ("past_only_covariates".to_owned(), list(&card.past_only_covariates)),
             ("seed".to_owned(), card.seed.to_string()),
             ("backtest_refit".to_owned(), params.backtest_refit.to_string()),
+            (
+                "strategies".to_owned(),
+                params.strategies.iter().map(|s| s.name()).collect::<Vec<_>>().join(","),
+            ),
             (
                 "aggregate".to_owned(),
                 card.columns.group.map_or_else(String::new, |g| g.target.to_string()),

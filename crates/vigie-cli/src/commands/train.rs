@@ -67,6 +67,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         ("--backtest-windows", args.backtest_windows.is_some()),
         ("--backtest-refit", args.backtest_refit),
         ("--aggregate", args.aggregate.is_some()),
+        ("--strategies", !args.strategies.is_empty()),
         ("--covariates", !args.covariates.is_empty()),
         ("--future-covariates", !args.future_covariates.is_empty()),
     ]

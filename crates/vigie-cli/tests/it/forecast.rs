@@ -335,6 +335,21 @@ fn the_global_models_boosting_takes_param_and_the_backtest_can_refit() {
     assert!(error.contains("--param") && error.contains("n_rounds"), "{error}");
     let error = train_fails(&project, &["--param", "depth_of_field=3"]);
     assert!(error.contains("unknown field `depth_of_field`"), "{error}");
+
+    // The candidates can be narrowed; seasonal naive stays the reference.
+    let ets = train_with(&project, &["--strategies", "ets"]);
+    assert_eq!(ets["strategy"], "ets");
+    let mut backtested: Vec<&String> = ets["baselines"].as_object().unwrap().keys().collect();
+    backtested.sort();
+    assert_eq!(backtested, ["ets", "seasonal_naive"]);
+    assert_eq!(ets["baselines"]["ets"], once["baselines"]["ets"], "the same ETS backtest");
+    let error = train_fails(&project, &["--strategies", "ets,prophet"]);
+    assert!(
+        error.contains(
+            "--strategies: unknown strategy \"prophet\", expected seasonal_naive, ets, global_gbdt"
+        ),
+        "{error}"
+    );
 }
 
 #[test]

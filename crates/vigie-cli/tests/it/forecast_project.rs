@@ -340,11 +340,15 @@ fn a_view_of_events_trains_once_its_rows_are_grouped_into_periods() {
         "{text}"
     );
 
-    // Grouping needs the periods, and names only what it knows, by line and column.
+    // Grouping needs the periods; unknown names are named by line and column.
     for (setting, expected) in [
         (
             "aggregate = \"sum\"",
             "[models.by_store] aggregate: grouping rows into periods needs the periods",
+        ),
+        (
+            "strategies = [\"ets\", \"arima\"]",
+            "[models.by_store] strategies: unknown strategy \"arima\", expected seasonal_naive, ets, global_gbdt",
         ),
         (
             "frequency = \"D\"\naggregate = \"total\"",
@@ -354,9 +358,17 @@ fn a_view_of_events_trains_once_its_rows_are_grouped_into_periods() {
         let toml =
             BY_STORE.replace("backtest_windows = 2", &format!("backtest_windows = 2\n{setting}"));
         std::fs::write(project.path("vigie.toml"), &toml).unwrap();
-        let line = toml.lines().position(|l| l.starts_with("aggregate")).unwrap() + 1;
+        // The value named: `aggregate = ` is 12 characters; "arima" is where it is.
+        let (line, column) = toml
+            .lines()
+            .enumerate()
+            .find_map(|(n, l)| {
+                let at = if l.starts_with("aggregate") { Some(12) } else { l.find("\"arima\"") };
+                at.map(|at| (n + 1, at + 1))
+            })
+            .unwrap();
         let error = project.fails(&["train", "by_store"], 2);
-        assert!(error.contains(&format!("vigie.toml:{line}:13: {expected}")), "{error}");
+        assert!(error.contains(&format!("vigie.toml:{line}:{column}: {expected}")), "{error}");
     }
 }
 

@@ -69,6 +69,11 @@ pub struct Backtest {
     pub frequency: Frequency,
     /// Periods forecast from each origin.
     pub horizon: usize,
+    /// Periods between two origins: `horizon`, or fewer for a short history
+    /// (the later windows then end with the history; 0 in models saved
+    /// before it was recorded, which used `horizon`).
+    #[serde(default)]
+    pub step: usize,
     /// The strategies the choice is made among (seasonal naive is always forecast too).
     pub candidates: Vec<Strategy>,
     /// The windows, oldest origin first.
@@ -259,7 +264,8 @@ pub(crate) fn run(
     let (_, future_columns) = covariate_columns(panel, params);
     let earliest = panel.series.iter().map(|s| s.start).min().unwrap_or(0);
     let covered = usize::try_from(last_period - earliest + 1).unwrap_or(0);
-    let needed = params.backtest_windows.saturating_mul(horizon).saturating_add(2 * season);
+    let step = params.backtest_step;
+    let needed = params.backtest_windows.saturating_mul(step).saturating_add(2 * season);
     if needed > covered {
         return Err(MlError::param(
             "backtest_windows",
@@ -280,7 +286,7 @@ pub(crate) fn run(
         params.backtest_windows as u64,
     );
     for window in 0..params.backtest_windows {
-        let back = (params.backtest_windows - window) as i64 * horizon as i64;
+        let back = (params.backtest_windows - window) as i64 * step as i64;
         let origin = last_period - back;
         let cut: Vec<usize> = panel
             .series
@@ -367,7 +373,7 @@ pub(crate) fn run(
         progress.advance();
     }
     if windows.is_empty() {
-        let first_origin = last_period - params.backtest_windows as i64 * horizon as i64;
+        let first_origin = last_period - params.backtest_windows as i64 * step as i64;
         return Err(MlError::InvalidData(format!(
             "no series has two seasons ({} {} periods) of history before the first backtest origin {}; \
              use fewer backtest windows or a shorter horizon",
@@ -379,6 +385,7 @@ pub(crate) fn run(
     Ok(Backtest {
         frequency: panel.grid.frequency,
         horizon,
+        step,
         candidates: params.strategies.clone(),
         windows,
         skipped,
@@ -599,8 +606,18 @@ fn explain(
     } else {
         format!("{chosen} had the lowest mean MASE")
     };
+    let spacing = if backtest.step == 0 || backtest.step == backtest.horizon {
+        String::new()
+    } else {
+        format!(
+            " (origins {} {} period{} apart, as the history is short)",
+            backtest.step,
+            backtest.frequency,
+            if backtest.step == 1 { "" } else { "s" }
+        )
+    };
     format!(
-        "{lead} over {windows} rolling-origin window{} of {} {} periods: {:.3} ± {:.3}{}{}",
+        "{lead} over {windows} rolling-origin window{} of {} {} periods{spacing}: {:.3} ± {:.3}{}{}",
         if windows == 1 { "" } else { "s" },
         backtest.horizon,
         backtest.frequency,

@@ -195,12 +195,15 @@ impl ForecastParams {
         let mut strategies = self.strategies.clone();
         strategies.sort_unstable();
         strategies.dedup();
+        let (backtest_windows, backtest_step) = match self.backtest_windows {
+            Some(windows) => (windows, self.horizon),
+            None => default_backtest_plan(frequency, self.horizon, covered),
+        };
         Ok(CheckedParams {
             horizon: self.horizon,
             season,
-            backtest_windows: self
-                .backtest_windows
-                .unwrap_or_else(|| default_backtest_windows(frequency, self.horizon, covered)),
+            backtest_windows,
+            backtest_step,
             backtest_refit: self.backtest_refit,
             strategies,
             gbdt: self.gbdt.clone(),
@@ -232,6 +235,26 @@ pub fn default_backtest_windows(frequency: Frequency, horizon: usize, covered: u
     two_weeks.min(half_history).max(AT_LEAST)
 }
 
+/// The backtest's origins when the caller names none: the default number of
+/// windows, `horizon` periods apart; or, when the history is too short for
+/// them after its first two seasons, an origin at every one of the periods
+/// left (a short monthly series of 30 months and horizon 6 gets 6 origins
+/// one month apart, forecasting 6, 5, … 1 months of its history, where
+/// windows of 6 months apart would allow one). Returns (origins, step).
+pub fn default_backtest_plan(
+    frequency: Frequency,
+    horizon: usize,
+    covered: usize,
+) -> (usize, usize) {
+    let windows = default_backtest_windows(frequency, horizon, covered);
+    let after_two_seasons = covered.saturating_sub(2 * frequency.season_length());
+    if windows * horizon <= after_two_seasons || after_two_seasons == 0 {
+        (windows, horizon)
+    } else {
+        (after_two_seasons, 1)
+    }
+}
+
 /// Hourly lags: the last day, hour by hour (as mlforecast's usual hourly
 /// setup), then the same hour two days and a week before.
 const HOURLY_LAGS: [usize; 26] = [
@@ -258,6 +281,9 @@ pub(crate) struct CheckedParams {
     pub horizon: usize,
     pub season: usize,
     pub backtest_windows: usize,
+    /// Periods between two origins: `horizon`, or 1 for a short history
+    /// ([`default_backtest_plan`]).
+    pub backtest_step: usize,
     /// Fit at every backtest origin rather than at the first only.
     pub backtest_refit: bool,
     /// Sorted, distinct, simplest first.

@@ -403,3 +403,16 @@ fn events_grouped_into_periods_aggregate_the_target_and_average_the_covariates()
     assert_eq!(future.row_numbers, [8, 10]);
     assert_eq!(format_time(future.times[0]), "2024-01-09");
 }
+
+#[test]
+fn short_histories_backtest_from_an_origin_at_every_period_left() {
+    use super::params::default_backtest_plan;
+    // Enough history: the default windows, a horizon apart.
+    assert_eq!(default_backtest_plan(Frequency::Monthly, 12, 144), (3, 12));
+    assert_eq!(default_backtest_plan(Frequency::Daily, 28, 700), (3, 28));
+    // 30 months, horizon 6: 6 months after two years, one origin at each.
+    assert_eq!(default_backtest_plan(Frequency::Monthly, 6, 30), (6, 1));
+    assert_eq!(default_backtest_plan(Frequency::Monthly, 6, 40), (16, 1));
+    // Nothing after two seasons: the default, which the backtest then refuses by name.
+    assert_eq!(default_backtest_plan(Frequency::Daily, 7, 14), (3, 7));
+}
