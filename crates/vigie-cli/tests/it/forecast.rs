@@ -247,10 +247,12 @@ fn events(days: std::ops::Range<usize>, known: usize) -> String {
             if day < known {
                 let half = revenue(s, day) / 2.0;
                 for clock in ["09:00:00", "17:30:00"] {
-                    writeln!(csv, "{store},{line},{day_text}T{clock}Z,{half},{promo}").unwrap();
+                    writeln!(csv, "{store},{line},{day_text}T{clock}Z,{half},{promo}")
+                        .expect("write to a string");
                 }
             } else {
-                writeln!(csv, "{store},{line},{day_text}T12:00:00Z,,{promo}").unwrap();
+                writeln!(csv, "{store},{line},{day_text}T12:00:00Z,,{promo}")
+                    .expect("write to a string");
             }
         }
     }
