@@ -73,9 +73,18 @@ impl OnlineLocation {
     /// Whether there is a store to read: an embedded file that no writer has
     /// created yet is not; a MongoDB collection is (empty until written).
     pub fn exists(&self) -> bool {
+        self.identity().is_some()
+    }
+
+    /// Which store is there now: the embedded file's device and inode, so
+    /// that a file removed and created again (a handle on the old one would
+    /// go on reading it) is told from the one a handle was opened on; `None`
+    /// when there is no file yet. A MongoDB collection is always the same.
+    pub fn identity(&self) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt as _;
         match &self.target {
-            Target::Embedded(path) => path.exists(),
-            Target::Mongo(_) => true,
+            Target::Embedded(path) => std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino())),
+            Target::Mongo(_) => Some((0, 0)),
         }
     }
 }

@@ -11,7 +11,10 @@
 //!
 //! The store is opened on first use, so `vigie serve` starts before the
 //! first `vigie materialize` (or with MongoDB down), and sees what a later
-//! one writes.
+//! one writes. An embedded file removed or replaced is noticed within
+//! [`IDENTITY_MAX_AGE`] by predictions (at once by readiness): its path's
+//! device and inode are looked at again only that often, as a `stat` costs
+//! as much as a cached read.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -35,11 +38,24 @@ const INLINE_KEYS: usize = 16;
 /// handles share the location's client and its connection pool).
 const POOL_SIZE: usize = 8;
 
+/// How long the store file's identity is trusted before a read looks again
+/// (a `stat` of its path costs as much as the read of a key from SQLite's cache).
+const IDENTITY_MAX_AGE: Duration = Duration::from_millis(100);
+
 /// The server's read-only access to the online store.
 pub struct OnlineReader {
     location: OnlineLocation,
-    idle: Mutex<Vec<OnlineStore>>,
+    idle: Mutex<Pool>,
+    /// When the store's identity was last looked at, and what it was.
+    seen: Mutex<Option<(Instant, Option<(u64, u64)>)>>,
     metrics: Arc<Metrics>,
+}
+
+/// Idle handles, all opened on the store of one identity.
+#[derive(Default)]
+struct Pool {
+    identity: Option<(u64, u64)>,
+    handles: Vec<OnlineStore>,
 }
 
 impl From<OnlineError> for ApiError {
@@ -51,7 +67,12 @@ impl From<OnlineError> for ApiError {
 impl OnlineReader {
     /// A reader of the store at `location` (opened on first use).
     pub fn new(location: OnlineLocation, metrics: Arc<Metrics>) -> Arc<OnlineReader> {
-        Arc::new(OnlineReader { location, idle: Mutex::new(Vec::new()), metrics })
+        Arc::new(OnlineReader {
+            location,
+            idle: Mutex::new(Pool::default()),
+            seen: Mutex::new(None),
+            metrics,
+        })
     }
 
     /// Runs `read` of `keys` keys on a pooled connection, on a blocking
@@ -63,22 +84,25 @@ impl OnlineReader {
         read: impl FnOnce(&OnlineStore) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         if keys <= INLINE_KEYS && self.location.is_embedded() {
-            return self.read_here(read);
+            return self.read_here(read, false);
         }
         let reader = Arc::clone(self);
-        tokio::task::spawn_blocking(move || reader.read_here(read)).await.map_err(|e| {
+        tokio::task::spawn_blocking(move || reader.read_here(read, false)).await.map_err(|e| {
             ApiError::from_code(ErrorCode::Internal, format!("online read failed: {e}"))
         })?
     }
 
+    /// Runs `read` on a pooled handle; `fresh`: looks at the store's identity now,
+    /// else trusts what was seen up to [`IDENTITY_MAX_AGE`] ago.
     fn read_here<T>(
         &self,
         read: impl FnOnce(&OnlineStore) -> Result<T, ApiError>,
+        fresh: bool,
     ) -> Result<T, ApiError> {
         let started = Instant::now();
-        let store = self.checkout()?;
+        let (identity, store) = self.checkout(fresh)?;
         let result = read(&store);
-        self.checkin(store);
+        self.checkin(identity, store);
         self.metrics.online_store_duration.observe(started.elapsed().as_secs_f64());
         result
     }
@@ -88,8 +112,16 @@ impl OnlineReader {
     /// it), or why it cannot be read. Bounded by `limit`, so a hung disk or
     /// server is an answer.
     pub async fn check(self: &Arc<Self>, limit: Duration) -> Result<String, String> {
-        // On the blocking pool whatever the store, so that the limit holds.
-        let read = self.read(usize::MAX, |store| Ok(store.views()?));
+        // On the blocking pool whatever the store, so that the limit holds, and with the
+        // store's identity looked at now, so that readiness sees a removed file at once.
+        let reader = Arc::clone(self);
+        let read =
+            tokio::task::spawn_blocking(move || reader.read_here(|store| Ok(store.views()?), true));
+        let read = async {
+            read.await.map_err(|e| {
+                ApiError::from_code(ErrorCode::Internal, format!("online read failed: {e}"))
+            })?
+        };
         match tokio::time::timeout(limit, read).await {
             Ok(Ok(views)) => {
                 Ok(format!("{} feature view(s) readable in {}", views.len(), self.location))
@@ -103,24 +135,45 @@ impl OnlineReader {
         }
     }
 
-    fn checkout(&self) -> Result<OnlineStore, ApiError> {
-        // Checked every time: a file removed since is no store, whatever handles are pooled.
-        if !self.location.exists() {
+    /// The store's identity: looked at when `fresh` or older than [`IDENTITY_MAX_AGE`].
+    fn identity(&self, fresh: bool) -> Option<(u64, u64)> {
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match *seen {
+            Some((at, identity)) if !fresh && at.elapsed() < IDENTITY_MAX_AGE => identity,
+            _ => {
+                let identity = self.location.identity();
+                *seen = Some((Instant::now(), identity));
+                identity
+            }
+        }
+    }
+
+    /// A handle on the store as it is now (within [`IDENTITY_MAX_AGE`]): a removed file is
+    /// no store, and handles on a file since replaced are closed, whatever is pooled.
+    fn checkout(&self, fresh: bool) -> Result<((u64, u64), OnlineStore), ApiError> {
+        let Some(identity) = self.identity(fresh) else {
             return Err(ApiError::not_found(
                 "the online store is empty: run `vigie materialize` to fill it",
             ));
+        };
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.identity != Some(identity) {
+                idle.handles.clear();
+                idle.identity = Some(identity);
+            }
+            if let Some(store) = idle.handles.pop() {
+                return Ok((identity, store));
+            }
         }
-        if let Some(store) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
-            return Ok(store);
-        }
-        Ok(OnlineStore::open_read_only(&self.location)?)
+        Ok((identity, OnlineStore::open_read_only(&self.location)?))
     }
 
-    fn checkin(&self, store: OnlineStore) {
+    fn checkin(&self, identity: (u64, u64), store: OnlineStore) {
         if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < POOL_SIZE
+            && idle.identity == Some(identity)
+            && idle.handles.len() < POOL_SIZE
         {
-            idle.push(store);
+            idle.handles.push(store);
         }
     }
 }
@@ -188,4 +241,55 @@ pub async fn features(
         reply["stale"] = json!(is_stale(row.time, Some(ttl)));
     }
     Ok(axum::Json(reply))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use vigie_online::LatestRow;
+
+    use super::*;
+
+    /// Writes `amount` as the one row of key `c1` in view `v` of the store at `location`.
+    fn write(location: &OnlineLocation, amount: f64) {
+        let mut store = OnlineStore::open(location).expect("open for writing");
+        let values = json!({ "amount": amount }).as_object().expect("an object").clone();
+        store.write("v", [LatestRow { key: "c1", time: 1, arrival: 0, values }]).expect("write");
+    }
+
+    fn amount(reader: &OnlineReader) -> Result<Option<Json>, ApiError> {
+        reader.read_here(
+            |store| Ok(store.get("v", "c1")?.map(|row| row.values["amount"].clone())),
+            false,
+        )
+    }
+
+    #[test]
+    fn a_store_file_replaced_or_removed_is_seen_within_the_identity_age() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("online.db");
+        let location = OnlineLocation::embedded(&path);
+        let reader = OnlineReader::new(location.clone(), Metrics::new().expect("metrics"));
+        assert_eq!(amount(&reader).map_err(|e| e.status), Err(StatusCode::NOT_FOUND));
+        std::thread::sleep(IDENTITY_MAX_AGE * 2);
+        write(&location, 1.0);
+        assert_eq!(amount(&reader).expect("read"), Some(json!(1.0)));
+
+        // Another file at the path (a store rebuilt from scratch): the pooled handle on the
+        // old one is dropped once the identity is looked at again, not read on.
+        for suffix in ["", "-wal", "-shm"] {
+            let from = dir.path().join(format!("online.db{suffix}"));
+            if from.exists() {
+                std::fs::rename(from, dir.path().join(format!("old.db{suffix}"))).expect("move");
+            }
+        }
+        write(&location, 2.0);
+        std::thread::sleep(IDENTITY_MAX_AGE * 2);
+        assert_eq!(amount(&reader).expect("read"), Some(json!(2.0)));
+
+        // Removed: no store, as before any was written.
+        std::fs::remove_file(&path).expect("remove");
+        std::thread::sleep(IDENTITY_MAX_AGE * 2);
+        assert_eq!(amount(&reader).map_err(|e| e.status), Err(StatusCode::NOT_FOUND));
+    }
 }
