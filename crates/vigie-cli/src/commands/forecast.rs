@@ -18,8 +18,8 @@ use vigie_core::config::ForecastSpec;
 use vigie_core::{Column, ColumnData, ColumnKind, Frame, TextColumn};
 use vigie_ml::SavedModel;
 use vigie_ml::forecast::{
-    self, BacktestReport, ColumnRoles, ForecastCard, ForecastParams, ForecastRow, Forecaster,
-    Frequency, NewerRows, PeriodGrouping, Strategy, format_period_time, split_frame,
+    self, Aggregate, BacktestReport, ColumnRoles, ForecastCard, ForecastParams, ForecastRow,
+    Forecaster, Frequency, NewerRows, PeriodGrouping, Strategy, format_period_time, split_frame,
 };
 use vigie_ml::model::DataFingerprint;
 use vigie_registry::{ModelRef, Registry, RunStatus};
@@ -54,8 +54,10 @@ pub fn backtest_table(report: &BacktestReport) -> comfy_table::Table {
 }
 
 /// The column types to read a forecasting table with: text keys and times
-/// (so `2024-03` or `007` stay as written), numeric target and covariates.
-/// Only columns present in the file are typed; the caller reports the others.
+/// (so `2024-03` or `007` stay as written), numeric target (as typed in the
+/// file when its rows are counted: an order id counts as well as a number)
+/// and covariates. Only columns present in the file are typed; the caller
+/// reports the others.
 fn column_types(path: &Path, roles: &ColumnRoles) -> anyhow::Result<HashMap<String, ColumnKind>> {
     let present = header(path)?;
     let mut types = HashMap::new();
@@ -71,7 +73,9 @@ fn column_types(path: &Path, roles: &ColumnRoles) -> anyhow::Result<HashMap<Stri
     for name in &roles.series {
         set(name, ColumnKind::Text);
     }
-    set(&roles.target, ColumnKind::Numeric);
+    if !roles.group.is_some_and(|g| g.target == Aggregate::Count) {
+        set(&roles.target, ColumnKind::Numeric);
+    }
     for name in &roles.covariates {
         set(name, ColumnKind::Numeric);
     }

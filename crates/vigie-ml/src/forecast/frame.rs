@@ -14,7 +14,7 @@ use vigie_core::{ColumnData, Frame};
 
 use super::calendar::parse_time;
 use super::data::{Covariate, CovariateTable, SeriesTable};
-use super::periods::{PeriodGrouping, group_future, group_history};
+use super::periods::{Aggregate, PeriodGrouping, group_future, group_history};
 use crate::error::{MlError, Result};
 
 /// The key of the one series of a table without series columns.
@@ -132,7 +132,14 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
             }
         }
     };
-    let target_values = numbers(&target.data, &roles.target, "target")?;
+    let counted = roles.group.is_some_and(|g| g.target == Aggregate::Count);
+    let target_values = match &target.data {
+        // Counting rows needs no number: an order id counts one, an empty cell is a future row.
+        ColumnData::Text(text) if counted => (0..text.codes.len())
+            .map(|row| if text.get(row).is_some() { 1.0 } else { f64::NAN })
+            .collect(),
+        data => numbers(data, &roles.target, "target")?,
+    };
     let covariate_values: Vec<Vec<f64>> =
         covariates.iter().map(|c| numbers(&c.data, &c.name, "covariate")).collect::<Result<_>>()?;
 

@@ -37,7 +37,8 @@ pub enum Aggregate {
     Min,
     /// The largest value.
     Max,
-    /// How many rows have a target (orders, visits); an empty period is 0.
+    /// How many rows have a target (orders, visits; the target may be text,
+    /// such as an order id); an empty period is 0.
     Count,
 }
 

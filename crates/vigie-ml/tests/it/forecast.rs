@@ -10,9 +10,9 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use vigie_core::{Column, ColumnData, Frame, TextColumn};
 use vigie_ml::forecast::{
-    self, BacktestReport, ColumnRoles, Covariate, CovariateTable, ForecastCard, ForecastModel,
-    ForecastParams, ForecastRow, Forecaster, Frequency, SeriesTable, Strategy, format_time,
-    split_frame,
+    self, Aggregate, BacktestReport, ColumnRoles, Covariate, CovariateTable, ForecastCard,
+    ForecastModel, ForecastParams, ForecastRow, Forecaster, Frequency, PeriodGrouping, SeriesTable,
+    Strategy, format_time, split_frame,
 };
 use vigie_ml::model::DataFingerprint;
 use vigie_ml::rng::Rng;
@@ -709,6 +709,45 @@ fn roles() -> ColumnRoles {
         covariates: vec!["promo".into()],
         group: None,
     }
+}
+
+#[test]
+fn rows_counted_per_period_may_have_a_text_target() {
+    // Orders by id; the empty id on the 3rd is a future row (its promotion known ahead).
+    let text = |values: &[&str]| {
+        ColumnData::Text(TextColumn::from_values(
+            values.iter().map(|v| (!v.is_empty()).then_some(*v)),
+        ))
+    };
+    let frame = Frame::new(vec![
+        Column {
+            name: "at".into(),
+            data: text(&[
+                "2024-01-01T09:00:00Z",
+                "2024-01-01T18:30:00Z",
+                "2024-01-02T10:00:00Z",
+                "2024-01-03T12:00:00Z",
+            ]),
+        },
+        Column { name: "order".into(), data: text(&["A1", "A2", "A3", ""]) },
+        Column { name: "promo".into(), data: ColumnData::Numeric(vec![1.0, 0.0, 0.0, 1.0]) },
+    ])
+    .expect("frame");
+    let mut roles = ColumnRoles {
+        time: "at".into(),
+        target: "order".into(),
+        series: Vec::new(),
+        covariates: vec!["promo".into()],
+        group: Some(PeriodGrouping { frequency: Frequency::Daily, target: Aggregate::Count }),
+    };
+    let tables = split_frame(&frame, &roles).expect("split");
+    assert_eq!(tables.history.values, [2.0, 1.0]);
+    assert_eq!(tables.history.covariates[0].values, [0.5, 0.0]);
+    assert_eq!((tables.future.times.len(), tables.future.row_numbers.as_slice()), (1, &[4][..]));
+    // Any other aggregate needs numbers, and says so.
+    roles.group = Some(PeriodGrouping { frequency: Frequency::Daily, target: Aggregate::Sum });
+    let error = split_frame(&frame, &roles).unwrap_err().to_string();
+    assert!(error.contains("the target column \"order\" holds text"), "{error}");
 }
 
 #[test]
