@@ -38,6 +38,9 @@ const INLINE_KEYS: usize = 16;
 /// handles share the location's client and its connection pool).
 const POOL_SIZE: usize = 8;
 
+/// Which store file a handle reads: its device and inode (see `OnlineLocation::identity`).
+type Identity = (u64, u64);
+
 /// How long the store file's identity is trusted before a read looks again
 /// (a `stat` of its path costs as much as the read of a key from SQLite's cache).
 const IDENTITY_MAX_AGE: Duration = Duration::from_millis(100);
@@ -47,14 +50,14 @@ pub struct OnlineReader {
     location: OnlineLocation,
     idle: Mutex<Pool>,
     /// When the store's identity was last looked at, and what it was.
-    seen: Mutex<Option<(Instant, Option<(u64, u64)>)>>,
+    seen: Mutex<Option<(Instant, Option<Identity>)>>,
     metrics: Arc<Metrics>,
 }
 
 /// Idle handles, all opened on the store of one identity.
 #[derive(Default)]
 struct Pool {
-    identity: Option<(u64, u64)>,
+    identity: Option<Identity>,
     handles: Vec<OnlineStore>,
 }
 
@@ -136,7 +139,7 @@ impl OnlineReader {
     }
 
     /// The store's identity: looked at when `fresh` or older than [`IDENTITY_MAX_AGE`].
-    fn identity(&self, fresh: bool) -> Option<(u64, u64)> {
+    fn identity(&self, fresh: bool) -> Option<Identity> {
         let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match *seen {
             Some((at, identity)) if !fresh && at.elapsed() < IDENTITY_MAX_AGE => identity,
@@ -150,7 +153,7 @@ impl OnlineReader {
 
     /// A handle on the store as it is now (within [`IDENTITY_MAX_AGE`]): a removed file is
     /// no store, and handles on a file since replaced are closed, whatever is pooled.
-    fn checkout(&self, fresh: bool) -> Result<((u64, u64), OnlineStore), ApiError> {
+    fn checkout(&self, fresh: bool) -> Result<(Identity, OnlineStore), ApiError> {
         let Some(identity) = self.identity(fresh) else {
             return Err(ApiError::not_found(
                 "the online store is empty: run `vigie materialize` to fill it",
@@ -168,7 +171,7 @@ impl OnlineReader {
         Ok((identity, OnlineStore::open_read_only(&self.location)?))
     }
 
-    fn checkin(&self, identity: (u64, u64), store: OnlineStore) {
+    fn checkin(&self, identity: Identity, store: OnlineStore) {
         if let Ok(mut idle) = self.idle.lock()
             && idle.identity == Some(identity)
             && idle.handles.len() < POOL_SIZE
