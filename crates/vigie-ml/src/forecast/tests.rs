@@ -270,12 +270,18 @@ fn interval_widths_are_conformal_quantiles_per_step() {
     assert_eq!(widths.at(1), Some((16.0, 19.0)));
     assert_eq!(widths.at(0), None);
     assert_eq!(widths.at(2), None);
-    // Steps pool their neighbours; a step still short of residuals takes the
-    // quantile over all steps (31 values: ranks 26 and 31).
+    // Steps pool their neighbours, further while they hold fewer than 200
+    // residuals: here every step pools all 31 (ranks 26 and 31).
     let sparse = vec![(1..=30).map(f64::from).collect(), Vec::new(), Vec::new(), vec![50.0]];
     let widths = IntervalWidths::calibrate(&sparse).unwrap();
-    assert_eq!(widths.width_80, [25.0, 25.0, 26.0, 26.0]);
-    assert_eq!(widths.width_95, [30.0, 30.0, 50.0, 50.0]);
+    assert_eq!(widths.width_80, [26.0; 4]);
+    assert_eq!(widths.width_95, [50.0; 4]);
+    // With enough residuals, a step pools only the steps beside it: 300 per step, the
+    // first step's pool is steps 1 and 2 (600 values), the fourth's steps 3 to 5.
+    let dense: Vec<Vec<f64>> = (0..5).map(|h| vec![f64::from(h); 300]).collect();
+    let widths = IntervalWidths::calibrate(&dense).unwrap();
+    assert_eq!(widths.width_80, [1.0, 2.0, 3.0, 4.0, 4.0]);
+    assert_eq!(widths.width_95, [1.0, 2.0, 3.0, 4.0, 4.0]);
     assert!(IntervalWidths::calibrate(&[Vec::new()]).is_none());
 }
 
