@@ -588,6 +588,11 @@ pub struct TrainArgs {
     /// ets, global_gbdt); seasonal naive is always backtested as the reference.
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     pub strategies: Vec<String>,
+    /// Forecasting: the global model learns from at most the last N periods of each series
+    /// (its features still read the history before them), or from all; default 400 days of
+    /// hourly or daily periods, all of weekly and coarser ones.
+    #[arg(long, value_name = "N|all")]
+    pub train_window: Option<String>,
     /// The positive class of a binary label (default: the minority class).
     #[arg(long, value_name = "VALUE")]
     pub positive: Option<String>,

@@ -135,6 +135,8 @@ struct Request {
     aggregate: Option<String>,
     /// `--strategies`: the candidates (empty: all).
     strategies: Vec<String>,
+    /// `--train-window`: the global model's training periods per series, at most, or `all`.
+    train_window: Option<String>,
     /// `--param KEY=VALUE` over the global model's boosting defaults.
     gbdt_params: Vec<String>,
     seed: u64,
@@ -222,6 +224,19 @@ impl Request {
         params.frequency = frequency;
         params.backtest_windows = self.backtest_windows;
         params.backtest_refit = self.backtest_refit;
+        params.train_window = match self.train_window.as_deref().map(str::trim) {
+            None => None,
+            Some("all") => Some(usize::MAX),
+            Some(text) => match text.parse::<usize>() {
+                Ok(periods) if periods > 0 => Some(periods),
+                _ => {
+                    return Err(UsageError(format!(
+                        "--train-window {text:?}: expected a number of periods (at least 1) or all"
+                    ))
+                    .into());
+                }
+            },
+        };
         if !self.strategies.is_empty() {
             params.strategies = self
                 .strategies
@@ -282,6 +297,7 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         backtest_refit: args.backtest_refit,
         aggregate: args.aggregate.clone(),
         strategies: args.strategies.clone(),
+        train_window: args.train_window.clone(),
         gbdt_params: args.params.clone(),
         seed: args.seed,
     };
@@ -349,6 +365,7 @@ pub fn train_declared(
         } else {
             args.strategies.clone()
         },
+        train_window: args.train_window.clone(),
         gbdt_params: args.params.clone(),
         seed: args.seed,
     };
@@ -435,6 +452,7 @@ fn fit_and_register(
             "rows": tables.history.series.len(),
             "rows_without_target": unused,
             "aggregate": card.columns.group.map(|g| g.target.name()),
+            "train_window": params.train_window_for(model.frequency()),
             "future_covariates": model.required_future_covariates(),
             "history": refreshed.map(history::Refreshed::json),
             "train_seconds": card.train_seconds,
@@ -504,6 +522,12 @@ fn track(
             ("past_only_covariates".to_owned(), list(&card.past_only_covariates)),
             ("seed".to_owned(), card.seed.to_string()),
             ("backtest_refit".to_owned(), params.backtest_refit.to_string()),
+            (
+                "train_window".to_owned(),
+                params
+                    .train_window_for(model.frequency())
+                    .map_or_else(|| "all".to_owned(), |w| w.to_string()),
+            ),
             (
                 "strategies".to_owned(),
                 params.strategies.iter().map(|s| s.name()).collect::<Vec<_>>().join(","),

@@ -338,6 +338,20 @@ fn the_global_models_boosting_takes_param_and_the_backtest_can_refit() {
     let error = train_fails(&project, &["--param", "depth_of_field=3"]);
     assert!(error.contains("unknown field `depth_of_field`"), "{error}");
 
+    // The global model's training rows: 400 days by default (all of these 140), or fewer.
+    assert_eq!(once["train_window"], 400);
+    let recent = train_with(&project, &["--train-window", "56"]);
+    assert_eq!(recent["train_window"], 56);
+    assert_ne!(recent["baselines"]["global_gbdt"], once["baselines"]["global_gbdt"]);
+    assert_eq!(recent["baselines"]["ets"], once["baselines"]["ets"], "ETS is not windowed");
+    let all = train_with(&project, &["--train-window", "all"]);
+    assert!(all["train_window"].is_null(), "{all}");
+    let error = train_fails(&project, &["--train-window", "0"]);
+    assert!(
+        error.contains("--train-window \"0\": expected a number of periods (at least 1) or all"),
+        "{error}"
+    );
+
     // The candidates can be narrowed; seasonal naive stays the reference.
     let ets = train_with(&project, &["--strategies", "ets"]);
     assert_eq!(ets["strategy"], "ets");

@@ -422,3 +422,17 @@ fn short_histories_backtest_from_an_origin_at_every_period_left() {
     // Nothing after two seasons: the default, which the backtest then refuses by name.
     assert_eq!(default_backtest_plan(Frequency::Daily, 7, 14), (3, 7));
 }
+
+#[test]
+fn the_global_model_learns_from_400_days_of_fine_series_unless_told() {
+    let params = ForecastParams::new(7);
+    assert_eq!(params.train_window_for(Frequency::Daily), Some(400));
+    assert_eq!(params.train_window_for(Frequency::Hourly), Some(9_600));
+    for coarse in [Frequency::Weekly, Frequency::Monthly, Frequency::Quarterly] {
+        assert_eq!(params.train_window_for(coarse), None);
+    }
+    let told = ForecastParams { train_window: Some(56), ..ForecastParams::new(7) };
+    assert_eq!(told.train_window_for(Frequency::Monthly), Some(56));
+    let all = ForecastParams { train_window: Some(usize::MAX), ..ForecastParams::new(7) };
+    assert_eq!(all.train_window_for(Frequency::Daily), None);
+}
