@@ -492,6 +492,29 @@ pub struct ModelSpec {
     /// Forecast: the strategies the backtest chooses among (default all).
     #[serde(default)]
     pub strategies: Vec<Spanned<String>>,
+    /// Forecast: the global model's training periods per series, at most (a number,
+    /// or "all"); default 400 days of hourly or daily periods.
+    #[serde(default)]
+    pub train_window: Option<Spanned<TrainWindow>>,
+}
+
+/// A forecast model's `train_window`: a number of periods, or a word (`all`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TrainWindow {
+    /// This many periods.
+    Periods(i64),
+    /// `all` (any other word is refused when the file is checked).
+    Named(String),
+}
+
+impl fmt::Display for TrainWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrainWindow::Periods(periods) => write!(f, "{periods}"),
+            TrainWindow::Named(word) => f.write_str(word),
+        }
+    }
 }
 
 /// An absent spanned text: empty, spanning nothing.
@@ -535,6 +558,8 @@ pub struct ForecastSpec {
     pub aggregate: Option<String>,
     /// The candidate strategies (empty: all).
     pub strategies: Vec<String>,
+    /// The global model's training window as written (`400`, `all`), when given.
+    pub train_window: Option<String>,
 }
 
 impl ModelSpec {
@@ -571,6 +596,7 @@ impl ModelSpec {
             backtest_refit: self.backtest_refit.as_ref().is_some_and(|refit| *refit.get_ref()),
             aggregate: text(&self.aggregate),
             strategies: texts(&self.strategies),
+            train_window: self.train_window.as_ref().map(|w| w.get_ref().to_string()),
         })
     }
 }
@@ -854,6 +880,7 @@ impl Config {
             ("aggregate", model.aggregate.as_ref()),
             ("strategies", model.strategies.first()),
         ];
+        let train_window = model.train_window.as_ref().map(|v| ("train_window", v.span().start));
         let forecast_only = texts
             .into_iter()
             .filter_map(|(field, value)| value.map(|v| (field, v.span().start)))
@@ -866,6 +893,7 @@ impl Config {
                 .filter_map(|(field, value)| value.map(|v| (field, v.span().start))),
             )
             .chain(model.backtest_refit.as_ref().map(|v| ("backtest_refit", v.span().start)))
+            .chain(train_window)
             .min_by_key(|&(_, offset)| offset);
         if let Some((field, offset)) = forecast_only {
             return Err(at.at_offset(
@@ -986,7 +1014,8 @@ impl Config {
                 format!(
                     "{}: not a setting of a forecast model, whose history is its `source` or \
                      `view` (time, target, series, horizon, frequency, covariates, \
-                     future_covariates, backtest_windows, backtest_refit, aggregate, strategies)",
+                     future_covariates, backtest_windows, backtest_refit, aggregate, strategies, \
+                     train_window)",
                     key(field)
                 ),
             ));
@@ -1108,6 +1137,22 @@ impl Config {
                     STRATEGIES.join(", ")
                 ),
             ));
+        }
+        if let Some(window) = &model.train_window {
+            let fine = match window.get_ref() {
+                TrainWindow::Periods(periods) => *periods >= 1,
+                TrainWindow::Named(word) => word.trim().eq_ignore_ascii_case("all"),
+            };
+            if !fine {
+                return Err(at.at(
+                    window,
+                    format!(
+                        "{}: {}; expected a number of periods (at least 1) or \"all\"",
+                        key("train_window"),
+                        window.get_ref()
+                    ),
+                ));
+            }
         }
         if let Some(aggregate) = &model.aggregate {
             let text = aggregate.get_ref();

@@ -226,7 +226,7 @@ impl Request {
         params.backtest_refit = self.backtest_refit;
         params.train_window = match self.train_window.as_deref().map(str::trim) {
             None => None,
-            Some("all") => Some(usize::MAX),
+            Some(word) if word.eq_ignore_ascii_case("all") => Some(usize::MAX),
             Some(text) => match text.parse::<usize>() {
                 Ok(periods) if periods > 0 => Some(periods),
                 _ => {
@@ -365,7 +365,7 @@ pub fn train_declared(
         } else {
             args.strategies.clone()
         },
-        train_window: args.train_window.clone(),
+        train_window: args.train_window.clone().or(spec.train_window.clone()),
         gbdt_params: args.params.clone(),
         seed: args.seed,
     };

@@ -340,36 +340,61 @@ fn a_view_of_events_trains_once_its_rows_are_grouped_into_periods() {
         "{text}"
     );
 
-    // Grouping needs the periods; unknown names are named by line and column.
-    for (setting, expected) in [
+    // Grouping needs the periods; unknown names and bad windows are named by line and column.
+    for (setting, line_start, needle, expected) in [
         (
             "aggregate = \"sum\"",
+            "aggregate",
+            "\"sum\"",
             "[models.by_store] aggregate: grouping rows into periods needs the periods",
         ),
         (
             "strategies = [\"ets\", \"arima\"]",
+            "strategies",
+            "\"arima\"",
             "[models.by_store] strategies: unknown strategy \"arima\", expected seasonal_naive, ets, global_gbdt",
         ),
         (
             "frequency = \"D\"\naggregate = \"total\"",
+            "aggregate",
+            "\"total\"",
             "[models.by_store] aggregate: unknown aggregate \"total\", expected one of sum, mean, last, min, max, count",
+        ),
+        (
+            "train_window = 0",
+            "train_window",
+            "0",
+            "[models.by_store] train_window: 0; expected a number of periods (at least 1) or \"all\"",
+        ),
+        (
+            "train_window = \"recent\"",
+            "train_window",
+            "\"recent\"",
+            "[models.by_store] train_window: recent; expected a number of periods (at least 1) or \"all\"",
         ),
     ] {
         let toml =
             BY_STORE.replace("backtest_windows = 2", &format!("backtest_windows = 2\n{setting}"));
         std::fs::write(project.path("vigie.toml"), &toml).unwrap();
-        // The value named: `aggregate = ` is 12 characters; "arima" is where it is.
         let (line, column) = toml
             .lines()
             .enumerate()
             .find_map(|(n, l)| {
-                let at = if l.starts_with("aggregate") { Some(12) } else { l.find("\"arima\"") };
-                at.map(|at| (n + 1, at + 1))
+                l.starts_with(line_start).then(|| (n + 1, l.find(needle).unwrap() + 1))
             })
             .unwrap();
         let error = project.fails(&["train", "by_store"], 2);
         assert!(error.contains(&format!("vigie.toml:{line}:{column}: {expected}")), "{error}");
     }
+
+    // The global model's window in vigie.toml, as with --train-window.
+    let toml = BY_STORE.replace(
+        "backtest_windows = 2",
+        "backtest_windows = 2\nfrequency = \"D\"\naggregate = \"sum\"\ntrain_window = 30",
+    );
+    std::fs::write(project.path("vigie.toml"), &toml).unwrap();
+    let trained = project.json(&["train", "by_store", "--format", "json"]);
+    assert_eq!(trained["train_window"], 30, "{trained}");
 }
 
 #[test]
