@@ -302,6 +302,26 @@ fn events_grouped_into_days_train_and_forecast_as_the_daily_table_does() {
     std::fs::write(&out, from_events.replace("at,", "date,")).unwrap();
     check_forecasts(&out, DAYS + 7, 3);
 
+    // The forecast route groups the events of its `data` as the CLI does.
+    let cli: serde_json::Value = serde_json::from_str(&project.ok(&[
+        "forecast",
+        "--model",
+        "events",
+        "--horizon",
+        "3",
+        "--data",
+        newer.to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
+    .expect("json");
+    let server = crate::support::Server::start(&project, &[]);
+    let data = crate::forecast_project::records(&events(DAYS..DAYS + 10, DAYS + 7));
+    let body = serde_json::json!({"horizon": 3, "data": data}).to_string();
+    let (status, reply) = server.post("/v1/models/events/forecast", &body);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["forecasts"], cli, "the route forecasts as vigie forecast --data");
+
     // Without the periods, grouping is refused.
     let no_periods: Vec<&str> =
         args.iter().map(String::as_str).filter(|a| !["--frequency", "D"].contains(a)).collect();

@@ -438,7 +438,7 @@ fn bad_forecast_settings_in_vigie_toml_are_named_by_line_column_and_key() {
 
 /// A CSV's data rows as JSON records: numbers where a cell parses as one, nothing for an
 /// empty cell.
-fn records(csv: &str) -> Vec<serde_json::Value> {
+pub(crate) fn records(csv: &str) -> Vec<serde_json::Value> {
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().expect("header").split(',').collect();
     lines
