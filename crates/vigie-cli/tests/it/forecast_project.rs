@@ -190,6 +190,39 @@ horizon = 7
 backtest_windows = 2
 "#;
 
+/// `vigie train --task forecast` of `table` (store, date, revenue, units_7d) as
+/// [`BY_STORE`] declares its model, then `extra`: the JSON summary, for comparing a
+/// view's training with the table computed by hand.
+fn train_by_store_table(project: &Project, table: &str, extra: &[&str]) -> serde_json::Value {
+    let expected = project.path("expected.csv");
+    std::fs::write(&expected, table).expect("write");
+    let mut args = vec![
+        "train",
+        "--task",
+        "forecast",
+        "--data",
+        expected.to_str().expect("utf-8"),
+        "--time",
+        "date",
+        "--target",
+        "revenue",
+        "--series",
+        "store",
+        "--covariates",
+        "units_7d",
+        "--horizon",
+        "7",
+        "--backtest-windows",
+        "2",
+        "--name",
+        "flags",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    project.json(&args)
+}
+
 #[test]
 fn a_forecast_model_trains_on_the_rows_of_its_feature_view() {
     let stores = ["S1", "S2", "S3"];
@@ -215,31 +248,7 @@ fn a_forecast_model_trains_on_the_rows_of_its_feature_view() {
                 .unwrap();
         }
     }
-    let expected = project.path("expected.csv");
-    std::fs::write(&expected, table).expect("write");
-    let flags = project.json(&[
-        "train",
-        "--task",
-        "forecast",
-        "--data",
-        expected.to_str().expect("utf-8"),
-        "--time",
-        "date",
-        "--target",
-        "revenue",
-        "--series",
-        "store",
-        "--covariates",
-        "units_7d",
-        "--horizon",
-        "7",
-        "--backtest-windows",
-        "2",
-        "--name",
-        "flags",
-        "--format",
-        "json",
-    ]);
+    let flags = train_by_store_table(&project, &table, &[]);
     assert_eq!(backtest(&trained), backtest(&flags), "the view's rows are the table");
 
     // Forecasts are written under the entity's key and the source's time column.
@@ -306,33 +315,7 @@ fn a_view_of_events_trains_once_its_rows_are_grouped_into_periods() {
                 .unwrap();
         }
     }
-    let expected = project.path("expected.csv");
-    std::fs::write(&expected, table).expect("write");
-    let flags = project.json(&[
-        "train",
-        "--task",
-        "forecast",
-        "--data",
-        expected.to_str().expect("utf-8"),
-        "--time",
-        "date",
-        "--target",
-        "revenue",
-        "--series",
-        "store",
-        "--covariates",
-        "units_7d",
-        "--horizon",
-        "7",
-        "--backtest-windows",
-        "2",
-        "--frequency",
-        "D",
-        "--name",
-        "flags",
-        "--format",
-        "json",
-    ]);
+    let flags = train_by_store_table(&project, &table, &["--frequency", "D"]);
     assert_eq!(backtest(&trained), backtest(&flags), "the grouped rows are the daily table");
     let text = project.ok(&["train", "by_store"]);
     assert!(

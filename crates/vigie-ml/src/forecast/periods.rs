@@ -183,6 +183,11 @@ fn groups<'a>(
     Ok(out)
 }
 
+/// The columns of `covariates`, named, without values.
+fn no_values(covariates: &[Covariate]) -> Vec<Covariate> {
+    covariates.iter().map(|c| Covariate { name: c.name.clone(), values: Vec::new() }).collect()
+}
+
 /// `table` with one row per series and period of `grouping`.
 pub(crate) fn group_history(table: &SeriesTable, grouping: PeriodGrouping) -> Result<SeriesTable> {
     let how = grouping.target;
@@ -191,14 +196,8 @@ pub(crate) fn group_history(table: &SeriesTable, grouping: PeriodGrouping) -> Re
             table.values[row]
         })?;
     let number = |row: usize| table.row_numbers.get(row).copied().unwrap_or(row + 1);
-    let mut out = SeriesTable {
-        covariates: table
-            .covariates
-            .iter()
-            .map(|c| Covariate { name: c.name.clone(), values: Vec::new() })
-            .collect(),
-        ..SeriesTable::default()
-    };
+    let mut out =
+        SeriesTable { covariates: no_values(&table.covariates), ..SeriesTable::default() };
     let mut push = |key: &str, time: f64, value: f64, covariates: &dyn Fn(usize) -> f64, row| {
         out.series.push(key.to_owned());
         out.times.push(time);
@@ -240,14 +239,8 @@ pub(crate) fn group_history(table: &SeriesTable, grouping: PeriodGrouping) -> Re
 pub(crate) fn group_future(table: &CovariateTable, frequency: Frequency) -> Result<CovariateTable> {
     let groups = groups(&table.series, &table.times, &table.covariates, frequency, |_| 0.0)?;
     let number = |row: usize| table.row_numbers.get(row).copied().unwrap_or(row + 1);
-    let mut out = CovariateTable {
-        covariates: table
-            .covariates
-            .iter()
-            .map(|c| Covariate { name: c.name.clone(), values: Vec::new() })
-            .collect(),
-        ..CovariateTable::default()
-    };
+    let mut out =
+        CovariateTable { covariates: no_values(&table.covariates), ..CovariateTable::default() };
     for (key, start, group) in &groups {
         out.series.push((*key).to_owned());
         out.times.push(*start);
