@@ -161,14 +161,32 @@ pub fn fit_with_progress(
     progress: &dyn Progress,
 ) -> Result<(ForecastModel, BacktestReport)> {
     let (panel, checked, spec) = prepare(table, params)?;
-    let backtest = backtest::run(&panel, &checked, &spec, progress)?;
-    let (report, intervals) = backtest::summarise(&backtest)?;
-    let strategy = report.strategy;
-    progress.stage(&format!("fitting {strategy} on the whole history"), 1);
     let full: Vec<usize> = panel.series.iter().map(|s| s.values.len()).collect();
     let wanted = vec![true; panel.series.len()];
     let seed = backtest::window_seed(checked.seed, None);
-    let fitted = backtest::fit_at(&panel, &checked, &spec, &[strategy], &full, &wanted, seed)?;
+    let fit_whole = |strategy: Strategy| {
+        backtest::fit_at(&panel, &checked, &spec, &[strategy], &full, &wanted, seed)
+    };
+    // The global model's final fit does not depend on the backtest, so it
+    // runs beside it: the two cores are then both busy through the serial
+    // stretches of each tree fit (the backtest's and this one). It is thrown
+    // away when another strategy wins.
+    let (backtest, early_global) = rayon::join(
+        || backtest::run(&panel, &checked, &spec, progress),
+        || {
+            checked
+                .strategies
+                .contains(&Strategy::GlobalGbdt)
+                .then(|| fit_whole(Strategy::GlobalGbdt))
+        },
+    );
+    let (report, intervals) = backtest::summarise(&backtest?)?;
+    let strategy = report.strategy;
+    progress.stage(&format!("fitting {strategy} on the whole history"), 1);
+    let fitted = match early_global {
+        Some(fitted) if strategy == Strategy::GlobalGbdt => fitted?,
+        _ => fit_whole(strategy)?,
+    };
     let series = fitted.series.into_iter().flatten().collect();
     let covariates = panel
         .covariate_names
