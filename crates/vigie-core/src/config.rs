@@ -489,6 +489,10 @@ pub struct ModelSpec {
     /// `sum`, `mean`, `last`, `min`, `max` or `count` (needs a `frequency`).
     #[serde(default)]
     pub aggregate: Option<Spanned<String>>,
+    /// Forecast, with `aggregate`: the IANA time zone whose local days, weeks, months or
+    /// quarters the rows are grouped into (default UTC; not for hourly periods).
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
     /// Forecast: the strategies the backtest chooses among (default all).
     #[serde(default)]
     pub strategies: Vec<Spanned<String>>,
@@ -556,6 +560,8 @@ pub struct ForecastSpec {
     pub backtest_refit: bool,
     /// How rows of one period are grouped, when they are.
     pub aggregate: Option<String>,
+    /// Whose local periods they are grouped into, when not UTC's.
+    pub timezone: Option<String>,
     /// The candidate strategies (empty: all).
     pub strategies: Vec<String>,
     /// The global model's training window as written (`400`, `all`), when given.
@@ -595,6 +601,7 @@ impl ModelSpec {
             backtest_windows: count(&self.backtest_windows),
             backtest_refit: self.backtest_refit.as_ref().is_some_and(|refit| *refit.get_ref()),
             aggregate: text(&self.aggregate),
+            timezone: text(&self.timezone),
             strategies: texts(&self.strategies),
             train_window: self.train_window.as_ref().map(|w| w.get_ref().to_string()),
         })
@@ -878,6 +885,7 @@ impl Config {
             ("covariates", model.covariates.first()),
             ("future_covariates", model.future_covariates.first()),
             ("aggregate", model.aggregate.as_ref()),
+            ("timezone", model.timezone.as_ref()),
             ("strategies", model.strategies.first()),
         ];
         let train_window = model.train_window.as_ref().map(|v| ("train_window", v.span().start));
@@ -1014,8 +1022,8 @@ impl Config {
                 format!(
                     "{}: not a setting of a forecast model, whose history is its `source` or \
                      `view` (time, target, series, horizon, frequency, covariates, \
-                     future_covariates, backtest_windows, backtest_refit, aggregate, strategies, \
-                     train_window)",
+                     future_covariates, backtest_windows, backtest_refit, aggregate, timezone, \
+                     strategies, train_window)",
                     key(field)
                 ),
             ));
@@ -1173,6 +1181,35 @@ impl Config {
                     format!(
                         "{}: grouping rows into periods needs the periods: write frequency = \"H\", \"D\", \"W\", \"M\" or \"Q\"",
                         key("aggregate")
+                    ),
+                ));
+            }
+        }
+        if let Some(timezone) = &model.timezone {
+            if let Err(error) = crate::zone::parse_time_zone(timezone.get_ref()) {
+                return Err(at.at(timezone, format!("{}: {error}", key("timezone"))));
+            }
+            if model.aggregate.is_none() {
+                return Err(at.at(
+                    timezone,
+                    format!(
+                        "{}: says whose local periods `aggregate` groups rows into; write \
+                         aggregate too",
+                        key("timezone")
+                    ),
+                ));
+            }
+            let hourly = model.frequency.as_ref().is_some_and(|f| {
+                let f = f.get_ref().trim();
+                f.eq_ignore_ascii_case("H") || f.eq_ignore_ascii_case("hourly")
+            });
+            if hourly {
+                return Err(at.at(
+                    timezone,
+                    format!(
+                        "{}: hourly periods are UTC hours (daylight saving repeats and skips \
+                         local hours); a time zone groups days, weeks, months and quarters",
+                        key("timezone")
                     ),
                 ));
             }

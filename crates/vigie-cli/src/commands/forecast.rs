@@ -15,6 +15,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde_json::{Map, Value as Json, json};
 use vigie_core::config::ForecastSpec;
+use vigie_core::zone::parse_time_zone;
 use vigie_core::{Column, ColumnData, ColumnKind, Frame, TextColumn};
 use vigie_ml::SavedModel;
 use vigie_ml::forecast::{
@@ -133,6 +134,8 @@ struct Request {
     backtest_refit: bool,
     /// `--aggregate`: how each series' rows of one period are grouped.
     aggregate: Option<String>,
+    /// `--timezone`: whose local periods they are grouped into (default UTC).
+    timezone: Option<String>,
     /// `--strategies`: the candidates (empty: all).
     strategies: Vec<String>,
     /// `--train-window`: the global model's training periods per series, at most, or `all`.
@@ -198,11 +201,25 @@ impl Request {
                 code.parse::<Frequency>().map_err(|e| UsageError(format!("--frequency: {e}")))?,
             ),
         };
+        let timezone = self
+            .timezone
+            .as_deref()
+            .map(parse_time_zone)
+            .transpose()
+            .map_err(|e| UsageError(format!("--timezone: {e}")))?;
         let group = match (&self.aggregate, frequency) {
+            (None, _) if timezone.is_some() => {
+                return Err(UsageError(
+                    "--timezone says whose local periods --aggregate groups rows into: give --aggregate too"
+                        .into(),
+                )
+                .into());
+            }
             (None, _) => None,
             (Some(how), Some(frequency)) => Some(PeriodGrouping {
                 frequency,
                 target: how.parse().map_err(|e| UsageError(format!("--aggregate: {e}")))?,
+                timezone,
             }),
             (Some(_), None) => {
                 return Err(UsageError(
@@ -296,6 +313,7 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         backtest_windows: args.backtest_windows,
         backtest_refit: args.backtest_refit,
         aggregate: args.aggregate.clone(),
+        timezone: args.timezone.clone(),
         strategies: args.strategies.clone(),
         train_window: args.train_window.clone(),
         gbdt_params: args.params.clone(),
@@ -360,6 +378,7 @@ pub fn train_declared(
         backtest_windows: args.backtest_windows.or(spec.backtest_windows),
         backtest_refit: args.backtest_refit || spec.backtest_refit,
         aggregate: args.aggregate.clone().or(spec.aggregate.clone()),
+        timezone: args.timezone.clone().or(spec.timezone.clone()),
         strategies: if args.strategies.is_empty() {
             spec.strategies.clone()
         } else {
@@ -452,6 +471,7 @@ fn fit_and_register(
             "rows": tables.history.series.len(),
             "rows_without_target": unused,
             "aggregate": card.columns.group.map(|g| g.target.name()),
+            "timezone": card.columns.group.and_then(|g| g.timezone).map(|zone| zone.name()),
             "train_window": params.train_window_for(model.frequency()),
             "future_covariates": model.required_future_covariates(),
             "history": refreshed.map(history::Refreshed::json),
@@ -475,8 +495,9 @@ fn fit_and_register(
                 card.train_seconds
             )?;
             if let Some(group) = card.columns.group {
+                let zone = group.timezone.map_or("UTC", |zone| zone.name());
                 outln!(
-                    "Rows grouped into {} {} periods of the series (the target's {}, the covariates' mean)",
+                    "Rows grouped into {} {} periods ({zone}) of the series (the target's {}, the covariates' mean)",
                     tables.history.series.len(),
                     group.frequency,
                     group.target
@@ -535,6 +556,13 @@ fn track(
             (
                 "aggregate".to_owned(),
                 card.columns.group.map_or_else(String::new, |g| g.target.to_string()),
+            ),
+            (
+                "timezone".to_owned(),
+                card.columns
+                    .group
+                    .and_then(|g| g.timezone)
+                    .map_or_else(String::new, |zone| zone.name().to_owned()),
             ),
         ],
     )?;

@@ -333,6 +333,60 @@ fn events_grouped_into_days_train_and_forecast_as_the_daily_table_does() {
 }
 
 #[test]
+fn events_are_grouped_into_the_local_days_of_a_time_zone() {
+    let project = Project::new();
+    let daily = train_with(&project, &["--name", "daily", "--frequency", "D"]);
+    // Each day's halves at 09:00 and 21:30 in Bogota (UTC-5): the second half is the next
+    // day in UTC.
+    let local = events(0..DAYS, DAYS)
+        .replace("T09:00:00Z", "T09:00:00-05:00")
+        .replace("T17:30:00Z", "T21:30:00-05:00");
+    let path = project.path("bogota.csv");
+    std::fs::write(&path, local).unwrap();
+    let grouped_in = |zone: Option<&str>, name: &str| {
+        let mut extra = vec!["--name", name, "--aggregate", "sum", "--frequency", "D"];
+        extra.extend(zone.map(|zone| ["--timezone", zone]).into_iter().flatten());
+        let mut args = train_args(&project, &extra);
+        let data = args.iter().position(|a| a == "--data").unwrap() + 1;
+        args[data] = path.to_str().unwrap().to_owned();
+        let time = args.iter().position(|a| a == "date").unwrap();
+        args[time] = "at".to_owned();
+        args
+    };
+    let args = grouped_in(Some("america/bogota"), "bogota");
+    let grouped = project.json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(grouped["timezone"], "America/Bogota", "{grouped}");
+    let scores =
+        |t: &serde_json::Value| serde_json::json!([t["strategy"], t["backtest"], t["baselines"]]);
+    assert_eq!(scores(&grouped), scores(&daily), "Bogota's days are the table's days");
+    let utc_args = grouped_in(None, "utc");
+    let utc = project.json(&utc_args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(utc["timezone"].is_null(), "{utc}");
+    // In UTC days, each evening's half moves to the next day: one more day per series.
+    assert_eq!(utc["rows"].as_u64(), grouped["rows"].as_u64().map(|rows| rows + 4));
+    let as_text: Vec<&str> =
+        args.iter().map(|a| if a == "json" { "text" } else { a.as_str() }).collect();
+    let text = project.ok(&as_text);
+    assert!(text.contains("periods (America/Bogota)"), "{text}");
+
+    // Refused: a zone without grouping, an unknown zone, local hours.
+    let refused = |extra: &[&str], expected: &str| {
+        let mut args: Vec<String> = grouped_in(None, "refused");
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let error = project.fails(&args.iter().map(String::as_str).collect::<Vec<_>>(), 2);
+        assert!(error.contains(expected), "{error}");
+    };
+    refused(&["--timezone", "Europe/Pari"], "--timezone: unknown time zone \"Europe/Pari\"");
+    let hourly = grouped_in(Some("Europe/Paris"), "hourly");
+    let hourly: Vec<&str> =
+        hourly.iter().map(|a| if a == "D" { "H" } else { a.as_str() }).collect();
+    let error = project.fails(&hourly, 2);
+    assert!(error.contains("hourly periods are UTC hours"), "{error}");
+    let error = train_fails(&project, &["--name", "lone", "--timezone", "Europe/Paris"]);
+    assert!(error.contains("--timezone says whose local periods --aggregate groups"), "{error}");
+}
+
+#[test]
 fn the_global_models_boosting_takes_param_and_the_backtest_can_refit() {
     let project = Project::new();
     let once = train_with(&project, &["--param", "n_rounds=30", "--param", "max_leaves=7"]);

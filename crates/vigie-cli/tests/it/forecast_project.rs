@@ -319,7 +319,7 @@ fn a_view_of_events_trains_once_its_rows_are_grouped_into_periods() {
     assert_eq!(backtest(&trained), backtest(&flags), "the grouped rows are the daily table");
     let text = project.ok(&["train", "by_store"]);
     assert!(
-        text.contains("Rows grouped into 240 daily periods of the series (the target's sum, the covariates' mean)"),
+        text.contains("Rows grouped into 240 daily periods (UTC) of the series (the target's sum, the covariates' mean)"),
         "{text}"
     );
 
@@ -355,6 +355,24 @@ fn a_view_of_events_trains_once_its_rows_are_grouped_into_periods() {
             "\"recent\"",
             "[models.by_store] train_window: recent; expected a number of periods (at least 1) or \"all\"",
         ),
+        (
+            "frequency = \"D\"\naggregate = \"sum\"\ntimezone = \"Mars/Olympus\"",
+            "timezone",
+            "\"Mars/Olympus\"",
+            "[models.by_store] timezone: unknown time zone \"Mars/Olympus\"; expected an IANA name",
+        ),
+        (
+            "frequency = \"D\"\ntimezone = \"Europe/Paris\"",
+            "timezone",
+            "\"Europe/Paris\"",
+            "[models.by_store] timezone: says whose local periods `aggregate` groups rows into",
+        ),
+        (
+            "frequency = \"H\"\naggregate = \"sum\"\ntimezone = \"Europe/Paris\"",
+            "timezone",
+            "\"Europe/Paris\"",
+            "[models.by_store] timezone: hourly periods are UTC hours",
+        ),
     ] {
         let toml =
             BY_STORE.replace("backtest_windows = 2", &format!("backtest_windows = 2\n{setting}"));
@@ -378,6 +396,20 @@ fn a_view_of_events_trains_once_its_rows_are_grouped_into_periods() {
     std::fs::write(project.path("vigie.toml"), &toml).unwrap();
     let trained = project.json(&["train", "by_store", "--format", "json"]);
     assert_eq!(trained["train_window"], 30, "{trained}");
+    // And its time zone: the view's events are at midnight UTC, the evening before in New
+    // York, so each day's rows become the day before's, and the next day to forecast too.
+    let next_day = |trained: &serde_json::Value| {
+        let model = format!("by_store:{}", trained["version"]);
+        let csv = project.ok(&["forecast", "--model", &model, "--horizon", "1"]);
+        csv.lines().nth(1).and_then(|row| row.split(',').nth(1)).map(str::to_owned)
+    };
+    assert_eq!(next_day(&trained), Some(date(FIRST_DAY + DAYS as i64)));
+    let in_new_york =
+        toml.replace("train_window = 30", "train_window = 30\ntimezone = \"America/New_York\"");
+    std::fs::write(project.path("vigie.toml"), in_new_york).unwrap();
+    let local = project.json(&["train", "by_store", "--format", "json"]);
+    assert_eq!(local["timezone"], "America/New_York", "{local}");
+    assert_eq!(next_day(&local), Some(date(FIRST_DAY + DAYS as i64 - 1)));
 }
 
 #[test]

@@ -200,6 +200,7 @@ fn forecast_models_take_their_history_from_a_source_or_a_view() {
             backtest_windows: None,
             backtest_refit: false,
             aggregate: None,
+            timezone: None,
             strategies: Vec::new(),
             train_window: None,
         }

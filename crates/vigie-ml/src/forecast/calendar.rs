@@ -21,7 +21,7 @@ const WEEK: f64 = 7.0 * DAY;
 const GRID_TOLERANCE: f64 = 1e-3;
 /// Timestamps beyond ±10^13 s (about 317,000 years) are refused, so that
 /// period numbers and civil dates cannot overflow.
-const MAX_ABS_TIME: f64 = 1e13;
+pub(crate) const MAX_ABS_TIME: f64 = 1e13;
 
 /// How often a series is observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

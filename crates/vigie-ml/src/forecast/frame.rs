@@ -72,8 +72,11 @@ impl ColumnRoles {
         }
     }
 
-    /// Checks that no column has two roles.
+    /// Checks that no column has two roles, and the grouping.
     pub fn check(&self) -> Result<()> {
+        if let Some(grouping) = &self.group {
+            grouping.check()?;
+        }
         let names = self.columns();
         for (idx, name) in names.iter().enumerate() {
             if names[..idx].contains(name) {
@@ -232,7 +235,7 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
     }
     if let Some(grouping) = roles.group {
         tables.history = group_history(&tables.history, grouping)?;
-        tables.future = group_future(&tables.future, grouping.frequency)?;
+        tables.future = group_future(&tables.future, grouping)?;
     }
     Ok(tables)
 }

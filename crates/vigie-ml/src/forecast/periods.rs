@@ -4,7 +4,12 @@
 //! the mean of its known values.
 //!
 //! Periods start on the UTC hour, the UTC day, Monday of the ISO week, the
-//! first of the month and the first of the quarter. A period without rows
+//! first of the month and the first of the quarter; with a time zone
+//! ([`PeriodGrouping::timezone`]), on the local day, week, month or quarter
+//! of that zone, each labelled by its local start as a time without a zone
+//! (the rows of 2024-03-05 in New York are the period `2024-03-05`, whatever
+//! their UTC dates). Local hours are not offered: daylight saving repeats and
+//! skips them, so hourly periods stay UTC hours. A period without rows
 //! inside a series' span is a sum or a count of nothing, so `sum` and
 //! `count` fill it with 0 (and unknown covariates); the other aggregates
 //! leave it out, and the panel then reports the gap as for any table.
@@ -19,7 +24,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::calendar::{Frequency, Grid, period_start};
+use vigie_core::zone::{TimeZone, local_seconds};
+
+use super::calendar::{Frequency, Grid, MAX_ABS_TIME, period_start};
 use super::data::{Covariate, CovariateTable, SeriesTable};
 use crate::error::{MlError, Result};
 
@@ -98,6 +105,71 @@ pub struct PeriodGrouping {
     pub frequency: Frequency,
     /// How a period's targets become one value.
     pub target: Aggregate,
+    /// The zone whose local days, weeks, months or quarters the periods
+    /// are; `None`: UTC. Not for hourly periods ([`PeriodGrouping::check`]).
+    /// Saved by its IANA name; models saved before it existed read `None`.
+    #[serde(default, with = "zone_name")]
+    pub timezone: Option<TimeZone>,
+}
+
+impl PeriodGrouping {
+    /// UTC periods of `frequency`, the target by `target`.
+    pub fn utc(frequency: Frequency, target: Aggregate) -> PeriodGrouping {
+        PeriodGrouping { frequency, target, timezone: None }
+    }
+
+    /// Refuses a time zone on hourly periods.
+    pub fn check(&self) -> Result<()> {
+        match self.timezone {
+            Some(zone) if self.frequency == Frequency::Hourly => Err(MlError::param(
+                "timezone",
+                format!(
+                    "{}: hourly periods are UTC hours (daylight saving repeats and skips local                      hours); a time zone groups days, weeks, months and quarters",
+                    zone.name()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The start of the period the instant `time` falls in, as
+    /// [`period_start`] gives it, of the local time in [`Self::timezone`].
+    fn start(&self, time: f64) -> std::result::Result<f64, String> {
+        let local = match self.timezone {
+            Some(zone) if time.is_finite() && time.abs() <= MAX_ABS_TIME => {
+                let whole = time.floor();
+                local_seconds(zone, whole as i64)
+                    .map(|seconds| seconds as f64 + (time - whole))
+                    .ok_or_else(|| format!("time {time} s is not a time in range"))?
+            }
+            _ => time,
+        };
+        period_start(self.frequency, local)
+    }
+}
+
+/// A zone saved by its IANA name.
+mod zone_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use vigie_core::zone::{TimeZone, parse_time_zone};
+
+    pub(super) fn serialize<S: Serializer>(
+        zone: &Option<TimeZone>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match zone {
+            Some(zone) => serializer.serialize_some(zone.name()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<TimeZone>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|name| parse_time_zone(&name).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// One group's running values.
@@ -165,13 +237,13 @@ fn groups<'a>(
     series: &'a [String],
     times: &[f64],
     covariates: &[Covariate],
-    frequency: Frequency,
+    grouping: PeriodGrouping,
     mut value: impl FnMut(usize) -> f64,
 ) -> Result<Vec<(&'a str, f64, Group)>> {
     let mut index: HashMap<(&str, i64), usize> = HashMap::new();
     let mut out: Vec<(&str, f64, Group)> = Vec::new();
     for (row, key) in series.iter().enumerate() {
-        let start = period_start(frequency, times[row]).map_err(MlError::InvalidData)?;
+        let start = grouping.start(times[row]).map_err(MlError::InvalidData)?;
         // Period starts are whole seconds: an exact key.
         let slot = *index.entry((key.as_str(), start as i64)).or_insert_with(|| {
             out.push((key.as_str(), start, Group::new(row, covariates.len())));
@@ -192,9 +264,7 @@ fn no_values(covariates: &[Covariate]) -> Vec<Covariate> {
 pub(crate) fn group_history(table: &SeriesTable, grouping: PeriodGrouping) -> Result<SeriesTable> {
     let how = grouping.target;
     let mut groups =
-        groups(&table.series, &table.times, &table.covariates, grouping.frequency, |row| {
-            table.values[row]
-        })?;
+        groups(&table.series, &table.times, &table.covariates, grouping, |row| table.values[row])?;
     let number = |row: usize| table.row_numbers.get(row).copied().unwrap_or(row + 1);
     let mut out =
         SeriesTable { covariates: no_values(&table.covariates), ..SeriesTable::default() };
@@ -235,9 +305,12 @@ pub(crate) fn group_history(table: &SeriesTable, grouping: PeriodGrouping) -> Re
 }
 
 /// `table` (future covariates) with one row per series and period of
-/// `frequency`, each covariate the mean of its known values.
-pub(crate) fn group_future(table: &CovariateTable, frequency: Frequency) -> Result<CovariateTable> {
-    let groups = groups(&table.series, &table.times, &table.covariates, frequency, |_| 0.0)?;
+/// `grouping`, each covariate the mean of its known values.
+pub(crate) fn group_future(
+    table: &CovariateTable,
+    grouping: PeriodGrouping,
+) -> Result<CovariateTable> {
+    let groups = groups(&table.series, &table.times, &table.covariates, grouping, |_| 0.0)?;
     let number = |row: usize| table.row_numbers.get(row).copied().unwrap_or(row + 1);
     let mut out =
         CovariateTable { covariates: no_values(&table.covariates), ..CovariateTable::default() };

@@ -355,7 +355,7 @@ fn events_grouped_into_periods_aggregate_the_target_and_average_the_covariates()
         ("b", "2024-01-01T00:00:00Z", 2.0, 1.0),
         ("a", "2024-01-01T08:00:00Z", 1.0, f64::NAN),
     ]);
-    let by = |target| PeriodGrouping { frequency: Frequency::Daily, target };
+    let by = |target| PeriodGrouping::utc(Frequency::Daily, target);
     let sum = group_history(&table, by(Aggregate::Sum)).expect("grouped");
     assert_eq!(
         grouped_rows(&sum),
@@ -387,7 +387,7 @@ fn events_grouped_into_periods_aggregate_the_target_and_average_the_covariates()
     assert_eq!(count.values, [3.0, 1.0, 1.0, 0.0, 1.0]);
 
     // Weekly: Monday 2024-01-01 starts the week of every row.
-    let weekly = PeriodGrouping { frequency: Frequency::Weekly, target: Aggregate::Sum };
+    let weekly = PeriodGrouping::utc(Frequency::Weekly, Aggregate::Sum);
     let weeks = group_history(&table, weekly).expect("grouped");
     assert_eq!(
         (weeks.series.as_slice(), weeks.values.as_slice()),
@@ -404,10 +404,83 @@ fn events_grouped_into_periods_aggregate_the_target_and_average_the_covariates()
         covariates: vec![Covariate { name: "promo".into(), values: vec![1.0, 0.0, 1.0] }],
         row_numbers: vec![8, 9, 10],
     };
-    let future = group_future(&future, Frequency::Daily).expect("grouped");
+    let future = group_future(&future, by(Aggregate::Sum)).expect("grouped");
     assert_eq!(future.covariates[0].values, [0.5, 1.0]);
     assert_eq!(future.row_numbers, [8, 10]);
     assert_eq!(format_time(future.times[0]), "2024-01-09");
+}
+
+#[test]
+fn events_are_grouped_into_the_local_periods_of_a_time_zone() {
+    let zone = |name| Some(vigie_core::zone::parse_time_zone(name).expect("a zone"));
+    let new_york = |frequency| PeriodGrouping {
+        timezone: zone("America/New_York"),
+        ..PeriodGrouping::utc(frequency, Aggregate::Sum)
+    };
+    // 2024-03-10 is the day New York moves to daylight saving (UTC-5 to UTC-4).
+    let table = events(&[
+        // The evening of Saturday 9 March in New York, Sunday in UTC.
+        ("a", "2024-03-10T03:30:00Z", 1.0, 0.0),
+        ("a", "2024-03-09T23:00:00-05:00", 2.0, 0.0),
+        // Sunday 10 March in New York, before and after the change.
+        ("a", "2024-03-10T06:30:00Z", 4.0, 0.0),
+        ("a", "2024-03-11T03:59:00Z", 8.0, 0.0),
+        // Monday 11 March in New York, 00:00 EDT.
+        ("a", "2024-03-11T04:00:00Z", 16.0, 0.0),
+        // 31 March 23:30 EDT: April in UTC, March in New York.
+        ("a", "2024-04-01T03:30:00Z", 32.0, 0.0),
+    ]);
+    let daily = group_history(&table, new_york(Frequency::Daily)).expect("grouped");
+    let days: Vec<(String, f64)> =
+        daily.times.iter().map(|&t| format_time(t)).zip(daily.values.iter().copied()).collect();
+    assert_eq!(
+        &days[..3],
+        [
+            ("2024-03-09".to_owned(), 3.0),
+            ("2024-03-10".to_owned(), 12.0),
+            ("2024-03-11".to_owned(), 16.0),
+        ]
+    );
+    assert_eq!(days.last(), Some(&("2024-03-31".to_owned(), 32.0)));
+    // Local weeks: Saturday 9 and Sunday 10 March end the week of Monday 4 March, and
+    // Sunday 31 March (April in UTC) the week of Monday 25 March. Local months keep it in March.
+    let weekly = group_history(&table, new_york(Frequency::Weekly)).expect("grouped");
+    assert_eq!(weekly.values, [15.0, 16.0, 0.0, 32.0]);
+    assert_eq!(format_time(weekly.times[1]), "2024-03-11");
+    let monthly = group_history(&table, new_york(Frequency::Monthly)).expect("grouped");
+    assert_eq!(
+        (monthly.values.as_slice(), format_time(monthly.times[0])),
+        (&[63.0][..], "2024-03-01".to_owned())
+    );
+    // UTC, for comparison: the Saturday evening is Sunday, the last row April.
+    let utc = group_history(&table, PeriodGrouping::utc(Frequency::Monthly, Aggregate::Sum))
+        .expect("grouped");
+    assert_eq!(utc.values, [31.0, 32.0]);
+    // Future covariates follow the same local days.
+    let future = CovariateTable {
+        series: vec!["a".into(), "a".into()],
+        times: vec![
+            parse_time("2024-04-02T02:00:00Z").expect("a time"),
+            parse_time("2024-04-01T20:00:00Z").expect("a time"),
+        ],
+        covariates: vec![Covariate { name: "promo".into(), values: vec![1.0, 0.0] }],
+        row_numbers: vec![8, 9],
+    };
+    let future = group_future(&future, new_york(Frequency::Daily)).expect("grouped");
+    assert_eq!(
+        (future.covariates[0].values.as_slice(), format_time(future.times[0])),
+        (&[0.5][..], "2024-04-01".to_owned())
+    );
+    // A zone saved in a model card is read back; hourly periods refuse one.
+    let saved = serde_json::to_string(&new_york(Frequency::Daily)).expect("saved");
+    assert!(saved.contains("\"America/New_York\""), "{saved}");
+    let read: PeriodGrouping = serde_json::from_str(&saved).expect("read");
+    assert_eq!(read, new_york(Frequency::Daily));
+    let older: PeriodGrouping =
+        serde_json::from_str(r#"{"frequency":"daily","target":"sum"}"#).expect("read");
+    assert_eq!(older.timezone, None);
+    let error = new_york(Frequency::Hourly).check().expect_err("refused").to_string();
+    assert!(error.contains("hourly periods are UTC hours"), "{error}");
 }
 
 #[test]

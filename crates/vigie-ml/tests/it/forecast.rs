@@ -738,14 +738,14 @@ fn rows_counted_per_period_may_have_a_text_target() {
         target: "order".into(),
         series: Vec::new(),
         covariates: vec!["promo".into()],
-        group: Some(PeriodGrouping { frequency: Frequency::Daily, target: Aggregate::Count }),
+        group: Some(PeriodGrouping::utc(Frequency::Daily, Aggregate::Count)),
     };
     let tables = split_frame(&frame, &roles).expect("split");
     assert_eq!(tables.history.values, [2.0, 1.0]);
     assert_eq!(tables.history.covariates[0].values, [0.5, 0.0]);
     assert_eq!((tables.future.times.len(), tables.future.row_numbers.as_slice()), (1, &[4][..]));
     // Any other aggregate needs numbers, and says so.
-    roles.group = Some(PeriodGrouping { frequency: Frequency::Daily, target: Aggregate::Sum });
+    roles.group = Some(PeriodGrouping::utc(Frequency::Daily, Aggregate::Sum));
     let error = split_frame(&frame, &roles).unwrap_err().to_string();
     assert!(error.contains("the target column \"order\" holds text"), "{error}");
 }
