@@ -124,7 +124,8 @@ impl PeriodGrouping {
             Some(zone) if self.frequency == Frequency::Hourly => Err(MlError::param(
                 "timezone",
                 format!(
-                    "{}: hourly periods are UTC hours (daylight saving repeats and skips local                      hours); a time zone groups days, weeks, months and quarters",
+                    "{}: hourly periods are UTC hours (daylight saving repeats and skips local \
+                     hours); a time zone groups days, weeks, months and quarters",
                     zone.name()
                 ),
             )),

@@ -480,7 +480,12 @@ fn events_are_grouped_into_the_local_periods_of_a_time_zone() {
         serde_json::from_str(r#"{"frequency":"daily","target":"sum"}"#).expect("read");
     assert_eq!(older.timezone, None);
     let error = new_york(Frequency::Hourly).check().expect_err("refused").to_string();
-    assert!(error.contains("hourly periods are UTC hours"), "{error}");
+    assert!(
+        error.contains(
+            "hourly periods are UTC hours (daylight saving repeats and skips local hours)"
+        ),
+        "{error}"
+    );
 }
 
 #[test]
