@@ -42,6 +42,23 @@ pub fn sentence(phrases: &[String]) -> String {
     }
 }
 
+/// The line of a training's text summary that names the version it
+/// registered and the aliases on it. A version that no alias points at (a
+/// model's later versions are promoted by hand) says how to promote it, as
+/// `vigie predict`, `vigie forecast` and `vigie serve` keep using
+/// `@champion`.
+pub fn registered(version: &vigie_registry::VersionInfo, run_id: &str) -> String {
+    let (name, number) = (&version.model, version.version);
+    if version.aliases.is_empty() {
+        return format!(
+            "Registered {name} v{number} (run {run_id}); @champion is unchanged: \
+             `vigie models promote {name} {number}` moves it here"
+        );
+    }
+    let aliases: String = version.aliases.iter().map(|a| format!(" @{a}")).collect();
+    format!("Registered {name} v{number}{aliases} (run {run_id})")
+}
+
 /// Prints a JSON value on stdout.
 pub fn json(value: &serde_json::Value) -> anyhow::Result<()> {
     use std::io::Write;

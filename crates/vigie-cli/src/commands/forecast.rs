@@ -508,8 +508,7 @@ fn fit_and_register(
             }
             outln!("{}", backtest_table(&report))?;
             outln!("{}", report.why)?;
-            let aliases: String = version.aliases.iter().map(|a| format!(" @{a}")).collect();
-            outln!("Registered {} v{}{aliases} (run {run_id})", card.name, card.version)?;
+            outln!("{}", output::registered(&version, &run_id))?;
             Ok(())
         }
     }

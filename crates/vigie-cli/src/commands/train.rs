@@ -164,8 +164,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
                     card.classes.get(1).cloned().unwrap_or_default()
                 )?;
             }
-            let aliases: String = version.aliases.iter().map(|a| format!(" @{a}")).collect();
-            outln!("Registered {} v{}{aliases} (run {run_id})", card.name, card.version)?;
+            outln!("{}", output::registered(&version, &run_id))?;
         }
     }
     Ok(())

@@ -368,6 +368,14 @@ fn events_are_grouped_into_the_local_days_of_a_time_zone() {
         args.iter().map(|a| if a == "json" { "text" } else { a.as_str() }).collect();
     let text = project.ok(&as_text);
     assert!(text.contains("periods (America/Bogota)"), "{text}");
+    // A later version is not promoted by itself, and the summary says how to.
+    assert!(
+        text.contains("Registered bogota v2 (run ")
+            && text.contains(
+                "); @champion is unchanged: `vigie models promote bogota 2` moves it here"
+            ),
+        "{text}"
+    );
 
     // Refused: a zone without grouping, an unknown zone, local hours.
     let refused = |extra: &[&str], expected: &str| {
