@@ -533,7 +533,7 @@ pub struct RouteArgs {
     after_help = "Forecasting: vigie train --task forecast --data FILE --time COLUMN --target COLUMN \
 [--series COL,COL] --horizon H [--frequency auto|H|D|W|M|Q] [--covariates COL,...] \
 [--future-covariates COL,...] [--backtest-windows N] [--strategies NAME,...] [--train-window N|all] \
-[--aggregate sum|mean|last|min|max|count [--timezone ZONE]]. The rolling-origin backtest picks the strategy \
+[--aggregate sum|mean|last|min|max|count [--timezone ZONE]] [--non-negative]. The rolling-origin backtest picks the strategy \
 (global gradient-boosted trees, ETS, seasonal naive) and calibrates 80% and 95% intervals."
 )]
 pub struct TrainArgs {
@@ -590,6 +590,10 @@ pub struct TrainArgs {
     /// offset or Z are converted; times without one are read as UTC. Not for hourly periods.
     #[arg(long, value_name = "ZONE")]
     pub timezone: Option<String>,
+    /// Forecasting: the target cannot be negative (revenue, units, visits): a negative value is
+    /// an error naming its row, in training and in the rows `vigie forecast --data` is given.
+    #[arg(long)]
+    pub non_negative: bool,
     /// Forecasting: the strategies the backtest chooses among (default all: seasonal_naive,
     /// ets, global_gbdt); seasonal naive is always backtested as the reference.
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]

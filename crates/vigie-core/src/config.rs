@@ -493,6 +493,9 @@ pub struct ModelSpec {
     /// quarters the rows are grouped into (default UTC; not for hourly periods).
     #[serde(default)]
     pub timezone: Option<Spanned<String>>,
+    /// Forecast: the target cannot be negative; a negative value is an error naming its row.
+    #[serde(default)]
+    pub non_negative: Option<Spanned<bool>>,
     /// Forecast: the strategies the backtest chooses among (default all).
     #[serde(default)]
     pub strategies: Vec<Spanned<String>>,
@@ -562,6 +565,8 @@ pub struct ForecastSpec {
     pub aggregate: Option<String>,
     /// Whose local periods they are grouped into, when not UTC's.
     pub timezone: Option<String>,
+    /// Whether a negative target is an error.
+    pub non_negative: bool,
     /// The candidate strategies (empty: all).
     pub strategies: Vec<String>,
     /// The global model's training window as written (`400`, `all`), when given.
@@ -602,6 +607,7 @@ impl ModelSpec {
             backtest_refit: self.backtest_refit.as_ref().is_some_and(|refit| *refit.get_ref()),
             aggregate: text(&self.aggregate),
             timezone: text(&self.timezone),
+            non_negative: self.non_negative.as_ref().is_some_and(|n| *n.get_ref()),
             strategies: texts(&self.strategies),
             train_window: self.train_window.as_ref().map(|w| w.get_ref().to_string()),
         })
@@ -901,6 +907,7 @@ impl Config {
                 .filter_map(|(field, value)| value.map(|v| (field, v.span().start))),
             )
             .chain(model.backtest_refit.as_ref().map(|v| ("backtest_refit", v.span().start)))
+            .chain(model.non_negative.as_ref().map(|v| ("non_negative", v.span().start)))
             .chain(train_window)
             .min_by_key(|&(_, offset)| offset);
         if let Some((field, offset)) = forecast_only {
@@ -1023,7 +1030,7 @@ impl Config {
                     "{}: not a setting of a forecast model, whose history is its `source` or \
                      `view` (time, target, series, horizon, frequency, covariates, \
                      future_covariates, backtest_windows, backtest_refit, aggregate, timezone, \
-                     strategies, train_window)",
+                     non_negative, strategies, train_window)",
                     key(field)
                 ),
             ));

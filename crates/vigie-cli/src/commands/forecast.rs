@@ -136,6 +136,8 @@ struct Request {
     aggregate: Option<String>,
     /// `--timezone`: whose local periods they are grouped into (default UTC).
     timezone: Option<String>,
+    /// `--non-negative`: a negative target is an error.
+    non_negative: bool,
     /// `--strategies`: the candidates (empty: all).
     strategies: Vec<String>,
     /// `--train-window`: the global model's training periods per series, at most, or `all`.
@@ -235,6 +237,7 @@ impl Request {
             series: self.series.clone(),
             covariates,
             group,
+            non_negative: self.non_negative,
         };
         roles.check().map_err(|e| UsageError(e.to_string()))?;
         let mut params = ForecastParams::new(horizon);
@@ -314,6 +317,7 @@ pub fn train(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         backtest_refit: args.backtest_refit,
         aggregate: args.aggregate.clone(),
         timezone: args.timezone.clone(),
+        non_negative: args.non_negative,
         strategies: args.strategies.clone(),
         train_window: args.train_window.clone(),
         gbdt_params: args.params.clone(),
@@ -379,6 +383,7 @@ pub fn train_declared(
         backtest_refit: args.backtest_refit || spec.backtest_refit,
         aggregate: args.aggregate.clone().or(spec.aggregate.clone()),
         timezone: args.timezone.clone().or(spec.timezone.clone()),
+        non_negative: args.non_negative || spec.non_negative,
         strategies: if args.strategies.is_empty() {
             spec.strategies.clone()
         } else {
@@ -472,6 +477,7 @@ fn fit_and_register(
             "rows_without_target": unused,
             "aggregate": card.columns.group.map(|g| g.target.name()),
             "timezone": card.columns.group.and_then(|g| g.timezone).map(|zone| zone.name()),
+            "non_negative": card.columns.non_negative,
             "train_window": params.train_window_for(model.frequency()),
             "future_covariates": model.required_future_covariates(),
             "history": refreshed.map(history::Refreshed::json),
@@ -556,6 +562,7 @@ fn track(
                 "aggregate".to_owned(),
                 card.columns.group.map_or_else(String::new, |g| g.target.to_string()),
             ),
+            ("non_negative".to_owned(), card.columns.non_negative.to_string()),
             (
                 "timezone".to_owned(),
                 card.columns

@@ -68,6 +68,7 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
         ("--backtest-refit", args.backtest_refit),
         ("--aggregate", args.aggregate.is_some()),
         ("--timezone", args.timezone.is_some()),
+        ("--non-negative", args.non_negative),
         ("--strategies", !args.strategies.is_empty()),
         ("--train-window", args.train_window.is_some()),
         ("--covariates", !args.covariates.is_empty()),

@@ -517,6 +517,24 @@ fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
     std::fs::write(&data, table(0..18, 18)).unwrap();
     let error = project.fails(&forecast_args(&["--horizon", "7", "--backtest-windows", "1"]), 2);
     assert!(error.contains("need 21 daily periods; the table covers 18"), "{error}");
+    // A negative target where it cannot be: the file, the series and the row.
+    let negative: String = csv
+        .lines()
+        .map(|line| match line.strip_prefix("12,food,2024-01-10,") {
+            Some(rest) => format!("12,food,2024-01-10,-3.5,{}\n", rest.rsplit(',').next().unwrap()),
+            None => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(&data, &negative).unwrap();
+    let error = project.fails(&forecast_args(&["--horizon", "7", "--non-negative"]), 2);
+    let row = negative.lines().position(|l| l.starts_with("12,food,2024-01-10,")).unwrap();
+    for part in [
+        "revenue.csv".to_owned(),
+        "series \"store=12|line=food\"".to_owned(),
+        format!("the target \"revenue\" is -3.5 at data row {row}, and it cannot be negative"),
+    ] {
+        assert!(error.contains(&part), "{part:?} not in: {error}");
+    }
     // Flags out of range or of the other kind of task.
     std::fs::write(&data, &csv).unwrap();
     let error = project.fails(&forecast_args(&["--horizon", "0"]), 2);
@@ -561,6 +579,30 @@ fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
     );
     assert!(
         error.contains("\"store=99|line=toys\"") && error.contains("not in the training data"),
+        "{error}"
+    );
+    // A model of a non-negative target refuses a negative newer value too.
+    let trained = project.json(&forecast_args(&[
+        "--horizon",
+        "7",
+        "--non-negative",
+        "--name",
+        "positive",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(trained["non_negative"], true, "{trained}");
+    std::fs::write(
+        &newer,
+        format!("store,line,date,revenue,promo\n12,toys,{},-1,0\n", date(FIRST_DAY + DAYS as i64)),
+    )
+    .unwrap();
+    let error = project.fails(
+        &["forecast", "--model", "positive:1", "--horizon", "1", "--data", newer.to_str().unwrap()],
+        2,
+    );
+    assert!(
+        error.contains("the target \"revenue\" is -1 at data row 1, and it cannot be negative"),
         "{error}"
     );
 }

@@ -410,6 +410,11 @@ fn a_view_of_events_trains_once_its_rows_are_grouped_into_periods() {
     let local = project.json(&["train", "by_store", "--format", "json"]);
     assert_eq!(local["timezone"], "America/New_York", "{local}");
     assert_eq!(next_day(&local), Some(date(FIRST_DAY + DAYS as i64 - 1)));
+    // A target declared non-negative: its rows are checked, and the summary says so.
+    let non_negative = toml.replace("train_window = 30", "train_window = 30\nnon_negative = true");
+    std::fs::write(project.path("vigie.toml"), &non_negative).unwrap();
+    let declared = project.json(&["train", "by_store", "--format", "json"]);
+    assert_eq!(declared["non_negative"], true, "{declared}");
 }
 
 #[test]

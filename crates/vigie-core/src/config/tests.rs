@@ -201,6 +201,7 @@ fn forecast_models_take_their_history_from_a_source_or_a_view() {
             backtest_refit: false,
             aggregate: None,
             timezone: None,
+            non_negative: false,
             strategies: Vec::new(),
             train_window: None,
         }

@@ -35,6 +35,12 @@ pub struct ColumnRoles {
     /// series and period already.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<PeriodGrouping>,
+    /// The target cannot be negative (revenue, units sold, visits): a
+    /// negative value is an error naming its row, when training and in the
+    /// rows a forecast is given. Forecasts and intervals of a series that
+    /// was never negative are clipped at 0 either way.
+    #[serde(default)]
+    pub non_negative: bool,
 }
 
 /// A frame split into history and future rows.
@@ -223,6 +229,14 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
                 covariate.values.push(values[row]);
             }
         } else {
+            if roles.non_negative && value < 0.0 {
+                return Err(MlError::InvalidData(format!(
+                    "series {key:?}: the target {:?} is {value} at {}, and it cannot be negative \
+                     (non-negative target)",
+                    roles.target,
+                    at(row)
+                )));
+            }
             let history = &mut tables.history;
             history.series.push(key);
             history.times.push(seconds);

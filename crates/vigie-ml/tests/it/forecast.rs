@@ -708,6 +708,7 @@ fn roles() -> ColumnRoles {
         series: vec!["store".into(), "line".into()],
         covariates: vec!["promo".into()],
         group: None,
+        non_negative: false,
     }
 }
 
@@ -739,6 +740,7 @@ fn rows_counted_per_period_may_have_a_text_target() {
         series: Vec::new(),
         covariates: vec!["promo".into()],
         group: Some(PeriodGrouping::utc(Frequency::Daily, Aggregate::Count)),
+        non_negative: false,
     };
     let tables = split_frame(&frame, &roles).expect("split");
     assert_eq!(tables.history.values, [2.0, 1.0]);
@@ -839,6 +841,7 @@ fn a_forecaster_round_trips_through_the_model_file() {
             series: vec!["series".into()],
             covariates: vec!["promo".into(), "price".into()],
             group: None,
+            non_negative: false,
         },
         past_only_covariates: Vec::new(),
         backtest_windows: 3,
