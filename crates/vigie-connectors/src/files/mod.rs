@@ -79,8 +79,19 @@ pub fn read_csv(path: &Path, types: &HashMap<String, ColumnKind>) -> Result<Fram
     let mut file = File::open(path).map_err(io_error(path))?;
     let missing = Regex::new(MISSING_PATTERN).map_err(|e| format_error(path, e))?;
     let format = arrow::csv::reader::Format::default().with_header(true).with_null_regex(missing);
-    let (inferred, _) =
-        format.infer_schema(BufReader::new(&mut file), None).map_err(|e| format_error(path, e))?;
+    // The header's names first; the types of the columns the caller did not
+    // type are inferred from every row, a second pass over the file that is
+    // skipped when every column is typed.
+    let (names, _) = format
+        .infer_schema(BufReader::new(&mut file), Some(0))
+        .map_err(|e| format_error(path, e))?;
+    let untyped = names.fields().iter().any(|field| !types.contains_key(field.name()));
+    let inferred = if untyped {
+        file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
+        format.infer_schema(BufReader::new(&mut file), None).map_err(|e| format_error(path, e))?.0
+    } else {
+        names
+    };
     check_names(path, &inferred, types)?;
     let fields: Vec<Field> = inferred
         .fields()
