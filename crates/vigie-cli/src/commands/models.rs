@@ -423,6 +423,17 @@ fn show_forecast(
                 card.columns.series,
                 card.columns.covariates
             )?;
+            if let Some(group) = card.columns.group {
+                let zone = group.timezone.map_or("UTC", |zone| zone.name());
+                outln!(
+                    "rows grouped into {} periods ({zone}) by {}",
+                    group.frequency,
+                    group.target
+                )?;
+            }
+            if card.columns.non_negative {
+                outln!("target non-negative: a negative value is refused")?;
+            }
             outln!("{}", super::forecast::backtest_table(report))?;
             if !history.is_empty() {
                 outln!("{}", history_table(history))?;

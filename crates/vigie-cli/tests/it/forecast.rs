@@ -368,6 +368,8 @@ fn events_are_grouped_into_the_local_days_of_a_time_zone() {
         args.iter().map(|a| if a == "json" { "text" } else { a.as_str() }).collect();
     let text = project.ok(&as_text);
     assert!(text.contains("periods (America/Bogota)"), "{text}");
+    let shown = project.ok(&["models", "show", "bogota:1"]);
+    assert!(shown.contains("rows grouped into daily periods (America/Bogota) by sum"), "{shown}");
     // A later version is not promoted by itself, and the summary says how to.
     assert!(
         text.contains("Registered bogota v2 (run ")
@@ -592,6 +594,8 @@ fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
         "json",
     ]));
     assert_eq!(trained["non_negative"], true, "{trained}");
+    let shown = project.ok(&["models", "show", "positive:1"]);
+    assert!(shown.contains("target non-negative: a negative value is refused"), "{shown}");
     std::fs::write(
         &newer,
         format!("store,line,date,revenue,promo\n12,toys,{},-1,0\n", date(FIRST_DAY + DAYS as i64)),
