@@ -1211,14 +1211,8 @@ impl Config {
                 f.eq_ignore_ascii_case("H") || f.eq_ignore_ascii_case("hourly")
             });
             if hourly {
-                return Err(at.at(
-                    timezone,
-                    format!(
-                        "{}: hourly periods are UTC hours (daylight saving repeats and skips \
-                         local hours); a time zone groups days, weeks, months and quarters",
-                        key("timezone")
-                    ),
-                ));
+                let reason = crate::zone::UTC_HOURS_ONLY;
+                return Err(at.at(timezone, format!("{}: {reason}", key("timezone"))));
             }
         }
         // A view's rows hold its entity key and its features, nothing else.

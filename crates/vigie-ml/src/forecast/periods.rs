@@ -24,7 +24,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use vigie_core::zone::{TimeZone, local_seconds};
+use vigie_core::zone::{TimeZone, UTC_HOURS_ONLY, local_seconds};
 
 use super::calendar::{Frequency, Grid, MAX_ABS_TIME, period_start};
 use super::data::{Covariate, CovariateTable, SeriesTable};
@@ -121,14 +121,9 @@ impl PeriodGrouping {
     /// Refuses a time zone on hourly periods.
     pub fn check(&self) -> Result<()> {
         match self.timezone {
-            Some(zone) if self.frequency == Frequency::Hourly => Err(MlError::param(
-                "timezone",
-                format!(
-                    "{}: hourly periods are UTC hours (daylight saving repeats and skips local \
-                     hours); a time zone groups days, weeks, months and quarters",
-                    zone.name()
-                ),
-            )),
+            Some(zone) if self.frequency == Frequency::Hourly => {
+                Err(MlError::param("timezone", format!("{}: {UTC_HOURS_ONLY}", zone.name())))
+            }
             _ => Ok(()),
         }
     }
