@@ -31,6 +31,11 @@ computed here on the held-out periods:
   averaged over series;
 - coverage: share of held-out values inside the 80% and 95% intervals, over
   all series and periods;
+- MSIS 95%: the M4 competition's mean scaled interval score of the 95%
+  intervals: per series, mean over H of the interval's width plus 40 times
+  how far the value fell outside it, divided by the same scale as MASE,
+  then averaged over series (lower is better: narrow intervals that still
+  hold the values; msis80 in the JSON, with 10 times);
 - wall s: fit + forecast. Peers: in this process on frames already loaded,
   after a warm-up run of the same method on one series of the same data
   (first-call costs excluded). Vigie: the two processes, CSV reading
@@ -299,8 +304,18 @@ def scores(data: Dataset, forecast: pd.DataFrame) -> dict:
         lo, hi = merged.get(f"lo{level}"), merged.get(f"hi{level}")
         if lo is None or hi is None or lo.isna().all():
             result[f"coverage{level}"] = None
-        else:
-            result[f"coverage{level}"] = float(((y >= lo) & (y <= hi)).mean())
+            result[f"msis{level}"] = None
+            continue
+        lo, hi = lo.to_numpy(), hi.to_numpy()
+        result[f"coverage{level}"] = float(((y >= lo) & (y <= hi)).mean())
+        # M4's mean scaled interval score: the interval's width plus 2/α times
+        # how far each value fell outside it, over the series' scale (as MASE's).
+        alpha = 1 - level / 100
+        merged["interval_score"] = ((hi - lo) + 2 / alpha * np.maximum(lo - y, 0)
+                                    + 2 / alpha * np.maximum(y - hi, 0))
+        per_series["interval_score"] = merged.groupby("unique_id")["interval_score"].mean()
+        result[f"msis{level}"] = float((per_series.loc[usable, "interval_score"]
+                                        / per_series.loc[usable, "scale"]).mean())
     return result
 
 
@@ -598,9 +613,9 @@ def fmt_ratio(x) -> str:
 
 
 def markdown_table(report: dict) -> str:
-    lines = ["| data set | method | MASE | sMAPE % | 80% cov. | 95% cov. | wall s "
+    lines = ["| data set | method | MASE | sMAPE % | 80% cov. | 95% cov. | MSIS 95% | wall s "
              "| MASE ÷ best peer | time ÷ LightGBM |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     notes = []
     for key, entry in report["datasets"].items():
         for r in entry["results"]:
@@ -609,7 +624,7 @@ def markdown_table(report: dict) -> str:
             method = r["method"] + mark
             if r.get("error"):
                 notes.append(f"{key} / {r['method']}: FAILED: {r['error']}")
-                lines.append(f"| {key} | {method} | **failed** | | | | | | |")
+                lines.append(f"| {key} | {method} | **failed** | | | | | | | |")
                 continue
             if r.get("note"):
                 notes.append(f"{key} / {r['method']}: {r['note']}")
@@ -620,7 +635,7 @@ def markdown_table(report: dict) -> str:
             lines.append(
                 f"| {key} | {method} | {fmt(r['mase'])} | {fmt(r['smape'], 1)} "
                 f"| {fmt(r.get('coverage80'), pct=True)} | {fmt(r.get('coverage95'), pct=True)} "
-                f"| {fmt(r['seconds'], 2)} | {fmt_ratio(r.get('mase_vs_best_peer'))} "
+                f"| {fmt(r.get('msis95'), 2)} | {fmt(r['seconds'], 2)} | {fmt_ratio(r.get('mase_vs_best_peer'))} "
                 f"| {fmt_ratio(r.get('time_vs_lightgbm'))} |")
     text = "\n".join(lines)
     if notes:

@@ -478,6 +478,7 @@ fn fit_and_register(
             "aggregate": card.columns.group.map(|g| g.target.name()),
             "timezone": card.columns.group.and_then(|g| g.timezone).map(|zone| zone.name()),
             "non_negative": card.columns.non_negative,
+            "interval_level_power": model.interval_widths().level_power,
             "train_window": params.train_window_for(model.frequency()),
             "future_covariates": model.required_future_covariates(),
             "history": refreshed.map(history::Refreshed::json),
@@ -514,6 +515,7 @@ fn fit_and_register(
             }
             outln!("{}", backtest_table(&report))?;
             outln!("{}", report.why)?;
+            outln!("{}", model.interval_widths().describe())?;
             outln!("{}", output::registered(&version, &run_id))?;
             Ok(())
         }
@@ -563,6 +565,7 @@ fn track(
                 card.columns.group.map_or_else(String::new, |g| g.target.to_string()),
             ),
             ("non_negative".to_owned(), card.columns.non_negative.to_string()),
+            ("interval_level_power".to_owned(), model.interval_widths().level_power.to_string()),
             (
                 "timezone".to_owned(),
                 card.columns

@@ -383,6 +383,7 @@ fn show_forecast(
             "series": forecaster.keys.len(),
             "backtest": metrics_json(&report.overall),
             "backtest_windows": card.backtest_windows,
+            "interval_level_power": model.interval_widths().level_power,
             "baselines": report.strategies.iter().map(|(name, m)| (name.clone(), Json::Object(metrics_json(m)))).collect::<Map<_, _>>(),
             "data": {"sha256": card.data.sha256, "rows": card.data.rows, "columns": card.data.columns, "source": card.data.source},
             "seed": card.seed,
@@ -435,6 +436,7 @@ fn show_forecast(
                 outln!("target non-negative: a negative value is refused")?;
             }
             outln!("{}", super::forecast::backtest_table(report))?;
+            outln!("{}", model.interval_widths().describe())?;
             if !history.is_empty() {
                 outln!("{}", history_table(history))?;
             }

@@ -159,6 +159,9 @@ fn train_backtests_registers_and_forecast_writes_every_series_with_intervals() {
         best < baselines["seasonal_naive"]["mase"]["mean"].as_f64().unwrap(),
         "a fitted strategy beats repeating last week on a series with promotions: {trained}"
     );
+    // How interval widths follow the forecast: one of the powers the backtest tries.
+    let power = trained["interval_level_power"].as_f64().unwrap();
+    assert!([0.0, 0.5, 1.0].contains(&power), "{trained}");
 
     // Future rows give the promotions of the forecast days.
     let future = project.path("future.csv");
@@ -221,6 +224,7 @@ fn train_backtests_registers_and_forecast_writes_every_series_with_intervals() {
         (Some("forecast"), Some(strategy.as_str()))
     );
     assert_eq!(shown["columns"]["series"], serde_json::json!(["store", "line"]));
+    assert_eq!(shown["interval_level_power"], trained["interval_level_power"]);
     assert_eq!(
         shown["future_covariates"].as_array().map(Vec::len),
         Some(usize::from(strategy == "global_gbdt"))
@@ -370,6 +374,8 @@ fn events_are_grouped_into_the_local_days_of_a_time_zone() {
     assert!(text.contains("periods (America/Bogota)"), "{text}");
     let shown = project.ok(&["models", "show", "bogota:1"]);
     assert!(shown.contains("rows grouped into daily periods (America/Bogota) by sum"), "{shown}");
+    // Both summaries say how the intervals' widths are set.
+    assert!(text.contains("\nIntervals: ") && shown.contains("\nIntervals: "), "{text}\n{shown}");
     // A later version is not promoted by itself, and the summary says how to.
     assert!(
         text.contains("Registered bogota v2 (run ")

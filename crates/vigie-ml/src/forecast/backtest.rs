@@ -31,7 +31,7 @@ use super::calendar::Frequency;
 use super::data::Panel;
 use super::ets::EtsFit;
 use super::global::{FeatureSpec, GlobalModel, SeriesView};
-use super::interval::IntervalWidths;
+use super::interval::{IntervalWidths, Residual, relative_level};
 use super::model::{SeriesModel, point_forecast};
 use super::params::{CheckedParams, Strategy};
 use super::state::History;
@@ -47,6 +47,11 @@ pub struct SeriesBacktest {
     pub series: String,
     /// Its error scale at the origin (in-sample seasonal-naive MAE).
     pub scale: f64,
+    /// Its mean absolute value over the season before the origin, which
+    /// interval widths may scale with (0 in backtests saved before it
+    /// existed: no scaling).
+    #[serde(default)]
+    pub level: f64,
     /// The actual values after the origin (up to `horizon`, fewer if the series ends).
     pub actual: Vec<f64>,
     /// Each strategy's forecasts of the same periods, by strategy name.
@@ -363,6 +368,7 @@ pub(crate) fn run(
                 Ok(SeriesBacktest {
                     series: series.key.clone(),
                     scale: model.history.summary.scale(),
+                    level: model.history.recent_level(),
                     actual: series.values[cut..cut + steps].to_vec(),
                     forecasts,
                 })
@@ -420,16 +426,12 @@ impl Errors {
         }
     }
 
-    fn add_coverage(
-        &mut self,
-        actual: &[f64],
-        forecast: &[f64],
-        scale: f64,
-        widths: &IntervalWidths,
-    ) {
-        for (step, (&y, &f)) in actual.iter().zip(forecast).enumerate() {
-            if let Some((width_80, width_95)) = widths.at(step + 1) {
-                let residual = (y - f).abs() / scale;
+    fn add_coverage(&mut self, series: &SeriesBacktest, forecast: &[f64], widths: &IntervalWidths) {
+        for (step, (&y, &f)) in series.actual.iter().zip(forecast).enumerate() {
+            if let Some((width_80, width_95)) =
+                widths.at_level(step + 1, relative_level(f, series.level))
+            {
+                let residual = (y - f).abs() / series.scale;
                 self.covered_80 += usize::from(residual <= width_80);
                 self.covered_95 += usize::from(residual <= width_95);
             }
@@ -452,19 +454,23 @@ impl Errors {
     }
 }
 
-/// Scaled absolute residuals of `strategy` per step, from the windows `windows`.
+/// Scaled absolute residuals of `strategy` per step, with the forecasts'
+/// relative levels, from the windows `windows`.
 fn residuals<'a>(
     windows: impl Iterator<Item = &'a BacktestWindow>,
     strategy: Strategy,
     horizon: usize,
-) -> Vec<Vec<f64>> {
+) -> Vec<Vec<Residual>> {
     let mut by_step = vec![Vec::new(); horizon];
     for window in windows {
         for series in &window.series {
             let Some(forecast) = series.forecasts.get(strategy.name()) else { continue };
             for (step, (&y, &f)) in series.actual.iter().zip(forecast).enumerate() {
                 if let Some(slot) = by_step.get_mut(step) {
-                    slot.push((y - f).abs() / series.scale);
+                    slot.push(Residual {
+                        scaled: (y - f).abs() / series.scale,
+                        level: relative_level(f, series.level),
+                    });
                 }
             }
         }
@@ -549,10 +555,10 @@ pub(crate) fn summarise(backtest: &Backtest) -> Result<(BacktestReport, Interval
         for series in &window.series {
             let Some(forecast) = series.forecasts.get(chosen.name()) else { continue };
             errors.add(&series.actual, forecast, series.scale);
-            errors.add_coverage(&series.actual, forecast, series.scale, &widths);
+            errors.add_coverage(series, forecast, &widths);
             let entry = per_series.entry(series.series.clone()).or_default();
             entry.add(&series.actual, forecast, series.scale);
-            entry.add_coverage(&series.actual, forecast, series.scale, &widths);
+            entry.add_coverage(series, forecast, &widths);
         }
         per_window.push(errors.metrics(true));
     }

@@ -16,7 +16,7 @@ use super::calendar::{Frequency, Grid, format_time};
 use super::data::{CovariateTable, FutureValues, Panel, SeriesTable, data_row};
 use super::ets::EtsFit;
 use super::global::{GlobalModel, Known};
-use super::interval::IntervalWidths;
+use super::interval::{IntervalWidths, relative_level};
 use super::params::{MAX_LOOKBACK, Strategy};
 use super::state::History;
 use crate::error::{MlError, Result};
@@ -371,10 +371,12 @@ impl ForecastModel {
             let forecasts =
                 point_forecast(self.strategy, global, &self.grid, model, horizon, &mut lookup)?;
             let scale = model.history.summary.scale();
+            let recent_level = model.history.recent_level();
             let clip = model.history.summary.non_negative;
             for (idx, forecast) in forecasts.into_iter().enumerate() {
                 let step = idx + 1;
-                let (width_80, width_95) = self.intervals.at(step).ok_or_else(|| {
+                let level = relative_level(forecast, recent_level);
+                let (width_80, width_95) = self.intervals.at_level(step, level).ok_or_else(|| {
                     MlError::Corrupted(format!("forecast model: no interval width for step {step}"))
                 })?;
                 let bound = |value: f64| if clip { value.max(0.0) } else { value };

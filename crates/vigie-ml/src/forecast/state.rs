@@ -157,6 +157,15 @@ impl History {
         &self.tail[self.tail.len().saturating_sub(self.keep)..]
     }
 
+    /// Mean absolute value over the last season (fewer values if fewer
+    /// were pushed), the level a forecast's interval is relative to; `NaN`
+    /// before any value.
+    pub fn recent_level(&self) -> f64 {
+        let recent = self.recent();
+        let last = &recent[recent.len().saturating_sub(self.season.max(1))..];
+        last.iter().map(|v| v.abs()).sum::<f64>() / last.len() as f64
+    }
+
     /// Season length.
     pub fn season(&self) -> usize {
         self.season

@@ -8,7 +8,7 @@ use super::calendar::{
 };
 use super::ets::{EtsFit, SeasonKind, TrendKind};
 use super::global::{FeatureSpec, Known};
-use super::interval::IntervalWidths;
+use super::interval::{IntervalWidths, Residual, relative_level};
 use super::periods::{group_future, group_history};
 use super::state::{History, Summary};
 use super::*;
@@ -261,28 +261,75 @@ fn ets_updated_with_its_own_forecasts_keeps_forecasting_the_same() {
     }
 }
 
+/// Residuals at a relative level of 1, as the intervals had before they scaled with the level.
+fn flat(by_step: Vec<Vec<f64>>) -> Vec<Vec<Residual>> {
+    by_step
+        .into_iter()
+        .map(|step| step.into_iter().map(|scaled| Residual { scaled, level: 1.0 }).collect())
+        .collect()
+}
+
 #[test]
 fn interval_widths_are_conformal_quantiles_per_step() {
     // One step, residuals 1..=19: the 95% rank is ceil(20 * 0.95) = 19, the 80% rank 16.
-    let residuals = vec![(1..=19).rev().map(f64::from).collect::<Vec<_>>()];
+    let residuals = flat(vec![(1..=19).rev().map(f64::from).collect::<Vec<_>>()]);
     let widths = IntervalWidths::calibrate(&residuals).unwrap();
     assert_eq!((widths.width_80.clone(), widths.width_95.clone()), (vec![16.0], vec![19.0]));
     assert_eq!(widths.at(1), Some((16.0, 19.0)));
     assert_eq!(widths.at(0), None);
     assert_eq!(widths.at(2), None);
+    // At level 1 every power scores alike, and the first, 0, is kept.
+    assert_eq!(widths.level_power, 0.0);
+    assert_eq!(widths.at_level(1, 9.0), Some((16.0, 19.0)));
     // Steps pool their neighbours, further while they hold fewer than 200
     // residuals: here every step pools all 31 (ranks 26 and 31).
-    let sparse = vec![(1..=30).map(f64::from).collect(), Vec::new(), Vec::new(), vec![50.0]];
+    let sparse = flat(vec![(1..=30).map(f64::from).collect(), Vec::new(), Vec::new(), vec![50.0]]);
     let widths = IntervalWidths::calibrate(&sparse).unwrap();
     assert_eq!(widths.width_80, [26.0; 4]);
     assert_eq!(widths.width_95, [50.0; 4]);
     // With enough residuals, a step pools only the steps beside it: 300 per step, the
     // first step's pool is steps 1 and 2 (600 values), the fourth's steps 3 to 5.
-    let dense: Vec<Vec<f64>> = (0..5).map(|h| vec![f64::from(h); 300]).collect();
+    let dense = flat((0..5).map(|h| vec![f64::from(h); 300]).collect());
     let widths = IntervalWidths::calibrate(&dense).unwrap();
     assert_eq!(widths.width_80, [1.0, 2.0, 3.0, 4.0, 4.0]);
     assert_eq!(widths.width_95, [1.0, 2.0, 3.0, 4.0, 4.0]);
     assert!(IntervalWidths::calibrate(&[Vec::new()]).is_none());
+}
+
+#[test]
+fn interval_widths_scale_with_the_forecast_level_when_the_residuals_do() {
+    // Errors in percent: at relative level u, residuals are u times 1..=10 (in the
+    // same order at every level), so dividing by u^1 leaves ten copies of 1..=10.
+    let levels = [0.1, 0.3, 1.0, 3.0, 10.0];
+    let proportional: Vec<Residual> = levels
+        .iter()
+        .flat_map(|&level| (1..=10).map(move |k| Residual { scaled: level * f64::from(k), level }))
+        .collect();
+    let widths = IntervalWidths::calibrate(&[proportional]).unwrap();
+    assert_eq!(widths.level_power, 1.0);
+    // 50 residuals 1..=10 five times each: ranks 41 and 49 of 50.
+    assert_eq!(widths.at(1), Some((9.0, 10.0)));
+    assert_eq!(widths.at_level(1, 0.1), Some((0.9, 1.0)));
+    assert_eq!(widths.at_level(1, 10.0), Some((90.0, 100.0)));
+    // Errors that do not grow with the level keep one width for all forecasts.
+    let constant: Vec<Residual> = levels
+        .iter()
+        .flat_map(|&level| (1..=10).map(move |k| Residual { scaled: f64::from(k), level }))
+        .collect();
+    let widths = IntervalWidths::calibrate(&[constant]).unwrap();
+    assert_eq!(widths.level_power, 0.0);
+    assert_eq!(widths.at_level(1, 10.0), widths.at(1));
+}
+
+#[test]
+fn relative_levels_are_bounded_and_neutral_without_a_level() {
+    assert_eq!(relative_level(50.0, 100.0), 0.5);
+    assert_eq!(relative_level(-50.0, 100.0), 0.5);
+    assert_eq!(relative_level(0.0, 100.0), 0.05);
+    assert_eq!(relative_level(1e9, 100.0), 20.0);
+    assert_eq!(relative_level(50.0, 0.0), 1.0);
+    assert_eq!(relative_level(50.0, f64::NAN), 1.0);
+    assert_eq!(relative_level(f64::NAN, 100.0), 1.0);
 }
 
 #[test]

@@ -231,6 +231,38 @@ fn forecasts_cover_the_held_out_horizon() {
 }
 
 #[test]
+fn intervals_widen_with_the_forecast_when_errors_are_in_percent() {
+    let fixture = fixture();
+    // The generator's noise is lognormal: errors in percent of the level, which the
+    // backtest's interval scores see.
+    let widths = fixture.model.interval_widths();
+    eprintln!("{}", widths.describe());
+    assert!(widths.level_power > 0.0, "{}", widths.describe());
+    let future = covariates_of(&fixture.held_out);
+    let rows = fixture.model.forecast(HORIZON, None, Some(&future)).unwrap();
+    // Within each series, forecasts well above its mean (weekends, promotions) get
+    // wider intervals than those below it, relative to the series' mean width.
+    let (mut high, mut low) = (Vec::new(), Vec::new());
+    for series in rows.chunks(HORIZON) {
+        let mean = |f: fn(&ForecastRow) -> f64| series.iter().map(f).sum::<f64>() / HORIZON as f64;
+        let mean_forecast = mean(|r| r.forecast);
+        let mean_width = mean(|r| r.hi95 - r.lo95);
+        for row in series {
+            let width = (row.hi95 - row.lo95) / mean_width;
+            if row.forecast > 1.2 * mean_forecast {
+                high.push(width);
+            } else if row.forecast < 0.9 * mean_forecast {
+                low.push(width);
+            }
+        }
+    }
+    let average = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (high, low) = (average(&high), average(&low));
+    eprintln!("relative 95% width: high forecasts {high:.3}, low forecasts {low:.3}");
+    assert!(high > 1.15 * low, "high {high} vs low {low}");
+}
+
+#[test]
 fn future_covariates_are_required_when_the_model_uses_them() {
     let fixture = fixture();
     assert_eq!(fixture.model.required_future_covariates(), ["promo", "price"]);
