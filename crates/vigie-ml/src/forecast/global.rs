@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::{Frequency, Grid};
-use super::state::Summary;
+use super::state::{Summary, season_level};
 use crate::error::{MlError, Result};
 use crate::estimator::TrainSet;
 use crate::gbdt::{self, GbdtParams};
@@ -147,14 +147,6 @@ impl FeatureSpec {
             .filter(|&name| self.day_of_year || name != "day_of_year")
     }
 
-    /// The level rows are divided by: the mean absolute value of the last
-    /// season of `recent`, else of all values so far, else 1.
-    pub fn level(&self, recent: &[f64], summary: &Summary) -> f64 {
-        let window = &recent[recent.len().saturating_sub(self.season)..];
-        let mean = window.iter().map(|v| v.abs()).sum::<f64>() / window.len().max(1) as f64;
-        if mean > 0.0 && mean.is_finite() { mean } else { summary.mean_abs().unwrap_or(1.0) }
-    }
-
     /// Writes the features of the target `period` into `out` from what is
     /// `known` before it and its `future`-known covariates; returns the level.
     pub fn write_row(
@@ -166,7 +158,7 @@ impl FeatureSpec {
         out: &mut [f32],
     ) -> f64 {
         let Known { recent, summary, past_covariates: past } = *known;
-        let level = self.level(recent, summary);
+        let level = season_level(recent, self.season, summary);
         let ratio = |value: f64| (value / level) as f32;
         let n = recent.len();
         let mut slots = out.iter_mut();

@@ -6,7 +6,8 @@
 //! seasonal-naive MAE at the origin) is collected per step over every
 //! backtest window and series, with the forecast's relative level `u`:
 //! the forecast over the series' mean absolute value in the season before
-//! the origin ([`relative_level`]). Residuals are divided by `u^p` before
+//! the origin ([`relative_level`]; the level the global model's features
+//! are ratios to, so `u` is that model's own normalised forecast). Residuals are divided by `u^p` before
 //! their quantiles are taken, and a forecast's interval is multiplied by
 //! the same, for the power `p` of 0, ½ or 1 whose intervals score best on
 //! the backtest's residuals ([`LEVEL_POWERS`]): 0 is one width for every

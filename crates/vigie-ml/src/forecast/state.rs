@@ -89,6 +89,16 @@ impl Summary {
     }
 }
 
+/// A series' level: the mean absolute value of the last `season` values of
+/// `recent`, else of all values so far (`summary`), else 1. The global
+/// model's features are ratios to it, and intervals may scale with a
+/// forecast relative to it.
+pub(crate) fn season_level(recent: &[f64], season: usize, summary: &Summary) -> f64 {
+    let window = &recent[recent.len().saturating_sub(season)..];
+    let mean = window.iter().map(|v| v.abs()).sum::<f64>() / window.len().max(1) as f64;
+    if mean > 0.0 && mean.is_finite() { mean } else { summary.mean_abs().unwrap_or(1.0) }
+}
+
 /// A series' state at its last observed period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct History {
@@ -157,13 +167,9 @@ impl History {
         &self.tail[self.tail.len().saturating_sub(self.keep)..]
     }
 
-    /// Mean absolute value over the last season (fewer values if fewer
-    /// were pushed), the level a forecast's interval is relative to; `NaN`
-    /// before any value.
+    /// The series' level at its last period ([`season_level`]).
     pub fn recent_level(&self) -> f64 {
-        let recent = self.recent();
-        let last = &recent[recent.len().saturating_sub(self.season.max(1))..];
-        last.iter().map(|v| v.abs()).sum::<f64>() / last.len() as f64
+        season_level(self.recent(), self.season, &self.summary)
     }
 
     /// Season length.
