@@ -37,7 +37,7 @@ pub fn backtest_table(report: &BacktestReport) -> comfy_table::Table {
     let metrics = ["mase", "smape", "mae", "rmse"];
     let mut header = vec!["strategy"];
     header.extend(metrics);
-    header.extend(["coverage 80%", "coverage 95%"]);
+    header.extend(["coverage 80%", "coverage 95%", "msis 95%"]);
     let mut table = output::table(&header);
     for (name, scores) in &report.strategies {
         let chosen = name == report.strategy.name();
@@ -45,8 +45,9 @@ pub fn backtest_table(report: &BacktestReport) -> comfy_table::Table {
         for metric in metrics {
             row.push(scores.get(metric).map_or("-".to_owned(), |m| output::metric(m.mean)));
         }
-        for coverage in ["coverage_80", "coverage_95"] {
-            let value = if chosen { report.overall.get(coverage).map(|m| m.mean) } else { None };
+        // Only the chosen strategy's intervals are calibrated and scored.
+        for interval in ["coverage_80", "coverage_95", "msis_95"] {
+            let value = if chosen { report.overall.get(interval).map(|m| m.mean) } else { None };
             row.push(value.map_or("-".to_owned(), output::metric));
         }
         table.add_row(row);

@@ -143,7 +143,9 @@ fn train_backtests_registers_and_forecast_writes_every_series_with_intervals() {
     assert_eq!(trained["frequency"], "D");
     assert_eq!(trained["series"], 4);
     assert_eq!(trained["aliases"], serde_json::json!(["champion"]));
-    for metric in ["mase", "smape", "mae", "rmse", "coverage_80", "coverage_95"] {
+    for metric in
+        ["mase", "smape", "mae", "rmse", "coverage_80", "coverage_95", "msis_80", "msis_95"]
+    {
         assert!(trained["backtest"][metric]["mean"].is_number(), "{metric}: {trained}");
         assert!(trained["backtest"][metric]["std"].is_number(), "{metric}: {trained}");
     }

@@ -31,7 +31,7 @@ use super::calendar::Frequency;
 use super::data::Panel;
 use super::ets::EtsFit;
 use super::global::{FeatureSpec, GlobalModel, SeriesView};
-use super::interval::{IntervalWidths, Residual, relative_level};
+use super::interval::{IntervalWidths, Residual, interval_score, relative_level};
 use super::model::{SeriesModel, point_forecast};
 use super::params::{CheckedParams, Strategy};
 use super::state::History;
@@ -107,7 +107,10 @@ pub struct BacktestReport {
     /// Series-window pairs not scored for lack of history before the origin.
     pub skipped: usize,
     /// The chosen strategy's scores: `mae`, `rmse`, `smape`, `mase`,
-    /// `coverage_80`, `coverage_95`, mean and standard deviation over windows.
+    /// `coverage_80`, `coverage_95`, `msis_80`, `msis_95` (the intervals'
+    /// mean scaled interval score, as M4's: width plus `2 / (1 - level)`
+    /// times the miss, over the series' scale), mean and standard deviation
+    /// over windows.
     pub overall: BTreeMap<String, MetricSummary>,
     /// The chosen strategy's scores per series, over all its windows.
     pub per_series: BTreeMap<String, BTreeMap<String, f64>>,
@@ -409,6 +412,9 @@ struct Errors {
     scaled: f64,
     covered_80: usize,
     covered_95: usize,
+    /// Sums of the 80% and 95% intervals' scores, in units of the series' scale.
+    interval_score_80: f64,
+    interval_score_95: f64,
 }
 
 impl Errors {
@@ -434,6 +440,8 @@ impl Errors {
                 let residual = (y - f).abs() / series.scale;
                 self.covered_80 += usize::from(residual <= width_80);
                 self.covered_95 += usize::from(residual <= width_95);
+                self.interval_score_80 += interval_score(width_80, residual, 0.8);
+                self.interval_score_95 += interval_score(width_95, residual, 0.95);
             }
         }
     }
@@ -449,6 +457,8 @@ impl Errors {
         if with_coverage {
             metrics.insert("coverage_80".into(), self.covered_80 as f64 / n);
             metrics.insert("coverage_95".into(), self.covered_95 as f64 / n);
+            metrics.insert("msis_80".into(), self.interval_score_80 / n);
+            metrics.insert("msis_95".into(), self.interval_score_95 / n);
         }
         metrics
     }

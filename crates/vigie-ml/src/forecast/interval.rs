@@ -99,7 +99,7 @@ fn conformal_quantile(values: &mut [f64], level: f64) -> Option<f64> {
 /// a forecast that missed by `error` (both in units of scale), at coverage
 /// `level`: its width, plus `2 / (1 - level)` times how far the value fell
 /// outside (Gneiting and Raftery, 2007; M4's MSIS before scaling).
-fn interval_score(half: f64, error: f64, level: f64) -> f64 {
+pub(crate) fn interval_score(half: f64, error: f64, level: f64) -> f64 {
     2.0 * half + 2.0 / (1.0 - level) * (error - half).max(0.0)
 }
 

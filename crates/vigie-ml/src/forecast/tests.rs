@@ -8,7 +8,7 @@ use super::calendar::{
 };
 use super::ets::{EtsFit, SeasonKind, TrendKind};
 use super::global::{FeatureSpec, Known};
-use super::interval::{IntervalWidths, Residual, relative_level};
+use super::interval::{IntervalWidths, Residual, interval_score, relative_level};
 use super::periods::{group_future, group_history};
 use super::state::{History, Summary};
 use super::*;
@@ -319,6 +319,16 @@ fn interval_widths_scale_with_the_forecast_level_when_the_residuals_do() {
     let widths = IntervalWidths::calibrate(&[constant]).unwrap();
     assert_eq!(widths.level_power, 0.0);
     assert_eq!(widths.at_level(1, 10.0), widths.at(1));
+}
+
+#[test]
+fn interval_scores_are_the_width_plus_the_weighted_miss() {
+    // Half-width 2 at 95%: width 4, plus 2 / 0.05 = 40 times the miss.
+    assert_eq!(interval_score(2.0, 1.0, 0.95), 4.0);
+    assert_eq!(interval_score(2.0, 2.0, 0.95), 4.0);
+    assert!((interval_score(2.0, 3.0, 0.95) - 44.0).abs() < 1e-9);
+    // At 80%, 10 times the miss.
+    assert!((interval_score(2.0, 3.0, 0.8) - 14.0).abs() < 1e-9);
 }
 
 #[test]

@@ -198,8 +198,14 @@ fn forecasts_cover_the_held_out_horizon() {
     assert_eq!(rows.len(), fixture.revenue.n_series * HORIZON);
     let (mut inside_80, mut inside_95) = (0, 0);
     let (mut model_error, mut naive_error) = (0.0, 0.0);
+    // M4's scaled interval score of the 95% intervals, each series' scale being its
+    // in-sample seasonal-naive MAE over the training days.
+    let mut interval_score = 0.0;
     for (idx, row) in rows.iter().enumerate() {
         let series = idx / HORIZON;
+        let values = &fixture.revenue.table.values[series * fixture.revenue.n_days..];
+        let scale = (7..TRAIN_DAYS).map(|t| (values[t] - values[t - 7]).abs()).sum::<f64>()
+            / (TRAIN_DAYS - 7) as f64;
         let day = TRAIN_DAYS + row.step - 1;
         let actual_row = series * fixture.revenue.n_days + day;
         assert_eq!(row.series, fixture.revenue.table.series[actual_row]);
@@ -213,6 +219,8 @@ fn forecasts_cover_the_held_out_horizon() {
         );
         inside_80 += usize::from(row.lo80 <= actual && actual <= row.hi80);
         inside_95 += usize::from(row.lo95 <= actual && actual <= row.hi95);
+        let miss = (row.lo95 - actual).max(0.0) + (actual - row.hi95).max(0.0);
+        interval_score += (row.hi95 - row.lo95 + 40.0 * miss) / scale;
         let last_week = fixture.revenue.table.values
             [series * fixture.revenue.n_days + TRAIN_DAYS - 7 + (row.step - 1) % 7];
         model_error += (actual - row.forecast).abs() / actual;
@@ -228,6 +236,15 @@ fn forecasts_cover_the_held_out_horizon() {
     assert!((0.85..=1.0).contains(&coverage_95), "{coverage_95}");
     assert!((0.65..=0.95).contains(&coverage_80), "{coverage_80}");
     assert!(model_error < 0.8 * naive_error);
+    // The backtest's estimate of the same score (leaving one window out) is of the
+    // held-out one's size.
+    let held_out = interval_score / n;
+    let backtested = fixture.report.overall["msis_95"].mean;
+    eprintln!("MSIS 95%: held out {held_out:.3}, backtest {backtested:.3}");
+    assert!(
+        (0.5 * backtested..=2.0 * backtested).contains(&held_out),
+        "{held_out} vs {backtested}"
+    );
 }
 
 #[test]
