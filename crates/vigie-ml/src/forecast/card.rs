@@ -85,8 +85,19 @@ impl Forecaster {
         present.covariates.retain(|name| frame.column(name).is_ok());
         let tables = split_frame(&frame, &present)?;
         let history = &tables.history;
+        // Rows usually come series by series: the last time is looked up once per run of a key.
+        let mut known: Option<(&str, Option<f64>)> = None;
         let newer = history.filter(|row| {
-            self.model.last_time(&history.series[row]).is_none_or(|last| history.times[row] > last)
+            let key = history.series[row].as_str();
+            let last = match known {
+                Some((previous, last)) if previous == key => last,
+                _ => {
+                    let last = self.model.last_time(key);
+                    known = Some((key, last));
+                    last
+                }
+            };
+            last.is_none_or(|last| history.times[row] > last)
         });
         Ok(NewerRows {
             skipped: history.series.len() - newer.series.len(),

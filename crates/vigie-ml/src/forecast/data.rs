@@ -44,7 +44,7 @@ pub struct SeriesTable {
 
 impl SeriesTable {
     /// The rows for which `keep(row)` holds, with their row numbers.
-    pub fn filter(&self, keep: impl Fn(usize) -> bool) -> SeriesTable {
+    pub fn filter(&self, mut keep: impl FnMut(usize) -> bool) -> SeriesTable {
         let rows: Vec<usize> = (0..self.series.len()).filter(|&row| keep(row)).collect();
         // A column shorter than the keys reads as missing; `Panel::build` then names it.
         let pick = |values: &[f64]| {
