@@ -254,7 +254,8 @@ fn step(
 }
 
 /// Sum of squared one-step errors of a form with `smoothing` over `values`,
-/// and the final state; `None` when the filter leaves its domain.
+/// and the final state; `None` when the filter leaves its domain. Run once
+/// per fitted form, for its state; the optimiser's evaluations run [`sse`].
 fn filter(
     values: &[f64],
     start: i64,
@@ -266,8 +267,7 @@ fn filter(
 ) -> Option<(f64, State)> {
     let mut state = initial_state(values, start, m, trend, season, shift);
     let mut sse = 0.0;
-    // The season's position advances by one and wraps: no division per step
-    // (this loop is most of the time of fitting).
+    // The season's position advances by one and wraps: no division per step.
     let m = m.max(1);
     let mut position = season_position(start, m);
     for &value in values {
@@ -279,6 +279,90 @@ fn filter(
         }
     }
     sse.is_finite().then_some((sse, state))
+}
+
+/// [`filter`]'s sum of squared one-step errors, for Nelder-Mead's
+/// hundreds of evaluations per form: the same recursion rearranged so that
+/// fewer operations wait on the step before (`f64::INFINITY` where
+/// [`filter`] gives `None`). Writing `b` for the level plus the damped
+/// slope (the one-step forecast before the season) and `y'` for the value
+/// without its season (`y - s`, or `y / s` for a multiplicative one),
+/// [`step`]'s updates become `b' = (1 - α - φβ) b + (α + φβ) y' + φ² slope`
+/// and `slope' = φ slope + β e`: the chain from one `b` to the next is a
+/// multiplication and an addition, where [`step`]'s is six operations
+/// (fitting ETS to 1,000 daily series took 5 s of CPU, most of it waiting
+/// on that chain). Results agree with [`filter`]'s to rounding.
+fn sse(
+    values: &[f64],
+    start: i64,
+    m: usize,
+    trend: TrendKind,
+    season: SeasonKind,
+    smoothing: &Smoothing,
+    shift: &InitialShift,
+) -> f64 {
+    let State { level, mut slope, mut seasonal } =
+        initial_state(values, start, m, trend, season, shift);
+    let Smoothing { alpha, beta, gamma, phi } = *smoothing;
+    let m = m.max(1);
+    if season != SeasonKind::None && seasonal.len() < m {
+        return f64::INFINITY;
+    }
+    let gain = alpha + phi * beta;
+    let keep = 1.0 - gain;
+    let phi_squared = phi * phi;
+    let mut b = level + phi * slope;
+    let mut total = 0.0;
+    let mut position = season_position(start, m);
+    match season {
+        SeasonKind::None => {
+            for &y in values {
+                let error = y - b;
+                total += error * error;
+                let next_slope = phi * slope + beta * error;
+                b = keep * b + (gain * y + phi_squared * slope);
+                slope = next_slope;
+            }
+        }
+        SeasonKind::Additive => {
+            for &y in values {
+                let s = seasonal[position];
+                let adjusted = y - s;
+                let error = adjusted - b;
+                total += error * error;
+                seasonal[position] = s + gamma * error;
+                let next_slope = phi * slope + beta * error;
+                b = keep * b + (gain * adjusted + phi_squared * slope);
+                slope = next_slope;
+                position += 1;
+                if position == m {
+                    position = 0;
+                }
+            }
+        }
+        SeasonKind::Multiplicative => {
+            for &y in values {
+                let s = seasonal[position];
+                if !(b > 0.0 && s > 0.0) {
+                    return f64::INFINITY;
+                }
+                let adjusted = y / s;
+                // The error over the season, which the level and slope take.
+                let relative = adjusted - b;
+                let error = relative * s;
+                total += error * error;
+                seasonal[position] = s + gamma * error / b;
+                let next_slope = phi * slope + beta * relative;
+                b = keep * b + (gain * adjusted + phi_squared * slope);
+                slope = next_slope;
+                position += 1;
+                if position == m {
+                    position = 0;
+                }
+            }
+        }
+    }
+    if total.is_finite() { total } else { f64::INFINITY }
 }
 
 /// Relative tolerance on the simplex's spread of objective values at which
@@ -428,8 +512,7 @@ impl EtsFit {
         };
         let objective = |theta: &[f64]| {
             let (smoothing, shift) = split(theta);
-            filter(values, start, m, trend, season, &smoothing, &shift)
-                .map_or(f64::INFINITY, |(sse, _)| sse)
+            sse(values, start, m, trend, season, &smoothing, &shift)
         };
         let mut theta0 = Smoothing::start(trend, season);
         theta0.resize(n_smoothing + InitialShift::count(trend), 0.0);
@@ -520,5 +603,68 @@ impl EtsFit {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A noisy series of level 100 (trended) with a season of 7.
+    fn noisy(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|t| {
+                let t = t as f64;
+                (100.0 + 0.4 * t) * (1.0 + 0.2 * (t * std::f64::consts::TAU / 7.0).sin())
+                    + 6.0 * (t * 1.37).sin()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_objective_is_the_filters_sum_of_squared_errors() {
+        let values = noisy(250);
+        let shift = InitialShift { level_shift: 0.3, slope_shift: -0.2, unit: 5.0 };
+        let smoothings = [
+            Smoothing { alpha: 0.3, beta: 0.03, gamma: 0.07, phi: 0.95 },
+            Smoothing { alpha: 0.9, beta: 0.5, gamma: 0.09, phi: 1.0 },
+            Smoothing { alpha: 0.01, beta: 0.001, gamma: 0.9, phi: 0.8 },
+        ];
+        let mut compared = 0;
+        for trend in [TrendKind::None, TrendKind::Additive, TrendKind::Damped] {
+            for season in [SeasonKind::None, SeasonKind::Additive, SeasonKind::Multiplicative] {
+                for smoothing in &smoothings {
+                    let mut smoothing = *smoothing;
+                    if !trend.has_slope() {
+                        (smoothing.beta, smoothing.phi) = (0.0, 1.0);
+                    }
+                    if trend == TrendKind::Additive {
+                        smoothing.phi = 1.0;
+                    }
+                    for start in [0, 3] {
+                        let exact = filter(&values, start, 7, trend, season, &smoothing, &shift)
+                            .map(|(sse, _)| sse);
+                        let fast = sse(&values, start, 7, trend, season, &smoothing, &shift);
+                        match exact {
+                            Some(exact) => {
+                                assert!(
+                                    (fast - exact).abs() <= 1e-9 * exact,
+                                    "{trend:?} {season:?} {smoothing:?}: {fast} vs {exact}"
+                                );
+                                compared += 1;
+                            }
+                            None => assert_eq!(fast, f64::INFINITY),
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(compared, 54);
+        // A multiplicative state that leaves its domain is refused by both.
+        let negative: Vec<f64> = values.iter().map(|v| v - 150.0).collect();
+        let smoothing = smoothings[0];
+        let args = (TrendKind::Damped, SeasonKind::Multiplicative);
+        assert!(filter(&negative, 0, 7, args.0, args.1, &smoothing, &shift).is_none());
+        assert_eq!(sse(&negative, 0, 7, args.0, args.1, &smoothing, &shift), f64::INFINITY);
     }
 }
