@@ -48,8 +48,8 @@ pub struct SeriesBacktest {
     /// Its error scale at the origin (in-sample seasonal-naive MAE).
     pub scale: f64,
     /// Its mean absolute value over the season before the origin, which
-    /// interval widths may scale with (0 in backtests saved before it
-    /// existed: no scaling).
+    /// interval widths may scale with; 0 for no scaling (a series with a
+    /// negative value, or a backtest saved before it existed).
     #[serde(default)]
     pub level: f64,
     /// The actual values after the origin (up to `horizon`, fewer if the series ends).
@@ -371,7 +371,7 @@ pub(crate) fn run(
                 Ok(SeriesBacktest {
                     series: series.key.clone(),
                     scale: model.history.summary.scale(),
-                    level: model.history.recent_level(),
+                    level: model.history.interval_level(),
                     actual: series.values[cut..cut + steps].to_vec(),
                     forecasts,
                 })

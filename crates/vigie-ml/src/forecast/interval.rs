@@ -7,7 +7,9 @@
 //! backtest window and series, with the forecast's relative level `u`:
 //! the forecast over the series' mean absolute value in the season before
 //! the origin ([`relative_level`]; the level the global model's features
-//! are ratios to, so `u` is that model's own normalised forecast). Residuals are divided by `u^p` before
+//! are ratios to, so `u` is that model's own normalised forecast). A series
+//! that was ever negative keeps `u = 1`: its forecasts near 0 are not the
+//! small, sure ones of a count. Residuals are divided by `u^p` before
 //! their quantiles are taken, and a forecast's interval is multiplied by
 //! the same, for the power `p` of 0, ½ or 1 whose intervals score best on
 //! the backtest's residuals ([`LEVEL_POWERS`]): 0 is one width for every
@@ -48,18 +50,19 @@ const MIN_POOL: usize = 200;
 /// this order (a later one must score strictly better).
 const LEVEL_POWERS: [f64; 3] = [0.0, 0.5, 1.0];
 
-/// Bounds of the relative level: a forecast of zero, or a hundred times the
+/// Bounds of the relative level: a forecast of zero, or far above the
 /// series' recent level, still gets an interval of a sensible width.
 const LEVEL_BOUNDS: (f64, f64) = (0.05, 20.0);
 
-/// The forecast's level relative to the series' recent level (its mean
-/// absolute value over the season before the origin), within
-/// [`LEVEL_BOUNDS`]; 1 when either is unknown or the recent level is 0.
-pub(crate) fn relative_level(forecast: f64, recent_level: f64) -> f64 {
-    if !(recent_level > 0.0 && recent_level.is_finite() && forecast.is_finite()) {
+/// The forecast's level relative to the series' recent `level` (its mean
+/// absolute value over the season before the origin,
+/// [`History::interval_level`](super::state::History::interval_level)),
+/// within [`LEVEL_BOUNDS`]; 1 when either is unknown or `level` is 0.
+pub(crate) fn relative_level(forecast: f64, level: f64) -> f64 {
+    if !(level > 0.0 && level.is_finite() && forecast.is_finite()) {
         return 1.0;
     }
-    (forecast.abs() / recent_level).clamp(LEVEL_BOUNDS.0, LEVEL_BOUNDS.1)
+    (forecast.abs() / level).clamp(LEVEL_BOUNDS.0, LEVEL_BOUNDS.1)
 }
 
 /// One backtest residual: `|actual - forecast| / scale`, and the forecast's

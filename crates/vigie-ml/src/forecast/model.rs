@@ -371,11 +371,11 @@ impl ForecastModel {
             let forecasts =
                 point_forecast(self.strategy, global, &self.grid, model, horizon, &mut lookup)?;
             let scale = model.history.summary.scale();
-            let recent_level = model.history.recent_level();
+            let interval_level = model.history.interval_level();
             let clip = model.history.summary.non_negative;
             for (idx, forecast) in forecasts.into_iter().enumerate() {
                 let step = idx + 1;
-                let level = relative_level(forecast, recent_level);
+                let level = relative_level(forecast, interval_level);
                 let (width_80, width_95) = self.intervals.at_level(step, level).ok_or_else(|| {
                     MlError::Corrupted(format!("forecast model: no interval width for step {step}"))
                 })?;

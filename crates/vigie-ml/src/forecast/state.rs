@@ -167,9 +167,17 @@ impl History {
         &self.tail[self.tail.len().saturating_sub(self.keep)..]
     }
 
-    /// The series' level at its last period ([`season_level`]).
-    pub fn recent_level(&self) -> f64 {
-        season_level(self.recent(), self.season, &self.summary)
+    /// The level a forecast's interval may scale with: the series' level at
+    /// its last period ([`season_level`]) when no value so far was negative,
+    /// else 0 (no scaling). Errors that grow with the level are those of
+    /// amounts and counts; a series that crosses zero (a profit, a
+    /// temperature) has forecasts near 0 whose errors are not small.
+    pub fn interval_level(&self) -> f64 {
+        if self.summary.non_negative {
+            season_level(self.recent(), self.season, &self.summary)
+        } else {
+            0.0
+        }
     }
 
     /// Season length.

@@ -322,6 +322,17 @@ fn interval_widths_scale_with_the_forecast_level_when_the_residuals_do() {
 }
 
 #[test]
+fn intervals_follow_the_level_of_series_that_were_never_negative() {
+    // The mean absolute value of the last season (7 values).
+    let sales = History::of(0, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], &[], 7, 7);
+    assert_eq!(sales.interval_level(), 5.0);
+    // A series that crossed zero keeps one width per step.
+    let profit = History::of(0, &[1.0, -2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], &[], 7, 7);
+    assert_eq!(profit.interval_level(), 0.0);
+    assert_eq!(relative_level(0.1, profit.interval_level()), 1.0);
+}
+
+#[test]
 fn interval_scores_are_the_width_plus_the_weighted_miss() {
     // Half-width 2 at 95%: width 4, plus 2 / 0.05 = 40 times the miss.
     assert_eq!(interval_score(2.0, 1.0, 0.95), 4.0);
