@@ -36,10 +36,10 @@ computed here on the held-out periods:
   how far the value fell outside it, divided by the same scale as MASE,
   then averaged over series (lower is better: narrow intervals that still
   hold the values; msis80 in the JSON, with 10 times);
-- wall s: fit + forecast. Peers: in this process on frames already loaded,
-  after a warm-up run of the same method on one series of the same data
-  (first-call costs excluded). Vigie: the two processes, CSV reading
-  included.
+- wall s: fit + forecast, after an untimed warm-up run of the same method
+  on one series of the same data (first-call costs excluded). Peers: in
+  this process on frames already loaded. Vigie: the two processes, CSV
+  reading included.
 
 Prints one Markdown table and writes bench/out/forecast.json. Timings live
 here, never in tests.
@@ -485,6 +485,30 @@ def run_vigie(binary: Path, data: Dataset, seed: int, keep: bool) -> dict:
         if not binary.exists():
             raise RuntimeError(f"no Vigie binary at {display_path(binary)} (build it with "
                                f"`cargo build -p vigie-cli`, or pass --vigie PATH)")
+        # As for every peer, a warm-up of the same commands on the first series,
+        # untimed: the first run of a binary after it was built reads it from disk.
+        first = (history[data.series].iloc[0] if data.series else None)
+        def first_series(rows: pd.DataFrame) -> pd.DataFrame:
+            if first is None:
+                return rows
+            return rows[(rows[data.series] == first.to_numpy()).all(axis=1)]
+        warm = Path(tempfile.mkdtemp(prefix=f"vigie-forecast-{data.key}-warm-up-"))
+        swap = {str(history_path): str(warm / "history.csv"),
+                str(future_path): str(warm / "future.csv"),
+                str(project): str(warm), str(forecast_path): str(warm / "forecast.csv")}
+        write_vigie_csv(data, first_series(history), warm / "history.csv")
+        if data.covariates:
+            write_vigie_csv(data, first_series(pd.concat([history, blank]).sort_values(
+                data.series + [data.time], kind="stable")), warm / "future.csv")
+        start = time.perf_counter()
+        try:
+            for cmd, what in ((train_cmd, "vigie train"), (forecast_cmd, "vigie forecast")):
+                run_command([swap.get(a, a) for a in cmd], f"{what} (warm-up)")
+            row["warmup_seconds"] = time.perf_counter() - start
+        except Exception as error:  # the timed run reports its own failure
+            row["warmup_error"] = f"{type(error).__name__}: {error}"
+        finally:
+            shutil.rmtree(warm, ignore_errors=True)
         row["busy_before"] = settle(f"{data.key} Vigie")
         start, cpu = time.perf_counter(), cpu_seconds()
         trained = run_command(train_cmd, "vigie train")
