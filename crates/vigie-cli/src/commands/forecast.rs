@@ -9,7 +9,7 @@
 
 mod history;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -53,6 +53,55 @@ pub fn backtest_table(report: &BacktestReport) -> comfy_table::Table {
         table.add_row(row);
     }
     table
+}
+
+/// The chosen strategy's backtest scores of each series, hardest first
+/// (highest MASE): `[{"series": KEY, "columns": {COLUMN: VALUE}, "metrics":
+/// {METRIC: VALUE}}]`, the per-series report of `--format json`.
+pub fn per_series_json(forecaster: &Forecaster) -> Json {
+    let report = forecaster.model.report();
+    let columns = &forecaster.card.columns.series;
+    Json::Array(
+        hardest_first(report)
+            .into_iter()
+            .map(|(key, metrics)| {
+                let values = forecaster.keys.get(key).map(Vec::as_slice).unwrap_or_default();
+                let named: Map<String, Json> = columns
+                    .iter()
+                    .zip(values)
+                    .map(|(column, value)| (column.clone(), Json::from(value.as_str())))
+                    .collect();
+                json!({"series": key, "columns": named, "metrics": metrics})
+            })
+            .collect(),
+    )
+}
+
+/// The series of the backtest by MASE, highest first (ties by key).
+fn hardest_first(report: &BacktestReport) -> Vec<(&String, &BTreeMap<String, f64>)> {
+    let mase = |metrics: &BTreeMap<String, f64>| metrics.get("mase").copied().unwrap_or(f64::NAN);
+    let mut series: Vec<_> = report.per_series.iter().collect();
+    series.sort_by(|a, b| mase(b.1).total_cmp(&mase(a.1)).then_with(|| a.0.cmp(b.0)));
+    series
+}
+
+/// The text summaries' line naming the series the backtest found hardest,
+/// when there are several.
+pub fn hardest_series_line(report: &BacktestReport) -> Option<String> {
+    if report.per_series.len() < 2 {
+        return None;
+    }
+    let shown: Vec<String> = hardest_first(report)
+        .into_iter()
+        .take(3)
+        .map(|(key, metrics)| {
+            format!("{key} {:.3}", metrics.get("mase").copied().unwrap_or(f64::NAN))
+        })
+        .collect();
+    Some(format!(
+        "Hardest series in the backtest (MASE): {}; every series' scores: --format json (\"per_series\")",
+        shown.join(", ")
+    ))
 }
 
 /// The column types to read a forecasting table with: text keys and times
@@ -480,6 +529,7 @@ fn fit_and_register(
             "timezone": card.columns.group.and_then(|g| g.timezone).map(|zone| zone.name()),
             "non_negative": card.columns.non_negative,
             "interval_level_power": model.interval_widths().level_power,
+            "per_series": per_series_json(&forecaster),
             "train_window": params.train_window_for(model.frequency()),
             "future_covariates": model.required_future_covariates(),
             "history": refreshed.map(history::Refreshed::json),
@@ -516,6 +566,9 @@ fn fit_and_register(
             }
             outln!("{}", backtest_table(&report))?;
             outln!("{}", report.why)?;
+            if let Some(line) = hardest_series_line(&report) {
+                outln!("{line}")?;
+            }
             outln!("{}", model.interval_widths().describe())?;
             outln!("{}", output::registered(&version, &run_id))?;
             Ok(())

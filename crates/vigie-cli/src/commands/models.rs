@@ -384,6 +384,7 @@ fn show_forecast(
             "backtest": metrics_json(&report.overall),
             "backtest_windows": card.backtest_windows,
             "interval_level_power": model.interval_widths().level_power,
+            "per_series": super::forecast::per_series_json(forecaster),
             "baselines": report.strategies.iter().map(|(name, m)| (name.clone(), Json::Object(metrics_json(m)))).collect::<Map<_, _>>(),
             "data": {"sha256": card.data.sha256, "rows": card.data.rows, "columns": card.data.columns, "source": card.data.source},
             "seed": card.seed,
@@ -436,6 +437,9 @@ fn show_forecast(
                 outln!("target non-negative: a negative value is refused")?;
             }
             outln!("{}", super::forecast::backtest_table(report))?;
+            if let Some(line) = super::forecast::hardest_series_line(report) {
+                outln!("{line}")?;
+            }
             outln!("{}", model.interval_widths().describe())?;
             if !history.is_empty() {
                 outln!("{}", history_table(history))?;

@@ -164,6 +164,26 @@ fn train_backtests_registers_and_forecast_writes_every_series_with_intervals() {
     // How interval widths follow the forecast: one of the powers the backtest tries.
     let power = trained["interval_level_power"].as_f64().unwrap();
     assert!([0.0, 0.5, 1.0].contains(&power), "{trained}");
+    // Each series' backtest scores, hardest (highest MASE) first, named by its columns.
+    let per_series = trained["per_series"].as_array().unwrap();
+    assert_eq!(per_series.len(), 4, "{trained}");
+    let mut named = Vec::new();
+    for entry in per_series {
+        let store = entry["columns"]["store"].as_str().unwrap();
+        let line = entry["columns"]["line"].as_str().unwrap();
+        assert_eq!(entry["series"], format!("store={store}|line={line}"));
+        named.push((store, line));
+        for metric in ["mase", "smape", "mae", "rmse", "coverage_80", "coverage_95", "msis_95"] {
+            assert!(entry["metrics"][metric].is_number(), "{metric}: {entry}");
+        }
+    }
+    named.sort();
+    let mut expected = SERIES.to_vec();
+    expected.sort();
+    assert_eq!(named, expected, "{trained}");
+    let mase: Vec<f64> =
+        per_series.iter().map(|e| e["metrics"]["mase"].as_f64().unwrap()).collect();
+    assert!(mase.windows(2).all(|pair| pair[0] >= pair[1]), "{mase:?}");
 
     // Future rows give the promotions of the forecast days.
     let future = project.path("future.csv");
@@ -227,6 +247,7 @@ fn train_backtests_registers_and_forecast_writes_every_series_with_intervals() {
     );
     assert_eq!(shown["columns"]["series"], serde_json::json!(["store", "line"]));
     assert_eq!(shown["interval_level_power"], trained["interval_level_power"]);
+    assert_eq!(shown["per_series"], trained["per_series"]);
     assert_eq!(
         shown["future_covariates"].as_array().map(Vec::len),
         Some(usize::from(strategy == "global_gbdt"))
@@ -376,8 +397,13 @@ fn events_are_grouped_into_the_local_days_of_a_time_zone() {
     assert!(text.contains("periods (America/Bogota)"), "{text}");
     let shown = project.ok(&["models", "show", "bogota:1"]);
     assert!(shown.contains("rows grouped into daily periods (America/Bogota) by sum"), "{shown}");
-    // Both summaries say how the intervals' widths are set.
+    // Both summaries say how the intervals' widths are set, and which series were hardest.
     assert!(text.contains("\nIntervals: ") && shown.contains("\nIntervals: "), "{text}\n{shown}");
+    assert!(
+        text.contains("\nHardest series in the backtest (MASE): ")
+            && shown.contains("\nHardest series in the backtest (MASE): "),
+        "{text}\n{shown}"
+    );
     // A later version is not promoted by itself, and the summary says how to.
     assert!(
         text.contains("Registered bogota v2 (run ")
