@@ -19,9 +19,10 @@
 //!
 //! The half-width of the 80% and 95% intervals at step `h` is the conformal
 //! quantile (the `ceil((n + 1) level)`-th smallest) of the residuals of
-//! steps `h - r ..= h + r`, pooled to steady the estimate: `r` is 1, or more until the pool holds [`MIN_POOL`]
-//! residuals (few series and windows: bikeshare's 2 series and 7 windows
-//! pool ±7 hours); a forecast's interval is `forecast ± width * scale * u^p`.
+//! steps `h - r ..= h + r`, pooled to steady the estimate: `r` is 1, or
+//! more until the pool holds [`MIN_POOL`] residuals (few series and
+//! windows: bikeshare's 2 series and 7 windows pool ±7 hours); a
+//! forecast's interval is `forecast ± width * scale * u^p`.
 //! Steps with too few residuals for a level even so fall back to the
 //! quantile over all steps. This does not model asymmetric errors:
 //! intervals are symmetric.
