@@ -598,17 +598,17 @@ fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
     assert!(error.contains("is a forecast model: use `vigie forecast --model revenue`"), "{error}");
     let error = project.fails(&["forecast", "--model", "nothing", "--horizon", "1"], 2);
     assert!(error.contains("registered models: revenue"), "{error}");
-    // A newer row for a series the model never saw.
+    // `vigie forecast --model MODEL --data` of one newer row (store, line, revenue): its error.
     let newer = project.path("newer.csv");
-    std::fs::write(
-        &newer,
-        format!("store,line,date,revenue,promo\n99,toys,{},5,0\n", date(FIRST_DAY + DAYS as i64)),
-    )
-    .unwrap();
-    let error = project.fails(
-        &["forecast", "--model", "revenue", "--horizon", "1", "--data", newer.to_str().unwrap()],
-        2,
-    );
+    let refused_newer = |model: &str, store: &str, line: &str, revenue: &str| {
+        let day = date(FIRST_DAY + DAYS as i64);
+        let row = format!("store,line,date,revenue,promo\n{store},{line},{day},{revenue},0\n");
+        std::fs::write(&newer, row).unwrap();
+        let data = newer.to_str().unwrap();
+        project.fails(&["forecast", "--model", model, "--horizon", "1", "--data", data], 2)
+    };
+    // A newer row for a series the model never saw.
+    let error = refused_newer("revenue", "99", "toys", "5");
     assert!(
         error.contains("\"store=99|line=toys\"") && error.contains("not in the training data"),
         "{error}"
@@ -626,15 +626,7 @@ fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
     assert_eq!(trained["non_negative"], true, "{trained}");
     let shown = project.ok(&["models", "show", "positive:1"]);
     assert!(shown.contains("target non-negative: a negative value is refused"), "{shown}");
-    std::fs::write(
-        &newer,
-        format!("store,line,date,revenue,promo\n12,toys,{},-1,0\n", date(FIRST_DAY + DAYS as i64)),
-    )
-    .unwrap();
-    let error = project.fails(
-        &["forecast", "--model", "positive:1", "--horizon", "1", "--data", newer.to_str().unwrap()],
-        2,
-    );
+    let error = refused_newer("positive:1", "12", "toys", "-1");
     assert!(
         error.contains("the target \"revenue\" is -1 at data row 1, and it cannot be negative"),
         "{error}"

@@ -160,16 +160,21 @@ impl InitialShift {
     }
 }
 
-/// Initial state from the first two seasons of `values` (at least `2 m`
-/// long), starting at `start`, with the level and slope moved by `shift`.
-fn initial_state(
-    values: &[f64],
+/// A form's filter over one series: its values, the period of the first,
+/// the season's length `m`, and the form's trend and season.
+#[derive(Debug, Clone, Copy)]
+struct Run<'a> {
+    values: &'a [f64],
     start: i64,
     m: usize,
     trend: TrendKind,
     season: SeasonKind,
-    shift: &InitialShift,
-) -> State {
+}
+
+/// Initial state from the first two seasons of the run's values (at least
+/// `2 m` of them), with the level and slope moved by `shift`.
+fn initial_state(run: &Run<'_>, shift: &InitialShift) -> State {
+    let Run { values, start, m, trend, season } = *run;
     let mean = |slice: &[f64]| slice.iter().sum::<f64>() / slice.len().max(1) as f64;
     let first = mean(&values[..m]);
     let second = mean(&values[m..2 * m]);
@@ -253,19 +258,12 @@ fn step(
     }
 }
 
-/// Sum of squared one-step errors of a form with `smoothing` over `values`,
+/// Sum of squared one-step errors of a form with `smoothing` over the run,
 /// and the final state; `None` when the filter leaves its domain. Run once
 /// per fitted form, for its state; the optimiser's evaluations run [`sse`].
-fn filter(
-    values: &[f64],
-    start: i64,
-    m: usize,
-    trend: TrendKind,
-    season: SeasonKind,
-    smoothing: &Smoothing,
-    shift: &InitialShift,
-) -> Option<(f64, State)> {
-    let mut state = initial_state(values, start, m, trend, season, shift);
+fn filter(run: &Run<'_>, smoothing: &Smoothing, shift: &InitialShift) -> Option<(f64, State)> {
+    let Run { values, start, m, season, .. } = *run;
+    let mut state = initial_state(run, shift);
     let mut sse = 0.0;
     // The season's position advances by one and wraps: no division per step.
     let m = m.max(1);
@@ -292,17 +290,9 @@ fn filter(
 /// multiplication and an addition, where [`step`]'s is six operations
 /// (fitting ETS to 1,000 daily series took 5 s of CPU, most of it waiting
 /// on that chain). Results agree with [`filter`]'s to rounding.
-fn sse(
-    values: &[f64],
-    start: i64,
-    m: usize,
-    trend: TrendKind,
-    season: SeasonKind,
-    smoothing: &Smoothing,
-    shift: &InitialShift,
-) -> f64 {
-    let State { level, mut slope, mut seasonal } =
-        initial_state(values, start, m, trend, season, shift);
+fn sse(run: &Run<'_>, smoothing: &Smoothing, shift: &InitialShift) -> f64 {
+    let Run { values, start, m, season, .. } = *run;
+    let State { level, mut slope, mut seasonal } = initial_state(run, shift);
     let Smoothing { alpha, beta, gamma, phi } = *smoothing;
     let m = m.max(1);
     if season != SeasonKind::None && seasonal.len() < m {
@@ -510,15 +500,16 @@ impl EtsFit {
                 InitialShift::from_theta(shifts, trend, unit),
             )
         };
+        let run = Run { values, start, m, trend, season };
         let objective = |theta: &[f64]| {
             let (smoothing, shift) = split(theta);
-            sse(values, start, m, trend, season, &smoothing, &shift)
+            sse(&run, &smoothing, &shift)
         };
         let mut theta0 = Smoothing::start(trend, season);
         theta0.resize(n_smoothing + InitialShift::count(trend), 0.0);
         let theta = nelder_mead(objective, &theta0, 150 * theta0.len() + 50);
         let (smoothing, shift) = split(&theta);
-        let (sse, state) = filter(values, start, m, trend, season, &smoothing, &shift)?;
+        let (sse, state) = filter(&run, &smoothing, &shift)?;
         let n_states =
             1 + usize::from(trend.has_slope()) + if season == SeasonKind::None { 0 } else { m - 1 };
         let k = (n_smoothing + n_states + 1) as f64;
@@ -642,9 +633,9 @@ mod tests {
                         smoothing.phi = 1.0;
                     }
                     for start in [0, 3] {
-                        let exact = filter(&values, start, 7, trend, season, &smoothing, &shift)
-                            .map(|(sse, _)| sse);
-                        let fast = sse(&values, start, 7, trend, season, &smoothing, &shift);
+                        let run = Run { values: &values, start, m: 7, trend, season };
+                        let exact = filter(&run, &smoothing, &shift).map(|(sse, _)| sse);
+                        let fast = sse(&run, &smoothing, &shift);
                         match exact {
                             Some(exact) => {
                                 assert!(
@@ -663,8 +654,14 @@ mod tests {
         // A multiplicative state that leaves its domain is refused by both.
         let negative: Vec<f64> = values.iter().map(|v| v - 150.0).collect();
         let smoothing = smoothings[0];
-        let args = (TrendKind::Damped, SeasonKind::Multiplicative);
-        assert!(filter(&negative, 0, 7, args.0, args.1, &smoothing, &shift).is_none());
-        assert_eq!(sse(&negative, 0, 7, args.0, args.1, &smoothing, &shift), f64::INFINITY);
+        let run = Run {
+            values: &negative,
+            start: 0,
+            m: 7,
+            trend: TrendKind::Damped,
+            season: SeasonKind::Multiplicative,
+        };
+        assert!(filter(&run, &smoothing, &shift).is_none());
+        assert_eq!(sse(&run, &smoothing, &shift), f64::INFINITY);
     }
 }
