@@ -30,4 +30,4 @@ pub use registry::{
     AbVariant, AliasMove, LOCK_TIMEOUT, ModelSummary, Registry, RegistryLocation, Routing,
     RoutingChange, Split, VersionInfo,
 };
-pub use tracking::{MetricPoint, NewRun, RunDetail, RunStatus, RunSummary};
+pub use tracking::{MetricPoint, NewRun, RunBatch, RunDetail, RunStatus, RunSummary};

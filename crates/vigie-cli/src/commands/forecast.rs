@@ -23,7 +23,7 @@ use vigie_ml::forecast::{
     Forecaster, Frequency, NewerRows, PeriodGrouping, Strategy, format_period_time, split_frame,
 };
 use vigie_ml::model::DataFingerprint;
-use vigie_registry::{ModelRef, Registry, RunStatus};
+use vigie_registry::{ModelRef, Registry, RunBatch, RunStatus};
 
 use super::models::metrics_json;
 use super::{Project, UsageError, header, is_csv, now_rfc3339, read_table};
@@ -582,57 +582,52 @@ fn track(
     registry: &mut Registry,
     run_id: &str,
     forecaster: &Forecaster,
-    params: &ForecastParams,
+    forecast_params: &ForecastParams,
 ) -> anyhow::Result<()> {
     let card = &forecaster.card;
     let model = &forecaster.model;
     let report = model.report();
     registry.set_run_data(run_id, &card.data.sha256, &card.data.source, card.data.rows as u64)?;
     let list = |values: &[String]| values.join(",");
-    registry.log_params(
-        run_id,
-        &[
-            ("task".to_owned(), "forecast".to_owned()),
-            ("strategy".to_owned(), model.strategy().name().to_owned()),
-            ("horizon".to_owned(), model.horizon().to_string()),
-            ("frequency".to_owned(), model.frequency().code().to_owned()),
-            ("backtest_windows".to_owned(), card.backtest_windows.to_string()),
-            ("time".to_owned(), card.columns.time.clone()),
-            ("target".to_owned(), card.columns.target.clone()),
-            ("series".to_owned(), list(&card.columns.series)),
-            ("covariates".to_owned(), list(&card.columns.covariates)),
-            ("past_only_covariates".to_owned(), list(&card.past_only_covariates)),
-            ("seed".to_owned(), card.seed.to_string()),
-            ("backtest_refit".to_owned(), params.backtest_refit.to_string()),
-            (
-                "train_window".to_owned(),
-                params
-                    .train_window_for(model.frequency())
-                    .map_or_else(|| "all".to_owned(), |w| w.to_string()),
-            ),
-            (
-                "strategies".to_owned(),
-                params.strategies.iter().map(|s| s.name()).collect::<Vec<_>>().join(","),
-            ),
-            (
-                "aggregate".to_owned(),
-                card.columns.group.map_or_else(String::new, |g| g.target.to_string()),
-            ),
-            ("non_negative".to_owned(), card.columns.non_negative.to_string()),
-            ("interval_level_power".to_owned(), model.interval_widths().level_power.to_string()),
-            (
-                "timezone".to_owned(),
-                card.columns
-                    .group
-                    .and_then(|g| g.timezone)
-                    .map_or_else(String::new, |zone| zone.name().to_owned()),
-            ),
-        ],
-    )?;
-    if let Json::Object(gbdt) = serde_json::to_value(&params.gbdt)? {
-        let rows: Vec<(String, String)> =
-            gbdt.iter().map(|(key, value)| (format!("gbdt.{key}"), value.to_string())).collect();
-        registry.log_params(run_id, &rows)?;
+    let mut params = vec![
+        ("task".to_owned(), "forecast".to_owned()),
+        ("strategy".to_owned(), model.strategy().name().to_owned()),
+        ("horizon".to_owned(), model.horizon().to_string()),
+        ("frequency".to_owned(), model.frequency().code().to_owned()),
+        ("backtest_windows".to_owned(), card.backtest_windows.to_string()),
+        ("time".to_owned(), card.columns.time.clone()),
+        ("target".to_owned(), card.columns.target.clone()),
+        ("series".to_owned(), list(&card.columns.series)),
+        ("covariates".to_owned(), list(&card.columns.covariates)),
+        ("past_only_covariates".to_owned(), list(&card.past_only_covariates)),
+        ("seed".to_owned(), card.seed.to_string()),
+        ("backtest_refit".to_owned(), forecast_params.backtest_refit.to_string()),
+        (
+            "train_window".to_owned(),
+            forecast_params
+                .train_window_for(model.frequency())
+                .map_or_else(|| "all".to_owned(), |w| w.to_string()),
+        ),
+        (
+            "strategies".to_owned(),
+            forecast_params.strategies.iter().map(|s| s.name()).collect::<Vec<_>>().join(","),
+        ),
+        (
+            "aggregate".to_owned(),
+            card.columns.group.map_or_else(String::new, |g| g.target.to_string()),
+        ),
+        ("non_negative".to_owned(), card.columns.non_negative.to_string()),
+        ("interval_level_power".to_owned(), model.interval_widths().level_power.to_string()),
+        (
+            "timezone".to_owned(),
+            card.columns
+                .group
+                .and_then(|g| g.timezone)
+                .map_or_else(String::new, |zone| zone.name().to_owned()),
+        ),
+    ];
+    if let Json::Object(gbdt) = serde_json::to_value(&forecast_params.gbdt)? {
+        params.extend(gbdt.iter().map(|(key, value)| (format!("gbdt.{key}"), value.to_string())));
     }
     let mut metrics = Vec::new();
     for (name, summary) in &report.overall {
@@ -644,17 +639,14 @@ fn track(
             metrics.push((format!("{strategy}_{name}"), 0, summary.mean));
         }
     }
-    registry.log_metrics(run_id, &metrics)?;
-    registry.set_tags(
-        run_id,
-        &[
-            ("task".to_owned(), "forecast".to_owned()),
-            ("model".to_owned(), card.name.clone()),
-            ("why".to_owned(), report.why.clone()),
-            ("series".to_owned(), forecaster.keys.len().to_string()),
-            ("vigie_version".to_owned(), card.vigie_version.clone()),
-        ],
-    )?;
+    let tags = [
+        ("task".to_owned(), "forecast".to_owned()),
+        ("model".to_owned(), card.name.clone()),
+        ("why".to_owned(), report.why.clone()),
+        ("series".to_owned(), forecaster.keys.len().to_string()),
+        ("vigie_version".to_owned(), card.vigie_version.clone()),
+    ];
+    registry.log_batch(run_id, RunBatch { params: &params, metrics: &metrics, tags: &tags })?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ mod demo;
 mod example;
 mod features;
 mod forecast;
+mod git;
 mod init;
 mod mlflow;
 mod models;
@@ -153,15 +154,7 @@ impl Project {
 
     /// The code version: the project's git commit, when it is a git checkout.
     pub fn git_commit(&self) -> Option<String> {
-        let output = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&self.dir)
-            .args(["rev-parse", "HEAD"])
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        let commit = String::from_utf8(output.stdout).ok()?.trim().to_owned();
-        (output.status.success() && !commit.is_empty()).then_some(commit)
+        git::head_commit(&self.dir)
     }
 }
 

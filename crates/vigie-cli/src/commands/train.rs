@@ -12,7 +12,7 @@ use vigie_ml::transform::{parse_encoding, parse_impute, parse_scale};
 
 use vigie_ml::train::Trial;
 use vigie_ml::{Model, SavedModel};
-use vigie_registry::{NewRun, Registry, RunStatus};
+use vigie_registry::{NewRun, Registry, RunBatch, RunStatus};
 
 use super::{Project, UsageError, column_types, now_rfc3339, read_table};
 use crate::cli::{Format, TrainArgs};
@@ -422,37 +422,7 @@ fn track(
         ("seed".to_owned(), request.seed.to_string()),
         ("class_weight".to_owned(), format!("{:?}", request.class_weight).to_lowercase()),
     ]);
-    registry.log_params(run_id, &params)?;
-    if let Some(winner) = trials.get(best) {
-        registry.log_metrics(run_id, &metric_rows(winner))?;
-    }
-    let primary = vigie_ml::metrics::primary_metric(card.task);
-    if trials.len() > 1 {
-        let history: Vec<(String, i64, f64)> = trials
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (format!("trial_{primary}"), i as i64, t.score))
-            .collect();
-        registry.log_metrics(run_id, &history)?;
-        for (index, trial) in trials.iter().enumerate() {
-            let child = registry.start_run(&NewRun {
-                experiment: experiment.to_owned(),
-                name: format!("trial {} {}", index + 1, trial.algorithm.name()),
-                parent: Some(run_id.to_owned()),
-                user: user.to_owned(),
-                ..NewRun::default()
-            })?;
-            let mut child_params = param_rows(&trial.params);
-            child_params.push(("algorithm".to_owned(), trial.algorithm.name().to_owned()));
-            registry.log_params(&child, &child_params)?;
-            registry.log_metrics(&child, &metric_rows(trial))?;
-            registry.set_tags(&child, &[("trial".to_owned(), (index + 1).to_string())])?;
-            registry.end_run(&child, RunStatus::Finished)?;
-            if index == best {
-                registry.set_tags(run_id, &[("best_trial_run".to_owned(), child)])?;
-            }
-        }
-    }
+    let mut metrics = trials.get(best).map(metric_rows).unwrap_or_default();
     let mut tags = vec![
         ("task".to_owned(), card.task.name().to_owned()),
         ("model".to_owned(), card.name.clone()),
@@ -466,6 +436,33 @@ fn track(
     if let Some(goal) = &card.threshold_goal {
         tags.push(("threshold_goal".to_owned(), goal.clone()));
     }
-    registry.set_tags(run_id, &tags)?;
+    let primary = vigie_ml::metrics::primary_metric(card.task);
+    if trials.len() > 1 {
+        metrics.extend(
+            trials.iter().enumerate().map(|(i, t)| (format!("trial_{primary}"), i as i64, t.score)),
+        );
+        for (index, trial) in trials.iter().enumerate() {
+            let child = registry.start_run(&NewRun {
+                experiment: experiment.to_owned(),
+                name: format!("trial {} {}", index + 1, trial.algorithm.name()),
+                parent: Some(run_id.to_owned()),
+                user: user.to_owned(),
+                ..NewRun::default()
+            })?;
+            let mut child_params = param_rows(&trial.params);
+            child_params.push(("algorithm".to_owned(), trial.algorithm.name().to_owned()));
+            let batch = RunBatch {
+                params: &child_params,
+                metrics: &metric_rows(trial),
+                tags: &[("trial".to_owned(), (index + 1).to_string())],
+            };
+            registry.log_batch(&child, batch)?;
+            registry.end_run(&child, RunStatus::Finished)?;
+            if index == best {
+                tags.push(("best_trial_run".to_owned(), child));
+            }
+        }
+    }
+    registry.log_batch(run_id, RunBatch { params: &params, metrics: &metrics, tags: &tags })?;
     Ok(())
 }

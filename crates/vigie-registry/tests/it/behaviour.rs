@@ -181,7 +181,20 @@ fn runs_keep_params_metric_history_and_lineage(place: &Place) {
         .unwrap();
     registry.set_tags(&parent, &[("search".into(), "random".into())]).unwrap();
     registry.set_run_data(&parent, "ee", "tx2.csv", 12).unwrap();
+    let batch = vigie_registry::RunBatch {
+        params: &[("max_depth".into(), "4".into()), ("max_depth".into(), "6".into())],
+        metrics: &[("roc_auc".into(), 0, 0.8)],
+        tags: &[("trial".into(), "1".into())],
+    };
+    registry.log_batch(&child, batch).unwrap();
+    assert!(registry.log_batch("0123456789abcdef0123456789abcdef", batch).is_err(), "no such run");
     registry.end_run(&child, RunStatus::Finished).unwrap();
+    let trial = registry.run(&child).unwrap();
+    assert_eq!(trial.params, [("max_depth".to_owned(), "6".to_owned())], "the last value wins");
+    assert_eq!(trial.tags, [("trial".to_owned(), "1".to_owned())]);
+    assert_eq!(trial.metrics.len(), 1);
+    assert_eq!(trial.metrics[0].0, "roc_auc");
+    assert_eq!((trial.metrics[0].1[0].step, trial.metrics[0].1[0].value), (0, 0.8));
     registry.end_run(&parent, RunStatus::Finished).unwrap();
     let detail = registry.run(&parent[..8].to_ascii_uppercase()).unwrap();
     assert_eq!(detail.summary.status, "FINISHED");
