@@ -490,7 +490,8 @@ pub struct ModelSpec {
     #[serde(default)]
     pub aggregate: Option<Spanned<String>>,
     /// Forecast, with `aggregate`: the IANA time zone whose local days, weeks, months or
-    /// quarters the rows are grouped into (default UTC; not for hourly periods).
+    /// quarters the rows are grouped into (default UTC); hourly periods stay UTC hours
+    /// and the zone sets the wall clock of their calendar and written times.
     #[serde(default)]
     pub timezone: Option<Spanned<String>>,
     /// Forecast: the target cannot be negative; a negative value is an error naming its row.
@@ -1205,14 +1206,6 @@ impl Config {
                         key("timezone")
                     ),
                 ));
-            }
-            let hourly = model.frequency.as_ref().is_some_and(|f| {
-                let f = f.get_ref().trim();
-                f.eq_ignore_ascii_case("H") || f.eq_ignore_ascii_case("hourly")
-            });
-            if hourly {
-                let reason = crate::zone::UTC_HOURS_ONLY;
-                return Err(at.at(timezone, format!("{}: {reason}", key("timezone"))));
             }
         }
         // A view's rows hold its entity key and its features, nothing else.

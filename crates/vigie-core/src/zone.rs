@@ -1,14 +1,11 @@
 //! IANA time zones (`Europe/Paris`, `America/New_York`, `UTC`), from the
 //! tz database compiled into `chrono-tz`: for grouping instants into the
-//! local days, weeks and months of a business.
+//! local days, weeks and months of a business, and the wall clock of hourly
+//! forecasts.
 
 use chrono::{DateTime, Offset as _, TimeZone as _};
 
 pub use chrono_tz::Tz as TimeZone;
-
-/// Why hourly periods take no time zone, for every place that refuses one.
-pub const UTC_HOURS_ONLY: &str = "hourly periods are UTC hours (daylight saving repeats and \
-     skips local hours); a time zone groups days, weeks, months and quarters";
 
 /// The zone named `name` (IANA, case-insensitive), or a message naming it.
 pub fn parse_time_zone(name: &str) -> Result<TimeZone, String> {

@@ -20,7 +20,7 @@ use vigie_core::{Column, ColumnData, ColumnKind, Frame, TextColumn};
 use vigie_ml::SavedModel;
 use vigie_ml::forecast::{
     self, Aggregate, BacktestReport, ColumnRoles, ForecastCard, ForecastParams, ForecastRow,
-    Forecaster, Frequency, NewerRows, PeriodGrouping, Strategy, format_period_time, split_frame,
+    Forecaster, Frequency, NewerRows, PeriodGrouping, Strategy, split_frame,
 };
 use vigie_ml::model::DataFingerprint;
 use vigie_registry::{ModelRef, Registry, RunBatch, RunStatus};
@@ -292,6 +292,7 @@ impl Request {
         roles.check().map_err(|e| UsageError(e.to_string()))?;
         let mut params = ForecastParams::new(horizon);
         params.frequency = frequency;
+        params.timezone = timezone;
         params.backtest_windows = self.backtest_windows;
         params.backtest_refit = self.backtest_refit;
         params.train_window = match self.train_window.as_deref().map(str::trim) {
@@ -720,9 +721,8 @@ fn forecast_frame(forecaster: &Forecaster, rows: &[ForecastRow]) -> anyhow::Resu
             data: ColumnData::Text(TextColumn::from_values(values)),
         });
     }
-    let frequency = forecaster.model.frequency();
     let times: Vec<String> =
-        rows.iter().map(|row| format_period_time(row.time, frequency)).collect();
+        rows.iter().map(|row| forecaster.model.format_time(row.time)).collect();
     columns.push(Column {
         name: roles.time.clone(),
         data: ColumnData::Text(TextColumn::from_values(times.iter().map(|t| Some(t.as_str())))),

@@ -413,17 +413,117 @@ fn events_are_grouped_into_the_local_days_of_a_time_zone() {
         "{text}"
     );
 
-    // Refused: an unknown zone, local hours, a zone without grouping.
+    // Refused: an unknown zone, a zone without grouping.
     let unknown = grouped_in(Some("Europe/Pari"), "unknown");
     let error = project.fails(&unknown.iter().map(String::as_str).collect::<Vec<_>>(), 2);
     assert!(error.contains("--timezone: unknown time zone \"Europe/Pari\""), "{error}");
-    let hourly = grouped_in(Some("Europe/Paris"), "hourly");
-    let hourly: Vec<&str> =
-        hourly.iter().map(|a| if a == "D" { "H" } else { a.as_str() }).collect();
-    let error = project.fails(&hourly, 2);
-    assert!(error.contains("hourly periods are UTC hours"), "{error}");
     let error = train_fails(&project, &["--name", "lone", "--timezone", "Europe/Paris"]);
     assert!(error.contains("--timezone says whose local periods --aggregate groups"), "{error}");
+}
+
+/// Hourly events of two shops over three weeks around the start of daylight
+/// saving in New York (2024-03-10), busiest from 9 a.m. to 6 p.m. local time;
+/// each hour's sales are two events, at 10 and 40 minutes past, in UTC.
+fn shop_hours() -> String {
+    // 2024-02-26T00:00:00Z in seconds; New York moves from UTC-5 to UTC-4 at
+    // 2024-03-10T07:00:00Z.
+    let (first, change) = (1_708_905_600_i64, 1_710_054_000_i64);
+    let mut csv = "shop,at,sales\n".to_owned();
+    for shop in ["uptown", "harbor"] {
+        for hour in 0..21 * 24 {
+            let start = first + hour * 3_600;
+            let offset = if start < change { -5 } else { -4 };
+            let local_hour = (start / 3_600 + offset).rem_euclid(24);
+            let busy = if (9..18).contains(&local_hour) { 40.0 } else { 4.0 };
+            let scale = if shop == "uptown" { 1.0 } else { 2.5 };
+            for minutes in [10, 40] {
+                let time = start + minutes * 60;
+                let (days, seconds) = (time.div_euclid(86_400), time.rem_euclid(86_400));
+                let wobble = ((hour * 37 + minutes) % 7) as f64;
+                writeln!(
+                    csv,
+                    "{shop},{}T{:02}:{:02}:00Z,{}",
+                    date(days),
+                    seconds / 3_600,
+                    seconds / 60 % 60,
+                    scale * busy / 2.0 + wobble
+                )
+                .expect("write to a string");
+            }
+        }
+    }
+    csv
+}
+
+#[test]
+fn hourly_events_stay_utc_hours_and_forecast_on_the_local_clock_of_a_zone() {
+    let project = Project::new();
+    let path = project.path("shops.csv");
+    std::fs::write(&path, shop_hours()).unwrap();
+    let train = |name: &str, zone: Option<&str>| {
+        let mut args = vec![
+            "train",
+            "--task",
+            "forecast",
+            "--data",
+            path.to_str().unwrap(),
+            "--time",
+            "at",
+            "--target",
+            "sales",
+            "--series",
+            "shop",
+            "--horizon",
+            "24",
+            "--frequency",
+            "H",
+            "--aggregate",
+            "sum",
+            "--name",
+            name,
+            "--format",
+            "json",
+            "--seed",
+            "3",
+        ];
+        args.extend(zone.map(|zone| ["--timezone", zone]).into_iter().flatten());
+        project.json(&args)
+    };
+    let local = train("ny", Some("America/New_York"));
+    assert_eq!(local["timezone"], "America/New_York", "{local}");
+    let utc = train("utc", None);
+    // The same UTC hours either way: two events per hour, summed.
+    assert_eq!(local["rows"], utc["rows"]);
+    assert_eq!(local["rows"].as_u64(), Some(2 * 21 * 24), "{local}");
+    let forecast = |model: &str| {
+        let out = project.path(&format!("{model}.csv"));
+        let out_arg = out.to_str().unwrap();
+        project.ok(&["forecast", "--model", model, "--horizon", "24", "--out", out_arg]);
+        let (header, rows) = read_csv(&out);
+        assert_eq!(header[..3], ["shop", "at", "forecast"]);
+        rows
+    };
+    let rows = forecast("ny");
+    assert_eq!(rows.len(), 48, "24 hours of 2 shops");
+    // After 2024-03-17T23:00:00Z, the last hour of history, each UTC hour on
+    // New York's clock in daylight saving time.
+    let uptown: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == "uptown").collect();
+    assert_eq!(uptown[0][1], "2024-03-17T20:00:00-04:00");
+    assert_eq!(uptown[23][1], "2024-03-18T19:00:00-04:00");
+    assert!(uptown.iter().all(|r| r[1].ends_with("-04:00")), "{uptown:?}");
+    // Business hours, read on the local clock, forecast busier than the night.
+    let at = |hour: &str| -> f64 {
+        uptown.iter().find(|r| r[1].contains(&format!("T{hour}:00:00"))).expect("that hour")[2]
+            .parse()
+            .expect("a number")
+    };
+    assert!(at("12") > 3.0 * at("03"), "noon {} against 3 a.m. {}", at("12"), at("03"));
+    // Without a zone the same hours are written in UTC.
+    let utc_rows = forecast("utc");
+    assert_eq!(utc_rows[0][1], "2024-03-18T00:00:00Z");
+    // The model says which clock it reads.
+    let shown = project.json(&["models", "show", "ny", "--format", "json"]);
+    assert!(shown.to_string().contains("America/New_York"), "{shown}");
 }
 
 #[test]

@@ -367,12 +367,6 @@ fn a_view_of_events_trains_once_its_rows_are_grouped_into_periods() {
             "\"Europe/Paris\"",
             "[models.by_store] timezone: says whose local periods `aggregate` groups rows into",
         ),
-        (
-            "frequency = \"H\"\naggregate = \"sum\"\ntimezone = \"Europe/Paris\"",
-            "timezone",
-            "\"Europe/Paris\"",
-            "[models.by_store] timezone: hourly periods are UTC hours",
-        ),
     ] {
         let toml =
             BY_STORE.replace("backtest_windows = 2", &format!("backtest_windows = 2\n{setting}"));

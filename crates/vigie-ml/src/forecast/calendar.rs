@@ -11,6 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use vigie_core::zone::{TimeZone, local_seconds};
 
 use crate::error::{MlError, Result};
 
@@ -258,6 +259,11 @@ pub(crate) struct Grid {
     month_of_quarter: u32,
     /// Seconds after midnight of monthly and quarterly timestamps.
     seconds_of_day: f64,
+    /// The zone whose wall clock the calendar features of hourly periods
+    /// read ([`Grid::in_zone`]); the periods themselves stay UTC hours.
+    /// Saved by its IANA name; models saved before it existed read `None`.
+    #[serde(default, with = "super::periods::zone_name")]
+    zone: Option<TimeZone>,
 }
 
 impl Grid {
@@ -274,7 +280,53 @@ impl Grid {
             month_day,
             month_of_quarter: (month - 1) % 3,
             seconds_of_day: first - days * DAY,
+            zone: None,
         }
+    }
+
+    /// This grid with its hourly periods' calendar (hour, weekday, holidays)
+    /// and written times in `zone`'s wall clock, daylight saving included:
+    /// a shop's 9 a.m. stays its 9 a.m. in summer and winter, while the
+    /// periods stay UTC hours, which daylight saving never repeats or skips.
+    /// Other frequencies are unchanged: their periods, when grouped in a
+    /// zone, are already local dates.
+    pub fn in_zone(self, zone: Option<TimeZone>) -> Grid {
+        let zone = zone.filter(|_| self.frequency == Frequency::Hourly);
+        Grid { zone, ..self }
+    }
+
+    /// The zone of the hourly calendar, if any.
+    pub fn zone(&self) -> Option<TimeZone> {
+        self.zone
+    }
+
+    /// `time` on the wall clock of the grid's zone (UTC without one).
+    fn wall_clock(&self, time: f64) -> f64 {
+        match self.zone {
+            Some(zone) if time.is_finite() && time.abs() <= MAX_ABS_TIME => {
+                let whole = time.floor();
+                local_seconds(zone, whole as i64)
+                    .map_or(time, |seconds| seconds as f64 + (time - whole))
+            }
+            _ => time,
+        }
+    }
+
+    /// A period's time as the forecast tables write it: [`format_period_time`],
+    /// or with a zone, its wall-clock time and offset
+    /// (`2024-03-10T03:00:00-04:00`), so the two hours that share a local
+    /// label when daylight saving ends stay apart.
+    pub fn format(&self, time: f64) -> String {
+        let local = self.wall_clock(time);
+        if self.zone.is_none() || !time.is_finite() || time.abs() > MAX_ABS_TIME {
+            return format_period_time(time, self.frequency);
+        }
+        let offset = (local - time).round() as i64;
+        let text = format_period_time(local, self.frequency);
+        let stem = text.strip_suffix('Z').unwrap_or(&text);
+        let sign = if offset < 0 { '-' } else { '+' };
+        let minutes = offset.abs() / 60;
+        format!("{stem}{sign}{:02}:{:02}", minutes / 60, minutes % 60)
     }
 
     /// The period of `time`, or why it has none (not finite, too far, off the grid).
@@ -331,7 +383,7 @@ impl Grid {
 
     /// Calendar features of `period` in [`Grid::calendar_names`] order, into `out`.
     pub fn calendar_into(&self, period: i64, out: &mut [f32]) {
-        let time = self.time(period);
+        let time = self.wall_clock(self.time(period));
         let days = (time / DAY).floor();
         let (year, month, day) = civil_from_days(days as i64);
         let day_of_week = (days as i64 + 3).rem_euclid(7); // 1970-01-01 was a Thursday; Monday is 0.
@@ -358,7 +410,7 @@ impl Grid {
     /// of year and month cannot place them; fixed-date holidays (Christmas,
     /// New Year) are already placed by the calendar features.
     pub fn holidays_into(&self, period: i64, out: &mut [f32]) {
-        let days = (self.time(period) / DAY).floor() as i64;
+        let days = (self.wall_clock(self.time(period)) / DAY).floor() as i64;
         let (year, _, _) = civil_from_days(days);
         let nearest = |holiday: fn(i64) -> i64| -> f32 {
             let distance = [year - 1, year, year + 1]

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use vigie_core::{Column, ColumnData, Frame};
 
-use super::calendar::format_period_time;
 use super::data::{CovariateTable, SeriesTable};
 use super::frame::{ColumnRoles, split_frame};
 use super::model::{ForecastModel, ForecastRow};
@@ -161,10 +160,7 @@ impl Forecaster {
                 values.and_then(|v| v.get(idx)).map_or(Json::Null, |v| Json::from(v.as_str()));
             record.insert(column.clone(), value);
         }
-        record.insert(
-            self.card.columns.time.clone(),
-            Json::from(format_period_time(row.time, self.model.frequency())),
-        );
+        record.insert(self.card.columns.time.clone(), Json::from(self.model.format_time(row.time)));
         let number = |x: f64| serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number);
         for (name, value) in [
             ("forecast", row.forecast),

@@ -78,11 +78,8 @@ impl ColumnRoles {
         }
     }
 
-    /// Checks that no column has two roles, and the grouping.
+    /// Checks that no column has two roles.
     pub fn check(&self) -> Result<()> {
-        if let Some(grouping) = &self.group {
-            grouping.check()?;
-        }
         let names = self.columns();
         for (idx, name) in names.iter().enumerate() {
             if names[..idx].contains(name) {

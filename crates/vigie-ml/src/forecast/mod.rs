@@ -69,7 +69,8 @@ fn prepare(
     params: &ForecastParams,
 ) -> Result<(Panel, CheckedParams, FeatureSpec)> {
     params.check_static()?;
-    let panel = Panel::build(table, params.frequency, None)?;
+    let mut panel = Panel::build(table, params.frequency, None)?;
+    panel.grid = panel.grid.in_zone(params.timezone);
     let checked = params.check(panel.grid.frequency, covered(&panel), &panel.covariate_names)?;
     check_lengths(&panel, &checked)?;
     let names = |past_only: bool| -> Vec<String> {

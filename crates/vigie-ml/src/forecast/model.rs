@@ -232,6 +232,19 @@ impl ForecastModel {
         self.grid.frequency
     }
 
+    /// A forecast row's time as the tables write it: a date for daily and
+    /// longer periods, a UTC time for hourly ones (`2024-03-05T13:00:00Z`),
+    /// or the wall-clock time and offset of the model's zone
+    /// (`2024-03-05T08:00:00-05:00`).
+    pub fn format_time(&self, time: f64) -> String {
+        self.grid.format(time)
+    }
+
+    /// The zone of the hourly calendar, when the model has one.
+    pub fn timezone(&self) -> Option<vigie_core::zone::TimeZone> {
+        self.grid.zone()
+    }
+
     /// The longest horizon the intervals were calibrated for.
     pub fn horizon(&self) -> usize {
         self.horizon

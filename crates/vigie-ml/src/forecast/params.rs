@@ -87,6 +87,13 @@ pub struct ForecastParams {
     pub train_window: Option<usize>,
     /// Seed of every random choice (row and feature sampling of the trees).
     pub seed: u64,
+    /// The zone whose wall clock hourly series' calendar features (hour,
+    /// weekday, holidays) and written times follow, daylight saving
+    /// included; the periods stay UTC hours. `None`: UTC. Ignored for daily
+    /// and coarser series, whose periods are grouped into local dates
+    /// instead ([`PeriodGrouping::timezone`](super::PeriodGrouping::timezone)).
+    #[serde(default, with = "super::periods::zone_name")]
+    pub timezone: Option<vigie_core::zone::TimeZone>,
 }
 
 /// Boosting defaults for the global model: shallower, more regularised trees
@@ -127,6 +134,7 @@ impl Default for ForecastParams {
             past_only_covariates: Vec::new(),
             train_window: None,
             seed: 0,
+            timezone: None,
         }
     }
 }

@@ -8,8 +8,9 @@
 //! ([`PeriodGrouping::timezone`]), on the local day, week, month or quarter
 //! of that zone, each labelled by its local start as a time without a zone
 //! (the rows of 2024-03-05 in New York are the period `2024-03-05`, whatever
-//! their UTC dates). Local hours are not offered: daylight saving repeats and
-//! skips them, so hourly periods stay UTC hours. A period without rows
+//! their UTC dates). Hourly periods stay UTC hours, since daylight saving
+//! repeats and skips local ones; the zone then sets the wall clock of their
+//! calendar features and written times instead. A period without rows
 //! inside a series' span is a sum or a count of nothing, so `sum` and
 //! `count` fill it with 0 (and unknown covariates); the other aggregates
 //! leave it out, and the panel then reports the gap as for any table.
@@ -24,7 +25,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use vigie_core::zone::{TimeZone, UTC_HOURS_ONLY, local_seconds};
+use vigie_core::zone::{TimeZone, local_seconds};
 
 use super::calendar::{Frequency, Grid, MAX_ABS_TIME, period_start};
 use super::data::{Covariate, CovariateTable, SeriesTable};
@@ -106,7 +107,9 @@ pub struct PeriodGrouping {
     /// How a period's targets become one value.
     pub target: Aggregate,
     /// The zone whose local days, weeks, months or quarters the periods
-    /// are; `None`: UTC. Not for hourly periods ([`PeriodGrouping::check`]).
+    /// are; `None`: UTC. Hourly periods stay UTC hours (daylight saving
+    /// repeats and skips local ones): for them the zone is the wall clock of
+    /// the forecast's calendar and written times ([`ForecastParams::timezone`](super::ForecastParams::timezone)).
     /// Saved by its IANA name; models saved before it existed read `None`.
     #[serde(default, with = "zone_name")]
     pub timezone: Option<TimeZone>,
@@ -118,21 +121,16 @@ impl PeriodGrouping {
         PeriodGrouping { frequency, target, timezone: None }
     }
 
-    /// Refuses a time zone on hourly periods.
-    pub fn check(&self) -> Result<()> {
-        match self.timezone {
-            Some(zone) if self.frequency == Frequency::Hourly => {
-                Err(MlError::param("timezone", format!("{}: {UTC_HOURS_ONLY}", zone.name())))
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// The start of the period the instant `time` falls in, as
-    /// [`period_start`] gives it, of the local time in [`Self::timezone`].
+    /// [`period_start`] gives it, of the local time in [`Self::timezone`]
+    /// (hourly periods: the UTC hour).
     fn start(&self, time: f64) -> std::result::Result<f64, String> {
         let local = match self.timezone {
-            Some(zone) if time.is_finite() && time.abs() <= MAX_ABS_TIME => {
+            Some(zone)
+                if self.frequency != Frequency::Hourly
+                    && time.is_finite()
+                    && time.abs() <= MAX_ABS_TIME =>
+            {
                 let whole = time.floor();
                 local_seconds(zone, whole as i64)
                     .map(|seconds| seconds as f64 + (time - whole))
@@ -145,11 +143,11 @@ impl PeriodGrouping {
 }
 
 /// A zone saved by its IANA name.
-mod zone_name {
+pub(super) mod zone_name {
     use serde::{Deserialize, Deserializer, Serializer};
     use vigie_core::zone::{TimeZone, parse_time_zone};
 
-    pub(super) fn serialize<S: Serializer>(
+    pub(in crate::forecast) fn serialize<S: Serializer>(
         zone: &Option<TimeZone>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -159,7 +157,7 @@ mod zone_name {
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    pub(in crate::forecast) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<TimeZone>, D::Error> {
         Option::<String>::deserialize(deserializer)?

@@ -118,6 +118,59 @@ fn moving_holidays_fall_on_their_dates() {
 }
 
 #[test]
+fn hourly_calendars_follow_the_wall_clock_of_a_zone_across_daylight_saving() {
+    let new_york = vigie_core::zone::parse_time_zone("America/New_York").ok();
+    let first = parse_time("2024-03-09T00:00:00Z").expect("a time");
+    let utc = Grid::through(Frequency::Hourly, first);
+    let local = utc.in_zone(new_york);
+    let hour_and_day = |grid: &Grid, time: &str| {
+        let mut calendar = [0f32; 2];
+        grid.calendar_into(grid.period(parse_time(time).expect("a time")).unwrap(), &mut calendar);
+        calendar
+    };
+    // 14:00 UTC is 9 a.m. in New York on Saturday 9 March (UTC-5) and, once
+    // daylight saving starts on Sunday 10 March, 13:00 UTC is (UTC-4).
+    assert_eq!(hour_and_day(&local, "2024-03-09T14:00:00Z"), [9.0, 5.0]);
+    assert_eq!(hour_and_day(&local, "2024-03-11T13:00:00Z"), [9.0, 0.0]);
+    assert_eq!(hour_and_day(&utc, "2024-03-11T13:00:00Z"), [13.0, 0.0]);
+    // 03:00 UTC on Sunday is still Saturday evening in New York.
+    assert_eq!(hour_and_day(&local, "2024-03-10T03:00:00Z"), [22.0, 5.0]);
+    // Written times carry the wall clock and its offset: the hour daylight
+    // saving skips (02:00-02:59 local on 10 March) never appears, and each
+    // UTC hour has its own label.
+    let written: Vec<String> = ["2024-03-10T06:00:00Z", "2024-03-10T07:00:00Z"]
+        .iter()
+        .map(|t| local.format(parse_time(t).expect("a time")))
+        .collect();
+    assert_eq!(written, ["2024-03-10T01:00:00-05:00", "2024-03-10T03:00:00-04:00"]);
+    for text in &written {
+        let back = parse_time(text).expect("read back");
+        assert_eq!(local.format(back), *text);
+    }
+    assert_eq!(utc.format(parse_time("2024-03-10T07:00:00Z").unwrap()), "2024-03-10T07:00:00Z");
+    // Holidays by the local date: 03:30 UTC on 30 November is Black Friday evening in New York.
+    let mut holidays = [0f32; 2];
+    local.holidays_into(
+        local.period(parse_time("2024-11-30T03:00:00Z").unwrap()).unwrap(),
+        &mut holidays,
+    );
+    assert_eq!(holidays[1], 0.0);
+    utc.holidays_into(
+        utc.period(parse_time("2024-11-30T03:00:00Z").unwrap()).unwrap(),
+        &mut holidays,
+    );
+    assert_eq!(holidays[1], 1.0);
+    // Only hourly grids take a zone; a saved grid keeps it, an older one reads UTC.
+    assert_eq!(Grid::through(Frequency::Daily, first).in_zone(new_york).zone(), None);
+    let saved = serde_json::to_value(local).expect("saved");
+    assert_eq!(saved["zone"], "America/New_York");
+    assert_eq!(serde_json::from_value::<Grid>(saved.clone()).expect("read"), local);
+    let mut older = saved;
+    older.as_object_mut().expect("an object").remove("zone");
+    assert_eq!(serde_json::from_value::<Grid>(older).expect("read"), utc);
+}
+
+#[test]
 fn a_history_grown_in_steps_equals_one_built_at_once() {
     let values: Vec<f64> =
         (0..500).map(|t| 100.0 + (t % 7) as f64 * 3.0 + (t as f64 * 0.37).sin()).collect();
@@ -539,7 +592,7 @@ fn events_are_grouped_into_the_local_periods_of_a_time_zone() {
         (future.covariates[0].values.as_slice(), format_time(future.times[0])),
         (&[0.5][..], "2024-04-01".to_owned())
     );
-    // A zone saved in a model card is read back; hourly periods refuse one.
+    // A zone saved in a model card is read back.
     let saved = serde_json::to_string(&new_york(Frequency::Daily)).expect("saved");
     assert!(saved.contains("\"America/New_York\""), "{saved}");
     let read: PeriodGrouping = serde_json::from_str(&saved).expect("read");
@@ -547,13 +600,21 @@ fn events_are_grouped_into_the_local_periods_of_a_time_zone() {
     let older: PeriodGrouping =
         serde_json::from_str(r#"{"frequency":"daily","target":"sum"}"#).expect("read");
     assert_eq!(older.timezone, None);
-    let error = new_york(Frequency::Hourly).check().expect_err("refused").to_string();
-    assert!(
-        error.contains(
-            "hourly periods are UTC hours (daylight saving repeats and skips local hours)"
-        ),
-        "{error}"
-    );
+    // Hourly periods stay UTC hours, zone or not: the hour daylight saving
+    // repeats (01:00-01:59 twice in New York on 2024-11-03) is two periods.
+    let fall_back = SeriesTable {
+        series: vec!["a".into(); 3],
+        times: ["2024-11-03T05:10:00Z", "2024-11-03T05:50:00Z", "2024-11-03T06:20:00Z"]
+            .iter()
+            .map(|t| parse_time(t).expect("a time"))
+            .collect(),
+        values: vec![1.0, 2.0, 4.0],
+        covariates: Vec::new(),
+        row_numbers: Vec::new(),
+    };
+    let hourly = group_history(&fall_back, new_york(Frequency::Hourly)).expect("grouped");
+    assert_eq!(hourly.values, [3.0, 4.0]);
+    assert_eq!(format_time(hourly.times[0]), "2024-11-03T05:00:00Z");
 }
 
 #[test]
