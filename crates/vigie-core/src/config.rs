@@ -1201,8 +1201,9 @@ impl Config {
                 return Err(at.at(
                     timezone,
                     format!(
-                        "{}: says whose local periods `aggregate` groups rows into; write \
-                         aggregate too",
+                        "{}: says whose local periods `aggregate` groups rows into (for hourly \
+                         periods, whose clock they are read on); write aggregate too \
+                         (`aggregate = \"last\"` keeps rows that are already one per period)",
                         key("timezone")
                     ),
                 ));

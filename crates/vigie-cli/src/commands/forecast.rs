@@ -262,7 +262,9 @@ impl Request {
         let group = match (&self.aggregate, frequency) {
             (None, _) if timezone.is_some() => {
                 return Err(UsageError(
-                    "--timezone says whose local periods --aggregate groups rows into: give --aggregate too"
+                    "--timezone says whose local periods --aggregate groups rows into (for hourly \
+                     periods, whose clock they are read on): give --aggregate too; `--aggregate \
+                     last` keeps rows that are already one per period as they are"
                         .into(),
                 )
                 .into());
@@ -554,11 +556,11 @@ fn fit_and_register(
                 card.train_seconds
             )?;
             if let Some(group) = card.columns.group {
-                let zone = group.timezone.map_or("UTC", |zone| zone.name());
                 outln!(
-                    "Rows grouped into {} {} periods ({zone}) of the series (the target's {}, the covariates' mean)",
+                    "Rows grouped into {} {} periods ({}) of the series (the target's {}, the covariates' mean)",
                     tables.history.series.len(),
                     group.frequency,
+                    group.zone_label(),
                     group.target
                 )?;
             }

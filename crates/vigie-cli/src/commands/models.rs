@@ -426,10 +426,10 @@ fn show_forecast(
                 card.columns.covariates
             )?;
             if let Some(group) = card.columns.group {
-                let zone = group.timezone.map_or("UTC", |zone| zone.name());
                 outln!(
-                    "rows grouped into {} periods ({zone}) by {}",
+                    "rows grouped into {} periods ({}) by {}",
                     group.frequency,
+                    group.zone_label(),
                     group.target
                 )?;
             }

@@ -524,6 +524,11 @@ fn hourly_events_stay_utc_hours_and_forecast_on_the_local_clock_of_a_zone() {
     // The model says which clock it reads.
     let shown = project.json(&["models", "show", "ny", "--format", "json"]);
     assert!(shown.to_string().contains("America/New_York"), "{shown}");
+    let shown = project.ok(&["models", "show", "ny"]);
+    assert!(
+        shown.contains("rows grouped into hourly periods (UTC hours on America/New_York's clock)"),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -121,6 +121,19 @@ impl PeriodGrouping {
         PeriodGrouping { frequency, target, timezone: None }
     }
 
+    /// Whose periods these are, for summaries: `UTC`, the zone's local ones
+    /// (`America/Bogota`), or for hourly periods in a zone
+    /// `UTC hours on America/New_York's clock`.
+    pub fn zone_label(&self) -> String {
+        match self.timezone {
+            None => "UTC".to_owned(),
+            Some(zone) if self.frequency == Frequency::Hourly => {
+                format!("UTC hours on {}'s clock", zone.name())
+            }
+            Some(zone) => zone.name().to_owned(),
+        }
+    }
+
     /// The start of the period the instant `time` falls in, as
     /// [`period_start`] gives it, of the local time in [`Self::timezone`]
     /// (hourly periods: the UTC hour).
