@@ -231,6 +231,16 @@ pub fn format_period_time(time: f64, frequency: Frequency) -> String {
     }
 }
 
+/// The instant `time` (seconds since the epoch, UTC) on `zone`'s wall clock,
+/// daylight saving included; `None` when not finite or beyond the calendar.
+pub(crate) fn local_time(zone: TimeZone, time: f64) -> Option<f64> {
+    if !time.is_finite() || time.abs() > MAX_ABS_TIME {
+        return None;
+    }
+    let whole = time.floor();
+    local_seconds(zone, whole as i64).map(|seconds| seconds as f64 + (time - whole))
+}
+
 /// Which day of the month monthly and quarterly timestamps fall on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -295,21 +305,9 @@ impl Grid {
         Grid { zone, ..self }
     }
 
-    /// The zone of the hourly calendar, if any.
-    pub fn zone(&self) -> Option<TimeZone> {
-        self.zone
-    }
-
     /// `time` on the wall clock of the grid's zone (UTC without one).
     fn wall_clock(&self, time: f64) -> f64 {
-        match self.zone {
-            Some(zone) if time.is_finite() && time.abs() <= MAX_ABS_TIME => {
-                let whole = time.floor();
-                local_seconds(zone, whole as i64)
-                    .map_or(time, |seconds| seconds as f64 + (time - whole))
-            }
-            _ => time,
-        }
+        self.zone.and_then(|zone| local_time(zone, time)).unwrap_or(time)
     }
 
     /// A period's time as the forecast tables write it: [`format_period_time`],

@@ -240,11 +240,6 @@ impl ForecastModel {
         self.grid.format(time)
     }
 
-    /// The zone of the hourly calendar, when the model has one.
-    pub fn timezone(&self) -> Option<vigie_core::zone::TimeZone> {
-        self.grid.zone()
-    }
-
     /// The longest horizon the intervals were calibrated for.
     pub fn horizon(&self) -> usize {
         self.horizon

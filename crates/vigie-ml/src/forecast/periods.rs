@@ -25,9 +25,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use vigie_core::zone::{TimeZone, local_seconds};
+use vigie_core::zone::TimeZone;
 
-use super::calendar::{Frequency, Grid, MAX_ABS_TIME, period_start};
+use super::calendar::{Frequency, Grid, MAX_ABS_TIME, local_time, period_start};
 use super::data::{Covariate, CovariateTable, SeriesTable};
 use crate::error::{MlError, Result};
 
@@ -144,9 +144,7 @@ impl PeriodGrouping {
                     && time.is_finite()
                     && time.abs() <= MAX_ABS_TIME =>
             {
-                let whole = time.floor();
-                local_seconds(zone, whole as i64)
-                    .map(|seconds| seconds as f64 + (time - whole))
+                local_time(zone, time)
                     .ok_or_else(|| format!("time {time} s is not a time in range"))?
             }
             _ => time,

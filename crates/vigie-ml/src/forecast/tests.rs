@@ -161,7 +161,8 @@ fn hourly_calendars_follow_the_wall_clock_of_a_zone_across_daylight_saving() {
     );
     assert_eq!(holidays[1], 1.0);
     // Only hourly grids take a zone; a saved grid keeps it, an older one reads UTC.
-    assert_eq!(Grid::through(Frequency::Daily, first).in_zone(new_york).zone(), None);
+    let daily = Grid::through(Frequency::Daily, first);
+    assert_eq!(daily.in_zone(new_york), daily);
     let saved = serde_json::to_value(local).expect("saved");
     assert_eq!(saved["zone"], "America/New_York");
     assert_eq!(serde_json::from_value::<Grid>(saved.clone()).expect("read"), local);
