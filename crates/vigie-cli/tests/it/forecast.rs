@@ -518,6 +518,13 @@ fn hourly_events_stay_utc_hours_and_forecast_on_the_local_clock_of_a_zone() {
             .expect("a number")
     };
     assert!(at("12") > 3.0 * at("03"), "noon {} against 3 a.m. {}", at("12"), at("03"));
+    // The forecast route writes the same local times.
+    let server = crate::support::Server::start(&project, &[]);
+    let body = json!({"horizon": 2, "series": [{"shop": "uptown"}]}).to_string();
+    let (status, reply) = server.post("/v1/models/ny/forecast", &body);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["forecasts"][0]["at"], "2024-03-17T20:00:00-04:00", "{reply}");
+    assert_eq!(reply["forecasts"][1]["at"], "2024-03-17T21:00:00-04:00", "{reply}");
     // Without a zone the same hours are written in UTC.
     let utc_rows = forecast("utc");
     assert_eq!(utc_rows[0][1], "2024-03-18T00:00:00Z");
