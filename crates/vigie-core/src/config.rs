@@ -490,8 +490,9 @@ pub struct ModelSpec {
     #[serde(default)]
     pub aggregate: Option<Spanned<String>>,
     /// Forecast, with `aggregate`: the IANA time zone whose local days, weeks, months or
-    /// quarters the rows are grouped into (default UTC); hourly periods stay UTC hours
-    /// and the zone sets the wall clock of their calendar and written times.
+    /// quarters the rows are grouped into (default UTC). Hourly periods (with or without
+    /// `aggregate`) stay UTC hours and the zone sets the clock of their calendar and written
+    /// times.
     #[serde(default)]
     pub timezone: Option<Spanned<String>>,
     /// Forecast: the target cannot be negative; a negative value is an error naming its row.
@@ -1197,13 +1198,16 @@ impl Config {
             if let Err(error) = crate::zone::parse_time_zone(timezone.get_ref()) {
                 return Err(at.at(timezone, format!("{}: {error}", key("timezone"))));
             }
-            if model.aggregate.is_none() {
+            let hourly = model.frequency.as_ref().is_some_and(|f| {
+                let f = f.get_ref().trim();
+                f.eq_ignore_ascii_case("H") || f.eq_ignore_ascii_case("hourly")
+            });
+            if model.aggregate.is_none() && !hourly {
                 return Err(at.at(
                     timezone,
                     format!(
-                        "{}: says whose local periods `aggregate` groups rows into (for hourly \
-                         periods, whose clock they are read on); write aggregate too \
-                         (`aggregate = \"last\"` keeps rows that are already one per period)",
+                        "{}: says whose local periods `aggregate` groups rows into, or whose \
+                         clock hourly periods are read on; write aggregate, or frequency = \"H\"",
                         key("timezone")
                     ),
                 ));

@@ -260,11 +260,10 @@ impl Request {
             .transpose()
             .map_err(|e| UsageError(format!("--timezone: {e}")))?;
         let group = match (&self.aggregate, frequency) {
-            (None, _) if timezone.is_some() => {
+            (None, frequency) if timezone.is_some() && frequency != Some(Frequency::Hourly) => {
                 return Err(UsageError(
-                    "--timezone says whose local periods --aggregate groups rows into (for hourly \
-                     periods, whose clock they are read on): give --aggregate too; `--aggregate \
-                     last` keeps rows that are already one per period as they are"
+                    "--timezone says whose local periods --aggregate groups rows into, or whose \
+                     clock hourly periods are read on: give --aggregate, or --frequency H"
                         .into(),
                 )
                 .into());
@@ -529,7 +528,7 @@ fn fit_and_register(
             "rows": tables.history.series.len(),
             "rows_without_target": unused,
             "aggregate": card.columns.group.map(|g| g.target.name()),
-            "timezone": card.columns.group.and_then(|g| g.timezone).map(|zone| zone.name()),
+            "timezone": forecaster.timezone().map(|zone| zone.name()),
             "non_negative": card.columns.non_negative,
             "interval_level_power": model.interval_widths().level_power,
             "per_series": per_series_json(&forecaster),
@@ -555,14 +554,18 @@ fn fit_and_register(
                 model.horizon(),
                 card.train_seconds
             )?;
-            if let Some(group) = card.columns.group {
-                outln!(
+            match (card.columns.group, model.hourly_zone()) {
+                (Some(group), _) => outln!(
                     "Rows grouped into {} {} periods ({}) of the series (the target's {}, the covariates' mean)",
                     tables.history.series.len(),
                     group.frequency,
                     group.zone_label(),
                     group.target
-                )?;
+                )?,
+                (None, Some(zone)) => {
+                    outln!("Hourly periods read on {}'s clock (UTC hours)", zone.name())?
+                }
+                (None, None) => {}
             }
             if unused > 0 {
                 outln!("{unused} rows without a target were not used for training")?;
@@ -623,10 +626,7 @@ fn track(
         ("interval_level_power".to_owned(), model.interval_widths().level_power.to_string()),
         (
             "timezone".to_owned(),
-            card.columns
-                .group
-                .and_then(|g| g.timezone)
-                .map_or_else(String::new, |zone| zone.name().to_owned()),
+            forecaster.timezone().map_or_else(String::new, |zone| zone.name().to_owned()),
         ),
     ];
     if let Json::Object(gbdt) = serde_json::to_value(&forecast_params.gbdt)? {

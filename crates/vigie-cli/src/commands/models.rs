@@ -378,6 +378,7 @@ fn show_forecast(
             "horizon": model.horizon(),
             "frequency": model.frequency().code(),
             "columns": card.columns,
+            "timezone": forecaster.timezone().map(|zone| zone.name()),
             "past_only_covariates": card.past_only_covariates,
             "future_covariates": model.required_future_covariates(),
             "series": forecaster.keys.len(),
@@ -425,13 +426,15 @@ fn show_forecast(
                 card.columns.series,
                 card.columns.covariates
             )?;
-            if let Some(group) = card.columns.group {
-                outln!(
+            match (card.columns.group, forecaster.model.hourly_zone()) {
+                (Some(group), _) => outln!(
                     "rows grouped into {} periods ({}) by {}",
                     group.frequency,
                     group.zone_label(),
                     group.target
-                )?;
+                )?,
+                (None, Some(zone)) => outln!("hourly periods read on {}'s clock", zone.name())?,
+                (None, None) => {}
             }
             if card.columns.non_negative {
                 outln!("target non-negative: a negative value is refused")?;

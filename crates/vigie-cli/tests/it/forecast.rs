@@ -423,8 +423,8 @@ fn events_are_grouped_into_the_local_days_of_a_time_zone() {
 
 /// Hourly events of two shops over three weeks around the start of daylight
 /// saving in New York (2024-03-10), busiest from 9 a.m. to 6 p.m. local time;
-/// each hour's sales are two events, at 10 and 40 minutes past, in UTC.
-fn shop_hours() -> String {
+/// each hour's sales are events at `past` minutes past the hour, in UTC.
+fn shop_hours(past: &[i64]) -> String {
     // 2024-02-26T00:00:00Z in seconds; New York moves from UTC-5 to UTC-4 at
     // 2024-03-10T07:00:00Z.
     let (first, change) = (1_708_905_600_i64, 1_710_054_000_i64);
@@ -436,7 +436,7 @@ fn shop_hours() -> String {
             let local_hour = (start / 3_600 + offset).rem_euclid(24);
             let busy = if (9..18).contains(&local_hour) { 40.0 } else { 4.0 };
             let scale = if shop == "uptown" { 1.0 } else { 2.5 };
-            for minutes in [10, 40] {
+            for &minutes in past {
                 let time = start + minutes * 60;
                 let (days, seconds) = (time.div_euclid(86_400), time.rem_euclid(86_400));
                 let wobble = ((hour * 37 + minutes) % 7) as f64;
@@ -446,7 +446,7 @@ fn shop_hours() -> String {
                     date(days),
                     seconds / 3_600,
                     seconds / 60 % 60,
-                    scale * busy / 2.0 + wobble
+                    scale * busy / past.len() as f64 + wobble
                 )
                 .expect("write to a string");
             }
@@ -459,14 +459,13 @@ fn shop_hours() -> String {
 fn hourly_events_stay_utc_hours_and_forecast_on_the_local_clock_of_a_zone() {
     let project = Project::new();
     let path = project.path("shops.csv");
-    std::fs::write(&path, shop_hours()).unwrap();
-    let train = |name: &str, zone: Option<&str>| {
-        let mut args = vec![
+    std::fs::write(&path, shop_hours(&[10, 40])).unwrap();
+    // `vigie train` of three weeks of hourly shop sales in `data`, with `extra` arguments.
+    let train_args = |data: &std::path::Path, name: &str, extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
             "train",
             "--task",
             "forecast",
-            "--data",
-            path.to_str().unwrap(),
             "--time",
             "at",
             "--target",
@@ -477,17 +476,23 @@ fn hourly_events_stay_utc_hours_and_forecast_on_the_local_clock_of_a_zone() {
             "24",
             "--frequency",
             "H",
-            "--aggregate",
-            "sum",
-            "--name",
-            name,
-            "--format",
-            "json",
             "--seed",
             "3",
-        ];
-        args.extend(zone.map(|zone| ["--timezone", zone]).into_iter().flatten());
-        project.json(&args)
+            "--name",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.push(name.to_owned());
+        args.extend(["--data".to_owned(), data.to_str().unwrap().to_owned()]);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    let train = |name: &str, zone: Option<&str>| {
+        let mut extra = vec!["--aggregate", "sum", "--format", "json"];
+        extra.extend(zone.map(|zone| ["--timezone", zone]).into_iter().flatten());
+        let args = train_args(&path, name, &extra);
+        project.json(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let local = train("ny", Some("America/New_York"));
     assert_eq!(local["timezone"], "America/New_York", "{local}");
@@ -530,12 +535,30 @@ fn hourly_events_stay_utc_hours_and_forecast_on_the_local_clock_of_a_zone() {
     assert_eq!(utc_rows[0][1], "2024-03-18T00:00:00Z");
     // The model says which clock it reads.
     let shown = project.json(&["models", "show", "ny", "--format", "json"]);
-    assert!(shown.to_string().contains("America/New_York"), "{shown}");
+    assert_eq!(shown["timezone"], "America/New_York", "{shown}");
     let shown = project.ok(&["models", "show", "ny"]);
     assert!(
         shown.contains("rows grouped into hourly periods (UTC hours on America/New_York's clock)"),
         "{shown}"
     );
+
+    // Rows already one per hour need no grouping for the same clock.
+    let hourly = project.path("hourly.csv");
+    std::fs::write(&hourly, shop_hours(&[0])).unwrap();
+    let args = train_args(&hourly, "rows", &["--timezone", "America/New_York"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let text = project.ok(&args);
+    assert!(text.contains("Hourly periods read on America/New_York's clock (UTC hours)"), "{text}");
+    let rows = forecast("rows");
+    assert_eq!(rows[0][1], "2024-03-17T20:00:00-04:00");
+    let shown = project.json(&["models", "show", "rows", "--format", "json"]);
+    assert_eq!(shown["timezone"], "America/New_York", "{shown}");
+    let shown = project.ok(&["models", "show", "rows"]);
+    assert!(shown.contains("hourly periods read on America/New_York's clock"), "{shown}");
+    // Daily rows without grouping have no clock to read: refused.
+    let daily: Vec<&str> = args.iter().map(|&a| if a == "H" { "D" } else { a }).collect();
+    let error = project.fails(&daily, 2);
+    assert!(error.contains("give --aggregate, or --frequency H"), "{error}");
 }
 
 #[test]

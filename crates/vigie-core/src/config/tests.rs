@@ -219,6 +219,13 @@ fn forecast_models_take_their_history_from_a_source_or_a_view() {
     );
     assert_eq!(by_store.covariates, ["revenue_7d"]);
 
+    // An hourly model takes a zone without grouping: the clock its hours are read on.
+    let hourly =
+        FORECASTS.replace("frequency = \"D\"", "frequency = \"H\"\ntimezone = \"Europe/Paris\"");
+    let config = Config::parse(&hourly, "vigie.toml").expect("valid");
+    let by_line = config.models["by_line"].forecast().expect("a forecast model");
+    assert_eq!(by_line.timezone.as_deref(), Some("Europe/Paris"));
+
     let tabular = Config::parse(PROJECT, "vigie.toml").expect("valid");
     assert_eq!(tabular.models["fraud"].task(), ModelTask::Auto);
     assert_eq!(tabular.models["fraud"].forecast(), None);

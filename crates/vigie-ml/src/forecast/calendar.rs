@@ -305,6 +305,11 @@ impl Grid {
         Grid { zone, ..self }
     }
 
+    /// The zone of the hourly calendar, if any.
+    pub fn zone(&self) -> Option<TimeZone> {
+        self.zone
+    }
+
     /// `time` on the wall clock of the grid's zone (UTC without one).
     fn wall_clock(&self, time: f64) -> f64 {
         self.zone.and_then(|zone| local_time(zone, time)).unwrap_or(time)

@@ -66,6 +66,12 @@ pub struct NewerRows {
 }
 
 impl Forecaster {
+    /// The time zone the model was given: whose local periods its rows were
+    /// grouped into, or whose clock its hourly periods are read on.
+    pub fn timezone(&self) -> Option<vigie_core::zone::TimeZone> {
+        self.card.columns.group.and_then(|g| g.timezone).or(self.model.hourly_zone())
+    }
+
     /// Splits a table of the training columns into newer history and future
     /// covariates. The target column may be left out (future rows only), and so
     /// may covariates the rows do not give; rows the model already knows are skipped.

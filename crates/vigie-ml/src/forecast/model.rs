@@ -240,6 +240,11 @@ impl ForecastModel {
         self.grid.format(time)
     }
 
+    /// The zone whose clock an hourly model reads its periods on, if any.
+    pub fn hourly_zone(&self) -> Option<vigie_core::zone::TimeZone> {
+        self.grid.zone()
+    }
+
     /// The longest horizon the intervals were calibrated for.
     pub fn horizon(&self) -> usize {
         self.horizon
