@@ -533,7 +533,7 @@ pub struct RouteArgs {
     after_help = "Forecasting: vigie train --task forecast --data FILE --time COLUMN --target COLUMN \
 [--series COL,COL] --horizon H [--frequency auto|H|D|W|M|Q] [--covariates COL,...] \
 [--future-covariates COL,...] [--backtest-windows N] [--strategies NAME,...] [--train-window N|all] \
-[--aggregate sum|mean|last|min|max|count [--timezone ZONE]] [--non-negative]. The rolling-origin backtest picks the strategy \
+[--aggregate sum|mean|last|min|max|count] [--timezone ZONE] [--non-negative]. The rolling-origin backtest picks the strategy \
 (global gradient-boosted trees, ETS, seasonal naive) and calibrates 80% and 95% intervals."
 )]
 pub struct TrainArgs {
