@@ -218,6 +218,12 @@ fn season_position(period: i64, m: usize) -> usize {
     period.rem_euclid(m.max(1) as i64) as usize
 }
 
+/// The season position after `position`, of `m`.
+#[inline(always)]
+fn next_position(position: usize, m: usize) -> usize {
+    if position + 1 == m { 0 } else { position + 1 }
+}
+
 /// One filter step at season `position` with observation `value`; returns
 /// the one-step error, or `None` if the multiplicative state left its domain.
 #[inline(always)]
@@ -271,10 +277,7 @@ fn filter(run: &Run<'_>, smoothing: &Smoothing, shift: &InitialShift) -> Option<
     for &value in values {
         let error = step(&mut state, smoothing, season, position, value)?;
         sse += error * error;
-        position += 1;
-        if position == m {
-            position = 0;
-        }
+        position = next_position(position, m);
     }
     sse.is_finite().then_some((sse, state))
 }
@@ -299,8 +302,7 @@ fn sse(run: &Run<'_>, smoothing: &Smoothing, shift: &InitialShift) -> f64 {
         return f64::INFINITY;
     }
     let gain = alpha + phi * beta;
-    let keep = 1.0 - gain;
-    let phi_squared = phi * phi;
+    let trend = TrendStep { keep: 1.0 - gain, gain, phi, phi_squared: phi * phi, beta };
     let mut b = level + phi * slope;
     let mut total = 0.0;
     let mut position = season_position(start, m);
@@ -309,9 +311,7 @@ fn sse(run: &Run<'_>, smoothing: &Smoothing, shift: &InitialShift) -> f64 {
             for &y in values {
                 let error = y - b;
                 total += error * error;
-                let next_slope = phi * slope + beta * error;
-                b = keep * b + (gain * y + phi_squared * slope);
-                slope = next_slope;
+                trend.advance(&mut b, &mut slope, y, error);
             }
         }
         SeasonKind::Additive => {
@@ -321,13 +321,8 @@ fn sse(run: &Run<'_>, smoothing: &Smoothing, shift: &InitialShift) -> f64 {
                 let error = adjusted - b;
                 total += error * error;
                 seasonal[position] = s + gamma * error;
-                let next_slope = phi * slope + beta * error;
-                b = keep * b + (gain * adjusted + phi_squared * slope);
-                slope = next_slope;
-                position += 1;
-                if position == m {
-                    position = 0;
-                }
+                trend.advance(&mut b, &mut slope, adjusted, error);
+                position = next_position(position, m);
             }
         }
         SeasonKind::Multiplicative => {
@@ -342,17 +337,33 @@ fn sse(run: &Run<'_>, smoothing: &Smoothing, shift: &InitialShift) -> f64 {
                 let error = relative * s;
                 total += error * error;
                 seasonal[position] = s + gamma * error / b;
-                let next_slope = phi * slope + beta * relative;
-                b = keep * b + (gain * adjusted + phi_squared * slope);
-                slope = next_slope;
-                position += 1;
-                if position == m {
-                    position = 0;
-                }
+                trend.advance(&mut b, &mut slope, adjusted, relative);
+                position = next_position(position, m);
             }
         }
     }
     if total.is_finite() { total } else { f64::INFINITY }
+}
+
+/// [`sse`]'s update of `b` (level plus damped slope) and the slope, the same
+/// for every season form: `b' = keep b + gain y' + φ² slope` and
+/// `slope' = φ slope + β e`, where `y'` is the value without its season and
+/// `e` the error the slope takes.
+struct TrendStep {
+    keep: f64,
+    gain: f64,
+    phi: f64,
+    phi_squared: f64,
+    beta: f64,
+}
+
+impl TrendStep {
+    #[inline(always)]
+    fn advance(&self, b: &mut f64, slope: &mut f64, adjusted: f64, slope_error: f64) {
+        let next_slope = self.phi * *slope + self.beta * slope_error;
+        *b = self.keep * *b + (self.gain * adjusted + self.phi_squared * *slope);
+        *slope = next_slope;
+    }
 }
 
 /// Relative tolerance on the simplex's spread of objective values at which
