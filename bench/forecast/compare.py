@@ -41,7 +41,12 @@ computed here on the held-out periods:
   this process on frames already loaded. Vigie: the two processes, CSV
   reading included.
 
-Prints one Markdown table and writes bench/out/forecast.json. Timings live
+One held-out window per data set says little: bikeshare's is a single
+Tuesday and Wednesday. So every method also runs on bikeshare cut at 15 more
+points of 2011, 19 days apart (`--cutoffs N`; scores only, means over the
+cut-offs in a second table).
+
+Prints the Markdown tables and writes bench/out/forecast.json. Timings live
 here, never in tests.
 """
 
@@ -199,7 +204,11 @@ def revenue(series: int, days: int, seed: int) -> Dataset:
              "min_child_samples": 20})
 
 
-def bikeshare() -> Dataset:
+BIKESHARE_END = pd.Timestamp("2011-11-30 23:00")
+
+
+def bikeshare(end: pd.Timestamp = BIKESHARE_END) -> Dataset:
+    """The two rider series over the 12 weeks + 48 hours ending at `end`."""
     raw = pd.read_csv(site_file("ISLP", "data", "Bikeshare.csv"))
     raw["time"] = (pd.Timestamp("2011-01-01") + pd.to_timedelta(raw["day"] - 1, unit="D")
                    + pd.to_timedelta(raw["hr"].astype(int), unit="h"))
@@ -215,7 +224,6 @@ def bikeshare() -> Dataset:
     covariates = ["temp", "hum", "windspeed", "weather", "workingday", "holiday"]
     raw[covariates] = raw[covariates].ffill()
     horizon, history_hours = 48, 12 * 7 * 24
-    end = pd.Timestamp("2011-11-30 23:00")
     raw = raw.loc[end - pd.Timedelta(hours=history_hours + horizon - 1):end]
     raw.index.name = "time"
     frame = (raw.reset_index()
@@ -224,7 +232,7 @@ def bikeshare() -> Dataset:
              [["rider", "time", "count"] + covariates]
              .sort_values(["rider", "time"]).reset_index(drop=True))
     return Dataset(
-        key="bikeshare",
+        key="bikeshare" if end == BIKESHARE_END else f"bikeshare_{end:%Y%m%d}",
         description=f"bikeshare: ISLP Bikeshare, casual and registered riders, hourly, "
                     f"{raw.index.min():%Y-%m-%d} to {end:%Y-%m-%d %H:%M} ({missing} of the "
                     f"year's hours filled with 0)",
@@ -667,6 +675,97 @@ def markdown_table(report: dict) -> str:
     return text
 
 
+# ---------------------------------------------------------------------------
+# Bikeshare at more cut-offs
+# ---------------------------------------------------------------------------
+
+# The fixed cut-off holds out 48 hours; one Tuesday and Wednesday say little
+# about how methods compare on hourly data. Bikeshare covers 2011, so it can
+# be cut at many points: every 19 days (so the held-out days fall on every
+# weekday in turn), the last cut-off's held-out hours ending 2011-12-27.
+CUTOFF_SPACING_DAYS = 19
+LAST_CUTOFF_END = pd.Timestamp("2011-12-27 23:00")
+# The earliest end that leaves 12 weeks + 48 hours after the file's first hour.
+BIKESHARE_FIRST_END = pd.Timestamp("2011-01-01 00:00") + pd.Timedelta(hours=12 * 7 * 24 + 48 - 1)
+
+
+def cutoff_ends(count: int) -> list[pd.Timestamp]:
+    step = pd.Timedelta(days=CUTOFF_SPACING_DAYS)
+    return [LAST_CUTOFF_END - k * step for k in range(count - 1, -1, -1)]
+
+
+def run_cutoffs(binary: Path | None, count: int, seed: int, keep: bool) -> dict:
+    """Every method on bikeshare cut at `count` more points (Vigie unless
+    `binary` is None). Scores only: the methods run one after the other
+    without waiting for an idle machine, so the times are not reported."""
+    global IDLE_WAIT
+    saved_wait, IDLE_WAIT = IDLE_WAIT, 0.0
+    methods = ([VIGIE] if binary else []) + PEERS
+    cutoffs = []
+    try:
+        for end in cutoff_ends(count):
+            data = bikeshare(end)
+            data.split()
+            print(f"bikeshare cut-offs: held-out hours ending {end:%Y-%m-%d %H:%M}...",
+                  file=sys.stderr, flush=True)
+            rows = ([run_vigie(binary, data, seed, keep)] if binary else [])
+            rows += [run_peer(name, data, seed) for name in PEERS]
+            add_ratios(rows)
+            cutoffs.append({
+                "held_out_end": f"{end:%Y-%m-%d %H:%M}",
+                "held_out_start": f"{data.test['ds'].min():%Y-%m-%d %H:%M}",
+                "results": [{k: r.get(k) for k in ("method", "mase", "smape", "coverage80",
+                                                   "coverage95", "msis95", "mase_vs_best_peer",
+                                                   "error")}
+                            | ({"strategy": (r.get("train_output") or {}).get("strategy")}
+                               if r["method"] == VIGIE else {})
+                            for r in rows],
+            })
+    finally:
+        IDLE_WAIT = saved_wait
+    summary = {}
+    for method in methods:
+        scored = [next(r for r in c["results"] if r["method"] == method) for c in cutoffs]
+        ok = [r for r in scored if r.get("mase") is not None and not r.get("error")]
+        best = sum(1 for c in cutoffs
+                   if min((r for r in c["results"] if r.get("mase") is not None),
+                          key=lambda r: r["mase"])["method"] == method)
+        def mean(key):
+            values = [r[key] for r in ok if r.get(key) is not None]
+            return float(np.mean(values)) if values else None
+        summary[method] = {
+            "scored": len(ok), "failed": len(scored) - len(ok), "best_at": best,
+            "mase": mean("mase"), "smape": mean("smape"),
+            "coverage80": mean("coverage80"), "coverage95": mean("coverage95"),
+            "msis95": mean("msis95"),
+        }
+    for method, entry in summary.items():
+        # Geometric mean over cut-offs of the method's MASE over each cut-off's best peer.
+        ratios = [r["mase_vs_best_peer"] for c in cutoffs for r in c["results"]
+                  if r["method"] == method and r.get("mase_vs_best_peer")]
+        entry["mase_vs_best_peer_geomean"] = (float(np.exp(np.mean(np.log(ratios))))
+                                              if ratios else None)
+    return {"spacing_days": CUTOFF_SPACING_DAYS, "cutoffs": cutoffs, "summary": summary}
+
+
+def cutoffs_table(sweep: dict) -> str:
+    n = len(sweep["cutoffs"])
+    first, last = sweep["cutoffs"][0]["held_out_start"], sweep["cutoffs"][-1]["held_out_end"]
+    lines = [f"Bikeshare at {n} more cut-offs, {sweep['spacing_days']} days apart (held-out "
+             f"hours from {first} to {last}); means over cut-offs:\n",
+             "| method | MASE | sMAPE % | 80% cov. | 95% cov. | MSIS 95% "
+             "| MASE ÷ best peer (geometric mean) | lowest MASE at |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for method, e in sweep["summary"].items():
+        failed = f" ({e['failed']} failed)" if e["failed"] else ""
+        lines.append(
+            f"| {method}{failed} | {fmt(e['mase'])} | {fmt(e['smape'], 1)} "
+            f"| {fmt(e['coverage80'], pct=True)} | {fmt(e['coverage95'], pct=True)} "
+            f"| {fmt(e['msis95'], 2)} | {fmt_ratio(e['mase_vs_best_peer_geomean'])} "
+            f"| {e['best_at']} of {n} |")
+    return "\n".join(lines)
+
+
 def environment(binary: Path, wheel: Path | None, peers_only: bool) -> dict:
     def git(*args):
         try:
@@ -764,6 +863,10 @@ def main() -> None:
                         help="take the peers' rows from this earlier report (a copy of "
                              "bench/out/forecast.json) instead of running them; only data "
                              "sets of the same size and seed are taken, the others run")
+    parser.add_argument("--cutoffs", type=int, default=15, metavar="N",
+                        help="also run every method on bikeshare cut at N more points, "
+                             f"{CUTOFF_SPACING_DAYS} days apart (scores only; default 15, "
+                             "0 to skip)")
     parser.add_argument("--keep", action="store_true",
                         help="keep Vigie's temporary projects (their paths go to the JSON)")
     args = parser.parse_args()
@@ -777,6 +880,9 @@ def main() -> None:
     unknown = set(wanted) - {"revenue", "bikeshare", "airline", "shampoo"}
     if unknown:
         raise SystemExit(f"unknown data set(s): {sorted(unknown)}")
+    most = int((LAST_CUTOFF_END - BIKESHARE_FIRST_END) / pd.Timedelta(days=CUTOFF_SPACING_DAYS)) + 1
+    if not 0 <= args.cutoffs <= most:
+        raise SystemExit(f"--cutoffs {args.cutoffs}: Bikeshare's year holds 0 to {most}")
     wheel = find_wheel(args.sktime_wheel)
     if {"airline", "shampoo"} & set(wanted) and wheel is None:
         raise SystemExit("no sktime wheel: run bench/forecast/run.sh, or pass --sktime-wheel")
@@ -796,7 +902,7 @@ def main() -> None:
     report = {"environment": env, "settings": {
         "seed": args.seed, "levels": LEVELS, "threads": THREADS,
         "revenue_series": args.series, "revenue_days": args.days,
-        "wait_idle_seconds": args.wait_idle,
+        "wait_idle_seconds": args.wait_idle, "bikeshare_cutoffs": args.cutoffs,
         "peers_only": args.peers_only, "vigie_train_args": EXTRA_TRAIN_ARGS,
         "peers_from": str(args.peers_from) if args.peers_from else None,
     }, "datasets": {}}
@@ -838,7 +944,12 @@ def main() -> None:
         }
         print(f"{key}: done", file=sys.stderr, flush=True)
 
+    if args.cutoffs > 0 and "bikeshare" in wanted:
+        report["bikeshare_cutoffs"] = run_cutoffs(None if args.peers_only else binary,
+                                                  args.cutoffs, args.seed, args.keep)
     print(markdown_table(report))
+    if "bikeshare_cutoffs" in report:
+        print("\n" + cutoffs_table(report["bikeshare_cutoffs"]))
     print("\nData sets:\n")
     for key, entry in report["datasets"].items():
         print(f"- {entry['description']}; {entry['series']} series, H = {entry['horizon']}, "

@@ -65,6 +65,12 @@ pub(crate) struct FeatureSpec {
     /// before read `true`.
     #[serde(default = "day_of_year_by_default")]
     pub day_of_year: bool,
+    /// When not 0, the mean of the values one, two, ... this many seasons
+    /// before the target period is a feature: for hourly series, the same
+    /// hour on each of the last seven days, the daily profile smoothed over
+    /// a week. Models saved before it existed read 0.
+    #[serde(default)]
+    pub seasonal_mean: usize,
 }
 
 /// What a model saved before `FeatureSpec::day_of_year` existed used.
@@ -100,7 +106,10 @@ impl FeatureSpec {
         let longest_lag = self.lags.iter().copied().max().unwrap_or(0);
         let longest_window = self.windows.iter().copied().max().unwrap_or(0);
         let year_ago = if self.year_ago > 0 { self.year_ago + self.season / 2 } else { 0 };
-        longest_lag.max(longest_window).max(self.season).max(year_ago)
+        longest_lag
+            .max(longest_window)
+            .max(self.season.saturating_mul(self.seasonal_mean))
+            .max(year_ago)
     }
 
     /// Number of feature columns.
@@ -108,6 +117,7 @@ impl FeatureSpec {
         self.lags.len()
             + self.windows.len()
             + usize::from(self.year_ago > 0)
+            + usize::from(self.seasonal_mean > 0)
             + 3
             + self.calendar_names().count()
             + if self.holidays { Grid::HOLIDAY_NAMES.len() } else { 0 }
@@ -122,6 +132,9 @@ impl FeatureSpec {
         names.extend(self.windows.iter().map(|w| format!("rolling_mean_{w}")));
         if self.year_ago > 0 {
             names.push(format!("year_ago_mean_{}", self.season));
+        }
+        if self.seasonal_mean > 0 {
+            names.push(format!("seasonal_mean_{}", self.seasonal_mean));
         }
         names.push(format!("rolling_std_{}", self.season));
         names.push("history_mean".into());
@@ -188,6 +201,14 @@ impl FeatureSpec {
             } else {
                 f32::NAN
             });
+        }
+        if self.seasonal_mean > 0 {
+            // Over the seasons there are values for (none: unknown).
+            let season = self.season.max(1);
+            let (sum, count) = (1..=self.seasonal_mean)
+                .map_while(|k| n.checked_sub(k * season))
+                .fold((0.0, 0usize), |(sum, count), at| (sum + recent[at], count + 1));
+            put(if count == 0 { f32::NAN } else { ratio(sum / count as f64) });
         }
         let last_season = &recent[n.saturating_sub(self.season)..];
         put(if last_season.len() >= 2 {

@@ -92,9 +92,18 @@ fn prepare(
         holidays: spans_a_year(&panel),
         year_ago: if panel.grid.frequency == Frequency::Daily { 364 } else { 0 },
         day_of_year: false,
+        seasonal_mean: if panel.grid.frequency == Frequency::Hourly { SAME_HOUR_DAYS } else { 0 },
     };
     Ok((panel, checked, spec))
 }
+
+/// Days of the same hour whose mean is a feature of hourly series
+/// ([`FeatureSpec::seasonal_mean`]), as mlforecast's usual hourly setup (a
+/// rolling mean of 7 over lag 24). Over Bikeshare cut at 15 points of 2011
+/// it lowered the held-out MASE from 0.864 to 0.785 (2 seeds); daily series
+/// already have the same weekday's lags 7 to 28, and on the benchmark's
+/// revenue series a 4-week mean of them did not help (0.686 against 0.691).
+const SAME_HOUR_DAYS: usize = 7;
 
 /// Periods from the earliest start of a series to the latest end.
 fn covered(panel: &Panel) -> usize {

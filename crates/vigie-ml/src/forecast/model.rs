@@ -149,10 +149,11 @@ impl TryFrom<GlobalModel> for CheckedGlobal {
         let mut lookbacks = std::iter::once(&spec.season).chain(&spec.lags).chain(&spec.windows);
         if lookbacks.any(|&periods| periods == 0 || periods > MAX_LOOKBACK)
             || spec.year_ago > MAX_LOOKBACK
+            || spec.season.saturating_mul(spec.seasonal_mean) > MAX_LOOKBACK
         {
             return Err(MlError::Corrupted(format!(
-                "forecast model: the global model's season, lags, windows or year ago are not \
-                 between 1 and {MAX_LOOKBACK} periods"
+                "forecast model: the global model's season, lags, windows, year ago or seasonal \
+                 mean are not between 1 and {MAX_LOOKBACK} periods"
             )));
         }
         if model.trees.n_features != model.spec.n_features() {

@@ -206,6 +206,7 @@ fn feature_rows_are_ratios_to_the_last_season() {
         holidays: false,
         year_ago: 0,
         day_of_year: true,
+        seasonal_mean: 4,
     };
     let grid = Grid::through(Frequency::Daily, 0.0);
     let recent: Vec<f64> = (1..=20).map(f64::from).collect();
@@ -226,6 +227,7 @@ fn feature_rows_are_ratios_to_the_last_season() {
             "lag_7",
             "lag_30",
             "rolling_mean_14",
+            "seasonal_mean_4",
             "rolling_std_7",
             "history_mean",
             "history_std",
@@ -241,12 +243,14 @@ fn feature_rows_are_ratios_to_the_last_season() {
     assert_eq!(row[1], (14.0 / 17.0) as f32);
     assert!(row[2].is_nan(), "lag 30 is before the first value");
     assert_eq!(row[3], (13.5 / 17.0) as f32);
+    // The values one and two seasons back (14 and 7); three and four are before the first.
+    assert_eq!(row[4], (10.5 / 17.0) as f32);
     // Population standard deviation of 14..=20 is 2.
-    assert_eq!(row[4], (2.0 / 17.0) as f32);
-    assert_eq!(row[5], (10.5 / 17.0) as f32);
+    assert_eq!(row[5], (2.0 / 17.0) as f32);
+    assert_eq!(row[6], (10.5 / 17.0) as f32);
     // 1970-01-21 was a Wednesday.
-    assert_eq!(&row[7..11], [2.0, 21.0, 1.0, 20.0]);
-    assert_eq!(&row[11..], [1.0, 0.5]);
+    assert_eq!(&row[8..12], [2.0, 21.0, 1.0, 20.0]);
+    assert_eq!(&row[12..], [1.0, 0.5]);
     // Scaling the history scales nothing in the row.
     let big: Vec<f64> = recent.iter().map(|v| v * 1000.0).collect();
     let mut big_summary = Summary::new();

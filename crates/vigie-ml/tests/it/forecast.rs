@@ -425,11 +425,23 @@ fn a_series_times_1000_gets_forecasts_times_1000() {
     assert!((big["mae"] - 1000.0 * small["mae"]).abs() < 1e-9 * big["mae"], "{big:?} vs {small:?}");
 }
 
-/// A small panel with a past-only covariate for the leakage property.
-fn leakage_fixture() -> &'static (Revenue, ForecastParams, forecast::Backtest) {
-    static FIXTURE: OnceLock<(Revenue, ForecastParams, forecast::Backtest)> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let revenue = revenue(6, 400, 3, true);
+/// A small panel with a past-only covariate for the leakage property, its
+/// backtest, and the seconds between two periods: daily, or the same values
+/// one hour apart (hourly series have their own features: lags of a week,
+/// the mean of the same hour over the last seven days).
+type LeakageFixture = (Revenue, ForecastParams, forecast::Backtest, f64);
+
+fn leakage_fixture(hourly: bool) -> &'static LeakageFixture {
+    static DAILY: OnceLock<LeakageFixture> = OnceLock::new();
+    static HOURLY: OnceLock<LeakageFixture> = OnceLock::new();
+    (if hourly { &HOURLY } else { &DAILY }).get_or_init(|| {
+        let mut revenue = revenue(6, 400, 3, true);
+        let period = if hourly { 3_600.0 } else { DAY };
+        if hourly {
+            for time in &mut revenue.table.times {
+                *time = START_DAY * DAY + (*time - START_DAY * DAY) / DAY * period;
+            }
+        }
         let params = ForecastParams {
             backtest_windows: Some(3),
             past_only_covariates: vec!["footfall".into()],
@@ -437,25 +449,28 @@ fn leakage_fixture() -> &'static (Revenue, ForecastParams, forecast::Backtest) {
             ..ForecastParams::new(14)
         };
         let backtest = forecast::backtest(&revenue.table, &params).expect("the fixture backtests");
-        (revenue, params, backtest)
+        assert_eq!(backtest.frequency, if hourly { Frequency::Hourly } else { Frequency::Daily });
+        (revenue, params, backtest, period)
     })
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
 
     /// Changing any target or past-only covariate after an origin, or a
     /// future-known covariate after the origin's horizon, leaves every
-    /// forecast made at or before that origin unchanged, training included.
+    /// forecast made at or before that origin unchanged, training included,
+    /// for daily and hourly series.
     #[test]
     fn values_after_an_origin_do_not_change_its_forecasts(
+        hourly in any::<bool>(),
         window in 0usize..3,
         seed in any::<u64>(),
         share in 0.05f64..1.0,
     ) {
-        let (revenue, params, base) = leakage_fixture();
+        let (revenue, params, base, period) = leakage_fixture(hourly);
         let origin = base.windows[window].origin;
-        let horizon_end = origin + params.horizon as f64 * DAY;
+        let horizon_end = origin + params.horizon as f64 * period;
         let mut table = revenue.table.clone();
         let mut rng = Rng::new(seed);
         let mut changed = 0;
@@ -489,7 +504,7 @@ proptest! {
 /// Both agree on the first window and on everything that is not fitted.
 #[test]
 fn the_backtest_fits_at_the_first_origin_unless_asked_to_refit() {
-    let (revenue, params, once) = leakage_fixture();
+    let (revenue, params, once, _) = leakage_fixture(false);
     let refit_params = ForecastParams { backtest_refit: true, ..params.clone() };
     let refit = forecast::backtest(&revenue.table, &refit_params).expect("backtests");
     assert_eq!(once.windows.len(), 3);
