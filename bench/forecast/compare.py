@@ -99,6 +99,8 @@ PEERS = ["SeasonalNaive", "AutoETS", "AutoTheta", LGBM]
 # go quiet (--wait-idle); a method that ran on a busy machine is marked †.
 IDLE_WAIT = 0.0
 BUSY_LIMIT = 0.15
+# Whether the methods being run are timed (not on bikeshare's extra cut-offs).
+TIMED = True
 # Seconds one Vigie command may run before it counts as failed (--vigie-timeout).
 VIGIE_TIMEOUT = 1800.0
 # Arguments added to every `vigie train` (--vigie-train-arg).
@@ -350,7 +352,10 @@ def cpu_busy(interval: float = 1.0) -> float | None:
 
 def settle(what: str) -> float | None:
     """Waits up to IDLE_WAIT seconds for an idle machine; returns the busy
-    fraction seen just before `what` runs."""
+    fraction seen just before `what` runs (None when timings are not
+    reported: the cut-off runs)."""
+    if not TIMED:
+        return None
     busy = cpu_busy()
     deadline = time.monotonic() + IDLE_WAIT
     while busy is not None and busy > BUSY_LIMIT and time.monotonic() < deadline:
@@ -698,8 +703,8 @@ def run_cutoffs(binary: Path | None, count: int, seed: int, keep: bool) -> dict:
     """Every method on bikeshare cut at `count` more points (Vigie unless
     `binary` is None). Scores only: the methods run one after the other
     without waiting for an idle machine, so the times are not reported."""
-    global IDLE_WAIT
-    saved_wait, IDLE_WAIT = IDLE_WAIT, 0.0
+    global TIMED
+    TIMED = False
     methods = ([VIGIE] if binary else []) + PEERS
     cutoffs = []
     try:
@@ -722,7 +727,7 @@ def run_cutoffs(binary: Path | None, count: int, seed: int, keep: bool) -> dict:
                             for r in rows],
             })
     finally:
-        IDLE_WAIT = saved_wait
+        TIMED = True
     summary = {}
     for method in methods:
         scored = [next(r for r in c["results"] if r["method"] == method) for c in cutoffs]
