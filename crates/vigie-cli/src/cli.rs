@@ -587,9 +587,11 @@ pub struct TrainArgs {
     pub aggregate: Option<String>,
     /// Forecasting, with --aggregate: group into the local days, weeks, months or quarters of
     /// this IANA time zone (Europe/Paris, America/New_York) instead of UTC ones. Times with an
-    /// offset or Z are converted; times without one are read as UTC. Hourly periods (with or
-    /// without --aggregate) stay UTC hours; the zone sets their clock: hour, weekday and
-    /// holidays, and forecast times written with their offset.
+    /// offset or Z are converted; times and dates without one are read on the zone's wall clock
+    /// (a time the clocks skip is an error, the hour they repeat is read in row order: the
+    /// earlier first). Hourly periods (with or without --aggregate) stay UTC hours; the zone
+    /// sets their clock: hour, weekday and holidays, and forecast times written with their
+    /// offset.
     #[arg(long, value_name = "ZONE")]
     pub timezone: Option<String>,
     /// Forecasting: the target cannot be negative (revenue, units, visits): a negative value is

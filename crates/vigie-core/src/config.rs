@@ -492,7 +492,7 @@ pub struct ModelSpec {
     /// Forecast, with `aggregate`: the IANA time zone whose local days, weeks, months or
     /// quarters the rows are grouped into (default UTC). Hourly periods (with or without
     /// `aggregate`) stay UTC hours and the zone sets the clock of their calendar and written
-    /// times.
+    /// times. Times and dates written without an offset are read on the zone's wall clock.
     #[serde(default)]
     pub timezone: Option<Spanned<String>>,
     /// Forecast: the target cannot be negative; a negative value is an error naming its row.

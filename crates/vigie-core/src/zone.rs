@@ -3,7 +3,7 @@
 //! local days, weeks and months of a business, and the wall clock of hourly
 //! forecasts.
 
-use chrono::{DateTime, Offset as _, TimeZone as _};
+use chrono::{DateTime, LocalResult, Offset as _, TimeZone as _};
 
 pub use chrono_tz::Tz as TimeZone;
 
@@ -33,6 +33,33 @@ pub fn local_seconds(zone: TimeZone, utc_seconds: i64) -> Option<i64> {
     utc_seconds.checked_add(i64::from(offset))
 }
 
+/// The instants a wall-clock time of a zone names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WallClock {
+    /// One instant, seconds since 1970-01-01T00:00:00Z.
+    Single(i64),
+    /// Two, in the hour repeated when the clocks go back: the earlier (still
+    /// on daylight time) and the later.
+    Repeated(i64, i64),
+    /// None: the clocks skipped it (going forward).
+    Skipped,
+}
+
+/// The instants at which the clocks of `zone` show `local_seconds` (seconds
+/// since 1970-01-01T00:00:00 on the wall clock); `None` out of the
+/// calendar's range. The inverse of [`local_seconds`].
+pub fn wall_clock_instants(zone: TimeZone, local_seconds: i64) -> Option<WallClock> {
+    let wall = DateTime::from_timestamp(local_seconds, 0)?.naive_utc();
+    Some(match zone.from_local_datetime(&wall) {
+        LocalResult::Single(at) => WallClock::Single(at.timestamp()),
+        LocalResult::Ambiguous(first, second) => {
+            let (a, b) = (first.timestamp(), second.timestamp());
+            WallClock::Repeated(a.min(b), a.max(b))
+        }
+        LocalResult::None => WallClock::Skipped,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +81,34 @@ mod tests {
         let new_york = parse_time_zone("America/New_York").unwrap();
         assert_eq!(local_seconds(new_york, 1_705_320_000), Some(1_705_320_000 - 5 * 3_600));
         assert_eq!(local_seconds(parse_time_zone("UTC").unwrap(), 42), Some(42));
+    }
+
+    #[test]
+    fn wall_clock_times_name_one_instant_two_or_none_across_daylight_saving() {
+        let new_york = parse_time_zone("America/New_York").unwrap();
+        // 2024-03-10 01:30 EST is 06:30Z; 02:30 does not exist; 03:30 EDT is 07:30Z.
+        let march_10 = 1_710_028_800;
+        assert_eq!(
+            wall_clock_instants(new_york, march_10 + 5_400),
+            Some(WallClock::Single(march_10 + 5_400 + 5 * 3_600))
+        );
+        assert_eq!(wall_clock_instants(new_york, march_10 + 9_000), Some(WallClock::Skipped));
+        assert_eq!(
+            wall_clock_instants(new_york, march_10 + 12_600),
+            Some(WallClock::Single(march_10 + 12_600 + 4 * 3_600))
+        );
+        // 2024-11-03 01:30 is 05:30Z (EDT), then 06:30Z (EST).
+        let november_3 = 1_730_592_000;
+        assert_eq!(
+            wall_clock_instants(new_york, november_3 + 5_400),
+            Some(WallClock::Repeated(
+                november_3 + 5_400 + 4 * 3_600,
+                november_3 + 5_400 + 5 * 3_600
+            ))
+        );
+        for utc in [march_10 + 20_000, november_3 + 7_000] {
+            let local = local_seconds(new_york, utc).unwrap();
+            assert_eq!(wall_clock_instants(new_york, local), Some(WallClock::Single(utc)));
+        }
     }
 }

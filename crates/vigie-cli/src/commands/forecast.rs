@@ -289,6 +289,7 @@ impl Request {
             covariates,
             group,
             non_negative: self.non_negative,
+            timezone,
         };
         roles.check().map_err(|e| UsageError(e.to_string()))?;
         let mut params = ForecastParams::new(horizon);

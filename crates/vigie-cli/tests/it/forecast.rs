@@ -424,9 +424,10 @@ fn events_are_grouped_into_the_local_days_of_a_time_zone() {
 /// Hourly events of two shops over three weeks around the start of daylight
 /// saving in New York (2024-03-10), busiest from 9 a.m. to 6 p.m. local time;
 /// each hour's sales are events at `past` minutes past the hour, in UTC.
-fn shop_hours(past: &[i64]) -> String {
+fn shop_hours(past: &[i64], on_new_york_clock: bool) -> String {
     // 2024-02-26T00:00:00Z in seconds; New York moves from UTC-5 to UTC-4 at
-    // 2024-03-10T07:00:00Z.
+    // 2024-03-10T07:00:00Z. Times are written in UTC, or on New York's wall
+    // clock without an offset.
     let (first, change) = (1_708_905_600_i64, 1_710_054_000_i64);
     let mut csv = "shop,at,sales\n".to_owned();
     for shop in ["uptown", "harbor"] {
@@ -437,15 +438,17 @@ fn shop_hours(past: &[i64]) -> String {
             let busy = if (9..18).contains(&local_hour) { 40.0 } else { 4.0 };
             let scale = if shop == "uptown" { 1.0 } else { 2.5 };
             for &minutes in past {
-                let time = start + minutes * 60;
+                let shift = if on_new_york_clock { offset * 3_600 } else { 0 };
+                let time = start + minutes * 60 + shift;
                 let (days, seconds) = (time.div_euclid(86_400), time.rem_euclid(86_400));
                 let wobble = ((hour * 37 + minutes) % 7) as f64;
                 writeln!(
                     csv,
-                    "{shop},{}T{:02}:{:02}:00Z,{}",
+                    "{shop},{}T{:02}:{:02}:00{},{}",
                     date(days),
                     seconds / 3_600,
                     seconds / 60 % 60,
+                    if on_new_york_clock { "" } else { "Z" },
                     scale * busy / past.len() as f64 + wobble
                 )
                 .expect("write to a string");
@@ -459,7 +462,7 @@ fn shop_hours(past: &[i64]) -> String {
 fn hourly_events_stay_utc_hours_and_forecast_on_the_local_clock_of_a_zone() {
     let project = Project::new();
     let path = project.path("shops.csv");
-    std::fs::write(&path, shop_hours(&[10, 40])).unwrap();
+    std::fs::write(&path, shop_hours(&[10, 40], false)).unwrap();
     // `vigie train` of three weeks of hourly shop sales in `data`, with `extra` arguments.
     let train_args = |data: &std::path::Path, name: &str, extra: &[&str]| -> Vec<String> {
         let mut args: Vec<String> = [
@@ -544,7 +547,7 @@ fn hourly_events_stay_utc_hours_and_forecast_on_the_local_clock_of_a_zone() {
 
     // Rows already one per hour need no grouping for the same clock.
     let hourly = project.path("hourly.csv");
-    std::fs::write(&hourly, shop_hours(&[0])).unwrap();
+    std::fs::write(&hourly, shop_hours(&[0], false)).unwrap();
     let args = train_args(&hourly, "rows", &["--timezone", "America/New_York"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let text = project.ok(&args);
@@ -555,6 +558,17 @@ fn hourly_events_stay_utc_hours_and_forecast_on_the_local_clock_of_a_zone() {
     assert_eq!(shown["timezone"], "America/New_York", "{shown}");
     let shown = project.ok(&["models", "show", "rows"]);
     assert!(shown.contains("hourly periods read on America/New_York's clock"), "{shown}");
+    // The same readings written on New York's clock without an offset: the
+    // zone places them (the clocks skipped 02:00 on 10 March), so the model
+    // and its forecasts are the same. Without the zone they are UTC, with a gap.
+    let wall = project.path("on_the_wall_clock.csv");
+    std::fs::write(&wall, shop_hours(&[0], true)).unwrap();
+    let wall_args = train_args(&wall, "wall", &["--timezone", "America/New_York"]);
+    project.ok(&wall_args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(forecast("wall"), forecast("rows"));
+    let error = project
+        .fails(&wall_args[..wall_args.len() - 2].iter().map(String::as_str).collect::<Vec<_>>(), 2);
+    assert!(error.contains("gap after 2024-03-10T01:00:00Z"), "{error}");
     // Daily rows without grouping have no clock to read: refused.
     let daily: Vec<&str> = args.iter().map(|&a| if a == "H" { "D" } else { a }).collect();
     let error = project.fails(&daily, 2);

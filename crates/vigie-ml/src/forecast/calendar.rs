@@ -512,6 +512,12 @@ pub(crate) fn infer<'a>(series: impl Iterator<Item = &'a [f64]>) -> Result<Frequ
 /// (`2024-03-05T13:00`, `2024-03-05 13:00:00`, optional fraction of a second,
 /// optional `Z` or `+HH:MM` / `-HH:MM` offset). Says what is wrong otherwise.
 pub fn parse_time(text: &str) -> std::result::Result<f64, String> {
+    parse_written_time(text).map(|(seconds, _)| seconds)
+}
+
+/// [`parse_time`], and whether the text named its offset (`Z`, `+01:00`):
+/// without one, the seconds are those of the wall clock it was written on.
+pub(crate) fn parse_written_time(text: &str) -> std::result::Result<(f64, bool), String> {
     let text = text.trim();
     let expected = "expected a date like 2024-03-05 or a time like 2024-03-05T13:00:00";
     let bad = |what: &str| format!("{text:?} is not a time ({what}; {expected})");
@@ -544,7 +550,7 @@ pub fn parse_time(text: &str) -> std::result::Result<f64, String> {
     }
     let mut seconds = days_from_civil(year, month, day as u32) as f64 * DAY;
     let Some(clock) = rest else {
-        return Ok(seconds);
+        return Ok((seconds, false));
     };
     let (clock, offset) = match clock.find(['Z', 'z', '+', '-']) {
         Some(at) => (&clock[..at], Some(&clock[at..])),
@@ -584,5 +590,5 @@ pub fn parse_time(text: &str) -> std::result::Result<f64, String> {
             seconds -= sign * (hours as f64 * HOUR + minutes as f64 * 60.0);
         }
     }
-    Ok(seconds)
+    Ok((seconds, offset.is_some()))
 }

@@ -7,12 +7,13 @@
 //! each row's number in the frame (from 1), so every later message names the
 //! row the user wrote. This module reads no file and chooses no strategy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+use vigie_core::zone::{TimeZone, WallClock, wall_clock_instants};
 use vigie_core::{ColumnData, Frame};
 
-use super::calendar::parse_time;
+use super::calendar::{MAX_ABS_TIME, format_time, parse_written_time};
 use super::data::{Covariate, CovariateTable, SeriesTable};
 use super::periods::{Aggregate, PeriodGrouping, group_future, group_history};
 use crate::error::{MlError, Result};
@@ -41,6 +42,16 @@ pub struct ColumnRoles {
     /// was never negative are clipped at 0 either way.
     #[serde(default)]
     pub non_negative: bool,
+    /// The zone whose wall clock times and dates written without an offset
+    /// are read on (`2024-11-03 01:30` in America/New_York); `None`: UTC.
+    /// A time the clocks skip is an error naming its row; one they repeat is
+    /// the earlier instant, or the later once the series has reached the
+    /// earlier (rows in time order read the repeated hour as written).
+    /// Times with an offset or `Z`, and times typed by the file, are
+    /// instants already. Saved by its IANA name; models saved before it
+    /// existed read `None`.
+    #[serde(default, with = "super::periods::zone_name", skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<TimeZone>,
 }
 
 /// A frame split into history and future rows.
@@ -107,6 +118,32 @@ fn key_text(value: f64) -> String {
     }
 }
 
+/// The instant at which `zone`'s clocks show `wall` (seconds of the wall
+/// clock); in a repeated hour the earlier one, unless the series already
+/// reached it (`latest`). Says why a time the clocks skip has none.
+fn instant_on(zone: TimeZone, wall: f64, latest: f64) -> std::result::Result<f64, String> {
+    let whole = wall.floor();
+    let fraction = wall - whole;
+    let skipped = || {
+        format!(
+            "{} does not exist in {} (the clocks skip that hour); write it with its offset",
+            format_time(wall).trim_end_matches('Z'),
+            zone.name()
+        )
+    };
+    if !whole.is_finite() || whole.abs() > MAX_ABS_TIME {
+        return Err(skipped());
+    }
+    match wall_clock_instants(zone, whole as i64) {
+        Some(WallClock::Single(at)) => Ok(at as f64 + fraction),
+        Some(WallClock::Repeated(earlier, later)) => {
+            let earlier = earlier as f64 + fraction;
+            Ok(if latest >= earlier { later as f64 + fraction } else { earlier })
+        }
+        Some(WallClock::Skipped) | None => Err(skipped()),
+    }
+}
+
 /// Splits `frame` by `roles` into history and future rows, grouped into
 /// periods when the roles say so.
 pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
@@ -157,8 +194,10 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
         .collect();
     tables.future.covariates = tables.history.covariates.clone();
     let mut key_values = Vec::with_capacity(series.len());
+    // Per series, the latest instant read, to place times of a repeated hour.
+    let mut latest: HashMap<String, f64> = HashMap::new();
     for row in 0..frame.n_rows() {
-        let seconds = match &time.data {
+        let (seconds, on_wall_clock) = match &time.data {
             ColumnData::Text(text) => {
                 let value = text.get(row).ok_or_else(|| {
                     MlError::InvalidData(format!(
@@ -167,13 +206,14 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
                         at(row)
                     ))
                 })?;
-                parse_time(value).map_err(|reason| {
+                let (seconds, has_offset) = parse_written_time(value).map_err(|reason| {
                     MlError::InvalidData(format!(
                         "column {:?} at {}: {reason}",
                         roles.time,
                         at(row)
                     ))
-                })?
+                })?;
+                (seconds, !has_offset)
             }
             // Dates and timestamps typed by the file: seconds since the epoch.
             ColumnData::Numeric(values) | ColumnData::Boolean(values) => {
@@ -185,7 +225,7 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
                         at(row)
                     )));
                 }
-                value
+                (value, false)
             }
         };
         key_values.clear();
@@ -205,6 +245,21 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
             })?);
         }
         let key = roles.key(&key_values);
+        let seconds = match roles.timezone {
+            Some(zone) if on_wall_clock => {
+                let latest = latest.entry(key.clone()).or_insert(f64::NEG_INFINITY);
+                let instant = instant_on(zone, seconds, *latest).map_err(|reason| {
+                    MlError::InvalidData(format!(
+                        "column {:?} at {}: {reason}",
+                        roles.time,
+                        at(row)
+                    ))
+                })?;
+                *latest = latest.max(instant);
+                instant
+            }
+            _ => seconds,
+        };
         if let Some(known) = tables.keys.get(&key) {
             if *known != key_values {
                 return Err(MlError::InvalidData(format!(

@@ -773,6 +773,7 @@ fn roles() -> ColumnRoles {
         covariates: vec!["promo".into()],
         group: None,
         non_negative: false,
+        timezone: None,
     }
 }
 
@@ -805,6 +806,7 @@ fn rows_counted_per_period_may_have_a_text_target() {
         covariates: vec!["promo".into()],
         group: Some(PeriodGrouping::utc(Frequency::Daily, Aggregate::Count)),
         non_negative: false,
+        timezone: None,
     };
     let tables = split_frame(&frame, &roles).expect("split");
     assert_eq!(tables.history.values, [2.0, 1.0]);
@@ -906,6 +908,7 @@ fn a_forecaster_round_trips_through_the_model_file() {
             covariates: vec!["promo".into(), "price".into()],
             group: None,
             non_negative: false,
+            timezone: None,
         },
         past_only_covariates: Vec::new(),
         backtest_windows: 3,
@@ -937,4 +940,68 @@ fn a_forecaster_round_trips_through_the_model_file() {
     let bytes = format::encode(&SavedModel::Forecast(broken)).unwrap();
     let error = format::decode(&bytes).unwrap_err().to_string();
     assert!(error.contains("has no column values"), "{error}");
+}
+
+/// Times and dates written without an offset are read on the clock of the
+/// roles' zone: an hour the clocks skip is absent (and an error if written),
+/// a repeated one is read in row order, and a date is its local midnight.
+#[test]
+fn times_without_an_offset_are_read_on_the_clock_of_the_zone() {
+    let frame = |times: &[&str]| {
+        Frame::new(vec![
+            Column {
+                name: "at".into(),
+                data: ColumnData::Text(TextColumn::from_values(times.iter().map(|t| Some(*t)))),
+            },
+            Column { name: "load".into(), data: ColumnData::Numeric(vec![1.0; times.len()]) },
+        ])
+        .expect("frame")
+    };
+    let mut roles = ColumnRoles {
+        time: "at".into(),
+        target: "load".into(),
+        series: Vec::new(),
+        covariates: Vec::new(),
+        group: None,
+        non_negative: false,
+        timezone: Some(vigie_core::zone::parse_time_zone("America/New_York").unwrap()),
+    };
+    let hour = 3_600.0;
+    // Meter readings on New York's clock around both changes of 2024.
+    let spring =
+        ["2024-03-10 00:00", "2024-03-10 01:00", "2024-03-10T03:00:00", "2024-03-10 04:00"];
+    let read = split_frame(&frame(&spring), &roles).expect("spring").history.times;
+    let midnight_est = date(2024, 3, 10) + 5.0 * hour;
+    assert_eq!(read, [0.0, 1.0, 2.0, 3.0].map(|h| midnight_est + h * hour));
+    let autumn = ["2024-11-03 00:00", "2024-11-03 01:00", "2024-11-03 01:00", "2024-11-03 02:00"];
+    let read = split_frame(&frame(&autumn), &roles).expect("autumn").history.times;
+    let midnight_edt = date(2024, 11, 3) + 4.0 * hour;
+    assert_eq!(read, [0.0, 1.0, 2.0, 3.0].map(|h| midnight_edt + h * hour));
+    // An offset is an instant whatever the zone.
+    let read = split_frame(&frame(&["2024-11-03T01:00:00-05:00"]), &roles).unwrap().history.times;
+    assert_eq!(read, [midnight_edt + 2.0 * hour]);
+    // A time the clocks skip names its row.
+    let error = split_frame(&frame(&["2024-03-10 01:00", "2024-03-10 02:30"]), &roles)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("data row 2")
+            && error.contains("2024-03-10T02:30:00 does not exist in America/New_York"),
+        "{error}"
+    );
+    // A date is its local midnight, so grouping into the zone's days keeps it on its day.
+    roles.group = Some(PeriodGrouping {
+        frequency: Frequency::Daily,
+        target: Aggregate::Sum,
+        timezone: roles.timezone,
+    });
+    let tables = split_frame(&frame(&["2024-03-05", "2024-03-05 23:30", "2024-03-06"]), &roles)
+        .expect("dates");
+    assert_eq!(tables.history.times, [date(2024, 3, 5), date(2024, 3, 6)]);
+    assert_eq!(tables.history.values, [2.0, 1.0]);
+    // Without a zone, the same texts are UTC.
+    roles.timezone = None;
+    roles.group = None;
+    let read = split_frame(&frame(&["2024-03-10 01:00"]), &roles).unwrap().history.times;
+    assert_eq!(read, [date(2024, 3, 10) + hour]);
 }
