@@ -569,6 +569,18 @@ fn hourly_events_stay_utc_hours_and_forecast_on_the_local_clock_of_a_zone() {
     let error = project
         .fails(&wall_args[..wall_args.len() - 2].iter().map(String::as_str).collect::<Vec<_>>(), 2);
     assert!(error.contains("gap after 2024-03-10T01:00:00Z"), "{error}");
+    // Messages name times on the zone's clock, as the rows were written.
+    let newer = project.path("newer.csv");
+    std::fs::write(&newer, "shop,at,sales\nuptown,2024-03-17 20:30,4\n").unwrap();
+    let newer = newer.to_str().unwrap();
+    let error =
+        project.fails(&["forecast", "--model", "wall", "--horizon", "2", "--data", newer], 2);
+    assert!(
+        error.contains(
+            "time 2024-03-17T20:30:00-04:00 is not on the hourly grid through 2024-03-17T21:00:00-04:00"
+        ),
+        "{error}"
+    );
     // Daily rows without grouping have no clock to read: refused.
     let daily: Vec<&str> = args.iter().map(|&a| if a == "H" { "D" } else { a }).collect();
     let error = project.fails(&daily, 2);

@@ -347,9 +347,9 @@ impl Grid {
                 if (time - on_grid).abs() > GRID_TOLERANCE {
                     return Err(format!(
                         "time {} is not on the {} grid through {}",
-                        format_time(time),
+                        self.format(time),
                         self.frequency,
-                        format_time(on_grid)
+                        self.format(on_grid)
                     ));
                 }
                 Ok(steps as i64)

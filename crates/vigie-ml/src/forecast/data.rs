@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::calendar::{self, Frequency, Grid, format_time};
 use crate::error::{MlError, Result};
+use vigie_core::zone::TimeZone;
 
 /// One covariate column: a name and one value per row (`NaN` is missing).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -203,7 +204,7 @@ fn contiguous(
             return Err(invalid(format!(
                 "series {key:?}: duplicate time {} at {} and {} (rows of events are grouped into \
                  one per period by an aggregate: `--aggregate sum`, or `aggregate` in vigie.toml)",
-                format_time(grid.time(after)),
+                grid.format(grid.time(after)),
                 number(before_row),
                 number(after_row)
             )));
@@ -213,13 +214,13 @@ fn contiguous(
             return Err(invalid(format!(
                 "series {key:?}: gap after {} ({}): the next time is {} ({}), {missing} {} period{} \
                  missing from {}",
-                format_time(grid.time(before)),
+                grid.format(grid.time(before)),
                 number(before_row),
-                format_time(grid.time(after)),
+                grid.format(grid.time(after)),
                 number(after_row),
                 grid.frequency,
                 if missing == 1 { "" } else { "s" },
-                format_time(grid.time(before + 1))
+                grid.format(grid.time(before + 1))
             )));
         }
     }
@@ -230,11 +231,14 @@ fn contiguous(
 impl Panel {
     /// Checks `table` and builds its series. The grid is `grid` when given
     /// (new rows for a fitted model), else built through the first row's time
-    /// at `frequency`, inferred from the timestamps when `None`.
+    /// at `frequency`, inferred from the timestamps when `None`, with hourly
+    /// periods on `zone`'s clock ([`Grid::in_zone`]): messages then name times
+    /// as the user reads them.
     pub fn build(
         table: &SeriesTable,
         frequency: Option<Frequency>,
         grid: Option<Grid>,
+        zone: Option<TimeZone>,
     ) -> Result<Panel> {
         let n_rows = table.series.len();
         check_shape(
@@ -289,7 +293,7 @@ impl Panel {
                         calendar::infer(sorted.iter().map(Vec::as_slice))?
                     }
                 };
-                Grid::through(frequency, table.times[0])
+                Grid::through(frequency, table.times[0]).in_zone(zone)
             }
         };
         let mut series = Vec::with_capacity(groups.len());
@@ -346,7 +350,7 @@ impl FutureValues {
             if let Some(first) = rows.entry(key.clone()).or_default().insert(period, row) {
                 return Err(invalid(format!(
                     "future covariates: series {key:?}: duplicate time {} at {} and {}",
-                    format_time(grid.time(period)),
+                    grid.format(grid.time(period)),
                     number(first),
                     number(row)
                 )));

@@ -60,7 +60,7 @@ use crate::train::{NoProgress, Progress};
 /// The frequency of the table's series, inferred from the most common gap
 /// between consecutive timestamps of a series.
 pub fn infer_frequency(table: &SeriesTable) -> Result<Frequency> {
-    Ok(Panel::build(table, None, None)?.grid.frequency)
+    Ok(Panel::build(table, None, None, None)?.grid.frequency)
 }
 
 /// Checks the table and parameters and prepares what every step shares.
@@ -69,8 +69,7 @@ fn prepare(
     params: &ForecastParams,
 ) -> Result<(Panel, CheckedParams, FeatureSpec)> {
     params.check_static()?;
-    let mut panel = Panel::build(table, params.frequency, None)?;
-    panel.grid = panel.grid.in_zone(params.timezone);
+    let panel = Panel::build(table, params.frequency, None, params.timezone)?;
     let checked = params.check(panel.grid.frequency, covered(&panel), &panel.covariate_names)?;
     check_lengths(&panel, &checked)?;
     let names = |past_only: bool| -> Vec<String> {

@@ -417,7 +417,7 @@ impl ForecastModel {
 
     /// Moves each series' state through its newer observations.
     fn advance(&self, series: &mut [SeriesModel], newer: &SeriesTable) -> Result<()> {
-        let panel = Panel::build(newer, None, Some(self.grid))?;
+        let panel = Panel::build(newer, None, Some(self.grid), None)?;
         let past_columns: Vec<usize> = self
             .covariates
             .iter()

@@ -989,6 +989,20 @@ fn times_without_an_offset_are_read_on_the_clock_of_the_zone() {
             && error.contains("2024-03-10T02:30:00 does not exist in America/New_York"),
         "{error}"
     );
+    // Training names times on the zone's clock too.
+    let gap =
+        split_frame(&frame(&["2024-03-10 00:00", "2024-03-10 01:00", "2024-03-10 05:00"]), &roles)
+            .expect("a gap splits");
+    let params = ForecastParams {
+        frequency: Some(Frequency::Hourly),
+        timezone: roles.timezone,
+        ..ForecastParams::new(1)
+    };
+    let error = forecast::fit(&gap.history, &params).unwrap_err().to_string();
+    assert!(
+        error.contains("gap after 2024-03-10T01:00:00-05:00 (data row 2): the next time is 2024-03-10T05:00:00-04:00"),
+        "{error}"
+    );
     // A date is its local midnight, so grouping into the zone's days keeps it on its day.
     roles.group = Some(PeriodGrouping {
         frequency: Frequency::Daily,
