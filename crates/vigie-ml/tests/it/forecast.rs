@@ -603,7 +603,7 @@ fn frequency_is_inferred_and_forecast_times_follow_the_calendar() {
     let error = forecast::fit(&daily, &params).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "series \"a\": gap after 2024-02-20 (data row 1): the next time is 2024-02-21 (data row 2), 23 hourly periods missing from 2024-02-20T01:00:00Z"
+        "series \"a\": gap after 2024-02-20T00:00:00Z (data row 1): the next time is 2024-02-21T00:00:00Z (data row 2), 23 hourly periods missing from 2024-02-20T01:00:00Z"
     );
     let irregular = two_series(10, |i| 1000.0 * (i * i) as f64);
     assert_eq!(
