@@ -423,16 +423,17 @@ def run_peer(name: str, data: Dataset, seed: int) -> dict:
         return run_statsforecast(name, data, history)
 
     row = {"method": name}
-    first = data.history["unique_id"].iloc[0]
-    try:
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            call(data.history[data.history["unique_id"] == first],
-                 data.test[data.test["unique_id"] == first])
-        row["warmup_seconds"] = time.perf_counter() - start
-    except Exception as error:  # the timed run reports its own failure
-        row["warmup_error"] = f"{type(error).__name__}: {error}"
+    if TIMED:  # the cut-off runs report no time, so need no warm-up
+        first = data.history["unique_id"].iloc[0]
+        try:
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                call(data.history[data.history["unique_id"] == first],
+                     data.test[data.test["unique_id"] == first])
+            row["warmup_seconds"] = time.perf_counter() - start
+        except Exception as error:  # the timed run reports its own failure
+            row["warmup_error"] = f"{type(error).__name__}: {error}"
     row["busy_before"] = settle(f"{data.key} {name}")
     try:
         start, cpu = time.perf_counter(), cpu_seconds()
@@ -498,30 +499,31 @@ def run_vigie(binary: Path, data: Dataset, seed: int, keep: bool) -> dict:
         if not binary.exists():
             raise RuntimeError(f"no Vigie binary at {display_path(binary)} (build it with "
                                f"`cargo build -p vigie-cli`, or pass --vigie PATH)")
-        # As for every peer, a warm-up of the same commands on the first series,
-        # untimed: the first run of a binary after it was built reads it from disk.
-        first = (history[data.series].iloc[0] if data.series else None)
-        def first_series(rows: pd.DataFrame) -> pd.DataFrame:
-            if first is None:
-                return rows
-            return rows[(rows[data.series] == first.to_numpy()).all(axis=1)]
-        warm = Path(tempfile.mkdtemp(prefix=f"vigie-forecast-{data.key}-warm-up-"))
-        swap = {str(history_path): str(warm / "history.csv"),
-                str(future_path): str(warm / "future.csv"),
-                str(project): str(warm), str(forecast_path): str(warm / "forecast.csv")}
-        write_vigie_csv(data, first_series(history), warm / "history.csv")
-        if data.covariates:
-            write_vigie_csv(data, first_series(pd.concat([history, blank]).sort_values(
-                data.series + [data.time], kind="stable")), warm / "future.csv")
-        start = time.perf_counter()
-        try:
-            for cmd, what in ((train_cmd, "vigie train"), (forecast_cmd, "vigie forecast")):
-                run_command([swap.get(a, a) for a in cmd], f"{what} (warm-up)")
-            row["warmup_seconds"] = time.perf_counter() - start
-        except Exception as error:  # the timed run reports its own failure
-            row["warmup_error"] = f"{type(error).__name__}: {error}"
-        finally:
-            shutil.rmtree(warm, ignore_errors=True)
+        if TIMED:  # the cut-off runs report no time, so need no warm-up
+            # As for every peer, a warm-up of the same commands on the first series,
+            # untimed: the first run of a binary after it was built reads it from disk.
+            first = (history[data.series].iloc[0] if data.series else None)
+            def first_series(rows: pd.DataFrame) -> pd.DataFrame:
+                if first is None:
+                    return rows
+                return rows[(rows[data.series] == first.to_numpy()).all(axis=1)]
+            warm = Path(tempfile.mkdtemp(prefix=f"vigie-forecast-{data.key}-warm-up-"))
+            swap = {str(history_path): str(warm / "history.csv"),
+                    str(future_path): str(warm / "future.csv"),
+                    str(project): str(warm), str(forecast_path): str(warm / "forecast.csv")}
+            write_vigie_csv(data, first_series(history), warm / "history.csv")
+            if data.covariates:
+                write_vigie_csv(data, first_series(pd.concat([history, blank]).sort_values(
+                    data.series + [data.time], kind="stable")), warm / "future.csv")
+            start = time.perf_counter()
+            try:
+                for cmd, what in ((train_cmd, "vigie train"), (forecast_cmd, "vigie forecast")):
+                    run_command([swap.get(a, a) for a in cmd], f"{what} (warm-up)")
+                row["warmup_seconds"] = time.perf_counter() - start
+            except Exception as error:  # the timed run reports its own failure
+                row["warmup_error"] = f"{type(error).__name__}: {error}"
+            finally:
+                shutil.rmtree(warm, ignore_errors=True)
         row["busy_before"] = settle(f"{data.key} Vigie")
         start, cpu = time.perf_counter(), cpu_seconds()
         trained = run_command(train_cmd, "vigie train")
