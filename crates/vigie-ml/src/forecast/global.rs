@@ -108,6 +108,7 @@ impl FeatureSpec {
         let year_ago = if self.year_ago > 0 { self.year_ago + self.season / 2 } else { 0 };
         longest_lag
             .max(longest_window)
+            .max(self.season)
             .max(self.season.saturating_mul(self.seasonal_mean))
             .max(year_ago)
     }

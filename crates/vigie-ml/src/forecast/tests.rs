@@ -239,6 +239,11 @@ fn feature_rows_are_ratios_to_the_last_season() {
             "footfall_last"
         ]
     );
+    // The values kept reach the longest lag, the season and the seasons averaged.
+    assert_eq!(spec.keep(), 30);
+    let short = FeatureSpec { lags: vec![1], windows: vec![], seasonal_mean: 0, ..spec.clone() };
+    assert_eq!(short.keep(), 7);
+    assert_eq!(FeatureSpec { seasonal_mean: 6, ..short }.keep(), 42);
     assert_eq!(row[0], (20.0 / 17.0) as f32);
     assert_eq!(row[1], (14.0 / 17.0) as f32);
     assert!(row[2].is_nan(), "lag 30 is before the first value");
