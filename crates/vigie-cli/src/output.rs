@@ -62,8 +62,11 @@ pub fn registered(version: &vigie_registry::VersionInfo, run_id: &str) -> String
 /// Prints a JSON value on stdout.
 pub fn json(value: &serde_json::Value) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
+    // Buffered: stdout flushes at every line, and a training's per-series
+    // report is thousands of lines.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut stdout, value)?;
     writeln!(stdout)?;
+    stdout.flush()?;
     Ok(())
 }

@@ -175,8 +175,14 @@ fn check_shape(
 /// Row indices of each series, by key.
 fn group(keys: &[String]) -> BTreeMap<&str, Vec<usize>> {
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (row, key) in keys.iter().enumerate() {
-        groups.entry(key.as_str()).or_default().push(row);
+    // Rows of one series usually follow each other: a run of equal keys is
+    // looked up once.
+    let mut start = 0;
+    while start < keys.len() {
+        let key = keys[start].as_str();
+        let end = start + keys[start..].iter().take_while(|k| k.as_str() == key).count();
+        groups.entry(key).or_default().extend(start..end);
+        start = end;
     }
     groups
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use vigie_core::zone::{TimeZone, WallClock, wall_clock_instants};
-use vigie_core::{ColumnData, Frame};
+use vigie_core::{ColumnData, Frame, TextColumn};
 
 use super::calendar::{MAX_ABS_TIME, format_time, parse_written_time};
 use super::data::{Covariate, CovariateTable, SeriesTable};
@@ -109,6 +109,20 @@ fn at(row: usize) -> String {
     format!("data row {}", row + 1)
 }
 
+/// Whether the cell of `row` equals the one above it (both present: an
+/// empty cell is an error [`split_frame`] names at its row).
+fn same_cell(data: &ColumnData, row: usize) -> bool {
+    match data {
+        ColumnData::Text(text) => {
+            let code = text.codes[row];
+            code != TextColumn::MISSING && code == text.codes[row - 1]
+        }
+        ColumnData::Numeric(values) | ColumnData::Boolean(values) => {
+            !values[row].is_nan() && values[row].to_bits() == values[row - 1].to_bits()
+        }
+    }
+}
+
 /// A number as a key part: integers without a fraction.
 fn key_text(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 {
@@ -194,6 +208,11 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
         .collect();
     tables.future.covariates = tables.history.covariates.clone();
     let mut key_values = Vec::with_capacity(series.len());
+    let mut key = String::new();
+    let mut parsed_times: Vec<Option<(f64, bool)>> = match &time.data {
+        ColumnData::Text(text) => vec![None; text.dictionary.len()],
+        ColumnData::Numeric(_) | ColumnData::Boolean(_) => Vec::new(),
+    };
     // Per series, the latest instant read, to place times of a repeated hour.
     let mut latest: HashMap<String, f64> = HashMap::new();
     for row in 0..frame.n_rows() {
@@ -206,13 +225,23 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
                         at(row)
                     ))
                 })?;
-                let (seconds, has_offset) = parse_written_time(value).map_err(|reason| {
-                    MlError::InvalidData(format!(
-                        "column {:?} at {}: {reason}",
-                        roles.time,
-                        at(row)
-                    ))
-                })?;
+                // A file repeats each time once per series: each distinct
+                // text is parsed once (its first row names a failure).
+                let code = text.codes[row] as usize;
+                let (seconds, has_offset) = match parsed_times[code] {
+                    Some(parsed) => parsed,
+                    None => {
+                        let parsed = parse_written_time(value).map_err(|reason| {
+                            MlError::InvalidData(format!(
+                                "column {:?} at {}: {reason}",
+                                roles.time,
+                                at(row)
+                            ))
+                        })?;
+                        parsed_times[code] = Some(parsed);
+                        parsed
+                    }
+                };
                 (seconds, !has_offset)
             }
             // Dates and timestamps typed by the file: seconds since the epoch.
@@ -228,23 +257,40 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
                 (value, false)
             }
         };
-        key_values.clear();
-        for column in &series {
-            let value = match &column.data {
-                ColumnData::Text(text) => text.get(row).map(str::to_owned),
-                ColumnData::Numeric(values) | ColumnData::Boolean(values) => {
-                    Some(values[row]).filter(|v| !v.is_nan()).map(key_text)
+        // Rows of one series usually follow each other: a row whose series
+        // cells equal the previous row's takes its key, already checked,
+        // without formatting it again (a fifth of reading 1,000 series).
+        let same_series = row > 0 && series.iter().all(|column| same_cell(&column.data, row));
+        if !same_series {
+            key_values.clear();
+            for column in &series {
+                let value = match &column.data {
+                    ColumnData::Text(text) => text.get(row).map(str::to_owned),
+                    ColumnData::Numeric(values) | ColumnData::Boolean(values) => {
+                        Some(values[row]).filter(|v| !v.is_nan()).map(key_text)
+                    }
+                };
+                key_values.push(value.ok_or_else(|| {
+                    MlError::InvalidData(format!(
+                        "the series column {:?} is empty at {}",
+                        column.name,
+                        at(row)
+                    ))
+                })?);
+            }
+            key = roles.key(&key_values);
+            if let Some(known) = tables.keys.get(&key) {
+                if *known != key_values {
+                    return Err(MlError::InvalidData(format!(
+                        "series values {key_values:?} at {} and {known:?} make the same key \
+                         {key:?}; a series value must not contain '=' or '|'",
+                        at(row)
+                    )));
                 }
-            };
-            key_values.push(value.ok_or_else(|| {
-                MlError::InvalidData(format!(
-                    "the series column {:?} is empty at {}",
-                    column.name,
-                    at(row)
-                ))
-            })?);
+            } else {
+                tables.keys.insert(key.clone(), key_values.clone());
+            }
         }
-        let key = roles.key(&key_values);
         let seconds = match roles.timezone {
             Some(zone) if on_wall_clock => {
                 let latest = latest.entry(key.clone()).or_insert(f64::NEG_INFINITY);
@@ -260,21 +306,10 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
             }
             _ => seconds,
         };
-        if let Some(known) = tables.keys.get(&key) {
-            if *known != key_values {
-                return Err(MlError::InvalidData(format!(
-                    "series values {key_values:?} at {} and {known:?} make the same key {key:?}; \
-                     a series value must not contain '=' or '|'",
-                    at(row)
-                )));
-            }
-        } else {
-            tables.keys.insert(key.clone(), key_values.clone());
-        }
         let value = target_values[row];
         if value.is_nan() {
             let future = &mut tables.future;
-            future.series.push(key);
+            future.series.push(key.clone());
             future.times.push(seconds);
             future.row_numbers.push(row + 1);
             for (covariate, values) in future.covariates.iter_mut().zip(&covariate_values) {
@@ -290,7 +325,7 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
                 )));
             }
             let history = &mut tables.history;
-            history.series.push(key);
+            history.series.push(key.clone());
             history.times.push(seconds);
             history.values.push(value);
             history.row_numbers.push(row + 1);

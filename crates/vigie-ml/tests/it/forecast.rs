@@ -823,6 +823,42 @@ fn rows_counted_per_period_may_have_a_text_target() {
 }
 
 #[test]
+fn rows_of_series_in_any_order_get_their_own_keys_and_times() {
+    // Runs of one series, series that come back, a numeric series column and
+    // times that repeat across series: each row keeps its own key and time.
+    let text = |values: &[&str]| {
+        ColumnData::Text(TextColumn::from_values(values.iter().map(|v| Some(*v))))
+    };
+    let days = ["2024-01-01", "2024-01-02", "2024-01-01", "2024-01-01", "2024-01-03", "2024-01-02"];
+    let frame = |days: &[&str]| {
+        Frame::new(vec![
+            Column { name: "date".into(), data: text(days) },
+            Column {
+                name: "store".into(),
+                data: ColumnData::Numeric(vec![7.0, 7.0, 12.0, 7.0, 7.0, 12.0]),
+            },
+            Column {
+                name: "line".into(),
+                data: text(&["toys", "toys", "toys", "food", "toys", "toys"]),
+            },
+            Column { name: "revenue".into(), data: ColumnData::Numeric(vec![1.0; 6]) },
+            Column { name: "promo".into(), data: ColumnData::Numeric(vec![0.0; 6]) },
+        ])
+        .expect("frame")
+    };
+    let history = split_frame(&frame(&days), &roles()).expect("split").history;
+    let (toys7, toys12, food7) = ("store=7|line=toys", "store=12|line=toys", "store=7|line=food");
+    assert_eq!(history.series, [toys7, toys7, toys12, food7, toys7, toys12]);
+    let day = |d: f64| (d + days_from_civil(2024, 1, 1) as f64) * DAY;
+    assert_eq!(history.times, [day(0.0), day(1.0), day(0.0), day(0.0), day(2.0), day(1.0)]);
+    // A time that does not parse is named at its first row, wherever it repeats.
+    let mut bad = days;
+    (bad[2], bad[5]) = ("2024-02-30", "2024-02-30");
+    let error = split_frame(&frame(&bad), &roles()).unwrap_err().to_string();
+    assert!(error.contains("\"date\" at data row 3: \"2024-02-30\""), "{error}");
+}
+
+#[test]
 fn frames_split_into_history_and_future_rows_that_keep_their_row_numbers() {
     let tables = split_frame(&revenue_frame(10), &roles()).unwrap();
     assert_eq!(tables.history.series.len(), 3 * 8);
