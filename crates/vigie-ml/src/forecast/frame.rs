@@ -46,7 +46,9 @@ pub struct ColumnRoles {
     /// are read on (`2024-11-03 01:30` in America/New_York); `None`: UTC.
     /// A time the clocks skip is an error naming its row; one they repeat is
     /// the earlier instant, or the later once the series has reached the
-    /// earlier (rows in time order read the repeated hour as written).
+    /// earlier (one row per period) or passed it (rows of events, grouped:
+    /// two events at the same time of the first pass are both earlier), so
+    /// rows in time order read the repeated hour as written.
     /// Times with an offset or `Z`, and times typed by the file, are
     /// instants already. Saved by its IANA name; models saved before it
     /// existed read `None`.
@@ -134,8 +136,14 @@ fn key_text(value: f64) -> String {
 
 /// The instant at which `zone`'s clocks show `wall` (seconds of the wall
 /// clock); in a repeated hour the earlier one, unless the series already
-/// reached it (`latest`). Says why a time the clocks skip has none.
-fn instant_on(zone: TimeZone, wall: f64, latest: f64) -> std::result::Result<f64, String> {
+/// reached it (`latest`; passed it, when `events` share instants). Says why
+/// a time the clocks skip has none.
+fn instant_on(
+    zone: TimeZone,
+    wall: f64,
+    latest: f64,
+    events: bool,
+) -> std::result::Result<f64, String> {
     let whole = wall.floor();
     let fraction = wall - whole;
     let skipped = || {
@@ -152,7 +160,11 @@ fn instant_on(zone: TimeZone, wall: f64, latest: f64) -> std::result::Result<f64
         Some(WallClock::Single(at)) => Ok(at as f64 + fraction),
         Some(WallClock::Repeated(earlier, later)) => {
             let earlier = earlier as f64 + fraction;
-            Ok(if latest >= earlier { later as f64 + fraction } else { earlier })
+            // One row per period: a second row at a repeated time is the
+            // later pass. Events may share an instant: only a time behind
+            // one already read (the clock went back) is the later pass.
+            let second_pass = if events { latest > earlier } else { latest >= earlier };
+            Ok(if second_pass { later as f64 + fraction } else { earlier })
         }
         Some(WallClock::Skipped) | None => Err(skipped()),
     }
@@ -294,7 +306,8 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
         let seconds = match roles.timezone {
             Some(zone) if on_wall_clock => {
                 let latest = latest.entry(key.clone()).or_insert(f64::NEG_INFINITY);
-                let instant = instant_on(zone, seconds, *latest).map_err(|reason| {
+                let events = roles.group.is_some();
+                let instant = instant_on(zone, seconds, *latest, events).map_err(|reason| {
                     MlError::InvalidData(format!(
                         "column {:?} at {}: {reason}",
                         roles.time,

@@ -1053,6 +1053,26 @@ fn times_without_an_offset_are_read_on_the_clock_of_the_zone() {
         .expect("dates");
     assert_eq!(tables.history.times, [date(2024, 3, 5), date(2024, 3, 6)]);
     assert_eq!(tables.history.values, [2.0, 1.0]);
+    // Events grouped into hours may share a time: in the repeated hour, two
+    // events of the first pass at 01:20 are both the earlier 1 a.m.; the
+    // clock going back (01:10 after 01:50) starts the later one.
+    roles.group = Some(PeriodGrouping {
+        frequency: Frequency::Hourly,
+        target: Aggregate::Sum,
+        timezone: roles.timezone,
+    });
+    let events = [
+        "2024-11-03 00:30",
+        "2024-11-03 01:20",
+        "2024-11-03 01:20",
+        "2024-11-03 01:50",
+        "2024-11-03 01:10",
+        "2024-11-03 01:30",
+        "2024-11-03 02:05",
+    ];
+    let tables = split_frame(&frame(&events), &roles).expect("events");
+    assert_eq!(tables.history.times, [0.0, 1.0, 2.0, 3.0].map(|h| midnight_edt + h * hour));
+    assert_eq!(tables.history.values, [1.0, 3.0, 2.0, 1.0]);
     // Without a zone, the same texts are UTC.
     roles.timezone = None;
     roles.group = None;
