@@ -64,7 +64,7 @@ impl TextColumn {
     /// Builds a column from optional strings, assigning codes by first appearance.
     pub fn from_values<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> Self {
         // foldhash rather than SipHash: the keys are the file's own cells, and
-        // this lookup is a tenth of reading a table of 600,000 rows.
+        // hashing them was about 6% of reading a table of 600,000 rows.
         let mut index: HashMap<&'a str, u32, foldhash::fast::RandomState> = HashMap::default();
         let mut column = TextColumn::default();
         let mut previous: Option<(&'a str, u32)> = None;

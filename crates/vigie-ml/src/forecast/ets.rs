@@ -366,9 +366,8 @@ impl TrendStep {
     }
 }
 
-/// Relative tolerance on the simplex's spread of objective values at which
-/// Nelder-Mead stops when the simplex's squared errors are within this
-/// fraction of each other. 1e-4 of the squared error moves a form's AICc by
+/// Nelder-Mead stops when the squared errors at the simplex's points are
+/// within this fraction of each other. 1e-4 of the squared error moves a form's AICc by
 /// at most 1e-4 per observation, far below what tells forms apart. R's
 /// `optim` default (1.5e-8, which `forecast::ets` uses) spent most of its
 /// evaluations there: ETS on the revenue benchmark's 1,000 series took 3.9 s
