@@ -76,6 +76,23 @@ fn a_locked_sqlite_database_fails_the_change_and_writes_nothing() {
 }
 
 #[test]
+fn a_registry_opens_and_reads_while_another_process_holds_the_write_lock() {
+    let place = Backend::Sqlite.place().unwrap();
+    let mut location = place.location.clone();
+    location.lock_timeout = Duration::from_millis(200);
+    let mut registry = Registry::connect(&location).unwrap();
+    register(&mut registry, "fraud");
+    drop(registry);
+
+    // A training registering a model, say: opening only reads the schema's version.
+    let other = rusqlite::Connection::open(place.dir.path().join("registry.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let registry = Registry::connect(&location).unwrap();
+    assert_eq!(registry.versions("fraud").unwrap().len(), 1);
+    other.execute_batch("ROLLBACK").unwrap();
+}
+
+#[test]
 fn a_change_that_times_out_on_postgres_is_rolled_back_whole_with_its_model_file() {
     let Some(database) = fresh_postgres_database() else { return };
     let dir = tempfile::tempdir().unwrap();
