@@ -27,8 +27,9 @@ use vigie_connectors::sql::{SqlRow, SqlValue};
 use crate::{RegistryError, Result};
 
 /// The key of the advisory lock that serialises registry writers on PostgreSQL (any fixed
-/// number; advisory locks are per database). "VIGIEREG" in ASCII.
-const WRITE_LOCK_KEY: i64 = 0x5649_4749_4552_4547;
+/// number; advisory locks are per database). "VIGIEREG" in ASCII. Public so that an operator's
+/// script can hold it (`SELECT pg_advisory_lock(KEY)`) to pause every writer of a registry.
+pub const WRITE_LOCK_KEY: i64 = 0x5649_4749_4552_4547;
 
 /// Which SQL dialect a database speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,6 +23,7 @@ mod reference;
 mod registry;
 mod tracking;
 
+pub use db::WRITE_LOCK_KEY;
 pub use error::{RegistryError, Result};
 pub use mlflow_export::{ExportCount, ExportSummary};
 pub use reference::{ModelRef, Selector, validate_name};

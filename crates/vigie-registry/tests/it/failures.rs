@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use vigie_connectors::postgres::{PgClient, PgOptions};
-use vigie_registry::{Registry, RegistryError, RegistryLocation};
+use vigie_connectors::sql::SqlValue;
+use vigie_registry::{Registry, RegistryError, RegistryLocation, WRITE_LOCK_KEY};
 
 use crate::support::{Backend, fresh_postgres_database, model, register, start_run};
 
@@ -92,13 +93,34 @@ fn a_registry_opens_and_reads_while_another_process_holds_the_write_lock() {
     other.execute_batch("ROLLBACK").unwrap();
 }
 
-#[test]
-fn a_change_that_times_out_on_postgres_is_rolled_back_whole_with_its_model_file() {
-    let Some(database) = fresh_postgres_database() else { return };
-    let dir = tempfile::tempdir().unwrap();
+/// A fresh PostgreSQL database (`None`: no server, the test skips), a folder for the
+/// artifacts, and their location with a lock timeout of 0.3 s.
+fn postgres_place() -> Option<(String, tempfile::TempDir, RegistryLocation)> {
+    let database = fresh_postgres_database()?;
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let mut location = RegistryLocation::new(dir.path());
     location.database = Some(database.clone());
     location.lock_timeout = Duration::from_millis(300);
+    Some((database, dir, location))
+}
+
+#[test]
+fn a_registry_on_postgres_opens_and_reads_while_another_session_holds_the_write_lock() {
+    let Some((database, _dir, location)) = postgres_place() else { return };
+    let mut registry = Registry::connect(&location).unwrap();
+    register(&mut registry, "fraud");
+    drop(registry);
+
+    let mut other = PgClient::connect(&database, PgOptions::default()).unwrap();
+    other.execute("SELECT pg_advisory_lock($1)", &[SqlValue::Int(WRITE_LOCK_KEY)]).unwrap();
+    let registry = Registry::connect(&location).unwrap();
+    assert_eq!(registry.versions("fraud").unwrap().len(), 1);
+    other.execute("SELECT pg_advisory_unlock($1)", &[SqlValue::Int(WRITE_LOCK_KEY)]).unwrap();
+}
+
+#[test]
+fn a_change_that_times_out_on_postgres_is_rolled_back_whole_with_its_model_file() {
+    let Some((database, dir, location)) = postgres_place() else { return };
     let mut registry = Registry::connect(&location).unwrap();
     let run = start_run(&mut registry, "fraud", "ana");
 
