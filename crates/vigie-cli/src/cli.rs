@@ -528,6 +528,14 @@ pub struct RouteArgs {
 }
 
 /// `vigie train`
+/// Defaults of `vigie train`'s table-only flags, named so that `--task forecast` can tell
+/// whether one was given.
+pub const DEFAULT_CV: usize = 5;
+pub const DEFAULT_FOLDS: &str = "stratified";
+pub const DEFAULT_TRIALS: usize = 20;
+pub const DEFAULT_THRESHOLD_GOAL: &str = "max-f1";
+pub const DEFAULT_CLASS_WEIGHT: &str = "none";
+
 #[derive(Debug, Args)]
 #[command(
     after_help = "Forecasting: vigie train --task forecast --data FILE --time COLUMN --target COLUMN \
@@ -624,12 +632,12 @@ pub struct TrainArgs {
     )]
     pub algorithm: String,
     /// Cross-validation folds (stratified for classification); below 2, one 80/20 hold-out.
-    #[arg(long, default_value_t = 5, value_name = "K")]
+    #[arg(long, default_value_t = DEFAULT_CV, value_name = "K")]
     pub cv: usize,
     /// How rows are split into folds: stratified (by class; plain K-fold for regression),
     /// group:COLUMN (rows sharing a value stay together) or time:COLUMN (test on later rows).
     /// The group or time column is not used as a feature.
-    #[arg(long, default_value = "stratified", value_name = "SCHEME")]
+    #[arg(long, default_value = DEFAULT_FOLDS, value_name = "SCHEME")]
     pub folds: String,
     /// Fill missing numbers: none, mean, median, most-frequent or constant:VALUE (default: per algorithm).
     #[arg(long, value_name = "STRATEGY")]
@@ -650,7 +658,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "none", value_name = "none|grid|random")]
     pub search: String,
     /// Most candidates the search tries.
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_TRIALS, value_name = "N")]
     pub trials: usize,
     /// Start no new candidate after this many seconds.
     #[arg(long, value_name = "SECS")]
@@ -672,10 +680,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "SPEC")]
     pub space: Option<String>,
     /// What the binary decision threshold is chosen for: max-f1, recall:R or fpr:F.
-    #[arg(long, default_value = "max-f1", value_name = "GOAL")]
+    #[arg(long, default_value = DEFAULT_THRESHOLD_GOAL, value_name = "GOAL")]
     pub threshold_goal: String,
     /// Class weighting for imbalanced labels.
-    #[arg(long, default_value = "none", value_name = "none|balanced")]
+    #[arg(long, default_value = DEFAULT_CLASS_WEIGHT, value_name = "none|balanced")]
     pub class_weight: String,
     /// Fix a column's type instead of inferring it, e.g. `--column-type zip=text` (repeatable).
     #[arg(long = "column-type", value_name = "COL=TYPE")]

@@ -121,10 +121,12 @@ fn move_json(moved: &AliasMove) -> Json {
     })
 }
 
-/// `GET /v1/models`: every served model with its versions, aliases and routing.
+/// `GET /v1/models`: every served model with its versions, aliases and routing (a
+/// forecast model: its serving version and route).
 async fn models(State(shared): State<Arc<Shared>>) -> Result<axum::Json<Json>, ApiError> {
     let catalog = shared.catalog();
-    let names: Vec<String> = catalog.models.keys().cloned().collect();
+    let names: Vec<String> =
+        catalog.models.keys().chain(catalog.forecasters.keys()).cloned().collect();
     let registered = with_registry(&shared, false, move |registry| {
         names
             .into_iter()
@@ -142,7 +144,15 @@ async fn models(State(shared): State<Arc<Shared>>) -> Result<axum::Json<Json>, A
         .into_iter()
         .map(|(name, versions, aliases)| {
             let mut entry = json!({"name": name, "versions": versions, "aliases": aliases});
-            entry["serving"] = served_route(&shared, &name);
+            // A forecast model has no routing: its serving version answers the forecast route.
+            entry["serving"] = match catalog.forecasters.get(&name) {
+                Some(served) => json!({
+                    "task": "forecast",
+                    "version": served.version,
+                    "route": format!("/v1/models/{name}/forecast"),
+                }),
+                None => served_route(&shared, &name),
+            };
             entry
         })
         .collect();

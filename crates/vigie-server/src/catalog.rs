@@ -248,6 +248,11 @@ fn unknown(catalog: &Catalog, name: &str) -> ApiError {
     if let Some((_, reason)) = catalog.skipped.iter().find(|(n, _)| n == name) {
         return ApiError::not_found(format!("model {name:?} is not served: {reason}"));
     }
+    if catalog.forecasters.contains_key(name) {
+        return ApiError::not_found(format!(
+            "model {name:?} is a forecast model: POST /v1/models/{name}/forecast"
+        ));
+    }
     let names: Vec<&str> = catalog.models.keys().map(String::as_str).collect();
     ApiError::not_found(format!(
         "no model {name:?}; served models: {}",

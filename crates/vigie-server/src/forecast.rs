@@ -98,6 +98,11 @@ fn requested(forecaster: &Forecaster, request: &Json) -> Result<Vec<Asked>, ApiE
                     .join(", ")
             ))
         })?;
+        if let Some(first) = keys.iter().position(|(known, _)| known == key) {
+            return Err(ApiError::bad_request(format!(
+                "series[{i}]: the same series as series[{first}]; name each series once"
+            )));
+        }
         keys.push((key.to_owned(), object.clone()));
     }
     Ok(keys)
@@ -195,10 +200,16 @@ fn data(forecaster: &Forecaster, request: &Json, asked: &[Asked]) -> Result<Data
         for (column, value) in series.iter_mut().zip(values) {
             column.push(Some(value));
         }
+        // Checked here to name the field; kept as text so that the model reads it as it
+        // read its training file (on its time zone's wall clock when written without an
+        // offset).
         let time = match object.get(&roles.time) {
-            Some(Json::String(text)) => parse_time(text).map_err(|reason| {
-                ApiError::bad_request(format!("{}: {reason}", field(i, &roles.time)))
-            })?,
+            Some(Json::String(text)) => {
+                parse_time(text).map_err(|reason| {
+                    ApiError::bad_request(format!("{}: {reason}", field(i, &roles.time)))
+                })?;
+                text.clone()
+            }
             Some(_) => {
                 return Err(ApiError::bad_request(format!(
                     "{}: expected a date or time as text, e.g. \"2024-03-05\"",
@@ -209,7 +220,7 @@ fn data(forecaster: &Forecaster, request: &Json, asked: &[Asked]) -> Result<Data
                 return Err(ApiError::bad_request(format!("{}: missing", field(i, &roles.time))));
             }
         };
-        times.push(time);
+        times.push(Some(time));
         let number = |column: &str| -> Result<f64, ApiError> {
             match object.get(column) {
                 None | Some(Json::Null) => Ok(f64::NAN),
@@ -239,7 +250,10 @@ fn data(forecaster: &Forecaster, request: &Json, asked: &[Asked]) -> Result<Data
             data: ColumnData::Text(TextColumn::from_values(values.iter().map(Option::as_deref))),
         })
         .collect();
-    columns.push(Column { name: roles.time.clone(), data: ColumnData::Numeric(times) });
+    columns.push(Column {
+        name: roles.time.clone(),
+        data: ColumnData::Text(TextColumn::from_values(times.iter().map(Option::as_deref))),
+    });
     columns.push(Column { name: roles.target.clone(), data: ColumnData::Numeric(target) });
     // A covariate no row gives is left out, as a file without its column.
     for ((name, values), given) in roles.covariates.iter().zip(covariates).zip(given) {
@@ -261,6 +275,9 @@ fn in_data(error: &vigie_ml::MlError) -> ApiError {
     ApiError::from_code(error.code(), format!("data: {text}{hint}"))
 }
 
+/// The fields of a forecast request.
+const REQUEST_FIELDS: [&str; 3] = ["horizon", "series", "data"];
+
 /// `POST /v1/models/{name}/forecast` with `{"horizon": H, "series": [{column: value}],
 /// "data": [{column: value}]}`.
 pub async fn forecast(
@@ -272,6 +289,17 @@ pub async fn forecast(
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Right::Predict)?;
     let request = parse_body(&body?)?;
+    let Some(fields) = request.as_object() else {
+        return Err(ApiError::bad_request(
+            "the body: expected a JSON object {\"horizon\", \"series\", \"data\"}, each optional",
+        ));
+    };
+    if let Some(unknown) = fields.keys().find(|k| !REQUEST_FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "field {unknown:?}: not a field of a forecast request; its fields are {}",
+            REQUEST_FIELDS.join(", ")
+        )));
+    }
     let catalog = shared.catalog();
     let Some(served) = catalog.forecasters.get(&name).cloned() else {
         let hint = if catalog.models.contains_key(&name) {
@@ -317,6 +345,7 @@ pub async fn forecast(
     }
     let only: Vec<String> = keys.iter().map(|(key, _)| key.clone()).collect();
     let from_data = !data.sent.is_empty();
+    let skipped = data.rows.skipped;
     let job = Arc::clone(&served);
     let rows = tokio::task::spawn_blocking(move || {
         job.forecaster.forecast(horizon, &data.rows, Some(&only)).map(|rows| (rows, data.sent))
@@ -363,6 +392,7 @@ pub async fn forecast(
             "model": served.name,
             "version": served.version,
             "horizon": horizon,
+            "skipped_rows": skipped,
             "forecasts": forecasts,
         })),
     ))

@@ -27,7 +27,10 @@ use vigie_registry::{ModelRef, Registry, RunBatch, RunStatus};
 
 use super::models::metrics_json;
 use super::{Project, UsageError, header, is_csv, now_rfc3339, read_table};
-use crate::cli::{ForecastArgs, Format, TableFormat, TrainArgs};
+use crate::cli::{
+    DEFAULT_CLASS_WEIGHT, DEFAULT_CV, DEFAULT_FOLDS, DEFAULT_THRESHOLD_GOAL, DEFAULT_TRIALS,
+    ForecastArgs, Format, TableFormat, TrainArgs,
+};
 use crate::output;
 use crate::output::outln;
 use crate::progress::Bars;
@@ -75,6 +78,11 @@ pub fn per_series_json(forecaster: &Forecaster) -> Json {
             })
             .collect(),
     )
+}
+
+/// How many series the backtest scored in no window: too short before its first origin.
+fn not_backtested(forecaster: &Forecaster) -> usize {
+    forecaster.keys.len().saturating_sub(forecaster.model.report().per_series.len())
 }
 
 /// The series of the backtest by MASE, highest first (ties by key).
@@ -155,6 +163,15 @@ fn refuse_tabular_flags(args: &TrainArgs) -> anyhow::Result<()> {
         ("--scale", args.scale.is_some()),
         ("--encode", args.encode.is_some()),
         ("--column-type", !args.column_types.is_empty()),
+        ("--missing-indicator", args.missing_indicator.is_some()),
+        ("--min-frequency", args.min_frequency.is_some()),
+        // Flags with a default count as given when they differ from it.
+        ("--cv", args.cv != DEFAULT_CV),
+        ("--folds", args.folds != DEFAULT_FOLDS),
+        ("--trials", args.trials != DEFAULT_TRIALS),
+        ("--time-budget", args.time_budget.is_some()),
+        ("--threshold-goal", args.threshold_goal != DEFAULT_THRESHOLD_GOAL),
+        ("--class-weight", args.class_weight != DEFAULT_CLASS_WEIGHT),
     ]
     .into_iter()
     .filter_map(|(flag, set)| set.then_some(flag))
@@ -533,6 +550,7 @@ fn fit_and_register(
             "non_negative": card.columns.non_negative,
             "interval_level_power": model.interval_widths().level_power,
             "per_series": per_series_json(&forecaster),
+            "series_not_backtested": not_backtested(&forecaster),
             "train_window": params.train_window_for(model.frequency()),
             "future_covariates": model.required_future_covariates(),
             "history": refreshed.map(history::Refreshed::json),
@@ -575,6 +593,15 @@ fn fit_and_register(
             outln!("{}", report.why)?;
             if let Some(line) = hardest_series_line(&report) {
                 outln!("{line}")?;
+            }
+            let short = not_backtested(&forecaster);
+            if short > 0 {
+                outln!(
+                    "{short} of {} series had too little history before every backtest origin \
+                     (two seasons) to be scored: they take the strategy and interval widths the \
+                     others chose, in their own scale",
+                    forecaster.keys.len()
+                )?;
             }
             outln!("{}", model.interval_widths().describe())?;
             outln!("{}", output::registered(&version, &run_id))?;

@@ -581,6 +581,38 @@ fn hourly_events_stay_utc_hours_and_forecast_on_the_local_clock_of_a_zone() {
         ),
         "{error}"
     );
+    // The forecast route reads times without an offset on the model's clock too, as
+    // `--data` does: 20:00 in New York is the hour after the history's last (23:00Z).
+    std::fs::write(project.path("next.csv"), "shop,at,sales\nuptown,2024-03-17T20:00:00,9\n")
+        .unwrap();
+    let next = project.path("next.csv");
+    let next = next.to_str().unwrap();
+    let next_args = ["forecast", "--model", "wall", "--horizon", "2", "--data", next];
+    let cli: serde_json::Value =
+        serde_json::from_str(&project.ok(&[&next_args[..], &["--format", "json"]].concat()))
+            .expect("json");
+    let uptown: Vec<&serde_json::Value> =
+        cli.as_array().expect("rows").iter().filter(|r| r["shop"] == "uptown").collect();
+    assert_eq!(uptown[0]["at"], "2024-03-17T21:00:00-04:00", "{cli}");
+    drop(server);
+    let server = crate::support::Server::start(&project, &[]);
+    let row = json!({"shop": "uptown", "at": "2024-03-17T20:00:00", "sales": 9});
+    let body = json!({"horizon": 2, "series": [{"shop": "uptown"}], "data": [row]});
+    let (status, reply) = server.post("/v1/models/wall/forecast", &body.to_string());
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["skipped_rows"], 0, "{reply}");
+    assert_eq!(
+        reply["forecasts"].as_array().map(|rows| rows.iter().collect::<Vec<_>>()),
+        Some(uptown),
+        "the route's rows are --data's"
+    );
+    // A time the clocks skip is a 400 naming the row, as `--data` refuses it.
+    let row = json!({"shop": "uptown", "at": "2024-03-10T02:30:00", "sales": 9});
+    let body = json!({"series": [{"shop": "uptown"}], "data": [row]});
+    let (status, reply) = server.post("/v1/models/wall/forecast", &body.to_string());
+    assert_eq!(status, 400, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("data row 1") && message.contains("2024-03-10"), "{message}");
     // Daily rows without grouping have no clock to read: refused.
     let daily: Vec<&str> = args.iter().map(|&a| if a == "H" { "D" } else { a }).collect();
     let error = project.fails(&daily, 2);
@@ -734,6 +766,14 @@ fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
     assert!(error.contains("--horizon must be at least 1"), "{error}");
     let error = project.fails(&forecast_args(&["--horizon", "7", "--algorithm", "gbdt"]), 2);
     assert!(error.contains("--algorithm: not for --task forecast"), "{error}");
+    let error = project
+        .fails(&forecast_args(&["--horizon", "7", "--cv", "10", "--class-weight", "balanced"]), 2);
+    assert!(error.contains("--cv, --class-weight: not for --task forecast"), "{error}");
+    let error = project.fails(&forecast_args(&["--horizon", "9223372036854775807"]), 2);
+    assert!(
+        error.contains("9223372036854775807 periods is longer than the whole history"),
+        "{error}"
+    );
     let error =
         project.fails(&["train", "--data", data_arg, "--label", "revenue", "--horizon", "7"], 2);
     assert!(error.contains("--horizon: for --task forecast only"), "{error}");
@@ -768,6 +808,18 @@ fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
         let data = newer.to_str().unwrap();
         project.fails(&["forecast", "--model", model, "--horizon", "1", "--data", data], 2)
     };
+    // A misspelt target column: without it every row would be a future row.
+    let day = date(FIRST_DAY + DAYS as i64);
+    std::fs::write(&newer, format!("store,line,date,Revenue,promo\n12,toys,{day},5,0\n")).unwrap();
+    let newer_arg = newer.to_str().unwrap();
+    let error = project
+        .fails(&["forecast", "--model", "revenue", "--horizon", "1", "--data", newer_arg], 2);
+    assert!(
+        error.contains(
+            "no target column \"revenue\" but a column \"Revenue\" the model does not know"
+        ),
+        "{error}"
+    );
     // A newer row for a series the model never saw.
     let error = refused_newer("revenue", "99", "toys", "5");
     assert!(
@@ -831,6 +883,13 @@ fn vigie_serve_forecasts_as_vigie_forecast_does_and_refuses_bad_requests() {
     .expect("json");
 
     let server = crate::support::Server::start(&project, &[]);
+    // `body` posted to `path` is refused with `code` and a message holding `part`.
+    let refused = |path: &str, body: &str, code: u16, part: &str| {
+        let (status, reply) = server.post(path, body);
+        assert_eq!(status, code, "{body}: {reply}");
+        let text = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(text.contains(part), "{body}: {text}");
+    };
     let (status, all) = server.post("/v1/models/revenue/forecast", r#"{"horizon": 5}"#);
     assert_eq!(status, 200, "{all}");
     assert_eq!(
@@ -885,12 +944,101 @@ fn vigie_serve_forecasts_as_vigie_forecast_does_and_refuses_bad_requests() {
         ),
         (r#"{"series": "s0"}"#, 400, "field \"series\": expected a list"),
     ] {
-        let (status, reply) = server.post("/v1/models/revenue/forecast", body);
-        assert_eq!(status, code, "{body}: {reply}");
-        let text = reply["error"]["message"].as_str().unwrap_or_default();
-        assert!(text.contains(message), "{body}: {text}");
+        refused("/v1/models/revenue/forecast", body, code, message);
     }
+    // The body itself: an object of known fields, each series once.
+    for (body, message) in [
+        ("[1]", "the body: expected a JSON object"),
+        ("42", "the body: expected a JSON object"),
+        (r#"{"horizn": 3}"#, "field \"horizn\": not a field of a forecast request"),
+        (r#"{"version": 2}"#, "field \"version\": not a field of a forecast request"),
+    ] {
+        refused("/v1/models/revenue/forecast", body, 400, message);
+    }
+    let twice = json!({"series": [
+        {"store": one["store"], "line": one["line"]},
+        {"store": one["store"], "line": one["line"]},
+    ]});
+    refused("/v1/models/revenue/forecast", &twice.to_string(), 400, "the same series as series[0]");
+    // A row the model already knows is left out and counted, whatever its value.
+    let known = json!({"store": one["store"], "line": one["line"],
+        "date": date(FIRST_DAY + DAYS as i64 - 1), "revenue": 999_999});
+    let body = json!({"horizon": 5, "series": [{"store": one["store"], "line": one["line"]}], "data": [known]});
+    let (status, reply) = server.post("/v1/models/revenue/forecast", &body.to_string());
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["skipped_rows"], 1, "{reply}");
+    assert_eq!(reply["forecasts"], picked["forecasts"], "unchanged by the known row");
+    // Listed among the served models, with its route; the tabular routes point to it.
+    let (status, listed) = server.get("/v1/models");
+    assert_eq!(status, 200, "{listed}");
+    let entry = listed["models"]
+        .as_array()
+        .and_then(|models| models.iter().find(|m| m["name"] == "revenue"))
+        .unwrap_or_else(|| panic!("revenue not listed: {listed}"));
+    assert_eq!(
+        entry["serving"],
+        json!({"task": "forecast", "version": 1, "route": "/v1/models/revenue/forecast"})
+    );
+    let hint = "is a forecast model: POST /v1/models/revenue/forecast";
+    refused("/v1/models/revenue/predict", r#"{"rows": [{}]}"#, 404, hint);
     let (status, reply) = server.post("/v1/models/nothing/forecast", "{}");
     assert_eq!(status, 404, "{reply}");
     assert!(reply["error"]["message"].as_str().unwrap_or_default().contains("revenue"), "{reply}");
+}
+
+#[test]
+fn a_series_too_short_for_every_backtest_origin_is_forecast_and_counted() {
+    let project = Project::new();
+    // Store 12's food line opened 16 days before the end: two seasons and two days,
+    // too few before any of the three origins (21, 14 and 7 days before the end).
+    let opened = date(FIRST_DAY + DAYS as i64 - 16);
+    let late = |csv: String| -> String {
+        csv.lines()
+            .filter(|line| !line.starts_with("12,food,") || line[8..18] >= *opened)
+            .map(|line| format!("{line}\n"))
+            .collect()
+    };
+    std::fs::write(project.path("revenue.csv"), late(table(0..DAYS, DAYS))).expect("write");
+    let future = project.path("future.csv");
+    std::fs::write(&future, late(table(0..DAYS + 7, DAYS))).expect("write");
+    let trained = train(&project, "revenue");
+    assert_eq!(trained["series"], 4, "{trained}");
+    assert_eq!(trained["series_not_backtested"], 1, "{trained}");
+    let scored: Vec<&serde_json::Value> = trained["per_series"]
+        .as_array()
+        .expect("per_series")
+        .iter()
+        .map(|s| &s["series"])
+        .collect();
+    assert_eq!(scored.len(), 3, "{scored:?}");
+    assert!(!scored.contains(&&json!("store=12|line=food")), "{scored:?}");
+    let out = project.path("forecast.csv");
+    let (out_arg, future_arg) = (out.to_str().expect("utf-8"), future.to_str().expect("utf-8"));
+    project.ok(&[
+        "forecast",
+        "--model",
+        "revenue",
+        "--horizon",
+        "7",
+        "--out",
+        out_arg,
+        "--data",
+        future_arg,
+    ]);
+    let (_, rows) = read_csv(&out);
+    let food: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == "12" && r[1] == "food").collect();
+    assert_eq!(food.len(), 7, "the short series is forecast too");
+    assert!(
+        food.iter().all(|r| r[4].parse::<f64>().unwrap() < r[3].parse::<f64>().unwrap()),
+        "with intervals: {food:?}"
+    );
+    let args: Vec<String> = train_args(&project, &["--name", "again"])
+        .into_iter()
+        .map(|arg| if arg == "json" { "text".to_owned() } else { arg })
+        .collect();
+    let text = project.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        text.contains("1 of 4 series had too little history before every backtest origin"),
+        "{text}"
+    );
 }

@@ -284,6 +284,17 @@ pub(crate) fn run(
             ),
         ));
     }
+    // Origins one period apart (a short history) must still leave the first a whole
+    // horizon to forecast, or the later steps' intervals would be calibrated on nothing.
+    let span = params.backtest_windows.saturating_mul(step);
+    if span < horizon {
+        return Err(MlError::InvalidData(format!(
+            "the backtest needs {} {} periods (two seasons of {season}, then the horizon of \
+             {horizon} to forecast and score); the table covers {covered}: use a shorter horizon",
+            2 * season + horizon,
+            panel.grid.frequency
+        )));
+    }
     let mut windows = Vec::with_capacity(params.backtest_windows);
     let mut skipped = 0;
     let mut ets_forms = BTreeMap::new();

@@ -73,13 +73,26 @@ impl Forecaster {
     }
 
     /// Splits a table of the training columns into newer history and future
-    /// covariates. The target column may be left out (future rows only), and so
-    /// may covariates the rows do not give; rows the model already knows are skipped.
+    /// covariates. The target column may be left out (future rows only, and then
+    /// no column the model does not know may be there), and so may covariates the
+    /// rows do not give; rows the model already knows are skipped.
     /// Errors name the data row (1 is the table's first).
     pub fn newer_rows(&self, frame: &Frame) -> Result<NewerRows> {
         let roles = &self.card.columns;
         let mut columns = frame.columns().to_vec();
         if frame.column(&roles.target).is_err() {
+            // Rows without the target column are all future covariates: with a column the
+            // model does not know beside them, the target is more likely misspelt.
+            let known = roles.columns();
+            if let Some(other) = frame.names().into_iter().find(|name| !known.contains(name)) {
+                return Err(MlError::InvalidData(format!(
+                    "no target column {:?} but a column {other:?} the model does not know; \
+                     without the target every row would be read as future covariates. The \
+                     model's columns are: {}",
+                    roles.target,
+                    known.join(", ")
+                )));
+            }
             columns.push(Column {
                 name: roles.target.clone(),
                 data: ColumnData::Numeric(vec![f64::NAN; frame.n_rows()]),

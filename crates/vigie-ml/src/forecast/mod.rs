@@ -134,8 +134,8 @@ fn check_lengths(panel: &Panel, params: &CheckedParams) -> Result<()> {
         if len < needed {
             let last_row = series.rows.last().copied().unwrap_or(0);
             return Err(MlError::InvalidData(format!(
-                "series {:?} has {len} {} periods (last at {}, {}); it needs at least {needed}: two \
-                 seasons ({} periods) and the horizon ({})",
+                "series {:?} has {len} {} periods (last at {}, {}); it needs at least {needed}: \
+                 two seasons ({} periods), and no fewer than the horizon ({})",
                 series.key,
                 panel.grid.frequency,
                 data_row(last_row),

@@ -198,6 +198,25 @@ impl ForecastParams {
         covariates: &[String],
     ) -> Result<CheckedParams> {
         self.check_static()?;
+        if self.horizon > covered {
+            return Err(MlError::param(
+                "horizon",
+                format!(
+                    "{} periods is longer than the whole history ({covered} {frequency} periods \
+                     from the earliest time to the latest)",
+                    self.horizon
+                ),
+            ));
+        }
+        if let Some(windows) = self.backtest_windows.filter(|&w| w > covered) {
+            return Err(MlError::param(
+                "backtest_windows",
+                format!(
+                    "{windows} is more than the history's {covered} {frequency} periods \
+                     (from the earliest time to the latest)"
+                ),
+            ));
+        }
         let season = frequency.season_length();
         let periods =
             |name: &str, given: &Option<Vec<usize>>, default: &[usize]| -> Result<Vec<usize>> {

@@ -653,9 +653,34 @@ fn bad_tables_get_errors_naming_the_series_and_row() {
     short.values.truncate(60 + 20);
     assert_eq!(
         fit_error(&short, 28),
-        "series \"b\" has 20 daily periods (last at data row 80, 2024-01-20); it needs at least 28: two seasons (14 periods) and the horizon (28)"
+        "series \"b\" has 20 daily periods (last at data row 80, 2024-01-20); it needs at least 28: two seasons (14 periods), and no fewer than the horizon (28)"
     );
     assert_eq!(fit_error(&daily(60), 0), "invalid parameter horizon: must be at least 1 period");
+    // Horizons past the history, however large, are refused before any arithmetic on them.
+    for horizon in [61, 1 << 32, usize::MAX] {
+        assert_eq!(
+            fit_error(&daily(60), horizon),
+            format!(
+                "invalid parameter horizon: {horizon} periods is longer than the whole history \
+                 (60 daily periods from the earliest time to the latest)"
+            )
+        );
+    }
+    let params = ForecastParams { backtest_windows: Some(usize::MAX), ..ForecastParams::new(7) };
+    assert_eq!(
+        forecast::fit(&daily(60), &params).unwrap_err().to_string(),
+        format!(
+            "invalid parameter backtest_windows: {} is more than the history's 60 daily periods \
+             (from the earliest time to the latest)",
+            usize::MAX
+        )
+    );
+    // 15 days are two seasons and a day: the backtest could score one step of the 7.
+    assert_eq!(
+        fit_error(&daily(15), 7),
+        "the backtest needs 21 daily periods (two seasons of 7, then the horizon of 7 to \
+         forecast and score); the table covers 15: use a shorter horizon"
+    );
     let mut off_grid = daily(60);
     off_grid.times[5] += 3600.0;
     assert_eq!(
