@@ -727,6 +727,16 @@ pub enum TableFormat {
     Json,
 }
 
+impl TableFormat {
+    /// As `--format` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableFormat::Csv => "csv",
+            TableFormat::Json => "json",
+        }
+    }
+}
+
 /// `vigie forecast`
 #[derive(Debug, Args)]
 pub struct ForecastArgs {
@@ -745,7 +755,7 @@ pub struct ForecastArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Format of the forecasts: one row per series and period with the series columns, the time,
-    /// forecast, lo80, hi80, lo95, hi95.
-    #[arg(long, value_enum, default_value_t)]
-    pub format: TableFormat,
+    /// forecast, lo80, hi80, lo95, hi95 (default: by --out's extension, .json or .csv; else csv).
+    #[arg(long, value_enum)]
+    pub format: Option<TableFormat>,
 }

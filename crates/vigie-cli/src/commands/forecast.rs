@@ -681,8 +681,39 @@ fn track(
     Ok(())
 }
 
+/// The format `vigie forecast` writes: `--format`, else by `--out`'s extension. A file
+/// named for another format is refused rather than written as CSV under that name.
+fn out_format(out: Option<&Path>, format: Option<TableFormat>) -> anyhow::Result<TableFormat> {
+    let extension =
+        out.and_then(|path| path.extension()).and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let named = match extension.as_deref() {
+        None => None,
+        Some("csv" | "txt") => Some(TableFormat::Csv),
+        Some("json") => Some(TableFormat::Json),
+        Some(other) => {
+            return Err(UsageError(format!(
+                "--out {}: forecasts are written as CSV or JSON, not .{other}; name a .csv or \
+                 .json file",
+                out.map(Path::display).map(|p| p.to_string()).unwrap_or_default()
+            ))
+            .into());
+        }
+    };
+    match (format, named) {
+        (Some(given), Some(named)) if given != named => Err(UsageError(format!(
+            "--format {} but --out names a .{} file",
+            given.name(),
+            named.name()
+        ))
+        .into()),
+        (Some(given), _) => Ok(given),
+        (None, named) => Ok(named.unwrap_or_default()),
+    }
+}
+
 /// `vigie forecast`.
 pub fn run(project: &Project, args: ForecastArgs) -> anyhow::Result<()> {
+    let format = out_format(args.out.as_deref(), args.format)?;
     let reference: ModelRef = args.model.parse()?;
     let registry = project.registry()?;
     let info = registry.resolve(&reference)?;
@@ -704,7 +735,7 @@ pub fn run(project: &Project, args: ForecastArgs) -> anyhow::Result<()> {
         }
     })?;
     let out = forecast_frame(&forecaster, &rows)?;
-    match (&args.out, args.format) {
+    match (&args.out, format) {
         (Some(path), TableFormat::Csv) => vigie_connectors::files::write_csv(path, &out)?,
         (Some(path), TableFormat::Json) => {
             let file = std::fs::File::create(path)

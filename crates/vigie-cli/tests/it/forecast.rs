@@ -808,6 +808,21 @@ fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
         let data = newer.to_str().unwrap();
         project.fails(&["forecast", "--model", model, "--horizon", "1", "--data", data], 2)
     };
+    // Forecasts go to a .csv or .json file, never CSV under another name.
+    let error = project
+        .fails(&["forecast", "--model", "revenue", "--horizon", "1", "--out", "f.parquet"], 2);
+    assert!(error.contains("written as CSV or JSON, not .parquet"), "{error}");
+    let error = project.fails(
+        &["forecast", "--model", "revenue", "--horizon", "1", "--out", "f.json", "--format", "csv"],
+        2,
+    );
+    assert!(error.contains("--format csv but --out names a .json file"), "{error}");
+    // An empty --data file says so.
+    std::fs::write(&newer, "").unwrap();
+    let newer_arg = newer.to_str().unwrap();
+    let error = project
+        .fails(&["forecast", "--model", "revenue", "--horizon", "1", "--data", newer_arg], 2);
+    assert!(error.contains("the file is empty"), "{error}");
     // A misspelt target column: without it every row would be a future row.
     let day = date(FIRST_DAY + DAYS as i64);
     std::fs::write(&newer, format!("store,line,date,Revenue,promo\n12,toys,{day},5,0\n")).unwrap();
@@ -1026,6 +1041,24 @@ fn a_series_too_short_for_every_backtest_origin_is_forecast_and_counted() {
         future_arg,
     ]);
     let (_, rows) = read_csv(&out);
+    // The same rows as JSON records, by the file's extension.
+    let json_out = project.path("forecast.json");
+    let json_arg = json_out.to_str().expect("utf-8");
+    project.ok(&[
+        "forecast",
+        "--model",
+        "revenue",
+        "--horizon",
+        "7",
+        "--out",
+        json_arg,
+        "--data",
+        future_arg,
+    ]);
+    let records: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_out).expect("read")).expect("json");
+    assert_eq!(records.as_array().map(Vec::len), Some(rows.len()), "{records}");
+    assert_eq!(records[0]["store"], rows[0][0].as_str(), "{records}");
     let food: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == "12" && r[1] == "food").collect();
     assert_eq!(food.len(), 7, "the short series is forecast too");
     assert!(

@@ -85,6 +85,9 @@ pub fn read_csv(path: &Path, types: &HashMap<String, ColumnKind>) -> Result<Fram
     let (names, _) = format
         .infer_schema(BufReader::new(&mut file), Some(0))
         .map_err(|e| format_error(path, e))?;
+    if names.fields().is_empty() {
+        return Err(format_error(path, "the file is empty: no header line of column names"));
+    }
     let untyped = names.fields().iter().any(|field| !types.contains_key(field.name()));
     let inferred = if untyped {
         file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
@@ -125,15 +128,33 @@ pub fn read_csv(path: &Path, types: &HashMap<String, ColumnKind>) -> Result<Fram
     frame_from_batches(path, &schema, &batches)
 }
 
-/// Arrow names columns by position; say the name too.
+/// Arrow names a bad cell by the column's position and a line it counts from 0 (the
+/// header): say the column's name, the data row and the file's line, as other errors do.
 fn describe_csv_error(schema: &Schema, message: &str) -> String {
-    let Some(position) = message.find("for column ") else { return message.to_owned() };
-    let digits: String =
-        message[position + 11..].chars().take_while(char::is_ascii_digit).collect();
-    match digits.parse::<usize>().ok().and_then(|i| schema.fields().get(i)) {
-        Some(field) => format!("{message} (column {:?})", field.name()),
-        None => message.to_owned(),
-    }
+    let between = |start: &str, end: &str| -> Option<&str> {
+        let from = message.find(start)? + start.len();
+        let length = message[from..].find(end)?;
+        Some(&message[from..from + length])
+    };
+    let cell = || {
+        let value = between("parsing value '", "' as type")?;
+        let kind = between("as type '", "'")?;
+        let position: usize = between("for column ", " at line")?.parse().ok()?;
+        let row: usize = between(" at line ", ".")?.parse().ok()?;
+        Some((value, kind, schema.fields().get(position)?.name(), row))
+    };
+    let Some((value, kind, name, row)) = cell() else { return message.to_owned() };
+    let expected = match kind {
+        "Float64" | "Int64" => "a number",
+        "Boolean" => "true or false",
+        other => other,
+    };
+    let cells =
+        between("Row data: '[", "]'").map(|r| format!(" (the row: {r})")).unwrap_or_default();
+    format!(
+        "column {name:?} at data row {row} (line {}): {value:?} is not {expected}{cells}",
+        row + 1
+    )
 }
 
 /// Reads a Parquet file.

@@ -42,10 +42,17 @@ fn overridden_types_apply_and_bad_values_name_line_and_column() {
     let bad = write(&dir, "bad.csv", "id,amount\n1,2\n2,abc\n");
     let types = HashMap::from([("amount".to_owned(), ColumnKind::Numeric)]);
     let message = read_csv(&bad, &types).unwrap_err().to_string();
+    assert!(message.contains("bad.csv"), "{message}");
     assert!(
-        message.contains("bad.csv") && message.contains("abc") && message.contains("\"amount\""),
+        message.contains(
+            "column \"amount\" at data row 2 (line 3): \"abc\" is not a number (the row: 2,abc)"
+        ),
         "{message}"
     );
+
+    let empty = write(&dir, "empty.csv", "");
+    let message = read_csv(&empty, &HashMap::new()).unwrap_err().to_string();
+    assert!(message.contains("empty.csv: the file is empty: no header line"), "{message}");
 
     let unknown = HashMap::from([("nope".to_owned(), ColumnKind::Numeric)]);
     assert!(read_csv(&path, &unknown).unwrap_err().to_string().contains("nope"));
