@@ -1027,34 +1027,17 @@ fn a_series_too_short_for_every_backtest_origin_is_forecast_and_counted() {
         .collect();
     assert_eq!(scored.len(), 3, "{scored:?}");
     assert!(!scored.contains(&&json!("store=12|line=food")), "{scored:?}");
-    let out = project.path("forecast.csv");
-    let (out_arg, future_arg) = (out.to_str().expect("utf-8"), future.to_str().expect("utf-8"));
-    project.ok(&[
-        "forecast",
-        "--model",
-        "revenue",
-        "--horizon",
-        "7",
-        "--out",
-        out_arg,
-        "--data",
-        future_arg,
-    ]);
-    let (_, rows) = read_csv(&out);
+    // `vigie forecast` of the next 7 days into the project's file `name`: its path.
+    let forecast_to = |name: &str| {
+        let out = project.path(name);
+        let (out_arg, future_arg) = (out.to_str().expect("utf-8"), future.to_str().expect("utf-8"));
+        let args = ["--horizon", "7", "--out", out_arg, "--data", future_arg];
+        project.ok(&[&["forecast", "--model", "revenue"], &args[..]].concat());
+        out
+    };
+    let (_, rows) = read_csv(&forecast_to("forecast.csv"));
     // The same rows as JSON records, by the file's extension.
-    let json_out = project.path("forecast.json");
-    let json_arg = json_out.to_str().expect("utf-8");
-    project.ok(&[
-        "forecast",
-        "--model",
-        "revenue",
-        "--horizon",
-        "7",
-        "--out",
-        json_arg,
-        "--data",
-        future_arg,
-    ]);
+    let json_out = forecast_to("forecast.json");
     let records: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json_out).expect("read")).expect("json");
     assert_eq!(records.as_array().map(Vec::len), Some(rows.len()), "{records}");
