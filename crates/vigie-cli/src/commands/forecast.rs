@@ -591,6 +591,14 @@ fn fit_and_register(
             }
             outln!("{}", backtest_table(&report))?;
             outln!("{}", report.why)?;
+            if model.strategy() != Strategy::GlobalGbdt && !card.columns.covariates.is_empty() {
+                outln!(
+                    "{} reads no covariates: this model does not use {}, and its forecasts do \
+                     not need them",
+                    model.strategy().name(),
+                    card.columns.covariates.join(", ")
+                )?;
+            }
             if let Some(line) = hardest_series_line(&report) {
                 outln!("{line}")?;
             }

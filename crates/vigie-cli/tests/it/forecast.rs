@@ -102,6 +102,15 @@ fn train_fails(project: &Project, extra: &[&str]) -> String {
     project.fails(&args.iter().map(String::as_str).collect::<Vec<_>>(), 2)
 }
 
+/// `vigie train` with [`train_args`] and a text summary: what it prints.
+fn train_text(project: &Project, extra: &[&str]) -> String {
+    let args: Vec<String> = train_args(project, extra)
+        .into_iter()
+        .map(|arg| if arg == "json" { "text".to_owned() } else { arg })
+        .collect();
+    project.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 fn train(project: &Project, name: &str) -> serde_json::Value {
     train_with(project, &["--name", name])
 }
@@ -823,6 +832,10 @@ fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
     let error = project
         .fails(&["forecast", "--model", "revenue", "--horizon", "1", "--data", newer_arg], 2);
     assert!(error.contains("the file is empty"), "{error}");
+    // A strategy without covariates says it does not use them, and forecasts without them.
+    let text = train_text(&project, &["--name", "smooth", "--strategies", "ets"]);
+    assert!(text.contains("ets reads no covariates: this model does not use promo"), "{text}");
+    project.ok(&["forecast", "--model", "smooth", "--horizon", "7"]);
     // A misspelt target column: without it every row would be a future row.
     let day = date(FIRST_DAY + DAYS as i64);
     std::fs::write(&newer, format!("store,line,date,Revenue,promo\n12,toys,{day},5,0\n")).unwrap();
@@ -1048,11 +1061,7 @@ fn a_series_too_short_for_every_backtest_origin_is_forecast_and_counted() {
         food.iter().all(|r| r[4].parse::<f64>().unwrap() < r[3].parse::<f64>().unwrap()),
         "with intervals: {food:?}"
     );
-    let args: Vec<String> = train_args(&project, &["--name", "again"])
-        .into_iter()
-        .map(|arg| if arg == "json" { "text".to_owned() } else { arg })
-        .collect();
-    let text = project.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = train_text(&project, &["--name", "again"]);
     assert!(
         text.contains("1 of 4 series had too little history before every backtest origin"),
         "{text}"

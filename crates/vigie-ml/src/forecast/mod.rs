@@ -69,6 +69,17 @@ fn prepare(
     params: &ForecastParams,
 ) -> Result<(Panel, CheckedParams, FeatureSpec)> {
     params.check_static()?;
+    if let Some(empty) = table
+        .covariates
+        .iter()
+        .find(|c| !table.series.is_empty() && c.values.iter().all(|v| v.is_nan()))
+    {
+        return Err(MlError::InvalidData(format!(
+            "covariate {:?} has no value in any row of the history: nothing to learn from it \
+             (leave it out of the covariates)",
+            empty.name
+        )));
+    }
     let panel = Panel::build(table, params.frequency, None, params.timezone)?;
     let checked = params.check(panel.grid.frequency, covered(&panel), &panel.covariate_names)?;
     check_lengths(&panel, &checked)?;

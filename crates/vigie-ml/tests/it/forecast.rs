@@ -688,6 +688,13 @@ fn bad_tables_get_errors_naming_the_series_and_row() {
         "series \"a\": time 2024-01-06T01:00:00Z is not on the daily grid through 2024-01-06 at data row 6"
     );
     let mut covariate = daily(60);
+    covariate.covariates.push(Covariate { name: "promo".into(), values: vec![f64::NAN; 120] });
+    assert_eq!(
+        fit_error(&covariate, 7),
+        "covariate \"promo\" has no value in any row of the history: nothing to learn from it \
+         (leave it out of the covariates)"
+    );
+    let mut covariate = daily(60);
     covariate.covariates.push(Covariate { name: "promo".into(), values: vec![0.0; 119] });
     assert_eq!(fit_error(&covariate, 7), "covariate \"promo\" has 119 values for 120 rows");
     let params =
