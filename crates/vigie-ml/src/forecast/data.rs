@@ -206,6 +206,18 @@ fn contiguous(
     periods.sort_unstable();
     for pair in periods.windows(2) {
         let ((before, before_row), (after, after_row)) = (pair[0], pair[1]);
+        if after == before && table.times[before_row] != table.times[after_row] {
+            return Err(invalid(format!(
+                "series {key:?}: {} at {} and {} at {} fall in the same {} period (rows of events \
+                 are grouped into one per period by an aggregate: `--aggregate sum`, or \
+                 `aggregate` in vigie.toml; or is the frequency right?)",
+                grid.format(table.times[before_row]),
+                number(before_row),
+                grid.format(table.times[after_row]),
+                number(after_row),
+                grid.frequency
+            )));
+        }
         if after == before {
             return Err(invalid(format!(
                 "series {key:?}: duplicate time {} at {} and {} (rows of events are grouped into \

@@ -644,6 +644,18 @@ fn bad_tables_get_errors_naming_the_series_and_row() {
         fit_error(&gap, 7),
         "series \"b\": gap after 2024-01-20 (data row 80): the next time is 2024-01-22 (data row 81), 1 daily period missing from 2024-01-21"
     );
+    // Days read as months: two rows of one month, not a repeated time.
+    let params = ForecastParams {
+        frequency: Some(Frequency::Monthly),
+        strategies: vec![Strategy::SeasonalNaive],
+        ..ForecastParams::new(3)
+    };
+    assert_eq!(
+        forecast::fit(&daily(60), &params).unwrap_err().to_string(),
+        "series \"a\": 2024-01-01 at data row 1 and 2024-01-02 at data row 2 fall in the same \
+         monthly period (rows of events are grouped into one per period by an aggregate: \
+         `--aggregate sum`, or `aggregate` in vigie.toml; or is the frequency right?)"
+    );
     let mut nan = daily(60);
     nan.values[70] = f64::NAN;
     assert_eq!(fit_error(&nan, 7), "series \"b\": target is NaN at data row 71 (2024-01-11)");
