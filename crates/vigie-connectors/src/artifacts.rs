@@ -61,6 +61,25 @@ fn runtime(location: &str) -> Result<tokio::runtime::Runtime, ConnectorError> {
     })
 }
 
+/// Flushes the file `path` to the disk, then each folder from its own up to `root`, whose
+/// entries name the new file and folders (`object_store` renames a temporary file into
+/// place without either).
+fn sync_down_to(root: &Path, path: &Path) -> Result<(), ConnectorError> {
+    let sync = |at: &Path| {
+        std::fs::File::open(at)
+            .and_then(|opened| opened.sync_all())
+            .map_err(|source| ConnectorError::Io { path: at.to_owned(), source })
+    };
+    sync(path)?;
+    for folder in path.ancestors().skip(1) {
+        sync(folder)?;
+        if folder == root {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// True when `endpoint` names this machine, where plain HTTP is acceptable.
 fn is_loopback(endpoint: &str) -> bool {
     let host = endpoint.split_once("://").map_or(endpoint, |(_, rest)| rest);
@@ -179,13 +198,18 @@ impl ArtifactStore {
         ConnectorError::Artifacts { location: self.location(key), message, not_found }
     }
 
-    /// Writes `bytes` as the object `key`, replacing it whole.
+    /// Writes `bytes` as the object `key`, replacing it whole. On local disk the file and
+    /// the folders down to it are on the disk when this returns (S3 acknowledges only
+    /// stored objects): a registry row written next never names a file a power cut lost.
     pub fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), ConnectorError> {
         let path = self.path(key)?;
         self.runtime
             .block_on(self.store.put(&path, PutPayload::from(bytes)))
-            .map(|_| ())
-            .map_err(|source| self.failed(key, source))
+            .map_err(|source| self.failed(key, source))?;
+        match &self.root {
+            Root::Local(root) => sync_down_to(root, &root.join(key)),
+            Root::S3 { .. } => Ok(()),
+        }
     }
 
     /// Reads the object `key` whole.
