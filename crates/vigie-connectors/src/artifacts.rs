@@ -3,9 +3,9 @@
 //! (`put`, `get`, `delete`) addressed by a relative key such as `artifacts/RUN/NAME-v1.vgm`.
 //!
 //! Both stores go through `object_store`, so local and S3 behave alike (a `put` replaces the
-//! object whole; on disk it writes a temporary file, renames it and flushes both to the disk). `object_store` is async:
-//! each [`ArtifactStore`] drives it on a private current-thread tokio runtime, so callers stay
-//! synchronous. Do not call it from inside another tokio runtime. What it does not do: stream
+//! object whole; on disk it writes a temporary file, renames it and flushes the file and its
+//! folders to the disk). `object_store` is async: each [`ArtifactStore`] drives it on a
+//! private current-thread tokio runtime, so callers stay synchronous. Do not call it from inside another tokio runtime. What it does not do: stream
 //! large objects (objects are read and written whole) or create buckets. It also holds the
 //! feature store's offline store (Parquet parts, state files), which lists its folders.
 
