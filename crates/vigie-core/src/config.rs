@@ -500,7 +500,7 @@ pub struct ModelSpec {
     pub non_negative: Option<Spanned<bool>>,
     /// Forecast: the strategies the backtest chooses among (default all).
     #[serde(default)]
-    pub strategies: Vec<Spanned<String>>,
+    pub strategies: Option<Spanned<Vec<Spanned<String>>>>,
     /// Forecast: the global model's training periods per series, at most (a number,
     /// or "all"); default 400 days of hourly or daily periods.
     #[serde(default)]
@@ -610,7 +610,11 @@ impl ModelSpec {
             aggregate: text(&self.aggregate),
             timezone: text(&self.timezone),
             non_negative: self.non_negative.as_ref().is_some_and(|n| *n.get_ref()),
-            strategies: texts(&self.strategies),
+            strategies: self
+                .strategies
+                .as_ref()
+                .map(|list| texts(list.get_ref()))
+                .unwrap_or_default(),
             train_window: self.train_window.as_ref().map(|w| w.get_ref().to_string()),
         })
     }
@@ -894,7 +898,7 @@ impl Config {
             ("future_covariates", model.future_covariates.first()),
             ("aggregate", model.aggregate.as_ref()),
             ("timezone", model.timezone.as_ref()),
-            ("strategies", model.strategies.first()),
+            ("strategies", model.strategies.as_ref().and_then(|list| list.get_ref().first())),
         ];
         let train_window = model.train_window.as_ref().map(|v| ("train_window", v.span().start));
         let forecast_only = texts
@@ -1142,8 +1146,19 @@ impl Config {
                 ));
             }
         }
+        if let Some(list) = model.strategies.as_ref().filter(|list| list.get_ref().is_empty()) {
+            return Err(at.at(
+                list,
+                format!(
+                    "{}: name at least one of {} (or leave the key out for all)",
+                    key("strategies"),
+                    STRATEGIES.join(", ")
+                ),
+            ));
+        }
+        let strategies = model.strategies.iter().flat_map(|list| list.get_ref());
         if let Some(unknown) =
-            model.strategies.iter().find(|s| !STRATEGIES.contains(&s.get_ref().trim()))
+            strategies.into_iter().find(|s| !STRATEGIES.contains(&s.get_ref().trim()))
         {
             return Err(at.at(
                 unknown,

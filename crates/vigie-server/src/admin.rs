@@ -104,8 +104,16 @@ fn route_json(route: &Route) -> Json {
     })
 }
 
-/// The route `name` is served with, or null when this server does not serve it.
+/// How `name` is served: its routing; a forecast model, which has none, its serving
+/// version and route; null when this server does not serve it.
 fn served_route(shared: &Shared, name: &str) -> Json {
+    if let Some(served) = shared.catalog().forecasters.get(name) {
+        return json!({
+            "task": "forecast",
+            "version": served.version,
+            "route": format!("/v1/models/{name}/forecast"),
+        });
+    }
     shared.route(name).map_or(Json::Null, |route| route_json(&route))
 }
 
@@ -144,15 +152,7 @@ async fn models(State(shared): State<Arc<Shared>>) -> Result<axum::Json<Json>, A
         .into_iter()
         .map(|(name, versions, aliases)| {
             let mut entry = json!({"name": name, "versions": versions, "aliases": aliases});
-            // A forecast model has no routing: its serving version answers the forecast route.
-            entry["serving"] = match catalog.forecasters.get(&name) {
-                Some(served) => json!({
-                    "task": "forecast",
-                    "version": served.version,
-                    "route": format!("/v1/models/{name}/forecast"),
-                }),
-                None => served_route(&shared, &name),
-            };
+            entry["serving"] = served_route(&shared, &name);
             entry
         })
         .collect();

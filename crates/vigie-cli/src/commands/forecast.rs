@@ -414,6 +414,7 @@ pub fn train_declared(
     refuse_tabular_flags(&args)?;
     let model = args.from_store.clone().unwrap_or_default();
     let in_toml: Vec<&str> = [
+        ("--label", args.label.is_some()),
         ("--time", args.time.is_some()),
         ("--target", args.target.is_some()),
         ("--series", !args.series.is_empty()),
@@ -464,7 +465,9 @@ pub fn train_declared(
         seed: args.seed,
     };
     let (roles, params) = request.settings()?;
-    let frame = history.read(&store, &roles)?;
+    let frame = history
+        .read(&store, &roles)
+        .map_err(|error| error.context(format!("vigie.toml [models.{model}]")))?;
     fit_and_register(project, &args, &name, &roles, &params, &frame, Origin::Store(&history))
 }
 
@@ -496,7 +499,7 @@ fn fit_and_register(
     let (model, report) = match fitted {
         Ok(fitted) => fitted,
         Err(error) => {
-            registry.end_run(&run_id, RunStatus::Failed)?;
+            Project::fail_training_run(&mut registry, &run_id, &error)?;
             return Err(origin.context(error));
         }
     };

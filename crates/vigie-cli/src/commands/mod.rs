@@ -152,6 +152,18 @@ impl Project {
         Ok((run_id, user))
     }
 
+    /// Ends a training run that failed with `error`, kept in its `error` tag so that
+    /// `vigie runs show` says why.
+    pub fn fail_training_run(
+        registry: &mut Registry,
+        run_id: &str,
+        error: &dyn std::fmt::Display,
+    ) -> anyhow::Result<()> {
+        registry.set_tags(run_id, &[("error".to_owned(), error.to_string())])?;
+        registry.end_run(run_id, vigie_registry::RunStatus::Failed)?;
+        Ok(())
+    }
+
     /// The code version: the project's git commit, when it is a git checkout.
     pub fn git_commit(&self) -> Option<String> {
         git::head_commit(&self.dir)

@@ -184,6 +184,10 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                                 SavedModel::Forecast(_) => "backtest",
                             };
                             entry[key] = Json::Object(metrics_json(m.metrics()));
+                            if let SavedModel::Forecast(f) = m {
+                                entry["horizon"] = json!(f.model.horizon());
+                                entry["frequency"] = json!(f.model.frequency().code());
+                            }
                             entry
                         })
                         .collect(),
@@ -200,6 +204,15 @@ pub fn run(project: &Project, command: ModelsCommand) -> anyhow::Result<()> {
                     };
                     table.add_row(row("task", &|_, m| m.task().to_owned()));
                     table.add_row(row("algorithm", &|_, m| m.algorithm().to_owned()));
+                    // A forecast's scores hold for its horizon: compare them at the same one.
+                    if loaded.iter().any(|(_, m)| matches!(m, SavedModel::Forecast(_))) {
+                        table.add_row(row("horizon", &|_, m| match m {
+                            SavedModel::Forecast(f) => {
+                                format!("{} {} periods", f.model.horizon(), f.model.frequency())
+                            }
+                            SavedModel::Tabular(_) => "-".to_owned(),
+                        }));
+                    }
                     table.add_row(row("aliases", &|i, _| i.aliases.iter().map(|a| format!("@{a}")).collect::<Vec<_>>().join(" ")));
                     for name in &metric_names {
                         table.add_row(row(name, &|_, m| m.metrics().get(name).map_or("-".to_owned(), |s| output::metric(s.mean))));

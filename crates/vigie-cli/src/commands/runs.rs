@@ -158,7 +158,11 @@ pub fn run(project: &Project, command: RunsCommand) -> anyhow::Result<()> {
                     let mut names: Vec<String> = finals
                         .iter()
                         .flat_map(|f| f.iter().map(|(k, _)| k.clone()))
-                        .filter(|k| k.starts_with("cv_") && !k.ends_with("_std"))
+                        // A table's cross-validated scores, a forecast's backtested ones.
+                        .filter(|k| {
+                            (k.starts_with("cv_") || k.starts_with("backtest_"))
+                                && !k.ends_with("_std")
+                        })
                         .collect();
                     names.sort();
                     names.dedup();

@@ -328,7 +328,7 @@ pub fn fit(project: &Project, args: &TrainArgs) -> anyhow::Result<Fitted> {
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error) => {
-            registry.end_run(&run_id, RunStatus::Failed)?;
+            Project::fail_training_run(&mut registry, &run_id, &error)?;
             return Err(anyhow::Error::new(error).context(format!("cannot train on {source}")));
         }
     };

@@ -696,6 +696,14 @@ fn forecast_models_version_compare_and_roll_back_like_any_other() {
         compared[0]["backtest"]["mase"], compared[1]["backtest"]["mase"],
         "same data, same seed"
     );
+    assert_eq!((&compared[0]["horizon"], &compared[0]["frequency"]), (&json!(7), &json!("D")));
+    let text = project.ok(&["models", "compare", "revenue:1", "revenue:2"]);
+    assert!(text.contains("7 daily periods"), "{text}");
+    // The runs' backtest scores, side by side.
+    let runs = compared.as_array().expect("versions").iter().map(|v| v["run_id"].as_str());
+    let runs: Vec<&str> = runs.map(|run| run.expect("a run id")).collect();
+    let text = project.ok(&["runs", "compare", runs[0], runs[1]]);
+    assert!(text.contains("backtest_mase") && !text.contains("backtest_mase_std"), "{text}");
     project.json(&["models", "promote", "revenue", "2", "--format", "json"]);
     assert_eq!(project.json(&["models", "show", "revenue", "--format", "json"])["version"], 2);
     project.json(&["models", "rollback", "revenue", "--format", "json"]);
@@ -782,6 +790,24 @@ fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
     assert!(
         error.contains("9223372036854775807 periods is longer than the whole history"),
         "{error}"
+    );
+    // Each training that failed once its run started is a FAILED run that keeps its error.
+    let runs = project.json(&["runs", "list", "--format", "json"]);
+    let failed: Vec<String> = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter(|run| run["status"] == "FAILED")
+        .map(|run| {
+            let id = run["id"].as_str().expect("an id");
+            let shown = project.json(&["runs", "show", id, "--format", "json"]);
+            shown["tags"]["error"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert!(failed.iter().all(|error| !error.is_empty()), "{failed:?}");
+    assert!(
+        failed.iter().any(|error| error.contains("longer than the whole history")),
+        "{failed:?}"
     );
     let error =
         project.fails(&["train", "--data", data_arg, "--label", "revenue", "--horizon", "7"], 2);

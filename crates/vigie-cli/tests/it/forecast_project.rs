@@ -338,6 +338,12 @@ fn a_view_of_events_trains_once_its_rows_are_grouped_into_periods() {
             "[models.by_store] strategies: unknown strategy \"arima\", expected seasonal_naive, ets, global_gbdt",
         ),
         (
+            "strategies = []",
+            "strategies",
+            "[]",
+            "[models.by_store] strategies: name at least one of seasonal_naive, ets, global_gbdt (or leave the key out for all)",
+        ),
+        (
             "frequency = \"D\"\naggregate = \"total\"",
             "aggregate",
             "\"total\"",
@@ -674,4 +680,64 @@ fn a_tabular_model_s_task_in_vigie_toml_reaches_training() {
         error.contains("--task forecast: model \"fraud\" of vigie.toml is a regression model"),
         "{error}"
     );
+}
+
+#[test]
+fn a_sources_times_without_an_offset_are_read_on_the_models_zone_as_a_files_are() {
+    // Sales at 02:00 and 12:00 on New York's clock, written without an offset: in UTC the
+    // 02:00 sale is 06:00 or 07:00 the same day, read as UTC 02:00 it would be the evening
+    // before in New York.
+    let mut csv = "ts,amount\n".to_owned();
+    for day in 0..60 {
+        for (hour, amount) in [(2, 10 + day % 7), (12, 30 + day % 5)] {
+            writeln!(csv, "{}T{hour:02}:00:00,{amount}", date(FIRST_DAY + day)).expect("write");
+        }
+    }
+    let toml = r#"
+[sources.sales]
+kind = "file"
+path = "data/sales.csv"
+timestamp = "ts"
+
+[models.daily]
+task = "forecast"
+source = "sales"
+target = "amount"
+horizon = 7
+frequency = "D"
+aggregate = "sum"
+timezone = "America/New_York"
+strategies = ["seasonal_naive"]
+"#;
+    let project = project(toml, &csv);
+    let declared = project.json(&["train", "daily", "--format", "json"]);
+    let data = project.path("data/sales.csv");
+    let flags = project.json(&[
+        "train",
+        "--task",
+        "forecast",
+        "--data",
+        data.to_str().expect("utf-8"),
+        "--time",
+        "ts",
+        "--target",
+        "amount",
+        "--horizon",
+        "7",
+        "--frequency",
+        "D",
+        "--aggregate",
+        "sum",
+        "--timezone",
+        "America/New_York",
+        "--strategies",
+        "seasonal_naive",
+        "--name",
+        "from_file",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(declared["rows"], 60, "one local day each: {declared}");
+    assert_eq!(declared["rows"], flags["rows"]);
+    assert_eq!(backtest(&declared), backtest(&flags), "the same days, the same backtest");
 }

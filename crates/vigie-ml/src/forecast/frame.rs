@@ -76,6 +76,22 @@ impl ColumnRoles {
         names
     }
 
+    /// The role of `column`, as a setting names it: `time`, `target`, `series` or
+    /// `covariates` (empty for a column the roles do not name).
+    pub fn role_of(&self, column: &str) -> &'static str {
+        if column == self.time {
+            "time"
+        } else if column == self.target {
+            "target"
+        } else if self.series.iter().any(|name| name == column) {
+            "series"
+        } else if self.covariates.iter().any(|name| name == column) {
+            "covariates"
+        } else {
+            ""
+        }
+    }
+
     /// The key of a series from its values of the series columns: the value
     /// itself for one column, `column=value|column=value` for several.
     pub fn key(&self, values: &[String]) -> String {

@@ -590,29 +590,48 @@ impl Registry {
                 return Err(unknown_model(tx, name)?);
             }
             let history = alias_history_of(tx, name)?;
-            // Replay: moves push, rollbacks pop, deletes clear.
+            // Replay: moves push, rollbacks pop back to the version they went to (past
+            // deleted versions), deletes clear.
             let mut stack: Vec<u32> = Vec::new();
             for entry in history.iter().filter(|m| m.alias == alias) {
                 match (entry.kind.as_str(), entry.to_version) {
-                    ("rollback", _) => {
+                    ("rollback", to) => {
                         stack.pop();
+                        while let (Some(top), Some(to)) = (stack.last(), to) {
+                            if *top == to {
+                                break;
+                            }
+                            stack.pop();
+                        }
                     }
                     ("delete", _) => stack.clear(),
                     (_, Some(to)) => stack.push(to),
                     _ => {}
                 }
             }
-            let Some(&current) = stack.last() else {
+            let Some((&current, earlier)) = stack.split_last() else {
                 return Err(RegistryError::UnknownAlias {
                     name: name.to_owned(),
                     alias: alias.to_owned(),
                     hint: String::new(),
                 });
             };
-            let Some(&target) = stack.len().checked_sub(2).and_then(|i| stack.get(i)) else {
-                return Err(RegistryError::Conflict(format!(
-                    "{name}@{alias} has no earlier version to roll back to (it has pointed at v{current} only)"
-                )));
+            // The latest earlier version that still exists.
+            let existing: Vec<u32> = versions_of(tx, name)?.iter().map(|v| v.version).collect();
+            let Some(&target) = earlier.iter().rev().find(|v| existing.contains(v)) else {
+                let deleted: Vec<String> = earlier.iter().map(|v| format!("v{v}")).collect();
+                return Err(RegistryError::Conflict(if deleted.is_empty() {
+                    format!(
+                        "{name}@{alias} has no earlier version to roll back to: v{current} is the \
+                         first it pointed at"
+                    )
+                } else {
+                    format!(
+                        "{name}@{alias} has no earlier version to roll back to: the versions it \
+                         pointed at before v{current} ({}) were deleted",
+                        deleted.join(", ")
+                    )
+                }));
             };
             let moved = move_alias(tx, name, alias, target, "rollback", user, reason)?;
             bump_generation(tx)?;

@@ -242,7 +242,8 @@ impl Registry {
                     return Err(RegistryError::InvalidRouting {
                         name: name.to_owned(),
                         message: format!(
-                            "v{version} is a forecast model; only tabular models are served"
+                            "v{version} is a forecast model: its champion answers the forecast \
+                             route, and canary, shadow and A/B routing are for tabular models"
                         ),
                     });
                 }

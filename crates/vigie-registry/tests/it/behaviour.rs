@@ -258,4 +258,23 @@ fn deleting_a_version_and_an_alias(place: &Place) {
     // A deleted version's number is never given again, as in MLflow.
     let again = register(&mut registry, "fraud");
     assert_eq!(again.version, 3);
+
+    // Rollbacks go back past deleted versions, to the latest earlier one that exists.
+    let v4 = register(&mut registry, "fraud").version;
+    for version in [3, v4] {
+        registry.set_alias("fraud", "champion", version, "ben", "").unwrap();
+    }
+    registry.delete_version("fraud", 3).unwrap();
+    let back = registry.rollback("fraud", "champion", "ben", "").unwrap();
+    assert_eq!((back.from_version, back.to_version), (Some(4), Some(1)));
+    let error = registry.rollback("fraud", "champion", "ben", "").unwrap_err();
+    assert!(error.to_string().contains("v1 is the first it pointed at"), "{error}");
+    // When every earlier one is gone, a refusal that says so, and nothing moves.
+    registry.set_alias("fraud", "champion", 4, "ben", "").unwrap();
+    registry.delete_version("fraud", 1).unwrap();
+    let error = registry.rollback("fraud", "champion", "ben", "").unwrap_err();
+    assert!(matches!(error, RegistryError::Conflict(_)), "{error}");
+    assert!(error.to_string().contains("before v4 (v1) were deleted"), "{error}");
+    let champion = ModelRef { name: "fraud".into(), selector: Selector::Default };
+    assert_eq!(registry.resolve(&champion).unwrap().version, 4);
 }

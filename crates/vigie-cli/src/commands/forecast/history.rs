@@ -18,6 +18,10 @@
 //! Not here: the modelling (`vigie_ml::forecast`), the settings' checks (`Request`).
 
 use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema};
 
 use serde_json::{Value as Json, json};
 use vigie_core::config::{ForecastHistory, ForecastSpec};
@@ -142,6 +146,8 @@ impl StoreHistory {
         self.refreshed.ingested = ingest_batch_source(store, &source)?;
         // (column in the store, column of the table), in the roles' order.
         let mut picks: Vec<(&str, &str)> = Vec::new();
+        // A stored column to read as the text it was written as.
+        let mut as_text: Option<&str> = None;
         let (batches, noun) = match &self.kind {
             Kind::Source { name, timestamp } => {
                 let batches = store.offline().read_source(name)?;
@@ -153,10 +159,27 @@ impl StoreHistory {
                     };
                     return Err(UsageError(format!("source {name:?} has no rows yet{how}")).into());
                 }
+                // With a time zone, a timestamp stored as written (text, or a date or time
+                // without a zone) is read on the zone's clock, as a file's is, rather than as
+                // the UTC instant ingest took it for. Otherwise the event time ingest parsed.
+                let schema = batches[0].schema();
+                let wall_clock = roles.timezone.is_some()
+                    && schema.field_with_name(timestamp).is_ok_and(|field| {
+                        matches!(
+                            field.data_type(),
+                            DataType::Utf8
+                                | DataType::LargeUtf8
+                                | DataType::Date32
+                                | DataType::Date64
+                                | DataType::Timestamp(_, None)
+                        )
+                    });
                 for column in roles.columns() {
-                    // The event time as ingest parsed it, rather than the column's text.
-                    let stored = if column == timestamp { TIME } else { column };
+                    let stored = if column == timestamp && !wall_clock { TIME } else { column };
                     picks.push((stored, column));
+                }
+                if wall_clock {
+                    as_text = Some(timestamp.as_str());
                 }
                 (batches, "column")
             }
@@ -182,21 +205,26 @@ impl StoreHistory {
         let schema = batches[0].schema();
         let fields: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let mut indices = Vec::with_capacity(picks.len());
-        for (stored, _) in &picks {
+        for (stored, column) in &picks {
             let idx = fields.iter().position(|f| f == stored).ok_or_else(|| {
                 // The store's own columns (`_time`, `_key`…) are not the user's.
                 let listed: Vec<&str> =
                     fields.iter().copied().filter(|f| !f.starts_with('_')).collect();
                 UsageError(format!(
-                    "{} has no {noun} {stored:?}; its {noun}s are: {}",
+                    "{}: {} has no {noun} {stored:?}; its {noun}s are: {}",
+                    roles.role_of(column),
                     self.description,
                     listed.join(", ")
                 ))
             })?;
             indices.push(idx);
         }
-        let projected =
+        let mut projected =
             batches.iter().map(|b| b.project(&indices)).collect::<Result<Vec<_>, _>>()?;
+        if let Some(column) = as_text {
+            projected =
+                projected.iter().map(|b| column_as_text(b, column)).collect::<Result<_, _>>()?;
+        }
         let frame = vigie_connectors::files::frame_from_batches(
             Path::new(&self.description),
             &projected[0].schema(),
@@ -214,4 +242,16 @@ impl StoreHistory {
             .collect();
         Ok(Frame::new(columns)?)
     }
+}
+
+/// `batch` with its column `name` cast to text: dates and times without a zone as ISO 8601
+/// (`2024-03-10T02:30:00`), which the model then reads on its zone's clock.
+fn column_as_text(batch: &RecordBatch, name: &str) -> anyhow::Result<RecordBatch> {
+    let schema = batch.schema();
+    let idx = schema.index_of(name)?;
+    let mut columns = batch.columns().to_vec();
+    columns[idx] = arrow::compute::cast(&columns[idx], &DataType::Utf8)?;
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields[idx] = Field::new(name, DataType::Utf8, true);
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
