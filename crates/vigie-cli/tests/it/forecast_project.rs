@@ -444,8 +444,21 @@ fn bad_forecast_settings_in_vigie_toml_are_named_by_line_column_and_key() {
         error.contains("--target: model \"revenue\" takes its columns from [models.revenue]"),
         "{error}"
     );
+    let error = project.fails(&["train", "revenue", "--label", "units"], 2);
+    assert!(error.contains("--label: model \"revenue\" takes its columns from"), "{error}");
     let error = project.fails(&["train", "revenue", "--algorithm", "gbdt"], 2);
     assert!(error.contains("--algorithm: not for --task forecast"), "{error}");
+    // A column the source does not have: the model and the key that names it.
+    let toml = BY_LINE.replace("target = \"revenue\"", "target = \"revenu\"");
+    std::fs::write(project.path("vigie.toml"), &toml).unwrap();
+    let error = project.fails(&["train", "revenue"], 2);
+    assert!(
+        error.contains(
+            "vigie.toml [models.revenue]: target: source \"sales\" has no column \"revenu\""
+        ),
+        "{error}"
+    );
+    std::fs::write(project.path("vigie.toml"), BY_LINE).unwrap();
     let error = project.fails(&["train", "revenue", "--task", "regression"], 2);
     assert!(
         error.contains("--task regression: model \"revenue\" of vigie.toml is a forecast model"),
