@@ -509,7 +509,7 @@ pub struct ModelSpec {
 
 /// A forecast model's `train_window`: a number of periods, or a word (`all`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected a number of periods, or \"all\"")]
 pub enum TrainWindow {
     /// This many periods.
     Periods(i64),
@@ -634,6 +634,39 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// 1-based line and column of a byte offset.
+/// The setting written on the line of `offset`, with its table: `[models.revenue] horizon`
+/// (for a parser's message, which names neither).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = &text[..offset.min(text.len())];
+    let start = before.rfind('\n').map_or(0, |at| at + 1);
+    let line = text[start..].lines().next().unwrap_or_default();
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    let simple = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+    if key.is_empty() || !key.chars().all(simple) {
+        return None;
+    }
+    let table = text[..start].lines().rev().map(str::trim).find(|l| l.starts_with('['));
+    Some(match table {
+        Some(table) => format!("{} {key}", table.split('#').next().unwrap_or(table).trim()),
+        None => key.to_owned(),
+    })
+}
+
+/// A parser's message in the words of the file: numbers and lists rather than Rust types.
+fn readable(message: &str) -> String {
+    [
+        ("expected i64", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected usize", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected a list, e.g. [\"a\", \"b\"]"),
+    ]
+    .into_iter()
+    .fold(message.to_owned(), |text, (rust, words)| text.replace(rust, words))
+}
+
 fn position(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -694,13 +727,14 @@ impl Config {
     /// Parses and checks the text of a project file named `file` (for messages).
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|error| {
-            let (line, column) = error.span().map_or((1, 1), |span| position(text, span.start));
-            ConfigError {
-                file: file.to_owned(),
-                line,
-                column,
-                message: error.message().trim().to_owned(),
-            }
+            let offset = error.span().map(|span| span.start);
+            let (line, column) = offset.map_or((1, 1), |offset| position(text, offset));
+            let message = readable(error.message().trim());
+            let message = match offset.and_then(|offset| key_at(text, offset)) {
+                Some(key) if !message.contains(&key) => format!("{key}: {message}"),
+                _ => message,
+            };
+            ConfigError { file: file.to_owned(), line, column, message }
         })?;
         config.check(&Locator { file, text })?;
         Ok(config)

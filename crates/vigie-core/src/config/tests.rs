@@ -332,6 +332,43 @@ fn forecast_model_errors_name_the_line_column_and_key() {
 }
 
 #[test]
+fn values_of_the_wrong_type_name_their_table_and_key() {
+    for (from, to, needle, expected) in [
+        (
+            "horizon = 28",
+            "horizon = \"28\"",
+            "horizon",
+            "[models.by_line] horizon: invalid type: string \"28\", expected a whole number",
+        ),
+        (
+            "frequency = \"D\"",
+            "frequency = \"D\"\ntrain_window = true",
+            "train_window",
+            "[models.by_line] train_window: expected a number of periods, or \"all\"",
+        ),
+        (
+            "frequency = \"D\"",
+            "frequency = \"D\"\nstrategies = \"ets\"",
+            "strategies",
+            "[models.by_line] strategies: invalid type: string \"ets\", expected a list, e.g. \
+             [\"a\", \"b\"]",
+        ),
+        (
+            "horizon = 28",
+            "horizon = 28\nhorizon = 7",
+            "horizon = 7",
+            "[models.by_line] horizon: duplicate key",
+        ),
+    ] {
+        assert!(FORECASTS.contains(from), "{from:?}");
+        let text = FORECASTS.replacen(from, to, 1);
+        let e = error(&text);
+        assert_eq!(e.line, line_of(&text, needle), "{e}");
+        assert_eq!(e.message, expected);
+    }
+}
+
+#[test]
 fn a_setting_of_the_other_kind_of_model_is_an_error() {
     // A forecast setting on a tabular model, named where it is written.
     let text = PROJECT
