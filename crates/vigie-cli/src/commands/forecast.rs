@@ -20,7 +20,8 @@ use vigie_core::{Column, ColumnData, ColumnKind, Frame, TextColumn};
 use vigie_ml::SavedModel;
 use vigie_ml::forecast::{
     self, Aggregate, BacktestReport, ColumnRoles, ForecastCard, ForecastParams, ForecastRow,
-    Forecaster, Frequency, NewerRows, PeriodGrouping, Strategy, split_frame,
+    Forecaster, Frequency, NewerRows, PartialPeriod, PeriodGrouping, Strategy, format_period_time,
+    split_frame,
 };
 use vigie_ml::model::DataFingerprint;
 use vigie_registry::{ModelRef, Registry, RunBatch, RunStatus};
@@ -77,6 +78,20 @@ pub fn per_series_json(forecaster: &Forecaster) -> Json {
                 json!({"series": key, "columns": named, "metrics": metrics})
             })
             .collect(),
+    )
+}
+
+/// The warning about a last period that looks cut short.
+fn partial_sentence(partial: &PartialPeriod, frequency: Frequency) -> String {
+    format!(
+        "Warning: the last {frequency} period, {}, may be partial: its latest row is {:.0}% of \
+         the way through it, earlier than in each of the {} periods before (at least {:.0}%). \
+         If the data stops inside it, its total is short and forecasts start low: train on \
+         rows up to a period's end",
+        format_period_time(partial.start, frequency),
+        100.0 * partial.elapsed,
+        partial.compared,
+        100.0 * partial.usual
     )
 }
 
@@ -554,6 +569,12 @@ fn fit_and_register(
             "interval_level_power": model.interval_widths().level_power,
             "per_series": per_series_json(&forecaster),
             "series_not_backtested": not_backtested(&forecaster),
+            "partial_last_period": tables.partial.map(|p| json!({
+                "start": format_period_time(p.start, model.frequency()),
+                "elapsed": p.elapsed,
+                "least_before": p.usual,
+                "periods_compared": p.compared,
+            })),
             "train_window": params.train_window_for(model.frequency()),
             "future_covariates": model.required_future_covariates(),
             "history": refreshed.map(history::Refreshed::json),
@@ -591,6 +612,9 @@ fn fit_and_register(
             }
             if unused > 0 {
                 outln!("{unused} rows without a target were not used for training")?;
+            }
+            if let Some(partial) = tables.partial {
+                outln!("{}", partial_sentence(&partial, model.frequency()))?;
             }
             outln!("{}", backtest_table(&report))?;
             outln!("{}", report.why)?;

@@ -315,6 +315,33 @@ fn events_grouped_into_days_train_and_forecast_as_the_daily_table_does() {
     let scores =
         |t: &serde_json::Value| serde_json::json!([t["strategy"], t["backtest"], t["baselines"]]);
     assert_eq!(scores(&grouped), scores(&daily), "the same days, the same model");
+    assert!(grouped["partial_last_period"].is_null(), "whole days: {grouped}");
+    // Read at noon on the last day, its evening sales not in yet: its sum is short, and
+    // the summary says so.
+    let last_evening = format!("{}T17:30", date(FIRST_DAY + DAYS as i64 - 1));
+    let cut: String = events(0..DAYS, DAYS)
+        .lines()
+        .filter(|line| !line.contains(&last_evening))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let cut_path = project.path("cut.csv");
+    std::fs::write(&cut_path, cut).unwrap();
+    let cut_args: Vec<&str> = args
+        .iter()
+        .map(|a| match a.as_str() {
+            "json" => "text",
+            "events" => "cut",
+            other if other == args[data] => cut_path.to_str().unwrap(),
+            other => other,
+        })
+        .collect();
+    let text = project.ok(&cut_args);
+    let warning = format!(
+        "Warning: the last daily period, {}, may be partial: its latest row is 38% of the way \
+         through it, earlier than in each of the 28 periods before (at least 73%)",
+        date(FIRST_DAY + DAYS as i64 - 1)
+    );
+    assert!(text.contains(&warning), "{text}");
 
     // Newer events and future promotions, grouped the same way when forecasting.
     let newer = project.path("newer.csv");

@@ -15,7 +15,7 @@ use vigie_core::{ColumnData, Frame, TextColumn};
 
 use super::calendar::{MAX_ABS_TIME, format_time, parse_written_time};
 use super::data::{Covariate, CovariateTable, SeriesTable};
-use super::periods::{Aggregate, PeriodGrouping, group_future, group_history};
+use super::periods::{Aggregate, PartialPeriod, PeriodGrouping, group_future, group_history};
 use crate::error::{MlError, Result};
 
 /// The key of the one series of a table without series columns.
@@ -65,6 +65,8 @@ pub struct FrameTables {
     pub future: CovariateTable,
     /// For each series key, its values of the series columns, in [`ColumnRoles::series`] order.
     pub keys: BTreeMap<String, Vec<String>>,
+    /// The history's last period when rows grouped by a sum or count look cut short in it.
+    pub partial: Option<PartialPeriod>,
 }
 
 impl ColumnRoles {
@@ -364,7 +366,7 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
         }
     }
     if let Some(grouping) = roles.group {
-        tables.history = group_history(&tables.history, grouping)?;
+        (tables.history, tables.partial) = group_history(&tables.history, grouping)?;
         tables.future = group_future(&tables.future, grouping)?;
     }
     Ok(tables)

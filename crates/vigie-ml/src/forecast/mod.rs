@@ -48,7 +48,7 @@ pub use frame::{ColumnRoles, FrameTables, SINGLE_SERIES, split_frame};
 pub use interval::IntervalWidths;
 pub use model::{CovariateRole, ForecastModel, ForecastRow};
 pub use params::{ForecastParams, Strategy, default_backtest_windows, default_gbdt_params};
-pub use periods::{Aggregate, PeriodGrouping};
+pub use periods::{Aggregate, PartialPeriod, PeriodGrouping};
 
 use data::{Panel, data_row};
 use global::FeatureSpec;

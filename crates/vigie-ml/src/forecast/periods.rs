@@ -138,7 +138,13 @@ impl PeriodGrouping {
     /// [`period_start`] gives it, of the local time in [`Self::timezone`]
     /// (hourly periods: the UTC hour).
     fn start(&self, time: f64) -> std::result::Result<f64, String> {
-        let local = match self.timezone {
+        period_start(self.frequency, self.on_clock(time)?)
+    }
+
+    /// The instant `time` on the clock the periods are counted on: the zone's local
+    /// time for its days, weeks, months and quarters; else as it is.
+    fn on_clock(&self, time: f64) -> std::result::Result<f64, String> {
+        Ok(match self.timezone {
             Some(zone)
                 if self.frequency != Frequency::Hourly
                     && time.is_finite()
@@ -148,9 +154,82 @@ impl PeriodGrouping {
                     .ok_or_else(|| format!("time {time} s is not a time in range"))?
             }
             _ => time,
-        };
-        period_start(self.frequency, local)
+        })
     }
+
+    /// How far into its period `start` (on the periods' clock) the instant `time` is,
+    /// from 0 to 1: a day's 18:00 is 0.75.
+    fn elapsed(&self, start: f64, time: f64) -> std::result::Result<f64, String> {
+        // Half a period past the start is inside the next one, whatever its length
+        // (23- and 25-hour days, months of 28 to 31 days).
+        let longest = match self.frequency {
+            Frequency::Hourly => 3_600.0,
+            Frequency::Daily => 86_400.0,
+            Frequency::Weekly => 7.0 * 86_400.0,
+            Frequency::Monthly => 31.0 * 86_400.0,
+            Frequency::Quarterly => 92.0 * 86_400.0,
+        };
+        let end = period_start(self.frequency, start + 1.5 * longest)?;
+        Ok((self.on_clock(time)? - start) / (end - start))
+    }
+}
+
+/// The last period of a grouped history when it looks cut short: its latest row came
+/// earlier in the period than in every one of the periods before it (at most
+/// [`PARTIAL_LOOKBACK`], at least [`PARTIAL_EVIDENCE`]), so its sum or count may hold
+/// only part of the period, as when data is read in the middle of a day.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartialPeriod {
+    /// The period's start (on the periods' clock, as the history's times).
+    pub start: f64,
+    /// How far into the period its latest row is, from 0 to 1.
+    pub elapsed: f64,
+    /// The least of the same over the periods before it.
+    pub usual: f64,
+    /// Periods compared.
+    pub compared: usize,
+}
+
+/// Periods before the last whose latest rows it is compared with, at most.
+const PARTIAL_LOOKBACK: usize = 28;
+
+/// Periods before the last needed to say anything.
+const PARTIAL_EVIDENCE: usize = 7;
+
+/// The last period of `groups` when it looks cut short ([`PartialPeriod`]), for the
+/// aggregates a missing part changes the level of (sum, count).
+fn partial_period(
+    groups: &[(&str, f64, Group)],
+    grouping: PeriodGrouping,
+) -> Result<Option<PartialPeriod>> {
+    if !matches!(grouping.target, Aggregate::Sum | Aggregate::Count) {
+        return Ok(None);
+    }
+    // Each period's latest row over every series.
+    let mut latest: std::collections::BTreeMap<i64, f64> = std::collections::BTreeMap::new();
+    for (_, start, group) in groups {
+        let slot = latest.entry(*start as i64).or_insert(f64::NEG_INFINITY);
+        *slot = slot.max(group.last.0);
+    }
+    let mut periods = latest.iter().rev();
+    let Some((&last, &last_time)) = periods.next() else { return Ok(None) };
+    let elapsed =
+        |start: i64, time: f64| grouping.elapsed(start as f64, time).map_err(MlError::InvalidData);
+    let before: Vec<f64> = periods
+        .take(PARTIAL_LOOKBACK)
+        .map(|(&start, &time)| elapsed(start, time))
+        .collect::<Result<_>>()?;
+    if before.len() < PARTIAL_EVIDENCE {
+        return Ok(None);
+    }
+    let usual = before.iter().copied().fold(f64::INFINITY, f64::min);
+    let now = elapsed(last, last_time)?;
+    Ok((now < usual).then_some(PartialPeriod {
+        start: last as f64,
+        elapsed: now,
+        usual,
+        compared: before.len(),
+    }))
 }
 
 /// A zone saved by its IANA name.
@@ -265,11 +344,16 @@ fn no_values(covariates: &[Covariate]) -> Vec<Covariate> {
     covariates.iter().map(|c| Covariate { name: c.name.clone(), values: Vec::new() }).collect()
 }
 
-/// `table` with one row per series and period of `grouping`.
-pub(crate) fn group_history(table: &SeriesTable, grouping: PeriodGrouping) -> Result<SeriesTable> {
+/// `table` with one row per series and period of `grouping`, and its last period when
+/// it looks cut short.
+pub(crate) fn group_history(
+    table: &SeriesTable,
+    grouping: PeriodGrouping,
+) -> Result<(SeriesTable, Option<PartialPeriod>)> {
     let how = grouping.target;
     let mut groups =
         groups(&table.series, &table.times, &table.covariates, grouping, |row| table.values[row])?;
+    let partial = partial_period(&groups, grouping)?;
     let number = |row: usize| table.row_numbers.get(row).copied().unwrap_or(row + 1);
     let mut out =
         SeriesTable { covariates: no_values(&table.covariates), ..SeriesTable::default() };
@@ -286,11 +370,11 @@ pub(crate) fn group_history(table: &SeriesTable, grouping: PeriodGrouping) -> Re
         for (key, start, group) in &groups {
             push(key, *start, group.target(how), &|c| group.covariate(c), number(group.first_row));
         }
-        return Ok(out);
+        return Ok((out, partial));
     }
     // Each series' periods in order, the empty ones between its first and last filled.
     groups.sort_by(|a, b| a.0.cmp(b.0).then(a.1.total_cmp(&b.1)));
-    let Some(first) = groups.first() else { return Ok(out) };
+    let Some(first) = groups.first() else { return Ok((out, partial)) };
     let grid = Grid::through(grouping.frequency, first.1);
     let mut previous: Option<(&str, i64)> = None;
     for (key, start, group) in &groups {
@@ -306,7 +390,7 @@ pub(crate) fn group_history(table: &SeriesTable, grouping: PeriodGrouping) -> Re
         push(key, *start, group.target(how), &|c| group.covariate(c), number(group.first_row));
         previous = Some((key, period));
     }
-    Ok(out)
+    Ok((out, partial))
 }
 
 /// `table` (future covariates) with one row per series and period of

@@ -487,7 +487,7 @@ fn events_grouped_into_periods_aggregate_the_target_and_average_the_covariates()
         ("a", "2024-01-01T08:00:00Z", 1.0, f64::NAN),
     ]);
     let by = |target| PeriodGrouping::utc(Frequency::Daily, target);
-    let sum = group_history(&table, by(Aggregate::Sum)).expect("grouped");
+    let sum = group_history(&table, by(Aggregate::Sum)).expect("grouped").0;
     assert_eq!(
         grouped_rows(&sum),
         [
@@ -500,7 +500,7 @@ fn events_grouped_into_periods_aggregate_the_target_and_average_the_covariates()
         ]
     );
     let values = |how| {
-        let grouped = group_history(&table, by(how)).expect("grouped");
+        let grouped = group_history(&table, by(how)).expect("grouped").0;
         grouped
             .series
             .iter()
@@ -514,12 +514,12 @@ fn events_grouped_into_periods_aggregate_the_target_and_average_the_covariates()
     assert_eq!(values(Aggregate::Last), ["a:5", "b:7", "a:4", "b:2"]);
     assert_eq!(values(Aggregate::Min), ["a:1", "b:7", "a:4", "b:2"]);
     assert_eq!(values(Aggregate::Max), ["a:10", "b:7", "a:4", "b:2"]);
-    let count = group_history(&table, by(Aggregate::Count)).expect("grouped");
+    let count = group_history(&table, by(Aggregate::Count)).expect("grouped").0;
     assert_eq!(count.values, [3.0, 1.0, 1.0, 0.0, 1.0]);
 
     // Weekly: Monday 2024-01-01 starts the week of every row.
     let weekly = PeriodGrouping::utc(Frequency::Weekly, Aggregate::Sum);
-    let weeks = group_history(&table, weekly).expect("grouped");
+    let weeks = group_history(&table, weekly).expect("grouped").0;
     assert_eq!(
         (weeks.series.as_slice(), weeks.values.as_slice()),
         (&["a".to_owned(), "b".to_owned()][..], &[20.0, 9.0][..])
@@ -561,7 +561,7 @@ fn events_are_grouped_into_the_local_periods_of_a_time_zone() {
         // 31 March 23:30 EDT: April in UTC, March in New York.
         ("a", "2024-04-01T03:30:00Z", 32.0, 0.0),
     ]);
-    let daily = group_history(&table, new_york(Frequency::Daily)).expect("grouped");
+    let daily = group_history(&table, new_york(Frequency::Daily)).expect("grouped").0;
     let days: Vec<(String, f64)> =
         daily.times.iter().map(|&t| format_time(t)).zip(daily.values.iter().copied()).collect();
     assert_eq!(
@@ -575,17 +575,18 @@ fn events_are_grouped_into_the_local_periods_of_a_time_zone() {
     assert_eq!(days.last(), Some(&("2024-03-31".to_owned(), 32.0)));
     // Local weeks: Saturday 9 and Sunday 10 March end the week of Monday 4 March, and
     // Sunday 31 March (April in UTC) the week of Monday 25 March. Local months keep it in March.
-    let weekly = group_history(&table, new_york(Frequency::Weekly)).expect("grouped");
+    let weekly = group_history(&table, new_york(Frequency::Weekly)).expect("grouped").0;
     assert_eq!(weekly.values, [15.0, 16.0, 0.0, 32.0]);
     assert_eq!(format_time(weekly.times[1]), "2024-03-11");
-    let monthly = group_history(&table, new_york(Frequency::Monthly)).expect("grouped");
+    let monthly = group_history(&table, new_york(Frequency::Monthly)).expect("grouped").0;
     assert_eq!(
         (monthly.values.as_slice(), format_time(monthly.times[0])),
         (&[63.0][..], "2024-03-01".to_owned())
     );
     // UTC, for comparison: the Saturday evening is Sunday, the last row April.
     let utc = group_history(&table, PeriodGrouping::utc(Frequency::Monthly, Aggregate::Sum))
-        .expect("grouped");
+        .expect("grouped")
+        .0;
     assert_eq!(utc.values, [31.0, 32.0]);
     // Future covariates follow the same local days.
     let future = CovariateTable {
@@ -622,7 +623,7 @@ fn events_are_grouped_into_the_local_periods_of_a_time_zone() {
         covariates: Vec::new(),
         row_numbers: Vec::new(),
     };
-    let hourly = group_history(&fall_back, new_york(Frequency::Hourly)).expect("grouped");
+    let hourly = group_history(&fall_back, new_york(Frequency::Hourly)).expect("grouped").0;
     assert_eq!(hourly.values, [3.0, 4.0]);
     assert_eq!(format_time(hourly.times[0]), "2024-11-03T05:00:00Z");
 }
@@ -652,4 +653,50 @@ fn the_global_model_learns_from_400_days_of_fine_series_unless_told() {
     assert_eq!(told.train_window_for(Frequency::Monthly), Some(56));
     let all = ForecastParams { train_window: Some(usize::MAX), ..ForecastParams::new(7) };
     assert_eq!(all.train_window_for(Frequency::Daily), None);
+}
+
+#[test]
+fn a_last_period_that_ends_earlier_than_every_one_before_is_flagged_as_partial() {
+    // Two shops' sales every hour from 09:00 to 19:00 (New York) for ten days; the
+    // last day's rows stop at `last_hour`.
+    let shop_days = |last_hour: u32| -> SeriesTable {
+        let mut rows = Vec::new();
+        for day in 1..=10 {
+            let until = if day == 10 { last_hour } else { 19 };
+            for hour in 9..=until {
+                for shop in ["uptown", "harbor"] {
+                    rows.push((shop, format!("2024-01-{day:02}T{hour:02}:30:00-05:00")));
+                }
+            }
+        }
+        let rows: Vec<(&str, &str, f64, f64)> =
+            rows.iter().map(|(shop, time)| (*shop, time.as_str(), 1.0, 0.0)).collect();
+        events(&rows)
+    };
+    let zone = vigie_core::zone::parse_time_zone("America/New_York").expect("a zone");
+    let daily =
+        |target| PeriodGrouping { frequency: Frequency::Daily, target, timezone: Some(zone) };
+    // Read at 15:30: the tenth day's count is short, and said to be.
+    let (_, partial) = group_history(&shop_days(15), daily(Aggregate::Count)).expect("grouped");
+    let partial = partial.expect("the last day is partial");
+    assert_eq!(format_time(partial.start), "2024-01-10");
+    assert!((partial.elapsed - 15.5 / 24.0).abs() < 1e-9, "{partial:?}");
+    assert!((partial.usual - 19.5 / 24.0).abs() < 1e-9, "{partial:?}");
+    assert_eq!(partial.compared, 9);
+    // A whole last day is not; nor are the aggregates a missing part does not lower.
+    let (_, whole) = group_history(&shop_days(19), daily(Aggregate::Sum)).expect("grouped");
+    assert_eq!(whole, None);
+    let (_, mean) = group_history(&shop_days(15), daily(Aggregate::Mean)).expect("grouped");
+    assert_eq!(mean, None);
+    // Too few days before to tell.
+    let mut short = shop_days(15);
+    let keep: Vec<usize> = (0..short.times.len())
+        .filter(|&row| short.times[row] >= parse_time("2024-01-05T00:00:00Z").expect("a time"))
+        .collect();
+    for column in [&mut short.times, &mut short.values, &mut short.covariates[0].values] {
+        *column = keep.iter().map(|&row| column[row]).collect();
+    }
+    short.series = keep.iter().map(|&row| short.series[row].clone()).collect();
+    let (_, unsure) = group_history(&short, daily(Aggregate::Count)).expect("grouped");
+    assert_eq!(unsure, None, "5 days before the last are too few");
 }
