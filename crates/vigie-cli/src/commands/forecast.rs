@@ -24,7 +24,7 @@ use vigie_ml::forecast::{
     split_frame,
 };
 use vigie_ml::model::DataFingerprint;
-use vigie_registry::{ModelRef, Registry, RunBatch, RunStatus};
+use vigie_registry::{ModelRef, Registry, RunBatch};
 
 use super::models::metrics_json;
 use super::{Project, UsageError, header, is_csv, now_rfc3339, read_table};
@@ -514,8 +514,8 @@ fn fit_and_register(
     let (model, report) = match fitted {
         Ok(fitted) => fitted,
         Err(error) => {
-            Project::fail_training_run(&mut registry, &run_id, &error)?;
-            return Err(origin.context(error));
+            let error = origin.context(error);
+            return Err(Project::fail_training_run(&mut registry, &run_id, error));
         }
     };
     let card = ForecastCard {
@@ -533,10 +533,11 @@ fn fit_and_register(
     };
     let keys = tables.keys.into_iter().filter(|(key, _)| model.last_time(key).is_some()).collect();
     let forecaster = Forecaster { card, keys, model };
-    track(&mut registry, &run_id, &forecaster, params)?;
-    let mut saved = SavedModel::from(forecaster);
-    let version = registry.register(&mut saved, &run_id, &user)?;
-    registry.end_run(&run_id, RunStatus::Finished)?;
+    let (saved, version) =
+        Project::register_run_model(&mut registry, &run_id, &user, |registry| {
+            track(registry, &run_id, &forecaster, params)?;
+            Ok(SavedModel::from(forecaster))
+        })?;
     super::mlflow::mirror(project);
     let forecaster = saved.into_forecast()?;
     let card = &forecaster.card;

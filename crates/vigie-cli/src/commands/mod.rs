@@ -152,16 +152,45 @@ impl Project {
         Ok((run_id, user))
     }
 
+    /// Ends a training run whose model is trained: `record` logs the run's parameters and
+    /// metrics and gives the model, which is registered, and the run ends FINISHED. A
+    /// registry or artifact store that fails on the way leaves the run FAILED, with why.
+    pub fn register_run_model(
+        registry: &mut Registry,
+        run_id: &str,
+        user: &str,
+        record: impl FnOnce(&mut Registry) -> anyhow::Result<vigie_ml::SavedModel>,
+    ) -> anyhow::Result<(vigie_ml::SavedModel, vigie_registry::VersionInfo)> {
+        let registered = record(registry).and_then(|mut saved| {
+            let version = registry.register(&mut saved, run_id, user)?;
+            Ok((saved, version))
+        });
+        match registered {
+            Ok(registered) => {
+                registry.end_run(run_id, vigie_registry::RunStatus::Finished)?;
+                Ok(registered)
+            }
+            Err(error) => Err(Project::fail_training_run(registry, run_id, error)),
+        }
+    }
+
     /// Ends a training run that failed with `error`, kept in its `error` tag so that
-    /// `vigie runs show` says why.
+    /// `vigie runs show` says why; returns `error` (with a note when the registry could
+    /// not record it either).
     pub fn fail_training_run(
         registry: &mut Registry,
         run_id: &str,
-        error: &dyn std::fmt::Display,
-    ) -> anyhow::Result<()> {
-        registry.set_tags(run_id, &[("error".to_owned(), error.to_string())])?;
-        registry.end_run(run_id, vigie_registry::RunStatus::Failed)?;
-        Ok(())
+        error: anyhow::Error,
+    ) -> anyhow::Error {
+        let recorded = registry
+            .set_tags(run_id, &[("error".to_owned(), format!("{error:#}"))])
+            .and_then(|()| registry.end_run(run_id, vigie_registry::RunStatus::Failed));
+        match recorded {
+            Ok(()) => error,
+            Err(also) => {
+                error.context(format!("(run {run_id} could not be marked FAILED: {also})"))
+            }
+        }
     }
 
     /// The code version: the project's git commit, when it is a git checkout.

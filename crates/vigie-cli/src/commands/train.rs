@@ -328,27 +328,28 @@ pub fn fit(project: &Project, args: &TrainArgs) -> anyhow::Result<Fitted> {
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error) => {
-            Project::fail_training_run(&mut registry, &run_id, &error)?;
-            return Err(anyhow::Error::new(error).context(format!("cannot train on {source}")));
+            let error = anyhow::Error::new(error).context(format!("cannot train on {source}"));
+            return Err(Project::fail_training_run(&mut registry, &run_id, error));
         }
     };
     let mut model = outcome.model;
     model.card.trained_at = now_rfc3339();
     // What the server needs to read the inputs from the online store by entity key.
     model.card.store = store_inputs;
-    track(
-        &mut registry,
-        &run_id,
-        &experiment,
-        &user,
-        &request,
-        &outcome.trials,
-        outcome.best,
-        &model,
-    )?;
-    let mut saved = SavedModel::from(model);
-    let version = registry.register(&mut saved, &run_id, &user)?;
-    registry.end_run(&run_id, RunStatus::Finished)?;
+    let (saved, version) =
+        Project::register_run_model(&mut registry, &run_id, &user, |registry| {
+            track(
+                registry,
+                &run_id,
+                &experiment,
+                &user,
+                &request,
+                &outcome.trials,
+                outcome.best,
+                &model,
+            )?;
+            Ok(SavedModel::from(model))
+        })?;
     super::mlflow::mirror(project);
     let model = saved.into_tabular()?;
     let path = registry.artifact_path(&version);

@@ -1120,3 +1120,21 @@ fn a_series_too_short_for_every_backtest_origin_is_forecast_and_counted() {
         "{text}"
     );
 }
+
+#[test]
+fn a_training_whose_model_cannot_be_stored_is_a_failed_run_that_says_why() {
+    let project = Project::new();
+    // A file where the model files' folder should be: no model file can be written there.
+    std::fs::create_dir_all(project.path(".vigie")).expect("the state folder");
+    std::fs::write(project.path(".vigie/artifacts"), "not a folder").expect("write a file");
+    let args = train_args(&project, &["--name", "revenue"]);
+    let error = project.fails(&args.iter().map(String::as_str).collect::<Vec<_>>(), 1);
+    assert!(error.contains("artifacts"), "{error}");
+    let runs = project.json(&["runs", "list", "--format", "json"]);
+    let failed = runs.as_array().expect("runs").iter().find(|run| run["status"] == "FAILED");
+    let id = failed.and_then(|run| run["id"].as_str()).expect("a FAILED run");
+    let shown = project.json(&["runs", "show", id, "--format", "json"]);
+    assert!(shown["tags"]["error"].as_str().unwrap_or_default().contains("artifacts"), "{shown}");
+    let models = project.json(&["models", "list", "--format", "json"]);
+    assert_eq!(models, serde_json::json!([]), "nothing registered");
+}
