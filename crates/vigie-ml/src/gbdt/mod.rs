@@ -181,12 +181,73 @@ pub fn fit(
         .unwrap_or_default();
     let model = result.model;
     let rounds = model.best_iteration().map_or(model.num_boost_rounds(), |best| best + 1);
-    let ensemble = compile(&model, rounds, link)?;
+    let midpoints = Midpoints::of(train.x, &model, rounds);
+    let ensemble = compile(&model, rounds, link, Some(&midpoints))?;
     Ok(FittedGbdt { ensemble, rounds, history, history_metric })
 }
 
-/// Converts the first `rounds` iterations of a hessboost model into a [`TreeEnsemble`].
-fn compile(model: &BoostedModel, rounds: usize, link: Link) -> Result<TreeEnsemble> {
+/// Each numeric feature's distinct training values, in order, to move every split from
+/// hessboost's cut (XGBoost's: left when `x < cut`, the cut being a training value) to
+/// halfway between the cut and the training value just below it, as LightGBM places
+/// its thresholds. Every training row goes where it went; a value a hair below a
+/// training value, as a recursive forecast makes, no longer crosses the split.
+struct Midpoints {
+    /// By feature: its distinct non-missing training values, ascending (empty when no
+    /// numeric split reads it).
+    values: Vec<Vec<f32>>,
+}
+
+impl Midpoints {
+    /// The values of the features the first `rounds` iterations of `model` split on.
+    fn of(x: &crate::matrix::Matrix, model: &BoostedModel, rounds: usize) -> Midpoints {
+        use rayon::prelude::*;
+        let n_trees = (rounds * model.trees_per_iteration().max(1)).min(model.trees().len());
+        let mut used = vec![false; x.n_cols];
+        for tree in model.trees().iter().take(n_trees) {
+            for node in tree.nodes().iter().filter(|n| !n.is_leaf() && !n.is_categorical) {
+                if let Some(slot) = used.get_mut(node.split_feature as usize) {
+                    *slot = true;
+                }
+            }
+        }
+        let values = used
+            .par_iter()
+            .enumerate()
+            .map(|(feature, &used)| {
+                if !used {
+                    return Vec::new();
+                }
+                let mut column: Vec<f32> = (0..x.n_rows)
+                    .map(|row| x.values[row * x.n_cols + feature])
+                    .filter(|v| !v.is_nan())
+                    .collect();
+                column.sort_unstable_by(f32::total_cmp);
+                column.dedup();
+                column
+            })
+            .collect();
+        Midpoints { values }
+    }
+
+    /// Where a split of `feature` at hessboost's `cut` goes.
+    fn threshold(&self, feature: usize, cut: f32) -> f32 {
+        let Some(values) = self.values.get(feature) else { return cut };
+        let below = values.partition_point(|&v| v < cut);
+        let Some(&under) = below.checked_sub(1).and_then(|i| values.get(i)) else { return cut };
+        let middle = under + (cut - under) / 2.0;
+        // Adjacent floats have no middle: the cut stays.
+        if under < middle && middle < cut { middle } else { cut }
+    }
+}
+
+/// Converts the first `rounds` iterations of a hessboost model into a [`TreeEnsemble`],
+/// with its numeric splits moved to the `midpoints` when given.
+fn compile(
+    model: &BoostedModel,
+    rounds: usize,
+    link: Link,
+    midpoints: Option<&Midpoints>,
+) -> Result<TreeEnsemble> {
     let per_iteration = model.trees_per_iteration().max(1);
     let n_trees = (rounds * per_iteration).min(model.trees().len());
     let base_score: Vec<f64> = model.base_scores().iter().map(|&b| f64::from(b)).collect();
@@ -208,9 +269,15 @@ fn compile(model: &BoostedModel, rounds: usize, link: Link) -> Result<TreeEnsemb
             },
             node: &|i| {
                 let n = &nodes[i];
+                let threshold = match midpoints {
+                    Some(m) if !n.is_leaf() && !n.is_categorical => {
+                        m.threshold(n.split_feature as usize, n.split_cond)
+                    }
+                    _ => n.split_cond,
+                };
                 Node {
                     feature: n.split_feature,
-                    threshold: n.split_cond,
+                    threshold,
                     default_left: n.default_left,
                     value: f64::from(n.leaf_value) * weight,
                     cover: f64::from(n.sum_hess),

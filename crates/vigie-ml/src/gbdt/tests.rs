@@ -62,7 +62,7 @@ fn compiled_trees_reproduce_hessboost_margins() {
             .build()
             .unwrap();
         let model = train(&training_params, &dmatrix(&set).unwrap(), 20).unwrap();
-        let ensemble = compile(&model, 20, Link::Identity).unwrap();
+        let ensemble = compile(&model, 20, Link::Identity, None).unwrap();
         let n_out = task.n_outputs();
         let mut ours = vec![0.0; n_out];
         let mut theirs = vec![0.0f32; n_out];
