@@ -41,6 +41,19 @@ pub enum Frequency {
 }
 
 impl Frequency {
+    /// The length of the longest period of this frequency on a UTC clock, in seconds:
+    /// an hour, a day, a week, 31 days, 92 days. Half of it again past a period's
+    /// start is inside the next period, whatever the lengths of local days and months.
+    pub(crate) fn longest_period(self) -> f64 {
+        match self {
+            Frequency::Hourly => HOUR,
+            Frequency::Daily => DAY,
+            Frequency::Weekly => WEEK,
+            Frequency::Monthly => 31.0 * DAY,
+            Frequency::Quarterly => 92.0 * DAY,
+        }
+    }
+
     /// All frequencies, finest first.
     pub const ALL: [Frequency; 5] = [
         Frequency::Hourly,

@@ -160,16 +160,7 @@ impl PeriodGrouping {
     /// How far into its period `start` (on the periods' clock) the instant `time` is,
     /// from 0 to 1: a day's 18:00 is 0.75.
     fn elapsed(&self, start: f64, time: f64) -> std::result::Result<f64, String> {
-        // Half a period past the start is inside the next one, whatever its length
-        // (23- and 25-hour days, months of 28 to 31 days).
-        let longest = match self.frequency {
-            Frequency::Hourly => 3_600.0,
-            Frequency::Daily => 86_400.0,
-            Frequency::Weekly => 7.0 * 86_400.0,
-            Frequency::Monthly => 31.0 * 86_400.0,
-            Frequency::Quarterly => 92.0 * 86_400.0,
-        };
-        let end = period_start(self.frequency, start + 1.5 * longest)?;
+        let end = period_start(self.frequency, start + 1.5 * self.frequency.longest_period())?;
         Ok((self.on_clock(time)? - start) / (end - start))
     }
 }
