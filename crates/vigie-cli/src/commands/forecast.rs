@@ -116,11 +116,12 @@ pub fn hardest_series_line(report: &BacktestReport) -> Option<String> {
     }
     let shown: Vec<String> = hardest_first(report)
         .into_iter()
+        .filter_map(|(key, metrics)| Some(format!("{key} {:.3}", metrics.get("mase")?)))
         .take(3)
-        .map(|(key, metrics)| {
-            format!("{key} {:.3}", metrics.get("mase").copied().unwrap_or(f64::NAN))
-        })
         .collect();
+    if shown.is_empty() {
+        return None;
+    }
     Some(format!(
         "Hardest series in the backtest (MASE): {}; every series' scores: --format json (\"per_series\")",
         shown.join(", ")
@@ -570,6 +571,7 @@ fn fit_and_register(
             "interval_level_power": model.interval_widths().level_power,
             "per_series": per_series_json(&forecaster),
             "series_not_backtested": not_backtested(&forecaster),
+            "backtest_unscaled": report.unscaled,
             "partial_last_period": tables.partial.map(|p| json!({
                 "start": format_period_time(p.start, model.frequency()),
                 "elapsed": p.elapsed,
@@ -637,6 +639,14 @@ fn fit_and_register(
                      (two seasons) to be scored: they take the strategy and interval widths the \
                      others chose, in their own scale",
                     forecaster.keys.len()
+                )?;
+            }
+            if report.unscaled > 0 {
+                outln!(
+                    "{} of {} backtested series-windows were all 0 before their origin: MASE and \
+                     MSIS, which divide by the history's error, leave them out",
+                    report.unscaled,
+                    report.scored
                 )?;
             }
             outln!("{}", model.interval_widths().describe())?;

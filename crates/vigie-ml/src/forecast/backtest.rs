@@ -45,8 +45,13 @@ use crate::train::Progress;
 pub struct SeriesBacktest {
     /// The series' key.
     pub series: String,
-    /// Its error scale at the origin (in-sample seasonal-naive MAE).
-    pub scale: f64,
+    /// Its error scale at the origin (in-sample seasonal-naive MAE,
+    /// [`Summary::scale`](super::state::Summary::scale)); `None` when every
+    /// value before the origin was 0, and the series is left out of MASE.
+    pub scale: Option<f64>,
+    /// The scale its interval widths are in units of at the origin
+    /// ([`History::interval_scale`](super::state::History::interval_scale)).
+    pub interval_scale: f64,
     /// Its mean absolute value over the season before the origin, which
     /// interval widths may scale with; 0 for no scaling (a series with a
     /// negative value, or a backtest saved before it existed).
@@ -106,6 +111,11 @@ pub struct BacktestReport {
     pub scored: usize,
     /// Series-window pairs not scored for lack of history before the origin.
     pub skipped: usize,
+    /// Series-window pairs scored without MASE and MSIS: every value before
+    /// the origin was 0, so there is no scale to divide by. Their errors
+    /// count in MAE, RMSE, sMAPE and coverage.
+    #[serde(default)]
+    pub unscaled: usize,
     /// The chosen strategy's scores: `mae`, `rmse`, `smape`, `mase`,
     /// `coverage_80`, `coverage_95`, `msis_80`, `msis_95` (the intervals'
     /// mean scaled interval score, as M4's: width plus `2 / (1 - level)`
@@ -382,6 +392,7 @@ pub(crate) fn run(
                 Ok(SeriesBacktest {
                     series: series.key.clone(),
                     scale: model.history.summary.scale(),
+                    interval_scale: model.history.interval_scale(),
                     level: model.history.interval_level(),
                     actual: series.values[cut..cut + steps].to_vec(),
                     forecasts,
@@ -421,6 +432,8 @@ struct Errors {
     squared: f64,
     smape: f64,
     scaled: f64,
+    /// Points of series with a MASE scale ([`SeriesBacktest::scale`]).
+    scaled_points: usize,
     covered_80: usize,
     covered_95: usize,
     /// Sums of the 80% and 95% intervals' scores, in units of the series' scale.
@@ -429,7 +442,7 @@ struct Errors {
 }
 
 impl Errors {
-    fn add(&mut self, actual: &[f64], forecast: &[f64], scale: f64) {
+    fn add(&mut self, actual: &[f64], forecast: &[f64], scale: Option<f64>) {
         for (&y, &f) in actual.iter().zip(forecast) {
             let error = y - f;
             self.points += 1;
@@ -439,20 +452,30 @@ impl Errors {
             if denominator > 0.0 {
                 self.smape += 200.0 * error.abs() / denominator;
             }
-            self.scaled += error.abs() / scale;
+            if let Some(scale) = scale {
+                self.scaled += error.abs() / scale;
+                self.scaled_points += 1;
+            }
         }
     }
 
+    /// Counts the points `forecast`'s intervals cover and adds their
+    /// interval scores, in units of MASE's scale (M4's MSIS; series
+    /// without one add no score).
     fn add_coverage(&mut self, series: &SeriesBacktest, forecast: &[f64], widths: &IntervalWidths) {
         for (step, (&y, &f)) in series.actual.iter().zip(forecast).enumerate() {
             if let Some((width_80, width_95)) =
                 widths.at_level(step + 1, relative_level(f, series.level))
             {
-                let residual = (y - f).abs() / series.scale;
-                self.covered_80 += usize::from(residual <= width_80);
-                self.covered_95 += usize::from(residual <= width_95);
-                self.interval_score_80 += interval_score(width_80, residual, 0.8);
-                self.interval_score_95 += interval_score(width_95, residual, 0.95);
+                let (half_80, half_95) =
+                    (width_80 * series.interval_scale, width_95 * series.interval_scale);
+                let error = (y - f).abs();
+                self.covered_80 += usize::from(error <= half_80);
+                self.covered_95 += usize::from(error <= half_95);
+                if let Some(scale) = series.scale {
+                    self.interval_score_80 += interval_score(half_80, error, 0.8) / scale;
+                    self.interval_score_95 += interval_score(half_95, error, 0.95) / scale;
+                }
             }
         }
     }
@@ -463,20 +486,26 @@ impl Errors {
             ("mae".to_owned(), self.abs / n),
             ("rmse".to_owned(), (self.squared / n).sqrt()),
             ("smape".to_owned(), self.smape / n),
-            ("mase".to_owned(), self.scaled / n),
         ]);
+        let scaled_n = self.scaled_points as f64;
+        if self.scaled_points > 0 {
+            metrics.insert("mase".into(), self.scaled / scaled_n);
+        }
         if with_coverage {
             metrics.insert("coverage_80".into(), self.covered_80 as f64 / n);
             metrics.insert("coverage_95".into(), self.covered_95 as f64 / n);
-            metrics.insert("msis_80".into(), self.interval_score_80 / n);
-            metrics.insert("msis_95".into(), self.interval_score_95 / n);
+            if self.scaled_points > 0 {
+                metrics.insert("msis_80".into(), self.interval_score_80 / scaled_n);
+                metrics.insert("msis_95".into(), self.interval_score_95 / scaled_n);
+            }
         }
         metrics
     }
 }
 
 /// Scaled absolute residuals of `strategy` per step, with the forecasts'
-/// relative levels, from the windows `windows`.
+/// relative levels, from the windows `windows`. Series that were all 0
+/// before the origin are left out: their interval scale is a stand-in.
 fn residuals<'a>(
     windows: impl Iterator<Item = &'a BacktestWindow>,
     strategy: Strategy,
@@ -484,12 +513,12 @@ fn residuals<'a>(
 ) -> Vec<Vec<Residual>> {
     let mut by_step = vec![Vec::new(); horizon];
     for window in windows {
-        for series in &window.series {
+        for series in window.series.iter().filter(|s| s.scale.is_some()) {
             let Some(forecast) = series.forecasts.get(strategy.name()) else { continue };
             for (step, (&y, &f)) in series.actual.iter().zip(forecast).enumerate() {
                 if let Some(slot) = by_step.get_mut(step) {
                     slot.push(Residual {
-                        scaled: (y - f).abs() / series.scale,
+                        scaled: (y - f).abs() / series.interval_scale,
                         level: relative_level(f, series.level),
                     });
                 }
@@ -593,6 +622,12 @@ pub(crate) fn summarise(backtest: &Backtest) -> Result<(BacktestReport, Interval
         origins: backtest.windows.iter().map(|w| w.origin).collect(),
         scored: backtest.windows.iter().map(|w| w.series.len()).sum(),
         skipped: backtest.skipped,
+        unscaled: backtest
+            .windows
+            .iter()
+            .flat_map(|w| &w.series)
+            .filter(|s| s.scale.is_none())
+            .count(),
         overall,
         per_series: per_series
             .into_iter()

@@ -323,6 +323,23 @@ impl Grid {
         self.zone
     }
 
+    /// The period a season (a day) before hourly `period` on the zone's wall
+    /// clock: 23 or 25 hours back across a daylight-saving change, so that
+    /// 9 a.m. follows 9 a.m.; `period - season` without a zone, and when
+    /// the hour did not exist the day before (the clocks skipped it).
+    pub(crate) fn season_before(&self, period: i64, season: usize) -> i64 {
+        let back = period - season as i64;
+        let Some(zone) = self.zone.filter(|_| season == 24) else { return back };
+        let wanted = local_time(zone, self.time(period)).map(|local| local - DAY);
+        [back, back + 1, back - 1]
+            .into_iter()
+            .find(|&candidate| {
+                let local = local_time(zone, self.time(candidate));
+                local.is_some() && local == wanted
+            })
+            .unwrap_or(back)
+    }
+
     /// `time` on the wall clock of the grid's zone (UTC without one).
     fn wall_clock(&self, time: f64) -> f64 {
         self.zone.and_then(|zone| local_time(zone, time)).unwrap_or(time)

@@ -2,8 +2,10 @@
 //! quantiles per horizon step, in units of each series' scale, widened or
 //! narrowed with the forecast's level where that fits the residuals better.
 //!
-//! A residual `|actual - forecast| / scale` (scale: the series' in-sample
-//! seasonal-naive MAE at the origin) is collected per step over every
+//! A residual `|actual - forecast| / scale` (scale: the series'
+//! [`History::interval_scale`] at the origin, its recent seasonal-naive
+//! error without the largest tenth, so that one outlier in the history does
+//! not multiply every width) is collected per step over every
 //! backtest window and series, with the forecast's relative level `u`:
 //! the forecast over the series' mean absolute value in the season before
 //! the origin ([`relative_level`]; the level the global model's features
@@ -41,6 +43,8 @@
 //! airline (1) 4.94 → 4.31; shampoo (0) unchanged.
 
 use serde::{Deserialize, Serialize};
+
+use super::state::History;
 
 /// Residuals a step's quantiles are taken over at least, when the steps
 /// around it have them: the 95% quantile of 200 is the 191st smallest, of 42
@@ -86,6 +90,11 @@ pub struct IntervalWidths {
     /// by (0 in models saved before it existed: one width per step).
     #[serde(default)]
     pub level_power: f64,
+    /// Whether the widths are in units of [`History::interval_scale`];
+    /// models saved before it existed read `false`: their widths are in
+    /// units of the whole history's MASE scale.
+    #[serde(default)]
+    pub robust_scale: bool,
 }
 
 /// The conformal `level` quantile of `values`, or `None` if there are too few.
@@ -120,7 +129,8 @@ impl IntervalWidths {
                 .map(|step| step.iter().map(|r| r.scaled / r.level.powf(power)).collect())
                 .collect();
             let (width_80, width_95) = quantiles_per_step(&normalised)?;
-            let widths = IntervalWidths { width_80, width_95, level_power: power };
+            let widths =
+                IntervalWidths { width_80, width_95, level_power: power, robust_scale: true };
             let mut score = 0.0;
             for (step, residuals) in by_step.iter().enumerate() {
                 let Some((half_80, half_95)) = widths.at(step + 1) else { continue };
@@ -135,6 +145,15 @@ impl IntervalWidths {
             }
         }
         best.map(|(_, widths)| widths)
+    }
+
+    /// The scale of `history` the widths are in units of.
+    pub(crate) fn scale(&self, history: &History) -> f64 {
+        if self.robust_scale {
+            history.interval_scale()
+        } else {
+            history.summary.scale().unwrap_or(1.0)
+        }
     }
 
     /// The half-widths at step `step` (1-based) at a relative level of 1,

@@ -49,15 +49,27 @@ pub(crate) fn point_forecast(
     };
     let mut forecasts = match strategy {
         Strategy::SeasonalNaive => {
-            let recent = history.recent();
+            // Each step repeats the value a season before it, which may be
+            // an earlier step's forecast: `values` is the recent history
+            // followed by the forecasts so far, `values[i]` at period
+            // `first + i`.
             let season = history.season().max(1);
-            let first =
-                recent.len().checked_sub(season).ok_or_else(|| missing("full last season"))?;
-            (0..steps)
-                .map(|step| {
-                    recent.get(first + step % season).copied().ok_or_else(|| missing("last season"))
-                })
-                .collect::<Result<Vec<f64>>>()?
+            let mut values = history.recent().to_vec();
+            if values.len() < season {
+                return Err(missing("full last season"));
+            }
+            let first = history.last_period + 1 - values.len() as i64;
+            for step in 1..=steps as i64 {
+                let period = history.last_period + step;
+                let at = |before: i64| {
+                    usize::try_from(before - first).ok().filter(|&at| at < values.len())
+                };
+                let at = at(grid.season_before(period, season))
+                    .or_else(|| at(period - season as i64))
+                    .ok_or_else(|| missing("last season"))?;
+                values.push(values[at]);
+            }
+            values.split_off(values.len() - steps)
         }
         Strategy::Ets => series
             .ets
@@ -384,7 +396,7 @@ impl ForecastModel {
             };
             let forecasts =
                 point_forecast(self.strategy, global, &self.grid, model, horizon, &mut lookup)?;
-            let scale = model.history.summary.scale();
+            let scale = self.intervals.scale(&model.history);
             let interval_level = model.history.interval_level();
             let clip = model.history.summary.non_negative;
             for (idx, forecast) in forecasts.into_iter().enumerate() {

@@ -176,22 +176,44 @@ fn a_history_grown_in_steps_equals_one_built_at_once() {
     let values: Vec<f64> =
         (0..500).map(|t| 100.0 + (t % 7) as f64 * 3.0 + (t as f64 * 0.37).sin()).collect();
     let past: Vec<f64> = (0..500).map(|t| t as f64).collect();
-    let whole = History::of(10, &values, &[&past], 30, 7);
-    let mut grown = History::of(10, &values[..123], &[&past[..123]], 30, 7);
+    let whole = History::of(10, &values, &[&past], 100, 7);
+    let mut grown = History::of(10, &values[..123], &[&past[..123]], 100, 7);
     for t in 123..500 {
         grown.push(values[t], &[past[t]]);
     }
     grown.compact();
     assert_eq!(grown, whole);
     assert_eq!(whole.last_period, 509);
-    assert_eq!(whole.recent(), &values[470..]);
+    assert_eq!(whole.recent(), &values[400..]);
     assert_eq!(whole.past_covariates, [499.0]);
     let seasonal_mae = (7..500).map(|t| (values[t] - values[t - 7]).abs()).sum::<f64>() / 493.0;
-    assert!((whole.summary.scale() - seasonal_mae).abs() < 1e-9);
+    assert!((whole.summary.scale().unwrap() - seasonal_mae).abs() < 1e-9);
     // A constant series has no seasonal error: the scale falls back to its mean absolute value.
     let constant = History::of(0, &[5.0; 20], &[], 7, 7);
-    assert_eq!(constant.summary.scale(), 5.0);
-    assert_eq!(History::of(0, &[0.0; 20], &[], 7, 7).summary.scale(), 1.0);
+    assert_eq!(constant.summary.scale(), Some(5.0));
+    assert_eq!(constant.interval_scale(), 5.0);
+    let zeros = History::of(0, &[0.0; 20], &[], 7, 7);
+    assert_eq!(zeros.summary.scale(), None);
+    assert_eq!(zeros.interval_scale(), 1.0);
+}
+
+#[test]
+fn the_interval_scale_reads_recent_errors_and_leaves_out_an_outlier() {
+    // Seasonal differences of 2 over the last 56 days, one day of 1,000,000 among them.
+    let mut values: Vec<f64> =
+        (0..200).map(|t| 100.0 + (t % 7) as f64 + 2.0 * (t / 7) as f64).collect();
+    let calm = History::of(0, &values, &[], 7, 7);
+    assert!((calm.interval_scale() - 2.0).abs() < 1e-9, "{}", calm.interval_scale());
+    values[180] = 1_000_000.0;
+    let outlier = History::of(0, &values, &[], 7, 7);
+    assert!((outlier.interval_scale() - 2.0).abs() < 1e-9, "{}", outlier.interval_scale());
+    assert!(outlier.summary.scale().unwrap() > 10_000.0);
+    // A perfectly seasonal series falls back to its one-step differences.
+    let weekly: Vec<f64> = (0..70).map(|t| 10.0 * (t % 7 + 1) as f64).collect();
+    let weekly = History::of(0, &weekly, &[], 7, 7);
+    // Of its last 62 one-step differences, 54 are 10 and 8 are 60; the 7 largest are left out.
+    let expected = (54.0 * 10.0 + 60.0) / 55.0;
+    assert!((weekly.interval_scale() - expected).abs() < 1e-9, "{}", weekly.interval_scale());
 }
 
 #[test]

@@ -1146,3 +1146,87 @@ fn the_global_model_forecasts_a_noiseless_pattern_at_every_step() {
         assert!((row.forecast - expected).abs() < 1.0, "hour {hour}: {}", row.forecast);
     }
 }
+
+#[test]
+fn seasonal_naive_repeats_the_same_wall_clock_hour_across_daylight_saving() {
+    // A New York shop open from 09:00 to 16:59 local time (100 an hour), its
+    // history ending on Saturday 9 March 2024 at 23:00 local. Clocks go
+    // forward on Sunday: 9 a.m. is then 13:00 UTC, where it was 14:00.
+    let new_york = vigie_core::zone::parse_time_zone("America/New_York").ok();
+    let hour = 3_600.0;
+    let first = date(2024, 2, 1) + 5.0 * hour; // midnight EST
+    let mut table = SeriesTable::default();
+    for h in 0..(38 * 24) {
+        let local_hour = h % 24;
+        table.series.push("shop".into());
+        table.times.push(first + hour * h as f64);
+        table.values.push(if (9..17).contains(&local_hour) { 100.0 } else { 0.0 });
+    }
+    assert_eq!(*table.times.last().unwrap(), date(2024, 3, 10) + 4.0 * hour);
+    let params = ForecastParams {
+        strategies: vec![Strategy::SeasonalNaive],
+        frequency: Some(Frequency::Hourly),
+        timezone: new_york,
+        ..ForecastParams::new(48)
+    };
+    let (model, _) = forecast::fit(&table, &params).expect("fitted");
+    let rows = model.forecast(48, None, None).expect("forecast");
+    let open: Vec<String> =
+        rows.iter().filter(|row| row.forecast > 50.0).map(|row| format_time(row.time)).collect();
+    let expected: Vec<String> = [10, 11]
+        .into_iter()
+        .flat_map(|day| {
+            (13..21).map(move |utc| format_time(date(2024, 3, day) + utc as f64 * hour))
+        })
+        .collect();
+    assert_eq!(open, expected);
+}
+
+#[test]
+fn one_outlier_widens_the_intervals_to_its_size_and_no_further() {
+    // A weekly pattern of 10..70 and one day of 1,000,000 in the last backtest windows.
+    let mut table = SeriesTable::default();
+    for day in 0..70 {
+        table.series.push("shop".into());
+        table.times.push(date(2024, 1, 1) + 86_400.0 * day as f64);
+        table.values.push(if day == 60 { 1_000_000.0 } else { 10.0 * (day % 7 + 1) as f64 });
+    }
+    let params =
+        ForecastParams { strategies: vec![Strategy::SeasonalNaive], ..ForecastParams::new(7) };
+    let (model, _) = forecast::fit(&table, &params).expect("fitted");
+    let rows = model.forecast(7, None, None).expect("forecast");
+    for row in &rows {
+        assert_eq!(row.forecast, 10.0 * (row.step as f64));
+        // The backtest missed by 1,000,000 once in 21 days: the 95% bound may
+        // reach about that, not the thousands of times more the
+        // outlier-inflated scale gave.
+        assert!(row.hi95 < 3_000_000.0, "step {}: {}", row.step, row.hi95);
+        assert!(row.hi80 < 1_000.0, "step {}: {}", row.step, row.hi80);
+    }
+}
+
+#[test]
+fn a_series_that_was_all_zero_is_left_out_of_mase() {
+    // Series "new" sold nothing until a spike of 5,000,000 in the backtest;
+    // with no scale, its MASE would be its raw error and decide the choice.
+    let mut table = SeriesTable::default();
+    for (key, pattern) in [("new", None), ("steady", Some([1.0, 4.0, 7.0, 10.0, 13.0, 16.0, 19.0]))]
+    {
+        for day in 0..70 {
+            table.series.push(key.into());
+            table.times.push(date(2024, 1, 1) + 86_400.0 * day as f64);
+            table.values.push(match pattern {
+                Some(week) => week[day % 7],
+                None if day == 65 => 5_000_000.0,
+                None => 0.0,
+            });
+        }
+    }
+    let (_, report) = forecast::fit(&table, &ForecastParams::new(7)).expect("fitted");
+    assert_eq!(report.unscaled, 3, "{report:?}");
+    assert!(!report.per_series["new"].contains_key("mase"), "{report:?}");
+    assert!(report.overall["mase"].mean < 1.0, "{:?}", report.overall);
+    for scores in report.strategies.values() {
+        assert!(scores["mase"].mean < 1.0, "{scores:?}");
+    }
+}
