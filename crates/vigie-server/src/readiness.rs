@@ -79,8 +79,9 @@ impl Readiness {
         };
         let catalog = shared.catalog();
         let mut loaded = format!(
-            "{} model(s) served, as of registry generation {}",
-            catalog.models.len(),
+            "{} model(s) served ({} forecast), as of registry generation {}",
+            catalog.models.len() + catalog.forecasters.len(),
+            catalog.forecasters.len(),
             catalog.generation
         );
         for (name, reason) in &catalog.skipped {

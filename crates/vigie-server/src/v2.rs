@@ -50,7 +50,8 @@ pub async fn ready(
     State(shared): State<Arc<Shared>>,
     Extension(readiness): Extension<Arc<Readiness>>,
 ) -> Response {
-    let models = shared.catalog().models.len();
+    let catalog = shared.catalog();
+    let models = catalog.models.len() + catalog.forecasters.len();
     readiness.report(&shared, None).await.respond(json!({ "models": models }))
 }
 

@@ -151,8 +151,15 @@ fn column_types(path: &Path, roles: &ColumnRoles) -> anyhow::Result<HashMap<Stri
     if !roles.group.is_some_and(|g| g.target == Aggregate::Count) {
         set(&roles.target, ColumnKind::Numeric);
     }
+    // Covariates are numbers, or flags written true/false (1 and 0); the
+    // first rows tell which.
+    let flags = if is_csv(path) {
+        vigie_connectors::files::boolean_columns(path, 1_000)?
+    } else {
+        Vec::new()
+    };
     for name in &roles.covariates {
-        set(name, ColumnKind::Numeric);
+        set(name, if flags.contains(name) { ColumnKind::Boolean } else { ColumnKind::Numeric });
     }
     Ok(types)
 }
@@ -512,13 +519,16 @@ fn fit_and_register(
     let bars = Bars::new();
     let fitted = forecast::fit_with_progress(&tables.history, params, &bars);
     bars.finish();
-    let (model, report) = match fitted {
+    let (mut model, report) = match fitted {
         Ok(fitted) => fitted,
         Err(error) => {
             let error = origin.context(error);
             return Err(Project::fail_training_run(&mut registry, &run_id, error));
         }
     };
+    if tables.months_written {
+        model.write_months();
+    }
     let card = ForecastCard {
         name: name.to_owned(),
         version: 0,

@@ -233,6 +233,36 @@ fn train_backtests_registers_and_forecast_writes_every_series_with_intervals() {
         assert_eq!(record["forecast"].as_f64(), row[3].parse::<f64>().ok());
     }
 
+    // Promotions written true/false read as 1/0, in training and in future rows.
+    let flags = |csv: String| {
+        csv.lines()
+            .map(|line| match line.rsplit_once(',') {
+                Some((rest, "1")) => format!("{rest},true\n"),
+                Some((rest, "0")) => format!("{rest},FALSE\n"),
+                _ => format!("{line}\n"),
+            })
+            .collect::<String>()
+    };
+    std::fs::write(project.path("flags.csv"), flags(table(0..DAYS, DAYS))).unwrap();
+    std::fs::write(project.path("future_flags.csv"), flags(table(DAYS..DAYS + 7, DAYS))).unwrap();
+    let mut args = train_args(&project, &["--name", "flags"]);
+    let data = args.iter().position(|a| a == "--data").unwrap() + 1;
+    args[data] = project.path("flags.csv").to_str().unwrap().to_owned();
+    project.json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let flagged: serde_json::Value = serde_json::from_str(&project.ok(&[
+        "forecast",
+        "--model",
+        "flags",
+        "--horizon",
+        "7",
+        "--data",
+        project.path("future_flags.csv").to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(flagged, json, "the same forecasts as with 1 and 0");
+
     // Newer actuals move the origin without retraining; rows the model knows are skipped.
     std::fs::write(&future, table(0..DAYS + 10, DAYS + 7)).unwrap();
     project.ok(&[
@@ -1060,6 +1090,8 @@ fn vigie_serve_forecasts_as_vigie_forecast_does_and_refuses_bad_requests() {
         entry["serving"],
         json!({"task": "forecast", "version": 1, "route": "/v1/models/revenue/forecast"})
     );
+    let (status, ready) = server.get("/v2/health/ready");
+    assert_eq!((status, &ready["models"]), (200, &json!(1)), "{ready}");
     let hint = "is a forecast model: POST /v1/models/revenue/forecast";
     refused("/v1/models/revenue/predict", r#"{"rows": [{}]}"#, 404, hint);
     let (status, reply) = server.post("/v1/models/nothing/forecast", "{}");

@@ -130,6 +130,23 @@ pub fn read_csv(path: &Path, types: &HashMap<String, ColumnKind>) -> Result<Fram
 
 /// Arrow names a bad cell by the column's position and a line it counts from 0 (the
 /// header): say the column's name, the data row and the file's line, as other errors do.
+/// The columns of a CSV file whose first `rows` data rows hold only
+/// `true` and `false` (any case) and missing cells, with at least one of
+/// them: a caller that types its columns can read them as booleans.
+pub fn boolean_columns(path: &Path, rows: usize) -> Result<Vec<String>, ConnectorError> {
+    let file = File::open(path).map_err(io_error(path))?;
+    let missing = Regex::new(MISSING_PATTERN).map_err(|e| format_error(path, e))?;
+    let format = arrow::csv::reader::Format::default().with_header(true).with_null_regex(missing);
+    let (schema, _) =
+        format.infer_schema(BufReader::new(file), Some(rows)).map_err(|e| format_error(path, e))?;
+    Ok(schema
+        .fields()
+        .iter()
+        .filter(|field| *field.data_type() == DataType::Boolean)
+        .map(|field| field.name().clone())
+        .collect())
+}
+
 fn describe_csv_error(schema: &Schema, message: &str) -> String {
     let between = |start: &str, end: &str| -> Option<&str> {
         let from = message.find(start)? + start.len();

@@ -287,6 +287,10 @@ pub(crate) struct Grid {
     /// Saved by its IANA name; models saved before it existed read `None`.
     #[serde(default, with = "super::periods::zone_name")]
     zone: Option<TimeZone>,
+    /// Whether monthly and quarterly times are written as their month
+    /// (`2024-03`), as the training data wrote them, rather than as a date.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    months: bool,
 }
 
 impl Grid {
@@ -304,6 +308,7 @@ impl Grid {
             month_of_quarter: (month - 1) % 3,
             seconds_of_day: first - days * DAY,
             zone: None,
+            months: false,
         }
     }
 
@@ -316,6 +321,13 @@ impl Grid {
     pub fn in_zone(self, zone: Option<TimeZone>) -> Grid {
         let zone = zone.filter(|_| self.frequency == Frequency::Hourly);
         Grid { zone, ..self }
+    }
+
+    /// This grid writing monthly and quarterly times as their month
+    /// (`2024-03`); other frequencies are unchanged.
+    pub(crate) fn written_as_months(self) -> Grid {
+        let months = matches!(self.frequency, Frequency::Monthly | Frequency::Quarterly);
+        Grid { months, ..self }
     }
 
     /// The zone of the hourly calendar, if any.
@@ -350,6 +362,10 @@ impl Grid {
     /// (`2024-03-10T03:00:00-04:00`), so the two hours that share a local
     /// label when daylight saving ends stay apart.
     pub fn format(&self, time: f64) -> String {
+        if self.months {
+            let text = format_period_time(time, self.frequency);
+            return text.get(..7).filter(|_| text.len() == 10).unwrap_or(&text).to_owned();
+        }
         let local = self.wall_clock(time);
         if self.zone.is_none() || !time.is_finite() || time.abs() > MAX_ABS_TIME {
             return format_period_time(time, self.frequency);
@@ -512,6 +528,7 @@ pub(crate) fn black_friday(year: i64) -> i64 {
 pub(crate) fn infer<'a>(series: impl Iterator<Item = &'a [f64]>) -> Result<Frequency> {
     let mut votes = [0usize; 5];
     let mut gaps = 0usize;
+    let mut shorter_than_an_hour = 0usize;
     for times in series {
         for pair in times.windows(2) {
             let gap = pair[1] - pair[0];
@@ -519,6 +536,8 @@ pub(crate) fn infer<'a>(series: impl Iterator<Item = &'a [f64]>) -> Result<Frequ
                 gaps += 1;
                 if let Some(frequency) = Frequency::of_gap(gap) {
                     votes[frequency as usize] += 1;
+                } else if gap < HOUR {
+                    shorter_than_an_hour += 1;
                 }
             }
         }
@@ -529,9 +548,18 @@ pub(crate) fn infer<'a>(series: impl Iterator<Item = &'a [f64]>) -> Result<Frequ
         .max_by_key(|&(idx, count)| (*count, std::cmp::Reverse(idx)))
         .map_or((0, 0), |(idx, count)| (idx, *count));
     if count == 0 {
+        let hint = if shorter_than_an_hour * 2 > gaps {
+            format!(
+                "; {shorter_than_an_hour} are shorter than an hour, the shortest period \
+                 forecast: group the rows into hours or days (--aggregate sum, mean, last, min, \
+                 max or count, with --frequency H or D; `aggregate` in vigie.toml)"
+            )
+        } else {
+            "; give the frequency".to_owned()
+        };
         return Err(MlError::InvalidData(format!(
             "cannot infer the frequency: none of the {gaps} gaps between consecutive timestamps \
-             is an hour, a day, a week, a month or a quarter; give the frequency"
+             is an hour, a day, a week, a month or a quarter{hint}"
         )));
     }
     Ok(Frequency::ALL[best])

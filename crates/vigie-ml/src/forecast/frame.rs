@@ -67,6 +67,10 @@ pub struct FrameTables {
     pub keys: BTreeMap<String, Vec<String>>,
     /// The history's last period when rows grouped by a sum or count look cut short in it.
     pub partial: Option<PartialPeriod>,
+    /// Whether every time was text naming a month (`2024-03`), so that
+    /// forecasts can write theirs the same way
+    /// ([`ForecastModel::write_months`](super::ForecastModel::write_months)).
+    pub months_written: bool,
 }
 
 impl ColumnRoles {
@@ -245,6 +249,7 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
     };
     // Per series, the latest instant read, to place times of a repeated hour.
     let mut latest: HashMap<String, f64> = HashMap::new();
+    let mut months_written = matches!(time.data, ColumnData::Text(_)) && frame.n_rows() > 0;
     for row in 0..frame.n_rows() {
         let (seconds, on_wall_clock) = match &time.data {
             ColumnData::Text(text) => {
@@ -261,6 +266,7 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
                 let (seconds, has_offset) = match parsed_times[code] {
                     Some(parsed) => parsed,
                     None => {
+                        months_written &= is_month_text(value);
                         let parsed = parse_written_time(value).map_err(|reason| {
                             MlError::InvalidData(format!(
                                 "column {:?} at {}: {reason}",
@@ -369,5 +375,16 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
         (tables.history, tables.partial) = group_history(&tables.history, grouping)?;
         tables.future = group_future(&tables.future, grouping)?;
     }
+    tables.months_written = months_written;
     Ok(tables)
+}
+
+/// Whether `text` names a month and nothing finer: `2024-03`.
+fn is_month_text(text: &str) -> bool {
+    let text = text.trim();
+    text.split_once('-').is_some_and(|(year, month)| {
+        year.len() == 4
+            && (1..=2).contains(&month.len())
+            && text.bytes().filter(|&b| b != b'-').all(|b| b.is_ascii_digit())
+    })
 }

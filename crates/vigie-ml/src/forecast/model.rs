@@ -253,6 +253,13 @@ impl ForecastModel {
         self.grid.format(time)
     }
 
+    /// Writes monthly and quarterly times as their month (`2024-03`), as
+    /// a training table whose times were all written so
+    /// ([`FrameTables::months_written`](super::FrameTables::months_written)).
+    pub fn write_months(&mut self) {
+        self.grid = self.grid.written_as_months();
+    }
+
     /// The zone whose clock an hourly model reads its periods on, if any.
     pub fn hourly_zone(&self) -> Option<vigie_core::zone::TimeZone> {
         self.grid.zone()

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use vigie_core::zone::TimeZone;
 
-use super::calendar::{Frequency, Grid, MAX_ABS_TIME, local_time, period_start};
+use super::calendar::{Frequency, Grid, MAX_ABS_TIME, format_time, local_time, period_start};
 use super::data::{Covariate, CovariateTable, SeriesTable};
 use crate::error::{MlError, Result};
 
@@ -346,6 +346,22 @@ pub(crate) fn group_history(
         groups(&table.series, &table.times, &table.covariates, grouping, |row| table.values[row])?;
     let partial = partial_period(&groups, grouping)?;
     let number = |row: usize| table.row_numbers.get(row).copied().unwrap_or(row + 1);
+    // Finite values whose sum is not: the rows are fine, the period is not.
+    if let Some((key, start, group)) = groups
+        .iter()
+        .find(|(_, _, g)| g.min.is_finite() && g.max.is_finite() && !g.target(how).is_finite())
+    {
+        return Err(MlError::InvalidData(format!(
+            "series {key:?}: the {} of the target over the {} period {} ({} rows from data row \
+             {}) is {}: the values are too large to add up",
+            how.name(),
+            grouping.frequency,
+            format_time(*start),
+            group.rows,
+            number(group.first_row),
+            group.target(how)
+        )));
+    }
     let mut out =
         SeriesTable { covariates: no_values(&table.covariates), ..SeriesTable::default() };
     let mut push = |key: &str, time: f64, value: f64, covariates: &dyn Fn(usize) -> f64, row| {

@@ -184,7 +184,7 @@ fn a_history_grown_in_steps_equals_one_built_at_once() {
     grown.compact();
     assert_eq!(grown, whole);
     assert_eq!(whole.last_period, 509);
-    assert_eq!(whole.recent(), &values[400..]);
+    assert_eq!(whole.recent(), &values[129..]);
     assert_eq!(whole.past_covariates, [499.0]);
     let seasonal_mae = (7..500).map(|t| (values[t] - values[t - 7]).abs()).sum::<f64>() / 493.0;
     assert!((whole.summary.scale().unwrap() - seasonal_mae).abs() < 1e-9);
@@ -199,7 +199,7 @@ fn a_history_grown_in_steps_equals_one_built_at_once() {
 
 #[test]
 fn the_interval_scale_reads_recent_errors_and_leaves_out_an_outlier() {
-    // Seasonal differences of 2 over the last 56 days, one day of 1,000,000 among them.
+    // Seasonal differences of 2, one day of 1,000,000 among them.
     let mut values: Vec<f64> =
         (0..200).map(|t| 100.0 + (t % 7) as f64 + 2.0 * (t / 7) as f64).collect();
     let calm = History::of(0, &values, &[], 7, 7);
@@ -211,8 +211,8 @@ fn the_interval_scale_reads_recent_errors_and_leaves_out_an_outlier() {
     // A perfectly seasonal series falls back to its one-step differences.
     let weekly: Vec<f64> = (0..70).map(|t| 10.0 * (t % 7 + 1) as f64).collect();
     let weekly = History::of(0, &weekly, &[], 7, 7);
-    // Of its last 62 one-step differences, 54 are 10 and 8 are 60; the 7 largest are left out.
-    let expected = (54.0 * 10.0 + 60.0) / 55.0;
+    // Of its 69 one-step differences, 60 are 10 and 9 are 60; the 7 largest are left out.
+    let expected = (60.0 * 10.0 + 2.0 * 60.0) / 62.0;
     assert!((weekly.interval_scale() - expected).abs() < 1e-9, "{}", weekly.interval_scale());
 }
 
@@ -538,6 +538,19 @@ fn events_grouped_into_periods_aggregate_the_target_and_average_the_covariates()
     assert_eq!(values(Aggregate::Max), ["a:10", "b:7", "a:4", "b:2"]);
     let count = group_history(&table, by(Aggregate::Count)).expect("grouped").0;
     assert_eq!(count.values, [3.0, 1.0, 1.0, 0.0, 1.0]);
+    // Finite values whose sum is not name the period and its rows.
+    let huge = events(&[
+        ("a", "2024-01-01T09:00:00Z", 1.0, 0.0),
+        ("a", "2024-01-02T09:00:00Z", 1e308, 0.0),
+        ("a", "2024-01-02T10:00:00Z", 1e308, 0.0),
+    ]);
+    let error = group_history(&huge, by(Aggregate::Sum)).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "series \"a\": the sum of the target over the daily period 2024-01-02 (2 rows from data \
+         row 2) is inf: the values are too large to add up"
+    );
+    assert!(group_history(&huge, by(Aggregate::Max)).is_ok());
 
     // Weekly: Monday 2024-01-01 starts the week of every row.
     let weekly = PeriodGrouping::utc(Frequency::Weekly, Aggregate::Sum);

@@ -614,6 +614,13 @@ fn frequency_is_inferred_and_forecast_times_follow_the_calendar() {
         forecast::infer_frequency(&irregular).unwrap_err().to_string(),
         "cannot infer the frequency: none of the 18 gaps between consecutive timestamps is an hour, a day, a week, a month or a quarter; give the frequency"
     );
+    // Readings every 15 minutes are told how to make hours of them.
+    let quarter_hours = two_series(10, |i| 900.0 * i as f64);
+    let error = forecast::infer_frequency(&quarter_hours).unwrap_err().to_string();
+    assert!(
+        error.ends_with("18 are shorter than an hour, the shortest period forecast: group the rows into hours or days (--aggregate sum, mean, last, min, max or count, with --frequency H or D; `aggregate` in vigie.toml)"),
+        "{error}"
+    );
 }
 
 /// The message of fitting `table` with seasonal naive only.
@@ -1229,4 +1236,52 @@ fn a_series_that_was_all_zero_is_left_out_of_mase() {
     for scores in report.strategies.values() {
         assert!(scores["mase"].mean < 1.0, "{scores:?}");
     }
+}
+
+#[test]
+fn months_written_as_months_are_forecast_as_months() {
+    let months: Vec<String> =
+        (0..48).map(|i| format!("{}-{:02}", 2020 + i / 12, i % 12 + 1)).collect();
+    let frame = |times: &[String]| {
+        Frame::new(vec![
+            Column {
+                name: "month".into(),
+                data: ColumnData::Text(TextColumn::from_values(
+                    times.iter().map(|t| Some(t.as_str())),
+                )),
+            },
+            Column {
+                name: "sales".into(),
+                data: ColumnData::Numeric(
+                    (0..times.len()).map(|i| 100.0 + (i % 12) as f64 * 5.0).collect(),
+                ),
+            },
+        ])
+        .expect("frame")
+    };
+    let roles = ColumnRoles {
+        time: "month".into(),
+        target: "sales".into(),
+        series: Vec::new(),
+        covariates: Vec::new(),
+        group: None,
+        non_negative: false,
+        timezone: None,
+    };
+    let tables = split_frame(&frame(&months), &roles).expect("read");
+    assert!(tables.months_written);
+    let params =
+        ForecastParams { strategies: vec![Strategy::SeasonalNaive], ..ForecastParams::new(3) };
+    let (mut model, _) = forecast::fit(&tables.history, &params).expect("fitted");
+    let written = |model: &ForecastModel| -> Vec<String> {
+        let rows = model.forecast(3, None, None).expect("forecast");
+        rows.iter().map(|row| model.format_time(row.time)).collect()
+    };
+    assert_eq!(written(&model), ["2024-01-01", "2024-02-01", "2024-03-01"]);
+    model.write_months();
+    assert_eq!(written(&model), ["2024-01", "2024-02", "2024-03"]);
+    // Dates, or months mixed with dates, are written as dates.
+    let mut mixed = months.clone();
+    mixed[5] = "2020-06-01".into();
+    assert!(!split_frame(&frame(&mixed), &roles).expect("read").months_written);
 }
