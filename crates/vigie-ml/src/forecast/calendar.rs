@@ -335,21 +335,31 @@ impl Grid {
         self.zone
     }
 
-    /// The period a season (a day) before hourly `period` on the zone's wall
-    /// clock: 23 or 25 hours back across a daylight-saving change, so that
-    /// 9 a.m. follows 9 a.m.; `period - season` without a zone, and when
-    /// the hour did not exist the day before (the clocks skipped it).
-    pub(crate) fn season_before(&self, period: i64, season: usize) -> i64 {
-        let back = period - season as i64;
-        let Some(zone) = self.zone.filter(|_| season == 24) else { return back };
-        let wanted = local_time(zone, self.time(period)).map(|local| local - DAY);
-        [back, back + 1, back - 1]
-            .into_iter()
-            .find(|&candidate| {
-                let local = local_time(zone, self.time(candidate));
-                local.is_some() && local == wanted
-            })
-            .unwrap_or(back)
+    /// How many periods back from hourly `period` a `lag` of whole days
+    /// reaches the same hour on the zone's wall clock: one more or fewer
+    /// than `lag` across a daylight-saving change (9 a.m. the day before is
+    /// 23 or 25 hours back), else `lag`. `lag` itself without a zone, for
+    /// lags that are not whole days, and when the hour did not exist that
+    /// day (the clocks skipped it).
+    pub(crate) fn wall_clock_lag(&self, period: i64, lag: usize) -> usize {
+        let Some(zone) = self.zone else { return lag };
+        if lag == 0 || !lag.is_multiple_of(24) {
+            return lag;
+        }
+        let back = period - lag as i64;
+        let local = |p: i64| local_time(zone, self.time(p));
+        let offset = |p: i64| local(p).map(|l| l - self.time(p));
+        let (Some(now), Some(then)) = (offset(period), offset(back)) else { return lag };
+        if now == then {
+            return lag;
+        }
+        let candidate = back + ((now - then) / HOUR).round() as i64;
+        let wanted = local(period).map(|l| l - (lag / 24) as f64 * DAY);
+        if candidate < period && local(candidate) == wanted {
+            (period - candidate) as usize
+        } else {
+            lag
+        }
     }
 
     /// `time` on the wall clock of the grid's zone (UTC without one).

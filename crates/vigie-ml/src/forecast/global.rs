@@ -71,6 +71,12 @@ pub(crate) struct FeatureSpec {
     /// a week. Models saved before it existed read 0.
     #[serde(default)]
     pub seasonal_mean: usize,
+    /// Whether lags of whole days, and the seasonal mean, read the same
+    /// hour on the wall clock of the grid's zone ([`Grid::wall_clock_lag`]):
+    /// after a daylight-saving change, 9 a.m. then reads 9 a.m. of the days
+    /// before, not 8 or 10. Models saved before it existed read UTC hours.
+    #[serde(default)]
+    pub wall_clock_lags: bool,
 }
 
 /// What a model saved before `FeatureSpec::day_of_year` existed used.
@@ -106,11 +112,18 @@ impl FeatureSpec {
         let longest_lag = self.lags.iter().copied().max().unwrap_or(0);
         let longest_window = self.windows.iter().copied().max().unwrap_or(0);
         let year_ago = if self.year_ago > 0 { self.year_ago + self.season / 2 } else { 0 };
-        longest_lag
+        let longest = longest_lag
             .max(longest_window)
             .max(self.season)
             .max(self.season.saturating_mul(self.seasonal_mean))
-            .max(year_ago)
+            .max(year_ago);
+        // A lag of whole days may reach an hour further across a change of clocks.
+        longest + usize::from(self.wall_clock_lags)
+    }
+
+    /// How many periods back `lag` reads for the target `period`.
+    fn lag_at(&self, grid: &Grid, period: i64, lag: usize) -> usize {
+        if self.wall_clock_lags { grid.wall_clock_lag(period, lag) } else { lag }
     }
 
     /// Number of feature columns.
@@ -182,6 +195,7 @@ impl FeatureSpec {
             }
         };
         for &lag in &self.lags {
+            let lag = self.lag_at(grid, period, lag);
             put(if lag <= n { ratio(recent[n - lag]) } else { f32::NAN });
         }
         for &window in &self.windows {
@@ -207,7 +221,7 @@ impl FeatureSpec {
             // Over the seasons there are values for (none: unknown).
             let season = self.season.max(1);
             let (sum, count) = (1..=self.seasonal_mean)
-                .map_while(|k| n.checked_sub(k * season))
+                .map_while(|k| n.checked_sub(self.lag_at(grid, period, k * season)))
                 .fold((0.0, 0usize), |(sum, count), at| (sum + recent[at], count + 1));
             put(if count == 0 { f32::NAN } else { ratio(sum / count as f64) });
         }
@@ -317,11 +331,43 @@ fn first_training_row(len: usize, season: usize, train_window: Option<usize>) ->
     season.max(1).max(from_window)
 }
 
+/// How far past the 99th percentile of the training targets' sizes (in
+/// units of their level) a target may lie before it is brought back to
+/// that bound ([`target_bound`]).
+const TARGET_BOUND_FACTOR: f32 = 10.0;
+
+/// The largest size a training target keeps, and a prediction may take:
+/// [`TARGET_BOUND_FACTOR`] times the 99th percentile of `|y / level|`
+/// over the rows, at least 10. One day of 1,000,000 in a week of 10 to 70
+/// is a target of 25,000 levels; learnt as is, the leaves it falls in
+/// (with 19 ordinary rows, of every series) predicted hundreds of levels
+/// for ordinary rows, and the recursion fed those back as lags until the
+/// forecasts reached 1e25. Intermittent series, whose sales are many
+/// times their level, keep theirs: they make the percentile.
+fn target_bound(targets: &[f32]) -> f32 {
+    let mut sizes: Vec<f32> = targets.iter().map(|y| y.abs()).filter(|y| y.is_finite()).collect();
+    if sizes.is_empty() {
+        return f32::INFINITY;
+    }
+    let at = ((sizes.len() - 1) as f64 * 0.99).round() as usize;
+    let (_, &mut percentile, _) = sizes.select_nth_unstable_by(at, f32::total_cmp);
+    (percentile * TARGET_BOUND_FACTOR).max(10.0)
+}
+
+/// What a model saved before targets were bounded reads: no bound.
+fn no_bound() -> f32 {
+    f32::INFINITY
+}
+
 /// The fitted global model: its features and trees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct GlobalModel {
     pub spec: FeatureSpec,
     pub trees: TreeEnsemble,
+    /// The size of a target, in units of its level, beyond which training
+    /// targets were brought back and predictions are ([`target_bound`]).
+    #[serde(default = "no_bound")]
+    pub target_bound: f32,
 }
 
 impl GlobalModel {
@@ -334,7 +380,11 @@ impl GlobalModel {
         train_window: Option<usize>,
         seed: u64,
     ) -> Result<GlobalModel> {
-        let (x, y) = spec.training_set(grid, series, train_window);
+        let (x, mut y) = spec.training_set(grid, series, train_window);
+        let bound = target_bound(&y);
+        for target in &mut y {
+            *target = target.clamp(-bound, bound);
+        }
         if x.n_rows == 0 {
             return Err(MlError::InvalidData(format!(
                 "the global model has no training rows: every series needs more than one season ({} periods)",
@@ -345,7 +395,7 @@ impl GlobalModel {
         let set =
             TrainSet { x: &x, y: &y, weights: None, features: &features, task: Task::Regression };
         let fitted = gbdt::fit(params, &set, None, seed)?;
-        Ok(GlobalModel { spec, trees: fitted.ensemble })
+        Ok(GlobalModel { spec, trees: fitted.ensemble, target_bound: bound })
     }
 
     /// Forecasts `steps` periods after `last_period` from what is `known`
@@ -380,7 +430,8 @@ impl GlobalModel {
             let level =
                 self.spec.write_row(grid, &now, last_period + step as i64, &future_row, &mut row);
             self.trees.predict_raw_into(&row, &mut raw);
-            let prediction = raw[0] * level;
+            let bound = f64::from(self.target_bound);
+            let prediction = raw[0].clamp(-bound, bound) * level;
             summary.push(&buffer, prediction, self.spec.season);
             buffer.push(prediction);
             forecasts.push(prediction);

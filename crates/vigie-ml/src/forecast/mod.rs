@@ -103,6 +103,7 @@ fn prepare(
         year_ago: if panel.grid.frequency == Frequency::Daily { 364 } else { 0 },
         day_of_year: false,
         seasonal_mean: if panel.grid.frequency == Frequency::Hourly { SAME_HOUR_DAYS } else { 0 },
+        wall_clock_lags: panel.grid.zone().is_some(),
     };
     Ok((panel, checked, spec))
 }

@@ -64,7 +64,7 @@ pub(crate) fn point_forecast(
                 let at = |before: i64| {
                     usize::try_from(before - first).ok().filter(|&at| at < values.len())
                 };
-                let at = at(grid.season_before(period, season))
+                let at = at(period - grid.wall_clock_lag(period, season) as i64)
                     .or_else(|| at(period - season as i64))
                     .ok_or_else(|| missing("last season"))?;
                 values.push(values[at]);

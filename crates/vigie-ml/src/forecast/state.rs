@@ -215,7 +215,8 @@ impl History {
 
     /// The scale a forecast's interval widths are in units of: the mean
     /// absolute seasonal difference over the last eight seasons (at least
-    /// 364 differences), without the largest tenth; else the same of the
+    /// 364 differences, and none before the first value that is not 0),
+    /// without the largest tenth; else the same of the
     /// one-step differences, else of the values; else the whole history's
     /// [`Summary::scale`], else 1.
     ///
@@ -228,6 +229,11 @@ impl History {
     pub fn interval_scale(&self) -> f64 {
         let recent = self.recent();
         let window = &recent[recent.len().saturating_sub(scale_window(self.season))..];
+        // Before its first sale a product has no errors to speak of: 120
+        // days of 0 would make the largest tenth of the differences, left
+        // out, every one since it started selling.
+        let started = window.iter().position(|&v| v != 0.0).unwrap_or(window.len());
+        let window = &window[started..];
         let differences = |lag: usize| -> Vec<f64> {
             window.iter().skip(lag).zip(window).map(|(now, before)| (now - before).abs()).collect()
         };

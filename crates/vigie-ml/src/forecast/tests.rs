@@ -229,6 +229,7 @@ fn feature_rows_are_ratios_to_the_last_season() {
         year_ago: 0,
         day_of_year: true,
         seasonal_mean: 4,
+        wall_clock_lags: false,
     };
     let grid = Grid::through(Frequency::Daily, 0.0);
     let recent: Vec<f64> = (1..=20).map(f64::from).collect();

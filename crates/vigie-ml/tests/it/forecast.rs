@@ -1155,7 +1155,7 @@ fn the_global_model_forecasts_a_noiseless_pattern_at_every_step() {
 }
 
 #[test]
-fn seasonal_naive_repeats_the_same_wall_clock_hour_across_daylight_saving() {
+fn hourly_forecasts_keep_the_wall_clock_hours_across_daylight_saving() {
     // A New York shop open from 09:00 to 16:59 local time (100 an hour), its
     // history ending on Saturday 9 March 2024 at 23:00 local. Clocks go
     // forward on Sunday: 9 a.m. is then 13:00 UTC, where it was 14:00.
@@ -1170,23 +1170,31 @@ fn seasonal_naive_repeats_the_same_wall_clock_hour_across_daylight_saving() {
         table.values.push(if (9..17).contains(&local_hour) { 100.0 } else { 0.0 });
     }
     assert_eq!(*table.times.last().unwrap(), date(2024, 3, 10) + 4.0 * hour);
-    let params = ForecastParams {
-        strategies: vec![Strategy::SeasonalNaive],
-        frequency: Some(Frequency::Hourly),
-        timezone: new_york,
-        ..ForecastParams::new(48)
-    };
-    let (model, _) = forecast::fit(&table, &params).expect("fitted");
-    let rows = model.forecast(48, None, None).expect("forecast");
-    let open: Vec<String> =
-        rows.iter().filter(|row| row.forecast > 50.0).map(|row| format_time(row.time)).collect();
     let expected: Vec<String> = [10, 11]
         .into_iter()
         .flat_map(|day| {
             (13..21).map(move |utc| format_time(date(2024, 3, day) + utc as f64 * hour))
         })
         .collect();
-    assert_eq!(open, expected);
+    // Seasonal naive repeats the same local hour of the day before; the
+    // global model's lags of whole days read it too (with UTC lags it
+    // opened at 10 a.m. on both days).
+    for strategy in [Strategy::SeasonalNaive, Strategy::GlobalGbdt] {
+        let params = ForecastParams {
+            strategies: vec![strategy],
+            frequency: Some(Frequency::Hourly),
+            timezone: new_york,
+            ..ForecastParams::new(48)
+        };
+        let (model, _) = forecast::fit(&table, &params).expect("fitted");
+        let rows = model.forecast(48, None, None).expect("forecast");
+        let open: Vec<String> = rows
+            .iter()
+            .filter(|row| row.forecast > 50.0)
+            .map(|row| format_time(row.time))
+            .collect();
+        assert_eq!(open, expected, "{strategy}");
+    }
 }
 
 #[test]
@@ -1284,4 +1292,54 @@ fn months_written_as_months_are_forecast_as_months() {
     let mut mixed = months.clone();
     mixed[5] = "2020-06-01".into();
     assert!(!split_frame(&frame(&mixed), &roles).expect("read").months_written);
+}
+
+#[test]
+fn one_outlier_in_one_series_leaves_every_forecast_near_its_history() {
+    // Two stores with a weekly pattern of 10..70; store A sold 1,000,000 on
+    // day 100 of 140. Its target of 25,000 times its level once sent both
+    // stores' recursive forecasts to 1e25.
+    let mut table = SeriesTable::default();
+    for store in ["A", "D"] {
+        for day in 0..140 {
+            table.series.push(store.into());
+            table.times.push(date(2024, 1, 1) + 86_400.0 * day as f64);
+            let wobble = ((day * 7 + store.len() * 3) % 5) as f64 - 2.0;
+            let value: f64 = if store == "A" && day == 100 { 1_000_000.0 } else { 0.0 };
+            table.values.push(value.max(10.0 * (day % 7 + 1) as f64 + wobble));
+        }
+    }
+    let params =
+        ForecastParams { strategies: vec![Strategy::GlobalGbdt], ..ForecastParams::new(14) };
+    let (model, _) = forecast::fit(&table, &params).expect("fitted");
+    for row in model.forecast(14, None, None).expect("forecast") {
+        assert!(
+            (0.0..=150.0).contains(&row.forecast),
+            "{} step {}: {}",
+            row.series,
+            row.step,
+            row.forecast
+        );
+    }
+}
+
+#[test]
+fn a_product_that_started_selling_late_gets_intervals_of_its_own_noise() {
+    // Sold nothing for 120 days, then a weekly pattern with ±3 of noise. The
+    // 120 zeros once made the interval scale 0.02 and the 80% band ±0.09.
+    let mut values = vec![0.0; 120];
+    values
+        .extend((120..140).map(|day| 10.0 * (day % 7 + 1) as f64 + ((day * 5) % 11) as f64 - 5.0));
+    let table = SeriesTable {
+        series: vec!["new".into(); values.len()],
+        times: (0..values.len()).map(|day| date(2024, 1, 1) + 86_400.0 * day as f64).collect(),
+        values,
+        ..SeriesTable::default()
+    };
+    let params =
+        ForecastParams { strategies: vec![Strategy::SeasonalNaive], ..ForecastParams::new(7) };
+    let (model, _) = forecast::fit(&table, &params).expect("fitted");
+    for row in model.forecast(7, None, None).expect("forecast") {
+        assert!(row.hi80 - row.lo80 > 2.0, "step {}: {} to {}", row.step, row.lo80, row.hi80);
+    }
 }
