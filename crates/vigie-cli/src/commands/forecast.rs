@@ -151,15 +151,17 @@ fn column_types(path: &Path, roles: &ColumnRoles) -> anyhow::Result<HashMap<Stri
     if !roles.group.is_some_and(|g| g.target == Aggregate::Count) {
         set(&roles.target, ColumnKind::Numeric);
     }
-    // Covariates are numbers, or flags written true/false (1 and 0); the
-    // first rows tell which.
-    let flags = if is_csv(path) {
-        vigie_connectors::files::boolean_columns(path, 1_000)?
+    // Covariates are numbers, or flags written true/false (1 and 0): a
+    // column whose first rows hold anything but numbers is read as text,
+    // and each cell as a flag or a number (naming the row of one that is
+    // neither).
+    let texts = if is_csv(path) {
+        vigie_connectors::files::non_numeric_columns(path, 1_000)?
     } else {
         Vec::new()
     };
     for name in &roles.covariates {
-        set(name, if flags.contains(name) { ColumnKind::Boolean } else { ColumnKind::Numeric });
+        set(name, if texts.contains(name) { ColumnKind::Text } else { ColumnKind::Numeric });
     }
     Ok(types)
 }

@@ -233,12 +233,14 @@ fn train_backtests_registers_and_forecast_writes_every_series_with_intervals() {
         assert_eq!(record["forecast"].as_f64(), row[3].parse::<f64>().ok());
     }
 
-    // Promotions written true/false read as 1/0, in training and in future rows.
+    // Promotions written true/false read as 1/0, in training and in future
+    // rows, mixed with 1 and 0 as a spreadsheet may.
     let flags = |csv: String| {
         csv.lines()
-            .map(|line| match line.rsplit_once(',') {
-                Some((rest, "1")) => format!("{rest},true\n"),
-                Some((rest, "0")) => format!("{rest},FALSE\n"),
+            .enumerate()
+            .map(|(at, line)| match (line.rsplit_once(','), at % 3) {
+                (Some((rest, "1")), 0 | 1) => format!("{rest},true\n"),
+                (Some((rest, "0")), 0 | 1) => format!("{rest},FALSE\n"),
                 _ => format!("{line}\n"),
             })
             .collect::<String>()
@@ -262,6 +264,16 @@ fn train_backtests_registers_and_forecast_writes_every_series_with_intervals() {
     ]))
     .unwrap();
     assert_eq!(flagged, json, "the same forecasts as with 1 and 0");
+    // A cell that is neither is named, row and value.
+    let mut lines: Vec<String> = flags(table(0..DAYS, DAYS)).lines().map(str::to_owned).collect();
+    let (rest, _) = lines[300].rsplit_once(',').map(|(r, v)| (r.to_owned(), v.to_owned())).unwrap();
+    lines[300] = format!("{rest},yes");
+    std::fs::write(project.path("flags.csv"), lines.join("\n") + "\n").unwrap();
+    let stderr = project.fails(&args.iter().map(String::as_str).collect::<Vec<_>>(), 2);
+    assert!(
+        stderr.contains("the covariate column \"promo\" at data row 300: \"yes\" is neither a number nor true or false"),
+        "{stderr}"
+    );
 
     // Newer actuals move the origin without retraining; rows the model knows are skipped.
     std::fs::write(&future, table(0..DAYS + 10, DAYS + 7)).unwrap();

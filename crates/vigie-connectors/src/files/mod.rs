@@ -130,10 +130,11 @@ pub fn read_csv(path: &Path, types: &HashMap<String, ColumnKind>) -> Result<Fram
 
 /// Arrow names a bad cell by the column's position and a line it counts from 0 (the
 /// header): say the column's name, the data row and the file's line, as other errors do.
-/// The columns of a CSV file whose first `rows` data rows hold only
-/// `true` and `false` (any case) and missing cells, with at least one of
-/// them: a caller that types its columns can read them as booleans.
-pub fn boolean_columns(path: &Path, rows: usize) -> Result<Vec<String>, ConnectorError> {
+/// The columns of a CSV file whose first `rows` data rows hold something
+/// other than numbers and missing cells (`true`, `false`, text): a caller
+/// that types its columns as numbers can read these as text and say which
+/// cell is what.
+pub fn non_numeric_columns(path: &Path, rows: usize) -> Result<Vec<String>, ConnectorError> {
     let file = File::open(path).map_err(io_error(path))?;
     let missing = Regex::new(MISSING_PATTERN).map_err(|e| format_error(path, e))?;
     let format = arrow::csv::reader::Format::default().with_header(true).with_null_regex(missing);
@@ -142,7 +143,9 @@ pub fn boolean_columns(path: &Path, rows: usize) -> Result<Vec<String>, Connecto
     Ok(schema
         .fields()
         .iter()
-        .filter(|field| *field.data_type() == DataType::Boolean)
+        .filter(|field| {
+            matches!(kind_of(field.data_type()), Some(ColumnKind::Boolean | ColumnKind::Text))
+        })
         .map(|field| field.name().clone())
         .collect())
 }

@@ -213,6 +213,23 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
     let numbers = |data: &ColumnData, name: &str, role: &str| -> Result<Vec<f64>> {
         match data {
             ColumnData::Numeric(values) | ColumnData::Boolean(values) => Ok(values.clone()),
+            // Covariates read as text: numbers, and flags written true or false.
+            ColumnData::Text(text) if role == "covariate" => {
+                let read: Vec<Option<f64>> =
+                    text.dictionary.iter().map(|v| flag_or_number(v)).collect();
+                (0..text.codes.len())
+                    .map(|row| match text.get(row) {
+                        None => Ok(f64::NAN),
+                        Some(value) => read[text.codes[row] as usize].ok_or_else(|| {
+                            MlError::InvalidData(format!(
+                                "the covariate column {name:?} at {}: {value:?} is neither a \
+                                 number nor true or false",
+                                at(row)
+                            ))
+                        }),
+                    })
+                    .collect()
+            }
             ColumnData::Text(text) => {
                 let row = (0..text.codes.len()).find(|&i| text.get(i).is_some()).unwrap_or(0);
                 Err(MlError::InvalidData(format!(
@@ -377,6 +394,19 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
     }
     tables.months_written = months_written;
     Ok(tables)
+}
+
+/// A covariate cell read as text: `true` and `false` (any case) as 1 and
+/// 0, else a number; `None` for anything else.
+fn flag_or_number(text: &str) -> Option<f64> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("true") {
+        Some(1.0)
+    } else if text.eq_ignore_ascii_case("false") {
+        Some(0.0)
+    } else {
+        text.parse::<f64>().ok().filter(|v| v.is_finite())
+    }
 }
 
 /// Whether `text` names a month and nothing finer: `2024-03`.
