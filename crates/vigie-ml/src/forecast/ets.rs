@@ -16,6 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::calendar::Grid;
+
 /// The trend of an ETS form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -591,9 +593,15 @@ impl EtsFit {
     }
 
     /// Point forecasts for the `steps` periods after `last_period`.
-    pub fn forecast(&self, last_period: i64, steps: usize) -> Vec<f64> {
+    /// Forecasts `steps` periods after `last_period`. The seasonal state of
+    /// a period is that of the same point of the last observed season,
+    /// found a season at a time on `grid` ([`Grid::wall_clock_lag`]): with
+    /// a zone's wall clock, 9 a.m. after a change of clocks takes 9 a.m.'s
+    /// state, not 8 or 10 a.m.'s.
+    pub fn forecast(&self, grid: &Grid, last_period: i64, steps: usize) -> Vec<f64> {
         let mut damping = 0.0;
         let mut power = 1.0;
+        let m = self.m.max(1);
         (1..=steps)
             .map(|h| {
                 if self.trend.has_slope() {
@@ -601,7 +609,11 @@ impl EtsFit {
                     damping += power;
                 }
                 let base = self.level + damping * self.slope;
-                let position = (last_period + h as i64).rem_euclid(self.m.max(1) as i64) as usize;
+                let mut observed = last_period + h as i64;
+                while observed > last_period {
+                    observed -= grid.wall_clock_lag(observed, m) as i64;
+                }
+                let position = observed.rem_euclid(m as i64) as usize;
                 let seasonal = self.seasonal.get(position).copied();
                 match (self.season, seasonal) {
                     (SeasonKind::Additive, Some(s)) => base + s,

@@ -80,7 +80,7 @@ pub(crate) fn point_forecast(
                     series.key
                 ))
             })?
-            .forecast(history.last_period, steps),
+            .forecast(grid, history.last_period, steps),
         Strategy::GlobalGbdt => {
             let known = Known {
                 recent: history.recent(),

@@ -314,7 +314,8 @@ fn ets_forecasts_a_clean_seasonal_series() {
         let values = seasonal_series(7 * 30 + 14, 7, multiplicative);
         let (train, test) = values.split_at(7 * 30);
         let fit = EtsFit::fit(train, 0, 7).unwrap();
-        let forecast = fit.forecast(train.len() as i64 - 1, 14);
+        let forecast =
+            fit.forecast(&Grid::through(Frequency::Daily, 0.0), train.len() as i64 - 1, 14);
         let error = forecast.iter().zip(test).map(|(f, y)| (f - y).abs() / y).fold(0.0, f64::max);
         assert!(error < 0.02, "{} relative error {error}", fit.form());
         // The slope is constant: the undamped trend fits as well with one parameter fewer.
@@ -336,12 +337,13 @@ fn ets_updated_with_its_own_forecasts_keeps_forecasting_the_same() {
         .collect();
     let fit = EtsFit::fit(&values, 3, 7).unwrap();
     let last = 3 + values.len() as i64 - 1;
-    let forecast = fit.forecast(last, 10);
+    let grid = Grid::through(Frequency::Daily, 0.0);
+    let forecast = fit.forecast(&grid, last, 10);
     let mut updated = fit.clone();
     for (step, &value) in forecast.iter().take(4).enumerate() {
         assert!(updated.update(last + 1 + step as i64, value));
     }
-    let after = updated.forecast(last + 4, 6);
+    let after = updated.forecast(&grid, last + 4, 6);
     for (a, b) in after.iter().zip(&forecast[4..]) {
         assert!((a - b).abs() <= 1e-9 * b.abs(), "{a} vs {b}");
     }

@@ -1176,10 +1176,10 @@ fn hourly_forecasts_keep_the_wall_clock_hours_across_daylight_saving() {
             (13..21).map(move |utc| format_time(date(2024, 3, day) + utc as f64 * hour))
         })
         .collect();
-    // Seasonal naive repeats the same local hour of the day before; the
-    // global model's lags of whole days read it too (with UTC lags it
-    // opened at 10 a.m. on both days).
-    for strategy in [Strategy::SeasonalNaive, Strategy::GlobalGbdt] {
+    // Seasonal naive repeats the same local hour of the day before, ETS
+    // takes that hour's seasonal state, and the global model's lags of
+    // whole days read it too (with UTC hours each opened at 10 a.m.).
+    for strategy in [Strategy::SeasonalNaive, Strategy::Ets, Strategy::GlobalGbdt] {
         let params = ForecastParams {
             strategies: vec![strategy],
             frequency: Some(Frequency::Hourly),
