@@ -97,7 +97,7 @@ impl Frequency {
     }
 
     /// The fixed step in seconds of hourly, daily and weekly grids.
-    fn fixed_step(self) -> Option<f64> {
+    pub(crate) fn fixed_step(self) -> Option<f64> {
         match self {
             Frequency::Hourly => Some(HOUR),
             Frequency::Daily => Some(DAY),

@@ -198,9 +198,18 @@ fn contiguous(
     let number = |row: usize| data_row(row_number(&table.row_numbers, row));
     let mut periods = Vec::with_capacity(rows.len());
     for &row in rows {
-        let period = grid
-            .period(table.times[row])
-            .map_err(|reason| invalid(format!("series {key:?}: {reason} at {}", number(row))))?;
+        let period = grid.period(table.times[row]).map_err(|reason| {
+            // A time between two periods: readings more frequent than the grid's, as often as not.
+            let hint = if table.times[row].is_finite() && grid.frequency.fixed_step().is_some() {
+                format!(
+                    " (several rows per {} period? group them with --aggregate)",
+                    grid.frequency
+                )
+            } else {
+                String::new()
+            };
+            invalid(format!("series {key:?}: {reason} at {}{hint}", number(row)))
+        })?;
         periods.push((period, row));
     }
     periods.sort_unstable();

@@ -704,7 +704,7 @@ fn bad_tables_get_errors_naming_the_series_and_row() {
     off_grid.times[5] += 3600.0;
     assert_eq!(
         fit_error(&off_grid, 7),
-        "series \"a\": time 2024-01-06T01:00:00Z is not on the daily grid through 2024-01-06 at data row 6"
+        "series \"a\": time 2024-01-06T01:00:00Z is not on the daily grid through 2024-01-06 at data row 6 (several rows per daily period? group them with --aggregate)"
     );
     let mut covariate = daily(60);
     covariate.covariates.push(Covariate { name: "promo".into(), values: vec![f64::NAN; 120] });
