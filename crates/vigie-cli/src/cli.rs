@@ -575,7 +575,8 @@ pub struct TrainArgs {
     /// Forecasting: covariates known only up to the forecast origin (footfall, last week's visits).
     #[arg(long, value_name = "COL,...", value_delimiter = ',')]
     pub covariates: Vec<String>,
-    /// Forecasting: covariates known ahead (promotions, prices, holidays), given for forecast periods.
+    /// Forecasting: covariates known ahead (promotions, prices, holidays), given for forecast
+    /// periods. Covariates are numbers, or flags written true/false (read as 1 and 0).
     #[arg(long, value_name = "COL,...", value_delimiter = ',')]
     pub future_covariates: Vec<String>,
     /// Forecasting: rolling-origin backtest windows (the last ones of the history); default

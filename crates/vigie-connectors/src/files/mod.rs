@@ -128,8 +128,6 @@ pub fn read_csv(path: &Path, types: &HashMap<String, ColumnKind>) -> Result<Fram
     frame_from_batches(path, &schema, &batches)
 }
 
-/// Arrow names a bad cell by the column's position and a line it counts from 0 (the
-/// header): say the column's name, the data row and the file's line, as other errors do.
 /// The columns of a CSV file whose first `rows` data rows hold something
 /// other than numbers and missing cells (`true`, `false`, text): a caller
 /// that types its columns as numbers can read these as text and say which
@@ -150,6 +148,8 @@ pub fn non_numeric_columns(path: &Path, rows: usize) -> Result<Vec<String>, Conn
         .collect())
 }
 
+/// Arrow names a bad cell by the column's position and a line it counts from 0 (the
+/// header): say the column's name, the data row and the file's line, as other errors do.
 fn describe_csv_error(schema: &Schema, message: &str) -> String {
     let between = |start: &str, end: &str| -> Option<&str> {
         let from = message.find(start)? + start.len();

@@ -592,8 +592,7 @@ impl EtsFit {
         true
     }
 
-    /// Point forecasts for the `steps` periods after `last_period`.
-    /// Forecasts `steps` periods after `last_period`. The seasonal state of
+    /// Point forecasts for the `steps` periods after `last_period`. The seasonal state of
     /// a period is that of the same point of the last observed season,
     /// found a season at a time on `grid` ([`Grid::wall_clock_lag`]): with
     /// a zone's wall clock, 9 a.m. after a change of clocks takes 9 a.m.'s
