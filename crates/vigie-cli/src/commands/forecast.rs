@@ -66,7 +66,7 @@ pub fn per_series_json(forecaster: &Forecaster) -> Json {
     let report = forecaster.model.report();
     let columns = &forecaster.card.columns.series;
     Json::Array(
-        hardest_first(report)
+        hardest_first(&report.per_series)
             .into_iter()
             .map(|(key, metrics)| {
                 let values = forecaster.keys.get(key).map(Vec::as_slice).unwrap_or_default();
@@ -100,10 +100,15 @@ fn not_backtested(forecaster: &Forecaster) -> usize {
     forecaster.keys.len().saturating_sub(forecaster.model.report().per_series.len())
 }
 
-/// The series of the backtest by MASE, highest first (ties by key).
-fn hardest_first(report: &BacktestReport) -> Vec<(&String, &BTreeMap<String, f64>)> {
-    let mase = |metrics: &BTreeMap<String, f64>| metrics.get("mase").copied().unwrap_or(f64::NAN);
-    let mut series: Vec<_> = report.per_series.iter().collect();
+/// The series of the backtest by MASE, highest first (ties by key); series
+/// without one (all 0 before every origin) last.
+fn hardest_first(
+    per_series: &BTreeMap<String, BTreeMap<String, f64>>,
+) -> Vec<(&String, &BTreeMap<String, f64>)> {
+    let mase = |metrics: &BTreeMap<String, f64>| {
+        metrics.get("mase").copied().filter(|m| !m.is_nan()).unwrap_or(f64::NEG_INFINITY)
+    };
+    let mut series: Vec<_> = per_series.iter().collect();
     series.sort_by(|a, b| mase(b.1).total_cmp(&mase(a.1)).then_with(|| a.0.cmp(b.0)));
     series
 }
@@ -114,7 +119,7 @@ pub fn hardest_series_line(report: &BacktestReport) -> Option<String> {
     if report.per_series.len() < 2 {
         return None;
     }
-    let shown: Vec<String> = hardest_first(report)
+    let shown: Vec<String> = hardest_first(&report.per_series)
         .into_iter()
         .filter_map(|(key, metrics)| Some(format!("{key} {:.3}", metrics.get("mase")?)))
         .take(3)
@@ -884,4 +889,30 @@ fn records(frame: &Frame) -> Json {
         })
         .collect();
     Json::Array(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::hardest_first;
+
+    #[test]
+    fn the_hardest_series_come_first_and_those_without_mase_last() {
+        let scores = |mase: Option<f64>| {
+            let mut metrics = BTreeMap::from([("mae".to_owned(), 1.0)]);
+            metrics.extend(mase.map(|m| ("mase".to_owned(), m)));
+            metrics
+        };
+        let per_series = BTreeMap::from([
+            ("a".to_owned(), scores(None)),
+            ("b".to_owned(), scores(Some(0.5))),
+            ("c".to_owned(), scores(Some(2.0))),
+            ("d".to_owned(), scores(Some(f64::NAN))),
+            ("e".to_owned(), scores(Some(0.5))),
+        ]);
+        let order: Vec<&str> =
+            hardest_first(&per_series).into_iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(order, ["c", "b", "e", "a", "d"]);
+    }
 }

@@ -22,7 +22,7 @@
 //! Interval coverage is measured leaving one window out: each window's
 //! intervals are calibrated on the other windows' residuals.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -467,8 +467,8 @@ impl Errors {
             if let Some((width_80, width_95)) =
                 widths.at_level(step + 1, relative_level(f, series.level))
             {
-                let (half_80, half_95) =
-                    (width_80 * series.interval_scale, width_95 * series.interval_scale);
+                let scale = series.interval_scale * widths.series_factor(&series.series);
+                let (half_80, half_95) = (width_80 * scale, width_95 * scale);
                 let error = (y - f).abs();
                 self.covered_80 += usize::from(error <= half_80);
                 self.covered_95 += usize::from(error <= half_95);
@@ -504,28 +504,46 @@ impl Errors {
 }
 
 /// Scaled absolute residuals of `strategy` per step, with the forecasts'
-/// relative levels, from the windows `windows`. Series that were all 0
-/// before the origin are left out: their interval scale is a stand-in.
+/// relative levels, from the windows `windows`, and the keys of the series
+/// they are of. Series that were all 0 before the origin are left out: their
+/// interval scale is a stand-in.
 fn residuals<'a>(
     windows: impl Iterator<Item = &'a BacktestWindow>,
     strategy: Strategy,
     horizon: usize,
-) -> Vec<Vec<Residual>> {
+) -> (Vec<Vec<Residual>>, Vec<String>) {
     let mut by_step = vec![Vec::new(); horizon];
+    let mut keys: Vec<String> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
     for window in windows {
         for series in window.series.iter().filter(|s| s.scale.is_some()) {
             let Some(forecast) = series.forecasts.get(strategy.name()) else { continue };
+            let id = *index.entry(series.series.as_str()).or_insert_with(|| {
+                keys.push(series.series.clone());
+                keys.len() - 1
+            });
             for (step, (&y, &f)) in series.actual.iter().zip(forecast).enumerate() {
                 if let Some(slot) = by_step.get_mut(step) {
                     slot.push(Residual {
                         scaled: (y - f).abs() / series.interval_scale,
                         level: relative_level(f, series.level),
+                        series: id,
                     });
                 }
             }
         }
     }
-    by_step
+    (by_step, keys)
+}
+
+/// Calibrates the intervals of `strategy` on the residuals of `windows`.
+fn calibrate<'a>(
+    windows: impl Iterator<Item = &'a BacktestWindow>,
+    strategy: Strategy,
+    horizon: usize,
+) -> Option<IntervalWidths> {
+    let (by_step, keys) = residuals(windows, strategy, horizon);
+    IntervalWidths::calibrate(&by_step, &keys)
 }
 
 /// Mean and standard deviation over windows of each metric.
@@ -583,12 +601,9 @@ pub(crate) fn summarise(backtest: &Backtest) -> Result<(BacktestReport, Interval
             chosen = candidate;
         }
     }
-    let intervals = IntervalWidths::calibrate(&residuals(backtest.windows.iter(), chosen, horizon))
-        .ok_or_else(|| {
-            MlError::InvalidData(
-                "the backtest scored no period; intervals cannot be calibrated".into(),
-            )
-        })?;
+    let intervals = calibrate(backtest.windows.iter(), chosen, horizon).ok_or_else(|| {
+        MlError::InvalidData("the backtest scored no period; intervals cannot be calibrated".into())
+    })?;
     // Coverage, each window's intervals calibrated on the other windows.
     let coverage_in_sample = backtest.windows.len() < 2;
     let mut per_window = Vec::with_capacity(backtest.windows.len());
@@ -599,8 +614,8 @@ pub(crate) fn summarise(backtest: &Backtest) -> Result<(BacktestReport, Interval
             .iter()
             .enumerate()
             .filter(|&(other, _)| coverage_in_sample || other != idx);
-        let widths = IntervalWidths::calibrate(&residuals(others.map(|(_, w)| w), chosen, horizon))
-            .unwrap_or_else(|| intervals.clone());
+        let widths =
+            calibrate(others.map(|(_, w)| w), chosen, horizon).unwrap_or_else(|| intervals.clone());
         let mut errors = Errors::default();
         for series in &window.series {
             let Some(forecast) = series.forecasts.get(chosen.name()) else { continue };

@@ -403,7 +403,8 @@ impl ForecastModel {
             };
             let forecasts =
                 point_forecast(self.strategy, global, &self.grid, model, horizon, &mut lookup)?;
-            let scale = self.intervals.scale(&model.history);
+            let scale =
+                self.intervals.scale(&model.history) * self.intervals.series_factor(&model.key);
             let interval_level = model.history.interval_level();
             let clip = model.history.summary.non_negative;
             for (idx, forecast) in forecasts.into_iter().enumerate() {

@@ -349,11 +349,18 @@ fn ets_updated_with_its_own_forecasts_keeps_forecasting_the_same() {
     }
 }
 
+/// The name of the one series of [`flat`]'s residuals.
+fn one() -> Vec<String> {
+    vec!["s".to_owned()]
+}
+
 /// Residuals at a relative level of 1, as the intervals had before they scaled with the level.
 fn flat(by_step: Vec<Vec<f64>>) -> Vec<Vec<Residual>> {
     by_step
         .into_iter()
-        .map(|step| step.into_iter().map(|scaled| Residual { scaled, level: 1.0 }).collect())
+        .map(|step| {
+            step.into_iter().map(|scaled| Residual { scaled, level: 1.0, series: 0 }).collect()
+        })
         .collect()
 }
 
@@ -361,7 +368,7 @@ fn flat(by_step: Vec<Vec<f64>>) -> Vec<Vec<Residual>> {
 fn interval_widths_are_conformal_quantiles_per_step() {
     // One step, residuals 1..=19: the 95% rank is ceil(20 * 0.95) = 19, the 80% rank 16.
     let residuals = flat(vec![(1..=19).rev().map(f64::from).collect::<Vec<_>>()]);
-    let widths = IntervalWidths::calibrate(&residuals).unwrap();
+    let widths = IntervalWidths::calibrate(&residuals, &one()).unwrap();
     assert_eq!((widths.width_80.clone(), widths.width_95.clone()), (vec![16.0], vec![19.0]));
     assert_eq!(widths.at(1), Some((16.0, 19.0)));
     assert_eq!(widths.at(0), None);
@@ -372,16 +379,44 @@ fn interval_widths_are_conformal_quantiles_per_step() {
     // Steps pool their neighbours, further while they hold fewer than 200
     // residuals: here every step pools all 31 (ranks 26 and 31).
     let sparse = flat(vec![(1..=30).map(f64::from).collect(), Vec::new(), Vec::new(), vec![50.0]]);
-    let widths = IntervalWidths::calibrate(&sparse).unwrap();
+    let widths = IntervalWidths::calibrate(&sparse, &one()).unwrap();
     assert_eq!(widths.width_80, [26.0; 4]);
     assert_eq!(widths.width_95, [50.0; 4]);
     // With enough residuals, a step pools only the steps beside it: 300 per step, the
     // first step's pool is steps 1 and 2 (600 values), the fourth's steps 3 to 5.
     let dense = flat((0..5).map(|h| vec![f64::from(h); 300]).collect());
-    let widths = IntervalWidths::calibrate(&dense).unwrap();
+    let widths = IntervalWidths::calibrate(&dense, &one()).unwrap();
     assert_eq!(widths.width_80, [1.0, 2.0, 3.0, 4.0, 4.0]);
     assert_eq!(widths.width_95, [1.0, 2.0, 3.0, 4.0, 4.0]);
-    assert!(IntervalWidths::calibrate(&[Vec::new()]).is_none());
+    assert!(IntervalWidths::calibrate(&[Vec::new()], &one()).is_none());
+}
+
+#[test]
+fn one_erratic_series_widens_its_own_intervals_and_not_the_others() {
+    // Three windows of 14 days: nine series miss by 1..=10 scale units, the tenth (a
+    // level shift) by 70 times that.
+    let names: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
+    let step: Vec<Residual> = (0..10)
+        .flat_map(|series| {
+            let size = if series == 9 { 70.0 } else { 1.0 };
+            (0..42).map(move |k| Residual {
+                scaled: size * f64::from(k % 10 + 1),
+                level: 1.0,
+                series,
+            })
+        })
+        .collect();
+    let widths = IntervalWidths::calibrate(&[step], &names).unwrap();
+    let (_, calm_95) = widths.at(1).unwrap();
+    let calm = calm_95 * widths.series_factor("s0");
+    let erratic = calm_95 * widths.series_factor("s9");
+    // Pooled as one, the 95% quantile would be the erratic series' (at least 70).
+    assert!((9.0..=11.0).contains(&calm), "calm series' 95% half-width {calm}");
+    assert!(erratic > 300.0, "erratic series' 95% half-width {erratic}");
+    assert_eq!(widths.series_factor("s0"), 1.0);
+    assert_eq!(widths.series_factor("s8"), 1.0);
+    // A series the backtest did not score takes the pool's width.
+    assert_eq!(widths.series_factor("new"), 1.0);
 }
 
 #[test]
@@ -391,9 +426,11 @@ fn interval_widths_scale_with_the_forecast_level_when_the_residuals_do() {
     let levels = [0.1, 0.3, 1.0, 3.0, 10.0];
     let proportional: Vec<Residual> = levels
         .iter()
-        .flat_map(|&level| (1..=10).map(move |k| Residual { scaled: level * f64::from(k), level }))
+        .flat_map(|&level| {
+            (1..=10).map(move |k| Residual { scaled: level * f64::from(k), level, series: 0 })
+        })
         .collect();
-    let widths = IntervalWidths::calibrate(&[proportional]).unwrap();
+    let widths = IntervalWidths::calibrate(&[proportional], &one()).unwrap();
     assert_eq!(widths.level_power, 1.0);
     // 50 residuals 1..=10 five times each: ranks 41 and 49 of 50.
     assert_eq!(widths.at(1), Some((9.0, 10.0)));
@@ -402,9 +439,11 @@ fn interval_widths_scale_with_the_forecast_level_when_the_residuals_do() {
     // Errors that do not grow with the level keep one width for all forecasts.
     let constant: Vec<Residual> = levels
         .iter()
-        .flat_map(|&level| (1..=10).map(move |k| Residual { scaled: f64::from(k), level }))
+        .flat_map(|&level| {
+            (1..=10).map(move |k| Residual { scaled: f64::from(k), level, series: 0 })
+        })
         .collect();
-    let widths = IntervalWidths::calibrate(&[constant]).unwrap();
+    let widths = IntervalWidths::calibrate(&[constant], &one()).unwrap();
     assert_eq!(widths.level_power, 0.0);
     assert_eq!(widths.at_level(1, 10.0), widths.at(1));
 }

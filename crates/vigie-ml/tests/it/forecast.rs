@@ -1221,6 +1221,33 @@ fn one_outlier_widens_the_intervals_to_its_size_and_no_further() {
 }
 
 #[test]
+fn a_level_shift_in_one_series_widens_its_intervals_and_not_the_others() {
+    // Ten stores sell a weekly pattern with noise of 3; one jumps by 200 twenty
+    // days before the end, inside the backtest. Pooled as one, its misses set every
+    // store's 95% interval at about ±230.
+    let mut rng = Rng::new(5);
+    let mut table = SeriesTable::default();
+    for store in 0..10 {
+        for day in 0..140 {
+            let shift = if store == 9 && day >= 120 { 200.0 } else { 0.0 };
+            table.series.push(format!("s{store}"));
+            table.times.push(date(2024, 1, 1) + DAY * day as f64);
+            table.values.push(10.0 * (day % 7 + 1) as f64 + 3.0 * rng.normal() + shift);
+        }
+    }
+    let (model, _) = forecast::fit(&table, &ForecastParams::new(14)).unwrap();
+    let rows = model.forecast(14, None, None).unwrap();
+    for row in &rows {
+        let half_95 = row.hi95 - row.forecast;
+        if row.series == "s9" {
+            assert!(half_95 > 50.0, "{row:?}");
+        } else {
+            assert!(half_95 < 15.0, "{row:?}");
+        }
+    }
+}
+
+#[test]
 fn a_series_that_was_all_zero_is_left_out_of_mase() {
     // Series "new" sold nothing until a spike of 5,000,000 in the backtest;
     // with no scale, its MASE would be its raw error and decide the choice.
