@@ -583,6 +583,19 @@ pub fn parse_time(text: &str) -> std::result::Result<f64, String> {
     parse_written_time(text).map(|(seconds, _)| seconds)
 }
 
+/// The year and quarter of a quarter written `2019-Q1`, `2019Q1` (as
+/// pandas writes a quarterly period) or `2019-q1`; `None` for other text.
+fn written_quarter(text: &str) -> Option<(i64, u32)> {
+    let (year, quarter) = text.split_once(['Q', 'q'])?;
+    let year = year.strip_suffix('-').unwrap_or(year);
+    let digits =
+        |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(year, 4) && digits(quarter, 1)) {
+        return None;
+    }
+    Some((year.parse().ok()?, quarter.parse().ok()?))
+}
+
 /// [`parse_time`], and whether the text named its offset (`Z`, `+01:00`):
 /// without one, the seconds are those of the wall clock it was written on.
 pub(crate) fn parse_written_time(text: &str) -> std::result::Result<(f64, bool), String> {
@@ -593,6 +606,14 @@ pub(crate) fn parse_written_time(text: &str) -> std::result::Result<(f64, bool),
         Some(at) => (&text[..at], Some(&text[at + 1..])),
         None => (text, None),
     };
+    if rest.is_none()
+        && let Some((year, quarter)) = written_quarter(date)
+    {
+        if !(1..=4).contains(&quarter) {
+            return Err(bad("quarter out of range"));
+        }
+        return Ok((days_from_civil(year, 3 * quarter - 2, 1) as f64 * DAY, false));
+    }
     let mut parts = date.split('-');
     let number = |part: Option<&str>, digits: std::ops::RangeInclusive<usize>, what: &str| {
         part.filter(|p| digits.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))

@@ -41,6 +41,13 @@ fn times_parse_from_iso_8601_and_back() {
     let march_first = 11_017.0 * DAY;
     assert_eq!(parse_time("2000-03-01"), Ok(march_first));
     assert_eq!(parse_time(" 2000-03 "), Ok(march_first));
+    // Quarters, as people and pandas write them, start on their first month.
+    let first_of = |month: u32| days_from_civil(2000, month, 1) as f64 * DAY;
+    assert_eq!(parse_time("2000-Q1"), Ok(first_of(1)));
+    assert_eq!(parse_time("2000Q2"), Ok(first_of(4)));
+    assert_eq!(parse_time("2000-q4"), Ok(first_of(10)));
+    assert!(parse_time("2000-Q5").unwrap_err().contains("quarter out of range"));
+    assert!(parse_time("2000-Q1T10:00").is_err());
     assert_eq!(parse_time("2000-03-01T13:05"), Ok(march_first + 13.0 * 3600.0 + 300.0));
     assert_eq!(parse_time("2000-03-01 13:05:07.5"), Ok(march_first + 47_107.5));
     assert_eq!(parse_time("2000-03-01T13:00:00Z"), Ok(march_first + 13.0 * 3600.0));

@@ -1248,6 +1248,40 @@ fn a_level_shift_in_one_series_widens_its_intervals_and_not_the_others() {
 }
 
 #[test]
+fn a_launch_after_a_stray_sale_does_not_make_the_global_model_run_away() {
+    // Five SKUs sell a weekly ramp of 10 to 70 with a trend; the sixth sold 1 on day
+    // 10, then nothing until it launched six days before the end. Its first sales are
+    // tens of times its level, and learnt as they were, every other SKU's 14-day
+    // forecast rose to hundreds or thousands.
+    let mut rng = Rng::new(3);
+    let mut table = SeriesTable::default();
+    for sku in 0..6 {
+        for day in 0..126 {
+            let ramp = 10.0 * (day % 7 + 1) as f64;
+            let value = match (sku, day) {
+                (0, 10) => 1.0,
+                (0, 0..120) => 0.0,
+                (0, _) => ramp,
+                _ => {
+                    ramp * (1.0 + sku as f64 * 0.1)
+                        + day as f64 * 0.2
+                        + (3.0 * rng.normal()).round()
+                }
+            };
+            table.series.push(format!("sku{sku}"));
+            table.times.push(date(2024, 1, 1) + DAY * day as f64);
+            table.values.push(value);
+        }
+    }
+    let mut params = ForecastParams::new(14);
+    params.strategies = vec![Strategy::GlobalGbdt];
+    let (model, _) = forecast::fit(&table, &params).unwrap();
+    for row in model.forecast(14, None, None).unwrap() {
+        assert!((0.0..=200.0).contains(&row.forecast), "{row:?}");
+    }
+}
+
+#[test]
 fn a_series_that_was_all_zero_is_left_out_of_mase() {
     // Series "new" sold nothing until a spike of 5,000,000 in the backtest;
     // with no scale, its MASE would be its raw error and decide the choice.
