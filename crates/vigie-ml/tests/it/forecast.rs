@@ -37,6 +37,24 @@ fn date(year: i64, month: i64, day: i64) -> f64 {
     days_from_civil(year, month, day) as f64 * DAY
 }
 
+/// Daily series named `keys`, `days` days each from 2024-01-01, series after
+/// series; `value(series, day)` is the target.
+fn daily_table(
+    keys: &[impl AsRef<str>],
+    days: usize,
+    mut value: impl FnMut(usize, usize) -> f64,
+) -> SeriesTable {
+    let mut table = SeriesTable::default();
+    for (series, key) in keys.iter().enumerate() {
+        for day in 0..days {
+            table.series.push(key.as_ref().to_owned());
+            table.times.push(date(2024, 1, 1) + DAY * day as f64);
+            table.values.push(value(series, day));
+        }
+    }
+    table
+}
+
 /// What the generator makes: all rows, and where the training part ends.
 struct Revenue {
     table: SeriesTable,
@@ -1200,12 +1218,9 @@ fn hourly_forecasts_keep_the_wall_clock_hours_across_daylight_saving() {
 #[test]
 fn one_outlier_widens_the_intervals_to_its_size_and_no_further() {
     // A weekly pattern of 10..70 and one day of 1,000,000 in the last backtest windows.
-    let mut table = SeriesTable::default();
-    for day in 0..70 {
-        table.series.push("shop".into());
-        table.times.push(date(2024, 1, 1) + 86_400.0 * day as f64);
-        table.values.push(if day == 60 { 1_000_000.0 } else { 10.0 * (day % 7 + 1) as f64 });
-    }
+    let table = daily_table(&["shop"], 70, |_, day| {
+        if day == 60 { 1_000_000.0 } else { 10.0 * (day % 7 + 1) as f64 }
+    });
     let params =
         ForecastParams { strategies: vec![Strategy::SeasonalNaive], ..ForecastParams::new(7) };
     let (model, _) = forecast::fit(&table, &params).expect("fitted");
@@ -1226,15 +1241,11 @@ fn a_level_shift_in_one_series_widens_its_intervals_and_not_the_others() {
     // days before the end, inside the backtest. Pooled as one, its misses set every
     // store's 95% interval at about ±230.
     let mut rng = Rng::new(5);
-    let mut table = SeriesTable::default();
-    for store in 0..10 {
-        for day in 0..140 {
-            let shift = if store == 9 && day >= 120 { 200.0 } else { 0.0 };
-            table.series.push(format!("s{store}"));
-            table.times.push(date(2024, 1, 1) + DAY * day as f64);
-            table.values.push(10.0 * (day % 7 + 1) as f64 + 3.0 * rng.normal() + shift);
-        }
-    }
+    let stores: Vec<String> = (0..10).map(|store| format!("s{store}")).collect();
+    let table = daily_table(&stores, 140, |store, day| {
+        let shift = if store == 9 && day >= 120 { 200.0 } else { 0.0 };
+        10.0 * (day % 7 + 1) as f64 + 3.0 * rng.normal() + shift
+    });
     let (model, _) = forecast::fit(&table, &ForecastParams::new(14)).unwrap();
     let rows = model.forecast(14, None, None).unwrap();
     for row in &rows {
@@ -1254,25 +1265,16 @@ fn a_launch_after_a_stray_sale_does_not_make_the_global_model_run_away() {
     // tens of times its level, and learnt as they were, every other SKU's 14-day
     // forecast rose to hundreds or thousands.
     let mut rng = Rng::new(3);
-    let mut table = SeriesTable::default();
-    for sku in 0..6 {
-        for day in 0..126 {
-            let ramp = 10.0 * (day % 7 + 1) as f64;
-            let value = match (sku, day) {
-                (0, 10) => 1.0,
-                (0, 0..120) => 0.0,
-                (0, _) => ramp,
-                _ => {
-                    ramp * (1.0 + sku as f64 * 0.1)
-                        + day as f64 * 0.2
-                        + (3.0 * rng.normal()).round()
-                }
-            };
-            table.series.push(format!("sku{sku}"));
-            table.times.push(date(2024, 1, 1) + DAY * day as f64);
-            table.values.push(value);
+    let skus: Vec<String> = (0..6).map(|sku| format!("sku{sku}")).collect();
+    let table = daily_table(&skus, 126, |sku, day| {
+        let ramp = 10.0 * (day % 7 + 1) as f64;
+        match (sku, day) {
+            (0, 10) => 1.0,
+            (0, 0..120) => 0.0,
+            (0, _) => ramp,
+            _ => ramp * (1.0 + sku as f64 * 0.1) + day as f64 * 0.2 + (3.0 * rng.normal()).round(),
         }
-    }
+    });
     let mut params = ForecastParams::new(14);
     params.strategies = vec![Strategy::GlobalGbdt];
     let (model, _) = forecast::fit(&table, &params).unwrap();
@@ -1285,19 +1287,12 @@ fn a_launch_after_a_stray_sale_does_not_make_the_global_model_run_away() {
 fn a_series_that_was_all_zero_is_left_out_of_mase() {
     // Series "new" sold nothing until a spike of 5,000,000 in the backtest;
     // with no scale, its MASE would be its raw error and decide the choice.
-    let mut table = SeriesTable::default();
-    for (key, pattern) in [("new", None), ("steady", Some([1.0, 4.0, 7.0, 10.0, 13.0, 16.0, 19.0]))]
-    {
-        for day in 0..70 {
-            table.series.push(key.into());
-            table.times.push(date(2024, 1, 1) + 86_400.0 * day as f64);
-            table.values.push(match pattern {
-                Some(week) => week[day % 7],
-                None if day == 65 => 5_000_000.0,
-                None => 0.0,
-            });
-        }
-    }
+    let steady = [1.0, 4.0, 7.0, 10.0, 13.0, 16.0, 19.0];
+    let table = daily_table(&["new", "steady"], 70, |series, day| match (series, day) {
+        (1, _) => steady[day % 7],
+        (_, 65) => 5_000_000.0,
+        _ => 0.0,
+    });
     let (_, report) = forecast::fit(&table, &ForecastParams::new(7)).expect("fitted");
     assert_eq!(report.unscaled, 3, "{report:?}");
     assert!(!report.per_series["new"].contains_key("mase"), "{report:?}");
