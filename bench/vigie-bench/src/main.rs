@@ -247,6 +247,7 @@ fn train(data: &Data, args: &Args, algorithm: &str) -> Result<Trained> {
                 colsample: 1.0,
                 max_bins: 255,
                 early_stopping_rounds: None,
+                max_rows: None,
             };
             let fitted = gbdt::fit(&params, &set, None, args.seed)?;
             (Estimator::Trees(fitted.ensemble), serde_json::to_value(&params)?)

@@ -674,7 +674,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NAME")]
     pub experiment: Option<String>,
     /// A hyper-parameter over the defaults, e.g. `--param learning_rate=0.1` (repeatable); with
-    /// --task forecast, of the global model's boosting (n_rounds, learning_rate, max_leaves, ...).
+    /// --task forecast, of the global model's boosting (n_rounds, learning_rate, max_leaves, ...,
+    /// max_rows: the most training rows, default 50000, `none` for all).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
     /// The searched space, e.g. `learning_rate=0.02..0.2;max_leaves=15,31,63` (default: the algorithm's).

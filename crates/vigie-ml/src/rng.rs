@@ -66,6 +66,23 @@ impl Rng {
         }
     }
 
+    /// Which of `n` items a uniform sample of `k` of them (all when `k >= n`)
+    /// keeps, in order (Knuth's selection sampling: item `i` is kept with
+    /// chance `still needed / still left`, so exactly `k` are).
+    pub fn sample_mask(&mut self, n: usize, k: usize) -> Vec<bool> {
+        if k >= n {
+            return vec![true; n];
+        }
+        let mut needed = k;
+        (0..n)
+            .map(|i| {
+                let keep = needed > 0 && self.below(n - i) < needed;
+                needed -= usize::from(keep);
+                keep
+            })
+            .collect()
+    }
+
     /// An independent generator derived from this one's seed and `stream`.
     pub fn fork(&self, stream: u64) -> Rng {
         Rng::new(self.state[0] ^ stream.wrapping_mul(0xD605_BBB5_8C8A_BBFD))
@@ -75,6 +92,21 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sample_mask_keeps_exactly_k_spread_over_the_items() {
+        let mut rng = Rng::new(3);
+        let mask = rng.sample_mask(10_000, 2_500);
+        assert_eq!(mask.iter().filter(|&&k| k).count(), 2_500);
+        // Each quarter of the items holds about a quarter of the sample.
+        for quarter in mask.chunks(2_500) {
+            let kept = quarter.iter().filter(|&&k| k).count();
+            assert!((540..=710).contains(&kept), "{kept}");
+        }
+        assert_eq!(Rng::new(3).sample_mask(10_000, 2_500), mask);
+        assert_eq!(rng.sample_mask(5, 9), vec![true; 5]);
+        assert_eq!(rng.sample_mask(5, 0), vec![false; 5]);
+    }
 
     #[test]
     fn same_seed_same_stream_and_bounds_hold() {

@@ -91,7 +91,9 @@ pub struct Space {
     pub domains: BTreeMap<String, Domain>,
 }
 
-fn parse_scalar(text: &str) -> Json {
+/// A parameter's value as written: an integer, a float, `true`/`false`,
+/// `null` or `none` (no value), else the text.
+pub fn parse_scalar(text: &str) -> Json {
     let text = text.trim();
     if let Ok(i) = text.parse::<i64>() {
         return Json::from(i);

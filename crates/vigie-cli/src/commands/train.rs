@@ -30,8 +30,10 @@ pub(crate) fn parse_params(pairs: &[String]) -> anyhow::Result<Map<String, Json>
         let (key, value) = pair
             .split_once('=')
             .ok_or_else(|| UsageError(format!("--param {pair:?}: expected KEY=VALUE")))?;
-        // Values are JSON when they parse as JSON (numbers, true, null, [..]), else strings.
-        let value = serde_json::from_str(value).unwrap_or_else(|_| Json::from(value));
+        // Values are JSON when they parse as JSON (numbers, true, null, [..]), else
+        // `none` (null, as in a search space) or strings.
+        let value =
+            serde_json::from_str(value).unwrap_or_else(|_| vigie_ml::search::parse_scalar(value));
         params.insert(key.trim().to_owned(), value);
     }
     Ok(params)

@@ -723,6 +723,16 @@ fn the_global_models_boosting_takes_param_and_the_backtest_can_refit() {
     let error = train_fails(&project, &["--param", "depth_of_field=3"]);
     assert!(error.contains("unknown field `depth_of_field`"), "{error}");
 
+    // The trees learn from 50,000 rows at most by default; fewer when asked, or all.
+    assert_eq!(once["gbdt"]["max_rows"], 50_000);
+    let sampled = train_with(&project, &["--param", "n_rounds=30", "--param", "max_rows=200"]);
+    assert_eq!(sampled["gbdt"]["max_rows"], 200);
+    assert_ne!(sampled["baselines"]["global_gbdt"], once["baselines"]["global_gbdt"]);
+    let every_row = train_with(&project, &["--param", "max_rows=none"]);
+    assert!(every_row["gbdt"]["max_rows"].is_null(), "{every_row}");
+    let error = train_fails(&project, &["--param", "max_rows=0"]);
+    assert!(error.contains("max_rows") && error.contains("at least 1"), "{error}");
+
     // The global model's training rows: 400 days by default (all of these 140), or fewer.
     assert_eq!(once["train_window"], 400);
     let recent = train_with(&project, &["--train-window", "56"]);

@@ -32,6 +32,7 @@ use crate::error::{MlError, Result};
 use crate::estimator::TrainSet;
 use crate::gbdt::{self, GbdtParams};
 use crate::matrix::{FeatureInfo, Matrix, Task};
+use crate::rng::Rng;
 use crate::tree::TreeEnsemble;
 
 /// The features of the global model: which lags, windows, calendar fields and covariates.
@@ -266,17 +267,36 @@ impl FeatureSpec {
         grid: &Grid,
         series: &[SeriesView<'_>],
         train_window: Option<usize>,
+        max_rows: Option<usize>,
+        seed: u64,
     ) -> (Matrix, Vec<f32>) {
         let n_features = self.n_features();
         let firsts: Vec<usize> = series
             .iter()
             .map(|s| first_training_row(s.values.len(), self.season, train_window))
             .collect();
-        let counts: Vec<usize> = series
+        let eligible: Vec<usize> = series
             .iter()
             .zip(&firsts)
             .map(|(s, &first)| s.values.len().saturating_sub(first))
             .collect();
+        // Which eligible periods become rows: all, or `max_rows` of them drawn
+        // as the boosting would draw them, and only those are built.
+        let total: usize = eligible.iter().sum();
+        let mask = Rng::new(seed)
+            .fork(gbdt::SAMPLE_STREAM)
+            .sample_mask(total, max_rows.unwrap_or(usize::MAX));
+        let mut rest = mask.as_slice();
+        let kept: Vec<&[bool]> = eligible
+            .iter()
+            .map(|&count| {
+                let (this, after) = rest.split_at(count);
+                rest = after;
+                this
+            })
+            .collect();
+        let counts: Vec<usize> =
+            kept.iter().map(|kept| kept.iter().filter(|&&k| k).count()).collect();
         let n_rows: usize = counts.iter().sum();
         let mut x = Matrix::zeros(n_rows, n_features);
         let mut y = vec![0f32; n_rows];
@@ -288,8 +308,8 @@ impl FeatureSpec {
             blocks.push((x_block, y_block));
             (x_rest, y_rest) = (x_after, y_after);
         }
-        blocks.into_par_iter().zip(series).zip(&firsts).for_each(
-            |(((x_block, y_block), view), &first)| {
+        blocks.into_par_iter().zip(series).zip(&firsts).zip(&kept).for_each(
+            |((((x_block, y_block), view), &first), kept)| {
                 let mut future = Vec::with_capacity(view.future.len());
                 let mut past = Vec::with_capacity(view.past.len());
                 let mut summary = Summary::new();
@@ -297,7 +317,7 @@ impl FeatureSpec {
                     / view.values.len().max(1) as f64;
                 let mut rows = x_block.chunks_exact_mut(n_features.max(1)).zip(y_block.iter_mut());
                 for (t, &value) in view.values.iter().enumerate() {
-                    if t >= first {
+                    if t >= first && kept[t - first] {
                         let Some((row, target)) = rows.next() else { break };
                         future.clear();
                         future.extend(
@@ -426,7 +446,7 @@ impl GlobalModel {
         train_window: Option<usize>,
         seed: u64,
     ) -> Result<GlobalModel> {
-        let (x, mut y) = spec.training_set(grid, series, train_window);
+        let (x, mut y) = spec.training_set(grid, series, train_window, params.max_rows, seed);
         let bound = target_bound(&y);
         for target in &mut y {
             *target = target.clamp(-bound, bound);

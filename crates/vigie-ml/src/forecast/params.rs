@@ -104,6 +104,9 @@ pub struct ForecastParams {
 /// Each tree grows on 80% of the rows: on the benchmark's held-out periods
 /// every row in every tree forecast worse (revenue MASE 0.763 against
 /// 0.726, bikeshare 0.509 against 0.478) for 6% less training time.
+///
+/// The trees learn from at most [`DEFAULT_MAX_TRAIN_ROWS`] rows, drawn at
+/// random from every series' training periods, and only those rows are built.
 pub fn default_gbdt_params() -> GbdtParams {
     GbdtParams {
         n_rounds: 150,
@@ -117,8 +120,19 @@ pub fn default_gbdt_params() -> GbdtParams {
         colsample: 0.8,
         max_bins: 255,
         early_stopping_rounds: None,
+        max_rows: Some(DEFAULT_MAX_TRAIN_ROWS),
     }
 }
+
+/// The most training rows the global model learns from by default. Its
+/// features are ratios to each series' level, so rows of different series
+/// teach the same patterns, and a sample teaches them nearly as well as all.
+/// On the benchmark's revenue series (1,000 series, 400,000 rows in the
+/// 400-day window), the mean of three seeds: held-out MASE 0.701 (backtest
+/// 0.612) and 2.1 s of training with 50,000 rows, against 0.681 (0.611) and
+/// 8.4 s with every row; a trial drawing each row with a fixed chance gave
+/// 0.695 in 3.4 s with 100,000 rows, 0.714 with 25,000 and 0.770 with 12,000.
+pub const DEFAULT_MAX_TRAIN_ROWS: usize = 50_000;
 
 impl Default for ForecastParams {
     fn default() -> Self {
@@ -185,6 +199,9 @@ impl ForecastParams {
         }
         if self.train_window == Some(0) {
             return Err(MlError::param("train_window", "must be at least 1 period"));
+        }
+        if self.gbdt.max_rows == Some(0) {
+            return Err(MlError::param("max_rows", "must be at least 1 (or none: every row)"));
         }
         Ok(())
     }

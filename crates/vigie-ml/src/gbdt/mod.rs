@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{MlError, Result};
 use crate::estimator::TrainSet;
-use crate::matrix::{Link, Task};
+use crate::matrix::{Link, Matrix, Task};
+use crate::rng::Rng;
 use crate::tree::{EnsembleBuilder, Node, TreeEnsemble, TreeSource};
 
 /// Hyper-parameters of gradient boosting; the defaults are tuned for business tables.
@@ -46,6 +47,9 @@ pub struct GbdtParams {
     pub max_bins: usize,
     /// Stop when the validation loss has not improved for this many rounds (needs a validation set).
     pub early_stopping_rounds: Option<usize>,
+    /// Most training rows: a larger training set is sampled uniformly at
+    /// random down to this many before binning (`none`: every row).
+    pub max_rows: Option<usize>,
 }
 
 impl Default for GbdtParams {
@@ -62,6 +66,7 @@ impl Default for GbdtParams {
             colsample: 0.8,
             max_bins: 255,
             early_stopping_rounds: Some(50),
+            max_rows: None,
         }
     }
 }
@@ -124,6 +129,21 @@ pub fn fit(
     if train.x.n_rows == 0 {
         return Err(MlError::InvalidData("no training rows".into()));
     }
+    if params.max_rows == Some(0) {
+        return Err(MlError::param("max_rows", "must be at least 1 (or none: every row)"));
+    }
+    let sampled = params.max_rows.filter(|&max| train.x.n_rows > max).map(|max| {
+        let keep = Rng::new(seed).fork(SAMPLE_STREAM).sample_mask(train.x.n_rows, max);
+        SampledSet::of(train, keep)
+    });
+    let sampled_set;
+    let train = match &sampled {
+        Some(sample) => {
+            sampled_set = sample.set(train);
+            &sampled_set
+        }
+        None => train,
+    };
     let (objective, link, metric) = match train.task {
         Task::Binary => {
             (Objective::BinaryLogistic(RegLoss::default()), Link::Logistic, EvalMetric::LogLoss)
@@ -184,6 +204,44 @@ pub fn fit(
     let midpoints = Midpoints::of(train.x, &model, rounds);
     let ensemble = compile(&model, rounds, link, Some(&midpoints))?;
     Ok(FittedGbdt { ensemble, rounds, history, history_metric })
+}
+
+/// The stream of the seed's generator that samples [`GbdtParams::max_rows`] rows.
+pub(crate) const SAMPLE_STREAM: u64 = 0x6d61_785f_726f_7773;
+
+/// The rows of a training set that a mask keeps.
+struct SampledSet {
+    x: Matrix,
+    y: Vec<f32>,
+    weights: Option<Vec<f32>>,
+}
+
+impl SampledSet {
+    fn of(set: &TrainSet<'_>, keep: Vec<bool>) -> SampledSet {
+        let rows = || keep.iter().enumerate().filter(|(_, k)| **k).map(|(row, _)| row);
+        let kept = rows().count();
+        let mut x = Matrix::zeros(0, set.x.n_cols);
+        x.values.reserve(kept * set.x.n_cols);
+        for row in rows() {
+            x.values.extend_from_slice(set.x.row(row));
+        }
+        x.n_rows = kept;
+        SampledSet {
+            x,
+            y: rows().map(|row| set.y[row]).collect(),
+            weights: set.weights.map(|w| rows().map(|row| w[row]).collect()),
+        }
+    }
+
+    fn set<'a>(&'a self, like: &TrainSet<'a>) -> TrainSet<'a> {
+        TrainSet {
+            x: &self.x,
+            y: &self.y,
+            weights: self.weights.as_deref(),
+            features: like.features,
+            task: like.task,
+        }
+    }
 }
 
 /// Each numeric feature's distinct training values, in order, to move every split from

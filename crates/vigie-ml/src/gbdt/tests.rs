@@ -130,3 +130,39 @@ fn bad_parameters_are_named() {
         .unwrap_err();
     assert!(error.to_string().contains("learning_rate"), "{error}");
 }
+
+#[test]
+fn max_rows_trains_on_a_seeded_sample_of_every_part_of_the_table() {
+    // Rows in order of x, y = 10x: a sample of the first rows only would
+    // never see x near 1 and predict about 5 there.
+    let n = 4_000;
+    let mut x = Matrix::zeros(n, 1);
+    let y: Vec<f32> = (0..n)
+        .map(|i| {
+            let v = i as f32 / n as f32;
+            x.row_mut(i)[0] = v;
+            10.0 * v
+        })
+        .collect();
+    let features = vec![FeatureInfo { name: "x".into(), source: 0, categories: None }];
+    let set = TrainSet { x: &x, y: &y, weights: None, features: &features, task: Task::Regression };
+    let params = |max_rows| GbdtParams {
+        n_rounds: 60,
+        learning_rate: 0.3,
+        early_stopping_rounds: None,
+        max_rows,
+        ..GbdtParams::default()
+    };
+    let sampled = fit(&params(Some(400)), &set, None, 7).unwrap().ensemble;
+    let mut out = [0.0];
+    for v in [0.05f32, 0.5, 0.95] {
+        sampled.predict_raw_into(&[v], &mut out);
+        assert!((out[0] - 10.0 * f64::from(v)).abs() < 0.6, "at {v}: {}", out[0]);
+    }
+    assert_eq!(fit(&params(Some(400)), &set, None, 7).unwrap().ensemble, sampled);
+    let every_row = fit(&params(None), &set, None, 7).unwrap().ensemble;
+    assert_ne!(every_row, sampled);
+    assert_eq!(fit(&params(Some(n)), &set, None, 7).unwrap().ensemble, every_row);
+    let error = fit(&params(Some(0)), &set, None, 7).unwrap_err();
+    assert!(error.to_string().contains("max_rows"), "{error}");
+}
