@@ -100,3 +100,51 @@ fn csv_round_trips_through_write_and_parquet_reads() {
     assert_eq!(frame.column("n").unwrap().data.value(1), Value::Missing);
     assert_eq!(frame.column("s").unwrap().data.value(1), Value::Text("v".into()));
 }
+
+/// A CSV body of `rows` lines (store, day, amount, note) with missing cells,
+/// over [`PARALLEL_BYTES`] from about 150,000 rows.
+fn large_csv_rows(rows: usize) -> String {
+    let mut text = String::with_capacity(rows * 40);
+    for row in 0..rows {
+        let amount = if row % 97 == 0 { "NA".to_owned() } else { format!("{}.25", row % 1000) };
+        let note = if row % 13 == 0 { "" } else { ["promo", "holiday", "plain"][row % 3] };
+        text.push_str(&format!("S{:04},2024-{:02}-01,{amount},{note}\n", row % 500, row % 12 + 1));
+    }
+    text
+}
+
+#[test]
+fn a_large_unquoted_csv_reads_in_parallel_as_the_serial_reader_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = large_csv_rows(200_000);
+    let path = write(&dir, "large.csv", &format!("store,day,amount,note\n{body}"));
+    assert!(std::fs::metadata(&path).unwrap().len() >= PARALLEL_BYTES as u64);
+    // The same cells with a quoted header: read serially.
+    let quoted = write(&dir, "quoted.csv", &format!("\"store\",day,amount,note\n{body}"));
+    let types = HashMap::from([("store".to_owned(), ColumnKind::Text)]);
+    let parallel = read_csv(&path, &types).unwrap();
+    let serial = read_csv(&quoted, &types).unwrap();
+    assert_eq!(parallel.n_rows(), 200_000);
+    assert_eq!(format!("{parallel:?}"), format!("{serial:?}"));
+    // Every row in order: the last chunk's last line too.
+    let store = &parallel.column("store").unwrap().data;
+    assert_eq!(store.value(199_999), Value::Text("S0499".into()));
+    assert_eq!(parallel.column("amount").unwrap().data.missing_count(), 200_000_usize.div_ceil(97));
+
+    // A bad cell deep in the file is named by its line, as the serial reader names it.
+    // (The last row written so is row 198,123, in the last chunk.)
+    let at = body.rfind("S0123,2024-04-01,123.25").unwrap();
+    let bad_body = format!("{}S0123,2024-04-01,lots{}", &body[..at], &body[at + 23..]);
+    let bad = write(&dir, "bad.csv", &format!("store,day,amount,note\n{bad_body}"));
+    let types = HashMap::from([
+        ("store".to_owned(), ColumnKind::Text),
+        ("amount".to_owned(), ColumnKind::Numeric),
+    ]);
+    let error = read_csv(&bad, &types).unwrap_err().to_string();
+    assert!(
+        error.contains(
+            "column \"amount\" at data row 198124 (line 198125): \"lots\" is not a number"
+        ),
+        "{error}"
+    );
+}
