@@ -533,9 +533,7 @@ fn fit_and_register(
             return Err(Project::fail_training_run(&mut registry, &run_id, error));
         }
     };
-    if tables.months_written {
-        model.write_months();
-    }
+    model.write_times(tables.written);
     let card = ForecastCard {
         name: name.to_owned(),
         version: 0,

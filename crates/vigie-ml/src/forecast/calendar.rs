@@ -291,6 +291,10 @@ pub(crate) struct Grid {
     /// (`2024-03`), as the training data wrote them, rather than as a date.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     months: bool,
+    /// Whether quarterly times are written as their quarter (`2024-Q1`), as
+    /// the training data wrote them, rather than as a date.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    quarters: bool,
 }
 
 impl Grid {
@@ -309,6 +313,7 @@ impl Grid {
             seconds_of_day: first - days * DAY,
             zone: None,
             months: false,
+            quarters: false,
         }
     }
 
@@ -323,11 +328,14 @@ impl Grid {
         Grid { zone, ..self }
     }
 
-    /// This grid writing monthly and quarterly times as their month
-    /// (`2024-03`); other frequencies are unchanged.
-    pub(crate) fn written_as_months(self) -> Grid {
-        let months = matches!(self.frequency, Frequency::Monthly | Frequency::Quarterly);
-        Grid { months, ..self }
+    /// This grid writing times as a training table wrote them all: monthly
+    /// and quarterly times as their month (`2024-03`), quarterly ones as
+    /// their quarter (`2024-Q1`); other frequencies, and dates, unchanged.
+    pub(crate) fn written_as(self, writing: TimeWriting) -> Grid {
+        let months = writing == TimeWriting::Months
+            && matches!(self.frequency, Frequency::Monthly | Frequency::Quarterly);
+        let quarters = writing == TimeWriting::Quarters && self.frequency == Frequency::Quarterly;
+        Grid { months, quarters, ..self }
     }
 
     /// The zone of the hourly calendar, if any.
@@ -372,6 +380,10 @@ impl Grid {
     /// (`2024-03-10T03:00:00-04:00`), so the two hours that share a local
     /// label when daylight saving ends stay apart.
     pub fn format(&self, time: f64) -> String {
+        if self.quarters && time.is_finite() && time.abs() <= MAX_ABS_TIME {
+            let (year, month, _) = civil_from_days((time / DAY).floor() as i64);
+            return format!("{year:04}-Q{}", (month - 1) / 3 + 1);
+        }
         if self.months {
             let text = format_period_time(time, self.frequency);
             return text.get(..7).filter(|_| text.len() == 10).unwrap_or(&text).to_owned();
@@ -585,6 +597,35 @@ pub fn parse_time(text: &str) -> std::result::Result<f64, String> {
 
 /// The year and quarter of a quarter written `2019-Q1`, `2019Q1` (as
 /// pandas writes a quarterly period) or `2019-q1`; `None` for other text.
+/// How every time of a training table was written, when all alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeWriting {
+    /// Dates or times (`2024-03-05`, `2024-03-05T13:00:00Z`), or a mix.
+    #[default]
+    Dates,
+    /// Months (`2024-03`).
+    Months,
+    /// Quarters (`2024-Q1`, `2024Q1`).
+    Quarters,
+}
+
+impl TimeWriting {
+    /// How `text`, one time of a table, is written.
+    pub(crate) fn of(text: &str) -> TimeWriting {
+        let text = text.trim();
+        let month = text.split_once('-').is_some_and(|(year, month)| {
+            year.len() == 4
+                && (1..=2).contains(&month.len())
+                && text.bytes().filter(|&b| b != b'-').all(|b| b.is_ascii_digit())
+        });
+        match () {
+            () if month => TimeWriting::Months,
+            () if written_quarter(text).is_some() => TimeWriting::Quarters,
+            () => TimeWriting::Dates,
+        }
+    }
+}
+
 fn written_quarter(text: &str) -> Option<(i64, u32)> {
     let (year, quarter) = text.split_once(['Q', 'q'])?;
     let year = year.strip_suffix('-').unwrap_or(year);

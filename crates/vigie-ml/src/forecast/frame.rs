@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use vigie_core::zone::{TimeZone, WallClock, wall_clock_instants};
 use vigie_core::{ColumnData, Frame, TextColumn};
 
-use super::calendar::{MAX_ABS_TIME, format_time, parse_written_time};
+use super::calendar::{MAX_ABS_TIME, TimeWriting, format_time, parse_written_time};
 use super::data::{Covariate, CovariateTable, SeriesTable};
 use super::periods::{Aggregate, PartialPeriod, PeriodGrouping, group_future, group_history};
 use crate::error::{MlError, Result};
@@ -67,10 +67,10 @@ pub struct FrameTables {
     pub keys: BTreeMap<String, Vec<String>>,
     /// The history's last period when rows grouped by a sum or count look cut short in it.
     pub partial: Option<PartialPeriod>,
-    /// Whether every time was text naming a month (`2024-03`), so that
-    /// forecasts can write theirs the same way
-    /// ([`ForecastModel::write_months`](super::ForecastModel::write_months)).
-    pub months_written: bool,
+    /// How every time was written, when all alike (months `2024-03`,
+    /// quarters `2024-Q1`), so that forecasts can write theirs the same way
+    /// ([`ForecastModel::write_times`](super::ForecastModel::write_times)).
+    pub written: TimeWriting,
 }
 
 impl ColumnRoles {
@@ -266,7 +266,11 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
     };
     // Per series, the latest instant read, to place times of a repeated hour.
     let mut latest: HashMap<String, f64> = HashMap::new();
-    let mut months_written = matches!(time.data, ColumnData::Text(_)) && frame.n_rows() > 0;
+    // How the times are written: the one way every distinct text shares.
+    let mut written: Option<TimeWriting> = match time.data {
+        ColumnData::Text(_) if frame.n_rows() > 0 => None,
+        _ => Some(TimeWriting::Dates),
+    };
     for row in 0..frame.n_rows() {
         let (seconds, on_wall_clock) = match &time.data {
             ColumnData::Text(text) => {
@@ -283,7 +287,12 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
                 let (seconds, has_offset) = match parsed_times[code] {
                     Some(parsed) => parsed,
                     None => {
-                        months_written &= is_month_text(value);
+                        let this = TimeWriting::of(value);
+                        written = match written {
+                            None => Some(this),
+                            Some(before) if before == this => Some(this),
+                            Some(_) => Some(TimeWriting::Dates),
+                        };
                         let parsed = parse_written_time(value).map_err(|reason| {
                             MlError::InvalidData(format!(
                                 "column {:?} at {}: {reason}",
@@ -392,7 +401,7 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
         (tables.history, tables.partial) = group_history(&tables.history, grouping)?;
         tables.future = group_future(&tables.future, grouping)?;
     }
-    tables.months_written = months_written;
+    tables.written = written.unwrap_or_default();
     Ok(tables)
 }
 
@@ -407,14 +416,4 @@ fn flag_or_number(text: &str) -> Option<f64> {
     } else {
         text.parse::<f64>().ok().filter(|v| v.is_finite())
     }
-}
-
-/// Whether `text` names a month and nothing finer: `2024-03`.
-fn is_month_text(text: &str) -> bool {
-    let text = text.trim();
-    text.split_once('-').is_some_and(|(year, month)| {
-        year.len() == 4
-            && (1..=2).contains(&month.len())
-            && text.bytes().filter(|&b| b != b'-').all(|b| b.is_ascii_digit())
-    })
 }

@@ -41,7 +41,7 @@ mod periods;
 mod state;
 
 pub use backtest::{Backtest, BacktestReport, BacktestWindow, SeriesBacktest};
-pub use calendar::{Frequency, format_period_time, format_time, parse_time};
+pub use calendar::{Frequency, TimeWriting, format_period_time, format_time, parse_time};
 pub use card::{ForecastCard, Forecaster, NewerRows};
 pub use data::{Covariate, CovariateTable, SeriesTable};
 pub use frame::{ColumnRoles, FrameTables, SINGLE_SERIES, split_frame};

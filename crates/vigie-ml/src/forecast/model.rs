@@ -253,11 +253,12 @@ impl ForecastModel {
         self.grid.format(time)
     }
 
-    /// Writes monthly and quarterly times as their month (`2024-03`), as
-    /// a training table whose times were all written so
-    /// ([`FrameTables::months_written`](super::FrameTables::months_written)).
-    pub fn write_months(&mut self) {
-        self.grid = self.grid.written_as_months();
+    /// Writes times as a training table wrote them all
+    /// ([`FrameTables::written`](super::FrameTables::written)): monthly and
+    /// quarterly ones as their month (`2024-03`), quarterly ones as their
+    /// quarter (`2024-Q1`).
+    pub fn write_times(&mut self, writing: super::TimeWriting) {
+        self.grid = self.grid.written_as(writing);
     }
 
     /// The zone whose clock an hourly model reads its periods on, if any.

@@ -12,7 +12,7 @@ use vigie_core::{Column, ColumnData, Frame, TextColumn};
 use vigie_ml::forecast::{
     self, Aggregate, BacktestReport, ColumnRoles, Covariate, CovariateTable, ForecastCard,
     ForecastModel, ForecastParams, ForecastRow, Forecaster, Frequency, PeriodGrouping, SeriesTable,
-    Strategy, format_time, split_frame,
+    Strategy, TimeWriting, format_time, split_frame,
 };
 use vigie_ml::model::DataFingerprint;
 use vigie_ml::rng::Rng;
@@ -1333,7 +1333,7 @@ fn months_written_as_months_are_forecast_as_months() {
         timezone: None,
     };
     let tables = split_frame(&frame(&months), &roles).expect("read");
-    assert!(tables.months_written);
+    assert_eq!(tables.written, TimeWriting::Months);
     let params =
         ForecastParams { strategies: vec![Strategy::SeasonalNaive], ..ForecastParams::new(3) };
     let (mut model, _) = forecast::fit(&tables.history, &params).expect("fitted");
@@ -1342,12 +1342,25 @@ fn months_written_as_months_are_forecast_as_months() {
         rows.iter().map(|row| model.format_time(row.time)).collect()
     };
     assert_eq!(written(&model), ["2024-01-01", "2024-02-01", "2024-03-01"]);
-    model.write_months();
+    model.write_times(tables.written);
     assert_eq!(written(&model), ["2024-01", "2024-02", "2024-03"]);
     // Dates, or months mixed with dates, are written as dates.
     let mut mixed = months.clone();
     mixed[5] = "2020-06-01".into();
-    assert!(!split_frame(&frame(&mixed), &roles).expect("read").months_written);
+    assert_eq!(split_frame(&frame(&mixed), &roles).expect("read").written, TimeWriting::Dates);
+
+    // Quarters, as pandas writes them (2020Q1) or with a dash, come back as 2024-Q1.
+    let quarters: Vec<String> =
+        (0..24).map(|i| format!("{}Q{}", 2020 + i / 4, i % 4 + 1)).collect();
+    let tables = split_frame(&frame(&quarters), &roles).expect("read");
+    assert_eq!(tables.written, TimeWriting::Quarters);
+    let (mut model, _) = forecast::fit(&tables.history, &params).expect("fitted");
+    assert_eq!(written(&model), ["2026-01-01", "2026-04-01", "2026-07-01"]);
+    model.write_times(tables.written);
+    assert_eq!(written(&model), ["2026-Q1", "2026-Q2", "2026-Q3"]);
+    let mut mixed = quarters.clone();
+    mixed[3] = "2020-10-01".into();
+    assert_eq!(split_frame(&frame(&mixed), &roles).expect("read").written, TimeWriting::Dates);
 }
 
 #[test]
