@@ -595,8 +595,6 @@ pub fn parse_time(text: &str) -> std::result::Result<f64, String> {
     parse_written_time(text).map(|(seconds, _)| seconds)
 }
 
-/// The year and quarter of a quarter written `2019-Q1`, `2019Q1` (as
-/// pandas writes a quarterly period) or `2019-q1`; `None` for other text.
 /// How every time of a training table was written, when all alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TimeWriting {
@@ -618,14 +616,18 @@ impl TimeWriting {
                 && (1..=2).contains(&month.len())
                 && text.bytes().filter(|&b| b != b'-').all(|b| b.is_ascii_digit())
         });
-        match () {
-            () if month => TimeWriting::Months,
-            () if written_quarter(text).is_some() => TimeWriting::Quarters,
-            () => TimeWriting::Dates,
+        if month {
+            TimeWriting::Months
+        } else if written_quarter(text).is_some() {
+            TimeWriting::Quarters
+        } else {
+            TimeWriting::Dates
         }
     }
 }
 
+/// The year and quarter of a quarter written `2019-Q1`, `2019Q1` (as
+/// pandas writes a quarterly period) or `2019-q1`; `None` for other text.
 fn written_quarter(text: &str) -> Option<(i64, u32)> {
     let (year, quarter) = text.split_once(['Q', 'q'])?;
     let year = year.strip_suffix('-').unwrap_or(year);

@@ -174,7 +174,7 @@ pub fn fit(
     // A pool of its own, one thread per core, trained 6% faster than rayon's
     // global pool on the bench (2 cores: 1.37 s against 1.46 s, mean of 6
     // fits). Inside a rayon task, fits run side by side (the forecast's
-    // backtest and final fits, cross-validation's folds): each then trains on
+    // backtest and final fits): each then trains on
     // one thread of its own, which took 15% less CPU than sharing the global
     // pool (the forecasting benchmark's revenue training: 3.05 s against
     // 3.6 s of user time, the two fits of 50,000 rows 0.9 and 1.1 s against

@@ -1332,35 +1332,49 @@ fn months_written_as_months_are_forecast_as_months() {
         non_negative: false,
         timezone: None,
     };
-    let tables = split_frame(&frame(&months), &roles).expect("read");
-    assert_eq!(tables.written, TimeWriting::Months);
     let params =
         ForecastParams { strategies: vec![Strategy::SeasonalNaive], ..ForecastParams::new(3) };
-    let (mut model, _) = forecast::fit(&tables.history, &params).expect("fitted");
     let written = |model: &ForecastModel| -> Vec<String> {
         let rows = model.forecast(3, None, None).expect("forecast");
         rows.iter().map(|row| model.format_time(row.time)).collect()
     };
-    assert_eq!(written(&model), ["2024-01-01", "2024-02-01", "2024-03-01"]);
-    model.write_times(tables.written);
-    assert_eq!(written(&model), ["2024-01", "2024-02", "2024-03"]);
-    // Dates, or months mixed with dates, are written as dates.
-    let mut mixed = months.clone();
-    mixed[5] = "2020-06-01".into();
-    assert_eq!(split_frame(&frame(&mixed), &roles).expect("read").written, TimeWriting::Dates);
-
-    // Quarters, as pandas writes them (2020Q1) or with a dash, come back as 2024-Q1.
+    // Times all written one way come back that way; one date among them
+    // (`dated`, at position `at`) makes them all dates.
+    let check = |times: &[String],
+                 way: TimeWriting,
+                 dates: [&str; 3],
+                 back: [&str; 3],
+                 at: usize,
+                 dated: &str| {
+        let tables = split_frame(&frame(times), &roles).expect("read");
+        assert_eq!(tables.written, way);
+        let (mut model, _) = forecast::fit(&tables.history, &params).expect("fitted");
+        assert_eq!(written(&model), dates);
+        model.write_times(tables.written);
+        assert_eq!(written(&model), back);
+        let mut mixed = times.to_vec();
+        mixed[at] = dated.into();
+        assert_eq!(split_frame(&frame(&mixed), &roles).expect("read").written, TimeWriting::Dates);
+    };
+    check(
+        &months,
+        TimeWriting::Months,
+        ["2024-01-01", "2024-02-01", "2024-03-01"],
+        ["2024-01", "2024-02", "2024-03"],
+        5,
+        "2020-06-01",
+    );
+    // Quarters, as pandas writes them (2020Q1) or with a dash, come back as 2026-Q1.
     let quarters: Vec<String> =
         (0..24).map(|i| format!("{}Q{}", 2020 + i / 4, i % 4 + 1)).collect();
-    let tables = split_frame(&frame(&quarters), &roles).expect("read");
-    assert_eq!(tables.written, TimeWriting::Quarters);
-    let (mut model, _) = forecast::fit(&tables.history, &params).expect("fitted");
-    assert_eq!(written(&model), ["2026-01-01", "2026-04-01", "2026-07-01"]);
-    model.write_times(tables.written);
-    assert_eq!(written(&model), ["2026-Q1", "2026-Q2", "2026-Q3"]);
-    let mut mixed = quarters.clone();
-    mixed[3] = "2020-10-01".into();
-    assert_eq!(split_frame(&frame(&mixed), &roles).expect("read").written, TimeWriting::Dates);
+    check(
+        &quarters,
+        TimeWriting::Quarters,
+        ["2026-01-01", "2026-04-01", "2026-07-01"],
+        ["2026-Q1", "2026-Q2", "2026-Q3"],
+        3,
+        "2020-10-01",
+    );
 }
 
 #[test]
