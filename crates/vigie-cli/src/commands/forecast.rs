@@ -160,7 +160,7 @@ fn column_types(path: &Path, roles: &ColumnRoles) -> anyhow::Result<HashMap<Stri
     // column whose first rows hold anything but numbers is read as text,
     // and each cell as a flag or a number (naming the row of one that is
     // neither).
-    let texts = if is_csv(path) {
+    let texts = if is_csv(path) && !roles.covariates.is_empty() {
         vigie_connectors::files::non_numeric_columns(path, 1_000)?
     } else {
         Vec::new()
@@ -514,7 +514,7 @@ fn fit_and_register(
 ) -> anyhow::Result<()> {
     let tables = split_frame(frame, roles).map_err(|e| origin.context(e))?;
     let source = origin.describe();
-    let data = DataFingerprint::of(frame, &roles.columns(), &source);
+    let columns = roles.columns();
 
     let mut registry = project.registry()?;
     let (run_id, user) =
@@ -524,8 +524,14 @@ fn fit_and_register(
     }
     let started = std::time::Instant::now();
     let bars = Bars::new();
-    let fitted = forecast::fit_with_progress(&tables.history, params, &bars);
+    // The fingerprint (a SHA-256 of the columns read) is taken beside the fit: before
+    // it, on 1,000 daily series, it took 0.1 s of one core while the other idled.
+    let (fitted, data) = std::thread::scope(|scope| {
+        let fingerprint = scope.spawn(|| DataFingerprint::of(frame, &columns, &source));
+        (forecast::fit_with_progress(&tables.history, params, &bars), fingerprint.join())
+    });
     bars.finish();
+    let data = data.map_err(|_| anyhow::anyhow!("hashing the training data failed"))?;
     let (mut model, report) = match fitted {
         Ok(fitted) => fitted,
         Err(error) => {

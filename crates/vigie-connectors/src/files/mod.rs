@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
@@ -24,6 +24,14 @@ use crate::ConnectorError;
 
 /// The text that reads as a missing value.
 pub const MISSING_PATTERN: &str = r"^(|NA|N/A|NaN|nan|null|NULL|None)$";
+
+/// [`MISSING_PATTERN`], compiled once per process: compiling it took about
+/// as long as reading a small file.
+fn missing_cells() -> Regex {
+    static MISSING: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(MISSING_PATTERN).expect("MISSING_PATTERN is a valid pattern"));
+    MISSING.clone()
+}
 
 /// Reads a CSV or Parquet file (by extension) into a frame. `types` fixes the
 /// kind of the named columns instead of inferring it.
@@ -78,7 +86,7 @@ fn check_names(
 /// Reads a CSV file with a header line.
 pub fn read_csv(path: &Path, types: &HashMap<String, ColumnKind>) -> Result<Frame, ConnectorError> {
     let mut file = File::open(path).map_err(io_error(path))?;
-    let missing = Regex::new(MISSING_PATTERN).map_err(|e| format_error(path, e))?;
+    let missing = missing_cells();
     let format = arrow::csv::reader::Format::default().with_header(true).with_null_regex(missing);
     // The header's names first; the types of the columns the caller did not
     // type are inferred from every row, a second pass over the file that is
@@ -116,12 +124,16 @@ pub fn read_csv(path: &Path, types: &HashMap<String, ColumnKind>) -> Result<Fram
         return frame_from_batches(path, &schema, &batches);
     }
     file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
-    let missing = Regex::new(MISSING_PATTERN).map_err(|e| format_error(path, e))?;
+    let missing = missing_cells();
+    // A file holds no more rows than bytes: a small one gets small buffers (arrow's
+    // reader zeroes buffers for a whole batch first, 2 MB for 65,536 rows of two columns).
+    let size = file.metadata().map_err(io_error(path))?.len();
+    let batch_rows = usize::try_from(size).map_or(MAX_BATCH_ROWS, |n| (n + 1).min(MAX_BATCH_ROWS));
     let reader = arrow::csv::ReaderBuilder::new(schema.clone())
         .with_format(
             arrow::csv::reader::Format::default().with_header(true).with_null_regex(missing),
         )
-        .with_batch_size(65_536)
+        .with_batch_size(batch_rows)
         .build(BufReader::new(file))
         .map_err(|e| format_error(path, e))?;
     let mut batches = Vec::new();
@@ -132,6 +144,9 @@ pub fn read_csv(path: &Path, types: &HashMap<String, ColumnKind>) -> Result<Fram
     }
     frame_from_batches(path, &schema, &batches)
 }
+
+/// Rows of a CSV batch.
+const MAX_BATCH_ROWS: usize = 65_536;
 
 /// Files from this size on are decoded in parallel ([`read_csv_in_parallel`]).
 const PARALLEL_BYTES: usize = 4 << 20;
@@ -181,10 +196,10 @@ fn read_csv_in_parallel(
 
 /// The batches of `lines`, whole CSV lines without a header.
 fn decode_lines(schema: &Arc<Schema>, lines: &[u8]) -> Result<Vec<RecordBatch>, ArrowError> {
-    let missing = Regex::new(MISSING_PATTERN).map_err(|e| ArrowError::CsvError(e.to_string()))?;
+    let missing = missing_cells();
     let mut decoder = arrow::csv::ReaderBuilder::new(schema.clone())
         .with_format(arrow::csv::reader::Format::default().with_null_regex(missing))
-        .with_batch_size(65_536)
+        .with_batch_size(MAX_BATCH_ROWS)
         .build_decoder();
     let mut batches = Vec::new();
     let mut rest = lines;
@@ -205,21 +220,72 @@ fn decode_lines(schema: &Arc<Schema>, lines: &[u8]) -> Result<Vec<RecordBatch>, 
 /// The columns of a CSV file whose first `rows` data rows hold something
 /// other than numbers and missing cells (`true`, `false`, text): a caller
 /// that types its columns as numbers can read these as text and say which
-/// cell is what.
+/// cell is what. A number is what arrow infers as one (`-12`, `3.5`,
+/// `.5e-3`); the rows are read as text and checked cell by cell, as arrow's
+/// inference compiles a set of Unicode patterns that took longer than
+/// reading a small file.
 pub fn non_numeric_columns(path: &Path, rows: usize) -> Result<Vec<String>, ConnectorError> {
-    let file = File::open(path).map_err(io_error(path))?;
-    let missing = Regex::new(MISSING_PATTERN).map_err(|e| format_error(path, e))?;
-    let format = arrow::csv::reader::Format::default().with_header(true).with_null_regex(missing);
-    let (schema, _) =
-        format.infer_schema(BufReader::new(file), Some(rows)).map_err(|e| format_error(path, e))?;
-    Ok(schema
+    let mut file = File::open(path).map_err(io_error(path))?;
+    let format = arrow::csv::reader::Format::default().with_header(true);
+    let (names, _) = format
+        .infer_schema(BufReader::new(&mut file), Some(0))
+        .map_err(|e| format_error(path, e))?;
+    let texts = Arc::new(Schema::new(
+        names
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
+    let mut reader = arrow::csv::ReaderBuilder::new(texts.clone())
+        .with_format(format.with_null_regex(missing_cells()))
+        .with_batch_size(rows.clamp(1, MAX_BATCH_ROWS))
+        .build(BufReader::new(file))
+        .map_err(|e| format_error(path, e))?;
+    let batch = match reader.next() {
+        Some(batch) => {
+            batch.map_err(|e| format_error(path, describe_csv_error(&texts, &e.to_string())))?
+        }
+        None => return Ok(Vec::new()),
+    };
+    Ok(texts
         .fields()
         .iter()
-        .filter(|field| {
-            matches!(kind_of(field.data_type()), Some(ColumnKind::Boolean | ColumnKind::Text))
-        })
-        .map(|field| field.name().clone())
+        .zip(batch.columns())
+        .filter(|(_, column)| column.as_string::<i32>().iter().flatten().any(|c| !is_number(c)))
+        .map(|(field, _)| field.name().clone())
         .collect())
+}
+
+/// Whether `cell` is a number as arrow's CSV inference reads one: an
+/// optional `-`, digits with at most one `.` (at least one digit), and an
+/// optional exponent (`e` or `E`, an optional sign, digits).
+fn is_number(cell: &str) -> bool {
+    let bytes = cell.strip_prefix('-').unwrap_or(cell).as_bytes();
+    let digits = |from: usize| bytes[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let whole = digits(0);
+    let mut at = whole;
+    let mut fraction = 0;
+    if bytes.get(at) == Some(&b'.') {
+        fraction = digits(at + 1);
+        at += 1 + fraction;
+    }
+    if whole + fraction == 0 {
+        return false;
+    }
+    if matches!(bytes.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(bytes.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        let exponent = digits(at);
+        if exponent == 0 {
+            return false;
+        }
+        at += exponent;
+    }
+    at == bytes.len()
 }
 
 /// Arrow names a bad cell by the column's position and a line it counts from 0 (the
@@ -261,7 +327,8 @@ pub fn read_parquet(
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| format_error(path, e))?;
     let schema = builder.schema().clone();
     check_names(path, &schema, types)?;
-    let reader = builder.with_batch_size(65_536).build().map_err(|e| format_error(path, e))?;
+    let reader =
+        builder.with_batch_size(MAX_BATCH_ROWS).build().map_err(|e| format_error(path, e))?;
     let mut batches = Vec::new();
     for batch in reader {
         batches.push(batch.map_err(|e| format_error(path, e))?);

@@ -148,3 +148,29 @@ fn a_large_unquoted_csv_reads_in_parallel_as_the_serial_reader_reads_it() {
         "{error}"
     );
 }
+
+#[test]
+fn numbers_are_what_arrows_inference_reads_as_numbers() {
+    for number in ["0", "-12", "3.5", "3.", ".5", "-.5e-3", "1e5", "2E+07"] {
+        assert!(is_number(number), "{number:?} is a number");
+    }
+    for other in
+        ["", "-", ".", "+1", "1e", "1e+", "1.2.3", " 1", "1 ", "inf", "NaN", "true", "0x1F"]
+    {
+        assert!(!is_number(other), "{other:?} is not a number");
+    }
+}
+
+#[test]
+fn non_numeric_columns_are_named_from_the_first_rows_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "t.csv",
+        "n,flag,city,late,day\n1,true,Paris,1,2024-01-01\nNA,false,,2,2024-01-02\n-2.5e3,,Lyon,x,\n",
+    );
+    assert_eq!(non_numeric_columns(&path, 2).unwrap(), ["flag", "city", "day"]);
+    assert_eq!(non_numeric_columns(&path, 1_000).unwrap(), ["flag", "city", "late", "day"]);
+    let empty = write(&dir, "e.csv", "a,b\n");
+    assert!(non_numeric_columns(&empty, 1_000).unwrap().is_empty());
+}

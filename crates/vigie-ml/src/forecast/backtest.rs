@@ -154,18 +154,23 @@ pub(crate) fn fit_at(
 ) -> Result<Fitted> {
     let with_ets = strategies.contains(&Strategy::Ets);
     let (past_columns, future_columns) = covariate_columns(panel, params);
-    let series: Vec<Option<SeriesModel>> = panel
-        .series
-        .par_iter()
-        .zip(cut)
-        .zip(wanted)
-        .map(|((series, &cut), &wanted)| {
-            (cut > 0).then(|| {
-                series_at(params, spec, &past_columns, series, cut, with_ets && wanted, None)
+    let fit_series = || -> Vec<Option<SeriesModel>> {
+        panel
+            .series
+            .par_iter()
+            .zip(cut)
+            .zip(wanted)
+            .map(|((series, &cut), &wanted)| {
+                (cut > 0).then(|| {
+                    series_at(params, spec, &past_columns, series, cut, with_ets && wanted, None)
+                })
             })
-        })
-        .collect();
-    let global = if strategies.contains(&Strategy::GlobalGbdt) {
+            .collect()
+    };
+    let fit_global = || -> Result<Option<GlobalModel>> {
+        if !strategies.contains(&Strategy::GlobalGbdt) {
+            return Ok(None);
+        }
         let views: Vec<SeriesView<'_>> = panel
             .series
             .iter()
@@ -178,18 +183,15 @@ pub(crate) fn fit_at(
                 past: past_columns.iter().map(|&c| &series.covariates[c][..cut]).collect(),
             })
             .collect();
-        Some(GlobalModel::fit(
-            spec.clone(),
-            &panel.grid,
-            &views,
-            &params.gbdt,
-            params.train_window,
-            seed,
-        )?)
-    } else {
-        None
+        GlobalModel::fit(spec.clone(), &panel.grid, &views, &params.gbdt, params.train_window, seed)
+            .map(Some)
     };
-    Ok(Fitted { series, global })
+    // The boosting fit starts first and the series' ETS fits fill the other
+    // core: fitted one after the other, the fit started only when the last
+    // ETS form was done, and a core idled at the end of it (0.3 s of the
+    // 1,000 revenue series' training).
+    let (global, series) = rayon::join(fit_global, fit_series);
+    Ok(Fitted { series, global: global? })
 }
 
 /// `earlier` (fitted at `from[i]` values of series `i`) moved on to `cut[i]`

@@ -123,15 +123,16 @@ pub struct IntervalWidths {
     pub series_factors: BTreeMap<String, f64>,
 }
 
-/// The conformal `level` quantile of `values`, or `None` if there are too few.
+/// The conformal `level` quantile of `values` (reordered), or `None` if there are too few.
 fn conformal_quantile(values: &mut [f64], level: f64) -> Option<f64> {
     let n = values.len();
     let rank = ((n as f64 + 1.0) * level).ceil() as usize;
     if rank == 0 || rank > n {
         return None;
     }
-    values.sort_unstable_by(f64::total_cmp);
-    Some(values[rank - 1])
+    // Selection, not a sort: calibrating 1,000 daily series sorted pools of
+    // 9,000 residuals hundreds of times, 0.2 s of one core.
+    Some(*values.select_nth_unstable_by(rank - 1, f64::total_cmp).1)
 }
 
 /// The interval score of a symmetric interval of half-width `half` around
