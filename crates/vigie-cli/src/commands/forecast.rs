@@ -531,7 +531,10 @@ fn fit_and_register(
         (forecast::fit_with_progress(&tables.history, params, &bars), fingerprint.join())
     });
     bars.finish();
-    let data = data.map_err(|_| anyhow::anyhow!("hashing the training data failed"))?;
+    let Ok(data) = data else {
+        let error = anyhow::anyhow!("hashing the training data failed");
+        return Err(Project::fail_training_run(&mut registry, &run_id, error));
+    };
     let (mut model, report) = match fitted {
         Ok(fitted) => fitted,
         Err(error) => {
