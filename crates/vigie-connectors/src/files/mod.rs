@@ -393,72 +393,87 @@ fn kind_of(data_type: &DataType) -> Option<ColumnKind> {
     }
 }
 
-/// Converts Arrow batches of one schema into a frame.
+/// Converts Arrow batches of one schema into a frame, a column per task: one
+/// after the other, the columns of 600,000 rows took 0.06 s of one core, mostly
+/// dictionary-encoding the text columns.
 pub fn frame_from_batches(
     path: &Path,
     schema: &Schema,
     batches: &[RecordBatch],
 ) -> Result<Frame, ConnectorError> {
-    let mut columns = Vec::with_capacity(schema.fields().len());
-    for (index, field) in schema.fields().iter().enumerate() {
-        let kind = kind_of(field.data_type()).ok_or_else(|| {
-            format_error(
-                path,
-                format!(
-                    "column {:?} has type {} which Vigie does not read",
-                    field.name(),
-                    field.data_type()
-                ),
-            )
-        })?;
-        let data = match kind {
-            ColumnKind::Numeric | ColumnKind::Boolean => {
-                let mut values = Vec::new();
-                for batch in batches {
-                    let array = batch.column(index);
-                    // Dates become seconds since the epoch.
-                    let numeric = match array.data_type() {
-                        DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) => {
-                            let seconds = cast(array, &DataType::Timestamp(TimeUnit::Second, None))
-                                .and_then(|a| cast(&a, &DataType::Int64))
-                                .map_err(|e| {
-                                    format_error(path, format!("column {:?}: {e}", field.name()))
-                                })?;
-                            cast(&seconds, &DataType::Float64)
-                        }
-                        DataType::Boolean => cast(array, &DataType::Float64),
-                        _ => cast(array, &DataType::Float64),
-                    }
-                    .map_err(|e| format_error(path, format!("column {:?}: {e}", field.name())))?;
-                    let floats = numeric.as_primitive::<arrow::datatypes::Float64Type>();
-                    values.extend(
-                        (0..floats.len())
-                            .map(|i| if floats.is_null(i) { f64::NAN } else { floats.value(i) }),
-                    );
-                }
-                if kind == ColumnKind::Boolean {
-                    ColumnData::Boolean(values)
-                } else {
-                    ColumnData::Numeric(values)
-                }
-            }
-            ColumnKind::Text => {
-                let arrays = batches
-                    .iter()
-                    .map(|batch| cast(batch.column(index), &DataType::Utf8))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| format_error(path, format!("column {:?}: {e}", field.name())))?;
-                // The cells are read in place: only each distinct value is copied.
-                let cells = arrays.iter().flat_map(|array| {
-                    let text = array.as_string::<i32>();
-                    (0..text.len()).map(move |i| (!text.is_null(i)).then(|| text.value(i)))
-                });
-                ColumnData::Text(TextColumn::from_values(cells))
-            }
-        };
-        columns.push(Column { name: field.name().clone(), data });
-    }
+    use rayon::prelude::*;
+    let columns = schema
+        .fields()
+        .par_iter()
+        .enumerate()
+        .map(|(index, field)| column_from_batches(path, field, index, batches))
+        .collect::<Result<Vec<_>, _>>()?;
     Frame::new(columns).map_err(|e| format_error(path, e))
+}
+
+/// Column `index` (`field`) of `batches`.
+fn column_from_batches(
+    path: &Path,
+    field: &Field,
+    index: usize,
+    batches: &[RecordBatch],
+) -> Result<Column, ConnectorError> {
+    let kind = kind_of(field.data_type()).ok_or_else(|| {
+        format_error(
+            path,
+            format!(
+                "column {:?} has type {} which Vigie does not read",
+                field.name(),
+                field.data_type()
+            ),
+        )
+    })?;
+    let data = match kind {
+        ColumnKind::Numeric | ColumnKind::Boolean => {
+            let mut values = Vec::new();
+            for batch in batches {
+                let array = batch.column(index);
+                // Dates become seconds since the epoch.
+                let numeric = match array.data_type() {
+                    DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) => {
+                        let seconds = cast(array, &DataType::Timestamp(TimeUnit::Second, None))
+                            .and_then(|a| cast(&a, &DataType::Int64))
+                            .map_err(|e| {
+                                format_error(path, format!("column {:?}: {e}", field.name()))
+                            })?;
+                        cast(&seconds, &DataType::Float64)
+                    }
+                    DataType::Boolean => cast(array, &DataType::Float64),
+                    _ => cast(array, &DataType::Float64),
+                }
+                .map_err(|e| format_error(path, format!("column {:?}: {e}", field.name())))?;
+                let floats = numeric.as_primitive::<arrow::datatypes::Float64Type>();
+                values.extend(
+                    (0..floats.len())
+                        .map(|i| if floats.is_null(i) { f64::NAN } else { floats.value(i) }),
+                );
+            }
+            if kind == ColumnKind::Boolean {
+                ColumnData::Boolean(values)
+            } else {
+                ColumnData::Numeric(values)
+            }
+        }
+        ColumnKind::Text => {
+            let arrays = batches
+                .iter()
+                .map(|batch| cast(batch.column(index), &DataType::Utf8))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format_error(path, format!("column {:?}: {e}", field.name())))?;
+            // The cells are read in place: only each distinct value is copied.
+            let cells = arrays.iter().flat_map(|array| {
+                let text = array.as_string::<i32>();
+                (0..text.len()).map(move |i| (!text.is_null(i)).then(|| text.value(i)))
+            });
+            ColumnData::Text(TextColumn::from_values(cells))
+        }
+    };
+    Ok(Column { name: field.name().clone(), data })
 }
 
 /// Writes a frame as a CSV file (missing values as empty cells), through a
@@ -473,52 +488,93 @@ pub fn write_csv(path: &Path, frame: &Frame) -> Result<(), ConnectorError> {
     std::fs::rename(&tmp, path).map_err(io_error(path))
 }
 
-/// Writes a frame as CSV to `out` (standard output, a buffer).
+/// Writes a frame as CSV to `out` (standard output, a buffer). Blocks of rows
+/// are formatted in parallel and written in order: formatting numbers one by
+/// one was 0.05 s of one core for 28,000 forecasts.
 pub fn write_csv_to(out: &mut impl Write, frame: &Frame) -> std::io::Result<()> {
+    use rayon::prelude::*;
+    const BLOCK_ROWS: usize = 4096;
     let header: Vec<String> = frame.columns().iter().map(|c| quote(&c.name)).collect();
     out.write_all(header.join(",").as_bytes())?;
     out.write_all(b"\n")?;
-    let mut line = String::new();
-    for row in 0..frame.n_rows() {
-        line.clear();
-        for (j, column) in frame.columns().iter().enumerate() {
-            if j > 0 {
-                line.push(',');
+    let n_rows = frame.n_rows();
+    let blocks: Vec<String> = (0..n_rows.div_ceil(BLOCK_ROWS))
+        .into_par_iter()
+        .map(|block| {
+            let rows = block * BLOCK_ROWS..((block + 1) * BLOCK_ROWS).min(n_rows);
+            let mut text = String::with_capacity(rows.len() * 16 * frame.columns().len());
+            for row in rows {
+                write_csv_row(&mut text, frame, row);
             }
-            match &column.data {
-                ColumnData::Numeric(v) => {
-                    if let Some(x) = v.get(row).filter(|x| !x.is_nan()) {
-                        line.push_str(&format_number(*x));
-                    }
-                }
-                ColumnData::Boolean(v) => {
-                    if let Some(x) = v.get(row).filter(|x| !x.is_nan()) {
-                        line.push_str(if *x != 0.0 { "true" } else { "false" });
-                    }
-                }
-                ColumnData::Text(t) => {
-                    if let Some(s) = t.get(row) {
-                        line.push_str(&quote(s));
-                    }
-                }
-            }
-        }
-        line.push('\n');
-        out.write_all(line.as_bytes())?;
+            text
+        })
+        .collect();
+    for block in blocks {
+        out.write_all(block.as_bytes())?;
     }
     Ok(())
 }
 
+/// Appends row `row` of `frame` to `line`, as a CSV line.
+fn write_csv_row(line: &mut String, frame: &Frame, row: usize) {
+    for (j, column) in frame.columns().iter().enumerate() {
+        if j > 0 {
+            line.push(',');
+        }
+        match &column.data {
+            ColumnData::Numeric(v) => {
+                if let Some(x) = v.get(row).filter(|x| !x.is_nan()) {
+                    push_number(line, *x);
+                }
+            }
+            ColumnData::Boolean(v) => {
+                if let Some(x) = v.get(row).filter(|x| !x.is_nan()) {
+                    line.push_str(if *x != 0.0 { "true" } else { "false" });
+                }
+            }
+            ColumnData::Text(t) => {
+                if let Some(s) = t.get(row) {
+                    push_quoted(line, s);
+                }
+            }
+        }
+    }
+    line.push('\n');
+}
+
 /// Shortest text that reads back as the same `f64`.
 pub fn format_number(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { format!("{x}") }
+    let mut text = String::new();
+    push_number(&mut text, x);
+    text
+}
+
+/// Appends [`format_number`]'s text of `x` to `text`.
+fn push_number(text: &mut String, x: f64) {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = if x.fract() == 0.0 && x.abs() < 1e15 {
+        write!(text, "{}", x as i64)
+    } else {
+        write!(text, "{x}")
+    };
 }
 
 fn quote(text: &str) -> String {
+    let mut quoted = String::new();
+    push_quoted(&mut quoted, text);
+    quoted
+}
+
+/// Appends `text` to `line` as a CSV cell: quoted when it holds a comma, a
+/// quote or a line break, or is empty.
+fn push_quoted(line: &mut String, text: &str) {
     if text.contains([',', '"', '\n', '\r']) || text.is_empty() {
-        format!("\"{}\"", text.replace('"', "\"\""))
+        line.push('"');
+        line.push_str(&text.replace('"', "\"\""));
+        line.push('"');
     } else {
-        text.to_owned()
+        line.push_str(text);
     }
 }
 

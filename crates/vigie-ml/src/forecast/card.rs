@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use vigie_core::{Column, ColumnData, Frame};
 
 use super::data::{CovariateTable, SeriesTable};
-use super::frame::{ColumnRoles, split_frame};
+use super::frame::{ColumnRoles, split_frame_after};
 use super::model::{ForecastModel, ForecastRow};
 use crate::error::{MlError, Result};
 use crate::model::DataFingerprint;
@@ -101,9 +101,12 @@ impl Forecaster {
         let frame = Frame::new(columns).map_err(|e| MlError::InvalidData(e.to_string()))?;
         let mut present = roles.clone();
         present.covariates.retain(|name| frame.column(name).is_ok());
-        let tables = split_frame(&frame, &present)?;
+        let (tables, left_out) =
+            split_frame_after(&frame, &present, &|key| self.model.last_time(key))?;
         let history = &tables.history;
-        // Rows usually come series by series: the last time is looked up once per run of a key.
+        // Rows of events were grouped into periods first: the periods the model knew are left
+        // out here. Rows usually come series by series: the last time is looked up once per
+        // run of a key.
         let mut known: Option<(&str, Option<f64>)> = None;
         let newer = history.filter(|row| {
             let key = history.series[row].as_str();
@@ -118,7 +121,7 @@ impl Forecaster {
             last.is_none_or(|last| history.times[row] > last)
         });
         Ok(NewerRows {
-            skipped: history.series.len() - newer.series.len(),
+            skipped: left_out + history.series.len() - newer.series.len(),
             history: (!newer.series.is_empty()).then_some(newer),
             future: (!tables.future.series.is_empty()).then_some(tables.future),
         })

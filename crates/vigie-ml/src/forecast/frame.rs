@@ -195,6 +195,22 @@ fn instant_on(
 /// Splits `frame` by `roles` into history and future rows, grouped into
 /// periods when the roles say so.
 pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
+    split_frame_after(frame, roles, &|_| None).map(|(tables, _)| tables)
+}
+
+/// [`split_frame`], leaving out of the history the rows at or before
+/// `known(key)`, the last time already known of their series (rows of one
+/// period each only: rows of events are grouped first, and their periods
+/// are compared by the caller). Those rows are checked as every other row
+/// is, but not kept: a forecast given a whole table again keeps only its
+/// newest rows, and building the others was most of reading it (600,000
+/// rows of 1,000 daily series: 0.1 s and 100 MB). Returns the tables and the
+/// number of rows left out.
+pub(crate) fn split_frame_after(
+    frame: &Frame,
+    roles: &ColumnRoles,
+    known: &dyn Fn(&str) -> Option<f64>,
+) -> Result<(FrameTables, usize)> {
     roles.check()?;
     let column = |name: &str, role: &str| {
         frame.column(name).map_err(|_| {
@@ -258,8 +274,20 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
         .map(|name| Covariate { name: name.clone(), values: Vec::new() })
         .collect();
     tables.future.covariates = tables.history.covariates.clone();
+    let history = &mut tables.history;
+    history.series.reserve(frame.n_rows());
+    history.times.reserve(frame.n_rows());
+    history.values.reserve(frame.n_rows());
+    history.row_numbers.reserve(frame.n_rows());
+    for covariate in &mut history.covariates {
+        covariate.values.reserve(frame.n_rows());
+    }
     let mut key_values = Vec::with_capacity(series.len());
     let mut key = String::new();
+    // The last time known of the current series, looked up once per run of its rows.
+    let mut known_until: Option<f64> = None;
+    let mut left_out = 0;
+    let skip_known = roles.group.is_none();
     let mut parsed_times: Vec<Option<(f64, bool)>> = match &time.data {
         ColumnData::Text(text) => vec![None; text.dictionary.len()],
         ColumnData::Numeric(_) | ColumnData::Boolean(_) => Vec::new(),
@@ -352,6 +380,7 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
             } else {
                 tables.keys.insert(key.clone(), key_values.clone());
             }
+            known_until = if skip_known { known(&key) } else { None };
         }
         let seconds = match roles.timezone {
             Some(zone) if on_wall_clock => {
@@ -387,6 +416,10 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
                     at(row)
                 )));
             }
+            if known_until.is_some_and(|last| seconds <= last) {
+                left_out += 1;
+                continue;
+            }
             let history = &mut tables.history;
             history.series.push(key.clone());
             history.times.push(seconds);
@@ -402,7 +435,7 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
         tables.future = group_future(&tables.future, grouping)?;
     }
     tables.written = written.unwrap_or_default();
-    Ok(tables)
+    Ok((tables, left_out))
 }
 
 /// A covariate cell read as text: `true` and `false` (any case) as 1 and
