@@ -784,3 +784,56 @@ fn a_last_period_that_ends_earlier_than_every_one_before_is_flagged_as_partial()
     let (_, unsure) = group_history(&short, daily(Aggregate::Count)).expect("grouped");
     assert_eq!(unsure, None, "5 days before the last are too few");
 }
+
+#[test]
+fn rows_at_or_before_their_series_known_time_are_checked_and_left_out() {
+    use vigie_core::{Column, ColumnData, Frame, TextColumn};
+    let day = |d: i64| (days_from_civil(2024, 1, 1) + d) as f64 * DAY;
+    let frame = |revenue: Vec<f64>| {
+        let stores = ["a", "a", "a", "b", "b", "c", "c"];
+        let days = [0, 1, 2, 0, 1, 0, 1];
+        let dates: Vec<String> =
+            days.iter().map(|&d| format_time(day(d))[..10].to_owned()).collect();
+        Frame::new(vec![
+            Column {
+                name: "store".into(),
+                data: ColumnData::Text(TextColumn::from_values(stores.map(Some))),
+            },
+            Column {
+                name: "date".into(),
+                data: ColumnData::Text(TextColumn::from_values(
+                    dates.iter().map(|d| Some(d.as_str())),
+                )),
+            },
+            Column { name: "revenue".into(), data: ColumnData::Numeric(revenue) },
+        ])
+        .expect("frame")
+    };
+    let mut roles = ColumnRoles {
+        time: "date".into(),
+        target: "revenue".into(),
+        series: vec!["store".into()],
+        ..ColumnRoles::default()
+    };
+    // a is known to day 1, b not at all, c to day 1: a's day 2 and b's rows stay.
+    let known = |key: &str| match key {
+        "a" | "c" => Some(day(1)),
+        _ => None,
+    };
+    let values = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+    let (tables, left_out) =
+        super::frame::split_frame_after(&frame(values.clone()), &roles, &known).expect("split");
+    assert_eq!(left_out, 4);
+    assert_eq!(tables.history.series, ["a", "b", "b"]);
+    assert_eq!(tables.history.values, [3.0, 4.0, 5.0]);
+    assert_eq!(tables.history.row_numbers, [3, 4, 5]);
+    assert_eq!(tables.history.times, [day(2), day(0), day(1)]);
+    assert_eq!(tables.keys.len(), 3, "every series is named, known rows or not");
+    // A row left out is still checked: a negative target is named at its row.
+    roles.non_negative = true;
+    let mut negative = values;
+    negative[5] = -1.0;
+    let error =
+        super::frame::split_frame_after(&frame(negative), &roles, &known).unwrap_err().to_string();
+    assert!(error.contains("at data row 6"), "{error}");
+}
