@@ -465,11 +465,11 @@ impl Errors {
     /// interval scores, in units of MASE's scale (M4's MSIS; series
     /// without one add no score).
     fn add_coverage(&mut self, series: &SeriesBacktest, forecast: &[f64], widths: &IntervalWidths) {
+        let scale = series.interval_scale * widths.series_factor(&series.series);
         for (step, (&y, &f)) in series.actual.iter().zip(forecast).enumerate() {
             if let Some((width_80, width_95)) =
                 widths.at_level(step + 1, relative_level(f, series.level))
             {
-                let scale = series.interval_scale * widths.series_factor(&series.series);
                 let (half_80, half_95) = (width_80 * scale, width_95 * scale);
                 let error = (y - f).abs();
                 self.covered_80 += usize::from(error <= half_80);

@@ -192,9 +192,10 @@ pub fn fit_with_progress(
     // The global model's final fit does not depend on the backtest, so it
     // runs beside it: the two cores are then both busy through the serial
     // stretches of each tree fit (the backtest's and this one). It is thrown
-    // away when another strategy wins.
-    let (backtest, early_global) = rayon::join(
-        || backtest::run(&panel, &checked, &spec, progress),
+    // away when another strategy wins. The backtest's summary (the interval
+    // calibration, on one core) runs while that fit may still be going.
+    let (summary, early_global) = rayon::join(
+        || backtest::run(&panel, &checked, &spec, progress).and_then(|b| backtest::summarise(&b)),
         || {
             checked
                 .strategies
@@ -202,7 +203,7 @@ pub fn fit_with_progress(
                 .then(|| fit_whole(Strategy::GlobalGbdt))
         },
     );
-    let (report, intervals) = backtest::summarise(&backtest?)?;
+    let (report, intervals) = summary?;
     let strategy = report.strategy;
     progress.stage(&format!("fitting {strategy} on the whole history"), 1);
     let fitted = match early_global {

@@ -104,6 +104,13 @@ pub struct ForecastParams {
 /// Each tree grows on 80% of the rows: on the benchmark's held-out periods
 /// every row in every tree forecast worse (revenue MASE 0.763 against
 /// 0.726, bikeshare 0.509 against 0.478) for 6% less training time.
+/// Values fall into 63 bins, not 255: split finding scans every bin of
+/// every feature at every node, whatever the rows, and was 41% of
+/// bikeshare's boosting. On the benchmark (seeds 42, 1 and 2) bikeshare's 15
+/// cut-offs scored MASE 0.764 against 0.791 and its fixed cut-off 0.582
+/// against 0.576, in 45% less time; revenue's held-out MASE (6 seeds) 0.708
+/// against 0.696 (backtest 0.616 against 0.613), its training 11% faster;
+/// airline and shampoo unchanged.
 ///
 /// The trees learn from at most [`DEFAULT_MAX_TRAIN_ROWS`] rows, drawn at
 /// random from every series' training periods, and only those rows are built.
@@ -118,7 +125,7 @@ pub fn default_gbdt_params() -> GbdtParams {
         l1: 0.0,
         subsample: 0.8,
         colsample: 0.8,
-        max_bins: 255,
+        max_bins: 63,
         early_stopping_rounds: None,
         max_rows: Some(DEFAULT_MAX_TRAIN_ROWS),
     }
