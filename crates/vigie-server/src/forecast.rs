@@ -228,8 +228,10 @@ fn data(forecaster: &Forecaster, request: &Json, asked: &[Asked]) -> Result<Data
                     ApiError::bad_request(format!("{}: not a finite number", field(i, column)))
                 }),
                 Some(Json::Bool(flag)) => Ok(f64::from(u8::from(*flag))),
+                // JSON says a value's type: "5" and "true" are text, refused as in a
+                // tabular request.
                 Some(_) => Err(ApiError::bad_request(format!(
-                    "{}: expected a number (or null)",
+                    "{}: expected a number, true or false, or null",
                     field(i, column)
                 ))),
             }

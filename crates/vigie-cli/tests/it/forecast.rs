@@ -1101,6 +1101,16 @@ fn vigie_serve_forecasts_as_vigie_forecast_does_and_refuses_bad_requests() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["skipped_rows"], 1, "{reply}");
     assert_eq!(reply["forecasts"], picked["forecasts"], "unchanged by the known row");
+    // A value written as text is refused, naming its field.
+    let text = json!({"store": one["store"], "line": one["line"],
+        "date": date(FIRST_DAY + DAYS as i64), "revenue": "5"});
+    let body = json!({"horizon": 5, "series": [{"store": one["store"], "line": one["line"]}], "data": [text]});
+    refused(
+        "/v1/models/revenue/forecast",
+        &body.to_string(),
+        400,
+        "data[0].revenue: expected a number, true or false, or null",
+    );
     // Listed among the served models, with its route; the tabular routes point to it.
     let (status, listed) = server.get("/v1/models");
     assert_eq!(status, 200, "{listed}");
