@@ -489,8 +489,9 @@ pub fn write_csv(path: &Path, frame: &Frame) -> Result<(), ConnectorError> {
 }
 
 /// Writes a frame as CSV to `out` (standard output, a buffer). Blocks of rows
-/// are formatted in parallel and written in order: formatting numbers one by
-/// one was 0.05 s of one core for 28,000 forecasts.
+/// are formatted in parallel and written in order, a few per thread at a
+/// time, so a large table is never held twice in memory: formatting numbers
+/// one by one was 0.05 s of one core for 28,000 forecasts.
 pub fn write_csv_to(out: &mut impl Write, frame: &Frame) -> std::io::Result<()> {
     use rayon::prelude::*;
     const BLOCK_ROWS: usize = 4096;
@@ -498,19 +499,23 @@ pub fn write_csv_to(out: &mut impl Write, frame: &Frame) -> std::io::Result<()> 
     out.write_all(header.join(",").as_bytes())?;
     out.write_all(b"\n")?;
     let n_rows = frame.n_rows();
-    let blocks: Vec<String> = (0..n_rows.div_ceil(BLOCK_ROWS))
-        .into_par_iter()
-        .map(|block| {
-            let rows = block * BLOCK_ROWS..((block + 1) * BLOCK_ROWS).min(n_rows);
-            let mut text = String::with_capacity(rows.len() * 16 * frame.columns().len());
-            for row in rows {
-                write_csv_row(&mut text, frame, row);
-            }
-            text
-        })
-        .collect();
-    for block in blocks {
-        out.write_all(block.as_bytes())?;
+    let n_blocks = n_rows.div_ceil(BLOCK_ROWS);
+    let in_flight = 4 * rayon::current_num_threads().max(1);
+    for first in (0..n_blocks).step_by(in_flight) {
+        let blocks: Vec<String> = (first..(first + in_flight).min(n_blocks))
+            .into_par_iter()
+            .map(|block| {
+                let rows = block * BLOCK_ROWS..((block + 1) * BLOCK_ROWS).min(n_rows);
+                let mut text = String::with_capacity(rows.len() * 16 * frame.columns().len());
+                for row in rows {
+                    write_csv_row(&mut text, frame, row);
+                }
+                text
+            })
+            .collect();
+        for block in blocks {
+            out.write_all(block.as_bytes())?;
+        }
     }
     Ok(())
 }

@@ -174,3 +174,28 @@ fn non_numeric_columns_are_named_from_the_first_rows_only() {
     let empty = write(&dir, "e.csv", "a,b\n");
     assert!(non_numeric_columns(&empty, 1_000).unwrap().is_empty());
 }
+
+#[test]
+fn csv_writing_keeps_row_order_across_parallel_blocks() {
+    // More rows than one round of blocks in flight, ending mid-block.
+    let n = 4096 * (4 * rayon::current_num_threads() + 3) + 5;
+    let ids: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let names: Vec<String> = (0..n).map(|i| format!("n,{}", i % 7)).collect();
+    let frame = Frame::new(vec![
+        Column { name: "id".into(), data: ColumnData::Numeric(ids) },
+        Column {
+            name: "name".into(),
+            data: ColumnData::Text(TextColumn::from_values(names.iter().map(|s| Some(s.as_str())))),
+        },
+    ])
+    .unwrap();
+    let mut out = Vec::new();
+    write_csv_to(&mut out, &frame).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), n + 1);
+    assert_eq!(lines[0], "id,name");
+    for (i, line) in lines[1..].iter().enumerate() {
+        assert_eq!(*line, format!("{i},\"n,{}\"", i % 7));
+    }
+}

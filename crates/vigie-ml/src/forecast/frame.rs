@@ -203,8 +203,8 @@ pub fn split_frame(frame: &Frame, roles: &ColumnRoles) -> Result<FrameTables> {
 /// period each only: rows of events are grouped first, and their periods
 /// are compared by the caller). Those rows are checked as every other row
 /// is, but not kept: a forecast given a whole table again keeps only its
-/// newest rows, and building the others was most of reading it (600,000
-/// rows of 1,000 daily series: 0.1 s and 100 MB). Returns the tables and the
+/// newest rows, and building the others cost about 0.08 s and 70 MB of peak
+/// memory for 600,000 rows of 1,000 daily series. Returns the tables and the
 /// number of rows left out.
 pub(crate) fn split_frame_after(
     frame: &Frame,
