@@ -50,27 +50,55 @@ pub struct DataFingerprint {
     pub source: String,
 }
 
+/// SHA-256 fed through a buffer of [`BufferedHasher::BLOCK`] bytes: the
+/// digest's cost per call, not per byte, was most of fingerprinting a table
+/// eight bytes at a time (672,000 rows: 0.1 s of CPU). The digest is that
+/// of the same bytes fed one by one.
+#[derive(Default)]
+struct BufferedHasher {
+    hasher: Sha256,
+    buffer: Vec<u8>,
+}
+
+impl BufferedHasher {
+    const BLOCK: usize = 1 << 16;
+
+    #[inline]
+    fn update(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= Self::BLOCK {
+            self.hasher.update(&self.buffer);
+            self.buffer.clear();
+        }
+    }
+
+    fn finish(mut self) -> Sha256 {
+        self.hasher.update(&self.buffer);
+        self.hasher
+    }
+}
+
 impl DataFingerprint {
     /// Fingerprints the columns `names` of `frame`.
     pub fn of(frame: &Frame, names: &[&str], source: &str) -> Self {
-        let mut hasher = Sha256::new();
+        let mut hasher = BufferedHasher::default();
         for column in frame.columns().iter().filter(|c| names.contains(&c.name.as_str())) {
-            hasher.update((column.name.len() as u64).to_le_bytes());
+            hasher.update(&(column.name.len() as u64).to_le_bytes());
             hasher.update(column.name.as_bytes());
             hasher.update(column.data.kind().to_string().as_bytes());
             match &column.data {
                 ColumnData::Numeric(values) | ColumnData::Boolean(values) => {
                     for value in values {
-                        hasher.update(value.to_bits().to_le_bytes());
+                        hasher.update(&value.to_bits().to_le_bytes());
                     }
                 }
                 ColumnData::Text(text) => {
                     for i in 0..text.codes.len() {
                         match text.get(i) {
-                            None => hasher.update([0u8]),
+                            None => hasher.update(&[0u8]),
                             Some(value) => {
-                                hasher.update([1u8]);
-                                hasher.update((value.len() as u64).to_le_bytes());
+                                hasher.update(&[1u8]);
+                                hasher.update(&(value.len() as u64).to_le_bytes());
                                 hasher.update(value.as_bytes());
                             }
                         }
@@ -78,6 +106,7 @@ impl DataFingerprint {
                 }
             }
         }
+        let hasher = hasher.finish();
         let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
         DataFingerprint {
             sha256,
@@ -313,4 +342,54 @@ pub fn predict_estimator(estimator: &Estimator, matrix: &crate::Matrix) -> Vec<f
         }
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use vigie_core::{Column, ColumnKind, TextColumn};
+
+    use super::*;
+
+    #[test]
+    fn a_fingerprint_digests_each_column_value_by_value() {
+        // Enough rows that the buffer is flushed several times, mid-value.
+        let n = 30_001;
+        let numbers: Vec<f64> = (0..n).map(|i| i as f64 * 0.5 - 7.0).collect();
+        let words: Vec<Option<String>> =
+            (0..n).map(|i| (i % 7 != 3).then(|| format!("store-{}", i % 13))).collect();
+        let frame = Frame::new(vec![
+            Column { name: "amount".into(), data: ColumnData::Numeric(numbers.clone()) },
+            Column {
+                name: "store".into(),
+                data: ColumnData::Text(TextColumn::from_values(words.iter().map(|w| w.as_deref()))),
+            },
+            Column { name: "left_out".into(), data: ColumnData::Numeric(vec![1.0; n]) },
+        ])
+        .unwrap();
+        let fingerprint = DataFingerprint::of(&frame, &["amount", "store"], "rows.csv");
+        // The same bytes, fed one value at a time.
+        let mut hasher = Sha256::new();
+        hasher.update(6u64.to_le_bytes());
+        hasher.update(b"amount");
+        hasher.update(ColumnKind::Numeric.to_string().as_bytes());
+        for value in &numbers {
+            hasher.update(value.to_bits().to_le_bytes());
+        }
+        hasher.update(5u64.to_le_bytes());
+        hasher.update(b"store");
+        hasher.update(ColumnKind::Text.to_string().as_bytes());
+        for word in &words {
+            match word {
+                None => hasher.update([0u8]),
+                Some(word) => {
+                    hasher.update([1u8]);
+                    hasher.update((word.len() as u64).to_le_bytes());
+                    hasher.update(word.as_bytes());
+                }
+            }
+        }
+        let expected: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(fingerprint.sha256, expected);
+        assert_eq!((fingerprint.rows, fingerprint.columns), (n, 2));
+    }
 }

@@ -154,16 +154,38 @@ pub(crate) fn fit_at(
 ) -> Result<Fitted> {
     let with_ets = strategies.contains(&Strategy::Ets);
     let (past_columns, future_columns) = covariate_columns(panel, params);
+    // Each task fits ETS to a few series at once, their forms' minimisations
+    // side by side ([`EtsFit::fit_many`]), while leaving every core a share of tasks.
+    let chunk = (panel.series.len() / (4 * rayon::current_num_threads())).clamp(1, 8);
     let fit_series = || -> Vec<Option<SeriesModel>> {
         panel
             .series
-            .par_iter()
-            .zip(cut)
-            .zip(wanted)
-            .map(|((series, &cut), &wanted)| {
-                (cut > 0).then(|| {
-                    series_at(params, spec, &past_columns, series, cut, with_ets && wanted, None)
-                })
+            .par_chunks(chunk)
+            .zip(cut.par_chunks(chunk))
+            .zip(wanted.par_chunks(chunk))
+            .flat_map_iter(|((series, cut), wanted)| {
+                let fit_ets: Vec<bool> = cut
+                    .iter()
+                    .zip(wanted)
+                    .map(|(&cut, &wanted)| with_ets && wanted && cut > 0)
+                    .collect();
+                let inputs: Vec<(&[f64], i64)> = series
+                    .iter()
+                    .zip(cut)
+                    .zip(&fit_ets)
+                    .filter(|(_, fit)| **fit)
+                    .map(|((series, &cut), _)| (&series.values[..cut], series.start))
+                    .collect();
+                let mut fits = EtsFit::fit_many(&inputs, params.season).into_iter();
+                series
+                    .iter()
+                    .zip(cut)
+                    .zip(fit_ets)
+                    .map(|((series, &cut), fit_ets)| {
+                        let ets = if fit_ets { fits.next().flatten() } else { None };
+                        (cut > 0).then(|| series_at(params, spec, &past_columns, series, cut, ets))
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect()
     };
@@ -222,37 +244,33 @@ fn advance(
             if cut == 0 {
                 return None;
             }
-            let ets = model.and_then(|m| m.ets).and_then(|mut ets| {
-                let moved =
-                    (from..cut).all(|t| ets.update(series.start + t as i64, series.values[t]));
-                moved.then_some(ets)
+            let ets = (with_ets && wanted).then(|| {
+                let moved = model.and_then(|m| m.ets).and_then(|mut ets| {
+                    let moved =
+                        (from..cut).all(|t| ets.update(series.start + t as i64, series.values[t]));
+                    moved.then_some(ets)
+                });
+                moved.or_else(|| EtsFit::fit(&series.values[..cut], series.start, params.season))
             });
-            Some(series_at(params, spec, &past_columns, series, cut, with_ets && wanted, ets))
+            Some(series_at(params, spec, &past_columns, series, cut, ets.flatten()))
         })
         .collect();
     Fitted { series, global: earlier.global }
 }
 
 /// One series' model at `cut` values: its history there (with the
-/// covariates `past_columns`), and its ETS fit (`ets` when given, else
-/// fitted when `fit_ets`).
+/// covariates `past_columns`), and its ETS fit `ets`.
 fn series_at(
     params: &CheckedParams,
     spec: &FeatureSpec,
     past_columns: &[usize],
     series: &super::data::Series,
     cut: usize,
-    fit_ets: bool,
     ets: Option<EtsFit>,
 ) -> SeriesModel {
     let values = &series.values[..cut];
     let past: Vec<&[f64]> = past_columns.iter().map(|&c| series.covariates[c].as_slice()).collect();
     let history = History::of(series.start, values, &past, spec.keep(), params.season);
-    let ets = match ets {
-        Some(ets) if fit_ets => Some(ets),
-        _ if fit_ets => EtsFit::fit(values, series.start, params.season),
-        _ => None,
-    };
     SeriesModel { key: series.key.clone(), history, ets }
 }
 

@@ -38,6 +38,7 @@ mod interval;
 mod model;
 mod params;
 mod periods;
+mod simplex;
 mod state;
 
 pub use backtest::{Backtest, BacktestReport, BacktestWindow, SeriesBacktest};
