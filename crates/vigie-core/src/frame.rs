@@ -89,6 +89,34 @@ impl TextColumn {
         column
     }
 
+    /// The columns `parts` one after the other, as [`TextColumn::from_values`]
+    /// would build it from all their rows: codes still follow first appearance.
+    pub fn concat(parts: impl IntoIterator<Item = TextColumn>) -> Self {
+        let mut column = TextColumn::default();
+        let mut index: HashMap<String, u32, foldhash::fast::RandomState> = HashMap::default();
+        for part in parts {
+            let codes: Vec<u32> = part
+                .dictionary
+                .into_iter()
+                .map(|value| match index.get(&value) {
+                    Some(&code) => code,
+                    None => {
+                        let code = column.dictionary.len() as u32;
+                        column.dictionary.push(value.clone());
+                        index.insert(value, code);
+                        code
+                    }
+                })
+                .collect();
+            column.codes.extend(
+                part.codes
+                    .iter()
+                    .map(|&code| if code == Self::MISSING { code } else { codes[code as usize] }),
+            );
+        }
+        column
+    }
+
     /// The value of row `row`, `None` when missing or out of range.
     pub fn get(&self, row: usize) -> Option<&str> {
         let code = *self.codes.get(row)?;
@@ -330,6 +358,22 @@ mod tests {
         let runs = TextColumn::from_values([Some("b"), Some("b"), None, Some("b"), Some("a")]);
         assert_eq!(runs.codes, vec![0, 0, TextColumn::MISSING, 0, 1]);
         assert_eq!(runs.dictionary, vec!["b", "a"]);
+    }
+
+    #[test]
+    fn columns_joined_are_the_column_of_all_their_rows() {
+        let rows = [
+            vec![Some("d2"), Some("d1"), None],
+            vec![],
+            vec![Some("d3"), Some("d1"), Some("d3"), None, Some("d2")],
+            vec![None, Some("d4"), Some("d2")],
+        ];
+        let joined =
+            TextColumn::concat(rows.iter().map(|part| TextColumn::from_values(part.clone())));
+        let whole = TextColumn::from_values(rows.iter().flatten().copied());
+        assert_eq!(joined, whole);
+        assert_eq!(joined.dictionary, vec!["d2", "d1", "d3", "d4"]);
+        assert_eq!(TextColumn::concat([]), TextColumn::default());
     }
 
     #[test]

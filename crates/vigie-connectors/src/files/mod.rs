@@ -119,15 +119,14 @@ pub fn read_csv(path: &Path, types: &HashMap<String, ColumnKind>) -> Result<Fram
         })
         .collect();
     let schema = Arc::new(Schema::new(fields));
-    file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
-    if let Some(batches) = read_csv_in_parallel(&mut file, &schema).map_err(io_error(path))? {
+    let size = file.metadata().map_err(io_error(path))?.len();
+    if let Some(batches) = read_csv_in_parallel(path, size, &schema).map_err(io_error(path))? {
         return frame_from_batches(path, &schema, &batches);
     }
     file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
     let missing = missing_cells();
     // A file holds no more rows than bytes: a small one gets small buffers (arrow's
     // reader zeroes buffers for a whole batch first, 2 MB for 65,536 rows of two columns).
-    let size = file.metadata().map_err(io_error(path))?.len();
     let batch_rows = usize::try_from(size).map_or(MAX_BATCH_ROWS, |n| (n + 1).min(MAX_BATCH_ROWS));
     let reader = arrow::csv::ReaderBuilder::new(schema.clone())
         .with_format(
@@ -151,47 +150,79 @@ const MAX_BATCH_ROWS: usize = 65_536;
 /// Files from this size on are decoded in parallel ([`read_csv_in_parallel`]).
 const PARALLEL_BYTES: usize = 4 << 20;
 
-/// A CSV file of [`PARALLEL_BYTES`] or more, without quotes, decoded as
-/// chunks of whole lines side by side (arrow's reader takes one core: its
-/// 620,000 rows were half of the time `vigie forecast` took for the
-/// forecasting benchmark's 1,000 revenue series). `None` when the file is
-/// small, quoted (a quoted cell may hold a line break, so lines cannot be
-/// cut apart without reading them in order) or fails to decode: the serial
-/// reader then reads it and names the bad cell's line.
+/// A CSV file of [`PARALLEL_BYTES`] or more, without quotes, read and
+/// decoded as pieces of whole lines side by side (arrow's reader takes one
+/// core: its 620,000 rows were half of the time `vigie forecast` took for
+/// the forecasting benchmark's 1,000 revenue series; reading the 25 MB into
+/// one buffer first took another 0.02 to 0.06 s of one core). `None` when
+/// the file is small, quoted (a quoted cell may hold a line break, so lines
+/// cannot be cut apart without reading them in order) or fails to decode:
+/// the serial reader then reads it and names the bad cell's line.
 fn read_csv_in_parallel(
-    file: &mut File,
+    path: &Path,
+    size: u64,
     schema: &Arc<Schema>,
 ) -> std::io::Result<Option<Vec<RecordBatch>>> {
     use rayon::prelude::*;
-    use std::io::Read;
-    let size = file.metadata()?.len();
     if size < PARALLEL_BYTES as u64 || rayon::current_num_threads() < 2 {
         return Ok(None);
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.read_to_end(&mut bytes)?;
-    if bytes.contains(&b'"') {
-        return Ok(None);
-    }
-    let Some(header_end) = bytes.iter().position(|&b| b == b'\n') else { return Ok(None) };
-    let body = &bytes[header_end + 1..];
-    let pieces = rayon::current_num_threads() * 4;
-    let mut chunks = Vec::with_capacity(pieces);
-    let mut start = 0;
-    for piece in 1..=pieces {
-        let target = (body.len() * piece / pieces).max(start);
-        let end = match body[target..].iter().position(|&b| b == b'\n') {
-            Some(offset) if piece < pieces => target + offset + 1,
-            _ => body.len(),
-        };
-        if end > start {
-            chunks.push(&body[start..end]);
+    let pieces = rayon::current_num_threads() as u64 * 4;
+    let decoded: Vec<std::io::Result<Option<Vec<RecordBatch>>>> = (0..pieces)
+        .into_par_iter()
+        .map(|piece| {
+            let (bytes, first) =
+                owned_lines(path, size * piece / pieces, size * (piece + 1) / pieces)?;
+            // Any quote, the header's too, sends the file to the serial reader.
+            if bytes.contains(&b'"') {
+                return Ok(None);
+            }
+            Ok(decode_lines(schema, &bytes[first..]).ok())
+        })
+        .collect();
+    let mut batches = Vec::new();
+    for piece in decoded {
+        match piece? {
+            Some(piece) => batches.extend(piece),
+            None => return Ok(None),
         }
-        start = end;
     }
-    let decoded: Result<Vec<Vec<RecordBatch>>, _> =
-        chunks.par_iter().map(|chunk| decode_lines(schema, chunk)).collect();
-    Ok(decoded.ok().map(|parts| parts.into_iter().flatten().collect()))
+    Ok(Some(batches))
+}
+
+/// The lines of the CSV file `path` (header left out) that begin in its
+/// bytes `start..end`: a line belongs to the piece its first byte is in, so
+/// pieces cut anywhere give every line once, in order. Returns the bytes read
+/// and where in them the first of those lines begins (before it: the end of
+/// a line of the piece before, or the header).
+fn owned_lines(path: &Path, start: u64, end: u64) -> std::io::Result<(Vec<u8>, usize)> {
+    use std::io::Read;
+    /// Bytes read at a time past `end`, to finish the last line.
+    const MORE: u64 = 1 << 16;
+    let mut file = File::open(path)?;
+    // From the byte before `start`: a line begins at `start` when that byte ends one.
+    let from = start.saturating_sub(1);
+    file.seek(SeekFrom::Start(from))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(end - from).unwrap_or(0) + 256);
+    (&mut file).take(end - from).read_to_end(&mut bytes)?;
+    // The last line that begins before `end` runs to the first line break at or after
+    // `end - 1`.
+    let last = (end - from).saturating_sub(1) as usize;
+    let mut searched = last.min(bytes.len());
+    let stop = loop {
+        if let Some(at) = bytes[searched..].iter().position(|&b| b == b'\n') {
+            break searched + at + 1;
+        }
+        searched = bytes.len();
+        if (&mut file).take(MORE).read_to_end(&mut bytes)? == 0 {
+            break bytes.len();
+        }
+    };
+    // The first line that begins at or after `start`: after the header at
+    // the file's start, else after the first line break at or after `start - 1`.
+    let first = bytes[..stop].iter().position(|&b| b == b'\n').map_or(stop, |at| at + 1);
+    bytes.truncate(stop);
+    Ok((bytes, first))
 }
 
 /// The batches of `lines`, whole CSV lines without a header.
@@ -466,11 +497,21 @@ fn column_from_batches(
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format_error(path, format!("column {:?}: {e}", field.name())))?;
             // The cells are read in place: only each distinct value is copied.
-            let cells = arrays.iter().flat_map(|array| {
-                let text = array.as_string::<i32>();
-                (0..text.len()).map(move |i| (!text.is_null(i)).then(|| text.value(i)))
-            });
-            ColumnData::Text(TextColumn::from_values(cells))
+            // A few runs of batches are encoded side by side, then joined: a
+            // date column of 600,000 rows, a lookup per row, was the last
+            // column to finish.
+            use rayon::prelude::*;
+            let per_task = arrays.len().div_ceil(4 * rayon::current_num_threads()).max(1);
+            let parts: Vec<TextColumn> = arrays
+                .par_chunks(per_task)
+                .map(|arrays| {
+                    TextColumn::from_values(arrays.iter().flat_map(|array| {
+                        let text = array.as_string::<i32>();
+                        (0..text.len()).map(move |i| (!text.is_null(i)).then(|| text.value(i)))
+                    }))
+                })
+                .collect();
+            ColumnData::Text(TextColumn::concat(parts))
         }
     };
     Ok(Column { name: field.name().clone(), data })

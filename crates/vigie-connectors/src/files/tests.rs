@@ -114,6 +114,48 @@ fn large_csv_rows(rows: usize) -> String {
 }
 
 #[test]
+fn pieces_cut_anywhere_own_every_line_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // Lines of 1 to 300 bytes (an empty one, a long one), with and without a
+    // line break at the end of the file, and a header longer than some pieces.
+    let mut body = String::new();
+    for line in 0..400 {
+        let width = [0, 1, 7, 300, 40][line % 5] + line % 3;
+        body.push_str(&"x".repeat(width));
+        body.push('\n');
+    }
+    for (name, text) in [
+        ("ends_with_break.csv", format!("a,b\n{body}")),
+        ("no_final_break.csv", format!("a,b\n{}", body.trim_end_matches('\n'))),
+        ("long_header.csv", format!("{}\n{body}", "h".repeat(500))),
+        ("header_only.csv", "a,b\n".to_owned()),
+    ] {
+        let path = write(&dir, name, &text);
+        let size = text.len() as u64;
+        let body_start = text.find('\n').unwrap() + 1;
+        for pieces in [1, 2, 3, 7, 16, 61, 400, text.len() as u64] {
+            let mut joined = Vec::new();
+            for piece in 0..pieces {
+                let (start, end) = (size * piece / pieces, size * (piece + 1) / pieces);
+                let (bytes, first) = owned_lines(&path, start, end).unwrap();
+                let owned = &bytes[first..];
+                // Whole lines only: each ends with a break, but the file's last one may not.
+                let at_end = start.saturating_sub(1) + bytes.len() as u64 == size;
+                assert!(owned.is_empty() || owned.ends_with(b"\n") || at_end, "{name} {piece}");
+                // Each starts a line: the byte before it ends one.
+                assert!(owned.is_empty() || bytes[first - 1] == b'\n', "{name} {piece}");
+                joined.extend_from_slice(owned);
+            }
+            assert_eq!(
+                String::from_utf8(joined).unwrap(),
+                text[body_start..],
+                "{name} in {pieces} pieces"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_large_unquoted_csv_reads_in_parallel_as_the_serial_reader_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let body = large_csv_rows(200_000);

@@ -621,21 +621,25 @@ pub(crate) fn summarise(backtest: &Backtest) -> Result<(BacktestReport, Interval
             chosen = candidate;
         }
     }
-    let intervals = calibrate(backtest.windows.iter(), chosen, horizon).ok_or_else(|| {
+    // The intervals, calibrated on every window, and for coverage each window's, calibrated
+    // on the other windows: independent calibrations, computed side by side.
+    let coverage_in_sample = backtest.windows.len() < 2;
+    let mut calibrated: Vec<Option<IntervalWidths>> = (0..=backtest.windows.len())
+        .into_par_iter()
+        .map(|held_out| {
+            let used = backtest.windows.iter().enumerate().filter(|&(idx, _)| {
+                held_out == backtest.windows.len() || coverage_in_sample || idx != held_out
+            });
+            calibrate(used.map(|(_, w)| w), chosen, horizon)
+        })
+        .collect();
+    let intervals = calibrated.pop().flatten().ok_or_else(|| {
         MlError::InvalidData("the backtest scored no period; intervals cannot be calibrated".into())
     })?;
-    // Coverage, each window's intervals calibrated on the other windows.
-    let coverage_in_sample = backtest.windows.len() < 2;
     let mut per_window = Vec::with_capacity(backtest.windows.len());
     let mut per_series: BTreeMap<String, Errors> = BTreeMap::new();
-    for (idx, window) in backtest.windows.iter().enumerate() {
-        let others = backtest
-            .windows
-            .iter()
-            .enumerate()
-            .filter(|&(other, _)| coverage_in_sample || other != idx);
-        let widths =
-            calibrate(others.map(|(_, w)| w), chosen, horizon).unwrap_or_else(|| intervals.clone());
+    for (window, widths) in backtest.windows.iter().zip(calibrated) {
+        let widths = widths.unwrap_or_else(|| intervals.clone());
         let mut errors = Errors::default();
         for series in &window.series {
             let Some(forecast) = series.forecasts.get(chosen.name()) else { continue };

@@ -109,7 +109,7 @@ impl Forecaster {
         // run of a key.
         let mut known: Option<(&str, Option<f64>)> = None;
         let newer = history.filter(|row| {
-            let key = history.series[row].as_str();
+            let key: &str = &history.series[row];
             let last = match known {
                 Some((previous, last)) if previous == key => last,
                 _ => {

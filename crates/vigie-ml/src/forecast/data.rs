@@ -7,7 +7,9 @@
 //! long enough for a horizon; `fit` does, knowing the parameters.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::{self, Frequency, Grid, format_time};
@@ -29,8 +31,9 @@ pub struct Covariate {
 /// and leave no gap on the frequency's grid.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SeriesTable {
-    /// The series of each row, e.g. `store=3|line=toys`.
-    pub series: Vec<String>,
+    /// The series of each row, e.g. `store=3|line=toys` (shared: one key per
+    /// series, not one string per row).
+    pub series: Vec<Arc<str>>,
     /// The time of each row, in seconds since the Unix epoch (UTC).
     pub times: Vec<f64>,
     /// The target of each row; every value must be finite.
@@ -69,7 +72,7 @@ impl SeriesTable {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CovariateTable {
     /// The series of each row.
-    pub series: Vec<String>,
+    pub series: Vec<Arc<str>>,
     /// The time of each row, in seconds since the Unix epoch (UTC).
     pub times: Vec<f64>,
     /// Covariate columns, each with one value per row.
@@ -134,7 +137,7 @@ fn invalid(message: String) -> MlError {
 
 /// Checks that every column has one value per row and names are distinct.
 fn check_shape(
-    keys: &[String],
+    keys: &[Arc<str>],
     columns: &[(&str, usize)],
     covariates: &[Covariate],
     numbers: &[usize],
@@ -173,15 +176,15 @@ fn check_shape(
 }
 
 /// Row indices of each series, by key.
-fn group(keys: &[String]) -> BTreeMap<&str, Vec<usize>> {
+fn group(keys: &[Arc<str>]) -> BTreeMap<&str, Vec<usize>> {
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     // Rows of one series usually follow each other: a run of equal keys is
     // looked up once.
     let mut start = 0;
     while start < keys.len() {
-        let key = keys[start].as_str();
-        let end = start + keys[start..].iter().take_while(|k| k.as_str() == key).count();
-        groups.entry(key).or_default().extend(start..end);
+        let key = &keys[start];
+        let end = start + keys[start..].iter().take_while(|&k| k == key).count();
+        groups.entry(&**key).or_default().extend(start..end);
         start = end;
     }
     groups
@@ -323,21 +326,29 @@ impl Panel {
                 Grid::through(frequency, table.times[0]).in_zone(zone)
             }
         };
-        let mut series = Vec::with_capacity(groups.len());
-        for (key, rows) in groups {
-            let (start, rows) = contiguous(key, &rows, table, &grid)?;
-            series.push(Series {
-                key: key.to_owned(),
-                start,
-                values: rows.iter().map(|&r| table.values[r]).collect(),
-                covariates: table
-                    .covariates
-                    .iter()
-                    .map(|c| rows.iter().map(|&r| c.values[r]).collect())
-                    .collect(),
-                rows: rows.iter().map(|&r| row_number(&table.row_numbers, r)).collect(),
-            });
-        }
+        // Each series is checked and gathered on its own, side by side; the
+        // first series (by key) with a problem names it, as one after the
+        // other would.
+        let groups: Vec<(&str, Vec<usize>)> = groups.into_iter().collect();
+        let series = groups
+            .par_iter()
+            .map(|(key, rows)| {
+                let (start, rows) = contiguous(key, rows, table, &grid)?;
+                Ok(Series {
+                    key: (*key).to_owned(),
+                    start,
+                    values: rows.iter().map(|&r| table.values[r]).collect(),
+                    covariates: table
+                        .covariates
+                        .iter()
+                        .map(|c| rows.iter().map(|&r| c.values[r]).collect())
+                        .collect(),
+                    rows: rows.iter().map(|&r| row_number(&table.row_numbers, r)).collect(),
+                })
+            })
+            .collect::<Vec<Result<Series>>>()
+            .into_iter()
+            .collect::<Result<Vec<Series>>>()?;
         Ok(Panel {
             grid,
             covariate_names: table.covariates.iter().map(|c| c.name.clone()).collect(),
@@ -352,7 +363,7 @@ pub(crate) struct FutureValues {
     /// Covariate names of the table.
     names: Vec<String>,
     /// Series → period → table row.
-    rows: BTreeMap<String, BTreeMap<i64, usize>>,
+    rows: BTreeMap<Arc<str>, BTreeMap<i64, usize>>,
     /// The table's columns.
     columns: Vec<Vec<f64>>,
 }
@@ -368,7 +379,7 @@ impl FutureValues {
             &table.row_numbers,
         )?;
         let number = |row: usize| data_row(row_number(&table.row_numbers, row));
-        let mut rows: BTreeMap<String, BTreeMap<i64, usize>> = BTreeMap::new();
+        let mut rows: BTreeMap<Arc<str>, BTreeMap<i64, usize>> = BTreeMap::new();
         for row in 0..n_rows {
             let key = &table.series[row];
             let period = grid.period(table.times[row]).map_err(|reason| {

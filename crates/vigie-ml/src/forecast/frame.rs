@@ -7,7 +7,9 @@
 //! each row's number in the frame (from 1), so every later message names the
 //! row the user wrote. This module reads no file and chooses no strategy.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use vigie_core::zone::{TimeZone, WallClock, wall_clock_instants};
@@ -226,9 +228,10 @@ pub(crate) fn split_frame_after(
         roles.series.iter().map(|name| column(name, "series")).collect::<Result<_>>()?;
     let covariates: Vec<_> =
         roles.covariates.iter().map(|name| column(name, "covariate")).collect::<Result<_>>()?;
-    let numbers = |data: &ColumnData, name: &str, role: &str| -> Result<Vec<f64>> {
+    // Numeric columns are read in place; text ones are read into numbers.
+    fn numbers<'a>(data: &'a ColumnData, name: &str, role: &str) -> Result<Cow<'a, [f64]>> {
         match data {
-            ColumnData::Numeric(values) | ColumnData::Boolean(values) => Ok(values.clone()),
+            ColumnData::Numeric(values) | ColumnData::Boolean(values) => Ok(Cow::Borrowed(values)),
             // Covariates read as text: numbers, and flags written true or false.
             ColumnData::Text(text) if role == "covariate" => {
                 let read: Vec<Option<f64>> =
@@ -244,7 +247,8 @@ pub(crate) fn split_frame_after(
                             ))
                         }),
                     })
-                    .collect()
+                    .collect::<Result<Vec<f64>>>()
+                    .map(Cow::Owned)
             }
             ColumnData::Text(text) => {
                 let row = (0..text.codes.len()).find(|&i| text.get(i).is_some()).unwrap_or(0);
@@ -255,16 +259,17 @@ pub(crate) fn split_frame_after(
                 )))
             }
         }
-    };
+    }
     let counted = roles.group.is_some_and(|g| g.target == Aggregate::Count);
     let target_values = match &target.data {
         // Counting rows needs no number: an order id counts one, an empty cell is a future row.
         ColumnData::Text(text) if counted => (0..text.codes.len())
             .map(|row| if text.get(row).is_some() { 1.0 } else { f64::NAN })
-            .collect(),
+            .collect::<Vec<f64>>()
+            .into(),
         data => numbers(data, &roles.target, "target")?,
     };
-    let covariate_values: Vec<Vec<f64>> =
+    let covariate_values: Vec<Cow<'_, [f64]>> =
         covariates.iter().map(|c| numbers(&c.data, &c.name, "covariate")).collect::<Result<_>>()?;
 
     let mut tables = FrameTables::default();
@@ -283,7 +288,8 @@ pub(crate) fn split_frame_after(
         covariate.values.reserve(frame.n_rows());
     }
     let mut key_values = Vec::with_capacity(series.len());
-    let mut key = String::new();
+    // One shared key per series: each row holds a reference to it, not a copy.
+    let mut key: Arc<str> = Arc::from("");
     // The last time known of the current series, looked up once per run of its rows.
     let mut known_until: Option<f64> = None;
     let mut left_out = 0;
@@ -293,7 +299,7 @@ pub(crate) fn split_frame_after(
         ColumnData::Numeric(_) | ColumnData::Boolean(_) => Vec::new(),
     };
     // Per series, the latest instant read, to place times of a repeated hour.
-    let mut latest: HashMap<String, f64> = HashMap::new();
+    let mut latest: HashMap<Arc<str>, f64> = HashMap::new();
     // How the times are written: the one way every distinct text shares.
     let mut written: Option<TimeWriting> = match time.data {
         ColumnData::Text(_) if frame.n_rows() > 0 => None,
@@ -368,8 +374,8 @@ pub(crate) fn split_frame_after(
                     ))
                 })?);
             }
-            key = roles.key(&key_values);
-            if let Some(known) = tables.keys.get(&key) {
+            key = roles.key(&key_values).into();
+            if let Some(known) = tables.keys.get(&*key) {
                 if *known != key_values {
                     return Err(MlError::InvalidData(format!(
                         "series values {key_values:?} at {} and {known:?} make the same key \
@@ -378,7 +384,7 @@ pub(crate) fn split_frame_after(
                     )));
                 }
             } else {
-                tables.keys.insert(key.clone(), key_values.clone());
+                tables.keys.insert(key.to_string(), key_values.clone());
             }
             known_until = if skip_known { known(&key) } else { None };
         }

@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -190,7 +191,7 @@ const PARTIAL_EVIDENCE: usize = 7;
 /// The last period of `groups` when it looks cut short ([`PartialPeriod`]), for the
 /// aggregates a missing part changes the level of (sum, count).
 fn partial_period(
-    groups: &[(&str, f64, Group)],
+    groups: &[(&Arc<str>, f64, Group)],
     grouping: PeriodGrouping,
 ) -> Result<Option<PartialPeriod>> {
     if !matches!(grouping.target, Aggregate::Sum | Aggregate::Count) {
@@ -309,19 +310,19 @@ impl Group {
 
 /// The groups of rows by series and period start, in order of first row.
 fn groups<'a>(
-    series: &'a [String],
+    series: &'a [Arc<str>],
     times: &[f64],
     covariates: &[Covariate],
     grouping: PeriodGrouping,
     mut value: impl FnMut(usize) -> f64,
-) -> Result<Vec<(&'a str, f64, Group)>> {
+) -> Result<Vec<(&'a Arc<str>, f64, Group)>> {
     let mut index: HashMap<(&str, i64), usize> = HashMap::new();
-    let mut out: Vec<(&str, f64, Group)> = Vec::new();
+    let mut out: Vec<(&Arc<str>, f64, Group)> = Vec::new();
     for (row, key) in series.iter().enumerate() {
         let start = grouping.start(times[row]).map_err(MlError::InvalidData)?;
         // Period starts are whole seconds: an exact key.
-        let slot = *index.entry((key.as_str(), start as i64)).or_insert_with(|| {
-            out.push((key.as_str(), start, Group::new(row, covariates.len())));
+        let slot = *index.entry((key, start as i64)).or_insert_with(|| {
+            out.push((key, start, Group::new(row, covariates.len())));
             out.len() - 1
         });
         let value = value(row);
@@ -364,15 +365,16 @@ pub(crate) fn group_history(
     }
     let mut out =
         SeriesTable { covariates: no_values(&table.covariates), ..SeriesTable::default() };
-    let mut push = |key: &str, time: f64, value: f64, covariates: &dyn Fn(usize) -> f64, row| {
-        out.series.push(key.to_owned());
-        out.times.push(time);
-        out.values.push(value);
-        for (column, covariate) in out.covariates.iter_mut().enumerate() {
-            covariate.values.push(covariates(column));
-        }
-        out.row_numbers.push(row);
-    };
+    let mut push =
+        |key: &Arc<str>, time: f64, value: f64, covariates: &dyn Fn(usize) -> f64, row| {
+            out.series.push(key.clone());
+            out.times.push(time);
+            out.values.push(value);
+            for (column, covariate) in out.covariates.iter_mut().enumerate() {
+                covariate.values.push(covariates(column));
+            }
+            out.row_numbers.push(row);
+        };
     if !how.fills_empty_periods() {
         for (key, start, group) in &groups {
             push(key, *start, group.target(how), &|c| group.covariate(c), number(group.first_row));
@@ -383,7 +385,7 @@ pub(crate) fn group_history(
     groups.sort_by(|a, b| a.0.cmp(b.0).then(a.1.total_cmp(&b.1)));
     let Some(first) = groups.first() else { return Ok((out, partial)) };
     let grid = Grid::through(grouping.frequency, first.1);
-    let mut previous: Option<(&str, i64)> = None;
+    let mut previous: Option<(&Arc<str>, i64)> = None;
     for (key, start, group) in &groups {
         let period = grid.period(*start).map_err(MlError::InvalidData)?;
         if let Some((before_key, before)) = previous
@@ -411,7 +413,7 @@ pub(crate) fn group_future(
     let mut out =
         CovariateTable { covariates: no_values(&table.covariates), ..CovariateTable::default() };
     for (key, start, group) in &groups {
-        out.series.push((*key).to_owned());
+        out.series.push(Arc::clone(key));
         out.times.push(*start);
         out.row_numbers.push(number(group.first_row));
         for (column, covariate) in out.covariates.iter_mut().enumerate() {

@@ -520,7 +520,7 @@ fn periods_start_on_the_hour_day_monday_month_and_quarter() {
 /// A table of `(series, time, value, covariate)` rows.
 fn events(rows: &[(&str, &str, f64, f64)]) -> SeriesTable {
     SeriesTable {
-        series: rows.iter().map(|r| r.0.to_owned()).collect(),
+        series: rows.iter().map(|r| r.0.into()).collect(),
         times: rows.iter().map(|r| parse_time(r.1).expect("a time")).collect(),
         values: rows.iter().map(|r| r.2).collect(),
         covariates: vec![Covariate {
@@ -536,7 +536,7 @@ fn grouped_rows(table: &SeriesTable) -> Vec<(String, String, f64, String, usize)
     (0..table.series.len())
         .map(|row| {
             (
-                table.series[row].clone(),
+                table.series[row].to_string(),
                 format_time(table.times[row]),
                 table.values[row],
                 format!("{:?}", table.covariates[0].values[row]),
@@ -606,7 +606,7 @@ fn events_grouped_into_periods_aggregate_the_target_and_average_the_covariates()
     let weeks = group_history(&table, weekly).expect("grouped").0;
     assert_eq!(
         (weeks.series.as_slice(), weeks.values.as_slice()),
-        (&["a".to_owned(), "b".to_owned()][..], &[20.0, 9.0][..])
+        (&["a".into(), "b".into()][..], &[20.0, 9.0][..])
     );
 
     // Future rows: their covariates averaged per series and period.
@@ -824,7 +824,7 @@ fn rows_at_or_before_their_series_known_time_are_checked_and_left_out() {
     let (tables, left_out) =
         super::frame::split_frame_after(&frame(values.clone()), &roles, &known).expect("split");
     assert_eq!(left_out, 4);
-    assert_eq!(tables.history.series, ["a", "b", "b"]);
+    assert_eq!(tables.history.series, ["a".into(), "b".into(), "b".into()]);
     assert_eq!(tables.history.values, [3.0, 4.0, 5.0]);
     assert_eq!(tables.history.row_numbers, [3, 4, 5]);
     assert_eq!(tables.history.times, [day(2), day(0), day(1)]);

