@@ -691,6 +691,19 @@ fn hourly_events_stay_utc_hours_and_forecast_on_the_local_clock_of_a_zone() {
     assert_eq!(status, 400, "{reply}");
     let message = reply["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("data row 1") && message.contains("2024-03-10"), "{message}");
+    // A gap after the model's last hour is named on its clock, as the rows are written.
+    let row = json!({"shop": "uptown", "at": "2024-03-17T22:00:00", "sales": 9});
+    let body = json!({"series": [{"shop": "uptown"}], "data": [row]});
+    let (status, reply) = server.post("/v1/models/wall/forecast", &body.to_string());
+    assert_eq!(status, 400, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(
+            "gap between 2024-03-17T19:00:00-04:00, the last time the model knows, and \
+             2024-03-17T22:00:00-04:00 at data row 1"
+        ),
+        "{message}"
+    );
     // Daily rows without grouping have no clock to read: refused.
     let daily: Vec<&str> = args.iter().map(|&a| if a == "H" { "D" } else { a }).collect();
     let error = project.fails(&daily, 2);

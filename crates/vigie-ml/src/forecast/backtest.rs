@@ -430,7 +430,7 @@ pub(crate) fn run(
              use fewer backtest windows or a shorter horizon",
             2 * season,
             panel.grid.frequency,
-            super::calendar::format_time(panel.grid.time(first_origin))
+            panel.grid.format(panel.grid.time(first_origin))
         )));
     }
     Ok(Backtest {

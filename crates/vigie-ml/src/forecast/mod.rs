@@ -152,7 +152,7 @@ fn check_lengths(panel: &Panel, params: &CheckedParams) -> Result<()> {
                 series.key,
                 panel.grid.frequency,
                 data_row(last_row),
-                format_time(panel.grid.time(series.end())),
+                panel.grid.format(panel.grid.time(series.end())),
                 2 * params.season,
                 params.horizon
             )));

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::backtest::BacktestReport;
-use super::calendar::{Frequency, Grid, format_time};
+use super::calendar::{Frequency, Grid};
 use super::data::{CovariateTable, FutureValues, Panel, SeriesTable, data_row};
 use super::ets::EtsFit;
 use super::global::{GlobalModel, Known};
@@ -398,7 +398,7 @@ impl ForecastModel {
                             "future covariate {name:?} is missing for series {:?} at {} (step {step} of \
                              {horizon})",
                             model.key,
-                            format_time(self.grid.time(period))
+                            self.grid.format(self.grid.time(period))
                         ))
                     })
             };
@@ -468,17 +468,17 @@ impl ForecastModel {
                 return Err(MlError::InvalidData(format!(
                     "series {:?}: time {} at {} is not after {}, the last time the model knows",
                     newer_series.key,
-                    format_time(self.grid.time(newer_series.start)),
+                    self.grid.format(self.grid.time(newer_series.start)),
                     data_row(first_row),
-                    format_time(self.grid.time(last))
+                    self.grid.format(self.grid.time(last))
                 )));
             }
             if newer_series.start > last + 1 {
                 return Err(MlError::InvalidData(format!(
                     "series {:?}: gap between {}, the last time the model knows, and {} at {}",
                     newer_series.key,
-                    format_time(self.grid.time(last)),
-                    format_time(self.grid.time(newer_series.start)),
+                    self.grid.format(self.grid.time(last)),
+                    self.grid.format(self.grid.time(newer_series.start)),
                     data_row(first_row)
                 )));
             }
