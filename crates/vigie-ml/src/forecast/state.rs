@@ -138,6 +138,7 @@ pub(crate) struct History {
     /// Period of the last value pushed.
     pub last_period: i64,
     /// The last values, oldest first; at least `keep` of them once that many were pushed.
+    #[serde(with = "crate::format::packed_floats")]
     tail: Vec<f64>,
     /// How many last values features and seasonal naive need.
     keep: usize,
