@@ -827,8 +827,10 @@ pub fn run(project: &Project, args: ForecastArgs) -> anyhow::Result<()> {
         }
         (None, TableFormat::Json) => output::json(&records(&out))?,
     }
-    if let Some(path) = &args.out {
-        eprintln!(
+    let skipped = (newer.skipped > 0)
+        .then(|| format!("{} rows of --data the model already knew were skipped", newer.skipped));
+    match (&args.out, skipped) {
+        (Some(path), skipped) => eprintln!(
             "Wrote {} forecasts ({} series × {} periods) of {} v{} to {}{}",
             rows.len(),
             forecaster.keys.len(),
@@ -836,12 +838,11 @@ pub fn run(project: &Project, args: ForecastArgs) -> anyhow::Result<()> {
             info.model,
             info.version,
             path.display(),
-            if newer.skipped > 0 {
-                format!("; {} rows of --data the model already knew were skipped", newer.skipped)
-            } else {
-                String::new()
-            }
-        );
+            skipped.map(|s| format!("; {s}")).unwrap_or_default()
+        ),
+        // The forecasts went to stdout: the note goes beside them, on stderr.
+        (None, Some(skipped)) => eprintln!("{skipped}"),
+        (None, None) => {}
     }
     Ok(())
 }

@@ -275,20 +275,19 @@ fn train_backtests_registers_and_forecast_writes_every_series_with_intervals() {
         "{stderr}"
     );
 
-    // Newer actuals move the origin without retraining; rows the model knows are skipped.
+    // Newer actuals move the origin without retraining; rows the model knows are skipped,
+    // and the user is told so whether the forecasts go to a file or to stdout.
     std::fs::write(&future, table(0..DAYS + 10, DAYS + 7)).unwrap();
-    project.ok(&[
-        "forecast",
-        "--model",
-        "revenue",
-        "--horizon",
-        "3",
-        "--data",
-        future_arg,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let newer = ["forecast", "--model", "revenue", "--horizon", "3", "--data", future_arg];
+    let output = project.run(&[&newer[..], &["--out", out.to_str().unwrap()]].concat());
+    assert!(output.status.success(), "{output:?}");
     check_forecasts(&out, DAYS + 7, 3);
+    let known = format!("{} rows of --data the model already knew were skipped", DAYS * 4);
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&known), "{output:?}");
+    let output = project.run(&newer);
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&known), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("store,line,date,forecast"));
 
     // The version is in the registry like any other model.
     let shown = project.json(&["models", "show", "revenue", "--format", "json"]);
