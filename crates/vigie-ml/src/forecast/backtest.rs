@@ -622,14 +622,16 @@ pub(crate) fn summarise(backtest: &Backtest) -> Result<(BacktestReport, Interval
         }
     }
     // The intervals, calibrated on every window, and for coverage each window's, calibrated
-    // on the other windows: independent calibrations, computed side by side.
-    let coverage_in_sample = backtest.windows.len() < 2;
-    let mut calibrated: Vec<Option<IntervalWidths>> = (0..=backtest.windows.len())
+    // on the other windows (a single window is scored with the intervals themselves):
+    // independent calibrations, computed side by side.
+    let n_windows = backtest.windows.len();
+    let mut calibrated: Vec<Option<IntervalWidths>> = (0..=n_windows)
         .into_par_iter()
         .map(|held_out| {
-            let used = backtest.windows.iter().enumerate().filter(|&(idx, _)| {
-                held_out == backtest.windows.len() || coverage_in_sample || idx != held_out
-            });
+            if held_out < n_windows && n_windows < 2 {
+                return None;
+            }
+            let used = backtest.windows.iter().enumerate().filter(|&(idx, _)| idx != held_out);
             calibrate(used.map(|(_, w)| w), chosen, horizon)
         })
         .collect();
@@ -673,7 +675,7 @@ pub(crate) fn summarise(backtest: &Backtest) -> Result<(BacktestReport, Interval
             .map(|(key, errors)| (key, errors.metrics(true)))
             .collect(),
         strategies,
-        coverage_in_sample,
+        coverage_in_sample: n_windows < 2,
         ets_forms: backtest.ets_forms.clone(),
     };
     Ok((report, intervals))

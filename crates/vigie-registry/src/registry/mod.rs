@@ -532,8 +532,8 @@ impl Registry {
     pub fn load(&self, info: &VersionInfo) -> Result<SavedModel> {
         let bytes = self.artifacts.get(&info.artifact).map_err(RegistryError::Artifacts)?;
         let path = self.artifact_path(info);
-        // The checksum on a second thread while the model decodes: 7 ms of a
-        // 4 MB model's 40 ms load.
+        // The checksum on a second thread while the model decodes (about 7 ms
+        // for a 4 MB model, whose decoding takes a few times that).
         let (model, checksum) = std::thread::scope(|scope| {
             let checksum = scope.spawn(|| sha256_hex(&bytes));
             (format::decode(&bytes), checksum.join())
