@@ -31,4 +31,4 @@ pub use registry::{
     AbVariant, AliasMove, LOCK_TIMEOUT, ModelSummary, Registry, RegistryLocation, Routing,
     RoutingChange, Split, VersionInfo,
 };
-pub use tracking::{MetricPoint, NewRun, RunBatch, RunDetail, RunStatus, RunSummary};
+pub use tracking::{MetricPoint, NewRun, RunBatch, RunData, RunDetail, RunStatus, RunSummary};

@@ -7,7 +7,8 @@ use crate::registry::{Registry, now};
 use crate::{RegistryError, Result};
 
 /// What [`Registry::log_batch`] records at once: parameters and tags (a key
-/// given twice keeps its last value) and metric values `(key, step, value)`.
+/// given twice keeps its last value), metric values `(key, step, value)` and,
+/// once known, the data the run trained on.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunBatch<'a> {
     /// Parameters `(key, value)`.
@@ -16,6 +17,19 @@ pub struct RunBatch<'a> {
     pub metrics: &'a [(String, i64, f64)],
     /// Tags `(key, value)`.
     pub tags: &'a [(String, String)],
+    /// The training data (replacing what the run recorded before).
+    pub data: Option<RunData<'a>>,
+}
+
+/// The data a run trained on.
+#[derive(Debug, Clone, Copy)]
+pub struct RunData<'a> {
+    /// SHA-256 of the columns read.
+    pub sha256: &'a str,
+    /// Where they were read from.
+    pub source: &'a str,
+    /// How many rows.
+    pub rows: u64,
 }
 
 /// How a run ended (or that it has not).
@@ -152,6 +166,18 @@ fn db_value(value: f64) -> Option<f64> {
     value.is_finite().then_some(value)
 }
 
+/// Ends `run` with `status`, in `tx`.
+pub(crate) fn end_run(tx: &impl Sql, run: &str, status: RunStatus) -> Result<()> {
+    let changed = tx.execute(
+        "UPDATE runs SET status = $2, ended_at = $3 WHERE id = $1",
+        &[run.into(), status.as_str().into(), now().into()],
+    )?;
+    if changed == 0 {
+        return Err(RegistryError::UnknownRun(run.to_owned()));
+    }
+    Ok(())
+}
+
 impl Registry {
     /// Starts a run and returns its id.
     pub fn start_run(&mut self, run: &NewRun) -> Result<String> {
@@ -203,9 +229,9 @@ impl Registry {
         self.log_batch(run, RunBatch { metrics: values, ..RunBatch::default() })
     }
 
-    /// Records parameters, metrics and tags in one transaction (MLflow's
-    /// `log-batch`): one commit, so one disk flush, where three calls would
-    /// take three.
+    /// Records parameters, metrics, tags and the training data in one
+    /// transaction (MLflow's `log-batch`): one commit, so one disk flush,
+    /// where a call for each would take one each.
     pub fn log_batch(&mut self, run: &str, batch: RunBatch<'_>) -> Result<()> {
         let pairs = |table: &str| {
             format!(
@@ -215,6 +241,15 @@ impl Registry {
         };
         let (params_sql, tags_sql) = (pairs("params"), pairs("tags"));
         self.db.transaction(|tx| {
+            if let Some(data) = batch.data {
+                let changed = tx.execute(
+                    "UPDATE runs SET data_sha256 = $2, data_source = $3, data_rows = $4 WHERE id = $1",
+                    &[run.into(), data.sha256.into(), data.source.into(), (data.rows as i64).into()],
+                )?;
+                if changed == 0 {
+                    return Err(RegistryError::UnknownRun(run.to_owned()));
+                }
+            }
             for (sql, values) in [(&params_sql, batch.params), (&tags_sql, batch.tags)] {
                 for (key, value) in values {
                     tx.execute(sql, &[run.into(), key.into(), value.into()])?;
@@ -233,30 +268,13 @@ impl Registry {
 
     /// Records what data a run trained on, once it is known.
     pub fn set_run_data(&mut self, run: &str, sha256: &str, source: &str, rows: u64) -> Result<()> {
-        let changed = self.db.transaction(|tx| {
-            tx.execute(
-                "UPDATE runs SET data_sha256 = $2, data_source = $3, data_rows = $4 WHERE id = $1",
-                &[run.into(), sha256.into(), source.into(), (rows as i64).into()],
-            )
-        })?;
-        if changed == 0 {
-            return Err(RegistryError::UnknownRun(run.to_owned()));
-        }
-        Ok(())
+        let data = RunData { sha256, source, rows };
+        self.log_batch(run, RunBatch { data: Some(data), ..RunBatch::default() })
     }
 
     /// Ends a run.
     pub fn end_run(&mut self, run: &str, status: RunStatus) -> Result<()> {
-        let changed = self.db.transaction(|tx| {
-            tx.execute(
-                "UPDATE runs SET status = $2, ended_at = $3 WHERE id = $1",
-                &[run.into(), status.as_str().into(), now().into()],
-            )
-        })?;
-        if changed == 0 {
-            return Err(RegistryError::UnknownRun(run.to_owned()));
-        }
-        Ok(())
+        self.db.transaction(|tx| end_run(tx, run, status))
     }
 
     /// Runs, newest first, optionally of one experiment.

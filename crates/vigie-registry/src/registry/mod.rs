@@ -12,7 +12,7 @@ use vigie_connectors::sql::SqlRow;
 use vigie_ml::{SavedModel, format};
 
 use crate::db::{Db, Dialect, Sql, Tx};
-use crate::{ModelRef, RegistryError, Result, Selector, validate_name};
+use crate::{ModelRef, RegistryError, Result, RunStatus, Selector, validate_name};
 
 pub use routing::{AbVariant, Routing, RoutingChange, Split};
 
@@ -360,6 +360,29 @@ impl Registry {
         run_id: &str,
         user: &str,
     ) -> Result<VersionInfo> {
+        self.register_ending_run(model, run_id, user, None)
+    }
+
+    /// [`Registry::register`], and ends `run_id` with `status` in the same transaction
+    /// (one commit, one disk flush): the version and its run's end are written together
+    /// or not at all.
+    pub fn register_and_end_run(
+        &mut self,
+        model: &mut SavedModel,
+        run_id: &str,
+        user: &str,
+        status: RunStatus,
+    ) -> Result<VersionInfo> {
+        self.register_ending_run(model, run_id, user, Some(status))
+    }
+
+    fn register_ending_run(
+        &mut self,
+        model: &mut SavedModel,
+        run_id: &str,
+        user: &str,
+        end: Option<RunStatus>,
+    ) -> Result<VersionInfo> {
         validate_name(model.name())?;
         let name = model.name().to_owned();
         let artifacts = &self.artifacts;
@@ -430,6 +453,9 @@ impl Registry {
                 aliases.push(CHAMPION.to_owned());
             }
             bump_generation(tx)?;
+            if let Some(status) = end {
+                crate::tracking::end_run(tx, run_id, status)?;
+            }
             Ok(VersionInfo {
                 model: name.clone(),
                 version,

@@ -185,6 +185,7 @@ fn runs_keep_params_metric_history_and_lineage(place: &Place) {
         params: &[("max_depth".into(), "4".into()), ("max_depth".into(), "6".into())],
         metrics: &[("roc_auc".into(), 0, 0.8)],
         tags: &[("trial".into(), "1".into())],
+        data: Some(vigie_registry::RunData { sha256: "dd", source: "fold1.csv", rows: 9 }),
     };
     registry.log_batch(&child, batch).unwrap();
     assert!(registry.log_batch("0123456789abcdef0123456789abcdef", batch).is_err(), "no such run");
@@ -195,6 +196,11 @@ fn runs_keep_params_metric_history_and_lineage(place: &Place) {
     assert_eq!(trial.metrics.len(), 1);
     assert_eq!(trial.metrics[0].0, "roc_auc");
     assert_eq!((trial.metrics[0].1[0].step, trial.metrics[0].1[0].value), (0, 0.8));
+    assert_eq!(
+        (trial.data_sha256.as_deref(), trial.data_source.as_deref(), trial.data_rows),
+        (Some("dd"), Some("fold1.csv"), Some(9)),
+        "a batch's data replaces the run's"
+    );
     registry.end_run(&parent, RunStatus::Finished).unwrap();
     let detail = registry.run(&parent[..8].to_ascii_uppercase()).unwrap();
     assert_eq!(detail.summary.status, "FINISHED");

@@ -141,8 +141,10 @@ pub fn start_run(registry: &mut Registry, name: &str, user: &str) -> String {
 /// Trains nothing new: registers a clone of `trained` as the next version, in its own run.
 pub fn register_model(registry: &mut Registry, trained: &SavedModel, user: &str) -> VersionInfo {
     let run = start_run(registry, trained.name(), user);
-    let info = registry.register(&mut trained.clone(), &run, user).expect("register");
-    registry.end_run(&run, RunStatus::Finished).expect("end the run");
+    let info = registry
+        .register_and_end_run(&mut trained.clone(), &run, user, RunStatus::Finished)
+        .expect("register");
+    assert_eq!(registry.run(&run).expect("the run").summary.status, "FINISHED");
     info
 }
 
