@@ -698,7 +698,6 @@ fn track(
     let card = &forecaster.card;
     let model = &forecaster.model;
     let report = model.report();
-    registry.set_run_data(run_id, &card.data.sha256, &card.data.source, card.data.rows as u64)?;
     let list = |values: &[String]| values.join(",");
     let mut params = vec![
         ("task".to_owned(), "forecast".to_owned()),
@@ -754,7 +753,9 @@ fn track(
         ("series".to_owned(), forecaster.keys.len().to_string()),
         ("vigie_version".to_owned(), card.vigie_version.clone()),
     ];
-    registry.log_batch(run_id, RunBatch { params: &params, metrics: &metrics, tags: &tags })?;
+    let data = Some(super::run_data(&card.data));
+    let batch = RunBatch { params: &params, metrics: &metrics, tags: &tags, data };
+    registry.log_batch(run_id, batch)?;
     Ok(())
 }
 

@@ -162,16 +162,11 @@ impl Project {
         record: impl FnOnce(&mut Registry) -> anyhow::Result<vigie_ml::SavedModel>,
     ) -> anyhow::Result<(vigie_ml::SavedModel, vigie_registry::VersionInfo)> {
         let registered = record(registry).and_then(|mut saved| {
-            let version = registry.register(&mut saved, run_id, user)?;
+            let finished = vigie_registry::RunStatus::Finished;
+            let version = registry.register_and_end_run(&mut saved, run_id, user, finished)?;
             Ok((saved, version))
         });
-        match registered {
-            Ok(registered) => {
-                registry.end_run(run_id, vigie_registry::RunStatus::Finished)?;
-                Ok(registered)
-            }
-            Err(error) => Err(Project::fail_training_run(registry, run_id, error)),
-        }
+        registered.map_err(|error| Project::fail_training_run(registry, run_id, error))
     }
 
     /// Ends a training run that failed with `error`, kept in its `error` tag so that
@@ -197,6 +192,11 @@ impl Project {
     pub fn git_commit(&self) -> Option<String> {
         git::head_commit(&self.dir)
     }
+}
+
+/// What a run records of the data it trained on.
+pub fn run_data(data: &vigie_ml::model::DataFingerprint) -> vigie_registry::RunData<'_> {
+    vigie_registry::RunData { sha256: &data.sha256, source: &data.source, rows: data.rows as u64 }
 }
 
 /// Who is running the command.

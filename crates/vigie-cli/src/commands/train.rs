@@ -414,7 +414,6 @@ fn track(
     model: &Model,
 ) -> anyhow::Result<()> {
     let card = &model.card;
-    registry.set_run_data(run_id, &card.data.sha256, &card.data.source, card.data.rows as u64)?;
     let mut params = param_rows(&card.params);
     params.extend([
         ("algorithm".to_owned(), card.algorithm.clone()),
@@ -458,6 +457,7 @@ fn track(
                 params: &child_params,
                 metrics: &metric_rows(trial),
                 tags: &[("trial".to_owned(), (index + 1).to_string())],
+                data: None,
             };
             registry.log_batch(&child, batch)?;
             registry.end_run(&child, RunStatus::Finished)?;
@@ -466,6 +466,8 @@ fn track(
             }
         }
     }
-    registry.log_batch(run_id, RunBatch { params: &params, metrics: &metrics, tags: &tags })?;
+    let data = Some(super::run_data(&card.data));
+    let batch = RunBatch { params: &params, metrics: &metrics, tags: &tags, data };
+    registry.log_batch(run_id, batch)?;
     Ok(())
 }

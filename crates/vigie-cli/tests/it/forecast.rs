@@ -965,6 +965,18 @@ fn bad_forecasting_input_gets_a_clear_error_and_saves_nothing() {
         ),
         "{error}"
     );
+    // Newer rows written as months are no days of a daily model (nor quarters).
+    for (month, written) in [("2024-03", "months (like 2024-03)"), ("2024-Q1", "quarters")] {
+        std::fs::write(&newer, format!("store,line,date,revenue,promo\n12,toys,{month},5,0\n"))
+            .unwrap();
+        let error = project
+            .fails(&["forecast", "--model", "revenue", "--horizon", "1", "--data", newer_arg], 2);
+        assert!(
+            error.contains(&format!("column \"date\": the times are {written}"))
+                && error.contains("which are not daily periods: write each row's date"),
+            "{error}"
+        );
+    }
     // A newer row for a series the model never saw.
     let error = refused_newer("revenue", "99", "toys", "5");
     assert!(

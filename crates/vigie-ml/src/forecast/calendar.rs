@@ -626,6 +626,27 @@ impl TimeWriting {
     }
 }
 
+impl TimeWriting {
+    /// Why times all written this way cannot be periods of `frequency`, or
+    /// `None` when they can: a quarter names no single month, a month no
+    /// single day, week or hour. (Training finds it too, as gaps; a forecast's
+    /// few newer rows might have none.)
+    pub(crate) fn refused_by(self, frequency: Frequency) -> Option<String> {
+        let finer_than_a_month =
+            matches!(frequency, Frequency::Hourly | Frequency::Daily | Frequency::Weekly);
+        let (what, example) = match self {
+            TimeWriting::Quarters if frequency != Frequency::Quarterly => ("quarters", "2024-Q1"),
+            TimeWriting::Months if finer_than_a_month => ("months", "2024-03"),
+            _ => return None,
+        };
+        Some(format!(
+            "the times are {what} (like {example}), which are not {} periods: write each row's \
+             date (or time)",
+            frequency.name()
+        ))
+    }
+}
+
 /// The year and quarter of a quarter written `2019-Q1`, `2019Q1` (as
 /// pandas writes a quarterly period) or `2019-q1`; `None` for other text.
 fn written_quarter(text: &str) -> Option<(i64, u32)> {

@@ -103,6 +103,9 @@ impl Forecaster {
         present.covariates.retain(|name| frame.column(name).is_ok());
         let (tables, left_out) =
             split_frame_after(&frame, &present, &|key| self.model.last_time(key))?;
+        if let Some(refused) = tables.written.refused_by(self.model.frequency()) {
+            return Err(MlError::InvalidData(format!("column {:?}: {refused}", roles.time)));
+        }
         let history = &tables.history;
         // Rows of events were grouped into periods first: the periods the model knew are left
         // out here. Rows usually come series by series: the last time is looked up once per

@@ -3,8 +3,8 @@
 //! known answer, and conformal interval widths.
 
 use super::calendar::{
-    Grid, black_friday, civil_from_days, days_from_civil, easter_sunday, format_period_time,
-    format_time, parse_time, period_start,
+    Grid, TimeWriting, black_friday, civil_from_days, days_from_civil, easter_sunday,
+    format_period_time, format_time, parse_time, period_start,
 };
 use super::ets::{EtsFit, SeasonKind, TrendKind};
 use super::global::{FeatureSpec, Known};
@@ -70,6 +70,24 @@ fn times_parse_from_iso_8601_and_back() {
         assert!(message.contains(reason), "{text:?}: {message}");
         assert!(message.contains("2024-03-05"), "{message}");
     }
+}
+
+/// A quarter is no month, a month no day, week or hour; a date is any period's.
+#[test]
+fn times_written_as_quarters_or_months_are_refused_by_finer_periods() {
+    use Frequency::*;
+    for frequency in [Hourly, Daily, Weekly, Monthly, Quarterly] {
+        assert_eq!(TimeWriting::Dates.refused_by(frequency), None, "{frequency:?}");
+        let quarters = TimeWriting::Quarters.refused_by(frequency);
+        assert_eq!(quarters.is_some(), frequency != Quarterly, "{frequency:?}");
+        let months = TimeWriting::Months.refused_by(frequency);
+        assert_eq!(months.is_some(), !matches!(frequency, Monthly | Quarterly), "{frequency:?}");
+    }
+    assert_eq!(
+        TimeWriting::Quarters.refused_by(Monthly).unwrap(),
+        "the times are quarters (like 2024-Q1), which are not monthly periods: write each row's \
+         date (or time)"
+    );
 }
 
 #[test]
