@@ -2,11 +2,12 @@
 # Benchmarks Vigie's forecasting against statsforecast and mlforecast (LightGBM)
 # on four data sets, in one run. See bench/forecast/README.md.
 #
+#   bash bench/forecast/run.sh --vigie target/release/vigie   # the timings that mean something
 #   bash bench/forecast/run.sh                    # everything (Vigie: target/debug/vigie)
 #   bash bench/forecast/run.sh --peers-only       # extra arguments go to compare.py
-#   bash bench/forecast/run.sh --vigie target/release/vigie
 #
-# It does not build Vigie: run `cargo build -p vigie-cli` first.
+# It does not build Vigie: run `cargo build --release -p vigie-cli` first (or
+# `cargo build -p vigie-cli` for the debug build).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
