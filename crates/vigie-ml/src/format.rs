@@ -15,7 +15,11 @@
 //! writes a forecast series' recent values as one byte string
 //! ([`packed_floats`]) instead of an array of numbers: they are most of a
 //! forecast model (3.4 of 4.1 MB for 1,000 daily series), and the array took
-//! most of its decoding time. Version 1 and 2 files are still read.
+//! most of its decoding time. Version 4 adds the global model's lagged
+//! covariates (each series keeps the last values of its future-known
+//! covariates): a build that reads up to 3 would refuse such a model's
+//! trees for their feature count, so it refuses the file by its version.
+//! Version 1, 2 and 3 files are still read.
 
 use sha2::{Digest, Sha256};
 
@@ -26,7 +30,7 @@ use crate::saved::SavedModel;
 /// Identifies a Vigie model file.
 pub const MAGIC: &[u8; 8] = b"VIGIEMDL";
 /// The format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 const HEADER_LEN: usize = 8 + 4 + 8 + 32;
 
 /// Serialises a model into the file format.

@@ -34,7 +34,7 @@ use super::global::{FeatureSpec, GlobalModel, SeriesView};
 use super::interval::{IntervalWidths, Residual, interval_score, relative_level};
 use super::model::{SeriesModel, point_forecast};
 use super::params::{CheckedParams, Strategy};
-use super::state::History;
+use super::state::{CovariateColumns, History};
 use crate::error::{MlError, Result};
 use crate::model::MetricSummary;
 use crate::rng::Rng;
@@ -183,7 +183,10 @@ pub(crate) fn fit_at(
                     .zip(fit_ets)
                     .map(|((series, &cut), fit_ets)| {
                         let ets = if fit_ets { fits.next().flatten() } else { None };
-                        (cut > 0).then(|| series_at(params, spec, &past_columns, series, cut, ets))
+                        (cut > 0).then(|| {
+                            let columns = (past_columns.as_slice(), future_columns.as_slice());
+                            series_at(params, spec, columns, series, cut, ets)
+                        })
                     })
                     .collect::<Vec<_>>()
             })
@@ -233,7 +236,8 @@ fn advance(
     wanted: &[bool],
 ) -> Fitted {
     let with_ets = params.strategies.contains(&Strategy::Ets);
-    let (past_columns, _) = covariate_columns(panel, params);
+    let (past_columns, future_columns) = covariate_columns(panel, params);
+    let columns = (past_columns.as_slice(), future_columns.as_slice());
     let series = earlier
         .series
         .into_par_iter()
@@ -252,7 +256,7 @@ fn advance(
                 });
                 moved.or_else(|| EtsFit::fit(&series.values[..cut], series.start, params.season))
             });
-            Some(series_at(params, spec, &past_columns, series, cut, ets.flatten()))
+            Some(series_at(params, spec, columns, series, cut, ets.flatten()))
         })
         .collect();
     Fitted { series, global: earlier.global }
@@ -263,14 +267,19 @@ fn advance(
 fn series_at(
     params: &CheckedParams,
     spec: &FeatureSpec,
-    past_columns: &[usize],
+    (past_columns, future_columns): (&[usize], &[usize]),
     series: &super::data::Series,
     cut: usize,
     ets: Option<EtsFit>,
 ) -> SeriesModel {
     let values = &series.values[..cut];
-    let past: Vec<&[f64]> = past_columns.iter().map(|&c| series.covariates[c].as_slice()).collect();
-    let history = History::of(series.start, values, &past, spec.keep(), params.season);
+    let columns = |columns: &[usize]| -> Vec<&[f64]> {
+        columns.iter().map(|&c| series.covariates[c].as_slice()).collect()
+    };
+    let (past, future) = (columns(past_columns), columns(future_columns));
+    let covariates =
+        CovariateColumns { past: &past, future: &future, future_keep: spec.covariate_keep() };
+    let history = History::of(series.start, values, covariates, spec.keep(), params.season);
     SeriesModel { key: series.key.clone(), history, ets }
 }
 

@@ -78,6 +78,13 @@ pub(crate) struct FeatureSpec {
     /// before, not 8 or 10. Models saved before it existed read UTC hours.
     #[serde(default)]
     pub wall_clock_lags: bool,
+    /// Lags at which every future-known covariate is also a feature: the
+    /// promotion or the weather of the day a lag of the target was read on,
+    /// so that the trees can tell a lag lifted by last week's promotion, or
+    /// sunk by last week's rain, from a change of level. Models saved before
+    /// these features existed read none.
+    #[serde(default)]
+    pub covariate_lags: Vec<usize>,
 }
 
 /// What a model saved before `FeatureSpec::day_of_year` existed used.
@@ -86,13 +93,16 @@ fn day_of_year_by_default() -> bool {
 }
 
 /// What is known before a target period: the values before it (at least the
-/// last [`FeatureSpec::keep`], last one last), their [`Summary`], and the last
-/// value of each past-only covariate.
+/// last [`FeatureSpec::keep`], last one last), their [`Summary`], the last
+/// value of each past-only covariate, and the values of each future-known
+/// covariate before it (at least the last [`FeatureSpec::covariate_keep`],
+/// last one last; none when the spec has no covariate lags).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Known<'a> {
     pub recent: &'a [f64],
     pub summary: &'a Summary,
     pub past_covariates: &'a [f64],
+    pub covariates_before: &'a [&'a [f64]],
 }
 
 /// What one series contributes to a training set: values before the cut and aligned covariates.
@@ -122,6 +132,12 @@ impl FeatureSpec {
         longest + usize::from(self.wall_clock_lags)
     }
 
+    /// How many last values of each future-known covariate the features read.
+    pub fn covariate_keep(&self) -> usize {
+        let longest = self.covariate_lags.iter().copied().max().unwrap_or(0);
+        if longest == 0 { 0 } else { longest + usize::from(self.wall_clock_lags) }
+    }
+
     /// How many periods back `lag` reads for the target `period`.
     fn lag_at(&self, grid: &Grid, period: i64, lag: usize) -> usize {
         if self.wall_clock_lags { grid.wall_clock_lag(period, lag) } else { lag }
@@ -138,6 +154,7 @@ impl FeatureSpec {
             + if self.holidays { Grid::HOLIDAY_NAMES.len() } else { 0 }
             + self.future_covariates.len()
             + self.past_covariates.len()
+            + self.future_covariates.len() * self.covariate_lags.len()
     }
 
     /// What each column is, in [`FeatureSpec::write_row`] order.
@@ -160,6 +177,9 @@ impl FeatureSpec {
         }
         names.extend(self.future_covariates.iter().cloned());
         names.extend(self.past_covariates.iter().map(|n| format!("{n}_last")));
+        for name in &self.future_covariates {
+            names.extend(self.covariate_lags.iter().map(|lag| format!("{name}_lag_{lag}")));
+        }
         names
             .into_iter()
             .enumerate()
@@ -185,7 +205,7 @@ impl FeatureSpec {
         future: &[f64],
         out: &mut [f32],
     ) -> f64 {
-        let Known { recent, summary, past_covariates: past } = *known;
+        let Known { recent, summary, past_covariates: past, covariates_before } = *known;
         let level = season_level(recent, self.season, summary);
         let ratio = |value: f64| (value / level) as f32;
         let n = recent.len();
@@ -256,6 +276,14 @@ impl FeatureSpec {
         for &value in future.iter().chain(past) {
             put(value as f32);
         }
+        for j in 0..self.future_covariates.len() {
+            let before = covariates_before.get(j).copied().unwrap_or_default();
+            for &lag in &self.covariate_lags {
+                let lag = self.lag_at(grid, period, lag);
+                let n = before.len();
+                put(if lag <= n { before[n - lag] as f32 } else { f32::NAN });
+            }
+        }
         level
     }
 
@@ -312,6 +340,8 @@ impl FeatureSpec {
             |((((x_block, y_block), view), &first), kept)| {
                 let mut future = Vec::with_capacity(view.future.len());
                 let mut past = Vec::with_capacity(view.past.len());
+                let lagged = !self.covariate_lags.is_empty();
+                let mut before: Vec<&[f64]> = Vec::with_capacity(view.future.len());
                 let mut summary = Summary::new();
                 let typical = view.values.iter().map(|v| v.abs()).sum::<f64>()
                     / view.values.len().max(1) as f64;
@@ -330,10 +360,15 @@ impl FeatureSpec {
                                 .copied()
                                 .unwrap_or(f64::NAN)
                         }));
+                        before.clear();
+                        if lagged {
+                            before.extend(view.future.iter().map(|c| &c[..t.min(c.len())]));
+                        }
                         let known = Known {
                             recent: &view.values[..t],
                             summary: &summary,
                             past_covariates: &past,
+                            covariates_before: &before,
                         };
                         let level =
                             self.write_row(grid, &known, view.start + t as i64, &future, row);
@@ -482,16 +517,33 @@ impl GlobalModel {
         let mut summary = *known.summary;
         let mut row = vec![0f32; self.spec.n_features()];
         let mut future_row = vec![0.0; self.spec.future_covariates.len()];
+        // Each future-known covariate's values before the step: the known
+        // ones, then those of the steps forecast so far.
+        let covariate_keep = self.spec.covariate_keep();
+        let mut covariates: Vec<Vec<f64>> = if covariate_keep == 0 {
+            Vec::new()
+        } else {
+            (0..future_row.len())
+                .map(|j| {
+                    let known = known.covariates_before.get(j).copied().unwrap_or_default();
+                    let mut values = Vec::with_capacity(covariate_keep + steps);
+                    values.extend_from_slice(&known[known.len().saturating_sub(covariate_keep)..]);
+                    values
+                })
+                .collect()
+        };
         let mut raw = [0.0f64; 1];
         let mut forecasts = Vec::with_capacity(steps);
         for step in 1..=steps {
             for (column, slot) in future_row.iter_mut().enumerate() {
                 *slot = future(step, column)?;
             }
+            let before: Vec<&[f64]> = covariates.iter().map(Vec::as_slice).collect();
             let now = Known {
                 recent: &buffer,
                 summary: &summary,
                 past_covariates: known.past_covariates,
+                covariates_before: &before,
             };
             let level =
                 self.spec.write_row(grid, &now, last_period + step as i64, &future_row, &mut row);
@@ -501,6 +553,9 @@ impl GlobalModel {
             summary.push(&buffer, prediction, self.spec.season);
             buffer.push(prediction);
             forecasts.push(prediction);
+            for (values, &value) in covariates.iter_mut().zip(&future_row) {
+                values.push(value);
+            }
         }
         Ok(forecasts)
     }

@@ -105,6 +105,7 @@ fn prepare(
         day_of_year: false,
         seasonal_mean: if panel.grid.frequency == Frequency::Hourly { SAME_HOUR_DAYS } else { 0 },
         wall_clock_lags: panel.grid.zone().is_some(),
+        covariate_lags: covariate_lags(panel.grid.frequency, checked.season),
     };
     Ok((panel, checked, spec))
 }
@@ -117,6 +118,15 @@ fn prepare(
 /// revenue series a 4-week mean of them did not help (MASE 0.691 with it,
 /// 0.686 without).
 const SAME_HOUR_DAYS: usize = 7;
+
+/// The lags at which future-known covariates are features
+/// ([`FeatureSpec::covariate_lags`]): a season, and for hourly series a week.
+fn covariate_lags(frequency: Frequency, season: usize) -> Vec<usize> {
+    match frequency {
+        Frequency::Hourly => vec![season, 7 * season],
+        _ => vec![season],
+    }
+}
 
 /// Periods from the earliest start of a series to the latest end.
 fn covered(panel: &Panel) -> usize {

@@ -82,10 +82,12 @@ pub(crate) fn point_forecast(
             })?
             .forecast(grid, history.last_period, steps),
         Strategy::GlobalGbdt => {
+            let before: Vec<&[f64]> = history.covariate_tails.iter().map(Vec::as_slice).collect();
             let known = Known {
                 recent: history.recent(),
                 summary: &history.summary,
                 past_covariates: &history.past_covariates,
+                covariates_before: &before,
             };
             global.ok_or_else(|| missing("global trees"))?.forecast(
                 grid,
@@ -452,7 +454,15 @@ impl ForecastModel {
                 })
             })
             .collect::<Result<_>>()?;
+        // The future-known covariates' columns, when the model keeps their last values.
+        let future_columns: Vec<Option<usize>> = self
+            .covariates
+            .iter()
+            .filter(|c| !c.past_only)
+            .map(|c| panel.covariate_names.iter().position(|n| *n == c.name))
+            .collect();
         let mut past = vec![f64::NAN; past_columns.len()];
+        let mut future = vec![f64::NAN; future_columns.len()];
         for newer_series in &panel.series {
             let first_row = newer_series.rows.first().copied().unwrap_or(0);
             let Ok(idx) = series.binary_search_by(|s| s.key.as_str().cmp(&newer_series.key)) else {
@@ -483,13 +493,18 @@ impl ForecastModel {
                 )));
             }
             for (t, &value) in newer_series.values.iter().enumerate() {
-                for (slot, &column) in past.iter_mut().zip(&past_columns) {
-                    *slot = newer_series
-                        .covariates
-                        .get(column)
+                let at = |column: Option<usize>| {
+                    column
+                        .and_then(|column| newer_series.covariates.get(column))
                         .and_then(|c| c.get(t))
                         .copied()
-                        .unwrap_or(f64::NAN);
+                        .unwrap_or(f64::NAN)
+                };
+                for (slot, &column) in past.iter_mut().zip(&past_columns) {
+                    *slot = at(Some(column));
+                }
+                for (slot, &column) in future.iter_mut().zip(&future_columns) {
+                    *slot = at(column);
                 }
                 let period = model.history.last_period + 1;
                 if let Some(ets) = &mut model.ets
@@ -501,7 +516,7 @@ impl ForecastModel {
                         data_row(newer_series.rows.get(t).copied().unwrap_or(first_row))
                     )));
                 }
-                model.history.push(value, &past);
+                model.history.push(value, &past, &future);
             }
             model.history.compact();
         }

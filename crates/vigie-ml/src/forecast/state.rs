@@ -148,44 +148,91 @@ pub(crate) struct History {
     pub summary: Summary,
     /// Last value of each past-only covariate (`NaN` before the first).
     pub past_covariates: Vec<f64>,
+    /// The last values of each future-known covariate, oldest first, as many
+    /// as the global model's lagged covariates read
+    /// ([`FeatureSpec::covariate_keep`](super::global::FeatureSpec::covariate_keep));
+    /// none in models saved before those features existed.
+    #[serde(default)]
+    pub covariate_tails: Vec<Vec<f64>>,
+    /// How many last values of each future-known covariate are kept.
+    #[serde(default)]
+    covariate_keep: usize,
+}
+
+/// The covariates of a series beside its values: `past[j][t]` is past-only
+/// covariate `j` at period `t`, `future[j][t]` future-known covariate `j`,
+/// of which the last `future_keep` values are kept.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CovariateColumns<'a> {
+    pub past: &'a [&'a [f64]],
+    pub future: &'a [&'a [f64]],
+    pub future_keep: usize,
 }
 
 impl History {
-    /// An empty history whose first value will be at `start`.
-    pub fn new(start: i64, keep: usize, season: usize, n_past_covariates: usize) -> Self {
+    /// An empty history whose first value will be at `start`, with
+    /// `n_past` past-only covariates and `n_future` future-known ones, of
+    /// which the last `future_keep` values are kept.
+    pub fn new(
+        start: i64,
+        keep: usize,
+        season: usize,
+        n_past: usize,
+        (n_future, future_keep): (usize, usize),
+    ) -> Self {
         History {
             last_period: start - 1,
             tail: Vec::with_capacity(2 * keep.max(1)),
             keep: keep.max(scale_window(season)),
             season,
             summary: Summary::new(),
-            past_covariates: vec![f64::NAN; n_past_covariates],
+            past_covariates: vec![f64::NAN; n_past],
+            covariate_tails: if future_keep == 0 { Vec::new() } else { vec![Vec::new(); n_future] },
+            covariate_keep: future_keep,
         }
     }
 
-    /// The history of `values` starting at period `start`; `past[j][t]` is
-    /// past-only covariate `j` at `t`.
-    pub fn of(start: i64, values: &[f64], past: &[&[f64]], keep: usize, season: usize) -> Self {
-        let mut history = History::new(start, keep, season, past.len());
-        let mut row = Vec::with_capacity(past.len());
+    /// The history of `values` starting at period `start`, with their `covariates`.
+    pub fn of(
+        start: i64,
+        values: &[f64],
+        covariates: CovariateColumns<'_>,
+        keep: usize,
+        season: usize,
+    ) -> Self {
+        let CovariateColumns { past, future, future_keep } = covariates;
+        let mut history =
+            History::new(start, keep, season, past.len(), (future.len(), future_keep));
+        let at = |column: &&[f64], t: usize| column.get(t).copied().unwrap_or(f64::NAN);
+        let (mut past_row, mut future_row) = (Vec::new(), Vec::new());
         for (t, &value) in values.iter().enumerate() {
-            row.clear();
-            row.extend(past.iter().map(|column| column.get(t).copied().unwrap_or(f64::NAN)));
-            history.push(value, &row);
+            past_row.clear();
+            past_row.extend(past.iter().map(|column| at(column, t)));
+            future_row.clear();
+            if future_keep > 0 && t + future_keep >= values.len() {
+                future_row.extend(future.iter().map(|column| at(column, t)));
+            }
+            history.push(value, &past_row, &future_row);
         }
         history.compact();
         history
     }
 
-    /// Appends the next period's value and past-only covariates.
-    pub fn push(&mut self, value: f64, past_covariates: &[f64]) {
+    /// Appends the next period's value, past-only covariates and future-known
+    /// ones (which may be left out, read as unknown, when none are kept).
+    pub fn push(&mut self, value: f64, past_covariates: &[f64], future_covariates: &[f64]) {
         self.summary.push(&self.tail, value, self.season);
         self.tail.push(value);
-        if self.tail.len() >= 2 * self.keep {
-            self.compact();
-        }
         for (slot, &covariate) in self.past_covariates.iter_mut().zip(past_covariates) {
             *slot = covariate;
+        }
+        for (j, tail) in self.covariate_tails.iter_mut().enumerate() {
+            tail.push(future_covariates.get(j).copied().unwrap_or(f64::NAN));
+        }
+        if self.tail.len() >= 2 * self.keep
+            || self.covariate_tails.first().is_some_and(|t| t.len() >= 2 * self.covariate_keep)
+        {
+            self.compact();
         }
         self.last_period += 1;
     }
@@ -194,6 +241,10 @@ impl History {
     pub fn compact(&mut self) {
         let excess = self.tail.len().saturating_sub(self.keep);
         self.tail.drain(..excess);
+        for tail in &mut self.covariate_tails {
+            let excess = tail.len().saturating_sub(self.covariate_keep);
+            tail.drain(..excess);
+        }
     }
 
     /// The last `keep` values (fewer if fewer were pushed), oldest first.

@@ -10,7 +10,7 @@ use super::ets::{EtsFit, SeasonKind, TrendKind};
 use super::global::{FeatureSpec, Known};
 use super::interval::{IntervalWidths, Residual, interval_score, relative_level};
 use super::periods::{group_future, group_history};
-use super::state::{History, Summary};
+use super::state::{CovariateColumns, History, Summary};
 use super::*;
 
 const DAY: f64 = 86_400.0;
@@ -201,23 +201,29 @@ fn a_history_grown_in_steps_equals_one_built_at_once() {
     let values: Vec<f64> =
         (0..500).map(|t| 100.0 + (t % 7) as f64 * 3.0 + (t as f64 * 0.37).sin()).collect();
     let past: Vec<f64> = (0..500).map(|t| t as f64).collect();
-    let whole = History::of(10, &values, &[&past], 100, 7);
-    let mut grown = History::of(10, &values[..123], &[&past[..123]], 100, 7);
+    let future: Vec<f64> = (0..500).map(|t| (t * t) as f64).collect();
+    let (past_all, future_all) = ([&past[..]], [&future[..]]);
+    let (past_first, future_first) = ([&past[..123]], [&future[..123]]);
+    let all = CovariateColumns { past: &past_all, future: &future_all, future_keep: 30 };
+    let first = CovariateColumns { past: &past_first, future: &future_first, future_keep: 30 };
+    let whole = History::of(10, &values, all, 100, 7);
+    let mut grown = History::of(10, &values[..123], first, 100, 7);
     for t in 123..500 {
-        grown.push(values[t], &[past[t]]);
+        grown.push(values[t], &[past[t]], &[future[t]]);
     }
     grown.compact();
     assert_eq!(grown, whole);
     assert_eq!(whole.last_period, 509);
     assert_eq!(whole.recent(), &values[129..]);
     assert_eq!(whole.past_covariates, [499.0]);
+    assert_eq!(whole.covariate_tails, [&future[470..]]);
     let seasonal_mae = (7..500).map(|t| (values[t] - values[t - 7]).abs()).sum::<f64>() / 493.0;
     assert!((whole.summary.scale().unwrap() - seasonal_mae).abs() < 1e-9);
     // A constant series has no seasonal error: the scale falls back to its mean absolute value.
-    let constant = History::of(0, &[5.0; 20], &[], 7, 7);
+    let constant = History::of(0, &[5.0; 20], CovariateColumns::default(), 7, 7);
     assert_eq!(constant.summary.scale(), Some(5.0));
     assert_eq!(constant.interval_scale(), 5.0);
-    let zeros = History::of(0, &[0.0; 20], &[], 7, 7);
+    let zeros = History::of(0, &[0.0; 20], CovariateColumns::default(), 7, 7);
     assert_eq!(zeros.summary.scale(), None);
     assert_eq!(zeros.interval_scale(), 1.0);
 }
@@ -227,15 +233,15 @@ fn the_interval_scale_reads_recent_errors_and_leaves_out_an_outlier() {
     // Seasonal differences of 2, one day of 1,000,000 among them.
     let mut values: Vec<f64> =
         (0..200).map(|t| 100.0 + (t % 7) as f64 + 2.0 * (t / 7) as f64).collect();
-    let calm = History::of(0, &values, &[], 7, 7);
+    let calm = History::of(0, &values, CovariateColumns::default(), 7, 7);
     assert!((calm.interval_scale() - 2.0).abs() < 1e-9, "{}", calm.interval_scale());
     values[180] = 1_000_000.0;
-    let outlier = History::of(0, &values, &[], 7, 7);
+    let outlier = History::of(0, &values, CovariateColumns::default(), 7, 7);
     assert!((outlier.interval_scale() - 2.0).abs() < 1e-9, "{}", outlier.interval_scale());
     assert!(outlier.summary.scale().unwrap() > 10_000.0);
     // A perfectly seasonal series falls back to its one-step differences.
     let weekly: Vec<f64> = (0..70).map(|t| 10.0 * (t % 7 + 1) as f64).collect();
-    let weekly = History::of(0, &weekly, &[], 7, 7);
+    let weekly = History::of(0, &weekly, CovariateColumns::default(), 7, 7);
     // Of its 69 one-step differences, 60 are 10 and 9 are 60; the 7 largest are left out.
     let expected = (60.0 * 10.0 + 2.0 * 60.0) / 62.0;
     assert!((weekly.interval_scale() - expected).abs() < 1e-9, "{}", weekly.interval_scale());
@@ -255,15 +261,23 @@ fn feature_rows_are_ratios_to_the_last_season() {
         day_of_year: true,
         seasonal_mean: 4,
         wall_clock_lags: false,
+        covariate_lags: vec![7, 25],
     };
     let grid = Grid::through(Frequency::Daily, 0.0);
+    // The promotion before the target: 1 on days 0, 10 and 13, 0 otherwise.
+    let promos: Vec<f64> = (0..20).map(|t| f64::from(u8::from([0, 10, 13].contains(&t)))).collect();
     let recent: Vec<f64> = (1..=20).map(f64::from).collect();
     let mut summary = Summary::new();
     for (t, &value) in recent.iter().enumerate() {
         summary.push(&recent[..t], value, 7);
     }
     let mut row = vec![0f32; spec.n_features()];
-    let known = Known { recent: &recent, summary: &summary, past_covariates: &[0.5] };
+    let known = Known {
+        recent: &recent,
+        summary: &summary,
+        past_covariates: &[0.5],
+        covariates_before: &[&promos],
+    };
     let level = spec.write_row(&grid, &known, 20, &[1.0], &mut row);
     // Level: mean of 14..=20.
     assert_eq!(level, 17.0);
@@ -284,9 +298,12 @@ fn feature_rows_are_ratios_to_the_last_season() {
             "month",
             "day_of_year",
             "promo",
-            "footfall_last"
+            "footfall_last",
+            "promo_lag_7",
+            "promo_lag_25"
         ]
     );
+    assert_eq!(spec.covariate_keep(), 25);
     // The values kept reach the longest lag, the season and the seasons averaged.
     assert_eq!(spec.keep(), 30);
     let short = FeatureSpec { lags: vec![1], windows: vec![], seasonal_mean: 0, ..spec.clone() };
@@ -303,7 +320,10 @@ fn feature_rows_are_ratios_to_the_last_season() {
     assert_eq!(row[6], (10.5 / 17.0) as f32);
     // 1970-01-21 was a Wednesday.
     assert_eq!(&row[8..12], [2.0, 21.0, 1.0, 20.0]);
-    assert_eq!(&row[12..], [1.0, 0.5]);
+    // The promotion at the target, the footfall before it, the promotion a
+    // week before (day 13) and 25 days before (before the first value).
+    assert_eq!(&row[12..15], [1.0, 0.5, 1.0]);
+    assert!(row[15].is_nan());
     // Scaling the history scales nothing in the row.
     let big: Vec<f64> = recent.iter().map(|v| v * 1000.0).collect();
     let mut big_summary = Summary::new();
@@ -311,7 +331,8 @@ fn feature_rows_are_ratios_to_the_last_season() {
         big_summary.push(&big[..t], value, 7);
     }
     let mut big_row = vec![0f32; spec.n_features()];
-    let big_known = Known { recent: &big, summary: &big_summary, past_covariates: &[0.5] };
+    let big_known = Known { covariates_before: &[&promos], ..known };
+    let big_known = Known { recent: &big, summary: &big_summary, ..big_known };
     let big_level = spec.write_row(&grid, &big_known, 20, &[1.0], &mut big_row);
     assert_eq!(big_level, 17_000.0);
     for (a, b) in row.iter().zip(&big_row) {
@@ -476,10 +497,22 @@ fn interval_widths_scale_with_the_forecast_level_when_the_residuals_do() {
 #[test]
 fn intervals_follow_the_level_of_series_that_were_never_negative() {
     // The mean absolute value of the last season (7 values).
-    let sales = History::of(0, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], &[], 7, 7);
+    let sales = History::of(
+        0,
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+        CovariateColumns::default(),
+        7,
+        7,
+    );
     assert_eq!(sales.interval_level(), 5.0);
     // A series that crossed zero keeps one width per step.
-    let profit = History::of(0, &[1.0, -2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], &[], 7, 7);
+    let profit = History::of(
+        0,
+        &[1.0, -2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+        CovariateColumns::default(),
+        7,
+        7,
+    );
     assert_eq!(profit.interval_level(), 0.0);
     assert_eq!(relative_level(0.1, profit.interval_level()), 1.0);
 }

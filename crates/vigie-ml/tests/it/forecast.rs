@@ -358,6 +358,17 @@ fn newer_history_moves_the_origin_without_refitting() {
     // the forecast after newer history differs from the one without it.
     let without = fixture.model.forecast(HORIZON, None, Some(&future)).unwrap();
     assert_ne!(rows[0].forecast, without[7].forecast);
+    // The newer rows' promotions are those a week before the first forecasts
+    // (the global model reads covariates a season back): other ones change them.
+    let mut other_promos = newer.clone();
+    for promo in &mut other_promos.covariates[0].values {
+        *promo = 1.0 - *promo;
+    }
+    let moved = fixture.model.forecast(21, Some(&other_promos), Some(&future)).unwrap();
+    let first_week = |rows: &[ForecastRow]| -> Vec<f64> {
+        rows.iter().filter(|r| r.step <= 7).map(|r| r.forecast).collect()
+    };
+    assert_ne!(first_week(&moved), first_week(&rows));
 
     let error = fixture.model.forecast(7, Some(&fixture.train), Some(&future)).unwrap_err();
     assert_eq!(
