@@ -624,9 +624,7 @@ impl TimeWriting {
             TimeWriting::Dates
         }
     }
-}
 
-impl TimeWriting {
     /// Why times all written this way cannot be periods of `frequency`, or
     /// `None` when they can: a quarter names no single month, a month no
     /// single day, week or hour. (Training finds it too, as gaps; a forecast's
